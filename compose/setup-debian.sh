@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian package Ordo's build, run and tests need. Idempotent: packages
+# already present are skipped, so a second run costs one dpkg query.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git curl ca-certificates
+  libboost-dev libpqxx-dev librocksdb-dev libsimdjson-dev libfmt-dev doctest-dev
+  librdkafka-dev libssl-dev
+  postgresql-15 postgresql-client-15
+  python3 wrk jq kcat
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all Debian packages present" >&2
+fi

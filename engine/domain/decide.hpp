@@ -1,0 +1,32 @@
+#pragma once
+// The pure core: decide(state, command, context) → events | rejection, and
+// apply(state, event) → state. No I/O, no clock, no randomness.
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "engine/domain/commands.hpp"
+#include "engine/domain/events.hpp"
+#include "engine/domain/reject.hpp"
+#include "engine/domain/state.hpp"
+
+namespace ordo {
+
+struct Rejection {
+  RejectCode code;
+  std::string detail;
+};
+
+using Decision = std::variant<Rejection, std::vector<Event>>;
+
+Decision decide(const PartitionState& state, const Command& command, const DecideContext& ctx);
+
+// Folds one event into the state. The event must be one decide could have produced from
+// this state; anything else is a bug and stops the process.
+void apply(PartitionState& state, const Event& event, TimestampMs occurred_at);
+
+// Invariants of a whole partition: available never negative, reserved matches the sum of
+// the lines of reserved orders. Used by tests, the simulation and the recovery path.
+bool check_invariants(const PartitionState& state, std::string* why);
+
+}  // namespace ordo

@@ -1,0 +1,39 @@
+#pragma once
+// Strong types for the domain: ids, quantities, money and time. Units come last in names.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/domain/named_type.hpp"
+
+namespace ordo {
+
+using Sku = named_type<std::string, struct SkuTag>;
+using SellerId = named_type<std::string, struct SellerIdTag>;
+using CustomerId = named_type<std::string, struct CustomerIdTag>;
+using OrderId = named_type<std::string, struct OrderIdTag>;
+using Currency = named_type<std::string, struct CurrencyTag>;
+
+// Units of stock. Signed so that a delta (restock or shrink) has the same type.
+using Quantity = named_type<int64_t, struct QuantityTag>;
+// Money in minor units of a currency (cents for USD). Never a float.
+using AmountMinor = named_type<int64_t, struct AmountMinorTag>;
+// Milliseconds since the Unix epoch, always passed in from an injected clock.
+using TimestampMs = named_type<int64_t, struct TimestampMsTag>;
+using DurationMs = named_type<int64_t, struct DurationMsTag>;
+
+// Limits that keep every number far from int64 overflow: price * qty * lines fits.
+inline constexpr int64_t kMaxPriceMinor = 1'000'000'000'000;  // 10^12 minor units
+inline constexpr int64_t kMaxStock = 1'000'000'000'000;        // 10^12 units
+inline constexpr int64_t kMaxLineQty = 1'000'000;
+inline constexpr size_t kMaxOrderLines = 100;
+inline constexpr size_t kMaxIdLength = 64;
+inline constexpr size_t kMaxNameLength = 200;
+inline constexpr size_t kMaxReasonLength = 200;
+
+// Ids are client-chosen strings [A-Za-z0-9._:-]{1,64} (DESIGN §3).
+bool is_valid_id(std::string_view s) noexcept;
+// ISO 4217 alphabetic code: three upper-case letters.
+bool is_valid_currency(std::string_view s) noexcept;
+
+}  // namespace ordo

@@ -1,0 +1,124 @@
+#include "engine/log/envelope.hpp"
+
+#include <fmt/core.h>
+#include <openssl/sha.h>
+
+namespace ordo {
+namespace {
+
+Json::Object envelope_object(const Envelope& e, bool for_hash) {
+  Json::Object o;
+  o.emplace("partition", Json(int64_t(e.partition.value())));
+  if (!for_hash) o.emplace("offset", Json(e.offset.value()));
+  o.emplace("stream", Json(e.stream));
+  o.emplace("stream_version", Json(e.stream_version));
+  o.emplace("type", Json(e.type));
+  o.emplace("schema_version", Json(e.schema_version));
+  o.emplace("occurred_at", Json(e.occurred_at.value()));
+  o.emplace("command_id", Json(e.command_id));
+  o.emplace("correlation_id", Json(e.correlation_id));
+  o.emplace("causation_id", Json(e.causation_id));
+  o.emplace("actor", Json(Json::Object{{"role", Json(e.actor.role)}, {"sub", Json(e.actor.sub)}}));
+  o.emplace("payload", e.payload);
+  o.emplace("prev_hash", Json(e.prev_hash));
+  if (!for_hash) o.emplace("hash", Json(e.hash));
+  return o;
+}
+
+void to_hex(const unsigned char* d, size_t n, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + 2 * n);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(kHex[d[i] >> 4]);
+    out.push_back(kHex[d[i] & 0xF]);
+  }
+}
+
+}  // namespace
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  std::string out;
+  to_hex(digest, sizeof digest, out);
+  return out;
+}
+
+std::string hashed_bytes(const Envelope& e) { return to_canonical(Json(envelope_object(e, true))); }
+
+std::string compute_hash(const Envelope& e) {
+  std::string input = e.prev_hash;
+  write_canonical(Json(envelope_object(e, true)), input);
+  return sha256_hex(input);
+}
+
+const std::string& seal(Envelope& e, const std::string& prev_hash) {
+  e.prev_hash = prev_hash;
+  e.hash = compute_hash(e);
+  return e.hash;
+}
+
+std::string encode_envelope(const Envelope& e) {
+  return to_canonical(Json(envelope_object(e, false)));
+}
+
+namespace {
+
+Result<std::string> get_string(const Json& o, std::string_view k) {
+  const Json* v = o.find(k);
+  if (!v || !v->is_string()) return Error{fmt::format("envelope field {} missing or not a string", k)};
+  return v->as_string();
+}
+
+Result<int64_t> get_int(const Json& o, std::string_view k) {
+  const Json* v = o.find(k);
+  if (!v || !v->is_int()) return Error{fmt::format("envelope field {} missing or not an integer", k)};
+  return v->as_int();
+}
+
+}  // namespace
+
+Result<Envelope> decode_envelope(std::string_view text) {
+  auto parsed = parse_json(text);
+  if (!parsed) return parsed.error();
+  const Json& o = parsed.value();
+  if (!o.is_object()) return Error{"envelope is not an object"};
+  Envelope e;
+#define ORDO_GET(kind, field, key)             \
+  {                                            \
+    auto r = get_##kind(o, key);               \
+    if (!r) return r.error();                  \
+    field = std::move(r.value());              \
+  }
+  int64_t partition = 0, offset = 0, occurred = 0;
+  ORDO_GET(int, partition, "partition");
+  ORDO_GET(int, offset, "offset");
+  ORDO_GET(string, e.stream, "stream");
+  ORDO_GET(int, e.stream_version, "stream_version");
+  ORDO_GET(string, e.type, "type");
+  ORDO_GET(int, e.schema_version, "schema_version");
+  ORDO_GET(int, occurred, "occurred_at");
+  ORDO_GET(string, e.command_id, "command_id");
+  ORDO_GET(string, e.correlation_id, "correlation_id");
+  ORDO_GET(string, e.causation_id, "causation_id");
+  ORDO_GET(string, e.prev_hash, "prev_hash");
+  ORDO_GET(string, e.hash, "hash");
+#undef ORDO_GET
+  if (partition < 0 || partition > 1'000'000) return Error{"partition out of range"};
+  e.partition = PartitionId{uint32_t(partition)};
+  e.offset = Offset{offset};
+  e.occurred_at = TimestampMs{occurred};
+  const Json* actor = o.find("actor");
+  if (!actor || !actor->is_object()) return Error{"envelope field actor missing"};
+  auto sub = get_string(*actor, "sub");
+  auto role = get_string(*actor, "role");
+  if (!sub || !role) return Error{"actor needs sub and role"};
+  e.actor = Actor{sub.value(), role.value()};
+  const Json* payload = o.find("payload");
+  if (!payload || !payload->is_object()) return Error{"envelope field payload missing"};
+  e.payload = *payload;
+  if (o.as_object().size() != 15) return Error{"envelope has unknown fields"};
+  return e;
+}
+
+}  // namespace ordo

@@ -1,0 +1,57 @@
+#pragma once
+// The event envelope (DESIGN §5) and its canonical encoding and hash chain.
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "engine/domain/types.hpp"
+#include "engine/log/json.hpp"
+#include "engine/log/position.hpp"
+#include "engine/log/result.hpp"
+
+namespace ordo {
+
+struct Actor {
+  std::string sub;
+  std::string role;
+  friend bool operator==(const Actor&, const Actor&) = default;
+};
+
+struct Envelope {
+  PartitionId partition{0};
+  Offset offset{-1};
+  std::string stream;
+  int64_t stream_version = 0;
+  std::string type;
+  int64_t schema_version = 1;
+  TimestampMs occurred_at{0};
+  std::string command_id;
+  std::string correlation_id;
+  std::string causation_id;
+  Actor actor;
+  Json payload;
+  std::string prev_hash;  // hex SHA-256 of the previous event of the partition
+  std::string hash;       // hex SHA-256(prev_hash ‖ hashed bytes)
+
+  friend bool operator==(const Envelope&, const Envelope&) = default;
+};
+
+// The first event of a partition chains to this.
+inline const std::string kGenesisHash(64, '0');
+
+// Bytes covered by the hash: the canonical JSON of the envelope without `hash` and without
+// `offset`. The offset is left out because a Kafka offset is only known after the write;
+// order is still protected, since each event names its predecessor's hash.
+std::string hashed_bytes(const Envelope& e);
+// SHA-256(prev_hash ‖ hashed_bytes(e)) in lower-case hex.
+std::string compute_hash(const Envelope& e);
+// Sets `e.prev_hash` and `e.hash`; returns the new hash (the next event's prev_hash).
+const std::string& seal(Envelope& e, const std::string& prev_hash);
+
+// The full canonical JSON line of the envelope, as stored in the log and exported.
+std::string encode_envelope(const Envelope& e);
+Result<Envelope> decode_envelope(std::string_view text);
+
+std::string sha256_hex(std::string_view data);
+
+}  // namespace ordo

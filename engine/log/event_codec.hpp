@@ -1,0 +1,18 @@
+#pragma once
+// Domain events ↔ JSON payloads of the log. `schema_version` is per event type; an old
+// version is upcast to the current one when decoded (events are never rewritten).
+#include <string_view>
+
+#include "engine/domain/events.hpp"
+#include "engine/log/json.hpp"
+#include "engine/log/result.hpp"
+
+namespace ordo {
+
+// The schema version written for new events of this type.
+int64_t current_schema_version(std::string_view type) noexcept;
+
+Json encode_event_payload(const Event& e);
+Result<Event> decode_event(std::string_view type, int64_t schema_version, const Json& payload);
+
+}  // namespace ordo

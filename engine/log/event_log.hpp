@@ -1,0 +1,50 @@
+#pragma once
+// The event log seam. Two backends implement it: embedded RocksDB (default) and Kafka.
+// Offsets are assigned by the backend on append; a batch is appended atomically or not at
+// all; readers read from an offset. Nothing above this interface knows which backend runs.
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/log/envelope.hpp"
+#include "engine/log/position.hpp"
+#include "engine/log/result.hpp"
+#include "engine/log/state_delta.hpp"
+
+namespace ordo {
+
+struct LogTail {
+  Offset last_offset{-1};            // -1 when the partition is empty
+  std::string last_hash = kGenesisHash;  // the hash the next event chains to
+};
+
+class EventLog {
+ public:
+  virtual ~EventLog() = default;
+
+  virtual uint32_t partition_count() const = 0;
+
+  // The last event's offset and hash of a partition, as recovered on open.
+  virtual Result<LogTail> tail(PartitionId p) = 0;
+
+  // Builds the state writes of a batch once its offsets are known (idempotency records and
+  // the applied position name offsets).
+  using DeltaBuilder = std::function<void(std::span<const Envelope>, StateDelta&)>;
+
+  // Appends `events` (already sealed into the hash chain) durably and atomically, writes the
+  // assigned offsets into `events`, and makes the state writes of `build_delta` durable with
+  // them. When this returns an error, none of the events is visible to readers.
+  virtual Status append(PartitionId p, std::span<Envelope> events,
+                        const DeltaBuilder& build_delta) = 0;
+
+  // Up to `max` events of partition `p` with offset >= `from`, in offset order.
+  virtual Result<std::vector<Envelope>> read(PartitionId p, Offset from, size_t max) = 0;
+
+  // Up to `max` events of one stream with stream_version >= `from_version`.
+  virtual Result<std::vector<Envelope>> read_stream(std::string_view stream, int64_t from_version,
+                                                    size_t max) = 0;
+};
+
+}  // namespace ordo

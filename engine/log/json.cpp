@@ -1,0 +1,128 @@
+#include "engine/log/json.hpp"
+
+#include <simdjson.h>
+
+#include <fmt/core.h>
+
+namespace ordo {
+
+const Json* Json::find(std::string_view key) const {
+  if (!is_object()) return nullptr;
+  const auto& o = as_object();
+  auto it = o.find(key);
+  return it == o.end() ? nullptr : &it->second;
+}
+
+void write_json_string(std::string_view s, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 0xF]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void write_canonical(const Json& v, std::string& out) {
+  if (v.is_null()) {
+    out += "null";
+  } else if (v.is_bool()) {
+    out += v.as_bool() ? "true" : "false";
+  } else if (v.is_int()) {
+    fmt::format_to(std::back_inserter(out), "{}", v.as_int());
+  } else if (v.is_string()) {
+    write_json_string(v.as_string(), out);
+  } else if (v.is_array()) {
+    out.push_back('[');
+    bool first = true;
+    for (const auto& e : v.as_array()) {
+      if (!first) out.push_back(',');
+      first = false;
+      write_canonical(e, out);
+    }
+    out.push_back(']');
+  } else {
+    out.push_back('{');
+    bool first = true;
+    for (const auto& [k, e] : v.as_object()) {  // std::map: sorted by bytes
+      if (!first) out.push_back(',');
+      first = false;
+      write_json_string(k, out);
+      out.push_back(':');
+      write_canonical(e, out);
+    }
+    out.push_back('}');
+  }
+}
+
+std::string to_canonical(const Json& v) {
+  std::string out;
+  write_canonical(v, out);
+  return out;
+}
+
+namespace {
+
+constexpr int kMaxDepth = 64;
+
+Result<Json> convert(simdjson::dom::element el, int depth) {
+  if (depth > kMaxDepth) return Error{"JSON nested too deeply"};
+  switch (el.type()) {
+    case simdjson::dom::element_type::NULL_VALUE: return Json(nullptr);
+    case simdjson::dom::element_type::BOOL: return Json(bool(el.get_bool().value_unsafe()));
+    case simdjson::dom::element_type::INT64: return Json(int64_t(el.get_int64().value_unsafe()));
+    case simdjson::dom::element_type::UINT64: return Error{"integer out of range"};
+    case simdjson::dom::element_type::DOUBLE: return Error{"numbers must be integers"};
+    case simdjson::dom::element_type::STRING:
+      return Json(std::string(el.get_string().value_unsafe()));
+    case simdjson::dom::element_type::ARRAY: {
+      Json::Array a;
+      for (auto child : el.get_array().value_unsafe()) {
+        auto r = convert(child, depth + 1);
+        if (!r) return r;
+        a.push_back(std::move(r.value()));
+      }
+      return Json(std::move(a));
+    }
+    case simdjson::dom::element_type::OBJECT: {
+      Json::Object o;
+      for (auto field : el.get_object().value_unsafe()) {
+        auto r = convert(field.value, depth + 1);
+        if (!r) return r;
+        auto [it, inserted] = o.emplace(std::string(field.key), std::move(r.value()));
+        if (!inserted) return Error{fmt::format("duplicate key \"{}\"", field.key)};
+      }
+      return Json(std::move(o));
+    }
+  }
+  return Error{"unknown JSON type"};
+}
+
+}  // namespace
+
+Result<Json> parse_json(std::string_view text) {
+  // A parser per thread: simdjson's parser owns reusable buffers and is not thread-safe.
+  thread_local simdjson::dom::parser parser;
+  simdjson::padded_string padded(text);
+  simdjson::dom::element root;
+  auto err = parser.parse(padded).get(root);
+  if (err) return Error{std::string("malformed JSON: ") + simdjson::error_message(err)};
+  return convert(root, 0);
+}
+
+}  // namespace ordo

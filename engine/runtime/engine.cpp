@@ -1,0 +1,59 @@
+#include "engine/runtime/engine.hpp"
+
+#include <filesystem>
+
+#include "engine/log/rocksdb/rocksdb_log.hpp"
+
+namespace ordo {
+
+Result<std::unique_ptr<Engine>> Engine::open_embedded(const EngineConfig& config, const Clock& clock) {
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) return Error{"cannot create " + config.data_dir + ": " + ec.message()};
+  auto db = RocksDb::open(config.data_dir + "/rocksdb");
+  if (!db) return db.error();
+  auto log = RocksDbLog::open(*db.value(), config.partitions);
+  if (!log) return log.error();
+  std::unique_ptr<Engine> e(new Engine(config.partitions));
+  e->db_ = std::move(db.value());
+  e->log_ = std::move(log.value());
+  e->store_ = std::make_unique<StateStore>(*e->db_);
+  for (uint32_t p = 0; p < config.partitions; ++p) {
+    auto proc = std::make_unique<PartitionProcessor>(PartitionId{p}, *e->log_, *e->store_, clock,
+                                                     e->router_, config.processor);
+    if (auto s = proc->recover(); !s) return Error{s.message()};
+    e->processors_.push_back(std::move(proc));
+  }
+  return e;
+}
+
+Engine::~Engine() { stop(); }
+
+void Engine::start() {
+  for (auto& p : processors_) p->start();
+}
+
+void Engine::stop() {
+  for (auto& p : processors_) p->stop();
+}
+
+SubmitResult Engine::submit(Submission&& s) {
+  Route r = router_.route(s.command);
+  if (auto* rej = std::get_if<Rejection>(&r)) {
+    Outcome o{std::move(*rej), {}};
+    Rendered rendered = s.render ? s.render(o) : Rendered{};
+    auto tail = log_->tail(PartitionId{0});
+    Position pos{PartitionId{0}, tail ? tail->last_offset : Offset{-1}};
+    if (s.done) s.done(Completion{Status{}, std::move(o), std::move(rendered), pos});
+    return SubmitResult::completed;
+  }
+  PartitionId p = std::get<PartitionId>(r);
+  // try_submit leaves `s` untouched when it refuses it.
+  if (!processors_.at(p.value())->try_submit(std::move(s))) {
+    router_.release_claim(s.command);
+    return SubmitResult::overloaded;
+  }
+  return SubmitResult::queued;
+}
+
+}  // namespace ordo

@@ -1,0 +1,55 @@
+#pragma once
+// The engine's front door: opens storage, recovers every partition, routes submissions to
+// their partition's processor. The HTTP layer, benchmarks and tests all go through here.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/log/event_log.hpp"
+#include "engine/runtime/clock.hpp"
+#include "engine/runtime/partition_processor.hpp"
+#include "engine/runtime/router.hpp"
+#include "engine/state/rocks_db.hpp"
+#include "engine/state/state_store.hpp"
+
+namespace ordo {
+
+struct EngineConfig {
+  std::string data_dir;
+  uint32_t partitions = 1;
+  ProcessorConfig processor;
+};
+
+enum class SubmitResult {
+  queued,      // `done` will run on the partition thread
+  completed,   // refused by the router; `done` already ran on the calling thread
+  overloaded,  // the partition's queue is full; `done` will not run
+};
+
+class Engine {
+ public:
+  // The embedded backend: RocksDB under `config.data_dir/rocksdb` for log and state.
+  static Result<std::unique_ptr<Engine>> open_embedded(const EngineConfig& config, const Clock& clock);
+  ~Engine();
+
+  void start();
+  void stop();
+
+  SubmitResult submit(Submission&& s);
+
+  Router& router() { return router_; }
+  StateStore& store() { return *store_; }
+  EventLog& log() { return *log_; }
+  uint32_t partition_count() const { return router_.partition_count(); }
+  PartitionProcessor& processor(PartitionId p) { return *processors_.at(p.value()); }
+
+ private:
+  Engine(uint32_t partitions) : router_(partitions) {}
+  std::unique_ptr<RocksDb> db_;
+  std::unique_ptr<EventLog> log_;
+  std::unique_ptr<StateStore> store_;
+  Router router_;
+  std::vector<std::unique_ptr<PartitionProcessor>> processors_;
+};
+
+}  // namespace ordo

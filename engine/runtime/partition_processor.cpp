@@ -1,0 +1,313 @@
+#include "engine/runtime/partition_processor.hpp"
+
+#include <fmt/core.h>
+
+#include <chrono>
+#include <unordered_set>
+
+#include "engine/domain/assert.hpp"
+#include "engine/log/event_codec.hpp"
+
+namespace ordo {
+namespace {
+
+// How long the writer sleeps when idle before checking timers again.
+constexpr auto kIdleWait = std::chrono::milliseconds(50);
+
+int64_t stream_version_after(const PartitionState& s, const Event& e) {
+  return std::visit(
+      [&](const auto& x) -> int64_t {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, OrderPlaced> || std::is_same_v<T, OrderCancelled> ||
+                      std::is_same_v<T, OrderExpired>) {
+          const Order* o = s.find_order(x.order_id);
+          ORDO_ASSERT(o, "order missing after apply");
+          return o->version;
+        } else {
+          const Product* p = s.find_product(x.sku);
+          ORDO_ASSERT(p, "product missing after apply");
+          return p->version;
+        }
+      },
+      e);
+}
+
+}  // namespace
+
+PartitionProcessor::PartitionProcessor(PartitionId id, EventLog& log, StateStore& store,
+                                       const Clock& clock, Router& router, ProcessorConfig config)
+    : id_(id), log_(log), store_(store), clock_(clock), router_(router), config_(config) {}
+
+PartitionProcessor::~PartitionProcessor() { stop(); }
+
+Status PartitionProcessor::recover() {
+  PartitionState loaded;
+  std::vector<TimerEntry> timers;
+  Offset applied{-1};
+  if (auto s = store_.load_partition(id_, loaded, timers, applied); !s) return s;
+  auto tail = log_.tail(id_);
+  if (!tail) return tail.error();
+  // The state must reflect exactly the log's tail: the embedded log writes both in one batch.
+  if (applied != tail->last_offset)
+    return Error{fmt::format("partition {}: state is at offset {} but the log ends at {}",
+                             id_.value(), applied.value(), tail->last_offset.value())};
+  // Check the chain's tail: the last event's bytes hash to the recorded hash.
+  if (tail->last_offset.value() >= 0) {
+    auto last = log_.read(id_, tail->last_offset, 1);
+    if (!last) return last.error();
+    if (last->empty() || last->front().offset != tail->last_offset)
+      return Error{fmt::format("partition {}: the last event (offset {}) is missing", id_.value(),
+                               tail->last_offset.value())};
+    const Envelope& e = last->front();
+    if (compute_hash(e) != e.hash || e.hash != tail->last_hash)
+      return Error{fmt::format("partition {}: hash chain broken at offset {}", id_.value(),
+                               e.offset.value())};
+  }
+  std::string why;
+  if (!check_invariants(loaded, &why))
+    return Error{fmt::format("partition {}: invariant broken in stored state: {}", id_.value(), why)};
+  state_ = std::move(loaded);
+  timers_ = std::set<TimerEntry>(timers.begin(), timers.end());
+  tail_ = tail.value();
+  router_.load(id_, state_);
+  return {};
+}
+
+void PartitionProcessor::start() {
+  std::lock_guard lock(mu_);
+  ORDO_ASSERT(!thread_.joinable(), "processor started twice");
+  stopping_ = false;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void PartitionProcessor::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool PartitionProcessor::try_submit(Submission&& s) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || vip_queue_.size() + queue_.size() >= config_.queue_capacity) return false;
+    if (s.meta.vip)
+      vip_queue_.push_back(std::move(s));
+    else
+      queue_.push_back(std::move(s));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+size_t PartitionProcessor::queue_depth() const {
+  std::lock_guard lock(mu_);
+  return vip_queue_.size() + queue_.size();
+}
+
+ProcessorStats PartitionProcessor::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+std::vector<Submission> PartitionProcessor::take_batch(bool wait) {
+  std::vector<Submission> batch;
+  std::unique_lock lock(mu_);
+  if (wait && vip_queue_.empty() && queue_.empty() && !stopping_)
+    cv_.wait_for(lock, kIdleWait, [&] { return stopping_ || !vip_queue_.empty() || !queue_.empty(); });
+  // VIP first, then the rest, up to the batch limit.
+  while (batch.size() < config_.max_batch && !vip_queue_.empty()) {
+    batch.push_back(std::move(vip_queue_.front()));
+    vip_queue_.pop_front();
+  }
+  while (batch.size() < config_.max_batch && !queue_.empty()) {
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return batch;
+}
+
+void PartitionProcessor::fire_due_timers(std::vector<Submission>& batch) {
+  const TimestampMs now = clock_.now();
+  size_t fired = 0;
+  for (auto it = timers_.begin(); it != timers_.end() && it->due <= now; ++it) {
+    if (batch.size() >= config_.max_batch + 64 || fired >= 64) break;  // bounded per batch
+    Submission s;
+    s.command = ExpireReservation{it->order_id};
+    s.meta.command_id = "expire:" + it->order_id.value();
+    s.meta.correlation_id = s.meta.command_id;
+    s.meta.actor = Actor{"ordo", "system"};
+    batch.push_back(std::move(s));
+    ++fired;
+  }
+}
+
+void PartitionProcessor::loop() {
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_ && vip_queue_.empty() && queue_.empty()) return;
+    }
+    auto batch = take_batch(true);
+    fire_due_timers(batch);
+    if (!batch.empty()) process(batch);
+  }
+}
+
+size_t PartitionProcessor::run_once() {
+  auto batch = take_batch(false);
+  fire_due_timers(batch);
+  size_t n = batch.size();
+  if (n) process(batch);
+  return n;
+}
+
+void PartitionProcessor::process(std::vector<Submission>& batch) {
+  const TimestampMs now = clock_.now();
+  const DecideContext ctx{now, config_.reservation_ttl};
+
+  struct Pending {
+    Outcome outcome;
+    Rendered rendered;
+    size_t first_event = 0;  // index range into `envelopes`
+    size_t event_count = 0;
+  };
+  std::vector<Pending> pending(batch.size());
+  std::vector<Envelope> envelopes;
+  std::unordered_set<Sku> touched_products;
+  std::unordered_set<OrderId> touched_orders;
+  std::vector<TimerEntry> timers_added, timers_removed;
+  std::string prev_hash = tail_.last_hash;
+
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Submission& s = batch[i];
+    Pending& p = pending[i];
+    Decision d = decide(state_, s.command, ctx);
+    if (auto* r = std::get_if<Rejection>(&d)) {
+      p.outcome.rejection = std::move(*r);
+    } else {
+      p.outcome.events = std::move(std::get<std::vector<Event>>(d));
+      p.first_event = envelopes.size();
+      p.event_count = p.outcome.events.size();
+      for (const Event& e : p.outcome.events) {
+        apply(state_, e, now);
+        Envelope env;
+        env.partition = id_;
+        env.stream = event_stream(e);
+        env.stream_version = stream_version_after(state_, e);
+        env.type = std::string(event_type(e));
+        env.schema_version = current_schema_version(env.type);
+        env.occurred_at = now;
+        env.command_id = s.meta.command_id;
+        env.correlation_id = s.meta.correlation_id;
+        env.causation_id = s.meta.causation_id;
+        env.actor = s.meta.actor;
+        env.payload = encode_event_payload(e);
+        prev_hash = seal(env, prev_hash);
+        envelopes.push_back(std::move(env));
+        std::visit(
+            [&](const auto& x) {
+              using T = std::decay_t<decltype(x)>;
+              if constexpr (std::is_same_v<T, OrderPlaced>) {
+                touched_orders.insert(x.order_id);
+                timers_added.push_back(TimerEntry{x.expires_at, x.order_id});
+              } else if constexpr (std::is_same_v<T, OrderCancelled> ||
+                                   std::is_same_v<T, OrderExpired>) {
+                touched_orders.insert(x.order_id);
+                const Order* o = state_.find_order(x.order_id);
+                timers_removed.push_back(TimerEntry{o->expires_at, x.order_id});
+              } else {
+                touched_products.insert(x.sku);
+              }
+            },
+            e);
+      }
+    }
+    if (s.render) p.rendered = s.render(p.outcome);
+  }
+
+  // Stale timers (an order already cancelled) are simply dropped.
+  for (const auto& s : batch)
+    if (const auto* x = std::get_if<ExpireReservation>(&s.command)) {
+      const Order* o = state_.find_order(x->order_id);
+      if (o && o->status == OrderStatus::reserved) continue;
+      for (auto it = timers_.begin(); it != timers_.end(); ++it)
+        if (it->order_id == x->order_id) {
+          timers_removed.push_back(*it);
+          break;
+        }
+    }
+
+  bool any_idempotency = false;
+  for (const auto& s : batch) any_idempotency |= s.idempotency.has_value();
+  const bool need_write = !envelopes.empty() || any_idempotency || !timers_removed.empty();
+
+  Status durable;
+  if (need_write) {
+    auto build = [&](std::span<const Envelope> evs, StateDelta& delta) {
+      for (const auto& sku : touched_products) StateStore::put_product(delta, id_, state_.products.at(sku));
+      for (const auto& oid : touched_orders) StateStore::put_order(delta, id_, state_.orders.at(oid));
+      for (const auto& t : timers_removed) StateStore::erase_timer(delta, id_, t);
+      for (const auto& t : timers_added) StateStore::put_timer(delta, id_, t);
+      Offset last = evs.empty() ? tail_.last_offset : evs.back().offset;
+      StateStore::put_applied(delta, id_, last);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (!batch[i].idempotency) continue;
+        Offset pos = pending[i].event_count ? evs[pending[i].first_event + pending[i].event_count - 1].offset
+                                            : tail_.last_offset;
+        StateStore::put_idempotency(
+            delta, batch[i].idempotency->scoped_key,
+            IdempotencyRecord{batch[i].idempotency->fingerprint, pending[i].rendered.status,
+                              pending[i].rendered.body, Position{id_, pos}.to_string(), now});
+      }
+    };
+    durable = log_.append(id_, envelopes, build);
+  }
+
+  if (!durable) {
+    // Nothing was written; the in-memory state ran ahead of the disk. Answer every command
+    // with the failure and reload the partition from what is durable.
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (std::holds_alternative<PlaceOrder>(batch[i].command) ||
+          std::holds_alternative<DefineProduct>(batch[i].command))
+        router_.release_claim(batch[i].command);
+      if (batch[i].done) batch[i].done(Completion{durable, {}, {}, Position{id_, tail_.last_offset}});
+    }
+    reload_after_failure();
+    return;
+  }
+
+  // Durable: read-back check of the chain and the partition's invariants, then replies.
+  if (!envelopes.empty()) {
+    ORDO_ASSERT(envelopes.front().offset.value() > tail_.last_offset.value(),
+                "offsets must increase");
+    tail_.last_offset = envelopes.back().offset;
+    tail_.last_hash = envelopes.back().hash;
+  }
+  for (const auto& t : timers_removed) timers_.erase(t);
+  for (const auto& t : timers_added) timers_.insert(t);
+
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Pending& p = pending[i];
+    for (const Event& e : p.outcome.events) router_.on_committed(id_, e);
+    if (p.outcome.rejection) router_.release_claim(batch[i].command);
+    Offset pos = p.event_count ? envelopes[p.first_event + p.event_count - 1].offset : tail_.last_offset;
+    if (batch[i].done)
+      batch[i].done(Completion{Status{}, std::move(p.outcome), std::move(p.rendered), Position{id_, pos}});
+  }
+  std::lock_guard lock(mu_);
+  stats_.commands += batch.size();
+  stats_.batches += 1;
+  stats_.events += envelopes.size();
+}
+
+void PartitionProcessor::reload_after_failure() {
+  state_ = PartitionState{};
+  timers_.clear();
+  auto s = recover();
+  ORDO_ASSERT(s.ok(), "partition {} cannot reload after a failed write: {}", id_.value(), s.message());
+}
+
+}  // namespace ordo

@@ -1,0 +1,89 @@
+#pragma once
+// One partition's single writer (LMAX style): a thread that owns the partition's state in
+// memory, takes commands from a bounded queue, and for each group of commands does
+//   decide (pure) → apply → seal into the hash chain → one durable append → replies.
+// Many commands share one fsync (group commit); none is answered before it.
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "engine/domain/state.hpp"
+#include "engine/log/event_log.hpp"
+#include "engine/runtime/clock.hpp"
+#include "engine/runtime/router.hpp"
+#include "engine/runtime/submission.hpp"
+#include "engine/state/state_store.hpp"
+
+namespace ordo {
+
+struct ProcessorConfig {
+  size_t queue_capacity = 8192;  // beyond this, submissions are refused (HTTP 503)
+  size_t max_batch = 1024;       // commands per group commit
+  DurationMs reservation_ttl{15 * 60 * 1000};
+  int64_t idempotency_retention_ms = 24 * 3600 * 1000;
+};
+
+struct ProcessorStats {
+  uint64_t commands = 0;
+  uint64_t batches = 0;
+  uint64_t events = 0;
+};
+
+class PartitionProcessor {
+ public:
+  PartitionProcessor(PartitionId id, EventLog& log, StateStore& store, const Clock& clock,
+                     Router& router, ProcessorConfig config);
+  ~PartitionProcessor();
+  PartitionProcessor(const PartitionProcessor&) = delete;
+  PartitionProcessor& operator=(const PartitionProcessor&) = delete;
+
+  // Loads state from the store and checks it against the log's tail. Call before start().
+  Status recover();
+  void start();
+  // Stops taking work, finishes the batch in hand, and joins the thread.
+  void stop();
+
+  // False when the queue is full or the processor is stopping: the caller answers 503.
+  bool try_submit(Submission&& s);
+
+  // Runs one group commit on the calling thread with whatever is queued and due. For tests
+  // and the simulation, which drive a processor without its thread.
+  size_t run_once();
+
+  PartitionId id() const { return id_; }
+  ProcessorStats stats() const;
+  size_t queue_depth() const;
+  // The state, for tests and the simulation; only safe when the thread is not running.
+  const PartitionState& state_for_test() const { return state_; }
+
+ private:
+  void loop();
+  std::vector<Submission> take_batch(bool wait);
+  void fire_due_timers(std::vector<Submission>& batch);
+  void process(std::vector<Submission>& batch);
+  void reload_after_failure();
+
+  const PartitionId id_;
+  EventLog& log_;
+  StateStore& store_;
+  const Clock& clock_;
+  Router& router_;
+  const ProcessorConfig config_;
+
+  // Owned by the writer thread.
+  PartitionState state_;
+  std::set<TimerEntry> timers_;
+  LogTail tail_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Submission> vip_queue_;
+  std::deque<Submission> queue_;
+  bool stopping_ = false;
+  ProcessorStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace ordo

@@ -1,0 +1,107 @@
+#include "engine/runtime/router.hpp"
+
+#include <fmt/core.h>
+
+#include <mutex>
+
+namespace ordo {
+
+PartitionId Router::partition_for_seller(const SellerId& seller) const {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : seller.value()) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return PartitionId{static_cast<uint32_t>(h % partitions_)};
+}
+
+Route Router::route(const Command& command) {
+  return std::visit(
+      [&](const auto& c) -> Route {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, DefineProduct>) {
+          std::unique_lock lock(mu_);
+          auto [it, inserted] = products_.try_emplace(c.sku, ProductRef{c.seller_id, false});
+          if (!inserted && it->second.seller_id != c.seller_id)
+            return Rejection{RejectCode::already_exists,
+                             fmt::format("product {} already exists", c.sku.value())};
+          return partition_for_seller(c.seller_id);
+        } else if constexpr (std::is_same_v<T, AdjustStock>) {
+          std::shared_lock lock(mu_);
+          auto it = products_.find(c.sku);
+          if (it == products_.end() || !it->second.committed)
+            return Rejection{RejectCode::not_found, fmt::format("product {} not found", c.sku.value())};
+          return partition_for_seller(it->second.seller_id);
+        } else if constexpr (std::is_same_v<T, PlaceOrder>) {
+          std::unique_lock lock(mu_);
+          std::optional<SellerId> seller;
+          for (const auto& l : c.lines) {
+            auto it = products_.find(l.sku);
+            if (it == products_.end() || !it->second.committed)
+              return Rejection{RejectCode::unknown_sku, fmt::format("unknown sku {}", l.sku.value())};
+            if (seller && *seller != it->second.seller_id)
+              return Rejection{RejectCode::mixed_sellers,
+                               "all lines of an order must have the same seller"};
+            seller = it->second.seller_id;
+          }
+          if (!seller) return Rejection{RejectCode::invalid_command, "an order needs lines"};
+          PartitionId p = partition_for_seller(*seller);
+          auto [it, inserted] =
+              orders_.try_emplace(c.order_id, OrderRef{p, c.customer_id, *seller, false});
+          if (!inserted)
+            return Rejection{RejectCode::already_exists,
+                             fmt::format("order {} already exists", c.order_id.value())};
+          return p;
+        } else if constexpr (std::is_same_v<T, CancelOrder> || std::is_same_v<T, ExpireReservation>) {
+          std::shared_lock lock(mu_);
+          auto it = orders_.find(c.order_id);
+          if (it == orders_.end() || !it->second.committed)
+            return Rejection{RejectCode::not_found, fmt::format("order {} not found", c.order_id.value())};
+          return it->second.partition;
+        }
+      },
+      command);
+}
+
+void Router::release_claim(const Command& command) {
+  std::unique_lock lock(mu_);
+  if (const auto* c = std::get_if<PlaceOrder>(&command)) {
+    auto it = orders_.find(c->order_id);
+    if (it != orders_.end() && !it->second.committed) orders_.erase(it);
+  } else if (const auto* d = std::get_if<DefineProduct>(&command)) {
+    auto it = products_.find(d->sku);
+    if (it != products_.end() && !it->second.committed) products_.erase(it);
+  }
+}
+
+void Router::on_committed(PartitionId p, const Event& e) {
+  if (const auto* d = std::get_if<ProductDefined>(&e)) {
+    std::unique_lock lock(mu_);
+    products_[d->sku] = ProductRef{d->seller_id, true};
+  } else if (const auto* o = std::get_if<OrderPlaced>(&e)) {
+    std::unique_lock lock(mu_);
+    orders_[o->order_id] = OrderRef{p, o->customer_id, o->seller_id, true};
+  }
+}
+
+void Router::load(PartitionId p, const PartitionState& s) {
+  std::unique_lock lock(mu_);
+  for (const auto& [sku, prod] : s.products) products_[sku] = ProductRef{prod.seller_id, true};
+  for (const auto& [id, o] : s.orders) orders_[id] = OrderRef{p, o.customer_id, o.seller_id, true};
+}
+
+std::optional<SellerId> Router::seller_of(const Sku& sku) const {
+  std::shared_lock lock(mu_);
+  auto it = products_.find(sku);
+  if (it == products_.end() || !it->second.committed) return std::nullopt;
+  return it->second.seller_id;
+}
+
+std::optional<OrderRef> Router::order(const OrderId& id) const {
+  std::shared_lock lock(mu_);
+  auto it = orders_.find(id);
+  if (it == orders_.end() || !it->second.committed) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace ordo

@@ -1,0 +1,60 @@
+#pragma once
+// Routing by consistency key (DESIGN §4): a seller's catalogue and the orders placed with
+// that seller share a partition. The router keeps the indexes it needs (SKU → seller,
+// order → partition and parties) from committed events, and claims new ids at routing time
+// so that two partitions never create the same SKU or order.
+#include <optional>
+#include <shared_mutex>
+#include <unordered_map>
+#include <variant>
+
+#include "engine/domain/commands.hpp"
+#include "engine/domain/decide.hpp"
+#include "engine/domain/state.hpp"
+#include "engine/log/position.hpp"
+
+namespace ordo {
+
+struct OrderRef {
+  PartitionId partition;
+  CustomerId customer_id;
+  SellerId seller_id;
+  bool committed = false;  // false while only claimed by an in-flight PlaceOrder
+};
+
+struct ProductRef {
+  SellerId seller_id;
+  bool committed = false;
+};
+
+using Route = std::variant<PartitionId, Rejection>;
+
+class Router {
+ public:
+  explicit Router(uint32_t partitions) : partitions_(partitions) {}
+
+  uint32_t partition_count() const { return partitions_; }
+  // Stable across builds and runs (FNV-1a), unlike std::hash.
+  PartitionId partition_for_seller(const SellerId& seller) const;
+
+  // Chooses the partition of a client command, claiming new ids. A Rejection here means
+  // the command can be refused without reaching a partition.
+  Route route(const Command& c);
+  // Releases a claim made by route() for a command that was then rejected.
+  void release_claim(const Command& c);
+
+  // Index maintenance from committed events and from recovered state.
+  void on_committed(PartitionId p, const Event& e);
+  void load(PartitionId p, const PartitionState& s);
+
+  std::optional<SellerId> seller_of(const Sku& sku) const;
+  std::optional<OrderRef> order(const OrderId& id) const;
+
+ private:
+  uint32_t partitions_;
+  mutable std::shared_mutex mu_;
+  std::unordered_map<Sku, ProductRef> products_;
+  std::unordered_map<OrderId, OrderRef> orders_;
+};
+
+}  // namespace ordo

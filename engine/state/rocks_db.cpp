@@ -1,0 +1,92 @@
+#include "engine/state/rocks_db.hpp"
+
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include "engine/domain/assert.hpp"
+
+namespace ordo {
+namespace {
+const char* const kCfNames[] = {"log", "stream_index", "state", "idempotency", "timers", "meta"};
+}
+
+Result<std::unique_ptr<RocksDb>> RocksDb::open(const std::string& path) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.max_background_jobs = 2;
+  options.IncreaseParallelism(2);
+  // Bounded memory: a small block cache shared by all column families.
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(64 << 20);
+  rocksdb::ColumnFamilyOptions cf_options(options);
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf_options.write_buffer_size = 32 << 20;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
+  for (const char* name : kCfNames) descriptors.emplace_back(name, cf_options);
+
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), path, descriptors, &handles, &raw);
+  if (!s.ok()) return Error{"rocksdb open " + path + ": " + s.ToString()};
+  std::unique_ptr<RocksDb> out(new RocksDb());
+  out->db_.reset(raw);
+  // handles[0] is the default family, unused; keep ours in Cf order.
+  for (size_t i = 1; i < handles.size(); ++i) out->handles_.push_back(handles[i]);
+  raw->DestroyColumnFamilyHandle(handles[0]);
+  return out;
+}
+
+RocksDb::~RocksDb() {
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+  if (db_) db_->Close();
+}
+
+rocksdb::ColumnFamilyHandle* RocksDb::cf(StateColumn c) {
+  switch (c) {
+    case StateColumn::state: return cf(Cf::state);
+    case StateColumn::idempotency: return cf(Cf::idempotency);
+    case StateColumn::timers: return cf(Cf::timers);
+    case StateColumn::meta: return cf(Cf::meta);
+  }
+  ORDO_ASSERT(false, "unknown state column");
+  return nullptr;
+}
+
+void RocksDb::add_to_batch(const StateDelta& delta, rocksdb::WriteBatch& batch) {
+  for (const auto& w : delta.writes) {
+    if (w.value)
+      batch.Put(cf(w.column), w.key, *w.value);
+    else
+      batch.Delete(cf(w.column), w.key);
+  }
+}
+
+Status RocksDb::write_sync(rocksdb::WriteBatch& batch) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  auto s = db_->Write(wo, &batch);
+  if (!s.ok()) return Error{"rocksdb write: " + s.ToString()};
+  return {};
+}
+
+void append_be32(std::string& out, uint32_t v) {
+  for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+void append_be64(std::string& out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+uint32_t read_be32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+uint64_t read_be64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+}  // namespace ordo

@@ -1,0 +1,46 @@
+#pragma once
+// One RocksDB instance holds everything the embedded engine keeps: the log, the stream
+// index, aggregate state, idempotency records, timers and metadata, each in its own column
+// family, so a group commit can write all of them in one WriteBatch.
+#include <rocksdb/db.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/log/result.hpp"
+#include "engine/log/state_delta.hpp"
+
+namespace ordo {
+
+enum class Cf { log, stream_index, state, idempotency, timers, meta, count_ };
+
+class RocksDb {
+ public:
+  static Result<std::unique_ptr<RocksDb>> open(const std::string& path);
+  ~RocksDb();
+  RocksDb(const RocksDb&) = delete;
+  RocksDb& operator=(const RocksDb&) = delete;
+
+  rocksdb::DB& db() { return *db_; }
+  rocksdb::ColumnFamilyHandle* cf(Cf c) { return handles_[static_cast<size_t>(c)]; }
+  rocksdb::ColumnFamilyHandle* cf(StateColumn c);
+
+  // Adds the writes of `delta` to `batch`.
+  void add_to_batch(const StateDelta& delta, rocksdb::WriteBatch& batch);
+  // Writes `batch` with sync=true: returns only once it is on disk.
+  Status write_sync(rocksdb::WriteBatch& batch);
+
+ private:
+  RocksDb() = default;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
+
+// Big-endian integer keys, so RocksDB's byte order is numeric order.
+void append_be32(std::string& out, uint32_t v);
+void append_be64(std::string& out, uint64_t v);
+uint32_t read_be32(const char* p);
+uint64_t read_be64(const char* p);
+
+}  // namespace ordo

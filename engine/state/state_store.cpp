@@ -1,0 +1,176 @@
+#include "engine/state/state_store.hpp"
+
+#include <fmt/core.h>
+
+#include <memory>
+
+#include "engine/log/json.hpp"
+
+namespace ordo {
+namespace {
+
+std::string partition_prefix(PartitionId p) {
+  std::string k;
+  append_be32(k, p.value());
+  return k;
+}
+
+std::string product_key(PartitionId p, const Sku& sku) { return partition_prefix(p) + "p" + sku.value(); }
+std::string order_key(PartitionId p, const OrderId& id) { return partition_prefix(p) + "o" + id.value(); }
+
+std::string timer_key(PartitionId p, const TimerEntry& t) {
+  std::string k = partition_prefix(p);
+  append_be64(k, static_cast<uint64_t>(t.due.value()));
+  k += t.order_id.value();
+  return k;
+}
+
+std::string applied_key(PartitionId p) { return "applied/" + partition_prefix(p); }
+
+int64_t num(const Json& o, std::string_view k, bool& ok) {
+  const Json* v = o.find(k);
+  if (!v || !v->is_int()) {
+    ok = false;
+    return 0;
+  }
+  return v->as_int();
+}
+
+std::string str(const Json& o, std::string_view k, bool& ok) {
+  const Json* v = o.find(k);
+  if (!v || !v->is_string()) {
+    ok = false;
+    return {};
+  }
+  return v->as_string();
+}
+
+}  // namespace
+
+void StateStore::put_product(StateDelta& d, PartitionId p, const Product& x) {
+  d.put(StateColumn::state, product_key(p, x.sku),
+        to_canonical(Json(Json::Object{{"sku", Json(x.sku.value())},
+                                       {"seller_id", Json(x.seller_id.value())},
+                                       {"name", Json(x.name)},
+                                       {"price_minor", Json(x.price_minor.value())},
+                                       {"currency", Json(x.currency.value())},
+                                       {"on_hand", Json(x.on_hand.value())},
+                                       {"reserved", Json(x.reserved.value())},
+                                       {"version", Json(x.version)}})));
+}
+
+void StateStore::put_order(StateDelta& d, PartitionId p, const Order& x) {
+  Json::Array lines;
+  for (const auto& l : x.lines)
+    lines.push_back(Json(Json::Object{{"sku", Json(l.sku.value())},
+                                      {"qty", Json(l.qty.value())},
+                                      {"unit_price_minor", Json(l.unit_price_minor.value())}}));
+  d.put(StateColumn::state, order_key(p, x.order_id),
+        to_canonical(Json(Json::Object{{"order_id", Json(x.order_id.value())},
+                                       {"customer_id", Json(x.customer_id.value())},
+                                       {"seller_id", Json(x.seller_id.value())},
+                                       {"currency", Json(x.currency.value())},
+                                       {"lines", Json(std::move(lines))},
+                                       {"total_minor", Json(x.total_minor.value())},
+                                       {"placed_at", Json(x.placed_at.value())},
+                                       {"expires_at", Json(x.expires_at.value())},
+                                       {"status", Json(to_string(x.status))},
+                                       {"version", Json(x.version)}})));
+}
+
+void StateStore::put_timer(StateDelta& d, PartitionId p, const TimerEntry& t) {
+  d.put(StateColumn::timers, timer_key(p, t), "");
+}
+void StateStore::erase_timer(StateDelta& d, PartitionId p, const TimerEntry& t) {
+  d.erase(StateColumn::timers, timer_key(p, t));
+}
+void StateStore::put_applied(StateDelta& d, PartitionId p, Offset applied) {
+  d.put(StateColumn::meta, applied_key(p), std::to_string(applied.value()));
+}
+
+void StateStore::put_idempotency(StateDelta& d, const std::string& scoped_key,
+                                 const IdempotencyRecord& r) {
+  d.put(StateColumn::idempotency, scoped_key,
+        to_canonical(Json(Json::Object{{"fingerprint", Json(r.fingerprint)},
+                                       {"status", Json(int64_t(r.status))},
+                                       {"body", Json(r.body)},
+                                       {"position", Json(r.position)},
+                                       {"created_at", Json(r.created_at.value())}})));
+}
+
+Result<std::optional<IdempotencyRecord>> StateStore::get_idempotency(const std::string& key) {
+  std::string v;
+  auto s = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::idempotency), key, &v);
+  if (s.IsNotFound()) return std::optional<IdempotencyRecord>{};
+  if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
+  auto j = parse_json(v);
+  if (!j) return j.error();
+  bool ok = true;
+  IdempotencyRecord r{str(*j, "fingerprint", ok), int(num(*j, "status", ok)), str(*j, "body", ok),
+                      str(*j, "position", ok), TimestampMs{num(*j, "created_at", ok)}};
+  if (!ok) return Error{"corrupt idempotency record"};
+  return std::optional<IdempotencyRecord>{std::move(r)};
+}
+
+Status StateStore::load_partition(PartitionId p, PartitionState& state,
+                                  std::vector<TimerEntry>& timers, Offset& applied) {
+  const std::string prefix = partition_prefix(p);
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::state)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      auto j = parse_json(it->value().ToStringView());
+      if (!j) return Error{"corrupt state record: " + j.error().message};
+      bool ok = true;
+      char kind = it->key().data()[4];
+      if (kind == 'p') {
+        Product x{Sku{str(*j, "sku", ok)}, SellerId{str(*j, "seller_id", ok)}, str(*j, "name", ok),
+                  AmountMinor{num(*j, "price_minor", ok)}, Currency{str(*j, "currency", ok)},
+                  Quantity{num(*j, "on_hand", ok)}, Quantity{num(*j, "reserved", ok)},
+                  num(*j, "version", ok)};
+        if (!ok) return Error{"corrupt product record"};
+        state.products.emplace(x.sku, std::move(x));
+      } else if (kind == 'o') {
+        Order x{OrderId{str(*j, "order_id", ok)}, CustomerId{str(*j, "customer_id", ok)},
+                SellerId{str(*j, "seller_id", ok)}, Currency{str(*j, "currency", ok)}, {},
+                AmountMinor{num(*j, "total_minor", ok)}, TimestampMs{num(*j, "placed_at", ok)},
+                TimestampMs{num(*j, "expires_at", ok)}, OrderStatus::reserved, num(*j, "version", ok)};
+        if (!parse_order_status(str(*j, "status", ok), x.status)) ok = false;
+        if (const Json* ls = j->find("lines"); ls && ls->is_array()) {
+          for (const auto& l : ls->as_array())
+            x.lines.push_back(PricedLine{Sku{str(l, "sku", ok)}, Quantity{num(l, "qty", ok)},
+                                         AmountMinor{num(l, "unit_price_minor", ok)}});
+        } else {
+          ok = false;
+        }
+        if (!ok) return Error{"corrupt order record"};
+        state.orders.emplace(x.order_id, std::move(x));
+      } else {
+        return Error{"unknown state record kind"};
+      }
+    }
+    if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
+  }
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::timers)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->key().size() < 12) return Error{"corrupt timer key"};
+      TimestampMs due{static_cast<int64_t>(read_be64(it->key().data() + 4))};
+      timers.push_back(TimerEntry{due, OrderId{std::string(it->key().data() + 12, it->key().size() - 12)}});
+    }
+    if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
+  }
+  std::string v;
+  auto s = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), applied_key(p), &v);
+  if (s.IsNotFound()) {
+    applied = Offset{-1};
+  } else if (s.ok()) {
+    applied = Offset{std::stoll(v)};
+  } else {
+    return Error{"rocksdb: " + s.ToString()};
+  }
+  return {};
+}
+
+}  // namespace ordo

@@ -1,0 +1,54 @@
+#pragma once
+// Aggregate state, idempotency records and timers in RocksDB. Writes go through a
+// StateDelta so they commit atomically with the events that caused them; reads happen at
+// start-up (recovery) and for idempotency look-ups.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/domain/state.hpp"
+#include "engine/log/position.hpp"
+#include "engine/log/result.hpp"
+#include "engine/log/state_delta.hpp"
+#include "engine/state/rocks_db.hpp"
+
+namespace ordo {
+
+struct TimerEntry {
+  TimestampMs due;
+  OrderId order_id;
+  friend auto operator<=>(const TimerEntry&, const TimerEntry&) = default;
+};
+
+// A stored command response, replayed for a retried Idempotency-Key.
+struct IdempotencyRecord {
+  std::string fingerprint;  // hash of method, path and body
+  int status = 0;
+  std::string body;
+  std::string position;  // Ordo-Position of the original response
+  TimestampMs created_at{0};
+};
+
+class StateStore {
+ public:
+  explicit StateStore(RocksDb& db) : db_(db) {}
+
+  // Loads every aggregate and timer of partition `p`, and the position the state reflects.
+  Status load_partition(PartitionId p, PartitionState& state, std::vector<TimerEntry>& timers,
+                        Offset& applied);
+
+  Result<std::optional<IdempotencyRecord>> get_idempotency(const std::string& scoped_key);
+
+  static void put_product(StateDelta& d, PartitionId p, const Product& product);
+  static void put_order(StateDelta& d, PartitionId p, const Order& order);
+  static void put_timer(StateDelta& d, PartitionId p, const TimerEntry& t);
+  static void erase_timer(StateDelta& d, PartitionId p, const TimerEntry& t);
+  static void put_idempotency(StateDelta& d, const std::string& scoped_key,
+                              const IdempotencyRecord& r);
+  static void put_applied(StateDelta& d, PartitionId p, Offset applied);
+
+ private:
+  RocksDb& db_;
+};
+
+}  // namespace ordo
