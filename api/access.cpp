@@ -1,1 +1,85 @@
+#include "api/access.hpp"
 
+namespace ordo::api {
+namespace {
+
+using enum Role;
+constexpr RoleMask kAnyRole = roles(customer, merchant, finance, admin, auditor, analyst);
+
+constexpr AccessRule kTable[] = {
+    {Endpoint::livez, http::verb::get, "/livez", true, kAnyRole, Ownership::none},
+    {Endpoint::readyz, http::verb::get, "/readyz", true, kAnyRole, Ownership::none},
+    {Endpoint::create_product, http::verb::post, "/v1/products", false, roles(merchant, admin),
+     Ownership::body_seller},
+    {Endpoint::adjust_stock, http::verb::post, "/v1/products/{sku}/stock", false,
+     roles(merchant, admin), Ownership::sku_seller},
+    {Endpoint::place_order, http::verb::post, "/v1/orders", false, roles(customer, admin),
+     Ownership::body_customer},
+    {Endpoint::cancel_order, http::verb::post, "/v1/orders/{id}/cancel", false,
+     roles(customer, merchant, admin), Ownership::order_party},
+    {Endpoint::stream_events, http::verb::get, "/v1/streams/{stream}/events", false,
+     roles(auditor, admin), Ownership::none},
+};
+
+bool match_pattern(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
+  params.clear();
+  while (!pattern.empty() || !path.empty()) {
+    if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') return false;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+    size_t pe = pattern.find('/');
+    size_t se = path.find('/');
+    std::string_view pseg = pattern.substr(0, pe);
+    std::string_view sseg = path.substr(0, se);
+    if (!pseg.empty() && pseg.front() == '{') {
+      if (sseg.empty()) return false;
+      params.emplace_back(sseg);
+    } else if (pseg != sseg) {
+      return false;
+    }
+    pattern = pe == std::string_view::npos ? std::string_view{} : pattern.substr(pe);
+    path = se == std::string_view::npos ? std::string_view{} : path.substr(se);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::span<const AccessRule> access_table() { return kTable; }
+
+const AccessRule* match_rule(http::verb method, std::string_view path,
+                             std::vector<std::string>& params, bool& path_known) {
+  path_known = false;
+  for (const auto& rule : kTable) {
+    if (!match_pattern(rule.pattern, path, params)) continue;
+    path_known = true;
+    if (rule.method == method) return &rule;
+  }
+  params.clear();
+  return nullptr;
+}
+
+Verdict authorize(const AccessRule& rule, const Claims& who, const ResourceFacts& f) {
+  if ((rule.roles & role_bit(who.role)) == 0) return Verdict::forbidden;
+  if (who.role == Role::admin) return Verdict::allow;
+  switch (rule.ownership) {
+    case Ownership::none: return Verdict::allow;
+    case Ownership::body_seller:
+      return who.role == Role::merchant && f.body_seller_id == who.sub ? Verdict::allow
+                                                                        : Verdict::forbidden;
+    case Ownership::body_customer:
+      return who.role == Role::customer && f.body_customer_id == who.sub ? Verdict::allow
+                                                                          : Verdict::forbidden;
+    case Ownership::sku_seller:
+      // Someone else's product is indistinguishable from a missing one.
+      return who.role == Role::merchant && f.sku_seller_id == who.sub ? Verdict::allow
+                                                                       : Verdict::not_found;
+    case Ownership::order_party:
+      if (who.role == Role::customer && f.order_customer_id == who.sub) return Verdict::allow;
+      if (who.role == Role::merchant && f.order_seller_id == who.sub) return Verdict::allow;
+      return Verdict::not_found;
+  }
+  return Verdict::forbidden;
+}
+
+}  // namespace ordo::api

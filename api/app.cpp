@@ -1,1 +1,381 @@
+#include "api/app.hpp"
 
+#include <fmt/core.h>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <charconv>
+#include <optional>
+
+#include "api/command_codec.hpp"
+#include "api/problem.hpp"
+#include "api/render.hpp"
+#include "engine/log/json.hpp"
+
+namespace ordo::api {
+
+std::string IdSource::next(std::string_view prefix) {
+  std::lock_guard lock(mu_);
+  return fmt::format("{}{:016x}{:08x}", prefix, rng_(), static_cast<uint32_t>(rng_()));
+}
+
+namespace {
+
+constexpr size_t kMaxIdempotencyKeyBytes = 255;
+constexpr int64_t kMaxStreamPage = 1000;
+
+struct Query {
+  std::vector<std::pair<std::string, std::string>> items;
+  std::optional<std::string> get(std::string_view k) const {
+    for (const auto& [key, v] : items)
+      if (key == k) return v;
+    return std::nullopt;
+  }
+};
+
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      int v = 0;
+      auto r = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+      if (r.ec != std::errc() || r.ptr != s.data() + i + 3) return std::nullopt;
+      out.push_back(static_cast<char>(v));
+      i += 2;
+    } else if (s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::optional<Query> parse_query(std::string_view q) {
+  Query out;
+  while (!q.empty()) {
+    size_t amp = q.find('&');
+    std::string_view item = q.substr(0, amp);
+    size_t eq = item.find('=');
+    auto k = percent_decode(item.substr(0, eq));
+    auto v = percent_decode(eq == std::string_view::npos ? "" : item.substr(eq + 1));
+    if (!k || !v) return std::nullopt;
+    if (!k->empty()) out.items.emplace_back(*k, *v);
+    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+  }
+  return out;
+}
+
+std::optional<int64_t> parse_int(std::string_view s) {
+  int64_t v = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (r.ec != std::errc() || r.ptr != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+Response json_response(int status, std::string body, unsigned version, bool keep_alive) {
+  Response res{static_cast<http::status>(status), version};
+  res.set(http::field::content_type,
+          status >= 400 ? "application/problem+json" : "application/json");
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+// Shared between the waiting coroutine and the partition thread that completes the command.
+struct Waiter {
+  explicit Waiter(asio::any_io_executor ex) : timer(ex) {}
+  asio::steady_timer timer;
+  std::mutex mu;
+  std::optional<Completion> result;
+};
+
+}  // namespace
+
+struct App::Call {
+  Request& req;
+  const AccessRule& rule;
+  std::vector<std::string> params;
+  Query query;
+  Claims who;
+  bool keep_alive;
+  Response problem(Problem p) const { return make_problem(p, req.version(), keep_alive); }
+};
+
+App::App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config)
+    : engine_(engine), clock_(clock), ids_(ids), config_(std::move(config)) {}
+
+asio::awaitable<Response> App::handle(Request& req) {
+  const bool keep_alive = req.keep_alive();
+  auto fail = [&](Problem p) { return make_problem(p, req.version(), keep_alive); };
+  std::string_view target = req.target();
+  if (target.size() > config_.max_target_bytes)
+    co_return fail({414, "uri_too_long", "the request target is too long", {}, {}});
+  size_t qpos = target.find('?');
+  std::string_view path = target.substr(0, qpos);
+  auto query = parse_query(qpos == std::string_view::npos ? "" : target.substr(qpos + 1));
+  if (!query) co_return fail({400, "bad_query", "the query string is not valid", {}, {}});
+
+  std::vector<std::string> params;
+  bool path_known = false;
+  const AccessRule* rule = match_rule(req.method(), path, params, path_known);
+  if (!rule) {
+    if (path_known) co_return fail({405, "method_not_allowed", "method not allowed here", {}, {}});
+    co_return fail({404, "not_found", "no such resource", {}, {}});
+  }
+  for (auto& p : params) {
+    auto d = percent_decode(p);
+    if (!d) co_return fail({400, "bad_path", "the path is not validly encoded", {}, {}});
+    p = std::move(*d);
+  }
+
+  Call call{req, *rule, std::move(params), std::move(*query), {}, keep_alive};
+  if (!rule->open) {
+    std::string_view auth = req[http::field::authorization];
+    if (auth.size() < 7 || !auth.starts_with("Bearer ")) {
+      auto res = fail({401, "unauthenticated", "a Bearer token is required", {}, {}});
+      res.set(http::field::www_authenticate, "Bearer");
+      co_return res;
+    }
+    auto claims = verify_jwt(auth.substr(7), config_.jwt_secrets, clock_.now().value() / 1000);
+    if (!claims) {
+      auto res = fail({401, "unauthenticated", claims.error().message, {}, {}});
+      res.set(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
+      co_return res;
+    }
+    call.who = std::move(claims.value());
+  }
+
+  switch (rule->endpoint) {
+    case Endpoint::livez:
+      co_return json_response(200, R"({"status":"ok"})", req.version(), keep_alive);
+    case Endpoint::readyz: co_return handle_readyz(call);
+    case Endpoint::stream_events: {
+      if (authorize(*rule, call.who, {}) != Verdict::allow)
+        co_return fail({403, "forbidden", "this role may not read the event history", {}, {}});
+      co_return handle_stream_events(call);
+    }
+    default: co_return co_await handle_command(call);
+  }
+}
+
+Response App::handle_readyz(Call& call) {
+  Json::Array parts;
+  for (uint32_t p = 0; p < engine_.partition_count(); ++p) {
+    auto tail = engine_.log().tail(PartitionId{p});
+    parts.push_back(Json(Json::Object{
+        {"partition", Json(int64_t(p))},
+        {"last_offset", Json(tail ? tail->last_offset.value() : int64_t{-1})},
+        {"queue_depth", Json(int64_t(engine_.processor(PartitionId{p}).queue_depth()))}}));
+  }
+  return json_response(200,
+                       to_canonical(Json(Json::Object{{"status", Json("ready")},
+                                                      {"partitions", Json(std::move(parts))}})),
+                       call.req.version(), call.keep_alive);
+}
+
+Response App::handle_stream_events(Call& call) {
+  const std::string& stream = call.params.at(0);
+  if (stream.empty() || stream.size() > 128)
+    return call.problem({400, "validation_failed", "stream name must be 1..128 bytes", "stream", {}});
+  int64_t from = 1, limit = 100;
+  if (auto v = call.query.get("from_version")) {
+    auto n = parse_int(*v);
+    if (!n || *n < 1)
+      return call.problem({400, "validation_failed", "from_version must be a positive integer", "from_version", {}});
+    from = *n;
+  }
+  if (auto v = call.query.get("limit")) {
+    auto n = parse_int(*v);
+    if (!n || *n < 1 || *n > kMaxStreamPage)
+      return call.problem({400, "validation_failed", "limit must be 1..1000", "limit", {}});
+    limit = *n;
+  }
+  auto events = engine_.log().read_stream(stream, from, static_cast<size_t>(limit));
+  if (!events)
+    return call.problem({503, "storage_unavailable", "the log could not be read", {}, 1});
+  std::string body = "{\"events\":[";
+  for (size_t i = 0; i < events->size(); ++i) {
+    if (i) body.push_back(',');
+    body += encode_envelope((*events)[i]);
+  }
+  body += "],\"next_from_version\":";
+  if (static_cast<int64_t>(events->size()) == limit)
+    body += std::to_string(events->back().stream_version + 1);
+  else
+    body += "null";
+  body += ",\"stream\":";
+  write_json_string(stream, body);
+  body += "}";
+  return json_response(200, std::move(body), call.req.version(), call.keep_alive);
+}
+
+asio::awaitable<Response> App::handle_command(Call& call) {
+  Request& req = call.req;
+  std::string_view ctype = req[http::field::content_type];
+  if (!ctype.empty() && !ctype.starts_with("application/json"))
+    co_return call.problem({415, "unsupported_media_type", "send application/json", {}, {}});
+
+  // Decode and gather what the access rule needs to know about the resource.
+  Submission s;
+  ResourceFacts facts;
+  std::function<Rendered(const Outcome&)> render;
+  std::optional<FieldError> invalid;
+  auto take = [&](auto decoded) {
+    if (auto* e = std::get_if<FieldError>(&decoded)) {
+      invalid = *e;
+      return;
+    }
+    s.command = std::move(std::get<0>(decoded));
+  };
+  const std::string& body = req.body();
+  switch (call.rule.endpoint) {
+    case Endpoint::create_product:
+      take(decode_define_product(body));
+      if (!invalid) facts.body_seller_id = std::get<DefineProduct>(s.command).seller_id.value();
+      render = render_product_defined;
+      break;
+    case Endpoint::adjust_stock:
+      take(decode_adjust_stock(body, call.params.at(0)));
+      if (!invalid)
+        if (auto seller = engine_.router().seller_of(std::get<AdjustStock>(s.command).sku))
+          facts.sku_seller_id = seller->value();
+      render = render_stock_adjusted;
+      break;
+    case Endpoint::place_order:
+      take(decode_place_order(body, ids_.next("o-")));
+      if (!invalid) facts.body_customer_id = std::get<PlaceOrder>(s.command).customer_id.value();
+      render = render_order_placed;
+      break;
+    case Endpoint::cancel_order:
+      take(decode_cancel_order(body, call.params.at(0)));
+      if (!invalid) {
+        if (auto o = engine_.router().order(std::get<CancelOrder>(s.command).order_id)) {
+          facts.order_customer_id = o->customer_id.value();
+          facts.order_seller_id = o->seller_id.value();
+        }
+        std::string_view if_match = req[http::field::if_match];
+        if (!if_match.empty()) {
+          if (if_match.size() >= 2 && if_match.front() == '"' && if_match.back() == '"')
+            if_match = if_match.substr(1, if_match.size() - 2);
+          auto v = parse_int(if_match);
+          if (!v || *v < 1)
+            co_return call.problem({400, "validation_failed", "If-Match must be a stream version like \"3\"", "If-Match", {}});
+          std::get<CancelOrder>(s.command).expected_version = *v;
+        }
+      }
+      render = render_order_cancelled;
+      break;
+    default:
+      co_return call.problem({404, "not_found", "no such resource", {}, {}});
+  }
+
+  // Access first, so a caller learns nothing about resources it may not touch.
+  Verdict verdict = authorize(call.rule, call.who, facts);
+  if (verdict == Verdict::forbidden && !invalid)
+    co_return call.problem({403, "forbidden", fmt::format("role {} as {} may not do this", to_string(call.who.role), call.who.sub), {}, {}});
+  if (verdict == Verdict::not_found && !invalid)
+    co_return call.problem({404, "not_found", "no such resource", {}, {}});
+  if ((call.rule.roles & role_bit(call.who.role)) == 0)
+    co_return call.problem({403, "forbidden", "this role may not do this", {}, {}});
+  if (invalid)
+    co_return call.problem({400, "validation_failed", invalid->detail,
+                            invalid->field.empty() ? std::optional<std::string>{} : invalid->field, {}});
+
+  // Idempotency-Key: replay, conflict, or claim the key for this request.
+  std::string_view idem_key = req["Idempotency-Key"];
+  std::string scoped_key;
+  if (!idem_key.empty()) {
+    if (idem_key.size() > kMaxIdempotencyKeyBytes)
+      co_return call.problem({400, "validation_failed", "Idempotency-Key is at most 255 bytes", "Idempotency-Key", {}});
+    scoped_key = call.who.sub + '\x1f' + std::string(idem_key);
+    std::string fingerprint =
+        sha256_hex(fmt::format("{} {}\n{}", std::string_view(req.method_string()), std::string_view(req.target()), body));
+    {
+      std::lock_guard lock(inflight_mu_);
+      if (!inflight_.insert(scoped_key).second)
+        co_return call.problem({409, "idempotency_in_flight",
+                                "a request with this Idempotency-Key is still being processed", {}, 1});
+    }
+    auto record = engine_.store().get_idempotency(scoped_key);
+    if (!record) {
+      std::lock_guard lock(inflight_mu_);
+      inflight_.erase(scoped_key);
+      co_return call.problem({503, "storage_unavailable", "idempotency records cannot be read", {}, 1});
+    }
+    const auto& r = record.value();
+    if (r && r->created_at.value() + config_.idempotency_retention_ms > clock_.now().value()) {
+      {
+        std::lock_guard lock(inflight_mu_);
+        inflight_.erase(scoped_key);
+      }
+      if (r->fingerprint != fingerprint)
+        co_return call.problem({422, "idempotency_key_reused",
+                                "this Idempotency-Key was used with another request", "Idempotency-Key", {}});
+      Response res = json_response(r->status, r->body, req.version(), call.keep_alive);
+      res.set("Ordo-Position", r->position);
+      res.set("Idempotent-Replayed", "true");
+      co_return res;
+    }
+    s.idempotency = IdempotencyClaim{scoped_key, std::move(fingerprint)};
+  }
+
+  s.meta.command_id = ids_.next("cmd-");
+  std::string_view corr = req["Ordo-Correlation-Id"];
+  s.meta.correlation_id = is_valid_id(corr) ? std::string(corr) : s.meta.command_id;
+  s.meta.causation_id = s.meta.command_id;
+  s.meta.actor = Actor{call.who.sub, std::string(to_string(call.who.role))};
+  s.meta.vip = call.who.vip();
+  s.render = render;
+
+  auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
+  waiter->timer.expires_after(config_.command_timeout);
+  s.done = [this, waiter, scoped_key](Completion&& c) {
+    if (!scoped_key.empty()) {
+      std::lock_guard lock(inflight_mu_);
+      inflight_.erase(scoped_key);
+    }
+    {
+      std::lock_guard lock(waiter->mu);
+      waiter->result = std::move(c);
+    }
+    asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
+  };
+
+  SubmitResult submitted = engine_.submit(std::move(s));
+  if (submitted == SubmitResult::overloaded) {
+    if (!scoped_key.empty()) {
+      std::lock_guard lock(inflight_mu_);
+      inflight_.erase(scoped_key);
+    }
+    co_return call.problem({503, "overloaded", "the partition queue is full; retry shortly", {}, config_.retry_after_s});
+  }
+  bool have_result;
+  {
+    std::lock_guard lock(waiter->mu);
+    have_result = waiter->result.has_value();
+  }
+  if (!have_result) {
+    beast::error_code ec;
+    co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  std::optional<Completion> done;
+  {
+    std::lock_guard lock(waiter->mu);
+    done = std::move(waiter->result);
+  }
+  if (!done)
+    co_return call.problem({503, "outcome_unknown",
+                            "the command did not finish in time; retry with the same Idempotency-Key", {}, config_.retry_after_s});
+  if (!done->durable)
+    co_return call.problem({503, "storage_unavailable", "the command could not be made durable; nothing was written", {}, config_.retry_after_s});
+  Response res = json_response(done->rendered.status, std::move(done->rendered.body), req.version(), call.keep_alive);
+  res.set("Ordo-Position", done->position.to_string());
+  co_return res;
+}
+
+}  // namespace ordo::api

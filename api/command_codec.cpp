@@ -1,1 +1,173 @@
+#include "api/command_codec.hpp"
 
+#include <fmt/core.h>
+
+#include <initializer_list>
+#include <optional>
+
+#include "engine/log/json.hpp"
+
+namespace ordo::api {
+namespace {
+
+// Reads a JSON object field by field, remembering the first problem.
+class Fields {
+ public:
+  Fields(const Json& obj, std::string prefix) : obj_(obj), prefix_(std::move(prefix)) {}
+
+  bool only(std::initializer_list<std::string_view> allowed) {
+    for (const auto& [k, v] : obj_.as_object()) {
+      bool ok = false;
+      for (auto a : allowed) ok |= (a == k);
+      if (!ok) return fail(k, "unknown field");
+    }
+    return true;
+  }
+
+  std::optional<std::string> id(std::string_view k, bool required = true) {
+    auto s = string(k, kMaxIdLength, required);
+    if (s && !is_valid_id(*s)) {
+      fail(k, "must match [A-Za-z0-9._:-]{1,64}");
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  std::optional<std::string> string(std::string_view k, size_t max_len, bool required = true) {
+    const Json* v = obj_.find(k);
+    if (!v) {
+      if (required) fail(k, "is required");
+      return std::nullopt;
+    }
+    if (!v->is_string()) {
+      fail(k, "must be a string");
+      return std::nullopt;
+    }
+    if (v->as_string().size() > max_len) {
+      fail(k, fmt::format("must be at most {} bytes", max_len));
+      return std::nullopt;
+    }
+    return v->as_string();
+  }
+
+  std::optional<int64_t> integer(std::string_view k, int64_t min, int64_t max) {
+    const Json* v = obj_.find(k);
+    if (!v) {
+      fail(k, "is required");
+      return std::nullopt;
+    }
+    if (!v->is_int()) {
+      fail(k, "must be an integer");
+      return std::nullopt;
+    }
+    if (v->as_int() < min || v->as_int() > max) {
+      fail(k, fmt::format("must be between {} and {}", min, max));
+      return std::nullopt;
+    }
+    return v->as_int();
+  }
+
+  bool fail(std::string_view k, std::string detail) {
+    if (!error_) error_ = FieldError{prefix_ + std::string(k), fmt::format("{} {}", prefix_ + std::string(k), detail)};
+    return false;
+  }
+  const std::optional<FieldError>& error() const { return error_; }
+
+ private:
+  const Json& obj_;
+  std::string prefix_;
+  std::optional<FieldError> error_;
+};
+
+// Parses the body as a JSON object or explains why not.
+std::variant<Json, FieldError> parse_object(std::string_view body) {
+  if (body.size() > kMaxBodyBytes) return FieldError{"", "body too large"};
+  auto j = parse_json(body);
+  if (!j) return FieldError{"", j.error().message};
+  if (!j->is_object()) return FieldError{"", "body must be a JSON object"};
+  return std::move(j.value());
+}
+
+}  // namespace
+
+Decoded<DefineProduct> decode_define_product(std::string_view body) {
+  auto parsed = parse_object(body);
+  if (auto* e = std::get_if<FieldError>(&parsed)) return *e;
+  const Json& j = std::get<Json>(parsed);
+  Fields f(j, "");
+  f.only({"sku", "seller_id", "name", "price_minor", "currency", "stock"});
+  auto sku = f.id("sku");
+  auto seller = f.id("seller_id");
+  auto name = f.string("name", kMaxNameLength);
+  auto price = f.integer("price_minor", 0, kMaxPriceMinor);
+  auto currency = f.string("currency", 3);
+  auto stock = f.integer("stock", 0, kMaxStock);
+  if (name && name->empty()) f.fail("name", "must not be empty");
+  if (currency && !is_valid_currency(*currency)) f.fail("currency", "must be an ISO 4217 code like EUR");
+  if (f.error()) return *f.error();
+  return DefineProduct{Sku{*sku}, SellerId{*seller}, *name, AmountMinor{*price},
+                       Currency{*currency}, Quantity{*stock}};
+}
+
+Decoded<AdjustStock> decode_adjust_stock(std::string_view body, std::string_view sku) {
+  if (!is_valid_id(sku)) return FieldError{"sku", "sku in the path must match [A-Za-z0-9._:-]{1,64}"};
+  auto parsed = parse_object(body);
+  if (auto* e = std::get_if<FieldError>(&parsed)) return *e;
+  const Json& j = std::get<Json>(parsed);
+  Fields f(j, "");
+  f.only({"delta", "reason"});
+  auto delta = f.integer("delta", -kMaxStock, kMaxStock);
+  auto reason = f.string("reason", kMaxReasonLength, false);
+  if (delta && *delta == 0) f.fail("delta", "must not be zero");
+  if (f.error()) return *f.error();
+  return AdjustStock{Sku{std::string(sku)}, Quantity{*delta}, reason.value_or("")};
+}
+
+Decoded<PlaceOrder> decode_place_order(std::string_view body, std::string_view generated_id) {
+  auto parsed = parse_object(body);
+  if (auto* e = std::get_if<FieldError>(&parsed)) return *e;
+  const Json& j = std::get<Json>(parsed);
+  Fields f(j, "");
+  f.only({"order_id", "customer_id", "lines"});
+  auto order_id = f.id("order_id", false);
+  auto customer = f.id("customer_id");
+  if (f.error()) return *f.error();
+  const Json* lines = j.find("lines");
+  if (!lines) return FieldError{"lines", "lines is required"};
+  if (!lines->is_array()) return FieldError{"lines", "lines must be an array"};
+  if (lines->as_array().empty() || lines->as_array().size() > kMaxOrderLines)
+    return FieldError{"lines", fmt::format("lines must have 1 to {} entries", kMaxOrderLines)};
+  PlaceOrder cmd{OrderId{order_id.value_or(std::string(generated_id))}, CustomerId{*customer}, {}};
+  size_t i = 0;
+  for (const auto& line : lines->as_array()) {
+    std::string prefix = fmt::format("lines[{}].", i++);
+    if (!line.is_object()) return FieldError{prefix.substr(0, prefix.size() - 1), "each line must be an object"};
+    Fields lf(line, prefix);
+    lf.only({"sku", "qty"});
+    auto sku = lf.id("sku");
+    auto qty = lf.integer("qty", 1, kMaxLineQty);
+    if (lf.error()) return *lf.error();
+    for (const auto& prev : cmd.lines)
+      if (prev.sku.value() == *sku)
+        return FieldError{prefix + "sku", fmt::format("{}sku {} appears in more than one line", prefix, *sku)};
+    cmd.lines.push_back(OrderLineRequest{Sku{*sku}, Quantity{*qty}});
+  }
+  return cmd;
+}
+
+Decoded<CancelOrder> decode_cancel_order(std::string_view body, std::string_view order_id) {
+  if (!is_valid_id(order_id)) return FieldError{"id", "order id in the path must match [A-Za-z0-9._:-]{1,64}"};
+  CancelOrder cmd{OrderId{std::string(order_id)}, "", std::nullopt};
+  if (body.empty()) return cmd;
+  auto parsed = parse_object(body);
+  if (auto* e = std::get_if<FieldError>(&parsed)) return *e;
+  const Json& j = std::get<Json>(parsed);
+  Fields f(j, "");
+  f.only({"reason"});
+  auto reason = f.string("reason", kMaxReasonLength, false);
+  if (f.error()) return *f.error();
+  cmd.reason = reason.value_or("");
+  return cmd;
+}
+
+}  // namespace ordo::api

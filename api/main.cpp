@@ -1,1 +1,175 @@
+// `ordo`: one binary, with subcommands (DESIGN §8).
+//   ordo serve --data-dir DIR --listen HOST:PORT [--partitions N] ...
+//   ordo token --sub S --role R [--tier vip] [--ttl 1h] [--jwt-secret-file F | --data-dir DIR]
+#include <signal.h>
 
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "api/app.hpp"
+#include "api/cli_args.hpp"
+#include "api/secrets.hpp"
+#include "api/server.hpp"
+
+namespace {
+
+using namespace ordo;
+using namespace ordo::api;
+
+int usage() {
+  std::fprintf(stderr,
+               "usage:\n"
+               "  ordo serve --data-dir DIR [--listen 127.0.0.1:8080] [--partitions N]\n"
+               "             [--jwt-secret-file F] [--jwt-previous-secret-file F]\n"
+               "             [--reservation-ttl 15m] [--http-threads N] [--queue-capacity N]\n"
+               "             [--max-batch N] [--port-file F]\n"
+               "  ordo token --sub S --role R [--tier vip] [--ttl 1h]\n"
+               "             (--jwt-secret-file F | --data-dir DIR)\n"
+               "Every flag can also be set as ORDO_<FLAG> in the environment.\n");
+  return 2;
+}
+
+std::optional<std::string> secret_path(const Args& args) {
+  if (auto f = args.get("jwt-secret-file")) return f;
+  if (auto d = args.get("data-dir")) return *d + "/jwt.secret";
+  return std::nullopt;
+}
+
+int cmd_token(const Args& args) {
+  auto sub = args.get("sub");
+  auto role_name = args.get("role");
+  if (!sub || !role_name) return usage();
+  auto role = parse_role(*role_name);
+  if (!role) {
+    std::fprintf(stderr, "ordo token: unknown role %s\n", role_name->c_str());
+    return 2;
+  }
+  auto ttl_ms = parse_duration_ms(args.get_or("ttl", "1h"));
+  if (!ttl_ms) {
+    std::fprintf(stderr, "ordo token: bad --ttl\n");
+    return 2;
+  }
+  auto path = secret_path(args);
+  if (!path) return usage();
+  auto secret = read_or_create_secret_file(*path);
+  if (!secret) {
+    std::fprintf(stderr, "ordo token: %s\n", secret.error().message.c_str());
+    return 1;
+  }
+  Claims c;
+  c.sub = *sub;
+  c.role = *role;
+  c.exp_s = SystemClock().now().value() / 1000 + *ttl_ms / 1000;
+  if (auto tier = args.get("tier")) c.tier = *tier;
+  std::printf("%s\n", sign_jwt(c, *secret).c_str());
+  return 0;
+}
+
+int cmd_serve(const Args& args) {
+  auto data_dir = args.get("data-dir");
+  if (!data_dir) return usage();
+  if (args.get("postgres") || args.get("kafka")) {
+    std::fprintf(stderr, "ordo serve: --postgres and --kafka are not available in this build yet\n");
+    return 2;
+  }
+  std::string listen = args.get_or("listen", "127.0.0.1:8080");
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return usage();
+
+  ServerConfig server;
+  server.host = listen.substr(0, colon);
+  try {
+    server.port = static_cast<uint16_t>(std::stoul(listen.substr(colon + 1)));
+    server.threads = static_cast<unsigned>(std::stoul(args.get_or("http-threads", "2")));
+  } catch (...) {
+    return usage();
+  }
+
+  EngineConfig engine_config;
+  engine_config.data_dir = *data_dir;
+  try {
+    engine_config.partitions = static_cast<uint32_t>(std::stoul(args.get_or("partitions", "1")));
+    engine_config.processor.queue_capacity = std::stoul(args.get_or("queue-capacity", "8192"));
+    engine_config.processor.max_batch = std::stoul(args.get_or("max-batch", "1024"));
+  } catch (...) {
+    return usage();
+  }
+  auto ttl = parse_duration_ms(args.get_or("reservation-ttl", "15m"));
+  if (!ttl || *ttl <= 0) {
+    std::fprintf(stderr, "ordo serve: bad --reservation-ttl\n");
+    return 2;
+  }
+  engine_config.processor.reservation_ttl = DurationMs{*ttl};
+
+  std::error_code ec;
+  std::filesystem::create_directories(*data_dir, ec);
+  AppConfig app_config;
+  auto secret = read_or_create_secret_file(*secret_path(args));
+  if (!secret) {
+    std::fprintf(stderr, "ordo serve: %s\n", secret.error().message.c_str());
+    return 1;
+  }
+  app_config.jwt_secrets.push_back(*secret);
+  if (auto prev = args.get("jwt-previous-secret-file")) {
+    auto s = read_secret_file(*prev);
+    if (!s) {
+      std::fprintf(stderr, "ordo serve: %s\n", s.error().message.c_str());
+      return 1;
+    }
+    app_config.jwt_secrets.push_back(*s);
+  }
+
+  // Signals are taken by sigwait on this thread; every other thread blocks them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  SystemClock clock;
+  auto engine = Engine::open_embedded(engine_config, clock);
+  if (!engine) {
+    std::fprintf(stderr, "ordo serve: %s\n", engine.error().message.c_str());
+    return 1;
+  }
+  engine.value()->start();
+  IdSource ids(std::random_device{}());
+  App app(*engine.value(), clock, ids, app_config);
+  HttpServer http_server(server, [&app](Request& req) { return app.handle(req); });
+  if (auto s = http_server.start(); !s) {
+    std::fprintf(stderr, "ordo serve: %s\n", s.message().c_str());
+    engine.value()->stop();
+    return 1;
+  }
+  std::fprintf(stderr, "ordo: listening on %s:%u (data %s, %u partition(s))\n", server.host.c_str(),
+               http_server.port(), data_dir->c_str(), engine_config.partitions);
+  if (auto pf = args.get("port-file")) {
+    std::ofstream(*pf + ".tmp") << http_server.port() << "\n";
+    std::filesystem::rename(*pf + ".tmp", *pf, ec);
+  }
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::fprintf(stderr, "ordo: stopping (signal %d)\n", sig);
+  http_server.stop();
+  engine.value()->stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage();
+  std::string sub = argv[1];
+  Args args;
+  std::string error;
+  if (!args.parse(argc, argv, 2, error)) {
+    std::fprintf(stderr, "ordo: %s\n", error.c_str());
+    return usage();
+  }
+  if (sub == "serve") return cmd_serve(args);
+  if (sub == "token") return cmd_token(args);
+  return usage();
+}

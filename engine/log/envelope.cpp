@@ -117,7 +117,7 @@ Result<Envelope> decode_envelope(std::string_view text) {
   const Json* payload = o.find("payload");
   if (!payload || !payload->is_object()) return Error{"envelope field payload missing"};
   e.payload = *payload;
-  if (o.as_object().size() != 15) return Error{"envelope has unknown fields"};
+  if (o.as_object().size() != 14) return Error{"envelope has unknown fields"};
   return e;
 }
 

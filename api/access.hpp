@@ -1,0 +1,70 @@
+#pragma once
+// Who may do what: one declarative table of endpoint × roles × ownership rule, consulted by
+// the router before any handler runs. Handlers contain no access checks of their own.
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/http_types.hpp"
+#include "api/jwt.hpp"
+
+namespace ordo::api {
+
+enum class Endpoint {
+  livez,
+  readyz,
+  create_product,
+  adjust_stock,
+  place_order,
+  cancel_order,
+  stream_events,
+};
+
+// How a caller must relate to the resource. Admin passes every ownership rule.
+enum class Ownership {
+  none,           // the role is enough
+  body_seller,    // merchant: the body's seller_id is the caller
+  body_customer,  // customer: the body's customer_id is the caller
+  sku_seller,     // merchant: the SKU in the path belongs to the caller
+  order_party,    // customer: the order's customer; merchant: the order's seller
+};
+
+using RoleMask = unsigned;
+constexpr RoleMask role_bit(Role r) { return 1u << static_cast<unsigned>(r); }
+template <typename... R>
+constexpr RoleMask roles(R... r) {
+  return (role_bit(r) | ...);
+}
+
+struct AccessRule {
+  Endpoint endpoint;
+  http::verb method;
+  std::string_view pattern;  // segments; `{name}` matches one path segment
+  bool open;                 // no token needed (ops endpoints)
+  RoleMask roles;
+  Ownership ownership;
+};
+
+std::span<const AccessRule> access_table();
+
+// Matches `method path` against the table. `params` receives the `{…}` segments in order.
+// Sets `path_known` when some rule has this path with another method (→ 405).
+const AccessRule* match_rule(http::verb method, std::string_view path,
+                             std::vector<std::string>& params, bool& path_known);
+
+// Facts about the resource, looked up by the caller of authorize() for the rule's ownership.
+struct ResourceFacts {
+  std::optional<std::string> body_seller_id;
+  std::optional<std::string> body_customer_id;
+  std::optional<std::string> sku_seller_id;     // nullopt: SKU unknown
+  std::optional<std::string> order_customer_id;  // nullopt: order unknown
+  std::optional<std::string> order_seller_id;
+};
+
+enum class Verdict { allow, forbidden, not_found };
+
+Verdict authorize(const AccessRule& rule, const Claims& who, const ResourceFacts& facts);
+
+}  // namespace ordo::api

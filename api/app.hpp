@@ -1,0 +1,59 @@
+#pragma once
+// Ordo's HTTP handler: authenticate, match the access table, decode, apply Idempotency-Key
+// semantics, hand the command to the engine and wait (bounded) for its durable outcome.
+// No business rule lives here.
+#include <chrono>
+#include <mutex>
+#include <random>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "api/access.hpp"
+#include "api/http_types.hpp"
+#include "api/jwt.hpp"
+#include "engine/runtime/clock.hpp"
+#include "engine/runtime/engine.hpp"
+
+namespace ordo::api {
+
+struct AppConfig {
+  std::vector<std::string> jwt_secrets;  // current first; older ones accepted during rotation
+  std::chrono::milliseconds command_timeout{30'000};
+  int64_t idempotency_retention_ms = 24 * 3600 * 1000;
+  int retry_after_s = 1;
+  size_t max_target_bytes = 2048;
+};
+
+// Random ids for commands and for orders the client did not name. Seeded, so a test or a
+// simulation can make them reproducible.
+class IdSource {
+ public:
+  explicit IdSource(uint64_t seed) : rng_(seed) {}
+  std::string next(std::string_view prefix);
+
+ private:
+  std::mutex mu_;
+  std::mt19937_64 rng_;
+};
+
+class App {
+ public:
+  App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config);
+  asio::awaitable<Response> handle(Request& req);
+
+ private:
+  struct Call;
+  asio::awaitable<Response> handle_command(Call& call);
+  Response handle_stream_events(Call& call);
+  Response handle_readyz(Call& call);
+
+  Engine& engine_;
+  const Clock& clock_;
+  IdSource& ids_;
+  AppConfig config_;
+  std::mutex inflight_mu_;
+  std::unordered_set<std::string> inflight_;  // Idempotency-Keys whose first request runs
+};
+
+}  // namespace ordo::api

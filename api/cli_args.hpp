@@ -1,0 +1,70 @@
+#pragma once
+// Minimal flag parsing for the `ordo` command: `--name value` pairs, each also readable from
+// the environment as ORDO_NAME (dashes become underscores).
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ordo::api {
+
+class Args {
+ public:
+  // Returns false (with `error`) on a stray argument or a flag without a value.
+  bool parse(int argc, char** argv, int first, std::string& error) {
+    for (int i = first; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a.rfind("--", 0) != 0) {
+        error = "unexpected argument " + a;
+        return false;
+      }
+      a = a.substr(2);
+      if (auto eq = a.find('='); eq != std::string::npos) {
+        values_[a.substr(0, eq)] = a.substr(eq + 1);
+        continue;
+      }
+      if (i + 1 >= argc) {
+        error = "--" + a + " needs a value";
+        return false;
+      }
+      values_[a] = argv[++i];
+    }
+    return true;
+  }
+
+  std::optional<std::string> get(const std::string& name) const {
+    if (auto it = values_.find(name); it != values_.end()) return it->second;
+    std::string env = "ORDO_";
+    for (char c : name) env.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
+    if (const char* v = std::getenv(env.c_str()); v && *v) return std::string(v);
+    return std::nullopt;
+  }
+  std::string get_or(const std::string& name, std::string fallback) const {
+    return get(name).value_or(std::move(fallback));
+  }
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+// "15m", "1h", "30s", "250ms", or plain milliseconds.
+inline std::optional<int64_t> parse_duration_ms(const std::string& s) {
+  size_t pos = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(s, &pos);
+  } catch (...) {
+    return std::nullopt;
+  }
+  std::string unit = s.substr(pos);
+  if (n < 0) return std::nullopt;
+  if (unit.empty() || unit == "ms") return n;
+  if (unit == "s") return n * 1000;
+  if (unit == "m") return n * 60'000;
+  if (unit == "h") return n * 3'600'000;
+  if (unit == "d") return n * 86'400'000;
+  return std::nullopt;
+}
+
+}  // namespace ordo::api

@@ -1,0 +1,53 @@
+#pragma once
+// The HTTP/1.1 server: Beast with C++20 coroutines, one strand per connection, and limits on
+// everything a client controls: body and header size, idle and read timeouts, connections.
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/http_types.hpp"
+#include "engine/log/result.hpp"
+
+namespace ordo::api {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0: pick a free port (tests)
+  size_t body_limit_bytes = 64 * 1024;
+  size_t header_limit_bytes = 16 * 1024;  // request line and headers together
+  std::chrono::milliseconds idle_timeout{60'000};  // keep-alive wait for the next request
+  std::chrono::milliseconds read_timeout{10'000};  // from a request's first byte to its end
+  size_t max_connections = 4096;
+  unsigned threads = 2;
+};
+
+using Handler = std::function<asio::awaitable<Response>(Request&)>;
+
+class HttpServer {
+ public:
+  HttpServer(ServerConfig config, Handler handler);
+  ~HttpServer();
+
+  Status start();
+  void stop();
+  uint16_t port() const { return bound_port_; }
+  asio::io_context& io() { return io_; }
+
+ private:
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> session(asio::ip::tcp::socket socket);
+
+  ServerConfig config_;
+  Handler handler_;
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  std::atomic<size_t> connections_{0};
+  uint16_t bound_port_ = 0;
+};
+
+}  // namespace ordo::api

@@ -1,0 +1,400 @@
+// The log encoding: canonical JSON, the envelope and its hash chain, the event codec.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/log/envelope.hpp"
+#include "engine/log/event_codec.hpp"
+#include "engine/log/json.hpp"
+
+using namespace ordo;
+
+namespace {
+
+std::string canonical_of(std::string_view text) {
+  auto j = parse_json(text);
+  REQUIRE_MESSAGE(j.ok(), "parse of ", text, " failed: ", j.ok() ? "" : j.error().message);
+  return to_canonical(j.value());
+}
+
+void check_rejected(std::string_view text) {
+  auto j = parse_json(text);
+  CHECK_MESSAGE(!j.ok(), "accepted: ", text);
+}
+
+std::string quoted(std::string_view s) {
+  std::string out;
+  write_json_string(s, out);
+  return out;
+}
+
+Envelope sample_envelope() {
+  Envelope e;
+  e.partition = PartitionId{3};
+  e.offset = Offset{41};
+  e.stream = "order-o1";
+  e.stream_version = 2;
+  e.type = "OrderCancelled";
+  e.schema_version = 1;
+  e.occurred_at = TimestampMs{1'700'000'000'123};
+  e.command_id = "cmd-1";
+  e.correlation_id = "corr-1";
+  e.causation_id = "cause-1";
+  e.actor = Actor{"user-7", "buyer"};
+  e.payload = Json(Json::Object{{"order_id", Json("o1")}, {"reason", Json("too \"slow\"\n")}});
+  seal(e, kGenesisHash);
+  return e;
+}
+
+bool is_lower_hex_sha256(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+// One instance of every alternative of Event, with awkward strings where there are strings.
+std::vector<Event> every_event() {
+  return {
+      ProductDefined{Sku{"sku-1"}, SellerId{"seller-1"}, "Caf\xc3\xa9 \"cr\xc3\xa8me\"\t\\ 1/2",
+                     AmountMinor{kMaxPriceMinor}, Currency{"EUR"}, Quantity{0}},
+      StockAdjusted{Sku{"sku-1"}, Quantity{-7}, "breakage\x01", Quantity{93}},
+      OrderPlaced{OrderId{"o1"},
+                  CustomerId{"cust-1"},
+                  SellerId{"seller-1"},
+                  Currency{"EUR"},
+                  {PricedLine{Sku{"sku-1"}, Quantity{3}, AmountMinor{250}},
+                   PricedLine{Sku{"sku-2"}, Quantity{1}, AmountMinor{1999}}},
+                  AmountMinor{2749},
+                  TimestampMs{1'700'000'900'000}},
+      StockReserved{Sku{"sku-2"}, OrderId{"o1"}, Quantity{1}},
+      StockReleased{Sku{"sku-2"}, OrderId{"o1"}, Quantity{1}},
+      OrderCancelled{OrderId{"o1"}, ""},
+      OrderExpired{OrderId{"o1"}},
+  };
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- canonical JSON
+
+TEST_CASE("canonical JSON sorts keys and has no whitespace") {
+  Json v(Json::Object{{"zeta", Json(1)},
+                      {"alpha", Json(Json::Array{Json(3), Json(1), Json(2)})},
+                      {"Beta", Json(Json::Object{{"y", Json(true)}, {"x", Json(nullptr)}})},
+                      {"m", Json("s")}});
+  CHECK(to_canonical(v) == R"({"Beta":{"x":null,"y":true},"alpha":[3,1,2],"m":"s","zeta":1})");
+
+  CHECK(canonical_of(" { \"b\" : 1 ,\n\t\"a\" : [ 1 , 2 , { } , [ ] ] , \"c\":false } ") ==
+        R"({"a":[1,2,{},[]],"b":1,"c":false})");
+  CHECK(canonical_of("[-5, 0, 9223372036854775807, -9223372036854775808]") ==
+        "[-5,0,9223372036854775807,-9223372036854775808]");
+  CHECK(to_canonical(Json(std::numeric_limits<int64_t>::min())) == "-9223372036854775808");
+  CHECK(to_canonical(Json()) == "null");
+  CHECK(to_canonical(Json(false)) == "false");
+  CHECK(to_canonical(Json(Json::Object{})) == "{}");
+  CHECK(to_canonical(Json(Json::Array{})) == "[]");
+}
+
+TEST_CASE("canonical JSON escapes strings the same way every time") {
+  CHECK(quoted("plain") == R"("plain")");
+  CHECK(quoted("a\"b") == R"("a\"b")");
+  CHECK(quoted("a\\b") == R"("a\\b")");
+  CHECK(quoted("\x01") == R"("\u0001")");
+  CHECK(quoted("\x1f") == R"("\u001f")");
+  CHECK(quoted(std::string("a\0b", 3)) == R"("a\u0000b")");
+  CHECK(quoted("\b\f\n\r\t") == R"("\b\f\n\r\t")");
+  CHECK(quoted("/") == R"("/")");
+  CHECK(quoted("\x7f") == "\"\x7f\"");
+  CHECK(quoted("caf\xc3\xa9") == "\"caf\xc3\xa9\"");  // UTF-8 passes through unescaped
+  // Keys are escaped like values.
+  CHECK(to_canonical(Json(Json::Object{{"k\"\x02", Json("v")}})) == R"({"k\"\u0002":"v"})");
+}
+
+TEST_CASE("parse then canonical is stable and round-trips") {
+  const char* texts[] = {
+      R"({"b":[1,{"d":"\u0001","c":"x\"y"}],"a":null})",
+      R"("\u00e9\/\b\u001F")",
+      R"([true,false,null,-1,{}])",
+      R"({"nested":{"deeper":{"deepest":[[[]]]}}})",
+  };
+  for (const char* text : texts) {
+    CAPTURE(text);
+    std::string once = canonical_of(text);
+    CHECK(canonical_of(once) == once);
+    auto a = parse_json(text);
+    auto b = parse_json(once);
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    CHECK(a.value() == b.value());
+  }
+  CHECK(canonical_of(R"("\u00e9\/\u001F")") == "\"\xc3\xa9/\\u001f\"");
+}
+
+TEST_CASE("parse_json accepts integers only") {
+  check_rejected("1.5");
+  check_rejected("-0.5");
+  check_rejected("1e3");
+  check_rejected("1.0");
+  check_rejected(R"({"price":19.99})");
+  check_rejected("[1,2,3.0]");
+  check_rejected("9223372036854775808");   // INT64_MAX + 1
+  check_rejected("18446744073709551615");  // UINT64_MAX
+  check_rejected("-9223372036854775809");
+  auto j = parse_json("-9223372036854775808");
+  REQUIRE(j.ok());
+  CHECK(j->as_int() == std::numeric_limits<int64_t>::min());
+}
+
+TEST_CASE("parse_json rejects duplicate keys") {
+  check_rejected(R"({"a":1,"a":2})");
+  check_rejected(R"({"a":1,"a":1})");
+  check_rejected(R"({"x":{"a":1,"b":2,"a":3}})");
+  check_rejected(R"([{"k":"v","k":"w"}])");
+  CHECK(parse_json(R"({"a":{"a":1}})").ok());  // the same key at two levels is fine
+}
+
+TEST_CASE("parse_json rejects malformed text") {
+  for (const char* text : {"", " ", "{", "}", "[1,]", R"({"a":})", R"({"a" 1})", "{'a':1}", "tru",
+                           "nul", R"("unterminated)", R"({"a":1,})", "[1 2]", "{} {}", "01",
+                           R"("bad \x escape")", "\"\xff\xfe\"", "NaN"}) {
+    CAPTURE(text);
+    check_rejected(text);
+  }
+  std::string deep(200, '[');
+  deep += std::string(200, ']');
+  check_rejected(deep);  // nested too deeply
+  std::string shallow(10, '[');
+  shallow += std::string(10, ']');
+  CHECK(parse_json(shallow).ok());
+}
+
+TEST_CASE("Json::find looks up object members only") {
+  auto j = parse_json(R"({"a":1,"b":"x"})");
+  REQUIRE(j.ok());
+  REQUIRE(j->find("a") != nullptr);
+  CHECK(j->find("a")->as_int() == 1);
+  CHECK(j->find("c") == nullptr);
+  CHECK(Json(5).find("a") == nullptr);
+  CHECK(Json(Json::Array{Json(1)}).find("a") == nullptr);
+}
+
+// ---------------------------------------------------------------- envelope and hash chain
+
+TEST_CASE("sha256_hex matches the standard test vectors") {
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(kGenesisHash == std::string(64, '0'));
+}
+
+TEST_CASE("an envelope is canonical JSON that decodes to an equal envelope") {
+  const Envelope e = sample_envelope();
+  const std::string text = encode_envelope(e);
+  CHECK(text == canonical_of(text));
+  CHECK(text.rfind(R"({"actor":{"role":"buyer","sub":"user-7"},"causation_id":"cause-1",)", 0) == 0);
+  CHECK(text.find(R"("offset":41)") != std::string::npos);
+  CHECK(text.find(R"("hash":")" + e.hash + "\"") != std::string::npos);
+
+  auto back = decode_envelope(text);
+  REQUIRE_MESSAGE(back.ok(), "decode_envelope failed: ", back.ok() ? "" : back.error().message);
+  CHECK(back.value() == e);
+  CHECK(encode_envelope(back.value()) == text);
+}
+
+TEST_CASE("seal chains an envelope to its predecessor") {
+  Envelope first = sample_envelope();
+  CHECK(first.prev_hash == kGenesisHash);
+  CHECK(is_lower_hex_sha256(first.hash));
+  CHECK(compute_hash(first) == first.hash);
+  CHECK(first.hash == sha256_hex(first.prev_hash + hashed_bytes(first)));
+
+  Envelope second = sample_envelope();
+  second.stream_version = 3;
+  const std::string& returned = seal(second, first.hash);
+  CHECK(&returned == &second.hash);
+  CHECK(second.prev_hash == first.hash);
+  CHECK(compute_hash(second) == second.hash);
+  CHECK(second.hash != first.hash);
+
+  // The same bytes chained to another predecessor hash differently.
+  Envelope elsewhere = second;
+  seal(elsewhere, kGenesisHash);
+  CHECK(elsewhere.hash != second.hash);
+
+  // An edit to the first event no longer matches what the second chained to.
+  Envelope edited = first;
+  edited.payload.as_object()["reason"] = Json("edited");
+  CHECK(compute_hash(edited) != second.prev_hash);
+}
+
+TEST_CASE("the hash covers every field but the offset and the hash itself") {
+  const Envelope base = sample_envelope();
+  const std::vector<std::pair<const char*, std::function<void(Envelope&)>>> edits = {
+      {"partition", [](Envelope& e) { e.partition = PartitionId{4}; }},
+      {"stream", [](Envelope& e) { e.stream = "order-o2"; }},
+      {"stream_version", [](Envelope& e) { e.stream_version += 1; }},
+      {"type", [](Envelope& e) { e.type = "OrderExpired"; }},
+      {"schema_version", [](Envelope& e) { e.schema_version = 2; }},
+      {"occurred_at", [](Envelope& e) { e.occurred_at = TimestampMs{e.occurred_at.value() + 1}; }},
+      {"command_id", [](Envelope& e) { e.command_id = "cmd-2"; }},
+      {"correlation_id", [](Envelope& e) { e.correlation_id = "corr-2"; }},
+      {"causation_id", [](Envelope& e) { e.causation_id = ""; }},
+      {"actor.sub", [](Envelope& e) { e.actor.sub = "user-8"; }},
+      {"actor.role", [](Envelope& e) { e.actor.role = "admin"; }},
+      {"prev_hash", [](Envelope& e) { e.prev_hash = std::string(64, 'f'); }},
+      {"payload.order_id", [](Envelope& e) { e.payload.as_object()["order_id"] = Json("o2"); }},
+      {"payload.reason", [](Envelope& e) { e.payload.as_object()["reason"] = Json("too \"slow\" "); }},
+      {"payload.reason type", [](Envelope& e) { e.payload.as_object()["reason"] = Json(1); }},
+      {"payload new field", [](Envelope& e) { e.payload.as_object()["extra"] = Json(nullptr); }},
+      {"payload field removed", [](Envelope& e) { e.payload.as_object().erase("reason"); }},
+  };
+  std::set<std::string> hashes{base.hash};
+  for (const auto& [what, edit] : edits) {
+    CAPTURE(what);
+    Envelope e = base;
+    edit(e);
+    const std::string h = compute_hash(e);
+    CHECK(h != base.hash);
+    hashes.insert(h);
+  }
+  CHECK(hashes.size() == edits.size() + 1);
+
+  Envelope moved = base;
+  moved.offset = Offset{9999};
+  CHECK(compute_hash(moved) == base.hash);
+  CHECK(hashed_bytes(moved) == hashed_bytes(base));
+  CHECK(hashed_bytes(base).find("\"offset\"") == std::string::npos);
+  CHECK(hashed_bytes(base).find("\"hash\"") == std::string::npos);
+  CHECK(hashed_bytes(base).find("\"prev_hash\"") != std::string::npos);
+  Envelope rehashed = base;
+  rehashed.hash = std::string(64, 'a');
+  CHECK(compute_hash(rehashed) == base.hash);
+}
+
+TEST_CASE("decode_envelope rejects unknown, missing and mistyped fields") {
+  const Envelope e = sample_envelope();
+  auto parsed = parse_json(encode_envelope(e));
+  REQUIRE(parsed.ok());
+  const Json good = parsed.value();
+  auto decodes = [](const Json& j) { return decode_envelope(to_canonical(j)).ok(); };
+
+  SUBCASE("an unknown field") {
+    Json j = good;
+    j.as_object()["extra"] = Json(1);
+    CHECK_FALSE(decodes(j));
+  }
+  SUBCASE("each field missing") {
+    for (const auto& [key, value] : good.as_object()) {
+      CAPTURE(key);
+      Json j = good;
+      j.as_object().erase(key);
+      CHECK_FALSE(decodes(j));
+    }
+  }
+  SUBCASE("a field missing and an unknown one in its place") {
+    Json j = good;
+    j.as_object().erase("causation_id");
+    j.as_object()["causation"] = Json("cause-1");
+    CHECK_FALSE(decodes(j));
+  }
+  SUBCASE("mistyped fields") {
+    const std::vector<std::pair<const char*, Json>> edits = {
+        {"offset", Json("41")},          {"stream_version", Json("2")}, {"stream", Json(1)},
+        {"hash", Json(nullptr)},         {"payload", Json("{}")},       {"payload", Json(Json::Array{})},
+        {"actor", Json("user-7")},       {"partition", Json(-1)},       {"occurred_at", Json(true)},
+        {"actor", Json(Json::Object{{"sub", Json("u")}})},
+    };
+    for (const auto& [key, value] : edits) {
+      CAPTURE(key);
+      Json j = good;
+      j.as_object()[key] = value;
+      CHECK_FALSE(decodes(j));
+    }
+  }
+  SUBCASE("not an envelope at all") {
+    CHECK_FALSE(decode_envelope("[]").ok());
+    CHECK_FALSE(decode_envelope("{}").ok());
+    CHECK_FALSE(decode_envelope("{\"partition\":").ok());
+  }
+}
+
+// ---------------------------------------------------------------- event codec
+
+TEST_CASE("every event type round-trips through its payload") {
+  const auto events = every_event();
+  std::set<size_t> kinds;
+  for (const Event& e : events) kinds.insert(e.index());
+  REQUIRE(kinds.size() == std::variant_size_v<Event>);
+
+  std::set<std::string_view> types;
+  for (const Event& e : events) {
+    const std::string_view type = event_type(e);
+    CAPTURE(type);
+    types.insert(type);
+    CHECK(current_schema_version(type) == 1);
+    const Json payload = encode_event_payload(e);
+    REQUIRE(payload.is_object());
+    const std::string bytes = to_canonical(payload);
+
+    // Straight from the value, and through the canonical text as a reader meets it.
+    auto direct = decode_event(type, current_schema_version(type), payload);
+    REQUIRE_MESSAGE(direct.ok(), direct.ok() ? "" : direct.error().message);
+    CHECK(direct->index() == e.index());
+    CHECK(to_canonical(encode_event_payload(direct.value())) == bytes);
+    CHECK(event_stream(direct.value()) == event_stream(e));
+
+    auto reparsed = parse_json(bytes);
+    REQUIRE(reparsed.ok());
+    auto via_text = decode_event(type, 1, reparsed.value());
+    REQUIRE(via_text.ok());
+    CHECK(to_canonical(encode_event_payload(via_text.value())) == bytes);
+  }
+  CHECK(types.size() == std::variant_size_v<Event>);
+
+  // Field-level spot checks, so that a codec that drops a field both ways is caught.
+  auto placed = decode_event("OrderPlaced", 1, encode_event_payload(events[2]));
+  REQUIRE(placed.ok());
+  const auto& op = std::get<OrderPlaced>(placed.value());
+  CHECK(op.customer_id.value() == "cust-1");
+  CHECK(op.total_minor.value() == 2749);
+  CHECK(op.expires_at.value() == 1'700'000'900'000);
+  REQUIRE(op.lines.size() == 2u);
+  CHECK(op.lines[1].unit_price_minor.value() == 1999);
+  auto defined = decode_event("ProductDefined", 1, encode_event_payload(events[0]));
+  REQUIRE(defined.ok());
+  CHECK(std::get<ProductDefined>(defined.value()).name == "Caf\xc3\xa9 \"cr\xc3\xa8me\"\t\\ 1/2");
+  CHECK(std::get<ProductDefined>(defined.value()).price_minor.value() == kMaxPriceMinor);
+}
+
+TEST_CASE("decode_event refuses what it does not know") {
+  const Event e = OrderCancelled{OrderId{"o1"}, "why"};
+  const Json payload = encode_event_payload(e);
+  CHECK(decode_event("OrderCancelled", 1, payload).ok());
+  CHECK_FALSE(decode_event("PriceChanged", 1, payload).ok());
+  CHECK_FALSE(decode_event("", 1, payload).ok());
+  CHECK_FALSE(decode_event("orderCancelled", 1, payload).ok());
+  CHECK_FALSE(decode_event("OrderCancelled", 2, payload).ok());
+  CHECK_FALSE(decode_event("OrderCancelled", 0, payload).ok());
+  CHECK_FALSE(decode_event("OrderCancelled", -1, payload).ok());
+  CHECK_FALSE(decode_event("OrderCancelled", 1, Json("o1")).ok());
+  CHECK_FALSE(decode_event("OrderCancelled", 1, Json(Json::Object{{"order_id", Json("o1")}})).ok());
+  CHECK_FALSE(decode_event("OrderCancelled", 1,
+                           Json(Json::Object{{"order_id", Json(1)}, {"reason", Json("why")}}))
+                  .ok());
+
+  Json placed = encode_event_payload(every_event()[2]);
+  Json bad_line = placed;
+  bad_line.as_object()["lines"].as_array()[0].as_object().erase("qty");
+  CHECK_FALSE(decode_event("OrderPlaced", 1, bad_line).ok());
+  Json bad_lines = placed;
+  bad_lines.as_object()["lines"] = Json("none");
+  CHECK_FALSE(decode_event("OrderPlaced", 1, bad_lines).ok());
+  Json line_not_object = placed;
+  line_not_object.as_object()["lines"].as_array()[0] = Json(3);
+  CHECK_FALSE(decode_event("OrderPlaced", 1, line_not_object).ok());
+}

@@ -1,0 +1,385 @@
+// The embedded storage: RocksDbLog (offsets, tails, reads, reopen) and StateStore records
+// written through an append's DeltaBuilder.
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/log/event_codec.hpp"
+#include "engine/log/rocksdb/rocksdb_log.hpp"
+#include "engine/state/rocks_db.hpp"
+#include "engine/state/state_store.hpp"
+#include "tests/unit/support.hpp"
+
+using namespace ordo;
+
+namespace {
+
+const PartitionId kP0{0};
+const PartitionId kP1{1};
+
+// A RocksDB and a two-partition log over it in a temporary directory, reopenable.
+struct Storage {
+  test::TempDir dir{"storage"};
+  std::unique_ptr<RocksDb> db;
+  std::unique_ptr<RocksDbLog> log;
+
+  Storage() { open(); }
+  ~Storage() { close(); }
+
+  std::string db_path() const { return dir.sub("rocksdb"); }
+
+  void open(uint32_t partitions = 2) {
+    auto d = RocksDb::open(db_path());
+    REQUIRE_MESSAGE(d.ok(), d.ok() ? "" : d.error().message);
+    db = std::move(d.value());
+    auto l = RocksDbLog::open(*db, partitions);
+    REQUIRE_MESSAGE(l.ok(), l.ok() ? "" : l.error().message);
+    log = std::move(l.value());
+  }
+  void close() {
+    log.reset();
+    db.reset();
+  }
+
+  LogTail tail(PartitionId p) {
+    auto t = log->tail(p);
+    REQUIRE(t.ok());
+    return t.value();
+  }
+
+  // Seals `events` onto the partition's chain and appends them; returns them with offsets.
+  std::vector<Envelope> append(PartitionId p, std::vector<Envelope> events,
+                               const EventLog::DeltaBuilder& build = {}) {
+    std::string prev = tail(p).last_hash;
+    for (auto& e : events) prev = seal(e, prev);
+    auto s = log->append(p, events, build);
+    REQUIRE_MESSAGE(s.ok(), s.message());
+    return events;
+  }
+
+  std::vector<Envelope> read(PartitionId p, int64_t from, size_t max = 1000) {
+    auto r = log->read(p, Offset{from}, max);
+    REQUIRE_MESSAGE(r.ok(), r.ok() ? "" : r.error().message);
+    return r.value();
+  }
+
+  std::vector<Envelope> read_stream(const std::string& stream, int64_t from, size_t max = 1000) {
+    auto r = log->read_stream(stream, from, max);
+    REQUIRE_MESSAGE(r.ok(), r.ok() ? "" : r.error().message);
+    return r.value();
+  }
+};
+
+// An unsealed envelope of a stock adjustment on `product-{sku}` at `version`.
+Envelope event(PartitionId p, const std::string& sku, int64_t version, int64_t on_hand = 10) {
+  Event ev = StockAdjusted{Sku{sku}, Quantity{1}, "restock", Quantity{on_hand}};
+  Envelope e;
+  e.partition = p;
+  e.stream = event_stream(ev);
+  e.stream_version = version;
+  e.type = std::string(event_type(ev));
+  e.schema_version = current_schema_version(e.type);
+  e.occurred_at = TimestampMs{1'700'000'000'000 + version};
+  e.command_id = "cmd-" + sku + "-" + std::to_string(version);
+  e.correlation_id = e.command_id;
+  e.actor = Actor{"tester", "admin"};
+  e.payload = encode_event_payload(ev);
+  return e;
+}
+
+std::vector<int64_t> offsets_of(const std::vector<Envelope>& events) {
+  std::vector<int64_t> out;
+  for (const auto& e : events) out.push_back(e.offset.value());
+  return out;
+}
+
+std::vector<int64_t> versions_of(const std::vector<Envelope>& events) {
+  std::vector<int64_t> out;
+  for (const auto& e : events) out.push_back(e.stream_version);
+  return out;
+}
+
+Product sample_product() {
+  return Product{Sku{"sku-1"}, SellerId{"seller-1"}, "Widget", AmountMinor{250}, Currency{"USD"},
+                 Quantity{10},   Quantity{3},          2};
+}
+
+Order sample_order() {
+  return Order{OrderId{"o1"},
+               CustomerId{"cust-1"},
+               SellerId{"seller-1"},
+               Currency{"USD"},
+               {PricedLine{Sku{"sku-1"}, Quantity{3}, AmountMinor{250}},
+                PricedLine{Sku{"sku-2"}, Quantity{1}, AmountMinor{1999}}},
+               AmountMinor{2749},
+               TimestampMs{1'700'000'000'000},
+               TimestampMs{1'700'000'900'000},
+               OrderStatus::cancelled,
+               2};
+}
+
+void check_same_product(const Product& a, const Product& b) {
+  CHECK(a.sku == b.sku);
+  CHECK(a.seller_id == b.seller_id);
+  CHECK(a.name == b.name);
+  CHECK(a.price_minor == b.price_minor);
+  CHECK(a.currency == b.currency);
+  CHECK(a.on_hand == b.on_hand);
+  CHECK(a.reserved == b.reserved);
+  CHECK(a.version == b.version);
+}
+
+void check_same_order(const Order& a, const Order& b) {
+  CHECK(a.order_id == b.order_id);
+  CHECK(a.customer_id == b.customer_id);
+  CHECK(a.seller_id == b.seller_id);
+  CHECK(a.currency == b.currency);
+  CHECK(a.total_minor == b.total_minor);
+  CHECK(a.placed_at == b.placed_at);
+  CHECK(a.expires_at == b.expires_at);
+  CHECK(a.status == b.status);
+  CHECK(a.version == b.version);
+  REQUIRE(a.lines.size() == b.lines.size());
+  for (size_t i = 0; i < a.lines.size(); ++i) {
+    CHECK(a.lines[i].sku == b.lines[i].sku);
+    CHECK(a.lines[i].qty == b.lines[i].qty);
+    CHECK(a.lines[i].unit_price_minor == b.lines[i].unit_price_minor);
+  }
+}
+
+struct Loaded {
+  PartitionState state;
+  std::vector<TimerEntry> timers;
+  Offset applied{-99};
+};
+
+Loaded load(RocksDb& db, PartitionId p) {
+  StateStore store(db);
+  Loaded out;
+  auto s = store.load_partition(p, out.state, out.timers, out.applied);
+  REQUIRE_MESSAGE(s.ok(), s.message());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a fresh log has empty partitions") {
+  Storage s;
+  CHECK(s.log->partition_count() == 2u);
+  for (PartitionId p : {kP0, kP1}) {
+    LogTail t = s.tail(p);
+    CHECK(t.last_offset.value() == -1);
+    CHECK(t.last_hash == kGenesisHash);
+    CHECK(s.read(p, 0).empty());
+  }
+  CHECK_FALSE(s.log->tail(PartitionId{2}).ok());
+  CHECK(s.read_stream("product-a", 0).empty());
+}
+
+TEST_CASE("offsets are assigned per partition from 0 and tails follow") {
+  Storage s;
+  auto p0 = s.append(kP0, {event(kP0, "a", 1), event(kP0, "a", 2), event(kP0, "b", 1)});
+  auto p1 = s.append(kP1, {event(kP1, "c", 1), event(kP1, "c", 2)});
+  CHECK(offsets_of(p0) == std::vector<int64_t>{0, 1, 2});
+  CHECK(offsets_of(p1) == std::vector<int64_t>{0, 1});
+
+  CHECK(s.tail(kP0).last_offset.value() == 2);
+  CHECK(s.tail(kP0).last_hash == p0.back().hash);
+  CHECK(s.tail(kP1).last_offset.value() == 1);
+  CHECK(s.tail(kP1).last_hash == p1.back().hash);
+
+  auto more = s.append(kP0, {event(kP0, "a", 3), event(kP0, "b", 2)});
+  CHECK(offsets_of(more) == std::vector<int64_t>{3, 4});
+  CHECK(more.front().prev_hash == p0.back().hash);
+  CHECK(s.tail(kP0).last_offset.value() == 4);
+  CHECK(s.tail(kP0).last_hash == more.back().hash);
+  CHECK(s.tail(kP1).last_offset.value() == 1);  // untouched
+
+  // An empty append changes nothing.
+  s.append(kP1, {});
+  CHECK(s.tail(kP1).last_offset.value() == 1);
+  CHECK(s.tail(kP1).last_hash == p1.back().hash);
+}
+
+TEST_CASE("read returns a partition's events from an offset, in order, up to max") {
+  Storage s;
+  auto written = s.append(kP0, {event(kP0, "a", 1), event(kP0, "a", 2), event(kP0, "b", 1),
+                                event(kP0, "a", 3)});
+  s.append(kP1, {event(kP1, "z", 1)});
+
+  auto all = s.read(kP0, 0);
+  REQUIRE(all.size() == written.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    CAPTURE(i);
+    CHECK(all[i] == written[i]);
+    CHECK(compute_hash(all[i]) == all[i].hash);
+    CHECK(all[i].prev_hash == (i == 0 ? kGenesisHash : all[i - 1].hash));
+  }
+  CHECK(offsets_of(s.read(kP0, 1)) == std::vector<int64_t>{1, 2, 3});
+  CHECK(offsets_of(s.read(kP0, 3)) == std::vector<int64_t>{3});
+  CHECK(s.read(kP0, 4).empty());
+  CHECK(offsets_of(s.read(kP0, 0, 2)) == std::vector<int64_t>{0, 1});
+  CHECK(offsets_of(s.read(kP0, 2, 1)) == std::vector<int64_t>{2});
+  CHECK(s.read(kP0, 0, 0).empty());
+  CHECK(offsets_of(s.read(kP0, -5, 10)) == std::vector<int64_t>{0, 1, 2, 3});
+
+  auto p1 = s.read(kP1, 0);
+  REQUIRE(p1.size() == 1u);
+  CHECK(p1[0].partition == kP1);
+  CHECK(p1[0].stream == "product-z");
+}
+
+TEST_CASE("read_stream returns one stream's events by version") {
+  Storage s;
+  s.append(kP0, {event(kP0, "a", 1), event(kP0, "ab", 1), event(kP0, "a", 2)});
+  s.append(kP0, {event(kP0, "b", 1), event(kP0, "a", 3)});
+  s.append(kP1, {event(kP1, "c", 1)});
+
+  auto a = s.read_stream("product-a", 0);
+  CHECK(versions_of(a) == std::vector<int64_t>{1, 2, 3});
+  CHECK(offsets_of(a) == std::vector<int64_t>{0, 2, 4});
+  for (const auto& e : a) CHECK(e.stream == "product-a");  // not product-ab
+  CHECK(versions_of(s.read_stream("product-a", 2)) == std::vector<int64_t>{2, 3});
+  CHECK(versions_of(s.read_stream("product-a", 4)).empty());
+  CHECK(versions_of(s.read_stream("product-a", 1, 2)) == std::vector<int64_t>{1, 2});
+  CHECK(versions_of(s.read_stream("product-ab", 0)) == std::vector<int64_t>{1});
+  auto c = s.read_stream("product-c", 1);
+  REQUIRE(c.size() == 1u);
+  CHECK(c[0].partition == kP1);
+  CHECK(s.read_stream("product-", 0).empty());
+  CHECK(s.read_stream("product-nope", 0).empty());
+}
+
+TEST_CASE("reopening the log preserves tails and the chain continues") {
+  Storage s;
+  auto p0 = s.append(kP0, {event(kP0, "a", 1), event(kP0, "a", 2)});
+  auto p1 = s.append(kP1, {event(kP1, "c", 1)});
+  s.close();
+  s.open();
+
+  CHECK(s.log->partition_count() == 2u);
+  CHECK(s.tail(kP0).last_offset.value() == 1);
+  CHECK(s.tail(kP0).last_hash == p0.back().hash);
+  CHECK(s.tail(kP1).last_offset.value() == 0);
+  CHECK(s.tail(kP1).last_hash == p1.back().hash);
+  auto back = s.read(kP0, 0);
+  REQUIRE(back.size() == 2u);
+  CHECK(back[1] == p0[1]);
+
+  auto next = s.append(kP0, {event(kP0, "a", 3)});
+  CHECK(next[0].offset.value() == 2);
+  CHECK(next[0].prev_hash == p0.back().hash);
+  CHECK(versions_of(s.read_stream("product-a", 0)) == std::vector<int64_t>{1, 2, 3});
+}
+
+TEST_CASE("the partition count is fixed when the log is first opened") {
+  Storage s;
+  s.append(kP0, {event(kP0, "a", 1)});
+  s.log.reset();
+  CHECK_FALSE(RocksDbLog::open(*s.db, 3).ok());
+  CHECK_FALSE(RocksDbLog::open(*s.db, 1).ok());
+  CHECK_FALSE(RocksDbLog::open(*s.db, 0).ok());
+  CHECK_FALSE(RocksDbLog::open(*s.db, 1025).ok());
+  auto again = RocksDbLog::open(*s.db, 2);
+  REQUIRE(again.ok());
+  CHECK(again.value()->tail(kP0).value().last_offset.value() == 0);
+}
+
+TEST_CASE("state written through an append's delta loads back") {
+  Storage s;
+  const Product product = sample_product();
+  const Order order = sample_order();
+  const TimerEntry timer{TimestampMs{1'700'000'900'000}, OrderId{"o1"}};
+  const TimerEntry timer2{TimestampMs{1'700'000'000'500}, OrderId{"o2"}};
+  bool built = false;
+  s.append(kP0, {event(kP0, "sku-1", 1), event(kP0, "sku-1", 2)},
+           [&](std::span<const Envelope> evs, StateDelta& d) {
+             built = true;
+             // Offsets are known by the time the delta is built.
+             CHECK(evs.size() == 2u);
+             if (evs.size() != 2) return;
+             CHECK(evs[0].offset.value() == 0);
+             CHECK(evs[1].offset.value() == 1);
+             StateStore::put_product(d, kP0, product);
+             StateStore::put_order(d, kP0, order);
+             StateStore::put_timer(d, kP0, timer);
+             StateStore::put_timer(d, kP0, timer2);
+             StateStore::put_applied(d, kP0, evs.back().offset);
+           });
+  CHECK(built);
+
+  Loaded l = load(*s.db, kP0);
+  CHECK(l.applied.value() == 1);
+  REQUIRE(l.state.products.size() == 1u);
+  check_same_product(l.state.products.at(Sku{"sku-1"}), product);
+  REQUIRE(l.state.orders.size() == 1u);
+  check_same_order(l.state.orders.at(OrderId{"o1"}), order);
+  REQUIRE(l.timers.size() == 2u);
+  CHECK(l.timers[0] == timer2);  // in due order
+  CHECK(l.timers[1] == timer);
+
+  // Another partition sees none of it.
+  Loaded other = load(*s.db, kP1);
+  CHECK(other.state.products.empty());
+  CHECK(other.state.orders.empty());
+  CHECK(other.timers.empty());
+  CHECK(other.applied.value() == -1);
+
+  // A later delta overwrites and erases, and survives a reopen.
+  Product restocked = product;
+  restocked.on_hand = Quantity{50};
+  restocked.version = 3;
+  s.append(kP0, {event(kP0, "sku-1", 3)}, [&](std::span<const Envelope> evs, StateDelta& d) {
+    StateStore::put_product(d, kP0, restocked);
+    StateStore::erase_timer(d, kP0, timer);
+    StateStore::put_applied(d, kP0, evs.back().offset);
+  });
+  s.close();
+  s.open();
+  l = load(*s.db, kP0);
+  CHECK(l.applied.value() == 2);
+  check_same_product(l.state.products.at(Sku{"sku-1"}), restocked);
+  REQUIRE(l.timers.size() == 1u);
+  CHECK(l.timers[0] == timer2);
+}
+
+TEST_CASE("idempotency records round-trip") {
+  Storage s;
+  StateStore store(*s.db);
+  const IdempotencyRecord rec{"fp-123", 201, R"({"order_id":"o1"})", "0-7", TimestampMs{1'700'000'000'000}};
+  // A record may be written with no events at all (a rejected command).
+  s.append(kP0, {}, [&](std::span<const Envelope> evs, StateDelta& d) {
+    CHECK(evs.empty());
+    StateStore::put_idempotency(d, "user-1:key-1", rec);
+  });
+  CHECK(s.tail(kP0).last_offset.value() == -1);
+
+  auto got = store.get_idempotency("user-1:key-1");
+  REQUIRE(got.ok());
+  REQUIRE(got.value().has_value());
+  const IdempotencyRecord& r = *got.value();
+  CHECK(r.fingerprint == rec.fingerprint);
+  CHECK(r.status == 201);
+  CHECK(r.body == rec.body);
+  CHECK(r.position == "0-7");
+  CHECK(r.created_at == rec.created_at);
+
+  auto missing = store.get_idempotency("user-1:key-2");
+  REQUIRE(missing.ok());
+  CHECK_FALSE(missing.value().has_value());
+}
+
+TEST_CASE("big-endian keys sort numerically") {
+  std::string a, b;
+  append_be64(a, 255);
+  append_be64(b, 256);
+  CHECK(a < b);
+  CHECK(read_be64(a.data()) == 255u);
+  std::string c;
+  append_be32(c, 0xDEADBEEFu);
+  CHECK(read_be32(c.data()) == 0xDEADBEEFu);
+  CHECK(log_key(kP0, Offset{1}) < log_key(kP0, Offset{256}));
+  CHECK(log_key(kP0, Offset{1'000'000}) < log_key(kP1, Offset{0}));
+}
