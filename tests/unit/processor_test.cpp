@@ -1,0 +1,547 @@
+// A PartitionProcessor driven without its thread (run_once + ManualClock) over real storage,
+// and the Engine's routing in front of it.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/log/event_codec.hpp"
+#include "engine/log/rocksdb/rocksdb_log.hpp"
+#include "engine/runtime/clock.hpp"
+#include "engine/runtime/engine.hpp"
+#include "engine/runtime/partition_processor.hpp"
+#include "engine/runtime/router.hpp"
+#include "engine/state/rocks_db.hpp"
+#include "engine/state/state_store.hpp"
+#include "tests/unit/support.hpp"
+
+using namespace ordo;
+
+namespace {
+
+constexpr int64_t kTtl = 15 * 60 * 1000;
+
+DefineProduct define(const std::string& sku, int64_t stock, const std::string& seller = "seller-1",
+                     int64_t price = 250) {
+  return DefineProduct{Sku{sku}, SellerId{seller}, "Widget " + sku, AmountMinor{price}, Currency{"USD"},
+                       Quantity{stock}};
+}
+
+PlaceOrder place(const std::string& id, const std::string& sku, int64_t qty = 1) {
+  return PlaceOrder{OrderId{id}, CustomerId{"cust-1"}, {OrderLineRequest{Sku{sku}, Quantity{qty}}}};
+}
+
+// Where a submission's completion lands.
+struct Reply {
+  bool called = false;
+  Completion completion;
+
+  bool accepted() const { return called && completion.durable.ok() && !completion.outcome.rejection; }
+  RejectCode code() const {
+    REQUIRE(called);
+    REQUIRE(completion.outcome.rejection.has_value());
+    return completion.outcome.rejection->code;
+  }
+  int64_t offset() const {
+    REQUIRE(called);
+    return completion.position.offset.value();
+  }
+};
+using ReplyPtr = std::shared_ptr<Reply>;
+
+Submission submission(Command c, const ReplyPtr& reply, bool vip = false) {
+  Submission s;
+  s.meta.command_id = fmt::format("cmd-{}", static_cast<const void*>(reply.get()));
+  s.meta.correlation_id = s.meta.command_id;
+  s.meta.actor = Actor{"user-1", vip ? "vip" : "buyer"};
+  s.meta.vip = vip;
+  s.command = std::move(c);
+  s.done = [reply](Completion&& done) {
+    CHECK_FALSE(reply->called);  // exactly once
+    reply->called = true;
+    reply->completion = std::move(done);
+  };
+  return s;
+}
+
+// One partition over RocksDB in a temporary directory, with a manual clock; reopenable.
+struct Rig {
+  test::TempDir dir{"processor"};
+  ManualClock clock;
+  ProcessorConfig config;
+  std::unique_ptr<RocksDb> db;
+  std::unique_ptr<RocksDbLog> log;
+  std::unique_ptr<StateStore> store;
+  std::unique_ptr<Router> router;
+  std::unique_ptr<PartitionProcessor> proc;
+  const PartitionId pid{0};
+
+  explicit Rig(ProcessorConfig c = {}) : config(c) { open(); }
+  ~Rig() { close(); }
+
+  void open() {
+    auto d = RocksDb::open(dir.sub("rocksdb"));
+    REQUIRE_MESSAGE(d.ok(), d.ok() ? "" : d.error().message);
+    db = std::move(d.value());
+    auto l = RocksDbLog::open(*db, 1);
+    REQUIRE_MESSAGE(l.ok(), l.ok() ? "" : l.error().message);
+    log = std::move(l.value());
+    store = std::make_unique<StateStore>(*db);
+    router = std::make_unique<Router>(1);
+    proc = std::make_unique<PartitionProcessor>(pid, *log, *store, clock, *router, config);
+    auto s = proc->recover();
+    REQUIRE_MESSAGE(s.ok(), s.message());
+  }
+  void close() {
+    proc.reset();
+    router.reset();
+    store.reset();
+    log.reset();
+    db.reset();
+  }
+
+  ReplyPtr submit(Command c, bool vip = false) {
+    auto r = std::make_shared<Reply>();
+    REQUIRE(proc->try_submit(submission(std::move(c), r, vip)));
+    return r;
+  }
+  // Submits one command and runs one group commit for it.
+  ReplyPtr run(Command c) {
+    auto r = submit(std::move(c));
+    CHECK(proc->run_once() == 1u);
+    REQUIRE(r->called);
+    REQUIRE(r->completion.durable.ok());
+    return r;
+  }
+  void run_ok(Command c) {
+    auto r = run(std::move(c));
+    CHECK_MESSAGE(!r->completion.outcome.rejection, "rejected: ",
+                  r->completion.outcome.rejection ? r->completion.outcome.rejection->detail : "");
+  }
+
+  const PartitionState& state() const { return proc->state_for_test(); }
+  const Product& product(const std::string& sku) const {
+    const Product* p = state().find_product(Sku{sku});
+    REQUIRE(p != nullptr);
+    return *p;
+  }
+  const Order& order(const std::string& id) const {
+    const Order* o = state().find_order(OrderId{id});
+    REQUIRE(o != nullptr);
+    return *o;
+  }
+
+  std::vector<Envelope> read_all() {
+    auto r = log->read(pid, Offset{0}, 100'000);
+    REQUIRE_MESSAGE(r.ok(), r.ok() ? "" : r.error().message);
+    return r.value();
+  }
+  std::vector<std::string> stream_types(const std::string& stream) {
+    auto r = log->read_stream(stream, 0, 1000);
+    REQUIRE_MESSAGE(r.ok(), r.ok() ? "" : r.error().message);
+    std::vector<std::string> types;
+    for (const auto& e : r.value()) types.push_back(e.type);
+    return types;
+  }
+  LogTail tail() {
+    auto t = log->tail(pid);
+    REQUIRE(t.ok());
+    return t.value();
+  }
+};
+
+// The whole partition verifies: contiguous offsets, an unbroken hash chain from genesis,
+// stream versions counting up per stream, and payloads that decode.
+void check_chain(const std::vector<Envelope>& events, const LogTail& tail) {
+  std::string prev = kGenesisHash;
+  std::map<std::string, int64_t> versions;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Envelope& e = events[i];
+    CAPTURE(i);
+    CHECK(e.offset.value() == static_cast<int64_t>(i));
+    CHECK(e.prev_hash == prev);
+    CHECK(compute_hash(e) == e.hash);
+    CHECK(e.stream_version == ++versions[e.stream]);
+    auto decoded = decode_event(e.type, e.schema_version, e.payload);
+    REQUIRE_MESSAGE(decoded.ok(), decoded.ok() ? "" : decoded.error().message);
+    CHECK(event_stream(decoded.value()) == e.stream);
+    prev = e.hash;
+  }
+  CHECK(tail.last_offset.value() == static_cast<int64_t>(events.size()) - 1);
+  CHECK(tail.last_hash == prev);
+}
+
+}  // namespace
+
+TEST_CASE("orders reserve until the stock runs out, one command at a time") {
+  Rig rig;
+  rig.run_ok(define("a", 5));
+  int accepted = 0;
+  for (int i = 0; i < 8; ++i) {
+    auto r = rig.run(place("o" + std::to_string(i), "a"));
+    if (r->accepted()) {
+      ++accepted;
+      CHECK(r->completion.outcome.events.size() == 2u);
+    } else {
+      CHECK(r->code() == RejectCode::out_of_stock);
+      CHECK(r->completion.outcome.events.empty());
+    }
+  }
+  CHECK(accepted == 5);
+  CHECK(rig.product("a").on_hand.value() == 5);
+  CHECK(rig.product("a").reserved.value() == 5);
+  CHECK(rig.state().orders.size() == 5u);
+  test::check_partition_invariants(rig.state());
+}
+
+TEST_CASE("one run_once is one group commit for everything queued") {
+  Rig rig;
+  const int n = 20;
+  std::vector<ReplyPtr> replies;
+  replies.push_back(rig.submit(define("a", 15)));
+  for (int i = 0; i < n; ++i) replies.push_back(rig.submit(place("o" + std::to_string(i), "a")));
+  CHECK(rig.proc->queue_depth() == static_cast<size_t>(n + 1));
+  for (const auto& r : replies) CHECK_FALSE(r->called);  // nothing answered before the commit
+
+  CHECK(rig.proc->run_once() == static_cast<size_t>(n + 1));
+  const ProcessorStats st = rig.proc->stats();
+  CHECK(st.batches == 1u);
+  CHECK(st.commands == static_cast<uint64_t>(n + 1));
+  CHECK(st.events == 1u + 15u * 2u);  // the definition, then 15 orders of two events each
+  CHECK(rig.proc->queue_depth() == 0u);
+
+  int64_t last = -1;
+  int accepted = 0;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    CAPTURE(i);
+    const ReplyPtr& r = replies[i];
+    REQUIRE(r->called);
+    CHECK(r->completion.durable.ok());
+    CHECK(r->completion.position.partition == rig.pid);
+    if (r->accepted()) {
+      ++accepted;
+      CHECK(r->offset() > last);  // positions increase in submission order
+      last = r->offset();
+    } else {
+      CHECK(r->code() == RejectCode::out_of_stock);
+      CHECK(r->offset() == rig.tail().last_offset.value());  // a rejection reports the tail
+    }
+  }
+  CHECK(accepted == 16);
+  CHECK(last == 30);
+  CHECK(rig.proc->run_once() == 0u);
+  CHECK(rig.proc->stats().batches == 1u);
+}
+
+TEST_CASE("committed events form a valid hash chain in the log") {
+  Rig rig;
+  rig.run_ok(define("a", 10));
+  rig.run_ok(define("b", 10, "seller-1", 999));
+  rig.submit(PlaceOrder{OrderId{"o1"}, CustomerId{"c"}, {{Sku{"a"}, Quantity{2}}, {Sku{"b"}, Quantity{3}}}});
+  rig.submit(place("o2", "a", 4));
+  rig.submit(CancelOrder{OrderId{"o1"}, "no", std::nullopt});
+  rig.submit(place("o3", "nope"));  // rejected: writes nothing
+  CHECK(rig.proc->run_once() == 4u);
+  rig.run_ok(AdjustStock{Sku{"b"}, Quantity{-5}, "lost"});
+
+  auto events = rig.read_all();
+  CHECK(events.size() == 2u + 3u + 2u + 3u + 1u);
+  check_chain(events, rig.tail());
+  CHECK(rig.stream_types("order-o1") == std::vector<std::string>{"OrderPlaced", "OrderCancelled"});
+  CHECK(rig.stream_types("product-b") ==
+        std::vector<std::string>{"ProductDefined", "StockReserved", "StockReleased", "StockAdjusted"});
+  for (const auto& e : events) {
+    CHECK(e.partition == rig.pid);
+    CHECK(e.occurred_at == rig.clock.now());
+    CHECK(e.actor.sub == "user-1");
+    CHECK_FALSE(e.command_id.empty());
+  }
+}
+
+TEST_CASE("a reservation expires when the clock passes its TTL") {
+  Rig rig;
+  rig.run_ok(define("a", 3));
+  rig.run_ok(place("o1", "a", 2));
+  rig.run_ok(place("o2", "a", 1));
+  rig.run_ok(CancelOrder{OrderId{"o2"}, "no", std::nullopt});
+  CHECK(rig.order("o1").expires_at.value() == rig.clock.now().value() + kTtl);
+
+  rig.clock.advance_ms(kTtl - 1);
+  CHECK(rig.proc->run_once() == 0u);  // not due yet
+  CHECK(rig.order("o1").status == OrderStatus::reserved);
+
+  rig.clock.advance_ms(1);
+  CHECK(rig.proc->run_once() == 1u);  // only o1: o2's timer went with its cancellation
+  CHECK(rig.order("o1").status == OrderStatus::expired);
+  CHECK(rig.order("o1").version == 2);
+  CHECK(rig.order("o2").status == OrderStatus::cancelled);
+  CHECK(rig.product("a").reserved.value() == 0);
+  CHECK(rig.product("a").available().value() == 3);
+  test::check_partition_invariants(rig.state());
+
+  CHECK(rig.stream_types("order-o1") == std::vector<std::string>{"OrderPlaced", "OrderExpired"});
+  auto product_stream = rig.stream_types("product-a");
+  REQUIRE_FALSE(product_stream.empty());
+  CHECK(product_stream.back() == "StockReleased");
+  auto events = rig.read_all();
+  REQUIRE_FALSE(events.empty());
+  CHECK(events[events.size() - 2].actor == Actor{"ordo", "system"});
+  CHECK(events.back().occurred_at == rig.clock.now());
+  check_chain(events, rig.tail());
+
+  rig.clock.advance_ms(10 * kTtl);
+  CHECK(rig.proc->run_once() == 0u);  // the timer fired once
+}
+
+TEST_CASE("a due timer joins the batch of queued client commands") {
+  Rig rig;
+  rig.run_ok(define("a", 2));
+  rig.run_ok(place("o1", "a", 2));
+  rig.clock.advance_ms(kTtl);
+  auto r = rig.submit(place("o2", "a", 1));
+  CHECK(rig.proc->run_once() == 2u);  // the client command and the expiry, one commit
+  CHECK(rig.proc->stats().batches == 3u);
+  REQUIRE(r->called);
+  CHECK(rig.order("o1").status == OrderStatus::expired);
+  // Whichever went first, the books balance.
+  CHECK(rig.product("a").reserved.value() == (r->accepted() ? 1 : 0));
+  test::check_partition_invariants(rig.state());
+}
+
+TEST_CASE("recovery restores the state, the timers and the chain") {
+  Rig rig;
+  rig.run_ok(define("a", 10));
+  rig.run_ok(define("b", 4, "seller-1", 700));
+  rig.run_ok(place("o1", "a", 3));
+  rig.clock.advance_ms(1000);
+  rig.run_ok(place("o2", "b", 4));
+  rig.run_ok(place("o3", "a", 1));
+  rig.run_ok(CancelOrder{OrderId{"o3"}, "no", std::nullopt});
+  rig.run_ok(AdjustStock{Sku{"a"}, Quantity{5}, "restock"});
+  rig.clock.advance_ms(kTtl - 500);  // o1 (placed 1 s earlier) is due, o2 is not
+  CHECK(rig.proc->run_once() == 1u);
+  REQUIRE(rig.order("o1").status == OrderStatus::expired);
+
+  const PartitionState before = rig.state();
+  const LogTail tail_before = rig.tail();
+  rig.close();
+  rig.open();
+
+  const PartitionState& after = rig.state();
+  REQUIRE(after.products.size() == before.products.size());
+  for (const auto& [sku, p] : before.products) {
+    CAPTURE(sku.value());
+    const Product& q = after.products.at(sku);
+    CHECK(q.on_hand == p.on_hand);
+    CHECK(q.reserved == p.reserved);
+    CHECK(q.version == p.version);
+    CHECK(q.price_minor == p.price_minor);
+  }
+  REQUIRE(after.orders.size() == before.orders.size());
+  for (const auto& [id, o] : before.orders) {
+    CAPTURE(id.value());
+    const Order& q = after.orders.at(id);
+    CHECK(q.status == o.status);
+    CHECK(q.version == o.version);
+    CHECK(q.expires_at == o.expires_at);
+    CHECK(q.placed_at == o.placed_at);
+    CHECK(q.total_minor == o.total_minor);
+    CHECK(q.lines.size() == o.lines.size());
+  }
+  CHECK(rig.tail().last_offset == tail_before.last_offset);
+  CHECK(rig.tail().last_hash == tail_before.last_hash);
+  test::check_partition_invariants(after);
+
+  // New commands continue the chain where it stopped.
+  auto r = rig.run(place("o4", "a", 2));
+  REQUIRE(r->accepted());
+  CHECK(r->offset() == tail_before.last_offset.value() + 2);
+  auto events = rig.read_all();
+  REQUIRE(events.size() == static_cast<size_t>(tail_before.last_offset.value()) + 3);
+  CHECK(events[static_cast<size_t>(tail_before.last_offset.value()) + 1].prev_hash == tail_before.last_hash);
+  check_chain(events, rig.tail());
+
+  // The recovered timer still fires.
+  rig.clock.advance_ms(600);
+  CHECK(rig.proc->run_once() == 1u);
+  CHECK(rig.order("o2").status == OrderStatus::expired);
+  CHECK(rig.product("b").reserved.value() == 0);
+}
+
+TEST_CASE("a full queue refuses submissions") {
+  ProcessorConfig config;
+  config.queue_capacity = 2;
+  Rig rig(config);
+  auto a = rig.submit(define("a", 1));
+  auto b = rig.submit(define("b", 1));
+  auto c = std::make_shared<Reply>();
+  CHECK_FALSE(rig.proc->try_submit(submission(define("c", 1), c)));
+  CHECK_FALSE(rig.proc->try_submit(submission(define("c", 1), c, /*vip=*/true)));
+  CHECK(rig.proc->queue_depth() == 2u);
+  CHECK(rig.proc->run_once() == 2u);
+  CHECK(a->accepted());
+  CHECK(b->accepted());
+  CHECK_FALSE(c->called);
+  CHECK(rig.proc->try_submit(submission(define("c", 1), c)));
+}
+
+TEST_CASE("VIP submissions are served first in a batch") {
+  Rig rig;
+  rig.run_ok(define("a", 10));
+  rig.run_ok(define("last-one", 1));
+  auto n1 = rig.submit(place("n1", "a"));
+  auto n2 = rig.submit(place("n2", "last-one"));
+  auto v1 = rig.submit(place("v1", "a"), /*vip=*/true);
+  auto v2 = rig.submit(place("v2", "last-one"), /*vip=*/true);
+  CHECK(rig.proc->run_once() == 4u);
+
+  REQUIRE(v1->accepted());
+  REQUIRE(v2->accepted());
+  REQUIRE(n1->accepted());
+  CHECK(v1->offset() < v2->offset());
+  CHECK(v2->offset() < n1->offset());
+  // The last unit went to the VIP although the normal order was queued first.
+  CHECK(n2->code() == RejectCode::out_of_stock);
+}
+
+TEST_CASE("render output and the idempotency record commit with the batch") {
+  Rig rig;
+  rig.run_ok(define("a", 1));
+  auto ok = std::make_shared<Reply>();
+  auto no = std::make_shared<Reply>();
+  auto render = [](const Outcome& o) {
+    return o.rejection ? Rendered{409, std::string(to_string(o.rejection->code))} : Rendered{201, "placed"};
+  };
+  Submission s1 = submission(place("o1", "a"), ok);
+  s1.render = render;
+  s1.idempotency = IdempotencyClaim{"user-1:k1", "fp-1"};
+  Submission s2 = submission(place("o2", "a"), no);
+  s2.render = render;
+  s2.idempotency = IdempotencyClaim{"user-1:k2", "fp-2"};
+  REQUIRE(rig.proc->try_submit(std::move(s1)));
+  REQUIRE(rig.proc->try_submit(std::move(s2)));
+  CHECK(rig.proc->run_once() == 2u);
+
+  CHECK(ok->completion.rendered.status == 201);
+  CHECK(no->completion.rendered.status == 409);
+  CHECK(no->completion.rendered.body == "out_of_stock");
+
+  auto r1 = rig.store->get_idempotency("user-1:k1");
+  REQUIRE(r1.ok());
+  REQUIRE(r1.value().has_value());
+  CHECK(r1.value()->status == 201);
+  CHECK(r1.value()->body == "placed");
+  CHECK(r1.value()->fingerprint == "fp-1");
+  CHECK(r1.value()->position == ok->completion.position.to_string());
+  CHECK(r1.value()->created_at == rig.clock.now());
+  auto r2 = rig.store->get_idempotency("user-1:k2");
+  REQUIRE(r2.ok());
+  REQUIRE(r2.value().has_value());
+  CHECK(r2.value()->status == 409);
+  CHECK(r2.value()->position == no->completion.position.to_string());
+}
+
+// ---------------------------------------------------------------- Engine
+
+namespace {
+
+struct EngineRig {
+  test::TempDir dir{"engine"};
+  ManualClock clock;
+  std::unique_ptr<Engine> engine;
+
+  explicit EngineRig(uint32_t partitions) {
+    EngineConfig config;
+    config.data_dir = dir.sub("data");
+    config.partitions = partitions;
+    auto e = Engine::open_embedded(config, clock);
+    REQUIRE_MESSAGE(e.ok(), e.ok() ? "" : e.error().message);
+    engine = std::move(e.value());
+  }
+
+  std::pair<SubmitResult, ReplyPtr> submit(Command c) {
+    auto r = std::make_shared<Reply>();
+    SubmitResult res = engine->submit(submission(std::move(c), r));
+    return {res, r};
+  }
+  // Runs every partition until none has anything left.
+  void drain() {
+    for (bool more = true; more;) {
+      more = false;
+      for (uint32_t p = 0; p < engine->partition_count(); ++p)
+        more |= engine->processor(PartitionId{p}).run_once() > 0;
+    }
+  }
+  ReplyPtr run(Command c) {
+    auto [res, r] = submit(std::move(c));
+    CHECK(res == SubmitResult::queued);
+    drain();
+    REQUIRE(r->called);
+    return r;
+  }
+  PartitionId home(const std::string& seller) { return engine->router().partition_for_seller(SellerId{seller}); }
+};
+
+// Two sellers that land on different partitions of four.
+std::pair<std::string, std::string> sellers_apart(EngineRig& rig) {
+  for (int i = 0; i < 100; ++i) {
+    std::string other = "seller-" + std::to_string(i);
+    if (rig.home(other) != rig.home("alice")) return {"alice", other};
+  }
+  FAIL("every seller hashes to one partition");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("the engine routes by seller and refuses what cannot reach one partition") {
+  EngineRig rig(4);
+  CHECK(rig.engine->partition_count() == 4u);
+  const auto [alice, bob] = sellers_apart(rig);
+
+  REQUIRE(rig.run(define("alice-mug", 5, alice))->accepted());
+  REQUIRE(rig.run(define("bob-hat", 5, bob))->accepted());
+  CHECK(rig.engine->router().seller_of(Sku{"alice-mug"}) == SellerId{alice});
+  const PartitionState& alice_state = rig.engine->processor(rig.home(alice)).state_for_test();
+  REQUIRE(alice_state.find_product(Sku{"alice-mug"}) != nullptr);
+  CHECK(alice_state.find_product(Sku{"bob-hat"}) == nullptr);
+
+  SUBCASE("lines of two sellers") {
+    auto [res, r] = rig.submit(PlaceOrder{OrderId{"o1"}, CustomerId{"c"},
+                                          {{Sku{"alice-mug"}, Quantity{1}}, {Sku{"bob-hat"}, Quantity{1}}}});
+    CHECK(res == SubmitResult::completed);
+    REQUIRE(r->called);  // answered on the calling thread
+    CHECK(r->completion.durable.ok());
+    CHECK(r->code() == RejectCode::mixed_sellers);
+    CHECK_FALSE(rig.engine->router().order(OrderId{"o1"}).has_value());
+  }
+  SUBCASE("an unknown sku") {
+    auto [res, r] = rig.submit(place("o1", "nobody-sells-this"));
+    CHECK(res == SubmitResult::completed);
+    CHECK(r->code() == RejectCode::unknown_sku);
+  }
+  SUBCASE("stock of an unknown sku") {
+    auto [res, r] = rig.submit(AdjustStock{Sku{"nope"}, Quantity{1}, ""});
+    CHECK(res == SubmitResult::completed);
+    CHECK(r->code() == RejectCode::not_found);
+  }
+  SUBCASE("a valid order goes to its seller's partition") {
+    auto r = rig.run(place("o1", "bob-hat", 2));
+    REQUIRE(r->accepted());
+    CHECK(r->completion.position.partition == rig.home(bob));
+    auto ref = rig.engine->router().order(OrderId{"o1"});
+    REQUIRE(ref.has_value());
+    CHECK(ref->partition == rig.home(bob));
+    CHECK(ref->seller_id == SellerId{bob});
+    const Product* hat =
+        rig.engine->processor(rig.home(bob)).state_for_test().find_product(Sku{"bob-hat"});
+    REQUIRE(hat != nullptr);
+    CHECK(hat->reserved.value() == 2);
+    // The order id is taken engine-wide now.
+    auto [res, again] = rig.submit(place("o1", "alice-mug"));
+    CHECK(res == SubmitResult::completed);
+    CHECK(again->code() == RejectCode::already_exists);
+  }
+}
