@@ -11,6 +11,7 @@
 #include "engine/log/envelope.hpp"
 #include "engine/log/event_codec.hpp"
 #include "engine/log/json.hpp"
+#include "tests/unit/support.hpp"
 
 using namespace ordo;
 
@@ -18,7 +19,7 @@ namespace {
 
 std::string canonical_of(std::string_view text) {
   auto j = parse_json(text);
-  REQUIRE_MESSAGE(j.ok(), "parse of ", text, " failed: ", j.ok() ? "" : j.error().message);
+  REQUIRE_MESSAGE(j.ok(), "parse of ", text, " failed: ", test::error_of(j));
   return to_canonical(j.value());
 }
 
@@ -27,7 +28,7 @@ void check_rejected(std::string_view text) {
   CHECK_MESSAGE(!j.ok(), "accepted: ", text);
 }
 
-std::string quoted(std::string_view s) {
+std::string json_string(std::string_view s) {
   std::string out;
   write_json_string(s, out);
   return out;
@@ -102,16 +103,16 @@ TEST_CASE("canonical JSON sorts keys and has no whitespace") {
 }
 
 TEST_CASE("canonical JSON escapes strings the same way every time") {
-  CHECK(quoted("plain") == R"("plain")");
-  CHECK(quoted("a\"b") == R"("a\"b")");
-  CHECK(quoted("a\\b") == R"("a\\b")");
-  CHECK(quoted("\x01") == R"("\u0001")");
-  CHECK(quoted("\x1f") == R"("\u001f")");
-  CHECK(quoted(std::string("a\0b", 3)) == R"("a\u0000b")");
-  CHECK(quoted("\b\f\n\r\t") == R"("\b\f\n\r\t")");
-  CHECK(quoted("/") == R"("/")");
-  CHECK(quoted("\x7f") == "\"\x7f\"");
-  CHECK(quoted("caf\xc3\xa9") == "\"caf\xc3\xa9\"");  // UTF-8 passes through unescaped
+  CHECK(json_string("plain") == R"("plain")");
+  CHECK(json_string("a\"b") == R"("a\"b")");
+  CHECK(json_string("a\\b") == R"("a\\b")");
+  CHECK(json_string("\x01") == R"("\u0001")");
+  CHECK(json_string("\x1f") == R"("\u001f")");
+  CHECK(json_string(std::string("a\0b", 3)) == R"("a\u0000b")");
+  CHECK(json_string("\b\f\n\r\t") == R"("\b\f\n\r\t")");
+  CHECK(json_string("/") == R"("/")");
+  CHECK(json_string("\x7f") == "\"\x7f\"");
+  CHECK(json_string("caf\xc3\xa9") == "\"caf\xc3\xa9\"");  // UTF-8 passes through unescaped
   // Keys are escaped like values.
   CHECK(to_canonical(Json(Json::Object{{"k\"\x02", Json("v")}})) == R"({"k\"\u0002":"v"})");
 }
@@ -201,7 +202,7 @@ TEST_CASE("an envelope is canonical JSON that decodes to an equal envelope") {
   CHECK(text.find(R"("hash":")" + e.hash + "\"") != std::string::npos);
 
   auto back = decode_envelope(text);
-  REQUIRE_MESSAGE(back.ok(), "decode_envelope failed: ", back.ok() ? "" : back.error().message);
+  REQUIRE_MESSAGE(back.ok(), "decode_envelope failed: ", test::error_of(back));
   CHECK(back.value() == e);
   CHECK(encode_envelope(back.value()) == text);
 }
@@ -343,7 +344,7 @@ TEST_CASE("every event type round-trips through its payload") {
 
     // Straight from the value, and through the canonical text as a reader meets it.
     auto direct = decode_event(type, current_schema_version(type), payload);
-    REQUIRE_MESSAGE(direct.ok(), direct.ok() ? "" : direct.error().message);
+    REQUIRE_MESSAGE(direct.ok(), test::error_of(direct));
     CHECK(direct->index() == e.index());
     CHECK(to_canonical(encode_event_payload(direct.value())) == bytes);
     CHECK(event_stream(direct.value()) == event_stream(e));

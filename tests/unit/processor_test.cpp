@@ -83,10 +83,10 @@ struct Rig {
 
   void open() {
     auto d = RocksDb::open(dir.sub("rocksdb"));
-    REQUIRE_MESSAGE(d.ok(), d.ok() ? "" : d.error().message);
+    REQUIRE_MESSAGE(d.ok(), test::error_of(d));
     db = std::move(d.value());
     auto l = RocksDbLog::open(*db, 1);
-    REQUIRE_MESSAGE(l.ok(), l.ok() ? "" : l.error().message);
+    REQUIRE_MESSAGE(l.ok(), test::error_of(l));
     log = std::move(l.value());
     store = std::make_unique<StateStore>(*db);
     router = std::make_unique<Router>(1);
@@ -135,12 +135,12 @@ struct Rig {
 
   std::vector<Envelope> read_all() {
     auto r = log->read(pid, Offset{0}, 100'000);
-    REQUIRE_MESSAGE(r.ok(), r.ok() ? "" : r.error().message);
+    REQUIRE_MESSAGE(r.ok(), test::error_of(r));
     return r.value();
   }
   std::vector<std::string> stream_types(const std::string& stream) {
     auto r = log->read_stream(stream, 0, 1000);
-    REQUIRE_MESSAGE(r.ok(), r.ok() ? "" : r.error().message);
+    REQUIRE_MESSAGE(r.ok(), test::error_of(r));
     std::vector<std::string> types;
     for (const auto& e : r.value()) types.push_back(e.type);
     return types;
@@ -165,7 +165,7 @@ void check_chain(const std::vector<Envelope>& events, const LogTail& tail) {
     CHECK(compute_hash(e) == e.hash);
     CHECK(e.stream_version == ++versions[e.stream]);
     auto decoded = decode_event(e.type, e.schema_version, e.payload);
-    REQUIRE_MESSAGE(decoded.ok(), decoded.ok() ? "" : decoded.error().message);
+    REQUIRE_MESSAGE(decoded.ok(), test::error_of(decoded));
     CHECK(event_stream(decoded.value()) == e.stream);
     prev = e.hash;
   }
@@ -457,7 +457,7 @@ struct EngineRig {
     config.data_dir = dir.sub("data");
     config.partitions = partitions;
     auto e = Engine::open_embedded(config, clock);
-    REQUIRE_MESSAGE(e.ok(), e.ok() ? "" : e.error().message);
+    REQUIRE_MESSAGE(e.ok(), test::error_of(e));
     engine = std::move(e.value());
   }
 

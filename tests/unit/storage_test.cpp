@@ -32,10 +32,10 @@ struct Storage {
 
   void open(uint32_t partitions = 2) {
     auto d = RocksDb::open(db_path());
-    REQUIRE_MESSAGE(d.ok(), d.ok() ? "" : d.error().message);
+    REQUIRE_MESSAGE(d.ok(), test::error_of(d));
     db = std::move(d.value());
     auto l = RocksDbLog::open(*db, partitions);
-    REQUIRE_MESSAGE(l.ok(), l.ok() ? "" : l.error().message);
+    REQUIRE_MESSAGE(l.ok(), test::error_of(l));
     log = std::move(l.value());
   }
   void close() {
@@ -61,13 +61,13 @@ struct Storage {
 
   std::vector<Envelope> read(PartitionId p, int64_t from, size_t max = 1000) {
     auto r = log->read(p, Offset{from}, max);
-    REQUIRE_MESSAGE(r.ok(), r.ok() ? "" : r.error().message);
+    REQUIRE_MESSAGE(r.ok(), test::error_of(r));
     return r.value();
   }
 
   std::vector<Envelope> read_stream(const std::string& stream, int64_t from, size_t max = 1000) {
     auto r = log->read_stream(stream, from, max);
-    REQUIRE_MESSAGE(r.ok(), r.ok() ? "" : r.error().message);
+    REQUIRE_MESSAGE(r.ok(), test::error_of(r));
     return r.value();
   }
 };

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "engine/domain/decide.hpp"
+#include "engine/log/result.hpp"
 
 namespace ordo::test {
 
@@ -39,6 +40,12 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The error message of a failed result, for assertion messages; empty when it succeeded.
+template <typename T>
+std::string error_of(const Result<T>& r) {
+  return r.ok() ? std::string() : r.error().message;
+}
 
 inline void check_partition_invariants(const PartitionState& s) {
   std::string why;
