@@ -33,6 +33,8 @@ inline constexpr size_t kMaxReasonLength = 200;
 
 // Ids are client-chosen strings [A-Za-z0-9._:-]{1,64} (DESIGN §3).
 bool is_valid_id(std::string_view s) noexcept;
+// Well-formed UTF-8 (no overlongs, no surrogates): free text must survive a JSON round trip.
+bool is_valid_utf8(std::string_view s) noexcept;
 // ISO 4217 alphabetic code: three upper-case letters.
 bool is_valid_currency(std::string_view s) noexcept;
 

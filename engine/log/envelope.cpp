@@ -6,23 +6,35 @@
 namespace ordo {
 namespace {
 
-Json::Object envelope_object(const Envelope& e, bool for_hash) {
-  Json::Object o;
-  o.emplace("partition", Json(int64_t(e.partition.value())));
-  if (!for_hash) o.emplace("offset", Json(e.offset.value()));
-  o.emplace("stream", Json(e.stream));
-  o.emplace("stream_version", Json(e.stream_version));
-  o.emplace("type", Json(e.type));
-  o.emplace("schema_version", Json(e.schema_version));
-  o.emplace("occurred_at", Json(e.occurred_at.value()));
-  o.emplace("command_id", Json(e.command_id));
-  o.emplace("correlation_id", Json(e.correlation_id));
-  o.emplace("causation_id", Json(e.causation_id));
-  o.emplace("actor", Json(Json::Object{{"role", Json(e.actor.role)}, {"sub", Json(e.actor.sub)}}));
-  o.emplace("payload", e.payload);
-  o.emplace("prev_hash", Json(e.prev_hash));
-  if (!for_hash) o.emplace("hash", Json(e.hash));
-  return o;
+// Writes the envelope's canonical JSON directly, keys in byte order, without building a
+// tree: this runs for every event twice (hash and storage), so it is kept cheap.
+void write_envelope(const Envelope& e, bool for_hash, std::string& out) {
+  out.reserve(out.size() + 512);
+  out += "{\"actor\":{\"role\":";
+  write_json_string(e.actor.role, out);
+  out += ",\"sub\":";
+  write_json_string(e.actor.sub, out);
+  out += "},\"causation_id\":";
+  write_json_string(e.causation_id, out);
+  out += ",\"command_id\":";
+  write_json_string(e.command_id, out);
+  out += ",\"correlation_id\":";
+  write_json_string(e.correlation_id, out);
+  if (!for_hash) {
+    out += ",\"hash\":";
+    write_json_string(e.hash, out);
+  }
+  fmt::format_to(std::back_inserter(out), ",\"occurred_at\":{}", e.occurred_at.value());
+  if (!for_hash) fmt::format_to(std::back_inserter(out), ",\"offset\":{}", e.offset.value());
+  fmt::format_to(std::back_inserter(out), ",\"partition\":{},\"payload\":", e.partition.value());
+  write_canonical(e.payload, out);
+  out += ",\"prev_hash\":";
+  write_json_string(e.prev_hash, out);
+  fmt::format_to(std::back_inserter(out), ",\"schema_version\":{},\"stream\":", e.schema_version);
+  write_json_string(e.stream, out);
+  fmt::format_to(std::back_inserter(out), ",\"stream_version\":{},\"type\":", e.stream_version);
+  write_json_string(e.type, out);
+  out.push_back('}');
 }
 
 void to_hex(const unsigned char* d, size_t n, std::string& out) {
@@ -44,11 +56,15 @@ std::string sha256_hex(std::string_view data) {
   return out;
 }
 
-std::string hashed_bytes(const Envelope& e) { return to_canonical(Json(envelope_object(e, true))); }
+std::string hashed_bytes(const Envelope& e) {
+  std::string out;
+  write_envelope(e, true, out);
+  return out;
+}
 
 std::string compute_hash(const Envelope& e) {
   std::string input = e.prev_hash;
-  write_canonical(Json(envelope_object(e, true)), input);
+  write_envelope(e, true, input);
   return sha256_hex(input);
 }
 
@@ -59,7 +75,9 @@ const std::string& seal(Envelope& e, const std::string& prev_hash) {
 }
 
 std::string encode_envelope(const Envelope& e) {
-  return to_canonical(Json(envelope_object(e, false)));
+  std::string out;
+  write_envelope(e, false, out);
+  return out;
 }
 
 namespace {

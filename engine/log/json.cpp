@@ -16,7 +16,12 @@ const Json* Json::find(std::string_view key) const {
 void write_json_string(std::string_view s, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
-  for (unsigned char c : s) {
+  size_t run = 0;  // start of the current run of bytes that need no escaping
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -26,15 +31,12 @@ void write_json_string(std::string_view s, std::string& out) {
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
       default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xF]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xF]);
     }
   }
+  out.append(s.data() + run, s.size() - run);
   out.push_back('"');
 }
 
@@ -92,7 +94,9 @@ Result<Json> convert(simdjson::dom::element el, int depth) {
       return Json(std::string(el.get_string().value_unsafe()));
     case simdjson::dom::element_type::ARRAY: {
       Json::Array a;
-      for (auto child : el.get_array().value_unsafe()) {
+      simdjson::dom::array arr;
+      if (el.get_array().get(arr)) return Error{"bad array"};
+      for (auto child : arr) {
         auto r = convert(child, depth + 1);
         if (!r) return r;
         a.push_back(std::move(r.value()));
@@ -101,7 +105,9 @@ Result<Json> convert(simdjson::dom::element el, int depth) {
     }
     case simdjson::dom::element_type::OBJECT: {
       Json::Object o;
-      for (auto field : el.get_object().value_unsafe()) {
+      simdjson::dom::object obj;
+      if (el.get_object().get(obj)) return Error{"bad object"};
+      for (auto field : obj) {
         auto r = convert(field.value, depth + 1);
         if (!r) return r;
         auto [it, inserted] = o.emplace(std::string(field.key), std::move(r.value()));

@@ -47,10 +47,12 @@ SubmitResult Engine::submit(Submission&& s) {
     if (s.done) s.done(Completion{Status{}, std::move(o), std::move(rendered), pos});
     return SubmitResult::completed;
   }
-  PartitionId p = std::get<PartitionId>(r);
+  const Routed routed = std::get<Routed>(r);
+  const PartitionId p = routed.partition;
+  s.owns_claim = routed.owns_claim;
   // try_submit leaves `s` untouched when it refuses it.
   if (!processors_.at(p.value())->try_submit(std::move(s))) {
-    router_.release_claim(s.command);
+    if (s.owns_claim) router_.release_claim(s.command);
     return SubmitResult::overloaded;
   }
   return SubmitResult::queued;

@@ -255,8 +255,9 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
       StateStore::put_applied(delta, id_, last);
       for (size_t i = 0; i < batch.size(); ++i) {
         if (!batch[i].idempotency) continue;
+        // A rejection names the partition's position after this batch, as its answer does.
         Offset pos = pending[i].event_count ? evs[pending[i].first_event + pending[i].event_count - 1].offset
-                                            : tail_.last_offset;
+                                            : last;
         StateStore::put_idempotency(
             delta, batch[i].idempotency->scoped_key,
             IdempotencyRecord{batch[i].idempotency->fingerprint, pending[i].rendered.status,
@@ -270,9 +271,7 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
     // Nothing was written; the in-memory state ran ahead of the disk. Answer every command
     // with the failure and reload the partition from what is durable.
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (std::holds_alternative<PlaceOrder>(batch[i].command) ||
-          std::holds_alternative<DefineProduct>(batch[i].command))
-        router_.release_claim(batch[i].command);
+      if (batch[i].owns_claim) router_.release_claim(batch[i].command);
       if (batch[i].done) batch[i].done(Completion{durable, {}, {}, Position{id_, tail_.last_offset}});
     }
     reload_after_failure();
@@ -292,8 +291,9 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     Pending& p = pending[i];
     for (const Event& e : p.outcome.events) router_.on_committed(id_, e);
-    if (p.outcome.rejection) router_.release_claim(batch[i].command);
+    if (p.outcome.rejection && batch[i].owns_claim) router_.release_claim(batch[i].command);
     Offset pos = p.event_count ? envelopes[p.first_event + p.event_count - 1].offset : tail_.last_offset;
+    // tail_ has advanced past this batch: a rejection names the same position as its record.
     if (batch[i].done)
       batch[i].done(Completion{Status{}, std::move(p.outcome), std::move(p.rendered), Position{id_, pos}});
   }

@@ -21,17 +21,18 @@ Route Router::route(const Command& command) {
         using T = std::decay_t<decltype(c)>;
         if constexpr (std::is_same_v<T, DefineProduct>) {
           std::unique_lock lock(mu_);
-          auto [it, inserted] = products_.try_emplace(c.sku, ProductRef{c.seller_id, false});
+          auto [it, inserted] = products_.try_emplace(c.sku, ProductRef{c.seller_id, false, 0});
           if (!inserted && it->second.seller_id != c.seller_id)
             return Rejection{RejectCode::already_exists,
                              fmt::format("product {} already exists", c.sku.value())};
-          return partition_for_seller(c.seller_id);
+          ++it->second.claims;
+          return Routed{partition_for_seller(c.seller_id), true};
         } else if constexpr (std::is_same_v<T, AdjustStock>) {
           std::shared_lock lock(mu_);
           auto it = products_.find(c.sku);
           if (it == products_.end() || !it->second.committed)
             return Rejection{RejectCode::not_found, fmt::format("product {} not found", c.sku.value())};
-          return partition_for_seller(it->second.seller_id);
+          return Routed{partition_for_seller(it->second.seller_id), false};
         } else if constexpr (std::is_same_v<T, PlaceOrder>) {
           std::unique_lock lock(mu_);
           std::optional<SellerId> seller;
@@ -51,13 +52,13 @@ Route Router::route(const Command& command) {
           if (!inserted)
             return Rejection{RejectCode::already_exists,
                              fmt::format("order {} already exists", c.order_id.value())};
-          return p;
+          return Routed{p, true};
         } else if constexpr (std::is_same_v<T, CancelOrder> || std::is_same_v<T, ExpireReservation>) {
           std::shared_lock lock(mu_);
           auto it = orders_.find(c.order_id);
           if (it == orders_.end() || !it->second.committed)
             return Rejection{RejectCode::not_found, fmt::format("order {} not found", c.order_id.value())};
-          return it->second.partition;
+          return Routed{it->second.partition, false};
         }
       },
       command);
@@ -70,14 +71,16 @@ void Router::release_claim(const Command& command) {
     if (it != orders_.end() && !it->second.committed) orders_.erase(it);
   } else if (const auto* d = std::get_if<DefineProduct>(&command)) {
     auto it = products_.find(d->sku);
-    if (it != products_.end() && !it->second.committed) products_.erase(it);
+    if (it != products_.end() && --it->second.claims <= 0 && !it->second.committed) products_.erase(it);
   }
 }
 
 void Router::on_committed(PartitionId p, const Event& e) {
   if (const auto* d = std::get_if<ProductDefined>(&e)) {
     std::unique_lock lock(mu_);
-    products_[d->sku] = ProductRef{d->seller_id, true};
+    auto& ref = products_[d->sku];
+    ref.seller_id = d->seller_id;
+    ref.committed = true;
   } else if (const auto* o = std::get_if<OrderPlaced>(&e)) {
     std::unique_lock lock(mu_);
     orders_[o->order_id] = OrderRef{p, o->customer_id, o->seller_id, true};
@@ -86,7 +89,7 @@ void Router::on_committed(PartitionId p, const Event& e) {
 
 void Router::load(PartitionId p, const PartitionState& s) {
   std::unique_lock lock(mu_);
-  for (const auto& [sku, prod] : s.products) products_[sku] = ProductRef{prod.seller_id, true};
+  for (const auto& [sku, prod] : s.products) products_[sku] = ProductRef{prod.seller_id, true, 0};
   for (const auto& [id, o] : s.orders) orders_[id] = OrderRef{p, o.customer_id, o.seller_id, true};
 }
 

@@ -25,9 +25,18 @@ struct OrderRef {
 struct ProductRef {
   SellerId seller_id;
   bool committed = false;
+  int claims = 0;  // in-flight DefineProducts of this seller holding the SKU
 };
 
-using Route = std::variant<PartitionId, Rejection>;
+struct Routed {
+  PartitionId partition;
+  // True when this command holds a claim on a new SKU or order id, which it must release
+  // if it is rejected or fails. SKU claims are counted, so one release never frees a claim
+  // another in-flight definition still holds.
+  bool owns_claim = false;
+};
+
+using Route = std::variant<Routed, Rejection>;
 
 class Router {
  public:

@@ -50,6 +50,9 @@ struct Submission {
   Command command;
   CommandMeta meta;
   std::optional<IdempotencyClaim> idempotency;
+  // Set by the engine: this command claimed a new id in the router and must release it if
+  // it is rejected or fails.
+  bool owns_claim = false;
   // Pure and cheap; runs on the partition thread so that the idempotency record holds the
   // exact response. May be empty when no one needs a rendered response.
   std::function<Rendered(const Outcome&)> render;

@@ -406,41 +406,74 @@ TEST_CASE("VIP submissions are served first in a batch") {
   CHECK(n2->code() == RejectCode::out_of_stock);
 }
 
-TEST_CASE("render output and the idempotency record commit with the batch") {
+namespace {
+
+// Renders a status and body the way the HTTP layer would, so the stored record can be told apart.
+Rendered render_outcome(const Outcome& o) {
+  return o.rejection ? Rendered{409, std::string(to_string(o.rejection->code))} : Rendered{201, "placed"};
+}
+
+ReplyPtr submit_with_key(Rig& rig, Command c, const std::string& key) {
+  auto reply = std::make_shared<Reply>();
+  Submission s = submission(std::move(c), reply);
+  s.render = render_outcome;
+  s.idempotency = IdempotencyClaim{"user-1:" + key, "fp-" + key};
+  REQUIRE(rig.proc->try_submit(std::move(s)));
+  return reply;
+}
+
+IdempotencyRecord stored_record(Rig& rig, const std::string& key) {
+  auto r = rig.store->get_idempotency("user-1:" + key);
+  REQUIRE_MESSAGE(r.ok(), test::error_of(r));
+  REQUIRE_MESSAGE(r.value().has_value(), "no idempotency record for ", key);
+  return *r.value();
+}
+
+}  // namespace
+
+TEST_CASE("the idempotency record holds the rendered response and commits with the batch") {
   Rig rig;
   rig.run_ok(define("a", 1));
-  auto ok = std::make_shared<Reply>();
-  auto no = std::make_shared<Reply>();
-  auto render = [](const Outcome& o) {
-    return o.rejection ? Rendered{409, std::string(to_string(o.rejection->code))} : Rendered{201, "placed"};
-  };
-  Submission s1 = submission(place("o1", "a"), ok);
-  s1.render = render;
-  s1.idempotency = IdempotencyClaim{"user-1:k1", "fp-1"};
-  Submission s2 = submission(place("o2", "a"), no);
-  s2.render = render;
-  s2.idempotency = IdempotencyClaim{"user-1:k2", "fp-2"};
-  REQUIRE(rig.proc->try_submit(std::move(s1)));
-  REQUIRE(rig.proc->try_submit(std::move(s2)));
-  CHECK(rig.proc->run_once() == 2u);
-
+  auto ok = submit_with_key(rig, place("o1", "a"), "k1");
+  CHECK(rig.proc->run_once() == 1u);
+  REQUIRE(ok->accepted());
   CHECK(ok->completion.rendered.status == 201);
-  CHECK(no->completion.rendered.status == 409);
-  CHECK(no->completion.rendered.body == "out_of_stock");
+  CHECK(ok->completion.rendered.body == "placed");
 
-  auto r1 = rig.store->get_idempotency("user-1:k1");
-  REQUIRE(r1.ok());
-  REQUIRE(r1.value().has_value());
-  CHECK(r1.value()->status == 201);
-  CHECK(r1.value()->body == "placed");
-  CHECK(r1.value()->fingerprint == "fp-1");
-  CHECK(r1.value()->position == ok->completion.position.to_string());
-  CHECK(r1.value()->created_at == rig.clock.now());
-  auto r2 = rig.store->get_idempotency("user-1:k2");
-  REQUIRE(r2.ok());
-  REQUIRE(r2.value().has_value());
-  CHECK(r2.value()->status == 409);
-  CHECK(r2.value()->position == no->completion.position.to_string());
+  const IdempotencyRecord rec = stored_record(rig, "k1");
+  CHECK(rec.status == 201);
+  CHECK(rec.body == "placed");
+  CHECK(rec.fingerprint == "fp-k1");
+  CHECK(rec.position == ok->completion.position.to_string());
+  CHECK(rec.position == "0-2");
+  CHECK(rec.created_at == rig.clock.now());
+
+  // A rejection alone in its batch writes no event but still records its answer.
+  auto no = submit_with_key(rig, place("o2", "a"), "k2");
+  CHECK(rig.proc->run_once() == 1u);
+  CHECK(no->code() == RejectCode::out_of_stock);
+  const IdempotencyRecord rej = stored_record(rig, "k2");
+  CHECK(rej.status == 409);
+  CHECK(rej.body == "out_of_stock");
+  CHECK(rej.position == no->completion.position.to_string());
+  CHECK(rig.tail().last_offset.value() == 2);
+}
+
+// An Idempotency-Key replay answers with the stored record's position (api/app.cpp sets
+// Ordo-Position from it), the first answer with Completion.position: they must agree.
+TEST_CASE("a rejection's idempotency record names the position its answer named") {
+  Rig rig;
+  rig.run_ok(define("a", 1));  // offset 0
+  auto ok = submit_with_key(rig, place("o1", "a"), "k1");  // offsets 1, 2
+  auto no = submit_with_key(rig, place("o2", "a"), "k2");  // out of stock because of o1
+  CHECK(rig.proc->run_once() == 2u);
+  REQUIRE(ok->accepted());
+  CHECK(no->code() == RejectCode::out_of_stock);
+  CHECK(no->completion.position.to_string() == "0-2");  // the tail after the batch
+
+  const IdempotencyRecord rej = stored_record(rig, "k2");
+  CHECK(rej.body == "out_of_stock");
+  CHECK(rej.position == no->completion.position.to_string());
 }
 
 // ---------------------------------------------------------------- Engine
@@ -452,10 +485,11 @@ struct EngineRig {
   ManualClock clock;
   std::unique_ptr<Engine> engine;
 
-  explicit EngineRig(uint32_t partitions) {
+  explicit EngineRig(uint32_t partitions, ProcessorConfig processor = {}) {
     EngineConfig config;
     config.data_dir = dir.sub("data");
     config.partitions = partitions;
+    config.processor = processor;
     auto e = Engine::open_embedded(config, clock);
     REQUIRE_MESSAGE(e.ok(), test::error_of(e));
     engine = std::move(e.value());
@@ -544,4 +578,39 @@ TEST_CASE("the engine routes by seller and refuses what cannot reach one partiti
     CHECK(res == SubmitResult::completed);
     CHECK(again->code() == RejectCode::already_exists);
   }
+}
+
+// The router claims a SKU at routing time so that no two partitions ever define it. A
+// definition the partition then rejects must not free a claim that another in-flight
+// definition of the same SKU still relies on.
+TEST_CASE("a rejected definition does not free a SKU another definition still claims") {
+  ProcessorConfig one_per_batch;
+  one_per_batch.max_batch = 1;
+  EngineRig rig(4, one_per_batch);
+  const auto [alice, bob] = sellers_apart(rig);
+
+  DefineProduct nameless = define("mug", 5, alice);
+  nameless.name.clear();  // invalid_command, but only the partition finds out
+  auto [res_bad, bad] = rig.submit(nameless);
+  auto [res_good, good] = rig.submit(define("mug", 5, alice));
+  CHECK(res_bad == SubmitResult::queued);
+  CHECK(res_good == SubmitResult::queued);
+
+  // Alice's partition rejects the first; the second is still queued behind it.
+  CHECK(rig.engine->processor(rig.home(alice)).run_once() == 1u);
+  CHECK(bad->code() == RejectCode::invalid_command);
+  CHECK_FALSE(good->called);
+
+  // Meanwhile another seller defines the same SKU: it must be refused at routing.
+  auto [res_rival, rival] = rig.submit(define("mug", 5, bob));
+  CHECK(res_rival == SubmitResult::completed);
+  rig.drain();
+  CHECK(good->accepted());
+  CHECK_FALSE(rival->accepted());
+
+  int holders = 0;
+  for (uint32_t p = 0; p < rig.engine->partition_count(); ++p)
+    holders += rig.engine->processor(PartitionId{p}).state_for_test().find_product(Sku{"mug"}) != nullptr;
+  CHECK(holders == 1);
+  CHECK(rig.engine->router().seller_of(Sku{"mug"}) == SellerId{alice});
 }

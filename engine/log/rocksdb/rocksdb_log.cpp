@@ -96,7 +96,7 @@ Status RocksDbLog::append(PartitionId p, std::span<Envelope> events,
                 p.value());
     ORDO_ASSERT(e.prev_hash == t.last_hash, "event does not chain to the tail of partition {}",
                 p.value());
-    ORDO_ASSERT(compute_hash(e) == e.hash, "event hash does not match its bytes");
+    ORDO_ASSERT(e.hash.size() == 64, "event is not sealed");
     e.offset = Offset{t.last_offset.value() + 1};
     t.last_offset = e.offset;
     t.last_hash = e.hash;

@@ -1,0 +1,165 @@
+// In-process benchmark: durable PlaceOrder (3 lines) per second through the partition
+// processor, next to a raw RocksDB baseline measured in the same run: one writer appending
+// the same number of events, of the same average size, in WriteBatches of the same average
+// size, with sync=true. Also reports peak RSS after all orders.
+//
+//   bench_engine [--orders N] [--window W] [--dir PATH]
+#include <rocksdb/write_batch.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <string>
+
+#include "engine/log/rocksdb/rocksdb_log.hpp"
+#include "engine/runtime/engine.hpp"
+
+using namespace ordo;
+using Clock_ = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock_::time_point t) {
+  return std::chrono::duration<double>(Clock_::now() - t).count();
+}
+
+long peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024;
+}
+
+struct EngineRun {
+  double seconds = 0;
+  uint64_t events = 0;
+  uint64_t batches = 0;
+  uint64_t log_bytes = 0;
+};
+
+EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window) {
+  SystemClock clock;
+  EngineConfig cfg;
+  cfg.data_dir = dir;
+  cfg.processor.queue_capacity = window * 2;
+  auto engine = Engine::open_embedded(cfg, clock);
+  if (!engine) {
+    std::fprintf(stderr, "%s\n", engine.error().message.c_str());
+    std::exit(1);
+  }
+  Engine& e = *engine.value();
+  e.start();
+
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t in_flight = 0, completed = 0, failed = 0;
+  auto submit_and_wait_room = [&](Command cmd) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return in_flight < window; });
+      ++in_flight;
+    }
+    Submission s;
+    s.command = std::move(cmd);
+    s.meta.command_id = "bench";
+    s.meta.correlation_id = "bench";
+    s.meta.actor = Actor{"bench", "admin"};
+    s.done = [&](Completion&& c) {
+      std::lock_guard lock(mu);
+      --in_flight;
+      ++completed;
+      if (!c.durable || c.outcome.rejection) ++failed;
+      cv.notify_all();
+    };
+    for (;;) {
+      auto r = e.submit(std::move(s));
+      if (r != SubmitResult::overloaded) break;
+      std::this_thread::yield();
+    }
+  };
+
+  for (int i = 1; i <= 3; ++i)
+    submit_and_wait_room(DefineProduct{Sku{"sku-" + std::to_string(i)}, SellerId{"seller-1"},
+                                       "Benchmark item " + std::to_string(i), AmountMinor{1999},
+                                       Currency{"EUR"}, Quantity{kMaxStock}});
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return in_flight == 0; });
+  }
+  auto before = e.processor(PartitionId{0}).stats();
+  auto t0 = Clock_::now();
+  for (uint64_t i = 0; i < orders; ++i) {
+    submit_and_wait_room(PlaceOrder{OrderId{"order-" + std::to_string(i)}, CustomerId{"customer-" + std::to_string(i % 1000)},
+                                    {{Sku{"sku-1"}, Quantity{1}}, {Sku{"sku-2"}, Quantity{2}}, {Sku{"sku-3"}, Quantity{1}}}});
+  }
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return in_flight == 0; });
+  }
+  EngineRun run;
+  run.seconds = seconds_since(t0);
+  auto after = e.processor(PartitionId{0}).stats();
+  run.events = after.events - before.events;
+  run.batches = after.batches - before.batches;
+  if (failed) {
+    std::fprintf(stderr, "bench: %lu commands failed\n", static_cast<unsigned long>(failed));
+    std::exit(1);
+  }
+  // Average encoded event size, from a sample of the log.
+  auto sample = e.log().read(PartitionId{0}, Offset{3}, 1000);
+  uint64_t bytes = 0;
+  for (const auto& env : sample.value()) bytes += encode_envelope(env).size();
+  run.log_bytes = sample->empty() ? 0 : bytes / sample->size();
+  e.stop();
+  return run;
+}
+
+double run_raw(const std::string& dir, uint64_t events, uint64_t per_batch, uint64_t event_bytes) {
+  auto db = RocksDb::open(dir);
+  if (!db) std::exit(1);
+  std::string value(event_bytes, 'x');
+  auto t0 = Clock_::now();
+  uint64_t written = 0;
+  while (written < events) {
+    rocksdb::WriteBatch batch;
+    for (uint64_t i = 0; i < per_batch && written < events; ++i, ++written)
+      batch.Put(db.value()->cf(Cf::log), log_key(PartitionId{0}, Offset{int64_t(written)}), value);
+    if (!db.value()->write_sync(batch)) std::exit(1);
+  }
+  return seconds_since(t0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint64_t orders = 1'000'000, window = 4096;
+  std::string dir = (std::filesystem::temp_directory_path() / "ordo-bench").string();
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--orders") orders = std::stoull(argv[i + 1]);
+    else if (a == "--window") window = std::stoull(argv[i + 1]);
+    else if (a == "--dir") dir = argv[i + 1];
+  }
+  std::filesystem::remove_all(dir);
+  EngineRun run = run_engine(dir + "/engine", orders, window);
+  long rss = peak_rss_mib();
+  double per_batch = double(run.events) / double(run.batches);
+  double raw_s = run_raw(dir + "/raw", run.events, uint64_t(per_batch + 0.5), run.log_bytes);
+  std::filesystem::remove_all(dir);
+
+  double engine_orders = orders / run.seconds;
+  double raw_orders = (run.events / raw_s) / (double(run.events) / orders);
+  std::printf("orders                 %lu (3 lines, %lu events, %.1f events/order)\n",
+              (unsigned long)orders, (unsigned long)run.events, double(run.events) / orders);
+  std::printf("group commits          %lu (%.1f events per fsync'd WriteBatch)\n",
+              (unsigned long)run.batches, per_batch);
+  std::printf("avg event size         %lu bytes (canonical JSON envelope)\n", (unsigned long)run.log_bytes);
+  std::printf("engine PlaceOrder/s    %.0f  (%.0f events/s, %.2f s)\n", engine_orders, run.events / run.seconds, run.seconds);
+  std::printf("raw RocksDB events/s   %.0f  (= %.0f orders/s equivalent, %.2f s)\n", run.events / raw_s, raw_orders, raw_s);
+  std::printf("engine / raw           %.2f\n", engine_orders / raw_orders);
+  std::printf("peak RSS               %ld MiB after %lu orders\n", rss, (unsigned long)orders);
+  return 0;
+}
