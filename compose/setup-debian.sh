@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates
   libboost-dev libpqxx-dev librocksdb-dev libsimdjson-dev libfmt-dev doctest-dev
-  librdkafka-dev libssl-dev
+  librdkafka-dev libssl-dev libjemalloc-dev
   postgresql-15 postgresql-client-15
   python3 wrk jq kcat
 )

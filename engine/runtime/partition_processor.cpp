@@ -42,34 +42,68 @@ PartitionProcessor::~PartitionProcessor() { stop(); }
 
 Status PartitionProcessor::recover() {
   PartitionState loaded;
-  std::vector<TimerEntry> timers;
+  std::vector<TimerEntry> stored_timers;  // older data directories kept timers; now derived
   Offset applied{-1};
-  if (auto s = store_.load_partition(id_, loaded, timers, applied); !s) return s;
+  if (auto s = store_.load_partition(id_, loaded, stored_timers, applied); !s) return s;
   auto tail = log_.tail(id_);
   if (!tail) return tail.error();
-  // The state must reflect exactly the log's tail: the embedded log writes both in one batch.
-  if (applied != tail->last_offset)
-    return Error{fmt::format("partition {}: state is at offset {} but the log ends at {}",
+  if (applied.value() > tail->last_offset.value())
+    return Error{fmt::format("partition {}: state is at offset {} beyond the log's end {}",
                              id_.value(), applied.value(), tail->last_offset.value())};
-  // Check the chain's tail: the last event's bytes hash to the recorded hash.
-  if (tail->last_offset.value() >= 0) {
-    auto last = log_.read(id_, tail->last_offset, 1);
-    if (!last) return last.error();
-    if (last->empty() || last->front().offset != tail->last_offset)
-      return Error{fmt::format("partition {}: the last event (offset {}) is missing", id_.value(),
-                               tail->last_offset.value())};
-    const Envelope& e = last->front();
-    if (compute_hash(e) != e.hash || e.hash != tail->last_hash)
-      return Error{fmt::format("partition {}: hash chain broken at offset {}", id_.value(),
-                               e.offset.value())};
-  }
-  std::string why;
-  if (!check_invariants(loaded, &why))
-    return Error{fmt::format("partition {}: invariant broken in stored state: {}", id_.value(), why)};
   state_ = std::move(loaded);
-  timers_ = std::set<TimerEntry>(timers.begin(), timers.end());
   tail_ = tail.value();
+  dirty_products_.clear();
+  dirty_orders_.clear();
+  if (auto s = replay_log_after(applied); !s) return s;
+  std::string why;
+  if (!check_invariants(state_, &why))
+    return Error{fmt::format("partition {}: invariant broken after recovery: {}", id_.value(), why)};
+  timers_.clear();
+  for (const auto& [id, o] : state_.orders)
+    if (o.status == OrderStatus::reserved) timers_.insert(TimerEntry{o.expires_at, id});
   router_.load(id_, state_);
+  return {};
+}
+
+Status PartitionProcessor::replay_log_after(Offset applied) {
+  // The chain continues from the snapshot's event (or genesis) to the log's recorded tail:
+  // every replayed event is re-hashed, so a torn or edited tail is found here.
+  std::string prev = kGenesisHash;
+  if (applied.value() >= 0) {
+    auto at = log_.read(id_, applied, 1);
+    if (!at) return at.error();
+    if (at->empty() || at->front().offset != applied)
+      return Error{fmt::format("partition {}: the snapshot's event (offset {}) is missing", id_.value(), applied.value())};
+    prev = at->front().hash;
+  }
+  Offset next{applied.value() + 1};
+  Offset last = applied;
+  for (;;) {
+    auto batch = log_.read(id_, next, 1024);
+    if (!batch) return batch.error();
+    if (batch->empty()) break;
+    for (const Envelope& e : batch.value()) {
+      if (e.prev_hash != prev || compute_hash(e) != e.hash)
+        return Error{fmt::format("partition {}: hash chain broken at offset {}", id_.value(), e.offset.value())};
+      auto ev = decode_event(e.type, e.schema_version, e.payload);
+      if (!ev) return Error{fmt::format("partition {} offset {}: {}", id_.value(), e.offset.value(), ev.error().message)};
+      apply(state_, ev.value(), e.occurred_at);
+      std::visit(
+          [&](const auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (requires { x.sku; }) dirty_products_.insert(x.sku);
+            else dirty_orders_.insert(x.order_id);
+            (void)sizeof(T);
+          },
+          ev.value());
+      prev = e.hash;
+      last = e.offset;
+    }
+    next = Offset{last.value() + 1};
+  }
+  if (last != tail_.last_offset || prev != tail_.last_hash)
+    return Error{fmt::format("partition {}: the log ends at offset {} but its tail record says {}",
+                             id_.value(), last.value(), tail_.last_offset.value())};
   return {};
 }
 
@@ -148,11 +182,26 @@ void PartitionProcessor::loop() {
   for (;;) {
     {
       std::lock_guard lock(mu_);
-      if (stopping_ && vip_queue_.empty() && queue_.empty()) return;
+      if (stopping_ && vip_queue_.empty() && queue_.empty()) break;
     }
     auto batch = take_batch(true);
     fire_due_timers(batch);
     if (!batch.empty()) process(batch);
+  }
+  write_final_snapshot();
+}
+
+void PartitionProcessor::write_final_snapshot() {
+  if (dirty_products_.empty() && dirty_orders_.empty()) return;
+  auto build = [&](std::span<const Envelope>, StateDelta& delta) {
+    for (const auto& sku : dirty_products_) StateStore::put_product(delta, id_, state_.products.at(sku));
+    for (const auto& oid : dirty_orders_) StateStore::put_order(delta, id_, state_.orders.at(oid));
+    StateStore::put_applied(delta, id_, tail_.last_offset);
+  };
+  if (log_.append(id_, {}, build)) {
+    dirty_products_.clear();
+    dirty_orders_.clear();
+    batches_since_snapshot_ = 0;
   }
 }
 
@@ -176,8 +225,6 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
   };
   std::vector<Pending> pending(batch.size());
   std::vector<Envelope> envelopes;
-  std::unordered_set<Sku> touched_products;
-  std::unordered_set<OrderId> touched_orders;
   std::vector<TimerEntry> timers_added, timers_removed;
   std::string prev_hash = tail_.last_hash;
 
@@ -211,15 +258,15 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
             [&](const auto& x) {
               using T = std::decay_t<decltype(x)>;
               if constexpr (std::is_same_v<T, OrderPlaced>) {
-                touched_orders.insert(x.order_id);
+                dirty_orders_.insert(x.order_id);
                 timers_added.push_back(TimerEntry{x.expires_at, x.order_id});
               } else if constexpr (std::is_same_v<T, OrderCancelled> ||
                                    std::is_same_v<T, OrderExpired>) {
-                touched_orders.insert(x.order_id);
+                dirty_orders_.insert(x.order_id);
                 const Order* o = state_.find_order(x.order_id);
                 timers_removed.push_back(TimerEntry{o->expires_at, x.order_id});
               } else {
-                touched_products.insert(x.sku);
+                dirty_products_.insert(x.sku);
               }
             },
             e);
@@ -242,17 +289,19 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
 
   bool any_idempotency = false;
   for (const auto& s : batch) any_idempotency |= s.idempotency.has_value();
-  const bool need_write = !envelopes.empty() || any_idempotency || !timers_removed.empty();
+  const bool need_write = !envelopes.empty() || any_idempotency;
+  const bool snapshot = need_write && (batches_since_snapshot_ + 1 >= config_.snapshot_every_batches ||
+                                       dirty_products_.size() + dirty_orders_.size() >= config_.snapshot_max_dirty);
 
   Status durable;
   if (need_write) {
     auto build = [&](std::span<const Envelope> evs, StateDelta& delta) {
-      for (const auto& sku : touched_products) StateStore::put_product(delta, id_, state_.products.at(sku));
-      for (const auto& oid : touched_orders) StateStore::put_order(delta, id_, state_.orders.at(oid));
-      for (const auto& t : timers_removed) StateStore::erase_timer(delta, id_, t);
-      for (const auto& t : timers_added) StateStore::put_timer(delta, id_, t);
       Offset last = evs.empty() ? tail_.last_offset : evs.back().offset;
-      StateStore::put_applied(delta, id_, last);
+      if (snapshot) {
+        for (const auto& sku : dirty_products_) StateStore::put_product(delta, id_, state_.products.at(sku));
+        for (const auto& oid : dirty_orders_) StateStore::put_order(delta, id_, state_.orders.at(oid));
+        StateStore::put_applied(delta, id_, last);
+      }
       for (size_t i = 0; i < batch.size(); ++i) {
         if (!batch[i].idempotency) continue;
         // A rejection names the partition's position after this batch, as its answer does.
@@ -287,6 +336,12 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
   }
   for (const auto& t : timers_removed) timers_.erase(t);
   for (const auto& t : timers_added) timers_.insert(t);
+  if (need_write) ++batches_since_snapshot_;
+  if (snapshot) {
+    dirty_products_.clear();
+    dirty_orders_.clear();
+    batches_since_snapshot_ = 0;
+  }
 
   for (size_t i = 0; i < batch.size(); ++i) {
     Pending& p = pending[i];

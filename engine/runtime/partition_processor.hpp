@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unordered_set>
 
 #include "engine/domain/state.hpp"
 #include "engine/log/event_log.hpp"
@@ -23,6 +24,11 @@ struct ProcessorConfig {
   size_t max_batch = 1024;       // commands per group commit
   DurationMs reservation_ttl{15 * 60 * 1000};
   int64_t idempotency_retention_ms = 24 * 3600 * 1000;
+  // Aggregate state is snapshotted into RocksDB every this many group commits (or sooner
+  // when many aggregates are dirty); recovery loads the snapshot and replays the log after
+  // it. The log alone is the source of truth, so state writes need not be in every commit.
+  size_t snapshot_every_batches = 64;
+  size_t snapshot_max_dirty = 100'000;
 };
 
 struct ProcessorStats {
@@ -64,6 +70,8 @@ class PartitionProcessor {
   void fire_due_timers(std::vector<Submission>& batch);
   void process(std::vector<Submission>& batch);
   void reload_after_failure();
+  Status replay_log_after(Offset applied);
+  void write_final_snapshot();
 
   const PartitionId id_;
   EventLog& log_;
@@ -74,8 +82,11 @@ class PartitionProcessor {
 
   // Owned by the writer thread.
   PartitionState state_;
-  std::set<TimerEntry> timers_;
+  std::set<TimerEntry> timers_;  // derived from reserved orders; not stored
   LogTail tail_;
+  std::unordered_set<Sku> dirty_products_;  // changed since the last snapshot
+  std::unordered_set<OrderId> dirty_orders_;
+  size_t batches_since_snapshot_ = 0;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

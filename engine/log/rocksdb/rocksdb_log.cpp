@@ -3,6 +3,9 @@
 #include <fmt/core.h>
 #include <rocksdb/write_batch.h>
 
+#include <chrono>
+#include <cstdio>
+
 #include "engine/domain/assert.hpp"
 
 namespace ordo {
@@ -72,7 +75,85 @@ Result<std::unique_ptr<RocksDbLog>> RocksDbLog::open(RocksDb& db, uint32_t parti
     if (!t) return t.error();
     tails[p] = t.value();
   }
-  return std::unique_ptr<RocksDbLog>(new RocksDbLog(db, std::move(tails)));
+  std::unique_ptr<RocksDbLog> log(new RocksDbLog(db, std::move(tails)));
+  if (auto s = log->catch_up_index(); !s) return Error{s.message()};
+  log->indexer_ = std::thread([l = log.get()] { l->index_loop(); });
+  return log;
+}
+
+RocksDbLog::~RocksDbLog() {
+  {
+    std::lock_guard lock(index_mu_);
+    index_stop_ = true;
+  }
+  index_cv_.notify_all();
+  if (indexer_.joinable()) indexer_.join();
+}
+
+namespace {
+std::string indexed_key(PartitionId p) {
+  std::string k = "indexed/";
+  append_be32(k, p.value());
+  return k;
+}
+}  // namespace
+
+Status RocksDbLog::write_index(std::vector<IndexItem>& items) {
+  rocksdb::WriteBatch batch;
+  std::vector<int64_t> upto(tails_.size(), -1);
+  for (const auto& it : items) {
+    std::string pos;
+    append_be32(pos, it.partition.value());
+    append_be64(pos, static_cast<uint64_t>(it.offset.value()));
+    batch.Put(db_.cf(Cf::stream_index), stream_key(it.stream, it.version), pos);
+    upto[it.partition.value()] = std::max(upto[it.partition.value()], it.offset.value());
+  }
+  for (uint32_t p = 0; p < upto.size(); ++p)
+    if (upto[p] >= 0) batch.Put(db_.cf(Cf::meta), indexed_key(PartitionId{p}), std::to_string(upto[p]));
+  // Not synced: the index is rebuilt from the log after a crash (catch_up_index).
+  auto s = db_.db().Write(rocksdb::WriteOptions(), &batch);
+  if (!s.ok()) return Error{"rocksdb index write: " + s.ToString()};
+  std::lock_guard lock(index_mu_);
+  for (uint32_t p = 0; p < upto.size(); ++p) indexed_upto_[p] = std::max(indexed_upto_[p], upto[p]);
+  return {};
+}
+
+Status RocksDbLog::catch_up_index() {
+  indexed_upto_.assign(tails_.size(), -1);
+  for (uint32_t p = 0; p < tails_.size(); ++p) {
+    std::string v;
+    auto g = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), indexed_key(PartitionId{p}), &v);
+    if (g.ok()) indexed_upto_[p] = std::stoll(v);
+    else if (!g.IsNotFound()) return Error{"rocksdb: " + g.ToString()};
+    while (indexed_upto_[p] < tails_[p].last_offset.value()) {
+      auto events = read(PartitionId{p}, Offset{indexed_upto_[p] + 1}, 4096);
+      if (!events) return Error{events.error().message};
+      if (events->empty()) return Error{"the log ends before its tail record"};
+      std::vector<IndexItem> items;
+      for (const auto& e : events.value()) items.push_back({e.stream, e.stream_version, e.partition, e.offset});
+      if (auto s = write_index(items); !s) return s;
+    }
+  }
+  return {};
+}
+
+void RocksDbLog::index_loop() {
+  for (;;) {
+    std::vector<IndexItem> items;
+    {
+      std::unique_lock lock(index_mu_);
+      index_cv_.wait(lock, [&] { return index_stop_ || !index_pending_.empty(); });
+      if (index_pending_.empty() && index_stop_) return;
+      items.swap(index_pending_);
+    }
+    index_cv_.notify_all();  // appends waiting on the backlog limit
+    if (auto s = write_index(items); !s) {
+      std::fprintf(stderr, "ordo: stream index write failed: %s\n", s.message().c_str());
+      std::lock_guard lock(index_mu_);
+      index_failed_ = true;
+    }
+    index_cv_.notify_all();  // readers waiting for the index to catch up
+  }
 }
 
 Result<LogTail> RocksDbLog::tail(PartitionId p) {
@@ -101,10 +182,6 @@ Status RocksDbLog::append(PartitionId p, std::span<Envelope> events,
     t.last_offset = e.offset;
     t.last_hash = e.hash;
     batch.Put(db_.cf(Cf::log), log_key(p, e.offset), encode_envelope(e));
-    std::string pos;
-    append_be32(pos, p.value());
-    append_be64(pos, static_cast<uint64_t>(e.offset.value()));
-    batch.Put(db_.cf(Cf::stream_index), stream_key(e.stream, e.stream_version), pos);
   }
   if (!events.empty()) batch.Put(db_.cf(Cf::meta), tail_key(p), encode_tail(t));
   StateDelta delta;
@@ -115,8 +192,17 @@ Status RocksDbLog::append(PartitionId p, std::span<Envelope> events,
     for (auto& e : events) e.offset = Offset{-1};
     return s;
   }
-  std::lock_guard lock(mu_);
-  tails_[p.value()] = t;
+  {
+    std::lock_guard lock(mu_);
+    tails_[p.value()] = t;
+  }
+  if (!events.empty()) {
+    std::unique_lock lock(index_mu_);
+    index_cv_.wait(lock, [&] { return index_pending_.size() < kMaxIndexBacklog || index_stop_; });
+    for (const auto& e : events) index_pending_.push_back({e.stream, e.stream_version, p, e.offset});
+    lock.unlock();
+    index_cv_.notify_all();
+  }
   return {};
 }
 
@@ -142,6 +228,22 @@ Result<std::vector<Envelope>> RocksDbLog::read(PartitionId p, Offset from, size_
 
 Result<std::vector<Envelope>> RocksDbLog::read_stream(std::string_view stream, int64_t from_version,
                                                       size_t max) {
+  // Read your writes: wait (bounded) until the index covers the log as it is now.
+  std::vector<int64_t> want;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& t : tails_) want.push_back(t.last_offset.value());
+  }
+  {
+    std::unique_lock lock(index_mu_);
+    bool caught_up = index_cv_.wait_for(lock, std::chrono::seconds(5), [&] {
+      if (index_failed_) return true;
+      for (size_t p = 0; p < want.size(); ++p)
+        if (indexed_upto_[p] < want[p]) return false;
+      return true;
+    });
+    if (!caught_up || index_failed_) return Error{"the stream index is behind the log"};
+  }
   std::vector<Envelope> out;
   std::unique_ptr<rocksdb::Iterator> it(
       db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::stream_index)));

@@ -1,8 +1,12 @@
 #pragma once
 // The embedded event log: events in RocksDB's `log` column family, keyed by partition and
-// offset; each append is one WriteBatch (events + stream index + tail + state delta) written
-// with sync=true.
+// offset; each append is one WriteBatch (events + tail + state delta) written with
+// sync=true. The stream index (stream, version → position) is derived data: an indexer
+// thread maintains it off the commit path, and stream reads wait until it has caught up
+// with the log as it was when the read began, so a reader always sees its own writes.
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "engine/log/event_log.hpp"
@@ -15,6 +19,7 @@ class RocksDbLog final : public EventLog {
   // Opens the log over `db` with `partitions` partitions. The count is recorded on first
   // open; opening with another count is an error (routing would change under the data).
   static Result<std::unique_ptr<RocksDbLog>> open(RocksDb& db, uint32_t partitions);
+  ~RocksDbLog() override;
 
   uint32_t partition_count() const override { return static_cast<uint32_t>(tails_.size()); }
   Result<LogTail> tail(PartitionId p) override;
@@ -24,10 +29,30 @@ class RocksDbLog final : public EventLog {
                                             size_t max) override;
 
  private:
+  struct IndexItem {
+    std::string stream;
+    int64_t version;
+    PartitionId partition;
+    Offset offset;
+  };
+  static constexpr size_t kMaxIndexBacklog = 1'000'000;  // appends wait beyond this
+
   RocksDbLog(RocksDb& db, std::vector<LogTail> tails) : db_(db), tails_(std::move(tails)) {}
+  Status catch_up_index();
+  void index_loop();
+  Status write_index(std::vector<IndexItem>& items);
+
   RocksDb& db_;
   std::mutex mu_;  // guards tails_ (each partition's writer appends; anyone may ask)
   std::vector<LogTail> tails_;
+
+  std::mutex index_mu_;
+  std::condition_variable index_cv_;
+  std::vector<IndexItem> index_pending_;
+  std::vector<int64_t> indexed_upto_;  // per partition: last offset in the stream index
+  bool index_stop_ = false;
+  bool index_failed_ = false;
+  std::thread indexer_;
 };
 
 std::string log_key(PartitionId p, Offset o);
