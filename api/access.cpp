@@ -19,6 +19,20 @@ constexpr AccessRule kTable[] = {
      roles(customer, merchant, admin), Ownership::order_party},
     {Endpoint::stream_events, http::verb::get, "/v1/streams/{stream}/events", false,
      roles(auditor, admin), Ownership::none},
+    {Endpoint::events, http::verb::get, "/v1/events", false, roles(auditor, admin), Ownership::none},
+    {Endpoint::audit_verify, http::verb::get, "/v1/audit/verify", false, roles(auditor, admin),
+     Ownership::none},
+    {Endpoint::get_order, http::verb::get, "/v1/orders/{id}", false,
+     roles(customer, merchant, admin), Ownership::order_party},
+    {Endpoint::list_orders, http::verb::get, "/v1/orders", false, roles(customer, merchant, admin),
+     Ownership::scoped_list},
+    {Endpoint::get_product, http::verb::get, "/v1/products/{sku}", false, kAnyRole, Ownership::none},
+    {Endpoint::list_products, http::verb::get, "/v1/products", false, kAnyRole, Ownership::none},
+    {Endpoint::sales_report, http::verb::get, "/v1/reports/sales", false,
+     roles(merchant, finance, admin, analyst), Ownership::scoped_list},
+    {Endpoint::low_stock_report, http::verb::get, "/v1/reports/low-stock", false,
+     roles(merchant, admin, analyst), Ownership::scoped_list},
+    {Endpoint::metrics, http::verb::get, "/metrics", true, kAnyRole, Ownership::none},
 };
 
 bool match_pattern(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
@@ -46,6 +60,12 @@ bool match_pattern(std::string_view pattern, std::string_view path, std::vector<
 }  // namespace
 
 std::span<const AccessRule> access_table() { return kTable; }
+
+ListScope scope_for(const Claims& who) {
+  if (who.role == Role::customer) return {who.sub, ""};
+  if (who.role == Role::merchant) return {"", who.sub};
+  return {};
+}
 
 const AccessRule* match_rule(http::verb method, std::string_view path,
                              std::vector<std::string>& params, bool& path_known) {
@@ -78,6 +98,9 @@ Verdict authorize(const AccessRule& rule, const Claims& who, const ResourceFacts
       if (who.role == Role::customer && f.order_customer_id == who.sub) return Verdict::allow;
       if (who.role == Role::merchant && f.order_seller_id == who.sub) return Verdict::allow;
       return Verdict::not_found;
+    case Ownership::scoped_list:
+      // Allowed; the handler narrows the query with scope_for() below.
+      return Verdict::allow;
   }
   return Verdict::forbidden;
 }

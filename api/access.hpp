@@ -20,6 +20,15 @@ enum class Endpoint {
   place_order,
   cancel_order,
   stream_events,
+  events,        // GET /v1/events: the raw history of a partition (replay/audit_api)
+  audit_verify,  // GET /v1/audit/verify: the hash chain and domain verdict per partition
+  get_order,
+  list_orders,
+  get_product,
+  list_products,
+  sales_report,
+  low_stock_report,
+  metrics,
 };
 
 // How a caller must relate to the resource. Admin passes every ownership rule.
@@ -29,6 +38,7 @@ enum class Ownership {
   body_customer,  // customer: the body's customer_id is the caller
   sku_seller,     // merchant: the SKU in the path belongs to the caller
   order_party,    // customer: the order's customer; merchant: the order's seller
+  scoped_list,    // customer / merchant: the list is narrowed to the caller's own rows
 };
 
 using RoleMask = unsigned;
@@ -66,5 +76,13 @@ struct ResourceFacts {
 enum class Verdict { allow, forbidden, not_found };
 
 Verdict authorize(const AccessRule& rule, const Claims& who, const ResourceFacts& facts);
+
+// For `scoped_list` rules: the filter a caller's role forces on a list ("" = no filter).
+// A customer sees only their orders; a merchant only orders and reports of their shop.
+struct ListScope {
+  std::string customer_id;
+  std::string seller_id;
+};
+ListScope scope_for(const Claims& who);
 
 }  // namespace ordo::api

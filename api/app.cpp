@@ -8,10 +8,12 @@
 #include <charconv>
 #include <optional>
 
+#include "api/call.hpp"
 #include "api/command_codec.hpp"
 #include "api/problem.hpp"
 #include "api/render.hpp"
 #include "engine/log/json.hpp"
+#include "projections/runner.hpp"
 
 namespace ordo::api {
 
@@ -25,67 +27,6 @@ namespace {
 constexpr size_t kMaxIdempotencyKeyBytes = 255;
 constexpr int64_t kMaxStreamPage = 1000;
 
-struct Query {
-  std::vector<std::pair<std::string, std::string>> items;
-  std::optional<std::string> get(std::string_view k) const {
-    for (const auto& [key, v] : items)
-      if (key == k) return v;
-    return std::nullopt;
-  }
-};
-
-std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%') {
-      if (i + 2 >= s.size()) return std::nullopt;
-      int v = 0;
-      auto r = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
-      if (r.ec != std::errc() || r.ptr != s.data() + i + 3) return std::nullopt;
-      out.push_back(static_cast<char>(v));
-      i += 2;
-    } else if (s[i] == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-std::optional<Query> parse_query(std::string_view q) {
-  Query out;
-  while (!q.empty()) {
-    size_t amp = q.find('&');
-    std::string_view item = q.substr(0, amp);
-    size_t eq = item.find('=');
-    auto k = percent_decode(item.substr(0, eq));
-    auto v = percent_decode(eq == std::string_view::npos ? "" : item.substr(eq + 1));
-    if (!k || !v) return std::nullopt;
-    if (!k->empty()) out.items.emplace_back(*k, *v);
-    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
-  }
-  return out;
-}
-
-std::optional<int64_t> parse_int(std::string_view s) {
-  int64_t v = 0;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (r.ec != std::errc() || r.ptr != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-Response json_response(int status, std::string body, unsigned version, bool keep_alive) {
-  Response res{static_cast<http::status>(status), version};
-  res.set(http::field::content_type,
-          status >= 400 ? "application/problem+json" : "application/json");
-  res.keep_alive(keep_alive);
-  res.body() = std::move(body);
-  res.prepare_payload();
-  return res;
-}
-
 // Shared between the waiting coroutine and the partition thread that completes the command.
 struct Waiter {
   explicit Waiter(asio::any_io_executor ex) : timer(ex) {}
@@ -96,18 +37,10 @@ struct Waiter {
 
 }  // namespace
 
-struct App::Call {
-  Request& req;
-  const AccessRule& rule;
-  std::vector<std::string> params;
-  Query query;
-  Claims who;
-  bool keep_alive;
-  Response problem(Problem p) const { return make_problem(p, req.version(), keep_alive); }
-};
+App::App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, ReadSide read)
+    : engine_(engine), clock_(clock), ids_(ids), config_(std::move(config)), read_(read) {}
 
-App::App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config)
-    : engine_(engine), clock_(clock), ids_(ids), config_(std::move(config)) {}
+App::~App() { query_pool_.join(); }
 
 asio::awaitable<Response> App::handle(Request& req) {
   const bool keep_alive = req.keep_alive();
@@ -154,6 +87,19 @@ asio::awaitable<Response> App::handle(Request& req) {
     case Endpoint::livez:
       co_return json_response(200, R"({"status":"ok"})", req.version(), keep_alive);
     case Endpoint::readyz: co_return handle_readyz(call);
+    case Endpoint::metrics: co_return handle_metrics(call);
+    case Endpoint::get_order:
+    case Endpoint::list_orders:
+    case Endpoint::get_product:
+    case Endpoint::list_products:
+    case Endpoint::sales_report:
+    case Endpoint::low_stock_report: co_return co_await handle_query(call);
+    case Endpoint::events:
+    case Endpoint::audit_verify: {
+      if (authorize(*rule, call.who, {}) != Verdict::allow)
+        co_return fail({403, "forbidden", "this role may not read the event history", {}, {}});
+      co_return rule->endpoint == Endpoint::events ? handle_events(call) : handle_audit_verify(call);
+    }
     case Endpoint::stream_events: {
       if (authorize(*rule, call.who, {}) != Verdict::allow)
         co_return fail({403, "forbidden", "this role may not read the event history", {}, {}});
@@ -165,17 +111,31 @@ asio::awaitable<Response> App::handle(Request& req) {
 
 Response App::handle_readyz(Call& call) {
   Json::Array parts;
+  bool degraded = false;
   for (uint32_t p = 0; p < engine_.partition_count(); ++p) {
     auto tail = engine_.log().tail(PartitionId{p});
-    parts.push_back(Json(Json::Object{
-        {"partition", Json(int64_t(p))},
-        {"last_offset", Json(tail ? tail->last_offset.value() : int64_t{-1})},
-        {"queue_depth", Json(int64_t(engine_.processor(PartitionId{p}).queue_depth()))}}));
+    const int64_t last = tail ? tail->last_offset.value() : -1;
+    Json::Object part{{"partition", Json(int64_t(p))},
+                      {"last_offset", Json(last)},
+                      {"queue_depth", Json(int64_t(engine_.processor(PartitionId{p}).queue_depth()))}};
+    if (read_.runner) {
+      const int64_t pos = read_.runner->position(p);
+      part.emplace("views_position", Json(pos));
+      part.emplace("views_lag_events", Json(last - pos));
+    }
+    parts.push_back(Json(std::move(part)));
   }
-  return json_response(200,
-                       to_canonical(Json(Json::Object{{"status", Json("ready")},
-                                                      {"partitions", Json(std::move(parts))}})),
-                       call.req.version(), call.keep_alive);
+  Json::Object body{{"partitions", Json(std::move(parts))}};
+  if (read_.runner) {
+    degraded = !read_.runner->healthy();
+    body.emplace("views", Json(degraded ? "degraded" : "ok"));
+    if (degraded) body.emplace("views_error", Json(read_.runner->last_error()));
+  } else {
+    body.emplace("views", Json("not_configured"));
+  }
+  // Commands are accepted while the views are degraded, so the server stays ready (200).
+  body.emplace("status", Json(degraded ? "degraded" : "ready"));
+  return call.json(200, to_canonical(Json(std::move(body))));
 }
 
 Response App::handle_stream_events(Call& call) {

@@ -15,7 +15,18 @@
 #include "engine/runtime/clock.hpp"
 #include "engine/runtime/engine.hpp"
 
+namespace ordo::projections {
+class ViewQueries;
+class ProjectionRunner;
+}  // namespace ordo::projections
+
 namespace ordo::api {
+
+// The query side, when PostgreSQL is configured (both or neither).
+struct ReadSide {
+  projections::ViewQueries* queries = nullptr;
+  projections::ProjectionRunner* runner = nullptr;
+};
 
 struct AppConfig {
   std::vector<std::string> jwt_secrets;  // current first; older ones accepted during rotation
@@ -23,6 +34,8 @@ struct AppConfig {
   int64_t idempotency_retention_ms = 24 * 3600 * 1000;
   int retry_after_s = 1;
   size_t max_target_bytes = 2048;
+  std::chrono::milliseconds min_position_timeout{5'000};  // Ordo-Min-Position wait bound
+  std::chrono::milliseconds query_timeout{10'000};
 };
 
 // Random ids for commands and for orders the client did not name. Seeded, so a test or a
@@ -39,14 +52,23 @@ class IdSource {
 
 class App {
  public:
-  App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config);
+  App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, ReadSide read = {});
+  ~App();
   asio::awaitable<Response> handle(Request& req);
 
  private:
   struct Call;
   asio::awaitable<Response> handle_command(Call& call);
   Response handle_stream_events(Call& call);
+  // The auditor's endpoints (api/audit_handlers.cpp).
+  Response handle_events(Call& call);
+  Response handle_audit_verify(Call& call);
   Response handle_readyz(Call& call);
+  Response handle_metrics(Call& call);
+  asio::awaitable<Response> handle_query(Call& call);
+  // Waits (bounded) until the views reached the request's Ordo-Min-Position, if any;
+  // returns a problem response when they did not.
+  asio::awaitable<std::optional<Response>> wait_min_position(Call& call);
 
   Engine& engine_;
   const Clock& clock_;
@@ -54,6 +76,9 @@ class App {
   AppConfig config_;
   std::mutex inflight_mu_;
   std::unordered_set<std::string> inflight_;  // Idempotency-Keys whose first request runs
+  ReadSide read_;
+  // Queries block on PostgreSQL: they run here, never on the HTTP threads.
+  asio::thread_pool query_pool_{4};
 };
 
 }  // namespace ordo::api

@@ -12,6 +12,9 @@
 #include "api/cli_args.hpp"
 #include "api/secrets.hpp"
 #include "api/server.hpp"
+#include "projections/queries.hpp"
+#include "projections/runner.hpp"
+#include "replay/replay_main.hpp"
 
 namespace {
 
@@ -25,8 +28,12 @@ int usage() {
                "             [--jwt-secret-file F] [--jwt-previous-secret-file F]\n"
                "             [--reservation-ttl 15m] [--http-threads N] [--queue-capacity N]\n"
                "             [--max-batch N] [--port-file F]\n"
+               "             [--kafka BROKERS [--kafka-topic ordo.events]\n"
+               "              [--kafka-transactional-prefix ordo-] [--kafka-timeout-ms 10000]]\n"
+               "             [--postgres CONNINFO] [--views-schema ordo]\n"
                "  ordo token --sub S --role R [--tier vip] [--ttl 1h]\n"
                "             (--jwt-secret-file F | --data-dir DIR)\n"
+               "  ordo replay export|verify|state-at|stats (--data-dir DIR | --file EXPORT.jsonl) ...\n"
                "Every flag can also be set as ORDO_<FLAG> in the environment.\n");
   return 2;
 }
@@ -70,9 +77,18 @@ int cmd_token(const Args& args) {
 int cmd_serve(const Args& args) {
   auto data_dir = args.get("data-dir");
   if (!data_dir) return usage();
-  if (args.get("postgres") || args.get("kafka")) {
-    std::fprintf(stderr, "ordo serve: --postgres and --kafka are not available in this build yet\n");
-    return 2;
+  // --kafka BROKERS: the events live in Kafka (DESIGN §5); RocksDB keeps state under DIR.
+  std::optional<kafka::Options> kafka_options;
+  if (auto brokers = args.get("kafka")) {
+    kafka_options.emplace();
+    kafka_options->brokers = *brokers;
+    kafka_options->topic = args.get_or("kafka-topic", "ordo.events");
+    kafka_options->transactional_prefix = args.get_or("kafka-transactional-prefix", "ordo-");
+    try {
+      kafka_options->timeout_ms = std::stoi(args.get_or("kafka-timeout-ms", "10000"));
+    } catch (...) {
+      return usage();
+    }
   }
   std::string listen = args.get_or("listen", "127.0.0.1:8080");
   auto colon = listen.rfind(':');
@@ -129,14 +145,26 @@ int cmd_serve(const Args& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   SystemClock clock;
-  auto engine = Engine::open_embedded(engine_config, clock);
+  auto engine = kafka_options ? Engine::open_kafka(engine_config, *kafka_options, clock)
+                             : Engine::open_embedded(engine_config, clock);
   if (!engine) {
     std::fprintf(stderr, "ordo serve: %s\n", engine.error().message.c_str());
     return 1;
   }
   engine.value()->start();
   IdSource ids(std::random_device{}());
-  App app(*engine.value(), clock, ids, app_config);
+  // The query side: PostgreSQL views fed by the projector, when --postgres is given.
+  std::unique_ptr<projections::ProjectionRunner> runner;
+  std::unique_ptr<projections::ViewQueries> queries;
+  if (auto pg = args.get("postgres")) {
+    projections::RunnerConfig rc;
+    rc.conninfo = *pg;
+    rc.schema = args.get_or("views-schema", "ordo");
+    runner = std::make_unique<projections::ProjectionRunner>(engine.value()->log(), rc);
+    runner->start();
+    queries = std::make_unique<projections::ViewQueries>(*pg, rc.schema);
+  }
+  App app(*engine.value(), clock, ids, app_config, ReadSide{queries.get(), runner.get()});
   HttpServer http_server(server, [&app](Request& req) { return app.handle(req); });
   if (auto s = http_server.start(); !s) {
     std::fprintf(stderr, "ordo serve: %s\n", s.message().c_str());
@@ -155,6 +183,7 @@ int cmd_serve(const Args& args) {
   std::fprintf(stderr, "ordo: stopping (signal %d)\n", sig);
   http_server.stop();
   engine.value()->stop();
+  if (runner) runner->stop();
   return 0;
 }
 
@@ -163,6 +192,8 @@ int cmd_serve(const Args& args) {
 int main(int argc, char** argv) {
   if (argc < 2) return usage();
   std::string sub = argv[1];
+  // replay parses its own flags (no ORDO_* environment: a replay names its source explicitly).
+  if (sub == "replay") return ordo::replay::replay_main(argc, argv);
   Args args;
   std::string error;
   if (!args.parse(argc, argv, 2, error)) {

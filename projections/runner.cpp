@@ -65,7 +65,6 @@ void ProjectionRunner::loop() {
       ViewWriter writer(conn, config_.schema);
       for (uint32_t p = 0; p < positions_.size(); ++p) positions_[p]->store(writer.checkpoint(p));
       healthy_ = true;
-      backoff_ms = 50;
       for (;;) {
         bool worked = false;
         for (uint32_t p = 0; p < positions_.size(); ++p) {
@@ -74,6 +73,7 @@ void ProjectionRunner::loop() {
           if (events->empty()) continue;
           positions_[p]->store(writer.apply_batch(p, events.value()));
           ++batches_;
+          backoff_ms = 50;  // reset only once work succeeds, so a failing batch backs off
           worked = true;
         }
         if (!worked && !sleep_ms(config_.idle_poll_ms, true)) return;

@@ -14,6 +14,9 @@
 
 namespace ordo::projections {
 
+// The projections the runner maintains (one checkpoint row each per partition).
+inline const char* const kProjectionNames[] = {"events", "products", "orders", "sales_daily"};
+
 struct RunnerConfig {
   std::string conninfo;
   std::string schema = "ordo";

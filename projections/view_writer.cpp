@@ -78,7 +78,7 @@ int64_t ViewWriter::apply_batch(uint32_t p, const std::vector<Envelope>& events)
 
   {
     pqxx::stream_to s(w, "events",
-                      std::vector<std::string>{"partition", "offset", "stream", "stream_version", "type",
+                      std::vector<std::string>{"partition", "log_offset", "stream", "stream_version", "type",
                                                "schema_version", "occurred_at", "command_id",
                                                "correlation_id", "causation_id", "actor_sub", "actor_role",
                                                "payload", "prev_hash", "hash"});

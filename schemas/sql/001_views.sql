@@ -10,7 +10,7 @@ CREATE TABLE projection_checkpoints (
 -- The whole history, for SQL. One row per event, as in the log.
 CREATE TABLE events (
   partition int NOT NULL,
-  "offset" bigint NOT NULL,
+  log_offset bigint NOT NULL,
   stream text NOT NULL,
   stream_version bigint NOT NULL,
   type text NOT NULL,
@@ -24,7 +24,7 @@ CREATE TABLE events (
   payload jsonb NOT NULL,
   prev_hash text NOT NULL,
   hash text NOT NULL,
-  PRIMARY KEY (partition, "offset")
+  PRIMARY KEY (partition, log_offset)
 );
 CREATE INDEX events_stream ON events (stream, stream_version);
 CREATE INDEX events_type_time ON events (type, occurred_at);

@@ -1,0 +1,279 @@
+// The query side of the API: GET endpoints served from the PostgreSQL views, with
+// ownership scoping, cursor pagination and Ordo-Min-Position (read your own writes).
+#include <fmt/core.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <exception>
+#include <mutex>
+
+#include "api/base64url.hpp"
+#include "api/call.hpp"
+#include "engine/log/json.hpp"
+#include "projections/queries.hpp"
+#include "projections/runner.hpp"
+
+namespace ordo::api {
+namespace {
+
+constexpr int kDefaultPage = 50;
+constexpr int kMaxPage = 500;
+
+// Runs `f` on `pool` and waits for it without blocking the HTTP thread. Bounded by
+// `timeout`: when it passes, the caller gets nullopt (the work still finishes in the pool).
+template <typename R, typename F>
+asio::awaitable<std::optional<R>> offload(asio::thread_pool& pool, std::chrono::milliseconds timeout, F f,
+                                          std::exception_ptr& error) {
+  struct State {
+    explicit State(asio::any_io_executor ex) : timer(ex) {}
+    asio::steady_timer timer;
+    std::mutex mu;
+    std::optional<R> result;
+    std::exception_ptr error;
+    bool done = false;
+  };
+  auto st = std::make_shared<State>(co_await asio::this_coro::executor);
+  st->timer.expires_after(timeout);
+  asio::post(pool, [st, f = std::move(f)]() mutable {
+    std::optional<R> r;
+    std::exception_ptr e;
+    try {
+      r.emplace(f());
+    } catch (...) {
+      e = std::current_exception();
+    }
+    {
+      std::lock_guard lock(st->mu);
+      st->result = std::move(r);
+      st->error = e;
+      st->done = true;
+    }
+    asio::post(st->timer.get_executor(), [st] { st->timer.cancel(); });
+  });
+  boost::system::error_code ec;
+  co_await st->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  std::lock_guard lock(st->mu);
+  error = st->error;
+  if (!st->done) co_return std::nullopt;
+  co_return std::move(st->result);
+}
+
+std::string page_body(const std::string& items_key, const projections::Page& page) {
+  std::string body = "{\"" + items_key + "\":" + page.items_json + ",\"next_cursor\":";
+  if (page.last_key)
+    write_json_string(base64url_encode(*page.last_key), body);
+  else
+    body += "null";
+  body += "}";
+  return body;
+}
+
+bool valid_day(const std::string& s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (s[i] < '0' || s[i] > '9') return false;
+  return true;
+}
+
+}  // namespace
+
+asio::awaitable<std::optional<Response>> App::wait_min_position(Call& call) {
+  std::string_view header = call.req["Ordo-Min-Position"];
+  if (header.empty()) co_return std::nullopt;
+  size_t dash = header.find('-');
+  auto part = dash == std::string_view::npos ? std::nullopt : parse_int(header.substr(0, dash));
+  auto offset = dash == std::string_view::npos ? std::nullopt : parse_int(header.substr(dash + 1));
+  if (!part || !offset || *part < 0 || *part >= engine_.partition_count() || *offset < -1)
+    co_return call.problem({400, "validation_failed", "Ordo-Min-Position must look like 0-42", "Ordo-Min-Position", {}});
+  // Poll the runner's applied position with a short timer; bounded by min_position_timeout.
+  auto deadline = std::chrono::steady_clock::now() + config_.min_position_timeout;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (read_.runner->position(static_cast<uint32_t>(*part)) < *offset) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      co_return call.problem({503, "position_not_reached",
+                              fmt::format("the views have not reached position {} yet", header), {}, 1});
+    timer.expires_after(std::chrono::milliseconds(5));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<Response> App::handle_query(Call& call) {
+  if (!read_.queries || !read_.runner)
+    co_return call.problem({503, "views_not_configured", "this server runs without PostgreSQL views (--postgres)", {}, 5});
+  if (auto problem = co_await wait_min_position(call)) co_return std::move(*problem);
+
+  const ListScope scope = scope_for(call.who);
+  auto limit_of = [&](int& limit) -> std::optional<Response> {
+    limit = kDefaultPage;
+    if (auto v = call.query.get("limit")) {
+      auto n = parse_int(*v);
+      if (!n || *n < 1 || *n > kMaxPage)
+        return call.problem({400, "validation_failed", "limit must be 1..500", "limit", {}});
+      limit = static_cast<int>(*n);
+    }
+    return std::nullopt;
+  };
+  auto cursor_of = [&](std::string& after) -> std::optional<Response> {
+    if (auto v = call.query.get("cursor")) {
+      auto d = base64url_decode(*v);
+      if (!d || d->size() > 256) return call.problem({400, "validation_failed", "cursor is not valid", "cursor", {}});
+      after = *d;
+    }
+    return std::nullopt;
+  };
+  auto id_param = [&](const char* name, std::string& out) -> std::optional<Response> {
+    if (auto v = call.query.get(name)) {
+      if (!is_valid_id(*v))
+        return call.problem({400, "validation_failed", fmt::format("{} must match [A-Za-z0-9._:-]{{1,64}}", name), name, {}});
+      out = *v;
+    }
+    return std::nullopt;
+  };
+
+  projections::ViewQueries& q = *read_.queries;
+  std::exception_ptr error;
+  std::optional<Response> bad;
+  std::optional<std::optional<std::string>> answer;  // outer: finished in time; inner: found
+
+  switch (call.rule.endpoint) {
+    case Endpoint::get_order: {
+      const std::string id = call.params.at(0);
+      if (!is_valid_id(id)) co_return call.problem({404, "not_found", "no such order", {}, {}});
+      auto r = co_await offload<std::optional<projections::OrderView>>(query_pool_, config_.query_timeout,
+                                                                       [&q, id] { return q.order(id); }, error);
+      if (r && *r) {
+        ResourceFacts facts;
+        facts.order_customer_id = (*r)->customer_id;
+        facts.order_seller_id = (*r)->seller_id;
+        if (authorize(call.rule, call.who, facts) != Verdict::allow)
+          co_return call.problem({404, "not_found", "no such order", {}, {}});
+        answer.emplace((*r)->json);
+      } else if (r) {
+        answer.emplace(std::nullopt);
+      }
+      break;
+    }
+    case Endpoint::list_orders: {
+      projections::OrderFilter f;
+      if ((bad = limit_of(f.limit)) || (bad = cursor_of(f.after_order_id)) ||
+          (bad = id_param("customer_id", f.customer_id)) || (bad = id_param("seller_id", f.seller_id)))
+        co_return std::move(*bad);
+      if (auto st = call.query.get("status")) {
+        OrderStatus parsed;
+        if (!parse_order_status(*st, parsed))
+          co_return call.problem({400, "validation_failed", "status is not a known order status", "status", {}});
+        f.status = *st;
+      }
+      // The caller's role narrows the list; asking for someone else's rows finds nothing.
+      if (!scope.customer_id.empty()) {
+        if (!f.customer_id.empty() && f.customer_id != scope.customer_id) f.status = "\x01none";
+        f.customer_id = scope.customer_id;
+      }
+      if (!scope.seller_id.empty()) {
+        if (!f.seller_id.empty() && f.seller_id != scope.seller_id) f.status = "\x01none";
+        f.seller_id = scope.seller_id;
+      }
+      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout,
+                                                   [&q, f] { return q.orders(f); }, error);
+      if (r) answer.emplace(page_body("orders", *r));
+      break;
+    }
+    case Endpoint::get_product: {
+      const std::string sku = call.params.at(0);
+      if (!is_valid_id(sku)) co_return call.problem({404, "not_found", "no such product", {}, {}});
+      auto r = co_await offload<std::optional<std::string>>(query_pool_, config_.query_timeout,
+                                                           [&q, sku] { return q.product(sku); }, error);
+      if (r) answer.emplace(*r);
+      break;
+    }
+    case Endpoint::list_products: {
+      int limit = 0;
+      std::string after, seller;
+      if ((bad = limit_of(limit)) || (bad = cursor_of(after)) || (bad = id_param("seller_id", seller)))
+        co_return std::move(*bad);
+      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout,
+                                                   [&q, seller, after, limit] { return q.products(seller, after, limit); }, error);
+      if (r) answer.emplace(page_body("products", *r));
+      break;
+    }
+    case Endpoint::sales_report:
+    case Endpoint::low_stock_report: {
+      std::string seller, from, to;
+      if ((bad = id_param("seller_id", seller))) co_return std::move(*bad);
+      if (!scope.seller_id.empty()) {
+        if (!seller.empty() && seller != scope.seller_id)
+          co_return call.problem({403, "forbidden", "a merchant sees only its own reports", {}, {}});
+        seller = scope.seller_id;
+      }
+      for (auto [name, out] : {std::pair{"from", &from}, std::pair{"to", &to}}) {
+        if (auto v = call.query.get(name)) {
+          if (!valid_day(*v))
+            co_return call.problem({400, "validation_failed", fmt::format("{} must be a date like 2026-11-23", name), name, {}});
+          *out = *v;
+        }
+      }
+      const bool sales = call.rule.endpoint == Endpoint::sales_report;
+      auto r = co_await offload<std::string>(query_pool_, config_.query_timeout, [&q, sales, seller, from, to] {
+        return sales ? q.sales_report(seller, from, to) : q.low_stock(seller);
+      }, error);
+      if (r) answer.emplace("{\"rows\":" + *r + "}");
+      break;
+    }
+    default: co_return call.problem({404, "not_found", "no such resource", {}, {}});
+  }
+
+  if (error) {
+    std::string what = "the views could not be queried";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ordo: query failed: %s\n", e.what());
+    }
+    co_return call.problem({503, "views_unavailable", what, {}, 1});
+  }
+  if (!answer) co_return call.problem({503, "views_timeout", "the query did not finish in time", {}, 1});
+  if (!*answer) co_return call.problem({404, "not_found", "no such resource", {}, {}});
+  co_return call.json(200, std::move(**answer));
+}
+
+Response App::handle_metrics(Call& call) {
+  std::string out;
+  auto line = [&](std::string_view name, std::string_view labels, int64_t v) {
+    fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", name, labels, v);
+  };
+  out += "# TYPE ordo_partition_last_offset gauge\n# TYPE ordo_partition_queue_depth gauge\n"
+         "# TYPE ordo_commands_total counter\n# TYPE ordo_group_commits_total counter\n"
+         "# TYPE ordo_events_total counter\n";
+  for (uint32_t p = 0; p < engine_.partition_count(); ++p) {
+    const std::string lp = fmt::format("partition=\"{}\"", p);
+    auto tail = engine_.log().tail(PartitionId{p});
+    const int64_t last = tail ? tail->last_offset.value() : -1;
+    auto& proc = engine_.processor(PartitionId{p});
+    auto stats = proc.stats();
+    line("ordo_partition_last_offset", lp, last);
+    line("ordo_partition_queue_depth", lp, static_cast<int64_t>(proc.queue_depth()));
+    line("ordo_commands_total", lp, static_cast<int64_t>(stats.commands));
+    line("ordo_group_commits_total", lp, static_cast<int64_t>(stats.batches));
+    line("ordo_events_total", lp, static_cast<int64_t>(stats.events));
+    if (read_.runner) {
+      for (const auto& name : projections::kProjectionNames) {
+        const std::string l = fmt::format("projection=\"{}\",partition=\"{}\"", name, p);
+        line("ordo_projection_position", l, read_.runner->position(p));
+        line("ordo_projection_lag_events", l, last - read_.runner->position(p));
+      }
+    }
+  }
+  if (read_.runner) {
+    out += "# TYPE ordo_projector_healthy gauge\n";
+    line("ordo_projector_healthy", "", read_.runner->healthy() ? 1 : 0);
+  }
+  Response res = call.json(200, std::move(out));
+  res.set(http::field::content_type, "text/plain; version=0.0.4");
+  return res;
+}
+
+}  // namespace ordo::api
