@@ -1,0 +1,45 @@
+#include "replay/audit_api.hpp"
+
+#include <fmt/core.h>
+
+#include "replay/event_source.hpp"
+#include "replay/verifier.hpp"
+
+namespace ordo::replay {
+
+Result<std::string> events_page_json(EventLog& log, const EventsPage& page) {
+  if (page.partition >= log.partition_count())
+    return Error{fmt::format("partition {} does not exist (the log has {})", page.partition, log.partition_count())};
+  auto tail = log.tail(PartitionId{page.partition});
+  if (!tail) return tail.error();
+  std::string body = "{\"events\":[";
+  size_t found = 0, scanned = 0;
+  int64_t cursor = page.after;
+  bool first = true;
+  while (found < page.limit && scanned < kMaxEventsScanned && cursor < tail->last_offset.value()) {
+    auto batch = log.read(PartitionId{page.partition}, Offset{cursor + 1},
+                          std::min(kMaxEventsScanned - scanned, page.type ? size_t{1000} : page.limit - found));
+    if (!batch) return batch.error();
+    if (batch->empty()) break;
+    for (const Envelope& e : batch.value()) {
+      if (e.offset.value() > tail->last_offset.value() || found >= page.limit) break;
+      cursor = e.offset.value();
+      ++scanned;
+      if (page.type && e.type != *page.type) continue;
+      if (!first) body.push_back(',');
+      first = false;
+      body += encode_envelope(e);
+      ++found;
+    }
+  }
+  body += fmt::format("],\"more\":{},\"next_after\":{},\"partition\":{}}}",
+                      cursor < tail->last_offset.value() ? "true" : "false", cursor, page.partition);
+  return body;
+}
+
+std::string audit_verify_json(EventLog& log) {
+  LogSource source(log);
+  return to_canonical(to_json(verify(source)));
+}
+
+}  // namespace ordo::replay

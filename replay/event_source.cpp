@@ -1,0 +1,151 @@
+#include "replay/event_source.hpp"
+
+#include <fmt/core.h>
+#include <rocksdb/db.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "engine/log/rocksdb/rocksdb_log.hpp"
+#include "engine/state/rocks_db.hpp"
+
+namespace ordo::replay {
+
+// ---------------------------------------------------------------- LogSource
+
+LogSource::LogSource(EventLog& log, SourceRange range, size_t chunk)
+    : log_(log), chunk_(chunk), next_offset_(range.from_offset) {
+  const uint32_t n = log.partition_count();
+  for (uint32_t p = 0; p < n; ++p) {
+    if (range.partition && *range.partition != p) continue;
+    auto t = log.tail(PartitionId{p});
+    if (!t) {
+      open_error_ = t.error();
+      return;
+    }
+    tails_.emplace_back(PartitionId{p}, t.value());
+  }
+  if (range.partition && *range.partition >= n)
+    open_error_ = Error{fmt::format("partition {} does not exist (the log has {})", *range.partition, n)};
+}
+
+Result<bool> LogSource::next(Envelope& out) {
+  if (open_error_) return *open_error_;
+  while (pos_ >= buf_.size()) {
+    if (part_ >= tails_.size()) return false;
+    const auto& [p, tail] = tails_[part_];
+    buf_.clear();
+    pos_ = 0;
+    if (next_offset_ <= tail.last_offset.value()) {
+      auto r = log_.read(p, Offset{next_offset_}, chunk_);
+      if (!r) return r.error();
+      buf_ = std::move(r.value());
+      // Events written after this source was made are not part of this read.
+      while (!buf_.empty() && buf_.back().offset.value() > tail.last_offset.value()) buf_.pop_back();
+    }
+    if (buf_.empty()) {
+      ++part_;
+      next_offset_ = 0;
+      continue;
+    }
+    next_offset_ = buf_.back().offset.value() + 1;
+  }
+  out = std::move(buf_[pos_++]);
+  where_ = fmt::format("partition {} offset {}", out.partition.value(), out.offset.value());
+  return true;
+}
+
+std::string LogSource::where() const { return where_; }
+
+// ---------------------------------------------------------------- DataDirSource
+
+DataDirSource::~DataDirSource() {
+  // The log's indexer thread uses the database: close the log first.
+  source_.reset();
+  log_.reset();
+  db_.reset();
+}
+
+Result<std::unique_ptr<DataDirSource>> DataDirSource::open(const std::string& data_dir, SourceRange range) {
+  const std::string path = data_dir + "/rocksdb";
+  if (!std::filesystem::exists(path + "/CURRENT"))
+    return Error{fmt::format("{} holds no Ordo log (no {})", data_dir, path)};
+  auto db = RocksDb::open(path);
+  if (!db) return db.error();
+  // The partition count is recorded in the meta column family on first open; opening the
+  // log with another count is refused, so read it first.
+  std::string stored;
+  auto s = db.value()->db().Get(rocksdb::ReadOptions(), db.value()->cf(Cf::meta), "partitions", &stored);
+  if (!s.ok()) return Error{fmt::format("{}: no partition count recorded ({})", data_dir, s.ToString())};
+  uint32_t partitions = 0;
+  try {
+    partitions = static_cast<uint32_t>(std::stoul(stored));
+  } catch (...) {
+    return Error{fmt::format("{}: corrupt partition count {}", data_dir, stored)};
+  }
+  auto log = RocksDbLog::open(*db.value(), partitions);
+  if (!log) return log.error();
+  std::unique_ptr<DataDirSource> out(new DataDirSource());
+  out->db_ = std::move(db.value());
+  out->log_ = std::move(log.value());
+  out->source_ = std::make_unique<LogSource>(*out->log_, range);
+  return out;
+}
+
+// ---------------------------------------------------------------- FileSource
+
+Result<std::unique_ptr<FileSource>> FileSource::open(const std::string& path) {
+  std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (!f) return Error{fmt::format("cannot open {}: {}", path, std::strerror(errno))};
+  return std::unique_ptr<FileSource>(new FileSource(f, path));
+}
+
+FileSource::~FileSource() {
+  if (f_ && f_ != stdin) std::fclose(f_);
+}
+
+Result<bool> FileSource::next_line(std::string_view& line) {
+  for (;;) {
+    const char* start = buf_.data() + begin_;
+    const size_t avail = buf_.size() - begin_;
+    const void* nl = avail ? std::memchr(start, '\n', avail) : nullptr;
+    if (nl || (eof_ && avail > 0)) {
+      size_t len = nl ? static_cast<size_t>(static_cast<const char*>(nl) - start) : avail;
+      begin_ += len + (nl ? 1 : 0);
+      ++line_no_;
+      line = std::string_view(start, len);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.empty()) continue;  // blank lines (a trailing newline) carry nothing
+      line_ = line;
+      return true;
+    }
+    if (eof_) return false;
+    if (avail > kMaxLineBytes)
+      return Error{fmt::format("{} line {}: longer than {} bytes", path_, line_no_ + 1, kMaxLineBytes)};
+    // Keep the unread tail, drop what was consumed, read the next chunk behind it.
+    buf_.erase(0, begin_);
+    begin_ = 0;
+    const size_t old = buf_.size();
+    buf_.resize(old + kChunkBytes);
+    const size_t got = std::fread(buf_.data() + old, 1, kChunkBytes, f_);
+    buf_.resize(old + got);
+    if (got == 0) {
+      if (std::ferror(f_)) return Error{fmt::format("{}: read error: {}", path_, std::strerror(errno))};
+      eof_ = true;
+    }
+  }
+}
+
+Result<bool> FileSource::next(Envelope& out) {
+  std::string_view line;
+  auto r = next_line(line);
+  if (!r || !r.value()) return r;
+  auto e = decode_envelope(line);
+  if (!e) return Error{fmt::format("{} line {}: not a valid event envelope: {}", path_, line_no_, e.error().message)};
+  out = std::move(e.value());
+  return true;
+}
+
+std::string FileSource::where() const { return fmt::format("{} line {}", path_, line_no_); }
+
+}  // namespace ordo::replay

@@ -1,0 +1,113 @@
+#pragma once
+// Where replay reads events from. Every source yields envelopes in offset order within each
+// partition, one at a time, so export, verify, state-at and stats run in constant memory
+// whatever the size of the log. Sources:
+//   - LogSource: any EventLog (the embedded RocksDB log today; a Kafka log implements the
+//     same EventLog interface, so a Kafka source is a LogSource over it);
+//   - DataDirSource: opens a stopped engine's data directory and reads its RocksDB log;
+//   - FileSource: a JSON Lines export (one canonical envelope per line).
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/log/envelope.hpp"
+#include "engine/log/event_log.hpp"
+#include "engine/log/result.hpp"
+
+namespace ordo {
+class RocksDb;
+}
+
+namespace ordo::replay {
+
+class EventSource {
+ public:
+  virtual ~EventSource() = default;
+  // Reads the next event into `out`; false at the end of the source.
+  virtual Result<bool> next(Envelope& out) = 0;
+  // The end each partition's log records for itself (offset and hash of its last event), when
+  // the source has such a record: a log does, a file does not. Lets verify see a truncated
+  // tail that the chain alone cannot show.
+  virtual std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const { return {}; }
+  // Human words for where the last event came from (e.g. "line 12"), for error messages.
+  virtual std::string where() const { return {}; }
+};
+
+// Narrows what a source reads when it can do so cheaply (a log seeks; a file cannot).
+struct SourceRange {
+  std::optional<uint32_t> partition;
+  int64_t from_offset = 0;
+};
+
+// Reads partitions of an EventLog one after the other, in chunks of `chunk` events. The end
+// of each partition is fixed when the source is made (its tail then), so a log that is being
+// written to is read up to a consistent point.
+class LogSource final : public EventSource {
+ public:
+  explicit LogSource(EventLog& log, SourceRange range = {}, size_t chunk = 4096);
+  Result<bool> next(Envelope& out) override;
+  std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const override { return tails_; }
+  std::string where() const override;
+
+ private:
+  EventLog& log_;
+  size_t chunk_;
+  std::vector<std::pair<PartitionId, LogTail>> tails_;  // the partitions to read, in order
+  std::optional<Error> open_error_;
+  size_t part_ = 0;  // index into tails_
+  int64_t next_offset_ = 0;
+  std::vector<Envelope> buf_;
+  size_t pos_ = 0;
+  std::string where_;
+};
+
+// A stopped engine's data directory (`DIR/rocksdb`), opened with the partition count the
+// directory records. Fails when the directory holds no Ordo log or the engine still runs
+// (RocksDB's lock).
+class DataDirSource final : public EventSource {
+ public:
+  static Result<std::unique_ptr<DataDirSource>> open(const std::string& data_dir, SourceRange range = {});
+  ~DataDirSource() override;
+  Result<bool> next(Envelope& out) override { return source_->next(out); }
+  std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const override {
+    return source_->recorded_tails();
+  }
+  std::string where() const override { return source_->where(); }
+  EventLog& log() { return *log_; }
+
+ private:
+  DataDirSource() = default;
+  std::unique_ptr<RocksDb> db_;
+  std::unique_ptr<EventLog> log_;
+  std::unique_ptr<LogSource> source_;
+};
+
+// A JSON Lines export. Reads in fixed-size chunks; a line longer than kMaxLineBytes is an
+// error rather than unbounded memory.
+class FileSource final : public EventSource {
+ public:
+  static constexpr size_t kChunkBytes = 1 << 20;
+  static constexpr size_t kMaxLineBytes = 16 << 20;
+  static Result<std::unique_ptr<FileSource>> open(const std::string& path);
+  ~FileSource() override;
+  Result<bool> next(Envelope& out) override;
+  std::string where() const override;
+  // The raw bytes of the line last returned (without the newline).
+  std::string_view last_line() const { return line_; }
+  // Next raw line without decoding it; false at the end.
+  Result<bool> next_line(std::string_view& line);
+
+ private:
+  FileSource(std::FILE* f, std::string path) : f_(f), path_(std::move(path)) {}
+  std::FILE* f_;
+  std::string path_;
+  std::string buf_;
+  size_t begin_ = 0;  // start of unread bytes in buf_
+  bool eof_ = false;
+  int64_t line_no_ = 0;
+  std::string_view line_;
+};
+
+}  // namespace ordo::replay

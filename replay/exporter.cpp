@@ -1,0 +1,110 @@
+#include "replay/exporter.hpp"
+
+#include <fmt/core.h>
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "replay/csv.hpp"
+
+namespace ordo::replay {
+namespace {
+
+constexpr size_t kOutBuffer = 1 << 20;
+
+// An output file (or stdout) with a large buffer, closed and checked at the end.
+class Output {
+ public:
+  static Result<std::unique_ptr<Output>> open(const std::string& path) {
+    std::FILE* f = path.empty() || path == "-" ? stdout : std::fopen(path.c_str(), "wb");
+    if (!f) return Error{fmt::format("cannot write {}: {}", path, std::strerror(errno))};
+    auto out = std::unique_ptr<Output>(new Output(f, path));
+    std::setvbuf(f, nullptr, _IOFBF, kOutBuffer);
+    return out;
+  }
+  ~Output() {
+    if (f_ && f_ != stdout) std::fclose(f_);
+  }
+  std::FILE* file() { return f_; }
+  Status close() {
+    bool ok = std::fflush(f_) == 0 && !std::ferror(f_);
+    if (f_ != stdout) ok = std::fclose(f_) == 0 && ok;
+    f_ = nullptr;
+    if (!ok) return Error{fmt::format("writing {} failed: {}", path_.empty() ? "stdout" : path_, std::strerror(errno))};
+    return {};
+  }
+
+ private:
+  Output(std::FILE* f, std::string path) : f_(f), path_(std::move(path)) {}
+  std::FILE* f_;
+  std::string path_;
+};
+
+bool safe_type_name(std::string_view t) {
+  if (t.empty() || t.size() > 64) return false;
+  for (char c : t)
+    if (!std::isalnum(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
+}  // namespace
+
+Result<ExportSummary> export_events(EventSource& source, const ExportOptions& options, const Progress& progress) {
+  ExportSummary sum;
+  const bool per_type_dir = options.format == ExportFormat::csv && !options.filter.type;
+  std::unique_ptr<Output> single;
+  std::unique_ptr<CsvWriter> single_csv;
+  std::map<std::string, std::pair<std::unique_ptr<Output>, std::unique_ptr<CsvWriter>>> per_type;
+  if (per_type_dir) {
+    if (options.out.empty() || options.out == "-")
+      return Error{"CSV of every type needs --out DIR (one file per type), or pick one with --type"};
+    std::error_code ec;
+    std::filesystem::create_directories(options.out, ec);
+    if (ec) return Error{fmt::format("cannot create {}: {}", options.out, ec.message())};
+  } else {
+    auto o = Output::open(options.out);
+    if (!o) return o.error();
+    single = std::move(o.value());
+    if (options.format == ExportFormat::csv) single_csv = std::make_unique<CsvWriter>(single->file());
+  }
+
+  Envelope e;
+  std::string line;
+  for (;;) {
+    auto r = source.next(e);
+    if (!r) return Error{r.error().message};
+    if (!r.value()) break;
+    if (++sum.read % kProgressEvery == 0 && progress) progress(sum.read);
+    if (!options.filter.matches(e)) continue;
+    ++sum.written;
+    if (options.format == ExportFormat::jsonl) {
+      line = encode_envelope(e);
+      line.push_back('\n');
+      if (std::fwrite(line.data(), 1, line.size(), single->file()) != line.size())
+        return Error{"write failed: " + std::string(std::strerror(errno))};
+      continue;
+    }
+    CsvWriter* w = single_csv.get();
+    if (per_type_dir) {
+      auto it = per_type.find(e.type);
+      if (it == per_type.end()) {
+        if (!safe_type_name(e.type)) return Error{fmt::format("event type {} is not a file name", e.type)};
+        auto o = Output::open((std::filesystem::path(options.out) / (e.type + ".csv")).string());
+        if (!o) return o.error();
+        auto csv = std::make_unique<CsvWriter>(o.value()->file());
+        it = per_type.emplace(e.type, std::make_pair(std::move(o.value()), std::move(csv))).first;
+      }
+      w = it->second.second.get();
+    }
+    if (auto s = w->write(e); !s) return Error{s.message()};
+  }
+  if (single)
+    if (auto s = single->close(); !s) return Error{s.message()};
+  for (auto& [_, o] : per_type)
+    if (auto s = o.first->close(); !s) return Error{s.message()};
+  return sum;
+}
+
+}  // namespace ordo::replay

@@ -1,0 +1,43 @@
+#pragma once
+// Time travel by folding: the state of aggregates as of an offset or a time. The fold is the
+// verifier's, so a state-at answer also vouches that the history up to it is intact.
+#include <optional>
+#include <string>
+
+#include "engine/domain/state.hpp"
+#include "engine/log/json.hpp"
+#include "replay/event_source.hpp"
+#include "replay/verifier.hpp"
+
+namespace ordo::replay {
+
+// Where each partition's fold stops. Offsets are per partition (as in `Ordo-Position`): the
+// fold of every partition keeps events with offset <= `offset` (with `partition` set, only
+// that partition is cut). A time keeps events with occurred_at <= `time_ms`, stopping each
+// partition at its first later event (replay never reorders history by the clock).
+struct Cut {
+  std::optional<int64_t> offset;
+  std::optional<int64_t> time_ms;
+  std::optional<uint32_t> partition;
+};
+
+struct Folded {
+  Verifier verifier;  // holds each partition's state
+  VerifyReport report;
+  // Product or order of a stream name (`product-…`, `order-…`), in whichever partition has it.
+  const Product* product(const std::string& stream) const;
+  const Order* order(const std::string& stream) const;
+};
+
+// Folds `source` up to `cut`. An error when the history up to the cut does not verify.
+Result<Folded> fold_until(EventSource& source, const Cut& cut, const Progress& progress = {});
+
+Json product_json(const Product& p);
+Json order_json(const Order& o);
+
+// The CLI's answer: {"as_of":…, "stream":S, "state":{…}|null} for one stream, or
+// {"as_of":…, "kind":K, "states":[…]} for every stream of a kind, sorted by id.
+Result<Json> state_at_json(const Folded& f, const Cut& cut, const std::optional<std::string>& stream,
+                           const std::optional<std::string>& kind);
+
+}  // namespace ordo::replay

@@ -1,0 +1,218 @@
+#include "replay/verifier.hpp"
+
+#include <fmt/core.h>
+
+#include "engine/domain/decide.hpp"
+#include "engine/log/event_codec.hpp"
+#include "replay/preconditions.hpp"
+
+namespace ordo::replay {
+
+bool VerifyReport::ok() const {
+  if (source_error) return false;
+  for (const auto& p : partitions)
+    if (!p.ok) return false;
+  return true;
+}
+
+int64_t VerifyReport::events() const {
+  int64_t n = 0;
+  for (const auto& p : partitions) n += p.events;
+  return n;
+}
+
+std::string VerifyReport::first_failure() const {
+  for (const auto& p : partitions)
+    if (!p.ok) return fmt::format("partition {} offset {}: {}", p.partition.value(), p.bad_offset.value(), p.reason);
+  if (source_error) return *source_error;
+  return {};
+}
+
+Json to_json(const VerifyReport& r) {
+  Json::Array parts;
+  for (const auto& p : r.partitions) {
+    Json::Object o{{"partition", Json(int64_t(p.partition.value()))},
+                   {"ok", Json(p.ok)},
+                   {"events", Json(p.events)},
+                   {"last_offset", Json(p.last_offset.value())},
+                   {"last_hash", Json(p.last_hash)}};
+    if (!p.ok) {
+      o.emplace("bad_offset", Json(p.bad_offset.value()));
+      o.emplace("reason", Json(p.reason));
+    }
+    parts.push_back(Json(std::move(o)));
+  }
+  Json::Object out{{"ok", Json(r.ok())}, {"events", Json(r.events())}, {"partitions", Json(std::move(parts))}};
+  if (r.source_error) out.emplace("error", Json(*r.source_error));
+  if (!r.ok()) out.emplace("first_failure", Json(r.first_failure()));
+  return Json(std::move(out));
+}
+
+Verifier::Part& Verifier::part(PartitionId p) {
+  auto [it, inserted] = parts_.try_emplace(p.value());
+  if (inserted) it->second.verdict.partition = p;
+  return it->second;
+}
+
+bool Verifier::accepts(PartitionId p) const {
+  auto it = parts_.find(p.value());
+  return it == parts_.end() || (it->second.verdict.ok && !it->second.closed);
+}
+
+void Verifier::fail(Part& pt, Offset at, std::string why) {
+  pt.verdict.ok = false;
+  pt.verdict.bad_offset = at;
+  pt.verdict.reason = std::move(why);
+}
+
+bool Verifier::end_command(Part& pt) {
+  for (const Sku& sku : pt.touched) {
+    const Product* p = pt.state.find_product(sku);
+    if (!p) continue;
+    auto it = pt.reserved_by_orders.find(sku);
+    const int64_t held = it == pt.reserved_by_orders.end() ? 0 : it->second;
+    if (p->reserved.value() != held) {
+      fail(pt, pt.command_last,
+           fmt::format("after command {}: product {} has {} reserved but its reserved orders hold {}",
+                       pt.command_id, sku.value(), p->reserved.value(), held));
+      return false;
+    }
+  }
+  pt.touched.clear();
+  return true;
+}
+
+namespace {
+
+int64_t version_after(const PartitionState& s, const Event& ev) {
+  return std::visit(
+      [&](const auto& x) -> int64_t {
+        if constexpr (requires { x.sku; }) {
+          const Product* p = s.find_product(x.sku);
+          return p ? p->version : -1;
+        } else {
+          const Order* o = s.find_order(x.order_id);
+          return o ? o->version : -1;
+        }
+      },
+      ev);
+}
+
+}  // namespace
+
+void Verifier::add(const Envelope& e) {
+  Part& pt = part(e.partition);
+  if (!pt.verdict.ok || pt.closed) return;
+  PartitionVerdict& v = pt.verdict;
+
+  // The chain first: an event whose own hash fails says nothing trustworthy about anything.
+  if (e.offset.value() <= v.last_offset.value())
+    return fail(pt, e.offset, fmt::format("offset {} does not come after offset {}: events are out of order or repeated",
+                                          e.offset.value(), v.last_offset.value()));
+  if (e.prev_hash != v.last_hash) {
+    if (v.events == 0)
+      return fail(pt, e.offset,
+                  "the first event does not chain to genesis: the partition's first events are missing "
+                  "(a filtered or partial export cannot be verified; verify needs whole partitions)");
+    return fail(pt, e.offset,
+                fmt::format("prev_hash does not match the hash of the event before it (offset {}): an event "
+                            "is missing, reordered or altered here",
+                            v.last_offset.value()));
+  }
+  if (compute_hash(e) != e.hash)
+    return fail(pt, e.offset, "hash does not match the event's content: the event was altered");
+
+  if (e.command_id != pt.command_id) {
+    if (!end_command(pt)) return;
+    pt.command_id = e.command_id;
+  }
+
+  auto ev = decode_event(e.type, e.schema_version, e.payload);
+  if (!ev) return fail(pt, e.offset, "payload does not decode: " + ev.error().message);
+  if (e.stream != event_stream(ev.value()))
+    return fail(pt, e.offset, fmt::format("stream {} is not the stream of its payload ({})", e.stream,
+                                          event_stream(ev.value())));
+  if (auto why = precondition_violation(pt.state, ev.value())) return fail(pt, e.offset, std::move(*why));
+  apply(pt.state, ev.value(), e.occurred_at);
+  if (int64_t want = version_after(pt.state, ev.value()); want != e.stream_version)
+    return fail(pt, e.offset, fmt::format("stream_version {} but this is event {} of stream {}",
+                                          e.stream_version, want, e.stream));
+
+  // Bookkeeping for the between-commands invariant: reserved == lines of reserved orders.
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (requires { x.sku; }) {
+          pt.touched.insert(x.sku);
+        } else if constexpr (std::is_same_v<T, OrderPlaced>) {
+          for (const auto& l : x.lines) {
+            pt.reserved_by_orders[l.sku] += l.qty.value();
+            pt.touched.insert(l.sku);
+          }
+        } else {
+          for (const auto& l : pt.state.orders.at(x.order_id).lines) {
+            pt.reserved_by_orders[l.sku] -= l.qty.value();
+            pt.touched.insert(l.sku);
+          }
+        }
+      },
+      ev.value());
+  pt.command_last = e.offset;
+  ++v.events;
+  v.last_offset = e.offset;
+  v.last_hash = e.hash;
+}
+
+VerifyReport Verifier::finish(const std::vector<std::pair<PartitionId, LogTail>>& recorded_tails) {
+  for (const auto& [p, tail] : recorded_tails) {
+    Part& pt = part(p);
+    if (!pt.verdict.ok || pt.closed) continue;
+    if (pt.verdict.last_offset != tail.last_offset || pt.verdict.last_hash != tail.last_hash)
+      fail(pt, Offset{pt.verdict.last_offset.value() + 1},
+           fmt::format("the log ends at offset {} but its tail record says offset {}: events are missing at the end",
+                       pt.verdict.last_offset.value(), tail.last_offset.value()));
+  }
+  VerifyReport report;
+  for (auto& [id, pt] : parts_) {
+    if (pt.verdict.ok && !pt.closed && end_command(pt)) {
+      std::string why;
+      if (!check_invariants(pt.state, &why)) fail(pt, pt.verdict.last_offset, "invariant broken: " + why);
+    }
+    report.partitions.push_back(pt.verdict);
+  }
+  return report;
+}
+
+const PartitionState* Verifier::state(PartitionId p) const {
+  auto it = parts_.find(p.value());
+  return it == parts_.end() ? nullptr : &it->second.state;
+}
+
+std::vector<PartitionId> Verifier::partitions() const {
+  std::vector<PartitionId> out;
+  for (const auto& [id, pt] : parts_) out.push_back(PartitionId{id});
+  return out;
+}
+
+VerifyReport verify(EventSource& source, const Progress& progress) {
+  Verifier v;
+  Envelope e;
+  int64_t n = 0;
+  std::optional<std::string> source_error;
+  for (;;) {
+    auto r = source.next(e);
+    if (!r) {
+      source_error = r.error().message;
+      if (n > 0) *source_error += fmt::format(" (after partition {} offset {})", e.partition.value(), e.offset.value());
+      break;
+    }
+    if (!r.value()) break;
+    v.add(e);
+    if (++n % kProgressEvery == 0 && progress) progress(n);
+  }
+  VerifyReport report = v.finish(source_error ? std::vector<std::pair<PartitionId, LogTail>>{} : source.recorded_tails());
+  report.source_error = std::move(source_error);
+  return report;
+}
+
+}  // namespace ordo::replay

@@ -1,0 +1,89 @@
+#pragma once
+// The auditor's check of a log: per partition, the hash chain (each event names its
+// predecessor's hash, its own hash matches its content, offsets strictly increase, the first
+// event chains to genesis) and the domain (every event decodes, is one the state allows, and
+// folds through the same apply() the engine uses without breaking an invariant).
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "engine/domain/state.hpp"
+#include "engine/log/envelope.hpp"
+#include "engine/log/event_log.hpp"
+#include "engine/log/json.hpp"
+#include "replay/event_source.hpp"
+
+namespace ordo::replay {
+
+struct PartitionVerdict {
+  PartitionId partition{0};
+  int64_t events = 0;             // folded before the first failure
+  Offset last_offset{-1};         // last good event
+  std::string last_hash = kGenesisHash;
+  bool ok = true;
+  Offset bad_offset{-1};          // the first bad event, when !ok
+  std::string reason;
+};
+
+struct VerifyReport {
+  std::vector<PartitionVerdict> partitions;  // ascending partition number
+  std::optional<std::string> source_error;   // the source could not be read to its end
+
+  bool ok() const;
+  int64_t events() const;
+  // "partition P offset N: reason" for the lowest failing partition; empty when ok.
+  std::string first_failure() const;
+};
+
+// The report as JSON: {"ok":…, "events":…, "partitions":[{partition, ok, events,
+// last_offset, last_hash[, bad_offset, reason]}][, "error":…]}. Same shape for the CLI's
+// --format json and GET /v1/audit/verify.
+Json to_json(const VerifyReport& r);
+
+// Folds envelopes partition by partition with every check above. Keeps each partition's
+// state in memory (that is what folding means); nothing else grows with the log.
+class Verifier {
+ public:
+  void add(const Envelope& e);
+  // Stops folding partition `p` (state-at cuts a partition at an offset or a time); later
+  // events of `p` are ignored.
+  void close(PartitionId p) { part(p).closed = true; }
+  bool accepts(PartitionId p) const;
+  // Ends every partition's fold (the last command's and whole-state invariants) and compares
+  // each with the tail its log recorded, where the source has one.
+  VerifyReport finish(const std::vector<std::pair<PartitionId, LogTail>>& recorded_tails = {});
+
+  const PartitionState* state(PartitionId p) const;
+  std::vector<PartitionId> partitions() const;
+
+ private:
+  struct Part {
+    PartitionVerdict verdict;
+    PartitionState state;
+    bool closed = false;
+    // Invariants that only hold between commands (an order is placed before its stock is
+    // reserved, in the same command) are checked when the command changes.
+    std::string command_id;
+    Offset command_last{-1};
+    std::unordered_set<Sku> touched;
+    std::unordered_map<Sku, int64_t> reserved_by_orders;  // sum of lines of reserved orders
+  };
+  Part& part(PartitionId p);
+  void fail(Part& pt, Offset at, std::string why);
+  bool end_command(Part& pt);
+
+  std::map<uint32_t, Part> parts_;
+};
+
+// Called every kProgressEvery events of a long run (the CLI prints it on stderr).
+using Progress = std::function<void(int64_t events)>;
+inline constexpr int64_t kProgressEvery = 1'000'000;
+
+// Reads `source` to its end through a Verifier.
+VerifyReport verify(EventSource& source, const Progress& progress = {});
+
+}  // namespace ordo::replay
