@@ -2,17 +2,37 @@
 
 #include <filesystem>
 
+#include "engine/log/kafka/kafka_log.hpp"
 #include "engine/log/rocksdb/rocksdb_log.hpp"
 
 namespace ordo {
 
 Result<std::unique_ptr<Engine>> Engine::open_embedded(const EngineConfig& config, const Clock& clock) {
+  return open_with(config, clock, [&](RocksDb& db) -> Result<std::unique_ptr<EventLog>> {
+    auto log = RocksDbLog::open(db, config.partitions);
+    if (!log) return log.error();
+    return std::unique_ptr<EventLog>(std::move(log.value()));
+  });
+}
+
+Result<std::unique_ptr<Engine>> Engine::open_kafka(const EngineConfig& config, kafka::Options kafka,
+                                                   const Clock& clock) {
+  return open_with(config, clock, [&](RocksDb& db) -> Result<std::unique_ptr<EventLog>> {
+    auto log = KafkaLog::open(db, config.partitions, std::move(kafka));
+    if (!log) return log.error();
+    return std::unique_ptr<EventLog>(std::move(log.value()));
+  });
+}
+
+Result<std::unique_ptr<Engine>> Engine::open_with(
+    const EngineConfig& config, const Clock& clock,
+    const std::function<Result<std::unique_ptr<EventLog>>(RocksDb&)>& open_log) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) return Error{"cannot create " + config.data_dir + ": " + ec.message()};
   auto db = RocksDb::open(config.data_dir + "/rocksdb");
   if (!db) return db.error();
-  auto log = RocksDbLog::open(*db.value(), config.partitions);
+  auto log = open_log(*db.value());
   if (!log) return log.error();
   std::unique_ptr<Engine> e(new Engine(config.partitions));
   e->db_ = std::move(db.value());

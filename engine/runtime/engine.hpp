@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/log/event_log.hpp"
+#include "engine/log/kafka/kafka_client.hpp"
 #include "engine/runtime/clock.hpp"
 #include "engine/runtime/partition_processor.hpp"
 #include "engine/runtime/router.hpp"
@@ -30,6 +31,11 @@ class Engine {
  public:
   // The embedded backend: RocksDB under `config.data_dir/rocksdb` for log and state.
   static Result<std::unique_ptr<Engine>> open_embedded(const EngineConfig& config, const Clock& clock);
+  // The Kafka backend: events in Kafka (`kafka.topic`, one Kafka partition per Ordo
+  // partition); state, idempotency records and the stream index in RocksDB under
+  // `config.data_dir/rocksdb`. Every partition catches up from Kafka before serving.
+  static Result<std::unique_ptr<Engine>> open_kafka(const EngineConfig& config, kafka::Options kafka,
+                                                    const Clock& clock);
   ~Engine();
 
   void start();
@@ -45,6 +51,9 @@ class Engine {
 
  private:
   Engine(uint32_t partitions) : router_(partitions) {}
+  static Result<std::unique_ptr<Engine>> open_with(
+      const EngineConfig& config, const Clock& clock,
+      const std::function<Result<std::unique_ptr<EventLog>>(RocksDb&)>& open_log);
   std::unique_ptr<RocksDb> db_;
   std::unique_ptr<EventLog> log_;
   std::unique_ptr<StateStore> store_;

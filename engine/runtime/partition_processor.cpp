@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <chrono>
+#include <cstdio>
 #include <unordered_set>
 
 #include "engine/domain/assert.hpp"
@@ -213,7 +214,33 @@ size_t PartitionProcessor::run_once() {
   return n;
 }
 
+bool PartitionProcessor::ensure_recovered() {
+  if (!needs_recovery_) return true;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_recovery_) return false;
+  next_recovery_ = now + std::chrono::seconds(1);
+  state_ = PartitionState{};
+  timers_.clear();
+  if (auto s = recover(); !s) {
+    recovery_error_ = s.message();
+    return false;
+  }
+  std::fprintf(stderr, "ordo: partition %u recovered\n", id_.value());
+  needs_recovery_ = false;
+  return true;
+}
+
 void PartitionProcessor::process(std::vector<Submission>& batch) {
+  if (!ensure_recovered()) {
+    // The partition's state is unknown until the log can be read again: acknowledge nothing.
+    for (auto& s : batch) {
+      if (s.owns_claim) router_.release_claim(s.command);
+      if (s.done)
+        s.done(Completion{Status{Error{"partition unavailable: " + recovery_error_}}, {}, {},
+                          Position{id_, tail_.last_offset}});
+    }
+    return;
+  }
   const TimestampMs now = clock_.now();
   const DecideContext ctx{now, config_.reservation_ttl};
 
@@ -359,10 +386,13 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
 }
 
 void PartitionProcessor::reload_after_failure() {
-  state_ = PartitionState{};
-  timers_.clear();
-  auto s = recover();
-  ORDO_ASSERT(s.ok(), "partition {} cannot reload after a failed write: {}", id_.value(), s.message());
+  // Bounded: recover() against an unreachable Kafka fails within the log's timeout. Then the
+  // partition answers errors (HTTP 503) and retries before later batches.
+  needs_recovery_ = true;
+  next_recovery_ = {};
+  if (!ensure_recovered())
+    std::fprintf(stderr, "ordo: partition %u cannot reload after a failed write: %s\n", id_.value(),
+                 recovery_error_.c_str());
 }
 
 }  // namespace ordo

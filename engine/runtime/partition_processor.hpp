@@ -3,6 +3,7 @@
 // memory, takes commands from a bounded queue, and for each group of commands does
 //   decide (pure) → apply → seal into the hash chain → one durable append → replies.
 // Many commands share one fsync (group commit); none is answered before it.
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -70,6 +71,7 @@ class PartitionProcessor {
   void fire_due_timers(std::vector<Submission>& batch);
   void process(std::vector<Submission>& batch);
   void reload_after_failure();
+  bool ensure_recovered();
   Status replay_log_after(Offset applied);
   void write_final_snapshot();
 
@@ -87,6 +89,12 @@ class PartitionProcessor {
   std::unordered_set<Sku> dirty_products_;  // changed since the last snapshot
   std::unordered_set<OrderId> dirty_orders_;
   size_t batches_since_snapshot_ = 0;
+  // Set when a reload after a failed write could not read the log back (the Kafka broker is
+  // unreachable, or another writer fenced this one): every command is answered with the
+  // error, and recovery is tried again, at most once a second, before the next batch.
+  bool needs_recovery_ = false;
+  std::string recovery_error_;
+  std::chrono::steady_clock::time_point next_recovery_{};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

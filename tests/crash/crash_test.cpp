@@ -8,6 +8,7 @@
 
 #include "engine/domain/decide.hpp"
 #include "engine/log/event_codec.hpp"
+#include "engine/log/kafka/kafka_log.hpp"
 #include "engine/log/rocksdb/rocksdb_log.hpp"
 #include "engine/runtime/engine.hpp"
 #include "engine/state/state_store.hpp"
@@ -33,7 +34,7 @@ struct Ledger {
 };
 
 // Folds a partition's whole log: checks the hash chain and returns the state it implies.
-PartitionState fold_partition(RocksDbLog& log, PartitionId p, std::vector<std::string>& placed) {
+PartitionState fold_partition(EventLog& log, PartitionId p, std::vector<std::string>& placed) {
   PartitionState state;
   std::string prev = kGenesisHash;
   int64_t last_offset = -1;
@@ -166,7 +167,18 @@ TEST_CASE("kill -9 under load, several times: acknowledged orders are there exac
   std::vector<std::string> placed;
   int64_t reserved_total = 0;
   std::vector<PartitionState> folded_parts;
-  {
+  // The same backend the server ran on: the Kafka topic (read_committed), or RocksDB.
+  const auto brokers = test_kafka_brokers();
+  kafka::Options kafka_options;
+  if (brokers) {
+    kafka_options.brokers = *brokers;
+    kafka_options.topic = test_kafka_topic(data);
+    kafka_options.transactional_prefix = kafka_options.topic + "-";
+    auto log = KafkaLog::open_reader(kPartitions, kafka_options);
+    REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.error().message));
+    for (uint32_t p = 0; p < kPartitions; ++p)
+      folded_parts.push_back(fold_partition(*log.value(), PartitionId{p}, placed));
+  } else {
     auto db = RocksDb::open(data + "/rocksdb");
     REQUIRE(db.ok());
     auto log = RocksDbLog::open(*db.value(), kPartitions);
@@ -178,7 +190,7 @@ TEST_CASE("kill -9 under load, several times: acknowledged orders are there exac
   EngineConfig cfg;
   cfg.data_dir = data;
   cfg.partitions = kPartitions;
-  auto engine = Engine::open_embedded(cfg, clock);
+  auto engine = brokers ? Engine::open_kafka(cfg, kafka_options, clock) : Engine::open_embedded(cfg, clock);
   REQUIRE_MESSAGE(engine.ok(), (engine.ok() ? "" : engine.error().message));
   for (uint32_t p = 0; p < kPartitions; ++p) {
     const PartitionState& folded = folded_parts[p];

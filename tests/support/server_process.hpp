@@ -5,10 +5,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -24,6 +29,20 @@ inline std::string ordo_bin() {
   const char* b = std::getenv("ORDO_BIN");
   if (!b) throw std::runtime_error("set ORDO_BIN to the ordo binary");
   return b;
+}
+
+// The Kafka suites: ORDO_TEST_KAFKA=HOST:PORT runs every server against that broker
+// (`--kafka`), so the e2e and crash suites are the same code for both backends.
+inline std::optional<std::string> test_kafka_brokers() {
+  const char* b = std::getenv("ORDO_TEST_KAFKA");
+  if (!b || !*b) return std::nullopt;
+  return std::string(b);
+}
+
+// Each data directory gets a topic (and transactional ids) of its own, stable across
+// restarts of the same directory, so tests sharing one broker never see each other.
+inline std::string test_kafka_topic(const std::string& data_dir) {
+  return fmt::format("ordo.test.{:016x}", std::hash<std::string>{}(data_dir));
 }
 
 // A fresh directory under the system temp dir, removed by the destructor.
@@ -80,6 +99,12 @@ class ServerProcess {
                                   "127.0.0.1:0", "--port-file", port_file, "--jwt-secret-file",
                                   secret_file};
     args.insert(args.end(), extra_.begin(), extra_.end());
+    if (auto brokers = test_kafka_brokers();
+        brokers && std::find(extra_.begin(), extra_.end(), "--kafka") == extra_.end()) {
+      const std::string topic = test_kafka_topic(data_dir_);
+      args.insert(args.end(), {"--kafka", *brokers, "--kafka-topic", topic,
+                               "--kafka-transactional-prefix", topic + "-"});
+    }
     pid_ = ::fork();
     if (pid_ == 0) {
       std::vector<char*> argv;

@@ -1,0 +1,238 @@
+// Kafka-only integration tests against the real broker of the CTest fixture
+// (compose/kafka.sh): the stored events read by kcat, fencing of a second writer, and
+// kill -9 of the broker under load.
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "engine/domain/decide.hpp"
+#include "engine/log/event_codec.hpp"
+#include "engine/log/kafka/kafka_log.hpp"
+#include "tests/e2e/e2e_helpers.hpp"
+
+using namespace ordo;
+using namespace ordo::test;
+using api::Role;
+
+namespace {
+
+std::string brokers() {
+  auto b = test_kafka_brokers();
+  REQUIRE_MESSAGE(b.has_value(), "set ORDO_TEST_KAFKA (CTest does, label integration)");
+  return *b;
+}
+
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  REQUIRE(f);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  ::pclose(f);
+  return out;
+}
+
+std::vector<std::string> lines(const std::string& s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find('\n', i);
+    if (j == std::string::npos) j = s.size();
+    if (j > i) out.push_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+// Every event of every partition through a read_committed reader: the chain must hold from
+// genesis; returns the ids of every placed order, in log order.
+std::vector<std::string> placed_orders(const std::string& topic, uint32_t partitions) {
+  kafka::Options o;
+  o.brokers = brokers();
+  o.topic = topic;
+  auto log = KafkaLog::open_reader(partitions, o);
+  REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.error().message));
+  std::vector<std::string> placed;
+  for (uint32_t p = 0; p < partitions; ++p) {
+    std::string prev = kGenesisHash;
+    int64_t last = -1;
+    for (Offset from{0};;) {
+      auto batch = log.value()->read(PartitionId{p}, from, 1000);
+      REQUIRE_MESSAGE(batch.ok(), (batch.ok() ? "" : batch.error().message));
+      if (batch->empty()) break;
+      for (const auto& e : batch.value()) {
+        REQUIRE(e.offset.value() > last);
+        REQUIRE_MESSAGE(e.prev_hash == prev, "chain broken at offset " << e.offset.value());
+        REQUIRE(compute_hash(e) == e.hash);
+        prev = e.hash;
+        last = e.offset.value();
+        auto ev = decode_event(e.type, e.schema_version, e.payload);
+        REQUIRE(ev.ok());
+        if (auto* op = std::get_if<OrderPlaced>(&ev.value())) placed.push_back(op->order_id.value());
+      }
+      from = Offset{last + 1};
+    }
+  }
+  return placed;
+}
+
+std::vector<std::string> kafka_args(const std::string& topic) {
+  return {"--kafka", brokers(), "--kafka-topic", topic, "--kafka-transactional-prefix", topic + "-",
+          "--kafka-timeout-ms", "5000"};
+}
+
+}  // namespace
+
+TEST_CASE("kcat reads the events as canonical JSON that verifies") {
+  TempDir dir{"kcat"};
+  ServerProcess server{dir.path() + "/data"};
+  server.start();
+  HttpClient c(server.port());
+  REQUIRE(c.post("/v1/products", product_body("kc1", "s1", 10), bearer(token("s1", Role::merchant))).status == 201);
+  REQUIRE(c.post("/v1/orders", order_body("c1", {{"kc1", 2}}, "kco1"), bearer(token("c1", Role::customer))).status == 201);
+  const std::string topic = test_kafka_topic(server.data_dir());
+  // The README's command: kcat, read_committed, key and offset beside the value.
+  auto out = run(fmt::format("kcat -C -b {} -t {} -X isolation.level=read_committed -e -q -f '%o\\t%k\\t%s\\n'",
+                             brokers(), topic));
+  auto ls = lines(out);
+  REQUIRE(ls.size() == 3);  // ProductDefined, OrderPlaced, StockReserved
+  std::string prev = kGenesisHash;
+  for (const auto& l : ls) {
+    auto t1 = l.find('\t'), t2 = l.find('\t', t1 + 1);
+    const std::string key = l.substr(t1 + 1, t2 - t1 - 1), value = l.substr(t2 + 1);
+    auto j = parse_json(value);
+    REQUIRE_MESSAGE(j.ok(), value);
+    CHECK(to_canonical(j.value()) == value);  // canonical: re-encoding changes nothing
+    auto e = decode_envelope(value);
+    REQUIRE(e.ok());
+    CHECK(e->stream == key);
+    CHECK(e->offset.value() == -1);  // written before Kafka assigned it; readers use %o
+    CHECK(e->prev_hash == prev);
+    CHECK(compute_hash(e.value()) == e->hash);
+    prev = e->hash;
+  }
+}
+
+TEST_CASE("a second server on the same partitions fences the first; nothing acknowledged is lost or doubled") {
+  TempDir dir_a{"fence-a"}, dir_b{"fence-b"};
+  const std::string topic = fmt::format("ordo.fence.{:x}", std::hash<std::string>{}(dir_a.path()));
+  ServerProcess a{dir_a.path() + "/data", kafka_args(topic)};
+  a.start();
+  HttpClient ca(a.port());
+  auto merchant = bearer(token("s1", Role::merchant));
+  auto customer = bearer(token("c1", Role::customer));
+  REQUIRE(ca.post("/v1/products", product_body("f1", "s1", 100), merchant).status == 201);
+  std::set<std::string> acked;
+  for (int i = 0; i < 5; ++i) {
+    std::string id = fmt::format("fa{}", i);
+    REQUIRE(ca.post("/v1/orders", order_body("c1", {{"f1", 1}}, id), customer).status == 201);
+    acked.insert(id);
+  }
+
+  // B takes the same transactional ids: its init_transactions fences A.
+  ServerProcess b{dir_b.path() + "/data", kafka_args(topic)};
+  b.start();
+  HttpClient cb(b.port());
+  // A can no longer acknowledge anything; it answers 503 and says why in its log.
+  for (int i = 0; i < 3; ++i) {
+    auto r = ca.post("/v1/orders", order_body("c1", {{"f1", 1}}, fmt::format("fa-late{}", i)), customer);
+    CHECK_MESSAGE(r.status == 503, r.body);
+  }
+  // B serves A's acknowledged orders (caught up from Kafka) and takes new ones.
+  Streams s{cb};
+  for (const auto& id : acked) CHECK(s.events("order-" + id).size() == 1);
+  for (int i = 0; i < 3; ++i) {
+    std::string id = fmt::format("fb{}", i);
+    REQUIRE(cb.post("/v1/orders", order_body("c1", {{"f1", 1}}, id), customer).status == 201);
+    acked.insert(id);
+  }
+  auto r = ca.post("/v1/orders", order_body("c1", {{"f1", 1}}, "fa-later"), customer);
+  CHECK(r.status == 503);
+  a.terminate();
+  b.terminate();
+
+  auto placed = placed_orders(topic, 1);
+  std::set<std::string> placed_set(placed.begin(), placed.end());
+  CHECK(placed_set.size() == placed.size());
+  CHECK(placed_set == acked);  // everything acknowledged, once; nothing A was refused
+}
+
+TEST_CASE("kill -9 of the broker under load: acknowledged orders exactly once, aborted transactions invisible") {
+  const char* script = std::getenv("ORDO_KAFKA_SCRIPT");
+  REQUIRE_MESSAGE(script, "set ORDO_KAFKA_SCRIPT to compose/kafka.sh");
+  TempDir dir{"broker-kill"};
+  const std::string topic = fmt::format("ordo.bk.{:x}", std::hash<std::string>{}(dir.path()));
+  ServerProcess server{dir.path() + "/data", kafka_args(topic)};
+  server.start();
+  {
+    HttpClient c(server.port());
+    REQUIRE(c.post("/v1/products", product_body("bk1", "s1", 100000), bearer(token("s1", Role::merchant))).status == 201);
+  }
+  std::mutex mu;
+  std::set<std::string> acked;
+  std::map<std::string, std::string> unknown;  // no definite answer: id → body
+  std::atomic<int> ok{0}, unavailable{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      HttpClient c(server.port());
+      auto h = bearer(token("c1", Role::customer));
+      for (int i = 0; !stop && i < 100000; ++i) {
+        std::string id = fmt::format("bk-t{}-{}", t, i);
+        auto hh = h;
+        hh["Idempotency-Key"] = id;
+        std::string body = order_body("c1", {{"bk1", 1}}, id);
+        auto r = c.post("/v1/orders", body, hh);
+        std::lock_guard lock(mu);
+        if (r.status == 201) {
+          acked.insert(id);
+          ++ok;
+        } else {
+          REQUIRE_MESSAGE((r.status == 503 || r.status == 0), r.body);
+          unknown[id] = body;
+          ++unavailable;
+          if (r.status == 0) return;
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+      }
+    });
+  }
+  auto wait_until = [](auto pred, int seconds) {
+    for (int i = 0; i < seconds * 20 && !pred(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return pred();
+  };
+  REQUIRE(wait_until([&] { return ok >= 200; }, 60));
+  REQUIRE(std::system(fmt::format("bash {} kill9", script).c_str()) == 0);
+  REQUIRE(wait_until([&] { return unavailable >= 4; }, 60));  // commands fail, bounded: 503
+  const int ok_while_down = ok;
+  REQUIRE(std::system(fmt::format("bash {} start", script).c_str()) == 0);
+  REQUIRE_MESSAGE(wait_until([&] { return ok >= ok_while_down + 200; }, 120), "no recovery after the broker returned");
+  stop = true;
+  for (auto& t : clients) t.join();
+
+  // Retry every request without a definite answer, with its Idempotency-Key.
+  HttpClient c(server.port());
+  auto h = bearer(token("c1", Role::customer));
+  for (const auto& [id, body] : unknown) {
+    auto hh = h;
+    hh["Idempotency-Key"] = id;
+    auto r = c.post("/v1/orders", body, hh);
+    REQUIRE_MESSAGE(r.status == 201, r.body);
+    acked.insert(id);
+  }
+  server.terminate();
+  auto placed = placed_orders(topic, 1);
+  std::set<std::string> placed_set(placed.begin(), placed.end());
+  CHECK(placed_set.size() == placed.size());  // no order twice: aborted batches stayed invisible
+  CHECK(placed_set == acked);
+  // read_uncommitted shows what the aborted transactions left in the topic.
+  auto all = lines(run(fmt::format("kcat -C -b {} -t {} -X isolation.level=read_uncommitted -e -q -f '%o\\n'", brokers(), topic)));
+  auto committed = lines(run(fmt::format("kcat -C -b {} -t {} -X isolation.level=read_committed -e -q -f '%o\\n'", brokers(), topic)));
+  MESSAGE("acknowledged " << acked.size() << ", answered 503 while the broker was down " << unavailable
+                          << ", messages committed " << committed.size() << ", incl. aborted " << all.size());
+  CHECK(all.size() >= committed.size());
+}
