@@ -232,7 +232,7 @@ TEST_CASE("kill -9 of the broker under load: acknowledged orders exactly once, a
   // read_uncommitted shows what the aborted transactions left in the topic.
   auto all = lines(run(fmt::format("kcat -C -b {} -t {} -X isolation.level=read_uncommitted -e -q -f '%o\\n'", brokers(), topic)));
   auto committed = lines(run(fmt::format("kcat -C -b {} -t {} -X isolation.level=read_committed -e -q -f '%o\\n'", brokers(), topic)));
-  MESSAGE("acknowledged " << acked.size() << ", answered 503 while the broker was down " << unavailable
+  MESSAGE("acknowledged " << acked.size() << ", answered 503 while the broker was down " << unavailable.load()
                           << ", messages committed " << committed.size() << ", incl. aborted " << all.size());
   CHECK(all.size() >= committed.size());
 }
