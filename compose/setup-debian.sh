@@ -9,6 +9,7 @@ PACKAGES=(
   librdkafka-dev libssl-dev libjemalloc-dev
   postgresql-15 postgresql-client-15
   python3 wrk jq kcat
+  maven openjdk-17-jre-headless
 )
 
 missing=()
