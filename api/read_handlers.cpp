@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <exception>
+#include <functional>
 #include <mutex>
 
 #include "api/base64url.hpp"
@@ -23,9 +24,9 @@ constexpr int kMaxPage = 500;
 
 // Runs `f` on `pool` and waits for it without blocking the HTTP thread. Bounded by
 // `timeout`: when it passes, the caller gets nullopt (the work still finishes in the pool).
-template <typename R, typename F>
-asio::awaitable<std::optional<R>> offload(asio::thread_pool& pool, std::chrono::milliseconds timeout, F f,
-                                          std::exception_ptr& error) {
+template <typename R>
+asio::awaitable<std::optional<R>> offload(asio::thread_pool& pool, std::chrono::milliseconds timeout,
+                                          std::function<R()> f, std::exception_ptr& error) {
   struct State {
     explicit State(asio::any_io_executor ex) : timer(ex) {}
     asio::steady_timer timer;
@@ -143,8 +144,10 @@ asio::awaitable<Response> App::handle_query(Call& call) {
     case Endpoint::get_order: {
       const std::string id = call.params.at(0);
       if (!is_valid_id(id)) co_return call.problem({404, "not_found", "no such order", {}, {}});
+      // Named, not a temporary: GCC 12 mishandles non-trivial temporaries in co_await.
+      std::function<std::optional<projections::OrderView>()> work = [&q, id] { return q.order(id); };
       auto r = co_await offload<std::optional<projections::OrderView>>(query_pool_, config_.query_timeout,
-                                                                       [&q, id] { return q.order(id); }, error);
+                                                                       std::move(work), error);
       if (r && *r) {
         ResourceFacts facts;
         facts.order_customer_id = (*r)->customer_id;
@@ -177,16 +180,17 @@ asio::awaitable<Response> App::handle_query(Call& call) {
         if (!f.seller_id.empty() && f.seller_id != scope.seller_id) f.status = "\x01none";
         f.seller_id = scope.seller_id;
       }
-      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout,
-                                                   [&q, f] { return q.orders(f); }, error);
+      std::function<projections::Page()> work = [&q, f] { return q.orders(f); };
+      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout, std::move(work), error);
       if (r) answer.emplace(page_body("orders", *r));
       break;
     }
     case Endpoint::get_product: {
       const std::string sku = call.params.at(0);
       if (!is_valid_id(sku)) co_return call.problem({404, "not_found", "no such product", {}, {}});
+      std::function<std::optional<std::string>()> work = [&q, sku] { return q.product(sku); };
       auto r = co_await offload<std::optional<std::string>>(query_pool_, config_.query_timeout,
-                                                           [&q, sku] { return q.product(sku); }, error);
+                                                           std::move(work), error);
       if (r) answer.emplace(*r);
       break;
     }
@@ -195,8 +199,8 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       std::string after, seller;
       if ((bad = limit_of(limit)) || (bad = cursor_of(after)) || (bad = id_param("seller_id", seller)))
         co_return std::move(*bad);
-      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout,
-                                                   [&q, seller, after, limit] { return q.products(seller, after, limit); }, error);
+      std::function<projections::Page()> work = [&q, seller, after, limit] { return q.products(seller, after, limit); };
+      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout, std::move(work), error);
       if (r) answer.emplace(page_body("products", *r));
       break;
     }
@@ -217,9 +221,10 @@ asio::awaitable<Response> App::handle_query(Call& call) {
         }
       }
       const bool sales = call.rule.endpoint == Endpoint::sales_report;
-      auto r = co_await offload<std::string>(query_pool_, config_.query_timeout, [&q, sales, seller, from, to] {
+      std::function<std::string()> work = [&q, sales, seller, from, to] {
         return sales ? q.sales_report(seller, from, to) : q.low_stock(seller);
-      }, error);
+      };
+      auto r = co_await offload<std::string>(query_pool_, config_.query_timeout, std::move(work), error);
       if (r) answer.emplace("{\"rows\":" + *r + "}");
       break;
     }
