@@ -71,7 +71,7 @@ void ProjectionRunner::loop() {
           auto events = log_.read(PartitionId{p}, Offset{positions_[p]->load() + 1}, config_.max_batch_events);
           if (!events) throw std::runtime_error("log read: " + events.error().message);
           if (events->empty()) continue;
-          positions_[p]->store(writer.apply_batch(p, events.value()));
+          positions_[p]->store(writer.apply_batch(p, events.value(), positions_[p]->load()));
           ++batches_;
           backoff_ms = 50;  // reset only once work succeeds, so a failing batch backs off
           worked = true;

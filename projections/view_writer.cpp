@@ -40,42 +40,7 @@ ViewWriter::ViewWriter(pqxx::connection& c, std::string schema) : c_(c), schema_
   w.commit();
 }
 
-int64_t ViewWriter::checkpoint(uint32_t p) {
-  pqxx::work w(c_);
-  w.exec("SET LOCAL search_path TO " + quote_ident(schema_));
-  auto r = w.exec_params(
-      "SELECT position FROM projection_checkpoints WHERE projection = 'events' AND partition = $1",
-      static_cast<int>(p));
-  w.commit();
-  return r.empty() ? -1 : r[0][0].as<int64_t>();
-}
-
-int64_t ViewWriter::apply_batch(uint32_t p, const std::vector<Envelope>& events) {
-  pqxx::work w(c_);
-  w.exec("SET LOCAL search_path TO " + quote_ident(schema_) + ", pg_temp");
-  // One writer per partition and schema at a time, whoever runs it (server or rebuild).
-  w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1), $2)", schema_, static_cast<int>(p));
-  auto r = w.exec_params(
-      "SELECT position FROM projection_checkpoints WHERE projection = 'events' AND partition = $1",
-      static_cast<int>(p));
-  const int64_t done = r.empty() ? -1 : r[0][0].as<int64_t>();
-
-  // Fold what is new. Decoded events must outlive `changes`, which points into `events`.
-  ViewChanges changes;
-  std::vector<Event> decoded;
-  decoded.reserve(events.size());
-  for (const auto& env : events) {
-    if (env.offset.value() <= done) continue;  // redelivered: already applied
-    auto ev = decode_event(env.type, env.schema_version, env.payload);
-    if (!ev) throw std::runtime_error(fmt::format("partition {} offset {}: {}", p, env.offset.value(), ev.error().message));
-    decoded.push_back(std::move(ev.value()));
-    changes.add(env, decoded.back());
-  }
-  if (changes.empty()) {
-    w.commit();
-    return done;
-  }
-
+void ViewWriter::write_changes(pqxx::work& w, const ViewChanges& changes) {
   {
     pqxx::stream_to s(w, "events",
                       std::vector<std::string>{"partition", "log_offset", "stream", "stream_version", "type",
@@ -179,6 +144,49 @@ int64_t ViewWriter::apply_batch(uint32_t p, const std::vector<Envelope>& events)
         orders_expired = d.orders_expired + EXCLUDED.orders_expired,
         expired_minor = d.expired_minor + EXCLUDED.expired_minor)");
   }
+}
+
+int64_t ViewWriter::checkpoint(uint32_t p) {
+  pqxx::work w(c_);
+  w.exec("SET LOCAL search_path TO " + quote_ident(schema_));
+  auto r = w.exec_params(
+      "SELECT position FROM projection_checkpoints WHERE projection = 'events' AND partition = $1",
+      static_cast<int>(p));
+  w.commit();
+  return r.empty() ? -1 : r[0][0].as<int64_t>();
+}
+
+int64_t ViewWriter::apply_batch(uint32_t p, const std::vector<Envelope>& events, int64_t expected) {
+  pqxx::work w(c_);
+  w.exec("SET LOCAL search_path TO " + quote_ident(schema_) + ", pg_temp");
+  // One writer per partition and schema at a time, whoever runs it (server or rebuild).
+  w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1), $2)", schema_, static_cast<int>(p));
+  auto r = w.exec_params(
+      "SELECT position FROM projection_checkpoints WHERE projection = 'events' AND partition = $1",
+      static_cast<int>(p));
+  const int64_t done = r.empty() ? -1 : r[0][0].as<int64_t>();
+  if (done != expected) {
+    w.commit();
+    return done;
+  }
+
+  // Fold what is new. Decoded events must outlive `changes`, which points into `events`.
+  ViewChanges changes;
+  std::vector<Event> decoded;
+  decoded.reserve(events.size());
+  for (const auto& env : events) {
+    if (env.offset.value() <= done) continue;  // redelivered: already applied
+    auto ev = decode_event(env.type, env.schema_version, env.payload);
+    if (!ev) throw std::runtime_error(fmt::format("partition {} offset {}: {}", p, env.offset.value(), ev.error().message));
+    decoded.push_back(std::move(ev.value()));
+    changes.add(env, decoded.back());
+  }
+  if (changes.empty()) {
+    w.commit();
+    return done;
+  }
+
+  write_changes(w, changes);
   const int64_t position = changes.events.back()->offset.value();
   w.exec_params(
       "INSERT INTO projection_checkpoints (projection, partition, position) "

@@ -19,9 +19,16 @@ class ViewWriter {
   // `schema` must already be migrated.
   ViewWriter(pqxx::connection& c, std::string schema);
 
-  // Applies `events` (all of partition `p`, in offset order) and returns the partition's
-  // checkpoint afterwards. Throws pqxx exceptions; then nothing was applied.
-  int64_t apply_batch(uint32_t p, const std::vector<Envelope>& events);
+  // Applies `events` (all of partition `p`, in offset order, read after `expected`, the
+  // caller's idea of the checkpoint) and returns the partition's checkpoint afterwards.
+  // When the stored checkpoint differs from `expected` (the views were rebuilt or restored
+  // under the caller), nothing is applied and the stored checkpoint is returned, so the
+  // caller re-reads the log from there. Throws pqxx exceptions; then nothing was applied.
+  int64_t apply_batch(uint32_t p, const std::vector<Envelope>& events, int64_t expected);
+
+  // Writes folded changes in `w` (COPY into staging + upserts), without touching the
+  // checkpoint: the part of apply_batch a benchmark compares against.
+  static void write_changes(pqxx::work& w, const struct ViewChanges& changes);
 
   // The checkpoint of partition `p` (-1: nothing applied).
   int64_t checkpoint(uint32_t p);
