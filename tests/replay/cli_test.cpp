@@ -147,9 +147,9 @@ TEST_CASE("the ordo replay command") {
   CHECK(sj->find("events")->as_int() == h.events);
   CHECK(sj->find("by_type")->find("ProductDefined")->as_int() == 40);
 
-  Run at = ordo_replay(dir, fmt::format("state-at --file '{}' --stream product-s1-k1 --offset 1000000", file));
-  REQUIRE_MESSAGE(at.code == 0, at.err);
-  auto aj = parse_json(at.out);
+  Run state = ordo_replay(dir, fmt::format("state-at --file '{}' --stream product-s1-k1 --offset 1000000", file));
+  REQUIRE_MESSAGE(state.code == 0, state.err);
+  auto aj = parse_json(state.out);
   REQUIRE(aj.ok());
   CHECK(aj->find("state")->find("sku")->as_string() == "s1-k1");
   Run at0 = ordo_replay(dir, fmt::format("state-at --file '{}' --stream order-o5 --time 0", file));
