@@ -9,6 +9,14 @@ PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 cmd="${1:?usage: $0 start|stop|conninfo DIR [PORT]}"
 dir="$(realpath -m "${2:?DIR}")"
 port="${3:-5432}"
+# As root, the cluster belongs to `postgres`, which must be able to reach DIR. When a parent
+# directory is closed to it (a checkout under /root, say), the cluster lives under
+# /var/lib/ordo instead, named after DIR so the same DIR always finds the same cluster.
+if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$(dirname "$dir")" 2>/dev/null; then
+  alt="/var/lib/ordo/pg-$(printf '%s' "$dir" | md5sum | cut -c1-12)"
+  [ "$cmd" = start ] && echo "postgres.sh: postgres cannot reach $dir; using $alt" >&2
+  dir="$alt"
+fi
 # Unix socket paths are limited to ~107 bytes: keep the socket in a short per-cluster dir.
 sock="/tmp/ordo-pg-$(printf '%s' "$dir" | md5sum | cut -c1-12)"
 
@@ -21,6 +29,7 @@ conninfo() { echo "host=$sock port=$port user=postgres dbname=postgres"; }
 case "$cmd" in
   start)
     mkdir -p "$dir" "$sock"
+    [ "$(id -u)" = 0 ] && chmod 755 "$(dirname "$dir")" 2>/dev/null || true
     if [ "$(id -u)" = 0 ]; then
       chown postgres:postgres "$dir" "$sock"
       chmod 700 "$dir"

@@ -1,13 +1,31 @@
 #!/usr/bin/env bash
-# Runs Ordo on a fresh Debian 12 machine (as root): installs what it needs, builds, and
-# serves HTTP on 127.0.0.1:8080 with the embedded RocksDB log under ./data.
-#   ORDO_DATA_DIR  (default ./data)   ORDO_LISTEN (default 127.0.0.1:8080)
+# Runs Ordo on a fresh Debian 12 machine (as root): installs what it needs, builds, starts a
+# private PostgreSQL 15 for the views (Unix socket only, under the data directory), and
+# serves HTTP on 127.0.0.1:8080 with the embedded RocksDB log. Ctrl-C stops both cleanly.
+#   ORDO_DATA_DIR  (default ./data)     ORDO_LISTEN (default 127.0.0.1:8080)
+#   ORDO_POSTGRES  an existing server's conninfo instead of the private cluster
 # Any other `ordo serve` flag can be passed after the script name or as ORDO_<FLAG>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash compose/setup-debian.sh
 bash compose/build.sh release
-data_dir="${ORDO_DATA_DIR:-$PWD/data}"
+data_dir="$(realpath -m "${ORDO_DATA_DIR:-$PWD/data}")"
 mkdir -p "$data_dir"
+pg_dir="$data_dir/postgres"
+if [ -n "${ORDO_POSTGRES:-}" ]; then
+  conninfo="$ORDO_POSTGRES"
+  own_pg=0
+else
+  conninfo="$(bash compose/postgres.sh start "$pg_dir" "${ORDO_PG_PORT:-55432}")"
+  own_pg=1
+fi
+stop_pg() { if [ "$own_pg" = 1 ]; then bash compose/postgres.sh stop "$pg_dir"; fi; }
+trap stop_pg EXIT
+echo "ordo: views in PostgreSQL at '$conninfo'" >&2
 echo "ordo: mint a token with: build/bin/ordo token --data-dir $data_dir --sub alice --role customer" >&2
-exec build/bin/ordo serve --data-dir "$data_dir" --listen "${ORDO_LISTEN:-127.0.0.1:8080}" "$@"
+build/bin/ordo serve --data-dir "$data_dir" --listen "${ORDO_LISTEN:-127.0.0.1:8080}" \
+  --postgres "$conninfo" "$@" &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM
+wait "$pid" || true
+wait "$pid" 2>/dev/null || true
