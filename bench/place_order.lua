@@ -3,7 +3,7 @@ wrk.method = "POST"
 wrk.path = "/v1/orders"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("ORDO_BENCH_TOKEN")
-wrk.body = '{"customer_id":"bench-customer","lines":[{"sku":"bench-1","qty":1},{"sku":"bench-2","qty":2},{"sku":"bench-3","qty":1}]}'
+wrk.body = os.getenv("ORDO_BENCH_BODY") or '{"customer_id":"bench-customer","lines":[{"sku":"bench-1","qty":1},{"sku":"bench-2","qty":2},{"sku":"bench-3","qty":1}]}'
 
 local statuses = {}
 response = function(status, headers, body)
