@@ -34,6 +34,7 @@ struct PlaceOrder {
   OrderId order_id;
   CustomerId customer_id;
   std::vector<OrderLineRequest> lines;
+  std::string channel = "api";  // recorded on OrderPlaced (schema v2)
 };
 
 struct CancelOrder {

@@ -79,7 +79,7 @@ Decision decide_place(const PartitionState& s, const PlaceOrder& c, const Decide
   events.reserve(1 + priced.size());
   events.push_back(OrderPlaced{c.order_id, c.customer_id, first->seller_id, first->currency,
                                priced, AmountMinor{total},
-                               TimestampMs{ctx.now.value() + ctx.reservation_ttl.value()}});
+                               TimestampMs{ctx.now.value() + ctx.reservation_ttl.value()}, c.channel});
   for (const auto& l : priced) events.push_back(StockReserved{l.sku, c.order_id, l.qty});
   return events;
 }

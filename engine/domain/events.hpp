@@ -39,6 +39,8 @@ struct OrderPlaced {
   std::vector<PricedLine> lines;
   AmountMinor total_minor;
   TimestampMs expires_at;
+  // Schema v2: where the order came from. v1 events predate it and are upcast with "api".
+  std::string channel = "api";
 };
 
 struct StockReserved {

@@ -63,7 +63,8 @@ Json lines_json(const std::vector<PricedLine>& lines) {
 
 }  // namespace
 
-int64_t current_schema_version(std::string_view) noexcept { return 1; }
+// OrderPlaced v2 added `channel`. Every other type is still at v1.
+int64_t current_schema_version(std::string_view type) noexcept { return type == "OrderPlaced" ? 2 : 1; }
 
 Json encode_event_payload(const Event& e) {
   return std::visit(
@@ -89,7 +90,8 @@ Json encode_event_payload(const Event& e) {
                                      {"currency", Json(x.currency.value())},
                                      {"lines", lines_json(x.lines)},
                                      {"total_minor", Json(x.total_minor.value())},
-                                     {"expires_at", Json(x.expires_at.value())}});
+                                     {"expires_at", Json(x.expires_at.value())},
+                                     {"channel", Json(x.channel)}});
           },
           [](const StockReserved& x) {
             return Json(Json::Object{{"sku", Json(x.sku.value())},
@@ -114,7 +116,8 @@ Json encode_event_payload(const Event& e) {
 
 Result<Event> decode_event(std::string_view type, int64_t schema_version, const Json& payload) {
   if (!payload.is_object()) return Error{"payload is not an object"};
-  if (schema_version != 1)
+  // Every version from 1 to the current one is readable; older ones are upcast below.
+  if (schema_version < 1 || schema_version > current_schema_version(type))
     return Error{fmt::format("{} schema_version {} is not known", type, schema_version)};
   Reader r(payload);
   Event out;
@@ -129,6 +132,8 @@ Result<Event> decode_event(std::string_view type, int64_t schema_version, const 
     OrderPlaced p{OrderId{r.str("order_id")}, CustomerId{r.str("customer_id")},
                   SellerId{r.str("seller_id")}, Currency{r.str("currency")}, {},
                   AmountMinor{r.num("total_minor")}, TimestampMs{r.num("expires_at")}};
+    // Upcast v1 → v2: orders from before `channel` existed all came through the API.
+    p.channel = schema_version >= 2 ? r.str("channel") : "api";
     if (const auto* lines = r.arr("lines")) {
       for (const auto& l : *lines) {
         Reader lr(l);
