@@ -33,6 +33,7 @@ constexpr AccessRule kTable[] = {
     {Endpoint::low_stock_report, http::verb::get, "/v1/reports/low-stock", false,
      roles(merchant, admin, analyst), Ownership::scoped_list},
     {Endpoint::metrics, http::verb::get, "/metrics", true, kAnyRole, Ownership::none},
+    {Endpoint::openapi, http::verb::get, "/v1/openapi.json", true, kAnyRole, Ownership::none},
 };
 
 bool match_pattern(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {

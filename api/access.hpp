@@ -29,6 +29,7 @@ enum class Endpoint {
   sales_report,
   low_stock_report,
   metrics,
+  openapi,  // GET /v1/openapi.json: the API description (schemas/openapi.yaml)
 };
 
 // How a caller must relate to the resource. Admin passes every ownership rule.

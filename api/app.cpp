@@ -10,6 +10,7 @@
 
 #include "api/call.hpp"
 #include "api/command_codec.hpp"
+#include "api/openapi.hpp"
 #include "api/problem.hpp"
 #include "api/render.hpp"
 #include "engine/log/json.hpp"
@@ -38,11 +39,19 @@ struct Waiter {
 }  // namespace
 
 App::App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, ReadSide read)
-    : engine_(engine), clock_(clock), ids_(ids), config_(std::move(config)), read_(read) {}
+    : engine_(engine), clock_(clock), ids_(ids), config_(std::move(config)), read_(read),
+      limiter_(config_.rate_limit) {}
 
 App::~App() { query_pool_.join(); }
 
-asio::awaitable<Response> App::handle(Request& req) {
+Response App::deny(const Call& call, DenyReason reason, Problem p) {
+  std::string_view target = call.req.target();
+  denials_.record(reason, call.req.method_string(), target.substr(0, target.find('?')), call.who.sub,
+                  clock_.now().value());
+  return call.problem(std::move(p));
+}
+
+asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
   const bool keep_alive = req.keep_alive();
   auto fail = [&](Problem p) { return make_problem(p, req.version(), keep_alive); };
   std::string_view target = req.target();
@@ -69,18 +78,34 @@ asio::awaitable<Response> App::handle(Request& req) {
   Call call{req, *rule, std::move(params), std::move(*query), {}, keep_alive};
   if (!rule->open) {
     std::string_view auth = req[http::field::authorization];
+    std::optional<Problem> unauthenticated;
     if (auth.size() < 7 || !auth.starts_with("Bearer ")) {
-      auto res = fail({401, "unauthenticated", "a Bearer token is required", {}, {}});
-      res.set(http::field::www_authenticate, "Bearer");
+      unauthenticated = Problem{401, "unauthenticated", "a Bearer token is required", {}, {}};
+    } else if (auto claims = verify_jwt(auth.substr(7), config_.jwt_secrets, clock_.now().value() / 1000)) {
+      call.who = std::move(claims.value());
+    } else {
+      unauthenticated = Problem{401, "unauthenticated", claims.error().message, {}, {}};
+    }
+    // Rate limit right after authentication: per token, or per address for callers without
+    // a valid one (so guessing tokens is throttled too). Open ops endpoints (probes,
+    // scrapes) are not limited: they are cheap and must answer while an abuser is throttled.
+    if (limiter_.enabled()) {
+      auto d = limiter_.take(unauthenticated ? "ip:" + client.address : "sub:" + call.who.sub,
+                             clock_.now().value());
+      if (!d.allowed)
+        co_return deny(call, DenyReason::rate_limited,
+                       {429, "rate_limited", "too many requests; slow down", {}, d.retry_after_s});
+    }
+    if (unauthenticated) {
+      auto res = deny(call, DenyReason::unauthenticated, std::move(*unauthenticated));
+      res.set(http::field::www_authenticate, auth.starts_with("Bearer ") ? "Bearer error=\"invalid_token\"" : "Bearer");
       co_return res;
     }
-    auto claims = verify_jwt(auth.substr(7), config_.jwt_secrets, clock_.now().value() / 1000);
-    if (!claims) {
-      auto res = fail({401, "unauthenticated", claims.error().message, {}, {}});
-      res.set(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
-      co_return res;
-    }
-    call.who = std::move(claims.value());
+    // The role column of the access table, for every endpoint: handlers only ever see
+    // callers whose role the rule admits (ownership is checked once the resource is known).
+    if ((rule->roles & role_bit(call.who.role)) == 0)
+      co_return deny(call, DenyReason::forbidden,
+                     {403, "forbidden", fmt::format("role {} may not use this endpoint", to_string(call.who.role)), {}, {}});
   }
 
   switch (rule->endpoint) {
@@ -88,6 +113,7 @@ asio::awaitable<Response> App::handle(Request& req) {
       co_return json_response(200, R"({"status":"ok"})", req.version(), keep_alive);
     case Endpoint::readyz: co_return handle_readyz(call);
     case Endpoint::metrics: co_return handle_metrics(call);
+    case Endpoint::openapi: co_return call.json(200, std::string(openapi_json()));
     case Endpoint::get_order:
     case Endpoint::list_orders:
     case Endpoint::get_product:
@@ -112,12 +138,19 @@ asio::awaitable<Response> App::handle(Request& req) {
 Response App::handle_readyz(Call& call) {
   Json::Array parts;
   bool degraded = false;
+  bool unwritable = false;
   for (uint32_t p = 0; p < engine_.partition_count(); ++p) {
     auto tail = engine_.log().tail(PartitionId{p});
     const int64_t last = tail ? tail->last_offset.value() : -1;
     Json::Object part{{"partition", Json(int64_t(p))},
                       {"last_offset", Json(last)},
                       {"queue_depth", Json(int64_t(engine_.processor(PartitionId{p}).queue_depth()))}};
+    const auto health = engine_.processor(PartitionId{p}).health();
+    part.emplace("writable", Json(health.writable));
+    if (!health.writable) {
+      part.emplace("error", Json(health.error));
+      unwritable = true;
+    }
     if (read_.runner) {
       const int64_t pos = read_.runner->position(p);
       part.emplace("views_position", Json(pos));
@@ -133,9 +166,10 @@ Response App::handle_readyz(Call& call) {
   } else {
     body.emplace("views", Json("not_configured"));
   }
-  // Commands are accepted while the views are degraded, so the server stays ready (200).
-  body.emplace("status", Json(degraded ? "degraded" : "ready"));
-  return call.json(200, to_canonical(Json(std::move(body))));
+  // Commands are accepted while the views are degraded, so the server stays ready (200). A
+  // partition that cannot write (log unreachable, fenced by another writer) makes it not ready.
+  body.emplace("status", Json(unwritable ? "unavailable" : degraded ? "degraded" : "ready"));
+  return call.json(unwritable ? 503 : 200, to_canonical(Json(std::move(body))));
 }
 
 Response App::handle_stream_events(Call& call) {
@@ -237,9 +271,14 @@ asio::awaitable<Response> App::handle_command(Call& call) {
   // Access first, so a caller learns nothing about resources it may not touch.
   Verdict verdict = authorize(call.rule, call.who, facts);
   if (verdict == Verdict::forbidden && !invalid)
-    co_return call.problem({403, "forbidden", fmt::format("role {} as {} may not do this", to_string(call.who.role), call.who.sub), {}, {}});
-  if (verdict == Verdict::not_found && !invalid)
+    co_return deny(call, DenyReason::forbidden,
+                   {403, "forbidden", fmt::format("role {} as {} may not do this", to_string(call.who.role), call.who.sub), {}, {}});
+  if (verdict == Verdict::not_found && !invalid) {
+    // Someone else's resource is counted as a denial; a missing one is just missing.
+    if (facts.sku_seller_id || facts.order_customer_id)
+      co_return deny(call, DenyReason::not_found_ownership, {404, "not_found", "no such resource", {}, {}});
     co_return call.problem({404, "not_found", "no such resource", {}, {}});
+  }
   if ((call.rule.roles & role_bit(call.who.role)) == 0)
     co_return call.problem({403, "forbidden", "this role may not do this", {}, {}});
   if (invalid)

@@ -10,8 +10,11 @@
 #include <vector>
 
 #include "api/access.hpp"
+#include "api/denials.hpp"
 #include "api/http_types.hpp"
 #include "api/jwt.hpp"
+#include "api/problem.hpp"
+#include "api/rate_limiter.hpp"
 #include "engine/runtime/clock.hpp"
 #include "engine/runtime/engine.hpp"
 
@@ -36,6 +39,7 @@ struct AppConfig {
   size_t max_target_bytes = 2048;
   std::chrono::milliseconds min_position_timeout{5'000};  // Ordo-Min-Position wait bound
   std::chrono::milliseconds query_timeout{10'000};
+  RateLimitConfig rate_limit;  // per token (`sub`), or per address before authentication
 };
 
 // Random ids for commands and for orders the client did not name. Seeded, so a test or a
@@ -54,11 +58,14 @@ class App {
  public:
   App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, ReadSide read = {});
   ~App();
-  asio::awaitable<Response> handle(Request& req);
+  asio::awaitable<Response> handle(Request& req, const ClientInfo& client = {});
 
  private:
   struct Call;
   asio::awaitable<Response> handle_command(Call& call);
+  // Every refusal for who the caller is (401, 403, someone else's resource, 429) goes
+  // through here: counted for /metrics and logged.
+  Response deny(const Call& call, DenyReason reason, Problem p);
   Response handle_stream_events(Call& call);
   // The auditor's endpoints (api/audit_handlers.cpp).
   Response handle_events(Call& call);
@@ -77,6 +84,8 @@ class App {
   std::mutex inflight_mu_;
   std::unordered_set<std::string> inflight_;  // Idempotency-Keys whose first request runs
   ReadSide read_;
+  RateLimiter limiter_;
+  Denials denials_;
   // Queries block on PostgreSQL: they run here, never on the HTTP threads.
   asio::thread_pool query_pool_{4};
 };

@@ -27,7 +27,8 @@ int usage() {
                "  ordo serve --data-dir DIR [--listen 127.0.0.1:8080] [--partitions N]\n"
                "             [--jwt-secret-file F] [--jwt-previous-secret-file F]\n"
                "             [--reservation-ttl 15m] [--http-threads N] [--queue-capacity N]\n"
-               "             [--max-batch N] [--port-file F]\n"
+               "             [--max-batch N] [--port-file F] [--rate-limit RPS (0: off)]\n"
+               "             [--read-timeout 10s] [--idle-timeout 60s]\n"
                "             [--kafka BROKERS [--kafka-topic ordo.events]\n"
                "              [--kafka-transactional-prefix ordo-] [--kafka-timeout-ms 10000]]\n"
                "             [--postgres CONNINFO] [--views-schema ordo]\n"
@@ -118,10 +119,27 @@ int cmd_serve(const Args& args) {
     return 2;
   }
   engine_config.processor.reservation_ttl = DurationMs{*ttl};
+  // Slow clients: a request must arrive whole within --read-timeout of its first byte; a
+  // keep-alive connection may wait --idle-timeout for the next one.
+  auto read_timeout = parse_duration_ms(args.get_or("read-timeout", "10s"));
+  auto idle_timeout = parse_duration_ms(args.get_or("idle-timeout", "60s"));
+  if (!read_timeout || *read_timeout <= 0 || !idle_timeout || *idle_timeout <= 0) {
+    std::fprintf(stderr, "ordo serve: bad --read-timeout or --idle-timeout\n");
+    return 2;
+  }
+  server.read_timeout = std::chrono::milliseconds(*read_timeout);
+  server.idle_timeout = std::chrono::milliseconds(*idle_timeout);
 
   std::error_code ec;
   std::filesystem::create_directories(*data_dir, ec);
   AppConfig app_config;
+  try {
+    // Requests per second per token, with a burst of twice that; 0 (the default) is off.
+    app_config.rate_limit.rps = std::stod(args.get_or("rate-limit", "0"));
+  } catch (...) {
+    return usage();
+  }
+  if (!(app_config.rate_limit.rps >= 0)) return usage();
   auto secret = read_or_create_secret_file(*secret_path(args));
   if (!secret) {
     std::fprintf(stderr, "ordo serve: %s\n", secret.error().message.c_str());
@@ -165,7 +183,9 @@ int cmd_serve(const Args& args) {
     queries = std::make_unique<projections::ViewQueries>(*pg, rc.schema);
   }
   App app(*engine.value(), clock, ids, app_config, ReadSide{queries.get(), runner.get()});
-  HttpServer http_server(server, [&app](Request& req) { return app.handle(req); });
+  HttpServer http_server(server, ClientHandler([&app](Request& req, const ClientInfo& client) {
+                           return app.handle(req, client);
+                         }));
   if (auto s = http_server.start(); !s) {
     std::fprintf(stderr, "ordo serve: %s\n", s.message().c_str());
     engine.value()->stop();

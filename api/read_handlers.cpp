@@ -153,7 +153,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
         facts.order_customer_id = (*r)->customer_id;
         facts.order_seller_id = (*r)->seller_id;
         if (authorize(call.rule, call.who, facts) != Verdict::allow)
-          co_return call.problem({404, "not_found", "no such order", {}, {}});
+          co_return deny(call, DenyReason::not_found_ownership, {404, "not_found", "no such order", {}, {}});
         answer.emplace((*r)->json);
       } else if (r) {
         answer.emplace(std::nullopt);
@@ -210,7 +210,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       if ((bad = id_param("seller_id", seller))) co_return std::move(*bad);
       if (!scope.seller_id.empty()) {
         if (!seller.empty() && seller != scope.seller_id)
-          co_return call.problem({403, "forbidden", "a merchant sees only its own reports", {}, {}});
+          co_return deny(call, DenyReason::forbidden, {403, "forbidden", "a merchant sees only its own reports", {}, {}});
         seller = scope.seller_id;
       }
       for (auto [name, out] : {std::pair{"from", &from}, std::pair{"to", &to}}) {
@@ -272,6 +272,10 @@ Response App::handle_metrics(Call& call) {
       }
     }
   }
+  // Refusals for who the caller is (api/denials.hpp), one series per reason.
+  out += "# TYPE ordo_http_denied_total counter\n";
+  for (DenyReason r : kDenyReasons)
+    line("ordo_http_denied_total", fmt::format("reason=\"{}\"", to_string(r)), static_cast<int64_t>(denials_.count(r)));
   if (read_.runner) {
     out += "# TYPE ordo_projector_healthy gauge\n";
     line("ordo_projector_healthy", "", read_.runner->healthy() ? 1 : 0);

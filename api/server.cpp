@@ -5,6 +5,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
+#include <iterator>
 
 #include "api/problem.hpp"
 
@@ -22,8 +23,12 @@ struct ConnectionSlot {
 };
 }  // namespace
 
-HttpServer::HttpServer(ServerConfig config, Handler handler)
+HttpServer::HttpServer(ServerConfig config, ClientHandler handler)
     : config_(std::move(config)), handler_(std::move(handler)), acceptor_(io_) {}
+
+HttpServer::HttpServer(ServerConfig config, Handler handler)
+    : HttpServer(std::move(config),
+                 ClientHandler([h = std::move(handler)](Request& req, const ClientInfo&) { return h(req); })) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -76,6 +81,9 @@ asio::awaitable<void> HttpServer::accept_loop() {
 
 asio::awaitable<void> HttpServer::session(tcp::socket socket) {
   ConnectionSlot slot{connections_};
+  ClientInfo client;
+  beast::error_code peer_ec;
+  if (auto peer = socket.remote_endpoint(peer_ec); !peer_ec) client.address = peer.address().to_string();
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer(config_.header_limit_bytes + config_.body_limit_bytes);
   beast::error_code ec;
@@ -109,8 +117,17 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     }
     Request req = parser.release();
     Response res;
+    // Many tiny headers fit the byte limit yet cost a map entry each: bound their count too.
+    if (static_cast<size_t>(std::distance(req.begin(), req.end())) > config_.max_header_fields) {
+      res = make_problem(Problem{431, "too_many_headers",
+                                 "more than " + std::to_string(config_.max_header_fields) + " header fields", {}, {}},
+                         req.version(), false);
+      stream.expires_after(config_.read_timeout);
+      co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
+      break;
+    }
     try {
-      res = co_await handler_(req);
+      res = co_await handler_(req, client);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "ordo: handler failed: %s\n", e.what());
       res = make_problem(Problem{500, "internal", "the request could not be handled", {}, {}},

@@ -19,6 +19,7 @@ struct ServerConfig {
   uint16_t port = 8080;  // 0: pick a free port (tests)
   size_t body_limit_bytes = 64 * 1024;
   size_t header_limit_bytes = 16 * 1024;  // request line and headers together
+  size_t max_header_fields = 100;  // more → 431, however small they are
   std::chrono::milliseconds idle_timeout{60'000};  // keep-alive wait for the next request
   std::chrono::milliseconds read_timeout{10'000};  // from a request's first byte to its end
   size_t max_connections = 4096;
@@ -26,10 +27,13 @@ struct ServerConfig {
 };
 
 using Handler = std::function<asio::awaitable<Response>(Request&)>;
+// A handler that also learns about the connection (its peer address).
+using ClientHandler = std::function<asio::awaitable<Response>(Request&, const ClientInfo&)>;
 
 class HttpServer {
  public:
   HttpServer(ServerConfig config, Handler handler);
+  HttpServer(ServerConfig config, ClientHandler handler);
   ~HttpServer();
 
   Status start();
@@ -42,7 +46,7 @@ class HttpServer {
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
 
   ServerConfig config_;
-  Handler handler_;
+  ClientHandler handler_;
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;

@@ -1,6 +1,7 @@
 #pragma once
 // Starts the real `ordo serve` binary (path in $ORDO_BIN) as a child process on a free
 // loopback port, waits until /readyz answers, and stops it with SIGTERM or SIGKILL.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -107,6 +108,10 @@ class ServerProcess {
     }
     pid_ = ::fork();
     if (pid_ == 0) {
+      if (!stderr_path_.empty()) {
+        int fd = ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) ::dup2(fd, 2);
+      }
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -135,6 +140,9 @@ class ServerProcess {
     throw std::runtime_error("ordo serve did not become ready");
   }
 
+  // The server's stderr goes to `path` (appended) instead of the test's, so a test can read
+  // what the server logged. Call before start().
+  void capture_stderr(std::string path) { stderr_path_ = std::move(path); }
   void kill9() { stop(SIGKILL); }
   void terminate() { stop(SIGTERM); }
   bool running() const { return pid_ > 0; }
@@ -152,6 +160,7 @@ class ServerProcess {
 
   std::string data_dir_;
   std::vector<std::string> extra_;
+  std::string stderr_path_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
 };

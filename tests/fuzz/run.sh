@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with Debian's clang (-fsanitize=fuzzer,address,undefined) and
+# runs each for a bounded time. The project itself builds with g++, so the few sources the
+# decoders need are compiled here directly.
+#   tests/fuzz/run.sh [OUT_DIR] [SECONDS_PER_TARGET]
+# Seeds live in tests/fuzz/corpus/<target>/ (read-only here); inputs libFuzzer discovers go
+# to OUT_DIR/corpus/<target>/, crashes to OUT_DIR/artifacts/. Exit 77 (skipped) without clang.
+set -euo pipefail
+src="$(cd "$(dirname "$0")/../.." && pwd)"
+out="${1:-/tmp/ordo-fuzz}"
+secs="${2:-20}"
+cxx="${ORDO_FUZZ_CXX:-}"
+if [[ -z "$cxx" ]]; then
+  for c in clang++-14 clang++; do command -v "$c" >/dev/null && { cxx="$c"; break; }; done
+fi
+if [[ -z "$cxx" ]]; then
+  echo "fuzz: no clang++ (apt-get install clang-14 libfuzzer-14-dev libclang-rt-14-dev); skipped" >&2
+  exit 77
+fi
+
+common=(engine/domain/types.cpp engine/domain/names.cpp engine/log/json.cpp)
+declare -A sources=(
+  [command_decoders]="tests/fuzz/fuzz_command_decoders.cpp api/command_codec.cpp"
+  [event_decoder]="tests/fuzz/fuzz_event_decoder.cpp engine/log/envelope.cpp engine/log/event_codec.cpp"
+)
+flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+       -I"$src" -DFMT_HEADER_ONLY)
+# fmt header-only: Debian's libfmt is built by g++ and one of its templates is mangled
+# differently by clang, so linking against it fails.
+libs=(-lsimdjson -lcrypto)
+
+mkdir -p "$out/artifacts"
+for target in command_decoders event_decoder; do
+  files=()
+  for f in ${sources[$target]} "${common[@]}"; do files+=("$src/$f"); done
+  bin="$out/fuzz_$target"
+  # Rebuild only when a source or header changed (headers: anything under the dirs used).
+  if [[ ! -x "$bin" ]] || [[ -n "$(find "$src/api" "$src/engine/domain" "$src/engine/log" "$src/tests/fuzz" \
+        -maxdepth 1 -newer "$bin" -name '*.[ch]pp' -print -quit)" ]]; then
+    echo "fuzz: building $bin" >&2
+    nice "$cxx" "${flags[@]}" "${files[@]}" "${libs[@]}" -o "$bin"
+  fi
+  mkdir -p "$out/corpus/$target"
+  echo "fuzz: running $target for ${secs}s" >&2
+  # -rss_limit_mb bounds memory; -timeout flags an input that hangs a decoder.
+  "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$out/artifacts/$target-" "$out/corpus/$target" "$src/tests/fuzz/corpus/$target"
+done

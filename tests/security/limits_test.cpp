@@ -1,0 +1,184 @@
+// Limits against the real binary: the per-token rate limit (429 + Retry-After), slow clients
+// cut off by the read and idle timeouts while others are served, and oversized input.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "tests/e2e/e2e_helpers.hpp"
+#include "tests/security/security_helpers.hpp"
+
+using namespace ordo;
+using namespace ordo::test;
+using api::Role;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A raw TCP connection to the server, for clients no HTTP library would write.
+class RawConn {
+ public:
+  explicit RawConn(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  }
+  ~RawConn() { ::close(fd_); }
+  bool send(std::string_view s) { return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size()); }
+  // True when the server has closed its side (EOF or reset) within `ms`.
+  bool closed_within(int ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, ms) <= 0) return false;
+    char buf[4096];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    return n <= 0;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("rate limit: per token, 429 problem+json with Retry-After, others unaffected") {
+  TempDir dir{"ratelimit"};
+  ServerProcess server{dir.path() + "/data", {"--rate-limit", "1"}};  // 1/s, burst 2
+  server.start();
+  HttpClient c(server.port());
+  const auto alice = bearer(token("alice", Role::auditor));
+  const auto bob = bearer(token("bob", Role::auditor));
+
+  // The bucket starts full: the burst (2 × 1) passes at once.
+  CHECK(c.get("/v1/events?limit=1", alice).status == 200);
+  CHECK(c.get("/v1/events?limit=1", alice).status == 200);
+  // Then alice is refused within a few more requests (one token per second comes back).
+  HttpResult refused;
+  int alice_429 = 0;
+  for (int i = 0; i < 20 && refused.status != 429; ++i) {
+    auto r = c.get("/v1/events?limit=1", alice);
+    if (r.status == 429) refused = r, ++alice_429;
+  }
+  REQUIRE(refused.status == 429);
+  check_problem(refused, 429, "rate_limited");
+  const int retry_after = std::stoi(refused.header("Retry-After"));
+  CHECK(retry_after >= 1);
+  CHECK(retry_after <= 2);
+  // Bob's bucket is his own; open ops endpoints are never limited.
+  CHECK(c.get("/v1/events?limit=1", bob).status == 200);
+  for (int i = 0; i < 20; ++i) CHECK(c.get("/livez").status == 200);
+  // After Retry-After alice is served again (polled, bounded).
+  bool served = false;
+  for (auto deadline = Clock::now() + std::chrono::seconds(10); !served && Clock::now() < deadline;) {
+    auto r = c.get("/v1/events?limit=1", alice);
+    served = r.status == 200;
+    if (r.status == 429) ++alice_429;
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(served);
+  CHECK(denied(c, "rate_limited") == alice_429);
+}
+
+TEST_CASE("rate limit: callers without a valid token are limited by address") {
+  TempDir dir{"ratelimit-ip"};
+  ServerProcess server{dir.path() + "/data", {"--rate-limit", "1"}};
+  server.start();
+  HttpClient c(server.port());
+  CHECK(c.get("/v1/events").status == 401);
+  CHECK(c.get("/v1/events", {{"Authorization", "Bearer forged.token.here"}}).status == 401);
+  int limited = 0;
+  for (int i = 0; i < 20 && !limited; ++i) limited += c.get("/v1/events").status == 429;
+  CHECK(limited == 1);
+  // A caller with a valid token is keyed by its sub, not the shared address.
+  CHECK(c.get("/v1/events", bearer(token("carol", Role::auditor))).status == 200);
+  CHECK(denied(c, "unauthenticated") >= 2);
+}
+
+TEST_CASE("rate limit is off by default") {
+  TempDir dir{"ratelimit-off"};
+  ServerProcess server{dir.path() + "/data"};
+  server.start();
+  HttpClient c(server.port());
+  const auto alice = bearer(token("alice", Role::auditor));
+  for (int i = 0; i < 50; ++i) REQUIRE(c.get("/v1/events?limit=1", alice).status == 200);
+  CHECK(denied(c, "rate_limited") == 0);
+}
+
+TEST_CASE("slow clients are cut off by the read and idle timeouts; others are served meanwhile") {
+  TempDir dir{"slow"};
+  ServerProcess server{dir.path() + "/data", {"--read-timeout", "1s", "--idle-timeout", "2s"}};
+  server.start();
+  const uint16_t port = server.port();
+
+  // Slow loris: the request line and headers, one byte at a time, never finished.
+  std::atomic<bool> loris_cut{false}, idle_cut{false};
+  std::atomic<long> loris_ms{0};
+  std::thread loris([&] {
+    RawConn conn(port);
+    const std::string req = "GET /livez HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(1000, 'a');
+    const auto start = Clock::now();
+    for (size_t i = 0; i < req.size() && Clock::now() - start < std::chrono::seconds(15); ++i) {
+      if (!conn.send(req.substr(i, 1)) || conn.closed_within(200)) {
+        loris_cut = true;
+        break;
+      }
+    }
+    loris_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  });
+  // Idle: connects and never sends a byte.
+  std::thread idle([&] {
+    RawConn conn(port);
+    for (int i = 0; i < 75 && !idle_cut; ++i) idle_cut = conn.closed_within(200);
+  });
+
+  HttpClient c(port);
+  int served = 0;
+  while (!loris_cut && served < 2000) {
+    auto r = c.get("/livez");
+    REQUIRE(r.status == 200);
+    ++served;
+  }
+  loris.join();
+  idle.join();
+  CHECK(loris_cut);
+  CHECK(idle_cut);
+  CHECK(served > 0);
+  MESSAGE("slow client cut after ", loris_ms.load(), " ms; ", served, " requests served meanwhile");
+  CHECK(loris_ms < 15'000);  // bound only: a 1 s read timeout, on a loaded machine
+  CHECK(c.get("/livez").status == 200);
+}
+
+TEST_CASE("oversized input: 431 for large or too many headers, 414 for a long URL, 413 for a body") {
+  TempDir dir{"oversized"};
+  ServerProcess server{dir.path() + "/data"};
+  server.start();
+  HttpClient c(server.port());
+  const auto admin = bearer(token("root", Role::admin));
+
+  auto big_header = admin;
+  big_header["X-Big"] = std::string(20 * 1024, 'h');
+  check_problem(c.get("/v1/events", big_header), 431, "headers_too_large");
+  CHECK(c.get("/livez").status == 200);
+
+  auto many = admin;
+  for (int i = 0; i < 150; ++i) many[fmt::format("X-H-{}", i)] = "1";
+  check_problem(c.get("/v1/events", many), 431, "too_many_headers");
+  CHECK(c.get("/livez").status == 200);
+  auto enough = admin;
+  for (int i = 0; i < 50; ++i) enough[fmt::format("X-H-{}", i)] = "1";
+  CHECK(c.get("/v1/events", enough).status == 200);
+
+  check_problem(c.get("/v1/events?type=" + std::string(3000, 'x'), admin), 414, "uri_too_long");
+  CHECK(c.get("/livez").status == 200);
+
+  const std::string body = R"({"sku":"s","seller_id":"root","name":")" + std::string(70 * 1024, 'n') +
+                           R"(","price_minor":1,"currency":"EUR","stock":1})";
+  check_problem(c.post("/v1/products", body, admin), 413, "body_too_large");
+  CHECK(c.get("/livez").status == 200);
+}
