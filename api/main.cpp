@@ -28,7 +28,7 @@ int usage() {
                "             [--jwt-secret-file F] [--jwt-previous-secret-file F]\n"
                "             [--reservation-ttl 15m] [--http-threads N] [--queue-capacity N]\n"
                "             [--max-batch N] [--port-file F] [--rate-limit RPS (0: off)]\n"
-               "             [--read-timeout 10s] [--idle-timeout 60s]\n"
+               "             [--read-timeout 10s] [--idle-timeout 60s] [--tls-cert PEM --tls-key PEM]\n"
                "             [--kafka BROKERS [--kafka-topic ordo.events]\n"
                "              [--kafka-transactional-prefix ordo-] [--kafka-timeout-ms 10000]]\n"
                "             [--postgres CONNINFO] [--views-schema ordo]\n"
@@ -128,6 +128,9 @@ int cmd_serve(const Args& args) {
     return 2;
   }
   server.read_timeout = std::chrono::milliseconds(*read_timeout);
+  // HTTPS: --tls-cert and --tls-key (PEM files). Without them, plain HTTP.
+  server.tls_cert_file = args.get_or("tls-cert", "");
+  server.tls_key_file = args.get_or("tls-key", "");
   server.idle_timeout = std::chrono::milliseconds(*idle_timeout);
 
   std::error_code ec;
@@ -191,8 +194,9 @@ int cmd_serve(const Args& args) {
     engine.value()->stop();
     return 1;
   }
-  std::fprintf(stderr, "ordo: listening on %s:%u (data %s, %u partition(s))\n", server.host.c_str(),
-               http_server.port(), data_dir->c_str(), engine_config.partitions);
+  std::fprintf(stderr, "ordo: listening on %s://%s:%u (data %s, %u partition(s))\n",
+               server.tls_cert_file.empty() ? "http" : "https", server.host.c_str(), http_server.port(),
+               data_dir->c_str(), engine_config.partitions);
   if (auto pf = args.get("port-file")) {
     std::ofstream(*pf + ".tmp") << http_server.port() << "\n";
     std::filesystem::rename(*pf + ".tmp", *pf, ec);

@@ -3,6 +3,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
 #include <iterator>
@@ -23,6 +25,10 @@ struct ConnectionSlot {
 };
 }  // namespace
 
+struct HttpServer::Tls {
+  asio::ssl::context ctx{asio::ssl::context::tls_server};
+};
+
 HttpServer::HttpServer(ServerConfig config, ClientHandler handler)
     : config_(std::move(config)), handler_(std::move(handler)), acceptor_(io_) {}
 
@@ -34,6 +40,19 @@ HttpServer::~HttpServer() { stop(); }
 
 Status HttpServer::start() {
   beast::error_code ec;
+  if (!config_.tls_cert_file.empty() || !config_.tls_key_file.empty()) {
+    if (config_.tls_cert_file.empty() || config_.tls_key_file.empty())
+      return Error{"TLS needs both a certificate and a key"};
+    tls_ = std::make_unique<Tls>();
+    // TLS 1.2 and newer only; the library's default cipher choice for those.
+    tls_->ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                          asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    tls_->ctx.use_certificate_chain_file(config_.tls_cert_file, ec);
+    if (ec) return Error{"cannot use TLS certificate " + config_.tls_cert_file + ": " + ec.message()};
+    tls_->ctx.use_private_key_file(config_.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) return Error{"cannot use TLS key " + config_.tls_key_file + ": " + ec.message()};
+  }
   auto address = asio::ip::make_address(config_.host, ec);
   if (ec) return Error{"bad listen address " + config_.host};
   tcp::endpoint endpoint{address, config_.port};
@@ -82,15 +101,33 @@ asio::awaitable<void> HttpServer::accept_loop() {
 asio::awaitable<void> HttpServer::session(tcp::socket socket) {
   ConnectionSlot slot{connections_};
   ClientInfo client;
-  beast::error_code peer_ec;
-  if (auto peer = socket.remote_endpoint(peer_ec); !peer_ec) client.address = peer.address().to_string();
-  beast::tcp_stream stream(std::move(socket));
+  beast::error_code ec;
+  if (auto peer = socket.remote_endpoint(ec); !ec) client.address = peer.address().to_string();
+  if (!tls_) {
+    beast::tcp_stream stream(std::move(socket));
+    co_await serve(stream, client);
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    co_return;
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), tls_->ctx);
+  // The handshake is bounded like a request: a client that stalls in it is cut off.
+  beast::get_lowest_layer(stream).expires_after(config_.read_timeout);
+  co_await stream.async_handshake(asio::ssl::stream_base::server, redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+  co_await serve(stream, client);
+  beast::get_lowest_layer(stream).expires_after(config_.read_timeout);
+  co_await stream.async_shutdown(redirect_error(use_awaitable, ec));
+}
+
+template <typename Stream>
+asio::awaitable<void> HttpServer::serve(Stream& stream, const ClientInfo& client) {
+  auto& tcp_layer = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer(config_.header_limit_bytes + config_.body_limit_bytes);
   beast::error_code ec;
   for (;;) {
     // Idle: wait (bounded) for the first byte of the next request.
     if (buffer.size() == 0) {
-      stream.expires_after(config_.idle_timeout);
+      tcp_layer.expires_after(config_.idle_timeout);
       size_t n = co_await stream.async_read_some(buffer.prepare(4096), redirect_error(use_awaitable, ec));
       if (ec) break;
       buffer.commit(n);
@@ -98,7 +135,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(config_.header_limit_bytes));
     parser.body_limit(config_.body_limit_bytes);
-    stream.expires_after(config_.read_timeout);
+    tcp_layer.expires_after(config_.read_timeout);
     co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
@@ -111,7 +148,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
       else if (ec == http::error::header_limit)
         p = Problem{431, "headers_too_large", "the request line and headers are too large", {}, {}};
       auto res = make_problem(p, 11, false);
-      stream.expires_after(config_.read_timeout);
+      tcp_layer.expires_after(config_.read_timeout);
       co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
       break;
     }
@@ -122,7 +159,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
       res = make_problem(Problem{431, "too_many_headers",
                                  "more than " + std::to_string(config_.max_header_fields) + " header fields", {}, {}},
                          req.version(), false);
-      stream.expires_after(config_.read_timeout);
+      tcp_layer.expires_after(config_.read_timeout);
       co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
       break;
     }
@@ -135,11 +172,10 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     }
     res.version(req.version());
     if (!req.keep_alive()) res.keep_alive(false);
-    stream.expires_after(config_.read_timeout);
+    tcp_layer.expires_after(config_.read_timeout);
     co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
     if (ec || !res.keep_alive()) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
 }  // namespace ordo::api

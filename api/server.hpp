@@ -24,6 +24,9 @@ struct ServerConfig {
   std::chrono::milliseconds read_timeout{10'000};  // from a request's first byte to its end
   size_t max_connections = 4096;
   unsigned threads = 2;
+  // HTTPS when both are set (PEM files); plain HTTP otherwise, the loopback default.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 using Handler = std::function<asio::awaitable<Response>(Request&)>;
@@ -44,6 +47,9 @@ class HttpServer {
  private:
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  // The request loop of one connection, over plain TCP or TLS.
+  template <typename Stream>
+  asio::awaitable<void> serve(Stream& stream, const ClientInfo& client);
 
   ServerConfig config_;
   ClientHandler handler_;
@@ -52,6 +58,8 @@ class HttpServer {
   std::vector<std::thread> threads_;
   std::atomic<size_t> connections_{0};
   uint16_t bound_port_ = 0;
+  struct Tls;  // the OpenSSL context, when serving HTTPS (server.cpp)
+  std::unique_ptr<Tls> tls_;
 };
 
 }  // namespace ordo::api
