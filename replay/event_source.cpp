@@ -14,7 +14,7 @@ namespace ordo::replay {
 // ---------------------------------------------------------------- LogSource
 
 LogSource::LogSource(EventLog& log, SourceRange range, size_t chunk)
-    : log_(log), chunk_(chunk), next_offset_(range.from_offset) {
+    : log_(log), chunk_(chunk), from_offset_(range.from_offset), next_offset_(range.from_offset) {
   const uint32_t n = log.partition_count();
   for (uint32_t p = 0; p < n; ++p) {
     if (range.partition && *range.partition != p) continue;
@@ -45,7 +45,7 @@ Result<bool> LogSource::next(Envelope& out) {
     }
     if (buf_.empty()) {
       ++part_;
-      next_offset_ = 0;
+      next_offset_ = from_offset_;
       continue;
     }
     next_offset_ = buf_.back().offset.value() + 1;

@@ -54,6 +54,7 @@ class LogSource final : public EventSource {
  private:
   EventLog& log_;
   size_t chunk_;
+  int64_t from_offset_;  // where each partition's read starts
   std::vector<std::pair<PartitionId, LogTail>> tails_;  // the partitions to read, in order
   std::optional<Error> open_error_;
   size_t part_ = 0;  // index into tails_

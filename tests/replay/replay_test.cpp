@@ -6,6 +6,8 @@
 #include <map>
 
 #include "engine/log/event_codec.hpp"
+#include "engine/log/rocksdb/rocksdb_log.hpp"
+#include "engine/state/rocks_db.hpp"
 #include "replay/state_at.hpp"
 #include "replay/stats.hpp"
 #include "replay/verifier.hpp"
@@ -283,4 +285,25 @@ TEST_CASE("stats count every event once") {
   CHECK(utc_day(0) == "1970-01-01");
   CHECK(utc_day(-1) == "1969-12-31");
   CHECK(utc_day(951'782'400'000) == "2000-02-29");
+}
+
+TEST_CASE("a data directory whose log lost its last event fails against its tail record") {
+  TempDir dir("replay-tail");
+  const std::string data = dir.path() + "/data";
+  History h = generate_history(data, 1, 60, 3);
+  REQUIRE(h.events > 100);
+  {
+    auto db = RocksDb::open(data + "/rocksdb");
+    REQUIRE(db.ok());
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    REQUIRE(db.value()->db().Delete(wo, db.value()->cf(Cf::log), log_key(PartitionId{0}, Offset{h.events - 1})).ok());
+  }
+  auto src = DataDirSource::open(data);
+  REQUIRE_MESSAGE(src.ok(), (src.ok() ? "" : src.error().message));
+  VerifyReport r = verify(*src.value());
+  CHECK_FALSE(r.ok());
+  CHECK_MESSAGE(r.first_failure().starts_with(fmt::format("partition 0 offset {}: the log ends at offset {}",
+                                                          h.events - 1, h.events - 2)),
+                r.first_failure());
 }
