@@ -29,6 +29,7 @@ int usage() {
                "             [--reservation-ttl 15m] [--http-threads N] [--queue-capacity N]\n"
                "             [--max-batch N] [--port-file F] [--rate-limit RPS (0: off)]\n"
                "             [--read-timeout 10s] [--idle-timeout 60s] [--tls-cert PEM --tls-key PEM]\n"
+               "             [--max-connections-per-client N (0: no cap)]\n"
                "             [--kafka BROKERS [--kafka-topic ordo.events]\n"
                "              [--kafka-transactional-prefix ordo-] [--kafka-timeout-ms 10000]]\n"
                "             [--postgres CONNINFO] [--views-schema ordo]\n"
@@ -128,6 +129,11 @@ int cmd_serve(const Args& args) {
     return 2;
   }
   server.read_timeout = std::chrono::milliseconds(*read_timeout);
+  try {
+    server.max_connections_per_client = std::stoul(args.get_or("max-connections-per-client", "0"));
+  } catch (...) {
+    return usage();
+  }
   // HTTPS: --tls-cert and --tls-key (PEM files). Without them, plain HTTP.
   server.tls_cert_file = args.get_or("tls-cert", "");
   server.tls_key_file = args.get_or("tls-key", "");

@@ -93,16 +93,43 @@ asio::awaitable<void> HttpServer::accept_loop() {
       socket.close(ec);
       continue;
     }
+    std::string peer;
+    if (auto remote = socket.remote_endpoint(ec); !ec) peer = remote.address().to_string();
+    if (!claim_client_slot(peer)) {
+      connections_.fetch_sub(1);
+      socket.close(ec);
+      continue;
+    }
     auto executor = socket.get_executor();
-    asio::co_spawn(executor, session(std::move(socket)), asio::detached);
+    asio::co_spawn(executor, session(std::move(socket), std::move(peer)), asio::detached);
   }
 }
 
-asio::awaitable<void> HttpServer::session(tcp::socket socket) {
+bool HttpServer::claim_client_slot(const std::string& peer) {
+  if (config_.max_connections_per_client == 0) return true;
+  std::lock_guard lock(per_client_mu_);
+  size_t& n = per_client_[peer];
+  if (n >= config_.max_connections_per_client) return false;
+  ++n;
+  return true;
+}
+
+void HttpServer::release_client_slot(const std::string& peer) {
+  if (config_.max_connections_per_client == 0) return;
+  std::lock_guard lock(per_client_mu_);
+  auto it = per_client_.find(peer);
+  if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);  // bounded map
+}
+
+asio::awaitable<void> HttpServer::session(tcp::socket socket, std::string peer) {
   ConnectionSlot slot{connections_};
-  ClientInfo client;
+  struct ClientSlot {
+    HttpServer& server;
+    const std::string& peer;
+    ~ClientSlot() { server.release_client_slot(peer); }
+  } client_slot{*this, peer};
+  ClientInfo client{peer};
   beast::error_code ec;
-  if (auto peer = socket.remote_endpoint(ec); !ec) client.address = peer.address().to_string();
   if (!tls_) {
     beast::tcp_stream stream(std::move(socket));
     co_await serve(stream, client);

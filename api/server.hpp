@@ -5,8 +5,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "api/http_types.hpp"
@@ -23,6 +25,9 @@ struct ServerConfig {
   std::chrono::milliseconds idle_timeout{60'000};  // keep-alive wait for the next request
   std::chrono::milliseconds read_timeout{10'000};  // from a request's first byte to its end
   size_t max_connections = 4096;
+  // Open connections from one address; more are closed at accept. 0: no per-address cap
+  // (the default: load generators and proxies open hundreds from one address).
+  size_t max_connections_per_client = 0;
   unsigned threads = 2;
   // HTTPS when both are set (PEM files); plain HTTP otherwise, the loopback default.
   std::string tls_cert_file;
@@ -46,7 +51,10 @@ class HttpServer {
 
  private:
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  asio::awaitable<void> session(asio::ip::tcp::socket socket, std::string peer);
+  // Counts a connection from `peer`; false (nothing counted) when it already has its cap.
+  bool claim_client_slot(const std::string& peer);
+  void release_client_slot(const std::string& peer);
   // The request loop of one connection, over plain TCP or TLS.
   template <typename Stream>
   asio::awaitable<void> serve(Stream& stream, const ClientInfo& client);
@@ -57,6 +65,8 @@ class HttpServer {
   asio::ip::tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
   std::atomic<size_t> connections_{0};
+  std::mutex per_client_mu_;
+  std::unordered_map<std::string, size_t> per_client_;  // only addresses with connections
   uint16_t bound_port_ = 0;
   struct Tls;  // the OpenSSL context, when serving HTTPS (server.cpp)
   std::unique_ptr<Tls> tls_;

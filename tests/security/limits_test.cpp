@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
+#include <vector>
 #include <chrono>
 #include <thread>
 
@@ -181,4 +183,25 @@ TEST_CASE("oversized input: 431 for large or too many headers, 414 for a long UR
                            R"(","price_minor":1,"currency":"EUR","stock":1})";
   check_problem(c.post("/v1/products", body, admin), 413, "body_too_large");
   CHECK(c.get("/livez").status == 200);
+}
+
+TEST_CASE("connections per client: past the cap a connection is closed at once; a freed slot serves again") {
+  TempDir dir{"perclient"};
+  ServerProcess server{dir.path() + "/data", {"--max-connections-per-client", "3"}};
+  server.start();
+  auto held = std::vector<std::unique_ptr<RawConn>>();
+  for (int i = 0; i < 3; ++i) held.push_back(std::make_unique<RawConn>(server.port()));
+  RawConn fourth(server.port());
+  CHECK(fourth.closed_within(5'000));
+  HttpClient c(server.port());
+  CHECK(c.get("/livez").status == 0);
+  for (auto& h : held) CHECK(!h->closed_within(0));  // the first three are still open
+  held.pop_back();
+  // The server notices the close and frees the slot (polled, bounded).
+  bool served = false;
+  for (int i = 0; i < 100 && !served; ++i) {
+    served = c.get("/livez").status == 200;
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(served);
 }
