@@ -223,9 +223,11 @@ bool PartitionProcessor::ensure_recovered() {
   timers_.clear();
   if (auto s = recover(); !s) {
     recovery_error_ = s.message();
+    set_health(false, "recovery failed: " + recovery_error_);
     return false;
   }
   std::fprintf(stderr, "ordo: partition %u recovered\n", id_.value());
+  set_health(true, "");  // until a write says otherwise
   needs_recovery_ = false;
   return true;
 }
@@ -343,6 +345,7 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
     durable = log_.append(id_, envelopes, build);
   }
 
+  set_health(durable.ok(), durable.ok() ? std::string() : durable.message());
   if (!durable) {
     // Nothing was written; the in-memory state ran ahead of the disk. Answer every command
     // with the failure and reload the partition from what is durable.
@@ -383,6 +386,16 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
   stats_.commands += batch.size();
   stats_.batches += 1;
   stats_.events += envelopes.size();
+}
+
+PartitionProcessor::Health PartitionProcessor::health() const {
+  std::lock_guard lock(health_mu_);
+  return health_;
+}
+
+void PartitionProcessor::set_health(bool writable, std::string error) {
+  std::lock_guard lock(health_mu_);
+  health_ = Health{writable, std::move(error)};
 }
 
 void PartitionProcessor::reload_after_failure() {

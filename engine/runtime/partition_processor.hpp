@@ -60,6 +60,13 @@ class PartitionProcessor {
   size_t run_once();
 
   PartitionId id() const { return id_; }
+
+  // Whether the last group commit (or recovery) succeeded, and why not; for /readyz.
+  struct Health {
+    bool writable = true;
+    std::string error;
+  };
+  Health health() const;
   ProcessorStats stats() const;
   size_t queue_depth() const;
   // The state, for tests and the simulation; only safe when the thread is not running.
@@ -92,6 +99,9 @@ class PartitionProcessor {
   // Set when a reload after a failed write could not read the log back (the Kafka broker is
   // unreachable, or another writer fenced this one): every command is answered with the
   // error, and recovery is tried again, at most once a second, before the next batch.
+  void set_health(bool writable, std::string error);
+  mutable std::mutex health_mu_;
+  Health health_;
   bool needs_recovery_ = false;
   std::string recovery_error_;
   std::chrono::steady_clock::time_point next_recovery_{};
