@@ -40,7 +40,9 @@ struct Waiter {
 
 App::App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, ReadSide read)
     : engine_(engine), clock_(clock), ids_(ids), config_(std::move(config)), read_(read),
-      limiter_(config_.rate_limit) {}
+      limiter_(config_.rate_limit) {
+  if (!config_.jwt_secrets.empty()) current_secret_.push_back(config_.jwt_secrets.front());
+}
 
 App::~App() { query_pool_.join(); }
 
@@ -81,7 +83,10 @@ asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
     std::optional<Problem> unauthenticated;
     if (auth.size() < 7 || !auth.starts_with("Bearer ")) {
       unauthenticated = Problem{401, "unauthenticated", "a Bearer token is required", {}, {}};
-    } else if (auto claims = verify_jwt(auth.substr(7), config_.jwt_secrets, clock_.now().value() / 1000)) {
+    } else if (auto claims = verify_jwt(auth.substr(7),
+                                        clock_.now().value() > config_.previous_secrets_until_ms ? current_secret_
+                                                                                                 : config_.jwt_secrets,
+                                        clock_.now().value() / 1000)) {
       call.who = std::move(claims.value());
     } else {
       unauthenticated = Problem{401, "unauthenticated", claims.error().message, {}, {}};

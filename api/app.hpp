@@ -3,6 +3,7 @@
 // semantics, hand the command to the engine and wait (bounded) for its durable outcome.
 // No business rule lives here.
 #include <chrono>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <string>
@@ -33,6 +34,8 @@ struct ReadSide {
 
 struct AppConfig {
   std::vector<std::string> jwt_secrets;  // current first; older ones accepted during rotation
+  // End of the rotation grace (wall clock, ms): after it only jwt_secrets[0] is accepted.
+  int64_t previous_secrets_until_ms = std::numeric_limits<int64_t>::max();
   std::chrono::milliseconds command_timeout{30'000};
   int64_t idempotency_retention_ms = 24 * 3600 * 1000;
   int retry_after_s = 1;
@@ -84,6 +87,7 @@ class App {
   std::mutex inflight_mu_;
   std::unordered_set<std::string> inflight_;  // Idempotency-Keys whose first request runs
   ReadSide read_;
+  std::vector<std::string> current_secret_;  // jwt_secrets[0] alone, for after the grace
   RateLimiter limiter_;
   Denials denials_;
   // Queries block on PostgreSQL: they run here, never on the HTTP threads.

@@ -25,7 +25,7 @@ int usage() {
   std::fprintf(stderr,
                "usage:\n"
                "  ordo serve --data-dir DIR [--listen 127.0.0.1:8080] [--partitions N]\n"
-               "             [--jwt-secret-file F] [--jwt-previous-secret-file F]\n"
+               "             [--jwt-secret-file F] [--jwt-previous-secret-file F [--jwt-previous-secret-grace 24h]]\n"
                "             [--reservation-ttl 15m] [--http-threads N] [--queue-capacity N]\n"
                "             [--max-batch N] [--port-file F] [--rate-limit RPS (0: off)]\n"
                "             [--read-timeout 10s] [--idle-timeout 60s] [--tls-cert PEM --tls-key PEM]\n"
@@ -162,6 +162,16 @@ int cmd_serve(const Args& args) {
       return 1;
     }
     app_config.jwt_secrets.push_back(*s);
+    // --jwt-previous-secret-grace 24h: the old secret stops working on its own after that
+    // long, without a restart (default: for as long as the flag is given).
+    if (auto grace = args.get("jwt-previous-secret-grace")) {
+      auto ms = parse_duration_ms(*grace);
+      if (!ms) {
+        std::fprintf(stderr, "ordo serve: bad --jwt-previous-secret-grace\n");
+        return 2;
+      }
+      app_config.previous_secrets_until_ms = SystemClock().now().value() + *ms;
+    }
   }
 
   // Signals are taken by sigwait on this thread; every other thread blocks them.

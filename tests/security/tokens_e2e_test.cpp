@@ -1,6 +1,7 @@
 // Tokens against the real binary: key rotation (a previous secret accepted only while the
 // server is given it) and hostile tokens refused with 401 and counted.
 #include <fstream>
+#include <thread>
 
 #include "api/base64url.hpp"
 #include "tests/e2e/e2e_helpers.hpp"
@@ -69,4 +70,26 @@ TEST_CASE("hostile tokens over HTTP: none, RS256 label, expired, wrong secret â†
     CHECK(r.body.find(t) == std::string::npos);
   }
   CHECK(denied(c, "unauthenticated") == static_cast<int64_t>(hostile.size()));
+}
+
+TEST_CASE("rotation: with --jwt-previous-secret-grace the old secret expires in a running server") {
+  TempDir dir{"rotation-grace"};
+  const std::string old_secret = "old-secret-0123456789abcdef0123456789abcdef";
+  const std::string old_file = dir.path() + "/old.secret";
+  std::ofstream(old_file) << old_secret << "\n";
+  const std::string old_token = token("aud", Role::auditor, 3600, std::nullopt, old_secret);
+  ServerProcess server{dir.path() + "/data",
+                       {"--jwt-previous-secret-file", old_file, "--jwt-previous-secret-grace", "3s"}};
+  server.start();
+  HttpClient c(server.port());
+  CHECK(c.get("/v1/events", bearer(old_token)).status == 200);  // in the grace
+  // Out of it within the bound (polled): the same token is refused, a new one still works.
+  int status = 200;
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+       status == 200 && std::chrono::steady_clock::now() < end;) {
+    status = c.get("/v1/events", bearer(old_token)).status;
+    if (status == 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(status == 401);
+  CHECK(c.get("/v1/events", bearer(token("aud", Role::auditor))).status == 200);
 }
