@@ -80,6 +80,17 @@ const AccessRule* match_rule(http::verb method, std::string_view path,
   return nullptr;
 }
 
+std::string allowed_methods(std::string_view path) {
+  std::string out;
+  std::vector<std::string> params;
+  for (const auto& rule : kTable) {
+    if (!match_pattern(rule.pattern, path, params)) continue;
+    if (!out.empty()) out += ", ";
+    out += std::string_view(http::to_string(rule.method));
+  }
+  return out;
+}
+
 Verdict authorize(const AccessRule& rule, const Claims& who, const ResourceFacts& f) {
   if ((rule.roles & role_bit(who.role)) == 0) return Verdict::forbidden;
   if (who.role == Role::admin) return Verdict::allow;

@@ -64,6 +64,8 @@ std::span<const AccessRule> access_table();
 // Sets `path_known` when some rule has this path with another method (→ 405).
 const AccessRule* match_rule(http::verb method, std::string_view path,
                              std::vector<std::string>& params, bool& path_known);
+// The methods the table has for `path`, for the Allow header of a 405 ("GET, POST").
+std::string allowed_methods(std::string_view path);
 
 // Facts about the resource, looked up by the caller of authorize() for the rule's ownership.
 struct ResourceFacts {

@@ -68,7 +68,11 @@ asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
   bool path_known = false;
   const AccessRule* rule = match_rule(req.method(), path, params, path_known);
   if (!rule) {
-    if (path_known) co_return fail({405, "method_not_allowed", "method not allowed here", {}, {}});
+    if (path_known) {
+      auto res = fail({405, "method_not_allowed", "method not allowed here", {}, {}});
+      res.set(http::field::allow, allowed_methods(path));  // RFC 9110 §15.5.6
+      co_return res;
+    }
     co_return fail({404, "not_found", "no such resource", {}, {}});
   }
   for (auto& p : params) {

@@ -6,6 +6,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -71,11 +72,16 @@ std::string page_body(const std::string& items_key, const projections::Page& pag
   return body;
 }
 
+// A real calendar day: "0000-00-00" or "2026-02-30" would reach PostgreSQL and fail there
+// (a 503 for what is the caller's mistake).
 bool valid_day(const std::string& s) {
   if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
   for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
     if (s[i] < '0' || s[i] > '9') return false;
-  return true;
+  const int y = std::stoi(s.substr(0, 4));
+  const unsigned m = static_cast<unsigned>(std::stoi(s.substr(5, 2)));
+  const unsigned d = static_cast<unsigned>(std::stoi(s.substr(8, 2)));
+  return y >= 1 && std::chrono::year_month_day{std::chrono::year{y}, std::chrono::month{m}, std::chrono::day{d}}.ok();
 }
 
 }  // namespace
@@ -88,6 +94,11 @@ asio::awaitable<std::optional<Response>> App::wait_min_position(Call& call) {
   auto offset = dash == std::string_view::npos ? std::nullopt : parse_int(header.substr(dash + 1));
   if (!part || !offset || *part < 0 || *part >= engine_.partition_count() || *offset < -1)
     co_return call.problem({400, "validation_failed", "Ordo-Min-Position must look like 0-42", "Ordo-Min-Position", {}});
+  // A position past the end of the log was never handed out (a command's reply comes after
+  // its events are in the log): refuse it now instead of waiting for it in vain.
+  if (auto tail = engine_.log().tail(PartitionId{static_cast<uint32_t>(*part)});
+      tail && *offset > tail->last_offset.value())
+    co_return call.problem({400, "validation_failed", "Ordo-Min-Position is past the end of the log", "Ordo-Min-Position", {}});
   // Poll the runner's applied position with a short timer; bounded by min_position_timeout.
   auto deadline = std::chrono::steady_clock::now() + config_.min_position_timeout;
   asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -120,8 +131,10 @@ asio::awaitable<Response> App::handle_query(Call& call) {
   };
   auto cursor_of = [&](std::string& after) -> std::optional<Response> {
     if (auto v = call.query.get("cursor")) {
+      // A cursor is the last key of a page (an order id or a SKU): anything else is forged,
+      // and arbitrary bytes would fail in PostgreSQL rather than here.
       auto d = base64url_decode(*v);
-      if (!d || d->size() > 256) return call.problem({400, "validation_failed", "cursor is not valid", "cursor", {}});
+      if (!d || !is_valid_id(*d)) return call.problem({400, "validation_failed", "cursor is not valid", "cursor", {}});
       after = *d;
     }
     return std::nullopt;

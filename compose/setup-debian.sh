@@ -8,7 +8,7 @@ PACKAGES=(
   libboost-dev libpqxx-dev librocksdb-dev libsimdjson-dev libfmt-dev doctest-dev
   librdkafka-dev libssl-dev libjemalloc-dev
   postgresql-15 postgresql-client-15
-  python3 python3-yaml wrk jq kcat
+  python3 python3-yaml python3-venv wrk jq kcat
   clang-14 libfuzzer-14-dev libclang-rt-14-dev
   maven openjdk-17-jre-headless
 )

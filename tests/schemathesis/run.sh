@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Schemathesis (from PyPI) against the live server's own OpenAPI document (/v1/openapi.json),
+# a bounded number of cases per operation: no 5xx, every status, content type, header and
+# body as documented, invalid input refused, 405 with Allow.
+#   tests/schemathesis/run.sh ORDO_BIN WORK_DIR [MAX_EXAMPLES] [SEED]
+# Without ORDO_TEST_POSTGRES the view-backed reads (which answer 503 views_not_configured)
+# are left out; with it the server gets --postgres and every operation is tested.
+# Not checked: positive_data_acceptance — Ordo's JSON parser takes integers only (2.0 is
+# refused, while JSON Schema calls it an integer) and some valid-looking input is refused by
+# state (unknown_sku, a partition number past the configured count).
+# Exit 77 (skipped) when schemathesis cannot be installed (no network).
+set -euo pipefail
+bin="$1"
+work="$2"
+examples="${3:-25}"
+seed="${4:-$RANDOM}"
+mkdir -p "$work"
+venv="$work/venv"
+if [[ ! -x "$venv/bin/schemathesis" ]]; then
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q 'schemathesis>=4,<5' ||
+    { echo "schemathesis: cannot install from PyPI; skipped" >&2; exit 77; }
+fi
+
+data="$(mktemp -d "$work/data.XXXXXX")"
+secret="$data/jwt.secret"
+echo "schemathesis-secret-0123456789abcdef0123456789" > "$secret"
+args=(serve --data-dir "$data/db" --listen 127.0.0.1:0 --port-file "$data/port" --jwt-secret-file "$secret")
+filter=(--exclude-operation-id-regex '^(getOrder|listOrders|getProduct|listProducts|salesReport|lowStockReport)$')
+exclude=positive_data_acceptance
+if [[ -n "${ORDO_TEST_POSTGRES:-}" ]]; then
+  args+=(--postgres "$ORDO_TEST_POSTGRES" --views-schema "st_$RANDOM$RANDOM")
+  filter=()
+  # The list queries ignore unknown query parameters and an empty Ordo-Min-Position, as
+  # HTTP APIs commonly do; bodies stay checked by negative_data_rejection without views.
+  exclude+=,negative_data_rejection
+fi
+"$bin" "${args[@]}" 2> "$data/server.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 300); do [[ -s "$data/port" ]] && break; sleep 0.1; done
+port="$(cat "$data/port")"
+token="$("$bin" token --sub st-admin --role admin --jwt-secret-file "$secret")"
+
+echo "schemathesis: seed $seed, $examples examples per operation" >&2
+"$venv/bin/schemathesis" run "http://127.0.0.1:$port/v1/openapi.json" \
+  -H "Authorization: Bearer $token" --max-examples "$examples" --seed "$seed" \
+  --checks all --exclude-checks "$exclude" "${filter[@]}" \
+  --generation-database none --no-color
