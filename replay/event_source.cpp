@@ -1,5 +1,7 @@
 #include "replay/event_source.hpp"
 
+#include "engine/log/kafka/kafka_log.hpp"
+
 #include <fmt/core.h>
 #include <rocksdb/db.h>
 
@@ -147,5 +149,20 @@ Result<bool> FileSource::next(Envelope& out) {
 }
 
 std::string FileSource::where() const { return fmt::format("{} line {}", path_, line_no_); }
+
+Result<std::unique_ptr<KafkaSource>> KafkaSource::open(const std::string& brokers, const std::string& topic,
+                                                      uint32_t partitions, SourceRange range) {
+  kafka::Options options;
+  options.brokers = brokers;
+  options.topic = topic;
+  auto log = KafkaLog::open_reader(partitions, options);
+  if (!log) return log.error();
+  std::unique_ptr<KafkaSource> s(new KafkaSource());
+  s->log_ = std::move(log.value());
+  s->source_ = std::make_unique<LogSource>(*s->log_, range);
+  return s;
+}
+
+KafkaSource::~KafkaSource() = default;
 
 }  // namespace ordo::replay

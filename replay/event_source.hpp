@@ -85,6 +85,25 @@ class DataDirSource final : public EventSource {
   std::unique_ptr<LogSource> source_;
 };
 
+// The Kafka log (topic `topic`, `partitions` partitions), read as a read_committed consumer
+// that writes nothing and fences nobody.
+class KafkaSource final : public EventSource {
+ public:
+  static Result<std::unique_ptr<KafkaSource>> open(const std::string& brokers, const std::string& topic,
+                                                   uint32_t partitions, SourceRange range = {});
+  ~KafkaSource() override;
+  Result<bool> next(Envelope& out) override { return source_->next(out); }
+  std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const override {
+    return source_->recorded_tails();
+  }
+  std::string where() const override { return source_->where(); }
+
+ private:
+  KafkaSource() = default;
+  std::unique_ptr<EventLog> log_;
+  std::unique_ptr<LogSource> source_;
+};
+
 // A JSON Lines export. Reads in fixed-size chunks; a line longer than kMaxLineBytes is an
 // error rather than unbounded memory.
 class FileSource final : public EventSource {

@@ -25,7 +25,7 @@ int usage() {
   std::fprintf(stderr,
                "usage: ordo replay COMMAND SOURCE [options]\n"
                "  SOURCE: --data-dir DIR (a stopped engine's data) | --file EXPORT.jsonl ('-' = stdin)\n"
-               "          | --kafka BROKERS (not available yet)\n"
+               "          | --kafka BROKERS [--kafka-topic ordo.events] [--partitions N]\n"
                "  export   [--format jsonl|csv] [--out PATH] [--partition N] [--stream S] [--type T]\n"
                "           [--from-time MS] [--to-time MS] [--from-offset N] [--to-offset N]\n"
                "           (csv without --type writes one {Type}.csv per type into the --out directory)\n"
@@ -101,12 +101,25 @@ std::unique_ptr<EventSource> open_source(const Flags& f, SourceRange range, int&
     exit_code = 2;
     return nullptr;
   }
-  if (f.get("kafka")) {
-    // The seam is ready (LogSource reads any EventLog); the Kafka EventLog is not there yet.
-    std::fprintf(stderr, "ordo replay: --kafka is not available yet (the Kafka log backend is still being built); "
-                         "use --data-dir or --file\n");
-    exit_code = 2;
-    return nullptr;
+  if (auto brokers = f.get("kafka")) {
+    uint32_t partitions = 1;
+    if (auto n = f.get("partitions")) {
+      unsigned long v = 0;
+      auto r = std::from_chars(n->data(), n->data() + n->size(), v);
+      if (r.ec != std::errc() || v == 0 || v > 1024) {
+        std::fprintf(stderr, "ordo replay: --partitions must be 1..1024\n");
+        exit_code = 2;
+        return nullptr;
+      }
+      partitions = static_cast<uint32_t>(v);
+    }
+    auto s = KafkaSource::open(*brokers, f.get("kafka-topic").value_or("ordo.events"), partitions, range);
+    if (!s) {
+      std::fprintf(stderr, "ordo replay: %s\n", s.error().message.c_str());
+      exit_code = 1;
+      return nullptr;
+    }
+    return std::move(s.value());
   }
   if (auto dir = f.get("data-dir")) {
     auto s = DataDirSource::open(*dir, range);
@@ -128,7 +141,7 @@ std::unique_ptr<EventSource> open_source(const Flags& f, SourceRange range, int&
 
 void print_progress(int64_t n) { std::fprintf(stderr, "ordo replay: %lld events read\n", static_cast<long long>(n)); }
 
-const std::set<std::string> kSourceFlags = {"data-dir", "file", "kafka"};
+const std::set<std::string> kSourceFlags = {"data-dir", "file", "kafka", "kafka-topic", "partitions"};
 std::set<std::string> with_source(std::set<std::string> s) {
   s.insert(kSourceFlags.begin(), kSourceFlags.end());
   return s;
