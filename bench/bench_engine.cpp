@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 
+#include "bench/closed_loop.hpp"
 #include "engine/log/rocksdb/rocksdb_log.hpp"
 #include "engine/runtime/engine.hpp"
 
@@ -53,58 +54,27 @@ EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window) {
   Engine& e = *engine.value();
   e.start();
 
-  std::mutex mu;
-  std::condition_variable cv;
-  uint64_t in_flight = 0, completed = 0, failed = 0;
-  auto submit_and_wait_room = [&](Command cmd) {
-    {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return in_flight < window; });
-      ++in_flight;
-    }
-    Submission s;
-    s.command = std::move(cmd);
-    s.meta.command_id = "bench";
-    s.meta.correlation_id = "bench";
-    s.meta.actor = Actor{"bench", "admin"};
-    s.done = [&](Completion&& c) {
-      std::lock_guard lock(mu);
-      --in_flight;
-      ++completed;
-      if (!c.durable || c.outcome.rejection) ++failed;
-      cv.notify_all();
-    };
-    for (;;) {
-      auto r = e.submit(std::move(s));
-      if (r != SubmitResult::overloaded) break;
-      std::this_thread::yield();
-    }
-  };
+  bench::ClosedLoop loop(e, window);
+  auto submit_and_wait_room = [&](Command cmd) { loop.submit(std::move(cmd)); };
 
   for (int i = 1; i <= 3; ++i)
     submit_and_wait_room(DefineProduct{Sku{"sku-" + std::to_string(i)}, SellerId{"seller-1"},
                                        "Benchmark item " + std::to_string(i), AmountMinor{1999},
                                        Currency{"EUR"}, Quantity{kMaxStock}});
-  {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return in_flight == 0; });
-  }
+  loop.drain();
   auto before = e.processor(PartitionId{0}).stats();
   auto t0 = Clock_::now();
   for (uint64_t i = 0; i < orders; ++i) {
     submit_and_wait_room(PlaceOrder{OrderId{"order-" + std::to_string(i)}, CustomerId{"customer-" + std::to_string(i % 1000)},
                                     {{Sku{"sku-1"}, Quantity{1}}, {Sku{"sku-2"}, Quantity{2}}, {Sku{"sku-3"}, Quantity{1}}}});
   }
-  {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return in_flight == 0; });
-  }
+  loop.drain();
   EngineRun run;
   run.seconds = seconds_since(t0);
   auto after = e.processor(PartitionId{0}).stats();
   run.events = after.events - before.events;
   run.batches = after.batches - before.batches;
-  if (failed) {
+  if (const uint64_t failed = loop.failed()) {
     std::fprintf(stderr, "bench: %lu commands failed\n", static_cast<unsigned long>(failed));
     std::exit(1);
   }

@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 
+#include "bench/closed_loop.hpp"
 #include "engine/log/kafka/kafka_log.hpp"
 #include "engine/runtime/engine.hpp"
 
@@ -42,32 +43,9 @@ EngineRun run_engine(const std::string& dir, const kafka::Options& ko, uint64_t 
   if (!engine) die(engine.error().message);
   Engine& e = *engine.value();
   e.start();
-  std::mutex mu;
-  std::condition_variable cv;
-  uint64_t in_flight = 0, failed = 0;
-  auto submit = [&](Command cmd) {
-    {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return in_flight < window; });
-      ++in_flight;
-    }
-    Submission s;
-    s.command = std::move(cmd);
-    s.meta.command_id = "bench";
-    s.meta.correlation_id = "bench";
-    s.meta.actor = Actor{"bench", "admin"};
-    s.done = [&](Completion&& c) {
-      std::lock_guard lock(mu);
-      --in_flight;
-      if (!c.durable || c.outcome.rejection) ++failed;
-      cv.notify_all();
-    };
-    while (e.submit(std::move(s)) == SubmitResult::overloaded) std::this_thread::yield();
-  };
-  auto drain = [&] {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return in_flight == 0; });
-  };
+  bench::ClosedLoop loop(e, window);
+  auto submit = [&](Command cmd) { loop.submit(std::move(cmd)); };
+  auto drain = [&] { loop.drain(); };
   for (int i = 1; i <= 3; ++i)
     submit(DefineProduct{Sku{"sku-" + std::to_string(i)}, SellerId{"seller-1"}, "Benchmark item " + std::to_string(i),
                          AmountMinor{1999}, Currency{"EUR"}, Quantity{kMaxStock}});
@@ -83,7 +61,7 @@ EngineRun run_engine(const std::string& dir, const kafka::Options& ko, uint64_t 
   auto after = e.processor(PartitionId{0}).stats();
   run.events = after.events - before.events;
   run.batches = after.batches - before.batches;
-  if (failed) die(std::to_string(failed) + " commands failed");
+  if (loop.failed()) die(std::to_string(loop.failed()) + " commands failed");
   auto sample = e.log().read(PartitionId{0}, Offset{3}, 1000);
   if (!sample) die(sample.error().message);
   uint64_t bytes = 0;
