@@ -304,16 +304,12 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
     if (s.render) p.rendered = s.render(p.outcome);
   }
 
-  // Stale timers (an order already cancelled) are simply dropped.
+  // Stale timers (an order no longer reserved) are simply dropped. A timer is derived from
+  // its order (expires_at, id), so its key is known without searching the timer set.
   for (const auto& s : batch)
     if (const auto* x = std::get_if<ExpireReservation>(&s.command)) {
       const Order* o = state_.find_order(x->order_id);
-      if (o && o->status == OrderStatus::reserved) continue;
-      for (auto it = timers_.begin(); it != timers_.end(); ++it)
-        if (it->order_id == x->order_id) {
-          timers_removed.push_back(*it);
-          break;
-        }
+      if (o && o->status != OrderStatus::reserved) timers_removed.push_back(TimerEntry{o->expires_at, x->order_id});
     }
 
   bool any_idempotency = false;
