@@ -65,6 +65,9 @@ int status_for(RejectCode code) noexcept {
     case RejectCode::amount_overflow: return 422;
     case RejectCode::invalid_transition: return 409;
     case RejectCode::version_conflict: return 412;
+    case RejectCode::insufficient_funds: return 409;
+    case RejectCode::amount_mismatch: return 422;
+    case RejectCode::refund_exceeds_capture: return 409;
   }
   return 500;
 }

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "engine/domain/assert.hpp"
+#include "engine/domain/decide_parts.hpp"
 
 namespace ordo {
 namespace {
@@ -97,6 +98,8 @@ Decision decide_cancel(const PartitionState& s, const CancelOrder& c) {
   if (c.expected_version && *c.expected_version != o->version)
     return reject(RejectCode::version_conflict,
                   fmt::format("order is at version {}, not {}", o->version, *c.expected_version));
+  // A paid order not yet shipped is refunded through escrow and its goods restocked.
+  if (o->status == OrderStatus::paid) return parts::decide_paid_cancel(s, *o, c);
   if (o->status != OrderStatus::reserved)
     return reject(RejectCode::invalid_transition,
                   fmt::format("an order in status {} cannot be cancelled", to_string(o->status)));
@@ -121,10 +124,11 @@ Decision decide(const PartitionState& state, const Command& command, const Decid
       [&](const auto& c) -> Decision {
         using T = std::decay_t<decltype(c)>;
         if constexpr (std::is_same_v<T, DefineProduct>) return decide_define(state, c);
-        if constexpr (std::is_same_v<T, AdjustStock>) return decide_adjust(state, c);
-        if constexpr (std::is_same_v<T, PlaceOrder>) return decide_place(state, c, ctx);
-        if constexpr (std::is_same_v<T, CancelOrder>) return decide_cancel(state, c);
-        if constexpr (std::is_same_v<T, ExpireReservation>) return decide_expire(state, c, ctx);
+        else if constexpr (std::is_same_v<T, AdjustStock>) return decide_adjust(state, c);
+        else if constexpr (std::is_same_v<T, PlaceOrder>) return decide_place(state, c, ctx);
+        else if constexpr (std::is_same_v<T, CancelOrder>) return decide_cancel(state, c);
+        else if constexpr (std::is_same_v<T, ExpireReservation>) return decide_expire(state, c, ctx);
+        else return parts::decide_cmd(state, c, ctx);
       },
       command);
 }
@@ -152,6 +156,7 @@ void check_product(const Product& p) {
 }  // namespace
 
 void apply(PartitionState& s, const Event& event, TimestampMs occurred_at) {
+  if (parts::apply_lifecycle(s, event) || parts::apply_ledger(s, event)) return;
   std::visit(
       [&](const auto& e) {
         using T = std::decay_t<decltype(e)>;
@@ -179,7 +184,8 @@ void apply(PartitionState& s, const Event& event, TimestampMs occurred_at) {
           ORDO_ASSERT(!s.orders.contains(e.order_id), "order {} placed twice", e.order_id.value());
           s.orders.emplace(e.order_id,
                            Order{e.order_id, e.customer_id, e.seller_id, e.currency, e.lines,
-                                 e.total_minor, occurred_at, e.expires_at, OrderStatus::reserved, 1});
+                                 e.total_minor, occurred_at, e.expires_at, OrderStatus::reserved, 1,
+                                 PaymentId{}, PaymentMethod::wallet, TimestampMs{0}});
         } else if constexpr (std::is_same_v<T, OrderCancelled>) {
           Order& o = order_of(s, e.order_id);
           ORDO_ASSERT(o.status == OrderStatus::reserved, "cancel of a non-reserved order");
@@ -198,7 +204,8 @@ void apply(PartitionState& s, const Event& event, TimestampMs occurred_at) {
 bool check_invariants(const PartitionState& s, std::string* why) {
   std::unordered_map<Sku, int64_t> reserved;
   for (const auto& [id, o] : s.orders) {
-    if (o.status != OrderStatus::reserved) continue;
+    // A reservation holds until payment commits it (or cancel/expiry releases it).
+    if (o.status != OrderStatus::reserved && o.status != OrderStatus::payment_pending) continue;
     for (const auto& l : o.lines) reserved[l.sku] += l.qty.value();
   }
   for (const auto& [sku, p] : s.products) {
@@ -215,7 +222,34 @@ bool check_invariants(const PartitionState& s, std::string* why) {
       return false;
     }
   }
-  return true;
+  return parts::check_ledger_invariants(s, why);
+}
+
+std::optional<std::string> money_precondition(const PartitionState& state, const Event& event) {
+  if (auto w = parts::check_lifecycle(state, event)) return w;
+  return parts::check_ledger(state, event);
+}
+
+int64_t stream_version_after(const PartitionState& s, const Event& event) {
+  auto must = [](const auto* x, std::string_view what) {
+    ORDO_ASSERT(x, "{} missing after apply", what);
+    return x->version;
+  };
+  return std::visit(
+      [&](const auto& x) -> int64_t {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (requires { x.sku; }) return must(s.find_product(x.sku), "product");
+        else if constexpr (std::is_same_v<T, WalletDeposited>) return must(s.find_wallet(x.owner, x.currency), "wallet");
+        else if constexpr (std::is_same_v<T, PaymentInitiated> || std::is_same_v<T, PaymentCaptured> ||
+                           std::is_same_v<T, PaymentFailed> || std::is_same_v<T, PaymentRefunded>)
+          return must(s.find_payment(x.payment_id), "payment");
+        else if constexpr (std::is_same_v<T, EscrowHeld> || std::is_same_v<T, EscrowReleased> ||
+                           std::is_same_v<T, EscrowRefunded>)
+          return must(s.find_escrow(x.order_id), "escrow");
+        else if constexpr (requires { x.payout_id; }) return must(s.find_payout(x.payout_id), "payout");
+        else return must(s.find_order(x.order_id), "order");
+      },
+      event);
 }
 
 }  // namespace ordo

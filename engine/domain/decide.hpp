@@ -1,6 +1,7 @@
 #pragma once
 // The pure core: decide(state, command, context) → events | rejection, and
 // apply(state, event) → state. No I/O, no clock, no randomness.
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -27,6 +28,15 @@ void apply(PartitionState& state, const Event& event, TimestampMs occurred_at);
 
 // Invariants of a whole partition: available never negative, reserved matches the sum of
 // the lines of reserved orders. Used by tests, the simulation and the recovery path.
+// Also the ledger's: the accounts of each currency sum to zero, no wallet's available
+// balance is negative, a resolved escrow holds nothing, refunds never pass the capture.
 bool check_invariants(const PartitionState& state, std::string* why);
+
+// Why a lifecycle or ledger event cannot follow this state (nullopt when it can, and for
+// the inventory events, which replay/ checks itself). apply asserts the same.
+std::optional<std::string> money_precondition(const PartitionState& state, const Event& event);
+
+// The version an event gives its stream, read from the state after the event is applied.
+int64_t stream_version_after(const PartitionState& state, const Event& event);
 
 }  // namespace ordo

@@ -18,6 +18,9 @@ enum class RejectCode {
   amount_overflow,       // an order total beyond the money ceiling
   invalid_transition,    // the aggregate's status does not allow the command
   version_conflict,      // If-Match did not match the stream version
+  insufficient_funds,    // a wallet's available balance is below the amount
+  amount_mismatch,       // a provider's capture differs from the payment's amount
+  refund_exceeds_capture,  // refunds would pass what was captured (or is still in escrow)
 };
 
 inline constexpr RejectCode kAllRejectCodes[] = {
@@ -27,6 +30,8 @@ inline constexpr RejectCode kAllRejectCodes[] = {
     RejectCode::stock_limit,        RejectCode::mixed_sellers,
     RejectCode::mixed_currencies,   RejectCode::amount_overflow,
     RejectCode::invalid_transition, RejectCode::version_conflict,
+    RejectCode::insufficient_funds, RejectCode::amount_mismatch,
+    RejectCode::refund_exceeds_capture,
 };
 
 constexpr std::string_view to_string(RejectCode c) noexcept {
@@ -43,6 +48,9 @@ constexpr std::string_view to_string(RejectCode c) noexcept {
     case RejectCode::amount_overflow: return "amount_overflow";
     case RejectCode::invalid_transition: return "invalid_transition";
     case RejectCode::version_conflict: return "version_conflict";
+    case RejectCode::insufficient_funds: return "insufficient_funds";
+    case RejectCode::amount_mismatch: return "amount_mismatch";
+    case RejectCode::refund_exceeds_capture: return "refund_exceeds_capture";
   }
   return "unknown";
 }

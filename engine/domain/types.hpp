@@ -13,6 +13,10 @@ using SellerId = named_type<std::string, struct SellerIdTag>;
 using CustomerId = named_type<std::string, struct CustomerIdTag>;
 using OrderId = named_type<std::string, struct OrderIdTag>;
 using Currency = named_type<std::string, struct CurrencyTag>;
+using PaymentId = named_type<std::string, struct PaymentIdTag>;
+using PayoutId = named_type<std::string, struct PayoutIdTag>;
+// The owner of a wallet: a customer or a seller id (the `sub` of their token).
+using OwnerId = named_type<std::string, struct OwnerIdTag>;
 
 // Units of stock. Signed so that a delta (restock or shrink) has the same type.
 using Quantity = named_type<int64_t, struct QuantityTag>;
@@ -30,6 +34,11 @@ inline constexpr size_t kMaxOrderLines = 100;
 inline constexpr size_t kMaxIdLength = 64;
 inline constexpr size_t kMaxNameLength = 200;
 inline constexpr size_t kMaxReasonLength = 200;
+// One money movement (deposit, payout, payment) is at most 10^15 minor units, so sums of
+// many stay far from int64 overflow.
+inline constexpr int64_t kMaxAmountMinor = 1'000'000'000'000'000;
+// Platform fee in basis points of an escrow's amount (10000 = 100%).
+inline constexpr int64_t kMaxFeeBps = 10'000;
 
 // Ids are client-chosen strings [A-Za-z0-9._:-]{1,64} (DESIGN §3).
 bool is_valid_id(std::string_view s) noexcept;

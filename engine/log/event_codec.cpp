@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include "engine/log/money_fields.hpp"
+
 namespace ordo {
 namespace {
 
@@ -61,6 +63,69 @@ Json lines_json(const std::vector<PricedLine>& lines) {
   return Json(std::move(a));
 }
 
+// Field (de)serialisers for the types the money events use.
+template <class T>
+Json field_json(const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) return Json(v);
+  else if constexpr (std::is_same_v<T, bool>) return Json(v);
+  else if constexpr (std::is_same_v<T, PaymentMethod>) return Json(to_string(v));
+  else if constexpr (std::is_same_v<typename T::value_type, std::string>) return Json(v.value());
+  else return Json(static_cast<int64_t>(v.value()));
+}
+
+template <class T>
+bool field_read(const Json* j, T& out) {
+  if (!j) return false;
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!j->is_string()) return false;
+    out = j->as_string();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!j->is_bool()) return false;
+    out = j->as_bool();
+  } else if constexpr (std::is_same_v<T, PaymentMethod>) {
+    return j->is_string() && parse_payment_method(j->as_string(), out);
+  } else if constexpr (std::is_same_v<typename T::value_type, std::string>) {
+    if (!j->is_string()) return false;
+    out = T{j->as_string()};
+  } else {
+    if (!j->is_int()) return false;
+    out = T{j->as_int()};
+  }
+  return true;
+}
+
+template <class E>
+Json encode_fields(const E& e) {
+  Json::Object o;
+  money_fields::fields(const_cast<E&>(e), [&](const char* name, const auto& v) { o.emplace(name, field_json(v)); });
+  return Json(std::move(o));
+}
+
+template <class E>
+Result<Event> decode_fields(const Json& payload) {
+  E e{};
+  std::string bad;
+  money_fields::fields(e, [&](const char* name, auto& v) {
+    if (bad.empty() && !field_read(payload.find(name), v)) bad = name;
+  });
+  if (!bad.empty()) return Error{fmt::format("payload field {} missing or of the wrong type", bad)};
+  return Event{std::move(e)};
+}
+
+// Decodes `type` if it is one of the money events. Alternatives are tried in index order.
+template <size_t I = 0>
+std::optional<Result<Event>> decode_money(std::string_view type, const Json& payload) {
+  if constexpr (I == std::variant_size_v<Event>) {
+    return std::nullopt;
+  } else {
+    using E = std::variant_alternative_t<I, Event>;
+    if constexpr (money_fields::HasFields<E>) {
+      if (type == event_type(Event{std::in_place_index<I>})) return decode_fields<E>(payload);
+    }
+    return decode_money<I + 1>(type, payload);
+  }
+}
+
 }  // namespace
 
 // OrderPlaced v2 added `channel`. Every other type is still at v1.
@@ -110,6 +175,7 @@ Json encode_event_payload(const Event& e) {
           [](const OrderExpired& x) {
             return Json(Json::Object{{"order_id", Json(x.order_id.value())}});
           },
+          [](const auto& x) { return encode_fields(x); },
       },
       e);
 }
@@ -151,6 +217,8 @@ Result<Event> decode_event(std::string_view type, int64_t schema_version, const 
     out = OrderCancelled{OrderId{r.str("order_id")}, r.str("reason")};
   } else if (type == "OrderExpired") {
     out = OrderExpired{OrderId{r.str("order_id")}};
+  } else if (auto money = decode_money(type, payload)) {
+    return std::move(*money);
   } else {
     return Error{fmt::format("unknown event type {}", type)};
   }

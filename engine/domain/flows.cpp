@@ -1,0 +1,42 @@
+#include "engine/domain/flows.hpp"
+
+#include <string>
+
+namespace ordo {
+
+std::optional<Command> react(const Event& event) {
+  return std::visit(
+      [](const auto& e) -> std::optional<Command> {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, OrderPaymentRequested>)
+          return InitiatePayment{e.payment_id, e.order_id, e.method, e.customer_id, e.seller_id, e.amount_minor,
+                                 e.currency};
+        else if constexpr (std::is_same_v<T, PaymentCaptured>)
+          return MarkOrderPaid{e.order_id, e.payment_id};
+        else if constexpr (std::is_same_v<T, PaymentFailed>)
+          return MarkOrderPaymentFailed{e.order_id, e.payment_id, e.reason};
+        else if constexpr (std::is_same_v<T, OrderCompleted>)
+          return ReleaseEscrow{e.order_id, e.currency};
+        else if constexpr (std::is_same_v<T, OrderRefunded>)
+          return RefundEscrow{e.order_id, e.currency};
+        else
+          return std::nullopt;
+      },
+      event);
+}
+
+std::optional<Command> on_refused(const Command& sent, const Rejection& why) {
+  if (const auto* p = std::get_if<InitiatePayment>(&sent))
+    return MarkOrderPaymentFailed{p->order_id, p->payment_id, std::string(to_string(why.code))};
+  return std::nullopt;
+}
+
+bool refusal_is_benign(const Command& sent, const Rejection& why) {
+  // A follow-up that finds its step already taken (the escrow already resolved, the order
+  // already moved on) is a repeat, not a fault.
+  if (why.code != RejectCode::invalid_transition) return false;
+  return std::holds_alternative<ReleaseEscrow>(sent) || std::holds_alternative<RefundEscrow>(sent) ||
+         std::holds_alternative<MarkOrderPaymentFailed>(sent);
+}
+
+}  // namespace ordo
