@@ -34,6 +34,32 @@ constexpr AccessRule kTable[] = {
      roles(merchant, admin, analyst), Ownership::scoped_list},
     {Endpoint::metrics, http::verb::get, "/metrics", true, kAnyRole, Ownership::none},
     {Endpoint::openapi, http::verb::get, "/v1/openapi.json", true, kAnyRole, Ownership::none},
+    {Endpoint::pay_order, http::verb::post, "/v1/orders/{id}/pay", false, roles(customer, admin),
+     Ownership::order_customer},
+    {Endpoint::ship_order, http::verb::post, "/v1/orders/{id}/ship", false, roles(merchant, admin),
+     Ownership::order_seller},
+    {Endpoint::deliver_order, http::verb::post, "/v1/orders/{id}/deliver", false, roles(merchant, admin),
+     Ownership::order_seller},
+    {Endpoint::confirm_order, http::verb::post, "/v1/orders/{id}/confirm", false, roles(customer, admin),
+     Ownership::order_customer},
+    {Endpoint::dispute_order, http::verb::post, "/v1/orders/{id}/dispute", false, roles(customer, admin),
+     Ownership::order_customer},
+    {Endpoint::escrow_release, http::verb::post, "/v1/escrows/{order_id}/release", false, roles(admin),
+     Ownership::none},
+    {Endpoint::escrow_refund, http::verb::post, "/v1/escrows/{order_id}/refund", false, roles(admin),
+     Ownership::none},
+    {Endpoint::deposit, http::verb::post, "/v1/wallets/{owner}/deposits", false, roles(finance, admin),
+     Ownership::none},
+    {Endpoint::request_payout, http::verb::post, "/v1/wallets/{owner}/payouts", false,
+     roles(customer, merchant, admin), Ownership::path_owner},
+    {Endpoint::complete_payout, http::verb::post, "/v1/payouts/{id}/complete", false, roles(finance, admin),
+     Ownership::none},
+    {Endpoint::reject_payout, http::verb::post, "/v1/payouts/{id}/reject", false, roles(finance, admin),
+     Ownership::none},
+    {Endpoint::payment_webhook, http::verb::post, "/v1/payments/webhook", true, kAnyRole, Ownership::none},
+    {Endpoint::admin_parked, http::verb::get, "/v1/admin/parked", false, roles(admin), Ownership::none},
+    {Endpoint::admin_parked_retry, http::verb::post, "/v1/admin/parked/{id}/retry", false, roles(admin),
+     Ownership::none},
 };
 
 bool match_pattern(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
@@ -110,6 +136,13 @@ Verdict authorize(const AccessRule& rule, const Claims& who, const ResourceFacts
       if (who.role == Role::customer && f.order_customer_id == who.sub) return Verdict::allow;
       if (who.role == Role::merchant && f.order_seller_id == who.sub) return Verdict::allow;
       return Verdict::not_found;
+    case Ownership::order_customer:
+      return who.role == Role::customer && f.order_customer_id == who.sub ? Verdict::allow : Verdict::not_found;
+    case Ownership::order_seller:
+      return who.role == Role::merchant && f.order_seller_id == who.sub ? Verdict::allow : Verdict::not_found;
+    case Ownership::path_owner:
+      // Someone else's wallet is indistinguishable from a missing one.
+      return f.path_owner == who.sub ? Verdict::allow : Verdict::not_found;
     case Ownership::scoped_list:
       // Allowed; the handler narrows the query with scope_for() below.
       return Verdict::allow;

@@ -30,6 +30,21 @@ enum class Endpoint {
   low_stock_report,
   metrics,
   openapi,  // GET /v1/openapi.json: the API description (schemas/openapi.yaml)
+  // The order lifecycle and the money (issue 3).
+  pay_order,
+  ship_order,
+  deliver_order,
+  confirm_order,
+  dispute_order,
+  escrow_release,
+  escrow_refund,
+  deposit,
+  request_payout,
+  complete_payout,
+  reject_payout,
+  payment_webhook,  // open to the network, authenticated by its HMAC signature instead
+  admin_parked,
+  admin_parked_retry,
 };
 
 // How a caller must relate to the resource. Admin passes every ownership rule.
@@ -40,6 +55,9 @@ enum class Ownership {
   sku_seller,     // merchant: the SKU in the path belongs to the caller
   order_party,    // customer: the order's customer; merchant: the order's seller
   scoped_list,    // customer / merchant: the list is narrowed to the caller's own rows
+  order_customer,  // customer: the order's customer only
+  order_seller,    // merchant: the order's seller only
+  path_owner,      // the `{owner}` in the path is the caller (a wallet's owner)
 };
 
 using RoleMask = unsigned;
@@ -74,6 +92,7 @@ struct ResourceFacts {
   std::optional<std::string> sku_seller_id;     // nullopt: SKU unknown
   std::optional<std::string> order_customer_id;  // nullopt: order unknown
   std::optional<std::string> order_seller_id;
+  std::optional<std::string> path_owner;  // the `{owner}` of the path
 };
 
 enum class Verdict { allow, forbidden, not_found };
