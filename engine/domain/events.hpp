@@ -114,7 +114,7 @@ struct OrderDelivered {
 // delivered (or disputed, resolved for the seller) → completed; the ledger releases escrow.
 struct OrderCompleted {
   OrderId order_id;
-  std::string how;  // "confirmed", "auto" or "dispute_released"
+  std::string how;  // "confirmed", "auto" or "admin_released" (ResolveDispute)
   AmountMinor amount_minor;
   Currency currency;
 };

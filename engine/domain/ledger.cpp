@@ -91,7 +91,9 @@ Decision decide_cmd(const PartitionState& s, const DepositToWallet& c, const Dec
 }
 
 Decision decide_cmd(const PartitionState& s, const InitiatePayment& c, const DecideContext&) {
-  if (!is_valid_id(c.payment_id.value()) || !amount_ok(c.amount_minor) || !is_valid_currency(c.currency.value()))
+  // A free order (total 0) is paid too: its payment settles at once, whatever the method.
+  if (!is_valid_id(c.payment_id.value()) || c.amount_minor.value() < 0 || c.amount_minor.value() > kMaxAmountMinor ||
+      !is_valid_currency(c.currency.value()))
     return reject(RejectCode::invalid_command, "payment fields out of range");
   if (s.find_payment(c.payment_id))
     return reject(RejectCode::already_exists, fmt::format("payment {} already exists", c.payment_id.value()));
@@ -99,7 +101,7 @@ Decision decide_cmd(const PartitionState& s, const InitiatePayment& c, const Dec
     return reject(RejectCode::already_exists, fmt::format("order {} is already paid", c.order_id.value()));
   std::vector<Event> events{PaymentInitiated{c.payment_id, c.order_id, c.method, c.buyer, c.seller,
                                              c.amount_minor, c.currency}};
-  if (c.method == PaymentMethod::card) return events;  // the provider's webhook settles it
+  if (c.method == PaymentMethod::card && c.amount_minor.value() > 0) return events;  // the provider's webhook settles it
   const Wallet* w = s.find_wallet(OwnerId{c.buyer.value()}, c.currency);
   const int64_t available = w ? w->available().value() : 0;
   if (available < c.amount_minor.value()) {
@@ -109,8 +111,9 @@ Decision decide_cmd(const PartitionState& s, const InitiatePayment& c, const Dec
                                    ""});
     return events;
   }
-  events.push_back(EscrowHeld{c.order_id, c.payment_id, wallet_account(OwnerId{c.buyer.value()}), c.buyer,
-                              c.seller, c.amount_minor, c.currency});
+  const std::string from = c.method == PaymentMethod::card ? std::string(kExternalCard)
+                                                            : wallet_account(OwnerId{c.buyer.value()});
+  events.push_back(EscrowHeld{c.order_id, c.payment_id, from, c.buyer, c.seller, c.amount_minor, c.currency});
   events.push_back(PaymentCaptured{c.payment_id, c.order_id, c.amount_minor, ""});
   return events;
 }

@@ -27,6 +27,16 @@ std::variant<const Order*, Rejection> target(const PartitionState& s, const Orde
 
 bool reason_ok(const std::string& r) { return r.size() <= kMaxReasonLength && is_valid_utf8(r); }
 
+// A reason cut to the limit without splitting a UTF-8 character (the event must stay valid
+// UTF-8 to survive its JSON encoding); a reason that is not UTF-8 at all is replaced.
+std::string clip_reason(const std::string& r) {
+  if (r.size() <= kMaxReasonLength) return is_valid_utf8(r) ? r : std::string("payment failed");
+  size_t n = kMaxReasonLength;
+  while (n > 0 && (static_cast<unsigned char>(r[n]) & 0xC0) == 0x80) --n;  // r[n] continues a character
+  std::string out = r.substr(0, n);
+  return is_valid_utf8(out) ? out : std::string("payment failed");
+}
+
 Order& order_of(PartitionState& s, const OrderId& id) {
   auto it = s.orders.find(id);
   ORDO_ASSERT(it != s.orders.end(), "event for unknown order {}", id.value());
@@ -63,6 +73,11 @@ Decision decide_cmd(const PartitionState& s, const PayOrder& c, const DecideCont
   const Order& o = *std::get<const Order*>(t);
   if (ctx.now.value() >= o.expires_at.value())
     return reject(RejectCode::invalid_transition, "the order's reservation has expired");
+  // The ledger takes one movement of at most kMaxAmountMinor: a larger order could never be
+  // paid, so say so now rather than fail the payment later.
+  if (o.total_minor.value() > kMaxAmountMinor)
+    return reject(RejectCode::amount_overflow,
+                  fmt::format("order total {} is above the largest payment {}", o.total_minor.value(), kMaxAmountMinor));
   return std::vector<Event>{OrderPaymentRequested{o.order_id, c.payment_id, c.method, o.customer_id,
                                                   o.seller_id, o.total_minor, o.currency}};
 }
@@ -87,7 +102,7 @@ Decision decide_cmd(const PartitionState& s, const MarkOrderPaymentFailed& c, co
   if (o.payment_id != c.payment_id)
     return reject(RejectCode::invalid_transition, "the order waits for another payment");
   // Back to reserved: the reservation's timer expires it if its time has passed.
-  return std::vector<Event>{OrderPaymentFailed{o.order_id, c.payment_id, c.reason.substr(0, kMaxReasonLength)}};
+  return std::vector<Event>{OrderPaymentFailed{o.order_id, c.payment_id, clip_reason(c.reason)}};
 }
 
 Decision decide_cmd(const PartitionState& s, const ShipOrder& c, const DecideContext&) {
@@ -137,7 +152,14 @@ Decision decide_cmd(const PartitionState& s, const ResolveDispute& c, const Deci
   return std::vector<Event>{OrderRefunded{o.order_id, o.payment_id, c.reason, o.total_minor, o.currency}};
 }
 
-Decision decide_paid_cancel(const PartitionState&, const Order& o, const CancelOrder& c) {
+Decision decide_paid_cancel(const PartitionState& s, const Order& o, const CancelOrder& c) {
+  // The restock must not pass the stock ceiling (apply asserts it): refuse like AdjustStock.
+  for (const auto& l : o.lines) {
+    const Product* p = s.find_product(l.sku);
+    if (p && p->on_hand.value() + l.qty.value() > kMaxStock)
+      return reject(RejectCode::stock_limit, fmt::format("restocking {} of {} would pass {}", l.qty.value(),
+                                                         l.sku.value(), kMaxStock));
+  }
   std::vector<Event> events{OrderRefunded{o.order_id, o.payment_id, c.reason, o.total_minor, o.currency}};
   for (const auto& l : o.lines) events.push_back(StockRestocked{l.sku, o.order_id, l.qty});
   return events;
