@@ -10,6 +10,8 @@
 
 #include "api/call.hpp"
 #include "api/command_codec.hpp"
+#include "api/flow_waiter.hpp"
+#include "api/money_decode.hpp"
 #include "api/openapi.hpp"
 #include "api/problem.hpp"
 #include "api/render.hpp"
@@ -140,6 +142,12 @@ asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
         co_return fail({403, "forbidden", "this role may not read the event history", {}, {}});
       co_return handle_stream_events(call);
     }
+    case Endpoint::admin_parked:
+    case Endpoint::admin_parked_retry: co_return co_await handle_parked(call);
+    case Endpoint::payment_webhook:
+      // No token: the provider proves itself with the HMAC over the raw body instead.
+      if (auto refused = check_webhook_signature(call)) co_return std::move(*refused);
+      co_return co_await handle_command(call);
     default: co_return co_await handle_command(call);
   }
 }
@@ -236,6 +244,7 @@ asio::awaitable<Response> App::handle_command(Call& call) {
     s.command = std::move(std::get<0>(decoded));
   };
   const std::string& body = req.body();
+  MoneyDecode money{s, facts, render, invalid, {}, {}};
   switch (call.rule.endpoint) {
     case Endpoint::create_product:
       take(decode_define_product(body));
@@ -272,9 +281,11 @@ asio::awaitable<Response> App::handle_command(Call& call) {
         }
       }
       render = render_order_cancelled;
+      if (flows_ && call.query.get("wait").value_or("") == "true")
+        money.wait_key = "escrow:" + call.params.at(0);  // a paid order's refund
       break;
     default:
-      co_return call.problem({404, "not_found", "no such resource", {}, {}});
+      if (!decode_money_command(call, money)) co_return call.problem({404, "not_found", "no such resource", {}, {}});
   }
 
   // Access first, so a caller learns nothing about resources it may not touch.
@@ -336,7 +347,7 @@ asio::awaitable<Response> App::handle_command(Call& call) {
   std::string_view corr = req["Ordo-Correlation-Id"];
   s.meta.correlation_id = is_valid_id(corr) ? std::string(corr) : s.meta.command_id;
   s.meta.causation_id = s.meta.command_id;
-  s.meta.actor = Actor{call.who.sub, std::string(to_string(call.who.role))};
+  s.meta.actor = money.actor ? *money.actor : Actor{call.who.sub, std::string(to_string(call.who.role))};
   s.meta.vip = call.who.vip();
   s.render = render;
 
@@ -353,6 +364,29 @@ asio::awaitable<Response> App::handle_command(Call& call) {
     }
     asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
   };
+
+  // `?wait=true`: watch the flow before the command runs, so its end cannot be missed.
+  std::shared_ptr<FlowWaiter> flow_waiter;
+  uint64_t watch_token = 0;
+  if (!money.wait_key.empty()) {
+    flow_waiter = std::make_shared<FlowWaiter>(co_await asio::this_coro::executor);
+    flow_waiter->timer.expires_after(config_.flow_wait_timeout);
+    std::function<void(const FlowOutcome&)> on_end = [flow_waiter](const FlowOutcome& o) {
+      {
+        std::lock_guard lock(flow_waiter->mu);
+        flow_waiter->outcome = o;
+      }
+      asio::post(flow_waiter->timer.get_executor(), [flow_waiter] { flow_waiter->timer.cancel(); });
+    };
+    watch_token = flows_->watch(money.wait_key, on_end);
+  }
+  struct Unwatch {
+    FlowManager* flows;
+    uint64_t token;
+    ~Unwatch() {
+      if (flows && token) flows->unwatch(token);
+    }
+  } unwatch{flows_, watch_token};
 
   SubmitResult submitted = engine_.submit(std::move(s));
   if (submitted == SubmitResult::overloaded) {
@@ -381,8 +415,12 @@ asio::awaitable<Response> App::handle_command(Call& call) {
                             "the command did not finish in time; retry with the same Idempotency-Key", {}, config_.retry_after_s});
   if (!done->durable)
     co_return call.problem({503, "storage_unavailable", "the command could not be made durable; nothing was written", {}, config_.retry_after_s});
-  Response res = json_response(done->rendered.status, std::move(done->rendered.body), req.version(), call.keep_alive);
+  Response res = json_response(done->rendered.status, done->rendered.body, req.version(), call.keep_alive);
   res.set("Ordo-Position", done->position.to_string());
+  if (flow_waiter) {
+    unwatch.token = 0;  // finish_flow unwatches
+    co_return co_await finish_flow(call, std::move(res), *done, watch_token, flow_waiter);
+  }
   co_return res;
 }
 

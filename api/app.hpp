@@ -3,6 +3,8 @@
 // semantics, hand the command to the engine and wait (bounded) for its durable outcome.
 // No business rule lives here.
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <limits>
 #include <mutex>
 #include <random>
@@ -19,12 +21,18 @@
 #include "engine/runtime/clock.hpp"
 #include "engine/runtime/engine.hpp"
 
+namespace ordo {
+class FlowManager;
+}
+
 namespace ordo::projections {
 class ViewQueries;
 class ProjectionRunner;
 }  // namespace ordo::projections
 
 namespace ordo::api {
+
+struct FlowWaiter;  // api/flow_waiter.hpp
 
 // The query side, when PostgreSQL is configured (both or neither).
 struct ReadSide {
@@ -43,6 +51,9 @@ struct AppConfig {
   std::chrono::milliseconds min_position_timeout{5'000};  // Ordo-Min-Position wait bound
   std::chrono::milliseconds query_timeout{10'000};
   RateLimitConfig rate_limit;  // per token (`sub`), or per address before authentication
+  // Secrets of the payment provider's webhook HMAC (current first); none: webhooks refused.
+  std::vector<std::string> webhook_secrets;
+  std::chrono::milliseconds flow_wait_timeout{10'000};  // bound of `?wait=true`
 };
 
 // Random ids for commands and for orders the client did not name. Seeded, so a test or a
@@ -62,10 +73,23 @@ class App {
   App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, ReadSide read = {});
   ~App();
   asio::awaitable<Response> handle(Request& req, const ClientInfo& client = {});
+  // The process managers, for `?wait=true` and the parked steps; optional.
+  void set_flows(FlowManager* flows) { flows_ = flows; }
 
  private:
   struct Call;
   asio::awaitable<Response> handle_command(Call& call);
+  // The lifecycle and money endpoints (api/money_handlers.cpp): decode into `s`, gather the
+  // ownership facts, choose the renderer and the flow a `?wait=true` waits for. False for
+  // an endpoint that is not one of them.
+  struct MoneyDecode;
+  bool decode_money_command(Call& call, MoneyDecode& d);
+  // Waits (bounded) for the flow `key` when the outcome started one; the response then
+  // tells the flow's end.
+  asio::awaitable<Response> finish_flow(Call& call, Response immediate, const Completion& done, uint64_t watch_token,
+                                        std::shared_ptr<FlowWaiter> waiter);
+  std::optional<Response> check_webhook_signature(Call& call);
+  asio::awaitable<Response> handle_parked(Call& call);
   // Every refusal for who the caller is (401, 403, someone else's resource, 429) goes
   // through here: counted for /metrics and logged.
   Response deny(const Call& call, DenyReason reason, Problem p);
@@ -87,6 +111,7 @@ class App {
   std::mutex inflight_mu_;
   std::unordered_set<std::string> inflight_;  // Idempotency-Keys whose first request runs
   ReadSide read_;
+  FlowManager* flows_ = nullptr;
   std::vector<std::string> current_secret_;  // jwt_secrets[0] alone, for after the grace
   RateLimiter limiter_;
   Denials denials_;

@@ -11,6 +11,7 @@
 #include "api/app.hpp"
 #include "api/cli_args.hpp"
 #include "api/secrets.hpp"
+#include "engine/runtime/flow_manager.hpp"
 #include "api/server.hpp"
 #include "projections/queries.hpp"
 #include "projections/runner.hpp"
@@ -33,6 +34,8 @@ int usage() {
                "             [--kafka BROKERS [--kafka-topic ordo.events]\n"
                "              [--kafka-transactional-prefix ordo-] [--kafka-timeout-ms 10000]]\n"
                "             [--postgres CONNINFO] [--views-schema ordo]\n"
+               "             [--webhook-secret-file F (or ORDO_WEBHOOK_SECRET)] [--platform-fee-bps 500]\n"
+               "             [--auto-release-after 7d] [--flow-wait-timeout 10s]\n"
                "  ordo token --sub S --role R [--tier vip] [--ttl 1h]\n"
                "             (--jwt-secret-file F | --data-dir DIR)\n"
                "  ordo replay export|verify|state-at|stats (--data-dir DIR | --file EXPORT.jsonl) ...\n"
@@ -120,6 +123,22 @@ int cmd_serve(const Args& args) {
     return 2;
   }
   engine_config.processor.reservation_ttl = DurationMs{*ttl};
+  auto auto_release = parse_duration_ms(args.get_or("auto-release-after", "7d"));
+  auto flow_wait = parse_duration_ms(args.get_or("flow-wait-timeout", "10s"));
+  if (!auto_release || *auto_release <= 0 || !flow_wait || *flow_wait <= 0 || *flow_wait > 60'000) {
+    std::fprintf(stderr, "ordo serve: bad --auto-release-after or --flow-wait-timeout (at most 60s)\n");
+    return 2;
+  }
+  engine_config.processor.auto_release_after = DurationMs{*auto_release};
+  try {
+    engine_config.processor.platform_fee_bps = std::stoll(args.get_or("platform-fee-bps", "500"));
+  } catch (...) {
+    return usage();
+  }
+  if (engine_config.processor.platform_fee_bps < 0 || engine_config.processor.platform_fee_bps > kMaxFeeBps) {
+    std::fprintf(stderr, "ordo serve: --platform-fee-bps must be 0..10000\n");
+    return 2;
+  }
   // Slow clients: a request must arrive whole within --read-timeout of its first byte; a
   // keep-alive connection may wait --idle-timeout for the next one.
   auto read_timeout = parse_duration_ms(args.get_or("read-timeout", "10s"));
@@ -155,6 +174,22 @@ int cmd_serve(const Args& args) {
     return 1;
   }
   app_config.jwt_secrets.push_back(*secret);
+  app_config.flow_wait_timeout = std::chrono::milliseconds(*flow_wait);
+  // The payment provider's webhook secret: a file, or the environment (never argv).
+  if (auto f = args.get("webhook-secret-file")) {
+    auto w = read_secret_file(*f);
+    if (!w) {
+      std::fprintf(stderr, "ordo serve: %s\n", w.error().message.c_str());
+      return 1;
+    }
+    app_config.webhook_secrets.push_back(*w);
+  } else if (const char* env = std::getenv("ORDO_WEBHOOK_SECRET"); env && *env) {
+    if (std::string_view(env).size() < kMinSecretBytes) {
+      std::fprintf(stderr, "ordo serve: ORDO_WEBHOOK_SECRET must be at least %zu bytes\n", kMinSecretBytes);
+      return 1;
+    }
+    app_config.webhook_secrets.push_back(env);
+  }
   if (auto prev = args.get("jwt-previous-secret-file")) {
     auto s = read_secret_file(*prev);
     if (!s) {
@@ -201,12 +236,22 @@ int cmd_serve(const Args& args) {
     runner->start();
     queries = std::make_unique<projections::ViewQueries>(*pg, rc.schema);
   }
+  // The process managers: the flows between the orders' partitions and the ledger's.
+  FlowManager flows(*engine.value(), engine.value()->flow_store(), clock);
+  if (auto s = flows.load(); !s) {
+    std::fprintf(stderr, "ordo serve: %s\n", s.message().c_str());
+    engine.value()->stop();
+    return 1;
+  }
+  flows.start();
   App app(*engine.value(), clock, ids, app_config, ReadSide{queries.get(), runner.get()});
+  app.set_flows(&flows);
   HttpServer http_server(server, ClientHandler([&app](Request& req, const ClientInfo& client) {
                            return app.handle(req, client);
                          }));
   if (auto s = http_server.start(); !s) {
     std::fprintf(stderr, "ordo serve: %s\n", s.message().c_str());
+    flows.stop();
     engine.value()->stop();
     return 1;
   }
@@ -222,6 +267,7 @@ int cmd_serve(const Args& args) {
   sigwait(&signals, &sig);
   std::fprintf(stderr, "ordo: stopping (signal %d)\n", sig);
   http_server.stop();
+  flows.stop();  // before the engine: its steps wait on the partitions
   engine.value()->stop();
   if (runner) runner->stop();
   return 0;

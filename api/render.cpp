@@ -1,5 +1,6 @@
 #include "api/render.hpp"
 
+#include "api/money_render.hpp"
 #include "api/problem.hpp"
 #include "engine/domain/assert.hpp"
 #include "engine/log/json.hpp"
@@ -63,10 +64,8 @@ Rendered render_order_placed(const Outcome& o) {
 }
 
 Rendered render_order_cancelled(const Outcome& o) {
-  if (o.rejection) return render_rejection(*o.rejection);
-  const auto& e = first_of<OrderCancelled>(o);
-  return {200, to_canonical(Json(Json::Object{{"order_id", Json(e.order_id.value())},
-                                              {"status", Json("cancelled")}}))};
+  // A reserved order is cancelled; a paid one refunded (api/money_render.cpp).
+  return render_order_transition(o);
 }
 
 }  // namespace ordo::api

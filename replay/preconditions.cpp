@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include "engine/domain/decide.hpp"
+
 namespace ordo::replay {
 namespace {
 
@@ -98,6 +100,13 @@ Why check_end(const PartitionState& s, const E& e, std::string_view what) {
 
 Why check(const PartitionState& s, const OrderCancelled& e) { return check_end(s, e, "cancel"); }
 Why check(const PartitionState& s, const OrderExpired& e) { return check_end(s, e, "expiry"); }
+
+// The lifecycle and ledger events: the domain states their preconditions itself (apply
+// asserts the same ones), so the auditor's verify and the engine cannot disagree.
+template <typename E>
+Why check(const PartitionState& s, const E& e) {
+  return money_precondition(s, Event{e});
+}
 
 }  // namespace
 

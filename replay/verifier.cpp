@@ -85,17 +85,8 @@ bool Verifier::end_command(Part& pt) {
 namespace {
 
 int64_t version_after(const PartitionState& s, const Event& ev) {
-  return std::visit(
-      [&](const auto& x) -> int64_t {
-        if constexpr (requires { x.sku; }) {
-          const Product* p = s.find_product(x.sku);
-          return p ? p->version : -1;
-        } else {
-          const Order* o = s.find_order(x.order_id);
-          return o ? o->version : -1;
-        }
-      },
-      ev);
+  // The preconditions held, so the event's aggregate exists after apply.
+  return stream_version_after(s, ev);
 }
 
 }  // namespace
@@ -149,7 +140,9 @@ void Verifier::add(const Envelope& e) {
             pt.reserved_by_orders[l.sku] += l.qty.value();
             pt.touched.insert(l.sku);
           }
-        } else {
+        } else if constexpr (std::is_same_v<T, OrderCancelled> || std::is_same_v<T, OrderExpired> ||
+                             std::is_same_v<T, OrderPaid>) {
+          // A reservation ends by release (cancel, expiry) or by payment committing it.
           for (const auto& l : pt.state.orders.at(x.order_id).lines) {
             pt.reserved_by_orders[l.sku] -= l.qty.value();
             pt.touched.insert(l.sku);

@@ -38,6 +38,7 @@ Result<std::unique_ptr<Engine>> Engine::open_with(
   e->db_ = std::move(db.value());
   e->log_ = std::move(log.value());
   e->store_ = std::make_unique<StateStore>(*e->db_);
+  e->flow_store_ = std::make_unique<FlowStore>(*e->db_);
   for (uint32_t p = 0; p < config.partitions; ++p) {
     auto proc = std::make_unique<PartitionProcessor>(PartitionId{p}, *e->log_, *e->store_, clock,
                                                      e->router_, config.processor);

@@ -11,6 +11,7 @@
 #include "engine/runtime/partition_processor.hpp"
 #include "engine/runtime/router.hpp"
 #include "engine/state/rocks_db.hpp"
+#include "engine/state/flow_store.hpp"
 #include "engine/state/state_store.hpp"
 
 namespace ordo {
@@ -45,6 +46,7 @@ class Engine {
 
   Router& router() { return router_; }
   StateStore& store() { return *store_; }
+  FlowStore& flow_store() { return *flow_store_; }
   EventLog& log() { return *log_; }
   uint32_t partition_count() const { return router_.partition_count(); }
   PartitionProcessor& processor(PartitionId p) { return *processors_.at(p.value()); }
@@ -57,6 +59,7 @@ class Engine {
   std::unique_ptr<RocksDb> db_;
   std::unique_ptr<EventLog> log_;
   std::unique_ptr<StateStore> store_;
+  std::unique_ptr<FlowStore> flow_store_;
   Router router_;
   std::vector<std::unique_ptr<PartitionProcessor>> processors_;
 };

@@ -15,22 +15,12 @@ namespace {
 // How long the writer sleeps when idle before checking timers again.
 constexpr auto kIdleWait = std::chrono::milliseconds(50);
 
-int64_t stream_version_after(const PartitionState& s, const Event& e) {
-  return std::visit(
-      [&](const auto& x) -> int64_t {
-        using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, OrderPlaced> || std::is_same_v<T, OrderCancelled> ||
-                      std::is_same_v<T, OrderExpired>) {
-          const Order* o = s.find_order(x.order_id);
-          ORDO_ASSERT(o, "order missing after apply");
-          return o->version;
-        } else {
-          const Product* p = s.find_product(x.sku);
-          ORDO_ASSERT(p, "product missing after apply");
-          return p->version;
-        }
-      },
-      e);
+// The timer an order needs: its reservation's expiry while reserved, its escrow's automatic
+// release once delivered, none otherwise.
+std::optional<TimestampMs> timer_due(const Order& o) {
+  if (o.status == OrderStatus::reserved) return o.expires_at;
+  if (o.status == OrderStatus::delivered) return o.release_at;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -53,15 +43,14 @@ Status PartitionProcessor::recover() {
                              id_.value(), applied.value(), tail->last_offset.value())};
   state_ = std::move(loaded);
   tail_ = tail.value();
-  dirty_products_.clear();
-  dirty_orders_.clear();
+  dirty_.clear();
   if (auto s = replay_log_after(applied); !s) return s;
   std::string why;
   if (!check_invariants(state_, &why))
     return Error{fmt::format("partition {}: invariant broken after recovery: {}", id_.value(), why)};
   timers_.clear();
-  for (const auto& [id, o] : state_.orders)
-    if (o.status == OrderStatus::reserved) timers_.insert(TimerEntry{o.expires_at, id});
+  timer_of_.clear();
+  for (const auto& [id, o] : state_.orders) retime(o);
   router_.load(id_, state_);
   return {};
 }
@@ -89,14 +78,7 @@ Status PartitionProcessor::replay_log_after(Offset applied) {
       auto ev = decode_event(e.type, e.schema_version, e.payload);
       if (!ev) return Error{fmt::format("partition {} offset {}: {}", id_.value(), e.offset.value(), ev.error().message)};
       apply(state_, ev.value(), e.occurred_at);
-      std::visit(
-          [&](const auto& x) {
-            using T = std::decay_t<decltype(x)>;
-            if constexpr (requires { x.sku; }) dirty_products_.insert(x.sku);
-            else dirty_orders_.insert(x.order_id);
-            (void)sizeof(T);
-          },
-          ev.value());
+      dirty_.mark(ev.value());
       prev = e.hash;
       last = e.offset;
     }
@@ -169,9 +151,15 @@ void PartitionProcessor::fire_due_timers(std::vector<Submission>& batch) {
   size_t fired = 0;
   for (auto it = timers_.begin(); it != timers_.end() && it->due <= now; ++it) {
     if (batch.size() >= config_.max_batch + 64 || fired >= 64) break;  // bounded per batch
+    const Order* o = state_.find_order(it->order_id);
+    ORDO_ASSERT(o, "timer for unknown order {}", it->order_id.value());
+    const bool release = o->status == OrderStatus::delivered;
     Submission s;
-    s.command = ExpireReservation{it->order_id};
-    s.meta.command_id = "expire:" + it->order_id.value();
+    if (release)
+      s.command = AutoCompleteOrder{it->order_id};
+    else
+      s.command = ExpireReservation{it->order_id};
+    s.meta.command_id = (release ? "auto-complete:" : "expire:") + it->order_id.value();
     s.meta.correlation_id = s.meta.command_id;
     s.meta.actor = Actor{"ordo", "system"};
     batch.push_back(std::move(s));
@@ -193,16 +181,28 @@ void PartitionProcessor::loop() {
 }
 
 void PartitionProcessor::write_final_snapshot() {
-  if (dirty_products_.empty() && dirty_orders_.empty()) return;
+  if (dirty_.empty()) return;
   auto build = [&](std::span<const Envelope>, StateDelta& delta) {
-    for (const auto& sku : dirty_products_) StateStore::put_product(delta, id_, state_.products.at(sku));
-    for (const auto& oid : dirty_orders_) StateStore::put_order(delta, id_, state_.orders.at(oid));
+    dirty_.write(delta, id_, state_);
     StateStore::put_applied(delta, id_, tail_.last_offset);
   };
   if (log_.append(id_, {}, build)) {
-    dirty_products_.clear();
-    dirty_orders_.clear();
+    dirty_.clear();
     batches_since_snapshot_ = 0;
+  }
+}
+
+void PartitionProcessor::retime(const Order& o) {
+  auto want = timer_due(o);
+  auto it = timer_of_.find(o.order_id);
+  if (it != timer_of_.end()) {
+    if (want && *want == it->second) return;
+    timers_.erase(TimerEntry{it->second, o.order_id});
+    timer_of_.erase(it);
+  }
+  if (want) {
+    timers_.insert(TimerEntry{*want, o.order_id});
+    timer_of_.emplace(o.order_id, *want);
   }
 }
 
@@ -221,6 +221,7 @@ bool PartitionProcessor::ensure_recovered() {
   next_recovery_ = now + std::chrono::seconds(1);
   state_ = PartitionState{};
   timers_.clear();
+  timer_of_.clear();
   if (auto s = recover(); !s) {
     recovery_error_ = s.message();
     set_health(false, "recovery failed: " + recovery_error_);
@@ -244,7 +245,7 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
     return;
   }
   const TimestampMs now = clock_.now();
-  const DecideContext ctx{now, config_.reservation_ttl};
+  const DecideContext ctx{now, config_.reservation_ttl, config_.auto_release_after, config_.platform_fee_bps};
 
   struct Pending {
     Outcome outcome;
@@ -254,7 +255,6 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
   };
   std::vector<Pending> pending(batch.size());
   std::vector<Envelope> envelopes;
-  std::vector<TimerEntry> timers_added, timers_removed;
   std::string prev_hash = tail_.last_hash;
 
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -283,48 +283,40 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
         env.payload = encode_event_payload(e);
         prev_hash = seal(env, prev_hash);
         envelopes.push_back(std::move(env));
+        dirty_.mark(e);
+      }
+      // Timers follow their orders. If the write fails, recovery rebuilds them from state.
+      for (const Event& e : p.outcome.events)
         std::visit(
             [&](const auto& x) {
-              using T = std::decay_t<decltype(x)>;
-              if constexpr (std::is_same_v<T, OrderPlaced>) {
-                dirty_orders_.insert(x.order_id);
-                timers_added.push_back(TimerEntry{x.expires_at, x.order_id});
-              } else if constexpr (std::is_same_v<T, OrderCancelled> ||
-                                   std::is_same_v<T, OrderExpired>) {
-                dirty_orders_.insert(x.order_id);
-                const Order* o = state_.find_order(x.order_id);
-                timers_removed.push_back(TimerEntry{o->expires_at, x.order_id});
-              } else {
-                dirty_products_.insert(x.sku);
-              }
+              if constexpr (requires { x.order_id; })
+                if (const Order* o = state_.find_order(x.order_id)) retime(*o);
             },
             e);
-      }
     }
     if (s.render) p.rendered = s.render(p.outcome);
   }
 
-  // Stale timers (an order no longer reserved) are simply dropped. A timer is derived from
-  // its order (expires_at, id), so its key is known without searching the timer set.
-  for (const auto& s : batch)
-    if (const auto* x = std::get_if<ExpireReservation>(&s.command)) {
-      const Order* o = state_.find_order(x->order_id);
-      if (o && o->status != OrderStatus::reserved) timers_removed.push_back(TimerEntry{o->expires_at, x->order_id});
-    }
+  // A timer that fired for an order that has moved on (the command was refused) is dropped.
+  for (const auto& s : batch) {
+    const OrderId* id = nullptr;
+    if (const auto* x = std::get_if<ExpireReservation>(&s.command)) id = &x->order_id;
+    if (const auto* x = std::get_if<AutoCompleteOrder>(&s.command)) id = &x->order_id;
+    if (const Order* o = id ? state_.find_order(*id) : nullptr) retime(*o);
+  }
 
   bool any_idempotency = false;
   for (const auto& s : batch) any_idempotency |= s.idempotency.has_value();
   const bool need_write = !envelopes.empty() || any_idempotency;
   const bool snapshot = need_write && (batches_since_snapshot_ + 1 >= config_.snapshot_every_batches ||
-                                       dirty_products_.size() + dirty_orders_.size() >= config_.snapshot_max_dirty);
+                                       dirty_.size() >= config_.snapshot_max_dirty);
 
   Status durable;
   if (need_write) {
     auto build = [&](std::span<const Envelope> evs, StateDelta& delta) {
       Offset last = evs.empty() ? tail_.last_offset : evs.back().offset;
       if (snapshot) {
-        for (const auto& sku : dirty_products_) StateStore::put_product(delta, id_, state_.products.at(sku));
-        for (const auto& oid : dirty_orders_) StateStore::put_order(delta, id_, state_.orders.at(oid));
+        dirty_.write(delta, id_, state_);
         StateStore::put_applied(delta, id_, last);
       }
       for (size_t i = 0; i < batch.size(); ++i) {
@@ -360,12 +352,9 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
     tail_.last_offset = envelopes.back().offset;
     tail_.last_hash = envelopes.back().hash;
   }
-  for (const auto& t : timers_removed) timers_.erase(t);
-  for (const auto& t : timers_added) timers_.insert(t);
   if (need_write) ++batches_since_snapshot_;
   if (snapshot) {
-    dirty_products_.clear();
-    dirty_orders_.clear();
+    dirty_.clear();
     batches_since_snapshot_ = 0;
   }
 

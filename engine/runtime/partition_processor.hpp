@@ -14,6 +14,7 @@
 #include "engine/domain/state.hpp"
 #include "engine/log/event_log.hpp"
 #include "engine/runtime/clock.hpp"
+#include "engine/runtime/dirty_aggregates.hpp"
 #include "engine/runtime/router.hpp"
 #include "engine/runtime/submission.hpp"
 #include "engine/state/state_store.hpp"
@@ -24,6 +25,8 @@ struct ProcessorConfig {
   size_t queue_capacity = 8192;  // beyond this, submissions are refused (HTTP 503)
   size_t max_batch = 1024;       // commands per group commit
   DurationMs reservation_ttl{15 * 60 * 1000};
+  DurationMs auto_release_after{7LL * 24 * 3600 * 1000};  // escrow released this long after delivery
+  int64_t platform_fee_bps = 500;                         // fee on released escrow, rounded down
   int64_t idempotency_retention_ms = 24 * 3600 * 1000;
   // Aggregate state is snapshotted into RocksDB every this many group commits (or sooner
   // when many aggregates are dirty); recovery loads the snapshot and replays the log after
@@ -91,10 +94,12 @@ class PartitionProcessor {
 
   // Owned by the writer thread.
   PartitionState state_;
-  std::set<TimerEntry> timers_;  // derived from reserved orders; not stored
+  // Derived from orders (reservation expiry, automatic escrow release); not stored.
+  std::set<TimerEntry> timers_;
+  std::unordered_map<OrderId, TimestampMs> timer_of_;
+  void retime(const Order& o);
   LogTail tail_;
-  std::unordered_set<Sku> dirty_products_;  // changed since the last snapshot
-  std::unordered_set<OrderId> dirty_orders_;
+  DirtyAggregates dirty_;  // changed since the last snapshot
   size_t batches_since_snapshot_ = 0;
   // Set when a reload after a failed write could not read the log back (the Kafka broker is
   // unreachable, or another writer fenced this one): every command is answered with the

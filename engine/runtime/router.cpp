@@ -6,13 +6,22 @@
 
 namespace ordo {
 
-PartitionId Router::partition_for_seller(const SellerId& seller) const {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : seller.value()) {
+namespace {
+uint64_t fnv1a(std::string_view s, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) {
     h ^= c;
     h *= 1099511628211ull;
   }
-  return PartitionId{static_cast<uint32_t>(h % partitions_)};
+  return h;
+}
+}  // namespace
+
+PartitionId Router::partition_for_seller(const SellerId& seller) const {
+  return PartitionId{static_cast<uint32_t>(fnv1a(seller.value()) % partitions_)};
+}
+
+PartitionId Router::partition_for_currency(const Currency& currency) const {
+  return PartitionId{static_cast<uint32_t>(fnv1a(currency.value(), fnv1a("ledger:")) % partitions_)};
 }
 
 Route Router::route(const Command& command) {
@@ -53,7 +62,25 @@ Route Router::route(const Command& command) {
             return Rejection{RejectCode::already_exists,
                              fmt::format("order {} already exists", c.order_id.value())};
           return Routed{p, true};
-        } else if constexpr (std::is_same_v<T, CancelOrder> || std::is_same_v<T, ExpireReservation>) {
+        } else if constexpr (std::is_same_v<T, DepositToWallet> || std::is_same_v<T, InitiatePayment> ||
+                             std::is_same_v<T, ReleaseEscrow> || std::is_same_v<T, RefundEscrow> ||
+                             std::is_same_v<T, RequestPayout>) {
+          // The ledger is keyed by currency (DESIGN §4).
+          return Routed{partition_for_currency(c.currency), false};
+        } else if constexpr (std::is_same_v<T, ApplyProviderEvent>) {
+          std::shared_lock lock(mu_);
+          auto it = payments_.find(c.payment_id);
+          if (it == payments_.end())
+            return Rejection{RejectCode::not_found, fmt::format("payment {} not found", c.payment_id.value())};
+          return Routed{it->second, false};
+        } else if constexpr (std::is_same_v<T, CompletePayout> || std::is_same_v<T, RejectPayout>) {
+          std::shared_lock lock(mu_);
+          auto it = payouts_.find(c.payout_id);
+          if (it == payouts_.end())
+            return Rejection{RejectCode::not_found, fmt::format("payout {} not found", c.payout_id.value())};
+          return Routed{it->second.partition, false};
+        } else {
+          // Every other command targets an existing order: cancel, expiry and the lifecycle.
           std::shared_lock lock(mu_);
           auto it = orders_.find(c.order_id);
           if (it == orders_.end() || !it->second.committed)
@@ -84,6 +111,12 @@ void Router::on_committed(PartitionId p, const Event& e) {
   } else if (const auto* o = std::get_if<OrderPlaced>(&e)) {
     std::unique_lock lock(mu_);
     orders_[o->order_id] = OrderRef{p, o->customer_id, o->seller_id, true};
+  } else if (const auto* y = std::get_if<PaymentInitiated>(&e)) {
+    std::unique_lock lock(mu_);
+    payments_[y->payment_id] = p;
+  } else if (const auto* u = std::get_if<PayoutRequested>(&e)) {
+    std::unique_lock lock(mu_);
+    payouts_[u->payout_id] = PayoutRef{p, u->owner};
   }
 }
 
@@ -91,6 +124,15 @@ void Router::load(PartitionId p, const PartitionState& s) {
   std::unique_lock lock(mu_);
   for (const auto& [sku, prod] : s.products) products_[sku] = ProductRef{prod.seller_id, true, 0};
   for (const auto& [id, o] : s.orders) orders_[id] = OrderRef{p, o.customer_id, o.seller_id, true};
+  for (const auto& [id, y] : s.payments) payments_[id] = p;
+  for (const auto& [id, u] : s.payouts) payouts_[id] = PayoutRef{p, u.owner};
+}
+
+std::optional<PayoutRef> Router::payout(const PayoutId& id) const {
+  std::shared_lock lock(mu_);
+  auto it = payouts_.find(id);
+  if (it == payouts_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::optional<SellerId> Router::seller_of(const Sku& sku) const {

@@ -28,6 +28,11 @@ struct ProductRef {
   int claims = 0;  // in-flight DefineProducts of this seller holding the SKU
 };
 
+struct PayoutRef {
+  PartitionId partition;
+  OwnerId owner;
+};
+
 struct Routed {
   PartitionId partition;
   // True when this command holds a claim on a new SKU or order id, which it must release
@@ -45,6 +50,8 @@ class Router {
   uint32_t partition_count() const { return partitions_; }
   // Stable across builds and runs (FNV-1a), unlike std::hash.
   PartitionId partition_for_seller(const SellerId& seller) const;
+  // The ledger partition of a currency: wallets, payments, escrows and payouts in it.
+  PartitionId partition_for_currency(const Currency& currency) const;
 
   // Chooses the partition of a client command, claiming new ids. A Rejection here means
   // the command can be refused without reaching a partition.
@@ -58,12 +65,15 @@ class Router {
 
   std::optional<SellerId> seller_of(const Sku& sku) const;
   std::optional<OrderRef> order(const OrderId& id) const;
+  std::optional<PayoutRef> payout(const PayoutId& id) const;
 
  private:
   uint32_t partitions_;
   mutable std::shared_mutex mu_;
   std::unordered_map<Sku, ProductRef> products_;
   std::unordered_map<OrderId, OrderRef> orders_;
+  std::unordered_map<PaymentId, PartitionId> payments_;
+  std::unordered_map<PayoutId, PayoutRef> payouts_;
 };
 
 }  // namespace ordo

@@ -18,6 +18,15 @@ std::string partition_prefix(PartitionId p) {
 std::string product_key(PartitionId p, const Sku& sku) { return partition_prefix(p) + "p" + sku.value(); }
 std::string order_key(PartitionId p, const OrderId& id) { return partition_prefix(p) + "o" + id.value(); }
 
+std::string wallet_key(PartitionId p, const WalletKey& w) {
+  return partition_prefix(p) + "w" + w.owner.value() + '\x1f' + w.currency.value();
+}
+std::string payment_key(PartitionId p, const PaymentId& id) { return partition_prefix(p) + "y" + id.value(); }
+std::string escrow_key(PartitionId p, const OrderId& id) { return partition_prefix(p) + "e" + id.value(); }
+std::string payout_key(PartitionId p, const PayoutId& id) { return partition_prefix(p) + "u" + id.value(); }
+std::string account_key(PartitionId p, const std::string& a) { return partition_prefix(p) + "a" + a; }
+std::string provider_event_key(PartitionId p, const std::string& id) { return partition_prefix(p) + "v" + id; }
+
 std::string timer_key(PartitionId p, const TimerEntry& t) {
   std::string k = partition_prefix(p);
   append_be64(k, static_cast<uint64_t>(t.due.value()));
@@ -75,7 +84,66 @@ void StateStore::put_order(StateDelta& d, PartitionId p, const Order& x) {
                                        {"placed_at", Json(x.placed_at.value())},
                                        {"expires_at", Json(x.expires_at.value())},
                                        {"status", Json(to_string(x.status))},
+                                       {"version", Json(x.version)},
+                                       {"payment_id", Json(x.payment_id.value())},
+                                       {"payment_method", Json(to_string(x.payment_method))},
+                                       {"release_at", Json(x.release_at.value())}})));
+}
+
+void StateStore::put_wallet(StateDelta& d, PartitionId p, const Wallet& x) {
+  d.put(StateColumn::state, wallet_key(p, WalletKey{x.owner, x.currency}),
+        to_canonical(Json(Json::Object{{"owner", Json(x.owner.value())},
+                                       {"currency", Json(x.currency.value())},
+                                       {"balance_minor", Json(x.balance_minor.value())},
+                                       {"held_minor", Json(x.held_minor.value())},
                                        {"version", Json(x.version)}})));
+}
+
+void StateStore::put_payment(StateDelta& d, PartitionId p, const Payment& x) {
+  d.put(StateColumn::state, payment_key(p, x.payment_id),
+        to_canonical(Json(Json::Object{{"payment_id", Json(x.payment_id.value())},
+                                       {"order_id", Json(x.order_id.value())},
+                                       {"method", Json(to_string(x.method))},
+                                       {"buyer", Json(x.buyer.value())},
+                                       {"seller", Json(x.seller.value())},
+                                       {"amount_minor", Json(x.amount_minor.value())},
+                                       {"currency", Json(x.currency.value())},
+                                       {"status", Json(to_string(x.status))},
+                                       {"refunded_minor", Json(x.refunded_minor.value())},
+                                       {"version", Json(x.version)}})));
+}
+
+void StateStore::put_escrow(StateDelta& d, PartitionId p, const Escrow& x) {
+  d.put(StateColumn::state, escrow_key(p, x.order_id),
+        to_canonical(Json(Json::Object{{"order_id", Json(x.order_id.value())},
+                                       {"payment_id", Json(x.payment_id.value())},
+                                       {"source_account", Json(x.source_account)},
+                                       {"buyer", Json(x.buyer.value())},
+                                       {"seller", Json(x.seller.value())},
+                                       {"currency", Json(x.currency.value())},
+                                       {"amount_minor", Json(x.amount_minor.value())},
+                                       {"held_minor", Json(x.held_minor.value())},
+                                       {"status", Json(to_string(x.status))},
+                                       {"version", Json(x.version)}})));
+}
+
+void StateStore::put_payout(StateDelta& d, PartitionId p, const Payout& x) {
+  d.put(StateColumn::state, payout_key(p, x.payout_id),
+        to_canonical(Json(Json::Object{{"payout_id", Json(x.payout_id.value())},
+                                       {"owner", Json(x.owner.value())},
+                                       {"currency", Json(x.currency.value())},
+                                       {"amount_minor", Json(x.amount_minor.value())},
+                                       {"destination", Json(x.destination)},
+                                       {"status", Json(to_string(x.status))},
+                                       {"version", Json(x.version)}})));
+}
+
+void StateStore::put_account(StateDelta& d, PartitionId p, const std::string& account, int64_t balance) {
+  d.put(StateColumn::state, account_key(p, account), std::to_string(balance));
+}
+
+void StateStore::put_provider_event(StateDelta& d, PartitionId p, const std::string& id, const PaymentId& payment) {
+  d.put(StateColumn::state, provider_event_key(p, id), payment.value());
 }
 
 void StateStore::put_timer(StateDelta& d, PartitionId p, const TimerEntry& t) {
@@ -119,10 +187,19 @@ Status StateStore::load_partition(PartitionId p, PartitionState& state,
     std::unique_ptr<rocksdb::Iterator> it(
         db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::state)));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      char kind = it->key().data()[4];
+      const std::string rest(it->key().data() + 5, it->key().size() - 5);
+      if (kind == 'a') {  // a plain balance, not JSON
+        state.other_accounts[rest] = std::stoll(it->value().ToString());
+        continue;
+      }
+      if (kind == 'v') {
+        state.provider_events.emplace(rest, PaymentId{it->value().ToString()});
+        continue;
+      }
       auto j = parse_json(it->value().ToStringView());
       if (!j) return Error{"corrupt state record: " + j.error().message};
       bool ok = true;
-      char kind = it->key().data()[4];
       if (kind == 'p') {
         Product x{Sku{str(*j, "sku", ok)}, SellerId{str(*j, "seller_id", ok)}, str(*j, "name", ok),
                   AmountMinor{num(*j, "price_minor", ok)}, Currency{str(*j, "currency", ok)},
@@ -134,8 +211,15 @@ Status StateStore::load_partition(PartitionId p, PartitionState& state,
         Order x{OrderId{str(*j, "order_id", ok)}, CustomerId{str(*j, "customer_id", ok)},
                 SellerId{str(*j, "seller_id", ok)}, Currency{str(*j, "currency", ok)}, {},
                 AmountMinor{num(*j, "total_minor", ok)}, TimestampMs{num(*j, "placed_at", ok)},
-                TimestampMs{num(*j, "expires_at", ok)}, OrderStatus::reserved, num(*j, "version", ok)};
+                TimestampMs{num(*j, "expires_at", ok)}, OrderStatus::reserved, num(*j, "version", ok),
+                PaymentId{}, PaymentMethod::wallet, TimestampMs{0}};
         if (!parse_order_status(str(*j, "status", ok), x.status)) ok = false;
+        // Records written before the lifecycle existed have no payment fields.
+        if (j->find("payment_id")) {
+          x.payment_id = PaymentId{str(*j, "payment_id", ok)};
+          if (!parse_payment_method(str(*j, "payment_method", ok), x.payment_method)) ok = false;
+          x.release_at = TimestampMs{num(*j, "release_at", ok)};
+        }
         if (const Json* ls = j->find("lines"); ls && ls->is_array()) {
           for (const auto& l : ls->as_array())
             x.lines.push_back(PricedLine{Sku{str(l, "sku", ok)}, Quantity{num(l, "qty", ok)},
@@ -145,6 +229,34 @@ Status StateStore::load_partition(PartitionId p, PartitionState& state,
         }
         if (!ok) return Error{"corrupt order record"};
         state.orders.emplace(x.order_id, std::move(x));
+      } else if (kind == 'w') {
+        Wallet x{OwnerId{str(*j, "owner", ok)}, Currency{str(*j, "currency", ok)},
+                 AmountMinor{num(*j, "balance_minor", ok)}, AmountMinor{num(*j, "held_minor", ok)},
+                 num(*j, "version", ok)};
+        if (!ok) return Error{"corrupt wallet record"};
+        state.wallets.emplace(WalletKey{x.owner, x.currency}, std::move(x));
+      } else if (kind == 'y') {
+        Payment x{PaymentId{str(*j, "payment_id", ok)}, OrderId{str(*j, "order_id", ok)}, PaymentMethod::wallet,
+                  CustomerId{str(*j, "buyer", ok)}, SellerId{str(*j, "seller", ok)},
+                  AmountMinor{num(*j, "amount_minor", ok)}, Currency{str(*j, "currency", ok)},
+                  PaymentStatus::pending, AmountMinor{num(*j, "refunded_minor", ok)}, num(*j, "version", ok)};
+        if (!parse_payment_method(str(*j, "method", ok), x.method) ||
+            !parse_payment_status(str(*j, "status", ok), x.status) || !ok)
+          return Error{"corrupt payment record"};
+        state.payments.emplace(x.payment_id, std::move(x));
+      } else if (kind == 'e') {
+        Escrow x{OrderId{str(*j, "order_id", ok)}, PaymentId{str(*j, "payment_id", ok)}, str(*j, "source_account", ok),
+                 CustomerId{str(*j, "buyer", ok)}, SellerId{str(*j, "seller", ok)}, Currency{str(*j, "currency", ok)},
+                 AmountMinor{num(*j, "amount_minor", ok)}, AmountMinor{num(*j, "held_minor", ok)},
+                 EscrowStatus::held, num(*j, "version", ok)};
+        if (!parse_escrow_status(str(*j, "status", ok), x.status) || !ok) return Error{"corrupt escrow record"};
+        state.escrows.emplace(x.order_id, std::move(x));
+      } else if (kind == 'u') {
+        Payout x{PayoutId{str(*j, "payout_id", ok)}, OwnerId{str(*j, "owner", ok)}, Currency{str(*j, "currency", ok)},
+                 AmountMinor{num(*j, "amount_minor", ok)}, str(*j, "destination", ok), PayoutStatus::requested,
+                 num(*j, "version", ok)};
+        if (!parse_payout_status(str(*j, "status", ok), x.status) || !ok) return Error{"corrupt payout record"};
+        state.payouts.emplace(x.payout_id, std::move(x));
       } else {
         return Error{"unknown state record kind"};
       }

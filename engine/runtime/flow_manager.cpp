@@ -1,0 +1,363 @@
+#include "engine/runtime/flow_manager.hpp"
+
+#include <fmt/core.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include "engine/domain/assert.hpp"
+#include "engine/log/event_codec.hpp"
+
+namespace ordo {
+namespace {
+
+// Where a submitted follow-up's completion lands; the manager's thread waits on it.
+struct Slot {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Completion> completion;
+};
+
+// Follow-ups are recorded under this caller, apart from every client's keys.
+constexpr std::string_view kFlowSub = "ordo-flow";
+
+std::string step_key(const Envelope& env) {
+  return fmt::format("{}\x1f{}-{}", kFlowSub, env.partition.value(), env.offset.value());
+}
+
+Rendered render_step(const Outcome& o) {
+  if (o.rejection) return Rendered{409, std::string(to_string(o.rejection->code))};
+  return Rendered{200, ""};
+}
+
+bool parse_reject_code(std::string_view s, RejectCode& out) {
+  for (RejectCode c : kAllRejectCodes)
+    if (to_string(c) == s) {
+      out = c;
+      return true;
+    }
+  return false;
+}
+
+}  // namespace
+
+struct FlowManager::Step {
+  Step(Envelope src, Command cmd, std::string k) : source(std::move(src)), command(std::move(cmd)), key(std::move(k)) {}
+  Envelope source;
+  Command command;
+  std::string key;
+  int attempts = 0;
+  bool resolved = false;
+  std::shared_ptr<Slot> slot;  // set while submitted
+};
+
+FlowManager::FlowManager(Engine& engine, FlowStore& store, const Clock& clock, FlowConfig config)
+    : engine_(engine), store_(store), clock_(clock), config_(config) {}
+
+FlowManager::~FlowManager() { stop(); }
+
+Status FlowManager::load() {
+  checkpoints_.clear();
+  for (uint32_t p = 0; p < engine_.partition_count(); ++p) {
+    auto c = store_.checkpoint(PartitionId{p});
+    if (!c) return c.error();
+    checkpoints_.push_back(c.value());
+  }
+  return {};
+}
+
+void FlowManager::start() {
+  std::lock_guard lock(mu_);
+  ORDO_ASSERT(!thread_.joinable(), "flow manager started twice");
+  stopping_ = false;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void FlowManager::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  // Whoever still waits learns nothing more: their bounded wait ends on its own.
+}
+
+FlowStats FlowManager::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+uint64_t FlowManager::watch(const std::string& key, std::function<void(const FlowOutcome&)> fn) {
+  std::lock_guard lock(mu_);
+  const uint64_t token = next_token_++;
+  watchers_.emplace(key, std::make_pair(token, std::move(fn)));
+  return token;
+}
+
+void FlowManager::unwatch(uint64_t token) {
+  std::lock_guard lock(mu_);
+  for (auto it = watchers_.begin(); it != watchers_.end(); ++it)
+    if (it->second.first == token) {
+      watchers_.erase(it);
+      return;
+    }
+}
+
+void FlowManager::retry_parked(const std::string& id, std::function<void(Status)> done) {
+  {
+    std::lock_guard lock(mu_);
+    if (retries_.size() >= 64) {  // bounded: an admin retries a handful at a time
+      done(Error{"too many retries queued; try again shortly"});
+      return;
+    }
+    retries_.emplace_back(id, std::move(done));
+  }
+  cv_.notify_all();
+}
+
+void FlowManager::notify(const Envelope& env, const Event& event) {
+  std::optional<std::pair<std::string, FlowOutcome>> n;
+  const Position pos{env.partition, env.offset};
+  if (const auto* x = std::get_if<OrderPaid>(&event))
+    n.emplace("payment:" + x->payment_id.value(), FlowOutcome{"paid", "", pos});
+  else if (const auto* x = std::get_if<OrderPaymentFailed>(&event))
+    n.emplace("payment:" + x->payment_id.value(), FlowOutcome{"payment_failed", x->reason, pos});
+  else if (const auto* x = std::get_if<EscrowReleased>(&event))
+    n.emplace("escrow:" + x->order_id.value(), FlowOutcome{"released", "", pos});
+  else if (const auto* x = std::get_if<EscrowRefunded>(&event); x && x->resolves)
+    n.emplace("escrow:" + x->order_id.value(), FlowOutcome{"refunded", "", pos});
+  if (!n) return;
+  std::vector<std::function<void(const FlowOutcome&)>> fire;
+  {
+    std::lock_guard lock(mu_);
+    auto [b, e] = watchers_.equal_range(n->first);
+    for (auto it = b; it != e; ++it) fire.push_back(std::move(it->second.second));
+    watchers_.erase(b, e);
+  }
+  for (auto& f : fire) f(n->second);
+}
+
+Status FlowManager::run_steps(std::vector<Step>& steps) {
+  auto park = [&](Step& s, std::string why) {
+    ParkedStep p{fmt::format("{}-{}", s.source.partition.value(), s.source.offset.value()),
+                 s.source.partition,
+                 s.source.offset,
+                 s.source.type,
+                 s.source.stream,
+                 std::string(command_name(s.command)),
+                 std::move(why),
+                 s.attempts,
+                 clock_.now().value()};
+    std::fprintf(stderr, "ordo: flow step %s (%s after %s) parked: %s\n", p.id.c_str(), p.command.c_str(),
+                 p.event_type.c_str(), p.error.c_str());
+    if (auto st = store_.park(p); !st) return st;
+    s.resolved = true;
+    std::lock_guard lock(mu_);
+    ++stats_.parked;
+    return Status{};
+  };
+  // A refusal either leads to the flow's other branch, ends it, or needs an admin.
+  auto refused = [&](Step& s, const Rejection& r) -> Status {
+    if (auto next = on_refused(s.command, r)) {
+      s.command = std::move(*next);
+      s.key += ":refused";
+      s.attempts = 0;
+      return {};
+    }
+    if (refusal_is_benign(s.command, r)) {
+      s.resolved = true;
+      return {};
+    }
+    return park(s, fmt::format("{}: {}", to_string(r.code), r.detail));
+  };
+
+  for (;;) {
+    bool pending = false;
+    bool backoff = false;
+    // Submit every unresolved step that is not in flight.
+    for (Step& s : steps) {
+      if (s.resolved || s.slot) continue;
+      pending = true;
+      auto record = engine_.store().get_idempotency(s.key);
+      if (!record) return record.error();
+      if (record.value()) {
+        // Done before (a redelivery after a crash): take the recorded outcome.
+        {
+          std::lock_guard lock(mu_);
+          ++stats_.repeats;
+        }
+        RejectCode code;
+        if (record.value()->status == 200 || !parse_reject_code(record.value()->body, code)) {
+          s.resolved = true;
+        } else if (auto st = refused(s, Rejection{code, "recorded"}); !st) {
+          return st;
+        }
+        continue;
+      }
+      auto slot = std::make_shared<Slot>();
+      Submission sub;
+      sub.command = s.command;
+      sub.meta.command_id = s.key.substr(kFlowSub.size() + 1);
+      sub.meta.correlation_id = s.source.correlation_id;
+      sub.meta.causation_id = fmt::format("{}-{}", s.source.partition.value(), s.source.offset.value());
+      sub.meta.actor = Actor{std::string(kFlowSub), "system"};
+      sub.idempotency = IdempotencyClaim{s.key, s.key};
+      sub.render = render_step;
+      sub.done = [slot](Completion&& c) {
+        std::lock_guard lock(slot->mu);
+        slot->completion = std::move(c);
+        slot->cv.notify_all();
+      };
+      {
+        std::lock_guard lock(mu_);
+        ++stats_.steps;
+      }
+      if (engine_.submit(std::move(sub)) == SubmitResult::overloaded) {
+        if (++s.attempts >= config_.max_attempts) {
+          if (auto st = park(s, "the target partition stayed overloaded"); !st) return st;
+        } else {
+          backoff = true;
+        }
+        continue;
+      }
+      s.slot = slot;
+    }
+    // Wait for what is in flight. The engine always completes a queued submission, so this
+    // wait ends; stop() only abandons it (the checkpoint does not move, the keys dedupe).
+    for (Step& s : steps) {
+      if (!s.slot) continue;
+      pending = true;
+      std::optional<Completion> c;
+      {
+        std::unique_lock lock(s.slot->mu);
+        while (!s.slot->completion) {
+          s.slot->cv.wait_for(lock, std::chrono::milliseconds(100));
+          std::lock_guard l2(mu_);
+          if (stopping_ && !s.slot->completion) return Error{"stopping"};
+        }
+        c = std::move(s.slot->completion);
+      }
+      s.slot.reset();
+      if (!c->durable) {
+        if (++s.attempts >= config_.max_attempts) {
+          if (auto st = park(s, c->durable.message()); !st) return st;
+        } else {
+          backoff = true;
+        }
+        continue;
+      }
+      if (c->outcome.rejection) {
+        if (auto st = refused(s, *c->outcome.rejection); !st) return st;
+      } else {
+        s.resolved = true;
+      }
+    }
+    if (!pending) return {};
+    if (backoff) {
+      int attempts = 1;
+      for (const Step& s : steps)
+        if (!s.resolved) attempts = std::max(attempts, s.attempts);
+      {
+        std::lock_guard lock(mu_);
+        ++stats_.retries;
+      }
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(config_.first_backoff_ms << std::min(attempts, 6)),
+                   [&] { return stopping_; });
+      if (stopping_) return Error{"stopping"};
+    }
+  }
+}
+
+bool FlowManager::round(PartitionId p) {
+  const Offset after = checkpoints_.at(p.value());
+  auto batch = engine_.log().read(p, Offset{after.value() + 1}, config_.batch_events);
+  if (!batch || batch->empty()) return false;
+  std::vector<Step> steps;
+  for (const Envelope& env : batch.value()) {
+    auto ev = decode_event(env.type, env.schema_version, env.payload);
+    if (!ev) {
+      (void)store_.park(ParkedStep{fmt::format("{}-{}", p.value(), env.offset.value()), p, env.offset, env.type,
+                                   env.stream, "", "cannot decode: " + ev.error().message, 0, clock_.now().value()});
+      continue;
+    }
+    notify(env, ev.value());
+    if (auto next = react(ev.value())) steps.emplace_back(env, std::move(*next), step_key(env));
+  }
+  if (auto st = run_steps(steps); !st) {
+    if (st.message() != "stopping")
+      std::fprintf(stderr, "ordo: flow manager on partition %u: %s\n", p.value(), st.message().c_str());
+    return false;
+  }
+  const Offset last = batch->back().offset;
+  if (auto st = store_.set_checkpoint(p, last); !st) {
+    std::fprintf(stderr, "ordo: flow checkpoint: %s\n", st.message().c_str());
+    return false;
+  }
+  checkpoints_[p.value()] = last;
+  return true;
+}
+
+void FlowManager::run_retries() {
+  for (;;) {
+    std::pair<std::string, std::function<void(Status)>> r;
+    {
+      std::lock_guard lock(mu_);
+      if (retries_.empty()) return;
+      r = std::move(retries_.front());
+      retries_.pop_front();
+    }
+    auto found = store_.find_parked(r.first);
+    if (!found) {
+      r.second(found.error());
+      continue;
+    }
+    if (!found.value()) {
+      r.second(Error{"not_found"});
+      continue;
+    }
+    const ParkedStep& ps = *found.value();
+    auto evs = engine_.log().read(ps.partition, ps.offset, 1);
+    if (!evs || evs->empty() || evs->front().offset != ps.offset) {
+      r.second(Error{"the parked step's event cannot be read"});
+      continue;
+    }
+    auto ev = decode_event(evs->front().type, evs->front().schema_version, evs->front().payload);
+    auto next = ev ? react(ev.value()) : std::nullopt;
+    if (!next) {
+      r.second(Error{"the parked step's event starts no step"});
+      continue;
+    }
+    std::vector<Step> steps;
+    steps.emplace_back(evs->front(), std::move(*next), step_key(evs->front()));
+    const uint64_t parked_before = stats().parked;
+    auto st = run_steps(steps);
+    if (st && stats().parked == parked_before) st = store_.unpark(ps.id);
+    else if (st) st = Error{"the step failed again and stays parked"};
+    r.second(st);
+  }
+}
+
+bool FlowManager::run_once() {
+  run_retries();
+  bool any = false;
+  for (uint32_t p = 0; p < engine_.partition_count(); ++p) any |= round(PartitionId{p});
+  return any;
+}
+
+void FlowManager::loop() {
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    if (run_once()) continue;
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(config_.idle_poll_ms), [&] { return stopping_ || !retries_.empty(); });
+  }
+}
+
+}  // namespace ordo

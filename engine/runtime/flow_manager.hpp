@@ -1,0 +1,95 @@
+#pragma once
+// The process managers (DESIGN §4): one thread reads every partition's log after its
+// checkpoint, asks the pure rules (engine/domain/flows.hpp) what follows each event, and
+// submits that command with an idempotency key derived from the event's position, so a
+// redelivered event never repeats an effect. The checkpoint moves only once every step of
+// a batch is done or parked; a step that keeps failing is parked for an admin, never
+// dropped. Callers may watch a flow's outcome (the HTTP `?wait=true`).
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/domain/flows.hpp"
+#include "engine/runtime/engine.hpp"
+#include "engine/state/flow_store.hpp"
+
+namespace ordo {
+
+struct FlowConfig {
+  size_t batch_events = 512;        // events read per partition per round
+  int max_attempts = 5;             // infrastructure failures before a step is parked
+  int64_t first_backoff_ms = 50;    // doubled per attempt
+  int64_t idle_poll_ms = 10;        // how often an idle manager looks for new events
+};
+
+// How a watched flow ended, as seen on the order's side (or the escrow's).
+struct FlowOutcome {
+  std::string status;  // "paid", "payment_failed", "released", "refunded"
+  std::string detail;  // e.g. the failure reason
+  Position position;
+};
+
+struct FlowStats {
+  uint64_t steps = 0;       // follow-ups submitted
+  uint64_t repeats = 0;     // follow-ups found already done (redelivery)
+  uint64_t parked = 0;
+  uint64_t retries = 0;
+};
+
+class FlowManager {
+ public:
+  FlowManager(Engine& engine, FlowStore& store, const Clock& clock, FlowConfig config = {});
+  ~FlowManager();
+  FlowManager(const FlowManager&) = delete;
+  FlowManager& operator=(const FlowManager&) = delete;
+
+  Status load();  // checkpoints; call before start()
+  void start();
+  void stop();
+
+  // One round over every partition on the calling thread; true if it did any work. For
+  // tests and benchmarks that drive the manager without its thread.
+  bool run_once();
+
+  // Calls `fn` once (on the manager's thread) when the flow named by `key` ends:
+  // "payment:{payment_id}" or "escrow:{order_id}". Returns a token for unwatch().
+  uint64_t watch(const std::string& key, std::function<void(const FlowOutcome&)> fn);
+  void unwatch(uint64_t token);
+
+  Result<std::vector<ParkedStep>> parked(size_t limit) { return store_.parked(limit); }
+  // Runs a parked step again on the manager's thread; the result says how it went.
+  void retry_parked(const std::string& id, std::function<void(Status)> done);
+
+  FlowStats stats() const;
+
+ private:
+  struct Step;
+  void loop();
+  bool round(PartitionId p);
+  Status run_steps(std::vector<Step>& steps);
+  void notify(const Envelope& env, const Event& e);
+  void run_retries();
+
+  Engine& engine_;
+  FlowStore& store_;
+  const Clock& clock_;
+  const FlowConfig config_;
+  std::vector<Offset> checkpoints_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+  FlowStats stats_;
+  uint64_t next_token_ = 1;
+  std::multimap<std::string, std::pair<uint64_t, std::function<void(const FlowOutcome&)>>> watchers_;
+  std::deque<std::pair<std::string, std::function<void(Status)>>> retries_;
+};
+
+}  // namespace ordo

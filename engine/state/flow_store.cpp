@@ -1,0 +1,102 @@
+#include "engine/state/flow_store.hpp"
+
+#include <memory>
+
+#include "engine/log/json.hpp"
+
+namespace ordo {
+namespace {
+
+constexpr std::string_view kParkedPrefix = "flow/parked/";
+
+std::string checkpoint_key(PartitionId p) {
+  std::string k = "flow/checkpoint/";
+  append_be32(k, p.value());
+  return k;
+}
+
+rocksdb::WriteOptions synced() {
+  rocksdb::WriteOptions w;
+  w.sync = true;
+  return w;
+}
+
+std::string encode(const ParkedStep& s) {
+  return to_canonical(Json(Json::Object{{"id", Json(s.id)},
+                                        {"partition", Json(int64_t(s.partition.value()))},
+                                        {"offset", Json(s.offset.value())},
+                                        {"event_type", Json(s.event_type)},
+                                        {"stream", Json(s.stream)},
+                                        {"command", Json(s.command)},
+                                        {"error", Json(s.error)},
+                                        {"attempts", Json(s.attempts)},
+                                        {"parked_at_ms", Json(s.parked_at_ms)}}));
+}
+
+Result<ParkedStep> decode(std::string_view v) {
+  auto j = parse_json(v);
+  if (!j) return j.error();
+  auto s = [&](std::string_view k) {
+    const Json* x = j->find(k);
+    return x && x->is_string() ? x->as_string() : std::string();
+  };
+  auto n = [&](std::string_view k) {
+    const Json* x = j->find(k);
+    return x && x->is_int() ? x->as_int() : int64_t{-1};
+  };
+  return ParkedStep{s("id"),   PartitionId{static_cast<uint32_t>(n("partition"))}, Offset{n("offset")},
+                    s("event_type"), s("stream"), s("command"), s("error"), n("attempts"), n("parked_at_ms")};
+}
+
+}  // namespace
+
+Result<Offset> FlowStore::checkpoint(PartitionId p) {
+  std::string v;
+  auto s = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), checkpoint_key(p), &v);
+  if (s.IsNotFound()) return Offset{-1};
+  if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
+  return Offset{std::stoll(v)};
+}
+
+Status FlowStore::set_checkpoint(PartitionId p, Offset o) {
+  auto s = db_.db().Put(synced(), db_.cf(Cf::meta), checkpoint_key(p), std::to_string(o.value()));
+  if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
+  return {};
+}
+
+Status FlowStore::park(const ParkedStep& step) {
+  auto s = db_.db().Put(synced(), db_.cf(Cf::meta), std::string(kParkedPrefix) + step.id, encode(step));
+  if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
+  return {};
+}
+
+Status FlowStore::unpark(const std::string& id) {
+  auto s = db_.db().Delete(synced(), db_.cf(Cf::meta), std::string(kParkedPrefix) + id);
+  if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
+  return {};
+}
+
+Result<std::vector<ParkedStep>> FlowStore::parked(size_t limit) {
+  std::vector<ParkedStep> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::meta)));
+  for (it->Seek(kParkedPrefix); it->Valid() && it->key().starts_with(kParkedPrefix) && out.size() < limit;
+       it->Next()) {
+    auto s = decode(it->value().ToStringView());
+    if (!s) return s.error();
+    out.push_back(std::move(s.value()));
+  }
+  if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
+  return out;
+}
+
+Result<std::optional<ParkedStep>> FlowStore::find_parked(const std::string& id) {
+  std::string v;
+  auto s = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), std::string(kParkedPrefix) + id, &v);
+  if (s.IsNotFound()) return std::optional<ParkedStep>{};
+  if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
+  auto d = decode(v);
+  if (!d) return d.error();
+  return std::optional<ParkedStep>{std::move(d.value())};
+}
+
+}  // namespace ordo

@@ -1,0 +1,41 @@
+#pragma once
+// What the process managers keep in RocksDB: how far they have read each partition, and
+// the steps they parked after repeated failures (for an admin to see and retry).
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/log/position.hpp"
+#include "engine/log/result.hpp"
+#include "engine/state/rocks_db.hpp"
+
+namespace ordo {
+
+struct ParkedStep {
+  std::string id;  // "{partition}-{offset}" of the triggering event
+  PartitionId partition;
+  Offset offset;
+  std::string event_type;
+  std::string stream;
+  std::string command;  // the follow-up's name
+  std::string error;
+  int64_t attempts = 0;
+  int64_t parked_at_ms = 0;
+};
+
+class FlowStore {
+ public:
+  explicit FlowStore(RocksDb& db) : db_(db) {}
+  // The last offset of `p` whose follow-ups are done, or -1.
+  Result<Offset> checkpoint(PartitionId p);
+  Status set_checkpoint(PartitionId p, Offset o);  // synced
+  Status park(const ParkedStep& step);             // synced
+  Status unpark(const std::string& id);
+  Result<std::vector<ParkedStep>> parked(size_t limit);
+  Result<std::optional<ParkedStep>> find_parked(const std::string& id);
+
+ private:
+  RocksDb& db_;
+};
+
+}  // namespace ordo
