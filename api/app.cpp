@@ -295,7 +295,7 @@ asio::awaitable<Response> App::handle_command(Call& call) {
                    {403, "forbidden", fmt::format("role {} as {} may not do this", to_string(call.who.role), call.who.sub), {}, {}});
   if (verdict == Verdict::not_found && !invalid) {
     // Someone else's resource is counted as a denial; a missing one is just missing.
-    if (facts.sku_seller_id || facts.order_customer_id)
+    if (facts.sku_seller_id || facts.order_customer_id || facts.path_owner)
       co_return deny(call, DenyReason::not_found_ownership, {404, "not_found", "no such resource", {}, {}});
     co_return call.problem({404, "not_found", "no such resource", {}, {}});
   }
