@@ -117,7 +117,10 @@ Order sample_order() {
                TimestampMs{1'700'000'000'000},
                TimestampMs{1'700'000'900'000},
                OrderStatus::cancelled,
-               2};
+               2,
+               PaymentId{},
+               PaymentMethod::wallet,
+               TimestampMs{0}};
 }
 
 void check_same_product(const Product& a, const Product& b) {
