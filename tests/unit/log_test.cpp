@@ -77,6 +77,32 @@ std::vector<Event> every_event() {
       StockReleased{Sku{"sku-2"}, OrderId{"o1"}, Quantity{1}},
       OrderCancelled{OrderId{"o1"}, ""},
       OrderExpired{OrderId{"o1"}},
+      // The money side: lifecycle and ledger, with edge values (zero, the largest amount,
+      // empty provider ids, a partial refund that does not resolve its escrow).
+      OrderPaymentRequested{OrderId{"o1"}, PaymentId{"p1"}, PaymentMethod::card, CustomerId{"cust-1"},
+                            SellerId{"seller-1"}, AmountMinor{2749}, Currency{"EUR"}},
+      OrderPaid{OrderId{"o1"}, PaymentId{"p1"}},
+      StockCommitted{Sku{"sku-1"}, OrderId{"o1"}, Quantity{3}},
+      OrderPaymentFailed{OrderId{"o1"}, PaymentId{"p1"}, "insufficient_funds: available 0, needed 2749"},
+      OrderShipped{OrderId{"o1"}},
+      OrderDelivered{OrderId{"o1"}, TimestampMs{1'700'604'800'000}},
+      OrderCompleted{OrderId{"o1"}, "auto", AmountMinor{0}, Currency{"EUR"}},
+      OrderDisputed{OrderId{"o1"}, "arrived broken \xe2\x80\x94 \"badly\""},
+      OrderRefunded{OrderId{"o1"}, PaymentId{"p1"}, "", AmountMinor{2749}, Currency{"EUR"}},
+      StockRestocked{Sku{"sku-2"}, OrderId{"o1"}, Quantity{1}},
+      WalletDeposited{OwnerId{"cust-1"}, Currency{"EUR"}, AmountMinor{kMaxAmountMinor}, "wire 42"},
+      PaymentInitiated{PaymentId{"p1"}, OrderId{"o1"}, PaymentMethod::wallet, CustomerId{"cust-1"},
+                       SellerId{"seller-1"}, AmountMinor{2749}, Currency{"EUR"}},
+      PaymentCaptured{PaymentId{"p1"}, OrderId{"o1"}, AmountMinor{2749}, ""},
+      PaymentFailed{PaymentId{"p1"}, OrderId{"o1"}, "card payment failed", "ev-9"},
+      PaymentRefunded{PaymentId{"p1"}, OrderId{"o1"}, AmountMinor{1}, "ev-10"},
+      EscrowHeld{OrderId{"o1"}, PaymentId{"p1"}, "wallet:cust-1", CustomerId{"cust-1"}, SellerId{"seller-1"},
+                 AmountMinor{2749}, Currency{"EUR"}},
+      EscrowReleased{OrderId{"o1"}, SellerId{"seller-1"}, AmountMinor{2749}, AmountMinor{137}, Currency{"EUR"}},
+      EscrowRefunded{OrderId{"o1"}, "external:card", AmountMinor{1}, Currency{"EUR"}, false},
+      PayoutRequested{PayoutId{"po1"}, OwnerId{"seller-1"}, Currency{"EUR"}, AmountMinor{500}, "iban:DE89"},
+      PayoutCompleted{PayoutId{"po1"}, OwnerId{"seller-1"}, Currency{"EUR"}, AmountMinor{500}},
+      PayoutRejected{PayoutId{"po1"}, ""},
   };
 }
 
@@ -370,6 +396,24 @@ TEST_CASE("every event type round-trips through its payload") {
   REQUIRE(defined.ok());
   CHECK(std::get<ProductDefined>(defined.value()).name == "Caf\xc3\xa9 \"cr\xc3\xa8me\"\t\\ 1/2");
   CHECK(std::get<ProductDefined>(defined.value()).price_minor.value() == kMaxPriceMinor);
+  auto refunded = decode_event("EscrowRefunded", 1, encode_event_payload(Event{EscrowRefunded{
+                                                        OrderId{"o1"}, "external:card", AmountMinor{1}, Currency{"EUR"}, false}}));
+  REQUIRE(refunded.ok());
+  CHECK_FALSE(std::get<EscrowRefunded>(refunded.value()).resolves);
+  CHECK(std::get<EscrowRefunded>(refunded.value()).to_account == "external:card");
+  auto released = decode_event("EscrowReleased", 1, encode_event_payload(Event{EscrowReleased{
+                                                        OrderId{"o1"}, SellerId{"s"}, AmountMinor{2749}, AmountMinor{137}, Currency{"EUR"}}}));
+  REQUIRE(released.ok());
+  CHECK(std::get<EscrowReleased>(released.value()).fee_minor.value() == 137);
+  auto requested = decode_event("OrderPaymentRequested", 1, encode_event_payload(Event{OrderPaymentRequested{
+                                    OrderId{"o1"}, PaymentId{"p1"}, PaymentMethod::card, CustomerId{"c"}, SellerId{"s"},
+                                    AmountMinor{2749}, Currency{"EUR"}}}));
+  REQUIRE(requested.ok());
+  CHECK(std::get<OrderPaymentRequested>(requested.value()).method == PaymentMethod::card);
+  auto deposited = decode_event("WalletDeposited", 1, encode_event_payload(Event{WalletDeposited{
+                                    OwnerId{"w"}, Currency{"EUR"}, AmountMinor{kMaxAmountMinor}, "r"}}));
+  REQUIRE(deposited.ok());
+  CHECK(std::get<WalletDeposited>(deposited.value()).amount_minor.value() == kMaxAmountMinor);
 }
 
 TEST_CASE("decode_event refuses what it does not know") {
