@@ -16,6 +16,7 @@
 #include <string>
 
 #include "bench/closed_loop.hpp"
+#include "bench/raw_rocksdb.hpp"
 #include "engine/log/rocksdb/rocksdb_log.hpp"
 #include "engine/runtime/engine.hpp"
 
@@ -87,21 +88,6 @@ EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window) {
   return run;
 }
 
-double run_raw(const std::string& dir, uint64_t events, uint64_t per_batch, uint64_t event_bytes) {
-  auto db = RocksDb::open(dir);
-  if (!db) std::exit(1);
-  std::string value(event_bytes, 'x');
-  auto t0 = Clock_::now();
-  uint64_t written = 0;
-  while (written < events) {
-    rocksdb::WriteBatch batch;
-    for (uint64_t i = 0; i < per_batch && written < events; ++i, ++written)
-      batch.Put(db.value()->cf(Cf::log), log_key(PartitionId{0}, Offset{int64_t(written)}), value);
-    if (!db.value()->write_sync(batch)) std::exit(1);
-  }
-  return seconds_since(t0);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -117,7 +103,7 @@ int main(int argc, char** argv) {
   EngineRun run = run_engine(dir + "/engine", orders, window);
   long rss = peak_rss_mib();
   double per_batch = double(run.events) / double(run.batches);
-  double raw_s = run_raw(dir + "/raw", run.events, uint64_t(per_batch + 0.5), run.log_bytes);
+  double raw_s = bench::run_raw_rocksdb(dir + "/raw", run.events, uint64_t(per_batch + 0.5), run.log_bytes).seconds;
   std::filesystem::remove_all(dir);
 
   double engine_orders = orders / run.seconds;
