@@ -62,21 +62,35 @@ Route Router::route(const Command& command) {
             return Rejection{RejectCode::already_exists,
                              fmt::format("order {} already exists", c.order_id.value())};
           return Routed{p, true};
+        } else if constexpr (std::is_same_v<T, RequestPayout>) {
+          std::unique_lock lock(mu_);
+          auto [it, inserted] = payouts_.try_emplace(c.payout_id, PayoutRef{partition_for_currency(c.currency), c.owner, false});
+          if (!inserted)
+            return Rejection{RejectCode::already_exists, fmt::format("payout {} already exists", c.payout_id.value())};
+          return Routed{it->second.partition, true};
+        } else if constexpr (std::is_same_v<T, PayOrder>) {
+          std::unique_lock lock(mu_);
+          auto o = orders_.find(c.order_id);
+          if (o == orders_.end() || !o->second.committed)
+            return Rejection{RejectCode::not_found, fmt::format("order {} not found", c.order_id.value())};
+          auto [it, inserted] = payments_.try_emplace(c.payment_id, PaymentRef{PartitionId{0}, false});
+          if (!inserted)
+            return Rejection{RejectCode::already_exists, fmt::format("payment {} already exists", c.payment_id.value())};
+          return Routed{o->second.partition, true};
         } else if constexpr (std::is_same_v<T, DepositToWallet> || std::is_same_v<T, InitiatePayment> ||
-                             std::is_same_v<T, ReleaseEscrow> || std::is_same_v<T, RefundEscrow> ||
-                             std::is_same_v<T, RequestPayout>) {
+                             std::is_same_v<T, ReleaseEscrow> || std::is_same_v<T, RefundEscrow>) {
           // The ledger is keyed by currency (DESIGN §4).
           return Routed{partition_for_currency(c.currency), false};
         } else if constexpr (std::is_same_v<T, ApplyProviderEvent>) {
           std::shared_lock lock(mu_);
           auto it = payments_.find(c.payment_id);
-          if (it == payments_.end())
+          if (it == payments_.end() || !it->second.committed)
             return Rejection{RejectCode::not_found, fmt::format("payment {} not found", c.payment_id.value())};
-          return Routed{it->second, false};
+          return Routed{it->second.partition, false};
         } else if constexpr (std::is_same_v<T, CompletePayout> || std::is_same_v<T, RejectPayout>) {
           std::shared_lock lock(mu_);
           auto it = payouts_.find(c.payout_id);
-          if (it == payouts_.end())
+          if (it == payouts_.end() || !it->second.committed)
             return Rejection{RejectCode::not_found, fmt::format("payout {} not found", c.payout_id.value())};
           return Routed{it->second.partition, false};
         } else {
@@ -96,6 +110,12 @@ void Router::release_claim(const Command& command) {
   if (const auto* c = std::get_if<PlaceOrder>(&command)) {
     auto it = orders_.find(c->order_id);
     if (it != orders_.end() && !it->second.committed) orders_.erase(it);
+  } else if (const auto* y = std::get_if<PayOrder>(&command)) {
+    auto it = payments_.find(y->payment_id);
+    if (it != payments_.end() && !it->second.committed) payments_.erase(it);
+  } else if (const auto* u = std::get_if<RequestPayout>(&command)) {
+    auto it = payouts_.find(u->payout_id);
+    if (it != payouts_.end() && !it->second.committed) payouts_.erase(it);
   } else if (const auto* d = std::get_if<DefineProduct>(&command)) {
     auto it = products_.find(d->sku);
     if (it != products_.end() && --it->second.claims <= 0 && !it->second.committed) products_.erase(it);
@@ -113,10 +133,10 @@ void Router::on_committed(PartitionId p, const Event& e) {
     orders_[o->order_id] = OrderRef{p, o->customer_id, o->seller_id, true};
   } else if (const auto* y = std::get_if<PaymentInitiated>(&e)) {
     std::unique_lock lock(mu_);
-    payments_[y->payment_id] = p;
+    payments_[y->payment_id] = PaymentRef{p, true};
   } else if (const auto* u = std::get_if<PayoutRequested>(&e)) {
     std::unique_lock lock(mu_);
-    payouts_[u->payout_id] = PayoutRef{p, u->owner};
+    payouts_[u->payout_id] = PayoutRef{p, u->owner, true};
   }
 }
 
@@ -124,8 +144,11 @@ void Router::load(PartitionId p, const PartitionState& s) {
   std::unique_lock lock(mu_);
   for (const auto& [sku, prod] : s.products) products_[sku] = ProductRef{prod.seller_id, true, 0};
   for (const auto& [id, o] : s.orders) orders_[id] = OrderRef{p, o.customer_id, o.seller_id, true};
-  for (const auto& [id, y] : s.payments) payments_[id] = p;
-  for (const auto& [id, u] : s.payouts) payouts_[id] = PayoutRef{p, u.owner};
+  // An order's payment id stays claimed even before its ledger partition knows it.
+  for (const auto& [id, o] : s.orders)
+    if (!o.payment_id.value().empty()) payments_.try_emplace(o.payment_id, PaymentRef{PartitionId{0}, false});
+  for (const auto& [id, y] : s.payments) payments_[id] = PaymentRef{p, true};
+  for (const auto& [id, u] : s.payouts) payouts_[id] = PayoutRef{p, u.owner, true};
 }
 
 std::optional<PayoutRef> Router::payout(const PayoutId& id) const {

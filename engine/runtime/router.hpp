@@ -31,6 +31,15 @@ struct ProductRef {
 struct PayoutRef {
   PartitionId partition;
   OwnerId owner;
+  bool committed = false;  // false while only claimed by an in-flight RequestPayout
+};
+
+// A payment id is claimed by the PayOrder that names it (in the order's partition) and
+// located once its PaymentInitiated commits (in the ledger's): ids stay unique across
+// partitions and currencies.
+struct PaymentRef {
+  PartitionId partition;
+  bool committed = false;
 };
 
 struct Routed {
@@ -72,7 +81,7 @@ class Router {
   mutable std::shared_mutex mu_;
   std::unordered_map<Sku, ProductRef> products_;
   std::unordered_map<OrderId, OrderRef> orders_;
-  std::unordered_map<PaymentId, PartitionId> payments_;
+  std::unordered_map<PaymentId, PaymentRef> payments_;
   std::unordered_map<PayoutId, PayoutRef> payouts_;
 };
 
