@@ -35,7 +35,8 @@ std::string validate(const Json& schema, const Json& v, const std::string& at) {
   if (type) {
     const std::string& t = type->as_string();
     bool ok = (t == "object" && v.is_object()) || (t == "array" && v.is_array()) ||
-              (t == "string" && v.is_string()) || (t == "integer" && v.is_int());
+              (t == "string" && v.is_string()) || (t == "integer" && v.is_int()) ||
+              (t == "boolean" && v.is_bool());
     if (!ok) return at + ": not " + t;
   }
   if (v.is_int()) {
@@ -46,6 +47,11 @@ std::string validate(const Json& schema, const Json& v, const std::string& at) {
     if (auto* m = schema.find("maxLength"); m && int64_t(code_points(v.as_string())) > m->as_int()) return at + ": too long";
     if (auto* p = schema.find("pattern"); p && !std::regex_search(v.as_string(), std::regex(p->as_string())))
       return at + ": does not match " + p->as_string();
+    if (auto* e = schema.find("enum")) {
+      bool listed = false;
+      for (const auto& x : e->as_array()) listed |= x == v;
+      if (!listed) return at + ": not one of the enum";
+    }
   }
   if (v.is_array()) {
     if (auto* m = schema.find("minItems"); m && int64_t(v.as_array().size()) < m->as_int()) return at + ": too few items";
@@ -85,6 +91,30 @@ TEST_CASE("every event type has a schema per version, and the code's payloads ma
       StockReleased{Sku{"sku-1"}, OrderId{"o1"}, Quantity{2}},
       OrderCancelled{OrderId{"o1"}, "changed my mind"},
       OrderExpired{OrderId{"o1"}},
+      OrderPaymentRequested{OrderId{"o1"}, PaymentId{"pay-1"}, PaymentMethod::card, CustomerId{"c1"}, SellerId{"s1"},
+                            AmountMinor{2500}, Currency{"EUR"}},
+      OrderPaid{OrderId{"o1"}, PaymentId{"pay-1"}},
+      StockCommitted{Sku{"sku-1"}, OrderId{"o1"}, Quantity{2}},
+      OrderPaymentFailed{OrderId{"o1"}, PaymentId{"pay-1"}, "insufficient_funds"},
+      OrderShipped{OrderId{"o1"}},
+      OrderDelivered{OrderId{"o1"}, TimestampMs{1'700'600'000'000}},
+      OrderCompleted{OrderId{"o1"}, "auto", AmountMinor{2500}, Currency{"EUR"}},
+      OrderDisputed{OrderId{"o1"}, "broken"},
+      OrderRefunded{OrderId{"o1"}, PaymentId{"pay-1"}, "upheld", AmountMinor{2500}, Currency{"EUR"}},
+      StockRestocked{Sku{"sku-1"}, OrderId{"o1"}, Quantity{2}},
+      WalletDeposited{OwnerId{"c1"}, Currency{"EUR"}, AmountMinor{10000}, "top-up"},
+      PaymentInitiated{PaymentId{"pay-1"}, OrderId{"o1"}, PaymentMethod::wallet, CustomerId{"c1"}, SellerId{"s1"},
+                       AmountMinor{2500}, Currency{"EUR"}},
+      PaymentCaptured{PaymentId{"pay-1"}, OrderId{"o1"}, AmountMinor{2500}, ""},
+      PaymentFailed{PaymentId{"pay-1"}, OrderId{"o1"}, "card declined", "evt_1"},
+      PaymentRefunded{PaymentId{"pay-1"}, OrderId{"o1"}, AmountMinor{500}, "evt_2"},
+      EscrowHeld{OrderId{"o1"}, PaymentId{"pay-1"}, "wallet:c1", CustomerId{"c1"}, SellerId{"s1"}, AmountMinor{2500},
+                 Currency{"EUR"}},
+      EscrowReleased{OrderId{"o1"}, SellerId{"s1"}, AmountMinor{2500}, AmountMinor{125}, Currency{"EUR"}},
+      EscrowRefunded{OrderId{"o1"}, "external:card", AmountMinor{500}, Currency{"EUR"}, false},
+      PayoutRequested{PayoutId{"po-1"}, OwnerId{"s1"}, Currency{"EUR"}, AmountMinor{1000}, "iban:DE00"},
+      PayoutCompleted{PayoutId{"po-1"}, OwnerId{"s1"}, Currency{"EUR"}, AmountMinor{1000}},
+      PayoutRejected{PayoutId{"po-1"}, "kyc"},
   };
   REQUIRE(events.size() == std::variant_size_v<Event>);
   for (const Event& e : events) {
