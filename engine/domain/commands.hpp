@@ -98,6 +98,12 @@ struct MarkOrderPaymentFailed {
   std::string reason;
 };
 
+// From the settlement process manager when the card provider refunded a payment in full
+// (the escrow resolved to external:card): the order is refunded too.
+struct MarkOrderRefunded {
+  OrderId order_id;
+};
+
 // Issued by the partition's timer a configured time after delivery.
 struct AutoCompleteOrder {
   OrderId order_id;
@@ -165,7 +171,7 @@ using Command =
                  ShipOrder, DeliverOrder, ConfirmOrder, DisputeOrder, ResolveDispute, MarkOrderPaid,
                  MarkOrderPaymentFailed, AutoCompleteOrder, DepositToWallet, InitiatePayment,
                  ApplyProviderEvent, ReleaseEscrow, RefundEscrow, RequestPayout, CompletePayout,
-                 RejectPayout>;
+                 RejectPayout, MarkOrderRefunded>;
 
 std::string_view command_name(const Command& c) noexcept;
 

@@ -21,6 +21,7 @@ Decision decide_cmd(const PartitionState& s, const ResolveDispute& c, const Deci
 Decision decide_cmd(const PartitionState& s, const MarkOrderPaid& c, const DecideContext& ctx);
 Decision decide_cmd(const PartitionState& s, const MarkOrderPaymentFailed& c, const DecideContext& ctx);
 Decision decide_cmd(const PartitionState& s, const AutoCompleteOrder& c, const DecideContext& ctx);
+Decision decide_cmd(const PartitionState& s, const MarkOrderRefunded& c, const DecideContext& ctx);
 // A cancel of a paid order (refund and restock); decide.cpp handles a reserved one.
 Decision decide_paid_cancel(const PartitionState& s, const Order& o, const CancelOrder& c);
 

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "engine/domain/ledger.hpp"
+
 namespace ordo {
 
 std::optional<Command> react(const Event& event) {
@@ -19,6 +21,12 @@ std::optional<Command> react(const Event& event) {
           return ReleaseEscrow{e.order_id, e.currency};
         else if constexpr (std::is_same_v<T, OrderRefunded>)
           return RefundEscrow{e.order_id, e.currency};
+        else if constexpr (std::is_same_v<T, EscrowRefunded>) {
+          // The card provider refunded everything that was held: the order learns of it.
+          // (After the platform's own refund the order is cancelled already: a benign no-op.)
+          if (e.resolves && e.to_account == kExternalCard) return MarkOrderRefunded{e.order_id};
+          return std::nullopt;
+        }
         else
           return std::nullopt;
       },
@@ -36,7 +44,7 @@ bool refusal_is_benign(const Command& sent, const Rejection& why) {
   // already moved on) is a repeat, not a fault.
   if (why.code != RejectCode::invalid_transition) return false;
   return std::holds_alternative<ReleaseEscrow>(sent) || std::holds_alternative<RefundEscrow>(sent) ||
-         std::holds_alternative<MarkOrderPaymentFailed>(sent);
+         std::holds_alternative<MarkOrderPaymentFailed>(sent) || std::holds_alternative<MarkOrderRefunded>(sent);
 }
 
 }  // namespace ordo

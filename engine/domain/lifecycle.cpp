@@ -105,6 +105,20 @@ Decision decide_cmd(const PartitionState& s, const MarkOrderPaymentFailed& c, co
   return std::vector<Event>{OrderPaymentFailed{o.order_id, c.payment_id, clip_reason(c.reason)}};
 }
 
+Decision decide_cmd(const PartitionState& s, const MarkOrderRefunded& c, const DecideContext&) {
+  auto t = target(s, c.order_id, std::nullopt,
+                  {OrderStatus::paid, OrderStatus::shipped, OrderStatus::delivered, OrderStatus::disputed},
+                  "refunded by the card provider");
+  if (auto* r = std::get_if<Rejection>(&t)) return *r;
+  const Order& o = *std::get<const Order*>(t);
+  std::vector<Event> events{
+      OrderRefunded{o.order_id, o.payment_id, "refunded by the card provider", o.total_minor, o.currency}};
+  // Goods not yet shipped go back on the shelf; shipped ones are the seller's to recover.
+  if (o.status == OrderStatus::paid)
+    for (const auto& l : o.lines) events.push_back(StockRestocked{l.sku, o.order_id, l.qty});
+  return events;
+}
+
 Decision decide_cmd(const PartitionState& s, const ShipOrder& c, const DecideContext&) {
   auto t = target(s, c.order_id, c.expected_version, {OrderStatus::paid}, "shipped");
   if (auto* r = std::get_if<Rejection>(&t)) return *r;
@@ -204,7 +218,9 @@ Why check_lifecycle(const PartitionState& s, const Event& event) {
         } else if constexpr (std::is_same_v<T, OrderCompleted>) {
           return status_is(s, e.order_id, {OrderStatus::delivered, OrderStatus::disputed}, "completion");
         } else if constexpr (std::is_same_v<T, OrderRefunded>) {
-          return status_is(s, e.order_id, {OrderStatus::paid, OrderStatus::delivered, OrderStatus::disputed}, "refund");
+          return status_is(s, e.order_id,
+                           {OrderStatus::paid, OrderStatus::shipped, OrderStatus::delivered, OrderStatus::disputed},
+                           "refund");
         } else {
           return std::nullopt;
         }

@@ -39,6 +39,7 @@ constexpr std::string_view kCommandNames[] = {
     "RequestPayout",
     "CompletePayout",
     "RejectPayout",
+    "MarkOrderRefunded",
 };
 static_assert(std::size(kCommandNames) == std::variant_size_v<Command>);
 constexpr std::string_view kEventNames[] = {

@@ -204,6 +204,20 @@ void lifecycle_suite(uint32_t partitions) {
     s.check_available("shop", 599 - platform_fee_minor(599, kFeeBps));
   }
 
+  SUBCASE("a full refund by the card provider cancels the order and restocks it") {
+    s.order("o6", "alice", "w2", 2);
+    REQUIRE(s.as(alice, "/v1/orders/o6/pay", R"({"method":"card","payment_id":"card-o6"})").status == 202);
+    s.await_events("payment-card-o6", 1);
+    REQUIRE(s.webhook(R"({"event_id":"e6-1","payment_id":"card-o6","type":"captured","amount_minor":5000})", now_s()).status == 200);
+    s.await_events("order-o6", 3);
+    REQUIRE(s.webhook(R"({"event_id":"e6-2","payment_id":"card-o6","type":"refunded","amount_minor":5000})", now_s()).status == 200);
+    auto order = s.await_events("order-o6", 4);
+    REQUIRE(order.size() == 4);
+    CHECK(order[3].find("type")->as_string() == "OrderRefunded");
+    CHECK(s.types("product-w2").back() == "StockRestocked");
+    check_problem(s.as(shop, "/v1/orders/o6/ship"), 409, "invalid_transition");
+  }
+
   SUBCASE("payouts: request holds, complete pays out, reject releases") {
     s.deposit("alice", 500);
     auto pay = [&](const std::string& id, int64_t amount) {

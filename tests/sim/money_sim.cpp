@@ -170,6 +170,19 @@ struct Model {
     }
     return RejectCode::invalid_transition;
   }
+  // The card provider refunded everything: the order is cancelled (restocked if unshipped).
+  R on(const MarkOrderRefunded& c, int64_t) {
+    Order* o = order(c.order_id);
+    if (!o) return RejectCode::not_found;
+    if (o->status == "paid") {
+      for (const auto& [sku, qty] : o->lines) products[sku].on_hand += qty;
+    } else if (o->status != "shipped" && o->status != "delivered" && o->status != "disputed") {
+      return RejectCode::invalid_transition;
+    }
+    o->status = "cancelled";
+    o->cancelled_after_payment = true;
+    return ok;
+  }
   R on(const ExpireReservation& c, int64_t now) {
     auto it = orders.find(c.order_id.value());
     if (it == orders.end()) return RejectCode::not_found;

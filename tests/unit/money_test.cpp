@@ -330,6 +330,8 @@ TEST_CASE("money: every lifecycle command against every order status") {
       {"mark payment failed",
        [](const Rig& r) { return Command{MarkOrderPaymentFailed{OrderId{"o1"}, r.order().payment_id, "declined"}}; },
        {S::payment_pending}, OrderStatus::reserved},
+      {"mark refunded (by the card provider)", [](const Rig&) { return Command{MarkOrderRefunded{OrderId{"o1"}}}; },
+       {S::paid, S::shipped, S::delivered, S::disputed}, OrderStatus::cancelled},
   };
   for (Scenario s : kScenarios) {
     const Rig base = order_in(s);
@@ -898,7 +900,10 @@ TEST_CASE("money: provider refunds, partial and full, never above the capture") 
   SUBCASE("partial, then the order is cancelled: the rest is refunded") {
     r.accept(provider("ev-2", "p1", ProviderEventKind::refunded, 999));
     r.flow(cancel());
-    CHECK(r.refused.empty());
+    // The escrow's refund to the card tells the order, already cancelled: a benign no-op.
+    REQUIRE(r.refused.size() == 1u);
+    CHECK(std::holds_alternative<MarkOrderRefunded>(r.refused[0].first));
+    CHECK(refusal_is_benign(r.refused[0].first, r.refused[0].second));
     CHECK(r.escrow().status == EscrowStatus::refunded);
     CHECK(r.payment("p1").refunded_minor.value() == kTotal);
     CHECK(r.payment("p1").status == PaymentStatus::refunded);
@@ -916,6 +921,44 @@ TEST_CASE("money: provider refunds, partial and full, never above the capture") 
     CHECK(r.balance("platform:fees") == 50);
     // After the release the provider cannot refund from the escrow.
     r.reject(provider("ev-3", "p1", ProviderEventKind::refunded, 1), RejectCode::refund_exceeds_capture);
+  }
+}
+
+TEST_CASE("money flows: a full refund by the card provider cancels the order and restocks unshipped goods") {
+  Rig r = order_in(Scenario::reserved);
+  r.flow(pay("o1", "p1", PaymentMethod::card));
+  r.flow(provider("ev-1", "p1", ProviderEventKind::captured, kTotal));
+  REQUIRE(r.order().status == OrderStatus::paid);
+  r.check_stock("a", 8, 0);
+  SUBCASE("a partial refund leaves the order as it is") {
+    r.flow(provider("ev-2", "p1", ProviderEventKind::refunded, 300));
+    CHECK(r.order().status == OrderStatus::paid);
+    CHECK(r.refused.empty());
+  }
+  SUBCASE("all of it, before shipping: cancelled and restocked") {
+    auto events = r.flow(provider("ev-2", "p1", ProviderEventKind::refunded, kTotal));
+    CHECK(r.order().status == OrderStatus::cancelled);
+    r.check_stock("a", 10, 0);
+    CHECK(r.escrow().status == EscrowStatus::refunded);
+    CHECK(r.balance("external:card") == 0);
+    // The order's own refund flow then finds the escrow resolved: benign, not parked.
+    REQUIRE(r.refused.size() == 1u);
+    CHECK(std::holds_alternative<RefundEscrow>(r.refused[0].first));
+    CHECK(refusal_is_benign(r.refused[0].first, r.refused[0].second));
+  }
+  SUBCASE("all of it, after shipping: cancelled, nothing restocked") {
+    r.accept(ship());
+    r.flow(provider("ev-2", "p1", ProviderEventKind::refunded, kTotal));
+    CHECK(r.order().status == OrderStatus::cancelled);
+    r.check_stock("a", 8, 0);
+  }
+  SUBCASE("the platform's own refund does not refund the order twice") {
+    r.flow(cancel());
+    CHECK(r.order().status == OrderStatus::cancelled);
+    r.check_stock("a", 10, 0);
+    CHECK(r.balance("external:card") == 0);
+    // EscrowRefunded to the card → MarkOrderRefunded, refused as already cancelled: benign.
+    for (const auto& [c, why] : r.refused) CHECK(refusal_is_benign(c, why));
   }
 }
 
