@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <limits>
+
 #include "projections/migrations.hpp"
 
 namespace ordo::projections {
@@ -22,7 +24,53 @@ constexpr const char* kProductJson = R"(json_build_object(
   'currency', p.currency, 'on_hand', p.on_hand, 'reserved', p.reserved,
   'available', p.available, 'version', p.version))";
 
+constexpr const char* kWalletJson = R"(json_build_object(
+  'owner', w.owner, 'currency', w.currency, 'balance_minor', w.balance_minor,
+  'held_minor', w.held_minor, 'available_minor', w.available_minor, 'version', w.version,
+  'updated_at', to_char(w.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))";
+
+constexpr const char* kEntryJson = R"(json_build_object(
+  'account', e.account, 'currency', e.currency, 'amount_minor', e.amount_minor, 'type', e.type,
+  'order_id', e.order_id, 'position', e.partition || '-' || e.log_offset, 'leg', e.idx,
+  'occurred_at', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))";
+
+constexpr const char* kEscrowJson = R"(json_build_object(
+  'order_id', x.order_id, 'payment_id', x.payment_id, 'buyer', x.buyer, 'seller', x.seller,
+  'currency', x.currency, 'amount_minor', x.amount_minor, 'held_minor', x.held_minor,
+  'status', x.status, 'fee_minor', x.fee_minor, 'version', x.version,
+  'updated_at', to_char(x.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))";
+
+constexpr const char* kPaymentJson = R"(json_build_object(
+  'payment_id', p.payment_id, 'order_id', p.order_id, 'method', p.method, 'buyer', p.buyer,
+  'seller', p.seller, 'amount_minor', p.amount_minor, 'currency', p.currency, 'status', p.status,
+  'refunded_minor', p.refunded_minor, 'reason', p.reason, 'version', p.version,
+  'updated_at', to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))";
+
+constexpr const char* kPayoutJson = R"(json_build_object(
+  'payout_id', p.payout_id, 'owner', p.owner, 'currency', p.currency, 'amount_minor', p.amount_minor,
+  'destination', p.destination, 'status', p.status, 'reason', p.reason, 'version', p.version,
+  'updated_at', to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))";
+
 }  // namespace
+
+std::optional<EntryKey> parse_entry_key(const std::string& s) {
+  EntryKey k;
+  int64_t* parts[] = {&k.at_ms, &k.partition, &k.offset, &k.idx};
+  size_t at = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    const size_t end = i < 3 ? s.find('.', at) : s.size();
+    if (end == std::string::npos || end == at || end - at > 18) return std::nullopt;
+    int64_t v = 0;
+    for (size_t j = at; j < end; ++j) {
+      if (s[j] < '0' || s[j] > '9') return std::nullopt;
+      v = v * 10 + (s[j] - '0');
+    }
+    *parts[i] = v;
+    at = end + 1;
+  }
+  if (k.partition > 1'000'000 || k.idx > 1'000'000) return std::nullopt;
+  return k;
+}
 
 // Returns the connection to the pool when done; drops it if it broke.
 class ViewQueries::Lease {
@@ -164,6 +212,90 @@ std::string ViewQueries::low_stock(const std::string& seller_id) {
         "'on_hand', on_hand, 'reserved', reserved, 'available', available) ORDER BY available, sku), "
         "'[]'::json)::text FROM low_stock WHERE ($1 = '' OR seller_id = $1)",
         seller_id);
+    return r[0][0].as<std::string>();
+  });
+}
+
+}  // namespace ordo::projections
+
+namespace ordo::projections {
+
+std::optional<std::string> ViewQueries::wallet(const std::string& owner, const std::string& currency) {
+  return run([&](pqxx::read_transaction& tx) -> std::optional<std::string> {
+    // The chosen wallet's fields at the top level, and every currency of the owner below.
+    auto r = tx.exec_params(
+        std::string("SELECT (to_jsonb(c.j) || jsonb_build_object('wallets', a.ws))::text FROM "
+                    "(SELECT ") + kWalletJson + " AS j FROM wallets w WHERE w.owner = $1 "
+            "AND ($2 = '' OR w.currency = $2) ORDER BY w.currency LIMIT 1) c, "
+            "(SELECT json_agg(" + kWalletJson + " ORDER BY w.currency) AS ws FROM wallets w WHERE w.owner = $1) a",
+        owner, currency);
+    if (r.empty()) return std::nullopt;
+    return r[0][0].as<std::string>();
+  });
+}
+
+Page ViewQueries::wallet_entries(const std::string& owner, const std::optional<EntryKey>& after, int limit) {
+  return run([&](pqxx::read_transaction& tx) {
+    const EntryKey k = after.value_or(EntryKey{std::numeric_limits<int64_t>::max(), 0, 0, 0});
+    auto r = tx.exec_params(
+        std::string("SELECT coalesce(json_agg(x.j ORDER BY x.n), '[]'::json)::text, count(*), "
+                    "(array_agg(x.k ORDER BY x.n DESC))[1] FROM (SELECT row_number() OVER (ORDER BY e.occurred_at DESC, e.partition DESC, e.log_offset DESC, e.idx DESC) AS n, "
+                    "(extract(epoch FROM e.occurred_at) * 1000)::bigint || '.' || e.partition || '.' || "
+                    "e.log_offset || '.' || e.idx AS k, ") + kEntryJson +
+            " AS j FROM ledger_entries e WHERE e.account = $1 AND "
+            "(e.occurred_at, e.partition, e.log_offset, e.idx) < "
+            "(timestamptz 'epoch' + interval '1 millisecond' * $2, $3, $4, $5) "
+            "ORDER BY e.occurred_at DESC, e.partition DESC, e.log_offset DESC, e.idx DESC LIMIT $6) x",
+        "wallet:" + owner, k.at_ms == std::numeric_limits<int64_t>::max() ? int64_t{253'402'300'799'000} : k.at_ms,
+        k.partition, k.offset, k.idx, limit);
+    Page page{r[0][0].as<std::string>(), std::nullopt};
+    if (r[0][1].as<int64_t>() == limit) page.last_key = r[0][2].as<std::string>();
+    return page;
+  });
+}
+
+std::optional<MoneyView> ViewQueries::escrow(const std::string& order_id) {
+  return run([&](pqxx::read_transaction& tx) -> std::optional<MoneyView> {
+    auto r = tx.exec_params(std::string("SELECT x.buyer, x.seller, ") + kEscrowJson +
+                                "::text FROM escrows x WHERE x.order_id = $1",
+                            order_id);
+    if (r.empty()) return std::nullopt;
+    return MoneyView{r[0][0].as<std::string>(), r[0][1].as<std::string>(), "", r[0][2].as<std::string>()};
+  });
+}
+
+std::optional<MoneyView> ViewQueries::payment(const std::string& payment_id) {
+  return run([&](pqxx::read_transaction& tx) -> std::optional<MoneyView> {
+    auto r = tx.exec_params(std::string("SELECT p.buyer, p.seller, ") + kPaymentJson +
+                                "::text FROM payments p WHERE p.payment_id = $1",
+                            payment_id);
+    if (r.empty()) return std::nullopt;
+    return MoneyView{r[0][0].as<std::string>(), r[0][1].as<std::string>(), "", r[0][2].as<std::string>()};
+  });
+}
+
+std::optional<MoneyView> ViewQueries::payout(const std::string& payout_id) {
+  return run([&](pqxx::read_transaction& tx) -> std::optional<MoneyView> {
+    auto r = tx.exec_params(std::string("SELECT p.owner, ") + kPayoutJson +
+                                "::text FROM payouts p WHERE p.payout_id = $1",
+                            payout_id);
+    if (r.empty()) return std::nullopt;
+    return MoneyView{"", "", r[0][0].as<std::string>(), r[0][1].as<std::string>()};
+  });
+}
+
+std::string ViewQueries::ledger_balances() {
+  return run([&](pqxx::read_transaction& tx) {
+    auto r = tx.exec(
+        "WITH b AS (SELECT account, currency, sum(amount_minor) AS balance FROM ledger_entries "
+        "GROUP BY account, currency), "
+        "t AS (SELECT currency, sum(balance) AS total FROM b GROUP BY currency) "
+        "SELECT json_build_object("
+        "'accounts', coalesce((SELECT json_agg(json_build_object('account', account, 'currency', currency, "
+        "'balance_minor', balance) ORDER BY currency, account) FROM b), '[]'::json), "
+        "'totals', coalesce((SELECT json_agg(json_build_object('currency', currency, 'total_minor', total) "
+        "ORDER BY currency) FROM t), '[]'::json), "
+        "'balanced', NOT EXISTS (SELECT 1 FROM t WHERE total <> 0))::text");
     return r[0][0].as<std::string>();
   });
 }

@@ -28,6 +28,19 @@ struct OrderFilter {
   int limit = 50;
 };
 
+// A money row and who it belongs to, for the access rule: buyer and seller (escrows and
+// payments) or owner (payouts).
+struct MoneyView {
+  std::string buyer, seller, owner;
+  std::string json;
+};
+
+// The keyset of ledger entries, newest first: "{occurred ms}.{partition}.{offset}.{idx}".
+struct EntryKey {
+  int64_t at_ms = 0, partition = 0, offset = 0, idx = 0;
+};
+std::optional<EntryKey> parse_entry_key(const std::string& s);
+
 class ViewQueries {
  public:
   ViewQueries(std::string conninfo, std::string schema, size_t pool_size = 4,
@@ -41,6 +54,17 @@ class ViewQueries {
   std::string sales_report(const std::string& seller_id, const std::string& from_day,
                            const std::string& to_day);
   std::string low_stock(const std::string& seller_id);
+
+  // The owner's wallet in `currency` ("" = the first by currency) with all its currencies
+  // under "wallets"; nullopt when the owner has none (in that currency).
+  std::optional<std::string> wallet(const std::string& owner, const std::string& currency);
+  // The wallet's ledger entries, all currencies, newest first, after `after` (keyset).
+  Page wallet_entries(const std::string& owner, const std::optional<EntryKey>& after, int limit);
+  std::optional<MoneyView> escrow(const std::string& order_id);
+  std::optional<MoneyView> payment(const std::string& payment_id);
+  std::optional<MoneyView> payout(const std::string& payout_id);
+  // The trial balance: every account's balance per currency, and each currency's total.
+  std::string ledger_balances();
 
  private:
   class Lease;

@@ -15,7 +15,8 @@
 namespace ordo::projections {
 
 // The projections the runner maintains (one checkpoint row each per partition).
-inline const char* const kProjectionNames[] = {"events", "products", "orders", "sales_daily"};
+inline const char* const kProjectionNames[] = {
+    "events", "products", "orders", "sales_daily", "wallets", "ledger_entries", "escrows", "payments", "payouts"};
 
 struct RunnerConfig {
   std::string conninfo;

@@ -19,8 +19,33 @@ std::string utc_day(int64_t ms) {
   return fmt::format("{:04}-{:02}-{:02}", y, m, d);
 }
 
+namespace {
+
+// The order status a lifecycle event leads to; nullptr for events that are not an order's.
+template <typename T>
+constexpr const char* order_status_after() {
+  if constexpr (std::is_same_v<T, OrderPaymentRequested>) return "payment_pending";
+  else if constexpr (std::is_same_v<T, OrderPaid>) return "paid";
+  else if constexpr (std::is_same_v<T, OrderPaymentFailed>) return "reserved";
+  else if constexpr (std::is_same_v<T, OrderShipped>) return "shipped";
+  else if constexpr (std::is_same_v<T, OrderDelivered>) return "delivered";
+  else if constexpr (std::is_same_v<T, OrderCompleted>) return "completed";
+  else if constexpr (std::is_same_v<T, OrderDisputed>) return "disputed";
+  else if constexpr (std::is_same_v<T, OrderRefunded>) return "cancelled";
+  else return nullptr;
+}
+
+// Moves on hand by `delta`: onto the absolute when this batch knows it, else as a delta.
+void move_on_hand(ProductChange& p, int64_t delta) {
+  if (p.on_hand != kUnset) p.on_hand += delta;
+  else p.on_hand_delta += delta;
+}
+
+}  // namespace
+
 void ViewChanges::add(const Envelope& env, const Event& event) {
   events.push_back(&env);
+  if (money.add(env, event)) return;
   const int64_t at = env.occurred_at.value();
   std::visit(
       [&](const auto& e) {
@@ -38,6 +63,7 @@ void ViewChanges::add(const Envelope& env, const Event& event) {
         } else if constexpr (std::is_same_v<T, StockAdjusted>) {
           auto& p = products[e.sku.value()];
           p.on_hand = e.on_hand_after.value();
+          p.on_hand_delta = 0;  // the absolute already counts what came before
           p.version = env.stream_version;
           p.updated_ms = at;
         } else if constexpr (std::is_same_v<T, StockReserved> || std::is_same_v<T, StockReleased>) {
@@ -74,6 +100,25 @@ void ViewChanges::add(const Envelope& env, const Event& event) {
           o.partition = env.partition.value();
           o.last_offset = env.offset.value();
           closed.push_back(OrderClosed{e.order_id.value(), std::is_same_v<T, OrderExpired>});
+        } else if constexpr (std::is_same_v<T, StockCommitted> || std::is_same_v<T, StockRestocked>) {
+          auto& p = products[e.sku.value()];
+          if constexpr (std::is_same_v<T, StockCommitted>) {
+            move_on_hand(p, -e.qty.value());
+            p.reserved_delta -= e.qty.value();
+          } else {
+            move_on_hand(p, e.qty.value());
+          }
+          p.version = env.stream_version;
+          p.updated_ms = at;
+        } else if constexpr (order_status_after<T>() != nullptr) {
+          auto& o = orders[e.order_id.value()];
+          o.status = order_status_after<T>();
+          o.version = env.stream_version;
+          o.updated_ms = at;
+          o.partition = env.partition.value();
+          o.last_offset = env.offset.value();
+          // A refunded order ends cancelled: counted with the cancellations of its day.
+          if constexpr (std::is_same_v<T, OrderRefunded>) closed.push_back(OrderClosed{e.order_id.value(), false});
         }
       },
       event);

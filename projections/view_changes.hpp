@@ -9,6 +9,7 @@
 
 #include "engine/domain/events.hpp"
 #include "engine/log/envelope.hpp"
+#include "projections/money_changes.hpp"
 
 namespace ordo::projections {
 
@@ -19,6 +20,7 @@ struct ProductChange {
   std::string seller_id, name, currency;
   int64_t price_minor = 0;
   int64_t on_hand = kUnset;  // absolute on hand after this batch, when it changed
+  int64_t on_hand_delta = 0;  // commits and restocks while the absolute is unknown
   int64_t reserved_delta = 0;
   int64_t version = 0;  // highest stream version seen
   int64_t updated_ms = 0;
@@ -54,6 +56,7 @@ struct ViewChanges {
   std::map<std::string, OrderChange> orders;
   std::map<std::tuple<std::string, std::string, std::string>, SalesDelta> sales;  // day, seller, currency
   std::vector<OrderClosed> closed;
+  MoneyChanges money;
 
   void add(const Envelope& envelope, const Event& event);
   bool empty() const { return events.empty(); }

@@ -4,6 +4,7 @@
 
 #include "engine/log/event_codec.hpp"
 #include "projections/migrations.hpp"
+#include "projections/money_writer.hpp"
 #include "projections/view_changes.hpp"
 
 namespace ordo::projections {
@@ -21,7 +22,7 @@ constexpr const char* kEpoch = "timestamptz 'epoch' + interval '1 millisecond' *
 const char* kStagingDdl = R"(
 CREATE TEMP TABLE IF NOT EXISTS stage_products (
   sku text, seller_id text, name text, currency text, price_minor bigint, on_hand bigint,
-  reserved_delta bigint, version bigint, updated_ms bigint) ON COMMIT DELETE ROWS;
+  on_hand_delta bigint, reserved_delta bigint, version bigint, updated_ms bigint) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_orders (
   order_id text, customer_id text, seller_id text, currency text, total_minor bigint,
   placed_ms bigint, expires_ms bigint, status text, version bigint, updated_ms bigint,
@@ -32,11 +33,19 @@ CREATE TEMP TABLE IF NOT EXISTS stage_sales (
 CREATE TEMP TABLE IF NOT EXISTS stage_closed (order_id text, expired boolean) ON COMMIT DELETE ROWS;
 )";
 
+// kProjections as a PostgreSQL text[] literal.
+std::string projection_array() {
+  std::string out = "{";
+  for (const auto& name : kProjections) out += (out.size() > 1 ? "," : "") + name;
+  return out + "}";
+}
+
 }  // namespace
 
 ViewWriter::ViewWriter(pqxx::connection& c, std::string schema) : c_(c), schema_(std::move(schema)) {
   pqxx::work w(c_);
   w.exec(kStagingDdl);
+  w.exec(kMoneyStagingDdl);
   w.commit();
 }
 
@@ -58,10 +67,11 @@ void ViewWriter::write_changes(pqxx::work& w, const ViewChanges& changes) {
   if (!changes.products.empty()) {
     pqxx::stream_to s(w, "stage_products",
                       std::vector<std::string>{"sku", "seller_id", "name", "currency", "price_minor",
-                                               "on_hand", "reserved_delta", "version", "updated_ms"});
+                                               "on_hand", "on_hand_delta", "reserved_delta", "version",
+                                               "updated_ms"});
     for (const auto& [sku, c] : changes.products)
       s << std::make_tuple(sku, c.seller_id, c.name, c.currency, c.price_minor, c.on_hand,
-                           c.reserved_delta, c.version, c.updated_ms);
+                           c.on_hand_delta, c.reserved_delta, c.version, c.updated_ms);
     s.complete();
     w.exec(std::string(R"(
       INSERT INTO products AS p (sku, seller_id, name, price_minor, currency, on_hand, reserved, version, updated_at)
@@ -72,6 +82,10 @@ void ViewWriter::write_changes(pqxx::work& w, const ViewChanges& changes) {
         reserved = p.reserved + EXCLUDED.reserved,
         version = GREATEST(p.version, EXCLUDED.version),
         updated_at = GREATEST(p.updated_at, EXCLUDED.updated_at))");
+    // Commits and restocks of products whose absolute on hand this batch does not know.
+    w.exec(R"(
+      UPDATE products p SET on_hand = p.on_hand + s.on_hand_delta
+      FROM stage_products s WHERE p.sku = s.sku AND s.on_hand_delta <> 0)");
   }
   if (!changes.orders.empty()) {
     {
@@ -144,6 +158,7 @@ void ViewWriter::write_changes(pqxx::work& w, const ViewChanges& changes) {
         orders_expired = d.orders_expired + EXCLUDED.orders_expired,
         expired_minor = d.expired_minor + EXCLUDED.expired_minor)");
   }
+  write_money_changes(w, changes.money);
 }
 
 int64_t ViewWriter::checkpoint(uint32_t p) {
@@ -192,7 +207,7 @@ int64_t ViewWriter::apply_batch(uint32_t p, const std::vector<Envelope>& events,
       "INSERT INTO projection_checkpoints (projection, partition, position) "
       "SELECT unnest($1::text[]), $2, $3 "
       "ON CONFLICT (projection, partition) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
-      std::string("{events,products,orders,sales_daily}"), static_cast<int>(p), position);
+      projection_array(), static_cast<int>(p), position);
   w.commit();
   return position;
 }
