@@ -272,11 +272,10 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
   }
 }
 
-bool FlowManager::round(PartitionId p) {
+bool FlowManager::read_round(PartitionId p, std::vector<Step>& steps, Offset& last) {
   const Offset after = checkpoints_.at(p.value());
   auto batch = engine_.log().read(p, Offset{after.value() + 1}, config_.batch_events);
   if (!batch || batch->empty()) return false;
-  std::vector<Step> steps;
   for (const Envelope& env : batch.value()) {
     auto ev = decode_event(env.type, env.schema_version, env.payload);
     if (!ev) {
@@ -287,17 +286,7 @@ bool FlowManager::round(PartitionId p) {
     notify(env, ev.value());
     if (auto next = react(ev.value())) steps.emplace_back(env, std::move(*next), step_key(env));
   }
-  if (auto st = run_steps(steps); !st) {
-    if (st.message() != "stopping")
-      std::fprintf(stderr, "ordo: flow manager on partition %u: %s\n", p.value(), st.message().c_str());
-    return false;
-  }
-  const Offset last = batch->back().offset;
-  if (auto st = store_.set_checkpoint(p, last); !st) {
-    std::fprintf(stderr, "ordo: flow checkpoint: %s\n", st.message().c_str());
-    return false;
-  }
-  checkpoints_[p.value()] = last;
+  last = batch->back().offset;
   return true;
 }
 
@@ -343,9 +332,28 @@ void FlowManager::run_retries() {
 
 bool FlowManager::run_once() {
   run_retries();
-  bool any = false;
-  for (uint32_t p = 0; p < engine_.partition_count(); ++p) any |= round(PartitionId{p});
-  return any;
+  // Every partition's next events first, then all their steps at once: the follow-ups of
+  // different partitions share group commits instead of waiting for each other in turn.
+  std::vector<Step> steps;
+  std::vector<std::pair<PartitionId, Offset>> read;
+  for (uint32_t p = 0; p < engine_.partition_count(); ++p) {
+    Offset last{-1};
+    if (read_round(PartitionId{p}, steps, last)) read.emplace_back(PartitionId{p}, last);
+  }
+  if (read.empty()) return false;
+  if (auto st = run_steps(steps); !st) {
+    if (st.message() != "stopping") std::fprintf(stderr, "ordo: flow manager: %s\n", st.message().c_str());
+    return false;
+  }
+  // Only now, with every step done or parked, may the checkpoints move.
+  for (const auto& [p, last] : read) {
+    if (auto st = store_.set_checkpoint(p, last); !st) {
+      std::fprintf(stderr, "ordo: flow checkpoint: %s\n", st.message().c_str());
+      return false;
+    }
+    checkpoints_[p.value()] = last;
+  }
+  return true;
 }
 
 void FlowManager::loop() {

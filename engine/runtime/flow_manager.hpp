@@ -71,7 +71,8 @@ class FlowManager {
  private:
   struct Step;
   void loop();
-  bool round(PartitionId p);
+  // Reads `p`'s events after its checkpoint into `steps`; false when there were none.
+  bool read_round(PartitionId p, std::vector<Step>& steps, Offset& last);
   Status run_steps(std::vector<Step>& steps);
   void notify(const Envelope& env, const Event& e);
   void run_retries();
