@@ -60,6 +60,7 @@ constexpr AccessRule kTable[] = {
     {Endpoint::admin_parked, http::verb::get, "/v1/admin/parked", false, roles(admin), Ownership::none},
     {Endpoint::admin_parked_retry, http::verb::post, "/v1/admin/parked/{id}/retry", false, roles(admin),
      Ownership::none},
+    {Endpoint::subscribe, http::verb::get, "/v1/subscribe", false, kAnyRole, Ownership::scoped_events},
 };
 
 bool match_pattern(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
@@ -145,6 +146,9 @@ Verdict authorize(const AccessRule& rule, const Claims& who, const ResourceFacts
       return f.path_owner == who.sub ? Verdict::allow : Verdict::not_found;
     case Ownership::scoped_list:
       // Allowed; the handler narrows the query with scope_for() below.
+      return Verdict::allow;
+    case Ownership::scoped_events:
+      // Allowed; the live feed filters each event for the caller.
       return Verdict::allow;
   }
   return Verdict::forbidden;

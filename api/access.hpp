@@ -45,6 +45,7 @@ enum class Endpoint {
   payment_webhook,  // open to the network, authenticated by its HMAC signature instead
   admin_parked,
   admin_parked_retry,
+  subscribe,  // GET /v1/subscribe: live events over a WebSocket (api/subscribe.cpp)
 };
 
 // How a caller must relate to the resource. Admin passes every ownership rule.
@@ -58,6 +59,9 @@ enum class Ownership {
   order_customer,  // customer: the order's customer only
   order_seller,    // merchant: the order's seller only
   path_owner,      // the `{owner}` in the path is the caller (a wallet's owner)
+  // Allowed; customer / merchant: only the events that name the caller (api/live_feed.hpp
+  // event_visible); the other roles see every event.
+  scoped_events,
 };
 
 using RoleMask = unsigned;

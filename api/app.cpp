@@ -42,7 +42,7 @@ struct Waiter {
 
 App::App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, ReadSide read)
     : engine_(engine), clock_(clock), ids_(ids), config_(std::move(config)), read_(read),
-      limiter_(config_.rate_limit) {
+      limiter_(config_.rate_limit), feed_(std::make_unique<LiveFeed>(engine, config_.live)) {
   if (!config_.jwt_secrets.empty()) current_secret_.push_back(config_.jwt_secrets.front());
 }
 
@@ -144,6 +144,7 @@ asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
     }
     case Endpoint::admin_parked:
     case Endpoint::admin_parked_retry: co_return co_await handle_parked(call);
+    case Endpoint::subscribe: co_return handle_subscribe(call, client);
     case Endpoint::payment_webhook:
       // No token: the provider proves itself with the HMAC over the raw body instead.
       if (auto refused = check_webhook_signature(call)) co_return std::move(*refused);

@@ -16,6 +16,7 @@
 #include "api/denials.hpp"
 #include "api/http_types.hpp"
 #include "api/jwt.hpp"
+#include "api/live_feed.hpp"
 #include "api/problem.hpp"
 #include "api/rate_limiter.hpp"
 #include "engine/runtime/clock.hpp"
@@ -54,6 +55,7 @@ struct AppConfig {
   // Secrets of the payment provider's webhook HMAC (current first); none: webhooks refused.
   std::vector<std::string> webhook_secrets;
   std::chrono::milliseconds flow_wait_timeout{10'000};  // bound of `?wait=true`
+  LiveFeedConfig live;  // GET /v1/subscribe: how many, how far behind a subscriber may fall
 };
 
 // Random ids for commands and for orders the client did not name. Seeded, so a test or a
@@ -75,6 +77,9 @@ class App {
   asio::awaitable<Response> handle(Request& req, const ClientInfo& client = {});
   // The process managers, for `?wait=true` and the parked steps; optional.
   void set_flows(FlowManager* flows) { flows_ = flows; }
+  // Closes every live subscription (1001) and stops the feed's thread; before the server
+  // stops, so no wake-up is posted to a stopped server.
+  void stop_subscriptions();
 
  private:
   struct Call;
@@ -99,6 +104,8 @@ class App {
   Response handle_audit_verify(Call& call);
   Response handle_readyz(Call& call);
   Response handle_metrics(Call& call);
+  // GET /v1/subscribe (api/subscribe.cpp): 101 with the session left in `client.upgrade`.
+  Response handle_subscribe(Call& call, const ClientInfo& client);
   asio::awaitable<Response> handle_query(Call& call);
   // Waits (bounded) until the views reached the request's Ordo-Min-Position, if any;
   // returns a problem response when they did not.
@@ -117,6 +124,7 @@ class App {
   Denials denials_;
   // Queries block on PostgreSQL: they run here, never on the HTTP threads.
   asio::thread_pool query_pool_{4};
+  std::unique_ptr<LiveFeed> feed_;
 };
 
 }  // namespace ordo::api

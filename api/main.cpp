@@ -36,6 +36,7 @@ int usage() {
                "             [--postgres CONNINFO] [--views-schema ordo]\n"
                "             [--webhook-secret-file F (or ORDO_WEBHOOK_SECRET)] [--platform-fee-bps 500]\n"
                "             [--auto-release-after 7d] [--flow-wait-timeout 10s]\n"
+               "             [--max-subscriptions 256] [--subscribe-queue-limit 1000]\n"
                "  ordo token --sub S --role R [--tier vip] [--ttl 1h]\n"
                "             (--jwt-secret-file F | --data-dir DIR)\n"
                "  ordo replay export|verify|state-at|stats (--data-dir DIR | --file EXPORT.jsonl) ...\n"
@@ -168,6 +169,14 @@ int cmd_serve(const Args& args) {
     return usage();
   }
   if (!(app_config.rate_limit.rps >= 0)) return usage();
+  // GET /v1/subscribe: open subscriptions at most, and events one may have waiting.
+  try {
+    app_config.live.max_subscriptions = std::stoul(args.get_or("max-subscriptions", "256"));
+    app_config.live.queue_limit = std::stoul(args.get_or("subscribe-queue-limit", "1000"));
+  } catch (...) {
+    return usage();
+  }
+  if (app_config.live.queue_limit == 0) return usage();
   auto secret = read_or_create_secret_file(*secret_path(args));
   if (!secret) {
     std::fprintf(stderr, "ordo serve: %s\n", secret.error().message.c_str());
@@ -266,6 +275,7 @@ int cmd_serve(const Args& args) {
   int sig = 0;
   sigwait(&signals, &sig);
   std::fprintf(stderr, "ordo: stopping (signal %d)\n", sig);
+  app.stop_subscriptions();  // closes them (1001) while the server still runs
   http_server.stop();
   flows.stop();  // before the engine: its steps wait on the partitions
   engine.value()->stop();

@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "api/problem.hpp"
+#include "api/websocket.hpp"
 
 namespace ordo::api {
 
@@ -23,6 +24,21 @@ struct ConnectionSlot {
   std::atomic<size_t>& count;
   ~ConnectionSlot() { count.fetch_sub(1); }
 };
+
+// Completes a WebSocket upgrade the handler accepted and runs its session on the connection.
+template <typename Stream>
+asio::awaitable<void> run_websocket(Stream& stream, const Request& req, WebSocketSession& session,
+                                    const ServerConfig& config) {
+  beast::get_lowest_layer(stream).expires_never();  // the websocket's own timeouts from here on
+  websocket::stream<Stream&> ws(stream);
+  websocket::stream_base::timeout timeouts{config.read_timeout, config.idle_timeout, true};
+  ws.set_option(timeouts);
+  ws.read_message_max(config.body_limit_bytes);
+  beast::error_code ec;
+  co_await ws.async_accept(req, redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+  co_await session.run(ws);
+}
 }  // namespace
 
 struct HttpServer::Tls {
@@ -128,7 +144,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, std::string peer) 
     const std::string& peer;
     ~ClientSlot() { server.release_client_slot(peer); }
   } client_slot{*this, peer};
-  ClientInfo client{peer};
+  ClientInfo client{peer, nullptr};
   beast::error_code ec;
   if (!tls_) {
     beast::tcp_stream stream(std::move(socket));
@@ -190,6 +206,7 @@ asio::awaitable<void> HttpServer::serve(Stream& stream, const ClientInfo& client
       co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
       break;
     }
+    client.upgrade.reset();
     try {
       res = co_await handler_(req, client);
     } catch (const std::exception& e) {
@@ -197,6 +214,16 @@ asio::awaitable<void> HttpServer::serve(Stream& stream, const ClientInfo& client
       res = make_problem(Problem{500, "internal", "the request could not be handled", {}, {}},
                          req.version(), false);
     }
+    if (res.result() == http::status::switching_protocols) {
+      // A WebSocket upgrade the handler accepted: the connection is the session's from now on.
+      std::shared_ptr<WebSocketSession> upgrade = std::move(client.upgrade);
+      if (upgrade && websocket::is_upgrade(req)) {
+        co_await run_websocket(stream, req, *upgrade, config_);
+        break;
+      }
+      res = make_problem(Problem{500, "internal", "the upgrade could not be made", {}, {}}, req.version(), false);
+    }
+    client.upgrade.reset();
     res.version(req.version());
     if (!req.keep_alive()) res.keep_alive(false);
     tcp_layer.expires_after(config_.read_timeout);

@@ -41,7 +41,8 @@ Expect expected(const AccessRule& rule, Role role, Rel rel) {
   const bool own = rel == Rel::owner;
   switch (rule.ownership) {
     case Ownership::none:
-    case Ownership::scoped_list: return Expect::allow;
+    case Ownership::scoped_list:
+    case Ownership::scoped_events: return Expect::allow;
     case Ownership::body_seller: return role == Role::merchant && own ? Expect::allow : Expect::forbidden;
     case Ownership::body_customer: return role == Role::customer && own ? Expect::allow : Expect::forbidden;
     case Ownership::sku_seller: return role == Role::merchant && own ? Expect::allow : Expect::not_found;
@@ -131,6 +132,9 @@ class Matrix {
       case Endpoint::payment_webhook: return Cell{http::verb::post, "/v1/payments/webhook", "{}", 404};
       case Endpoint::admin_parked: return Cell{http::verb::get, "/v1/admin/parked", "", 200};
       case Endpoint::admin_parked_retry: return Cell{http::verb::post, "/v1/admin/parked/0-0/retry", "", 404};
+      // A plain GET, no upgrade: an admitted caller is told to upgrade (the WebSocket itself
+      // is tested in tests/e2e/subscribe_e2e_test.cpp).
+      case Endpoint::subscribe: return Cell{http::verb::get, "/v1/subscribe", "", 426};
       default: break;  // a new endpoint: the test fails until build() knows its request
     }
     return std::nullopt;

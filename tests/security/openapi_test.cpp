@@ -82,6 +82,8 @@ TEST_CASE("openapi: /v1/openapi.json is open, OpenAPI 3.1, and covers the access
       {"/v1/orders", "post", c.post("/v1/orders", order_body("c1", {{"nope", 1}}), customer)},   // 422
       {"/v1/orders/{id}/cancel", "post", c.post("/v1/orders/o1/cancel", "{}", customer)},
       {"/v1/orders/{id}", "get", c.get("/v1/orders/o1", customer)},                             // 503
+      {"/v1/subscribe", "get", c.get("/v1/subscribe", customer)},                                // 426
+      {"/v1/subscribe", "get", c.get("/v1/subscribe?types=Order,", customer)},                   // 400
   };
   // An undeclared method: 405 with the Allow header RFC 9110 requires.
   auto del = c.request(http::verb::delete_, "/v1/products", "", merchant);

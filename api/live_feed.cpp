@@ -1,0 +1,227 @@
+#include "api/live_feed.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "engine/runtime/engine.hpp"
+
+namespace ordo::api {
+
+namespace {
+
+const std::string* string_field(const Json& payload, std::string_view key) {
+  const Json* v = payload.find(key);
+  return v && v->is_string() ? &v->as_string() : nullptr;
+}
+
+void add(std::vector<std::string>& to, const std::string& who) {
+  if (!who.empty() && std::find(to.begin(), to.end(), who) == to.end()) to.push_back(who);
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+}  // namespace
+
+EventParties event_parties(const Envelope& e, Engine& engine) {
+  EventParties out;
+  if (!e.payload.is_object()) return out;
+  const Json& p = e.payload;
+  for (const char* k : {"customer_id", "buyer"})
+    if (auto* v = string_field(p, k)) add(out.customers, *v);
+  for (const char* k : {"seller_id", "seller"})
+    if (auto* v = string_field(p, k)) add(out.sellers, *v);
+  if (auto* v = string_field(p, "owner")) add(out.owners, *v);
+  if (auto* v = string_field(p, "sku"))
+    if (auto seller = engine.router().seller_of(Sku{*v})) add(out.sellers, seller->value());
+  if (auto* v = string_field(p, "order_id"))
+    if (auto o = engine.router().order(OrderId{*v})) {
+      add(out.customers, o->customer_id.value());
+      add(out.sellers, o->seller_id.value());
+    }
+  if (auto* v = string_field(p, "payout_id"))
+    if (auto po = engine.router().payout(PayoutId{*v})) add(out.owners, po->owner.value());
+  return out;
+}
+
+bool event_visible(Role role, const std::string& sub, const EventParties& parties) {
+  switch (role) {
+    case Role::customer: return contains(parties.customers, sub) || contains(parties.owners, sub);
+    case Role::merchant: return contains(parties.sellers, sub) || contains(parties.owners, sub);
+    case Role::finance:
+    case Role::admin:
+    case Role::auditor:
+    case Role::analyst: return true;
+  }
+  return false;
+}
+
+void Subscription::set_wake(std::function<void()> wake) {
+  std::lock_guard lock(mu_);
+  wake_ = std::move(wake);
+  if (wake_ && (!queue_.empty() || state_ != State::open)) wake_();
+}
+
+Subscription::Next Subscription::next() {
+  std::lock_guard lock(mu_);
+  Next out{state_, std::nullopt};
+  if (state_ == State::open && !queue_.empty()) {
+    out.message = std::move(queue_.front());
+    queue_.pop_front();
+  }
+  return out;
+}
+
+bool Subscription::push(const std::string& message) {
+  std::lock_guard lock(mu_);
+  if (state_ != State::open) return false;
+  if (queue_.size() >= queue_limit_) {
+    // Too slow: drop what waits and tell the connection to close, rather than buffer more.
+    state_ = State::overflowed;
+    std::deque<std::string>().swap(queue_);
+    if (wake_) wake_();
+    return false;
+  }
+  queue_.push_back(message);
+  if (queue_.size() == 1 && wake_) wake_();
+  return true;
+}
+
+void Subscription::set_state(State s) {
+  std::lock_guard lock(mu_);
+  if (state_ != State::open) return;
+  state_ = s;
+  std::deque<std::string>().swap(queue_);
+  if (wake_) wake_();
+}
+
+LiveFeed::LiveFeed(Engine& engine, LiveFeedConfig config) : engine_(engine), config_(config) {}
+
+LiveFeed::~LiveFeed() { stop(std::chrono::milliseconds(0)); }
+
+std::shared_ptr<Subscription> LiveFeed::subscribe(FeedFilter filter, Refusal& why) {
+  std::lock_guard lock(mu_);
+  why = Refusal::none;
+  if (stopping_) {
+    why = Refusal::stopped;
+    return nullptr;
+  }
+  if (open_ >= config_.max_subscriptions) {
+    why = Refusal::full;
+    return nullptr;
+  }
+  // Events appended from now on: each partition's tail, read under the feed's lock, so the
+  // poller (which never reads past a tail) cannot have handed out a newer event yet.
+  const uint32_t n = engine_.partition_count();
+  std::vector<int64_t> start(n);
+  for (uint32_t p = 0; p < n; ++p) {
+    auto tail = engine_.log().tail(PartitionId{p});
+    if (!tail) {
+      why = Refusal::storage;
+      return nullptr;
+    }
+    start[p] = tail->last_offset.value() + 1;
+  }
+  if (subs_.empty()) cursor_ = start;  // nobody was listening: start polling here
+  std::shared_ptr<Subscription> s(new Subscription(std::move(filter), std::move(start), config_.queue_limit));
+  s->id_ = next_id_++;
+  subs_.emplace(s->id_, s);
+  ++open_;
+  if (!started_) {
+    started_ = true;
+    thread_ = std::thread([this] { run(); });
+  }
+  cv_.notify_all();
+  return s;
+}
+
+void LiveFeed::unsubscribe(const Subscription& s) {
+  std::lock_guard lock(mu_);
+  subs_.erase(s.id_);
+}
+
+void LiveFeed::release(const Subscription& s) {
+  std::lock_guard lock(mu_);
+  subs_.erase(s.id_);
+  --open_;
+  cv_.notify_all();
+}
+
+size_t LiveFeed::subscriptions() const {
+  std::lock_guard lock(mu_);
+  return open_;
+}
+
+void LiveFeed::stop(std::chrono::milliseconds drain) {
+  std::unordered_map<uint64_t, std::shared_ptr<Subscription>> subs;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    subs.swap(subs_);
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  for (auto& [id, s] : subs) s->set_state(Subscription::State::stopping);
+  subs.clear();
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, drain, [&] { return open_ == 0; });
+}
+
+void LiveFeed::run() {
+  const uint32_t n = engine_.partition_count();
+  std::vector<std::vector<Envelope>> batches(n);
+  bool reported = false;
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (subs_.empty()) {
+      cv_.wait(lock, [&] { return stopping_ || !subs_.empty(); });
+      continue;
+    }
+    const std::vector<int64_t> from = cursor_;
+    lock.unlock();
+    bool more = false;
+    for (uint32_t p = 0; p < n; ++p) {
+      batches[p].clear();
+      auto r = engine_.log().read(PartitionId{p}, Offset{from[p]}, config_.read_batch);
+      if (!r) {
+        // Retried on the next poll; said once per run of failures.
+        if (!reported) std::fprintf(stderr, "ordo: live feed cannot read partition %u: %s\n", p, r.error().message.c_str());
+        reported = true;
+        continue;
+      }
+      reported = false;
+      if (r->size() >= config_.read_batch) more = true;
+      batches[p] = std::move(*r);
+    }
+    lock.lock();
+    for (uint32_t p = 0; p < n; ++p) {
+      for (const auto& e : batches[p]) {
+        dispatch(e);
+        cursor_[p] = std::max(cursor_[p], e.offset.value() + 1);
+      }
+    }
+    if (!more) cv_.wait_for(lock, config_.poll_interval, [&] { return stopping_; });
+  }
+}
+
+// Under mu_.
+void LiveFeed::dispatch(const Envelope& e) {
+  std::string encoded;
+  std::optional<EventParties> parties;
+  std::vector<uint64_t> dropped;
+  for (auto& [id, s] : subs_) {
+    const FeedFilter& f = s->filter_;
+    if (e.offset.value() < s->start_.at(e.partition.value())) continue;
+    if (!f.types.empty() && !contains(f.types, e.type)) continue;
+    if (f.role == Role::customer || f.role == Role::merchant) {
+      if (!parties) parties = event_parties(e, engine_);
+      if (!event_visible(f.role, f.sub, *parties)) continue;
+    }
+    if (encoded.empty()) encoded = encode_envelope(e);
+    if (!s->push(encoded)) dropped.push_back(id);
+  }
+  for (uint64_t id : dropped) subs_.erase(id);
+}
+
+}  // namespace ordo::api

@@ -1,0 +1,184 @@
+// GET /v1/subscribe: live events over a WebSocket (DESIGN §7). The request is authenticated
+// and matched against the access table like any other; this handler validates the filters,
+// claims a subscription from the live feed (api/live_feed.hpp) and answers 101, and the
+// server then runs the SubscribeSession below on the upgraded connection: one text message
+// per event (its canonical envelope), a close with 1008 when the subscriber falls more than
+// the queue limit behind, 1001 when the server stops.
+#include <utility>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/core.h>
+
+#include "api/call.hpp"
+#include "api/live_feed.hpp"
+#include "api/websocket.hpp"
+
+namespace ordo::api {
+
+namespace {
+
+using asio::redirect_error;
+using asio::use_awaitable;
+
+// The kernel's send buffer of a subscriber's socket: together with the queue limit, what one
+// slow subscriber can hold on the server.
+constexpr int kSendBufferBytes = 64 * 1024;
+constexpr size_t kMaxTypes = 32;
+constexpr size_t kMaxTypeBytes = 64;
+
+// `OrderPlaced,OrderPaid`: 1..32 names of 1..64 letters or digits (the document's pattern).
+std::optional<std::vector<std::string>> parse_types(std::string_view v) {
+  std::vector<std::string> out;
+  for (;;) {
+    size_t comma = v.find(',');
+    std::string_view name = v.substr(0, comma);
+    if (name.empty() || name.size() > kMaxTypeBytes) return std::nullopt;
+    for (char c : name)
+      if (!std::isalnum(static_cast<unsigned char>(c))) return std::nullopt;
+    out.emplace_back(name);
+    if (out.size() > kMaxTypes) return std::nullopt;
+    if (comma == std::string_view::npos) return out;
+    v.remove_prefix(comma + 1);
+  }
+}
+
+// What the connection's two coroutines share.
+struct Connection {
+  explicit Connection(asio::any_io_executor ex) : wake(std::move(ex)) {}
+  asio::steady_timer wake;  // the writer waits here; cancelled to wake it
+  bool reader_done = false;
+};
+
+// Reads (and ignores) what the subscriber sends, so control frames (pong, close) are handled;
+// ends when the connection does.
+template <typename Ws>
+asio::awaitable<void> read_loop(Ws& ws, std::shared_ptr<Connection> conn) {
+  beast::flat_buffer buffer;
+  beast::error_code ec;
+  for (;;) {
+    co_await ws.async_read(buffer, redirect_error(use_awaitable, ec));
+    if (ec) break;
+    buffer.consume(buffer.size());
+  }
+  conn->reader_done = true;
+  conn->wake.cancel();
+}
+
+class SubscribeSession final : public WebSocketSession {
+ public:
+  SubscribeSession(LiveFeed& feed, std::shared_ptr<Subscription> sub) : feed_(feed), sub_(std::move(sub)) {}
+  ~SubscribeSession() override {
+    sub_->set_wake(nullptr);
+    feed_.release(*sub_);
+  }
+  asio::awaitable<void> run(PlainWebSocket& ws) override { co_await serve(ws); }
+  asio::awaitable<void> run(TlsWebSocket& ws) override { co_await serve(ws); }
+
+ private:
+  template <typename Ws>
+  asio::awaitable<void> serve(Ws& ws);
+
+  LiveFeed& feed_;
+  std::shared_ptr<Subscription> sub_;
+};
+
+template <typename Ws>
+asio::awaitable<void> SubscribeSession::serve(Ws& ws) {
+  // Everything below runs on the connection's strand: the feed's thread only posts wake-ups
+  // there, so checking the queue and starting to wait cannot miss one.
+  auto ex = co_await asio::this_coro::executor;
+  auto conn = std::make_shared<Connection>(ex);
+  beast::error_code ec;
+  beast::get_lowest_layer(ws).socket().set_option(asio::socket_base::send_buffer_size(kSendBufferBytes), ec);
+  std::weak_ptr<Connection> weak = conn;
+  sub_->set_wake([weak, ex] {
+    asio::post(ex, [weak] {
+      if (auto c = weak.lock()) c->wake.cancel();
+    });
+  });
+  asio::co_spawn(ex, read_loop(ws, conn), asio::detached);
+  ws.text(true);
+  websocket::close_reason why;  // close_code::none: no close frame to send
+  for (;;) {
+    if (conn->reader_done) break;
+    auto next = sub_->next();
+    if (next.state == Subscription::State::overflowed) {
+      why = websocket::close_reason(websocket::close_code::policy_error,
+                                    fmt::format("too slow: more than {} events waiting", sub_->queue_limit()));
+      break;
+    }
+    if (next.state == Subscription::State::stopping) {
+      why = websocket::close_reason(websocket::close_code::going_away, "the server is stopping");
+      break;
+    }
+    if (next.message) {
+      co_await ws.async_write(asio::buffer(*next.message), redirect_error(use_awaitable, ec));
+      if (ec) break;
+      continue;
+    }
+    conn->wake.expires_at(asio::steady_timer::time_point::max());
+    co_await conn->wake.async_wait(redirect_error(use_awaitable, ec));
+  }
+  sub_->set_wake(nullptr);
+  feed_.unsubscribe(*sub_);
+  if (!conn->reader_done && why.code != websocket::close_code::none) {
+    // Bounded by the websocket's handshake timeout when the peer does not answer.
+    co_await ws.async_close(why, redirect_error(use_awaitable, ec));
+  }
+  if (!conn->reader_done) beast::get_lowest_layer(ws).socket().close(ec);
+  while (!conn->reader_done) {
+    conn->wake.expires_at(asio::steady_timer::time_point::max());
+    co_await conn->wake.async_wait(redirect_error(use_awaitable, ec));
+  }
+}
+
+}  // namespace
+
+void App::stop_subscriptions() { feed_->stop(); }
+
+Response App::handle_subscribe(Call& call, const ClientInfo& client) {
+  FeedFilter filter{call.who.role, call.who.sub, {}};
+  if (auto v = call.query.get("types")) {
+    auto types = parse_types(*v);
+    if (!types)
+      return call.problem({400, "validation_failed",
+                           "types must be 1 to 32 comma-separated event type names, like OrderPlaced,OrderPaid",
+                           "types", {}});
+    filter.types = std::move(*types);
+  }
+  if (auto v = call.query.get("from"); v && *v != "now")
+    return call.problem({400, "validation_failed", "from must be \"now\" (events appended after subscribing)", "from", {}});
+  Request& req = call.req;
+  if (!websocket::is_upgrade(req)) {
+    auto res = call.problem({426, "upgrade_required", "GET /v1/subscribe is a WebSocket: send Upgrade: websocket", {}, {}});
+    res.set(http::field::upgrade, "websocket");
+    return res;
+  }
+  if (req[http::field::sec_websocket_version] != "13") {
+    auto res = call.problem({426, "upgrade_required", "WebSocket version 13 is required", {}, {}});
+    res.set(http::field::upgrade, "websocket");
+    res.set(http::field::sec_websocket_version, "13");
+    return res;
+  }
+  if (req[http::field::sec_websocket_key].empty())
+    return call.problem({400, "bad_request", "Sec-WebSocket-Key is required", "Sec-WebSocket-Key", {}});
+  LiveFeed::Refusal why;
+  auto sub = feed_->subscribe(std::move(filter), why);
+  if (!sub) {
+    if (why == LiveFeed::Refusal::full)
+      return call.problem({503, "too_many_subscriptions", "the server has as many live subscriptions as it takes", {},
+                           config_.retry_after_s});
+    if (why == LiveFeed::Refusal::stopped)
+      return call.problem({503, "stopping", "the server is stopping", {}, config_.retry_after_s});
+    return call.problem({503, "storage_unavailable", "the log could not be read", {}, config_.retry_after_s});
+  }
+  client.upgrade = std::make_shared<SubscribeSession>(*feed_, std::move(sub));
+  return Response{http::status::switching_protocols, req.version()};
+}
+
+}  // namespace ordo::api
