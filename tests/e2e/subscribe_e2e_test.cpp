@@ -5,7 +5,11 @@
 // "did not see X" is checked by X's absence before a later marker event, without sleeping.
 #include <utility>
 
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <cstdlib>
 #include <set>
 #include <thread>
 
@@ -303,4 +307,78 @@ TEST_CASE("subscribe: on stop, subscribers get a 1001 close") {
   stopper.join();
   CHECK(w.error() == websocket::error::closed);
   CHECK(w.reason().code == websocket::close_code::going_away);
+}
+
+TEST_CASE("subscribe: over TLS (wss) too") {
+  namespace ssl = asio::ssl;
+  TempDir dir{"subscribe-tls"};
+  const std::string cert = dir.path() + "/cert.pem", key = dir.path() + "/key.pem";
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                          "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert +
+                          " >/dev/null 2>&1";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  ServerProcess server{dir.path() + "/data", {"--tls-cert", cert, "--tls-key", key}};
+  server.start();
+
+  asio::io_context io;
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.load_verify_file(cert);
+  ctx.set_verify_mode(ssl::verify_peer);
+  const auto at = asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port());
+  beast::error_code ec;
+  auto run = [&] {
+    io.restart();
+    io.run();
+  };
+  // The subscriber.
+  websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(io, ctx);
+  beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(30));
+  beast::get_lowest_layer(ws).async_connect(at, [&](beast::error_code e) { ec = e; });
+  run();
+  REQUIRE_MESSAGE(!ec, ec.message());
+  ws.next_layer().async_handshake(ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
+  run();
+  REQUIRE_MESSAGE(!ec, ec.message());
+  const std::string auditor = "Bearer " + token("audit", Role::auditor);
+  ws.set_option(websocket::stream_base::decorator(
+      [&](websocket::request_type& req) { req.set(http::field::authorization, auditor); }));
+  ws.async_handshake("127.0.0.1", "/v1/subscribe", [&](beast::error_code e) { ec = e; });
+  run();
+  REQUIRE_MESSAGE(!ec, ec.message());
+
+  // An event, over HTTPS.
+  {
+    beast::ssl_stream<beast::tcp_stream> https(io, ctx);
+    beast::get_lowest_layer(https).expires_after(std::chrono::seconds(30));
+    beast::get_lowest_layer(https).connect(at, ec);
+    REQUIRE(!ec);
+    https.handshake(ssl::stream_base::client, ec);
+    REQUIRE(!ec);
+    http::request<http::string_body> req{http::verb::post, "/v1/products", 11};
+    req.set(http::field::host, "127.0.0.1");
+    req.set(http::field::authorization, "Bearer " + token("root", Role::admin));
+    req.set(http::field::content_type, "application/json");
+    req.body() = product_body("tls-mug", "acme", 3);
+    req.prepare_payload();
+    http::write(https, req, ec);
+    REQUIRE(!ec);
+    beast::flat_buffer b;
+    http::response<http::string_body> res;
+    http::read(https, b, res, ec);
+    REQUIRE(!ec);
+    CHECK(res.result_int() == 201);
+  }
+
+  beast::flat_buffer buffer;
+  beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(30));
+  ws.async_read(buffer, [&](beast::error_code e, size_t) { ec = e; });
+  run();
+  REQUIRE_MESSAGE(!ec, ec.message());
+  auto j = parse_json(beast::buffers_to_string(buffer.data()));
+  REQUIRE(j.ok());
+  CHECK(type_of(j.value()) == "ProductDefined");
+  CHECK(payload_str(j.value(), "sku") == "tls-mug");
+  ws.async_close(websocket::close_code::normal, [&](beast::error_code e) { ec = e; });
+  run();
+  CHECK(!ec);
 }
