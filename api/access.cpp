@@ -58,6 +58,18 @@ constexpr AccessRule kTable[] = {
      Ownership::none},
     {Endpoint::payment_webhook, http::verb::post, "/v1/payments/webhook", true, kAnyRole, Ownership::none},
     {Endpoint::admin_parked, http::verb::get, "/v1/admin/parked", false, roles(admin), Ownership::none},
+    {Endpoint::get_wallet, http::verb::get, "/v1/wallets/{owner}", false,
+     roles(customer, merchant, finance, admin), Ownership::path_owner_or_staff},
+    {Endpoint::wallet_entries, http::verb::get, "/v1/wallets/{owner}/entries", false,
+     roles(customer, merchant, finance, admin), Ownership::path_owner_or_staff},
+    {Endpoint::get_escrow, http::verb::get, "/v1/escrows/{order_id}", false,
+     roles(customer, merchant, finance, admin, auditor), Ownership::money_party},
+    {Endpoint::get_payment, http::verb::get, "/v1/payments/{id}", false,
+     roles(customer, merchant, finance, admin, auditor), Ownership::money_party},
+    {Endpoint::get_payout, http::verb::get, "/v1/payouts/{id}", false,
+     roles(customer, merchant, finance, admin), Ownership::owner_or_staff},
+    {Endpoint::ledger_balances, http::verb::get, "/v1/ledger/balances", false, roles(finance, admin, auditor),
+     Ownership::none},
     {Endpoint::admin_parked_retry, http::verb::post, "/v1/admin/parked/{id}/retry", false, roles(admin),
      Ownership::none},
     {Endpoint::subscribe, http::verb::get, "/v1/subscribe", false, kAnyRole, Ownership::scoped_events},
@@ -144,6 +156,15 @@ Verdict authorize(const AccessRule& rule, const Claims& who, const ResourceFacts
     case Ownership::path_owner:
       // Someone else's wallet is indistinguishable from a missing one.
       return f.path_owner == who.sub ? Verdict::allow : Verdict::not_found;
+    case Ownership::path_owner_or_staff:
+    case Ownership::money_party:
+    case Ownership::owner_or_staff: {
+      if (who.role != Role::customer && who.role != Role::merchant) return Verdict::allow;
+      if (rule.ownership == Ownership::path_owner_or_staff) return f.path_owner == who.sub ? Verdict::allow : Verdict::not_found;
+      if (rule.ownership == Ownership::owner_or_staff) return f.resource_owner == who.sub ? Verdict::allow : Verdict::not_found;
+      const auto& party = who.role == Role::customer ? f.buyer_id : f.seller_id;
+      return party == who.sub ? Verdict::allow : Verdict::not_found;
+    }
     case Ownership::scoped_list:
       // Allowed; the handler narrows the query with scope_for() below.
       return Verdict::allow;

@@ -45,6 +45,13 @@ enum class Endpoint {
   payment_webhook,  // open to the network, authenticated by its HMAC signature instead
   admin_parked,
   admin_parked_retry,
+  // Reads of the money views (projections/queries.hpp).
+  get_wallet,
+  wallet_entries,
+  get_escrow,
+  get_payment,
+  get_payout,
+  ledger_balances,
   subscribe,  // GET /v1/subscribe: live events over a WebSocket (api/subscribe.cpp)
 };
 
@@ -59,6 +66,11 @@ enum class Ownership {
   order_customer,  // customer: the order's customer only
   order_seller,    // merchant: the order's seller only
   path_owner,      // the `{owner}` in the path is the caller (a wallet's owner)
+  // Reads of money: customer / merchant as named; every other role the rule lists (finance,
+  // auditor) by its role alone. Someone else's resource answers 404.
+  path_owner_or_staff,  // customer / merchant: the `{owner}` in the path is the caller
+  money_party,          // customer: the buyer; merchant: the seller (an escrow, a payment)
+  owner_or_staff,       // customer / merchant: the resource's owner is the caller (a payout)
   // Allowed; customer / merchant: only the events that name the caller (api/live_feed.hpp
   // event_visible); the other roles see every event.
   scoped_events,
@@ -97,6 +109,9 @@ struct ResourceFacts {
   std::optional<std::string> order_customer_id;  // nullopt: order unknown
   std::optional<std::string> order_seller_id;
   std::optional<std::string> path_owner;  // the `{owner}` of the path
+  std::optional<std::string> buyer_id;        // nullopt: escrow or payment unknown
+  std::optional<std::string> seller_id;
+  std::optional<std::string> resource_owner;  // nullopt: payout unknown
 };
 
 enum class Verdict { allow, forbidden, not_found };

@@ -241,6 +241,71 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       if (r) answer.emplace("{\"rows\":" + *r + "}");
       break;
     }
+    case Endpoint::get_wallet:
+    case Endpoint::wallet_entries: {
+      // The owner is in the path: someone else's wallet is refused before any query.
+      const std::string owner = call.params.at(0);
+      if (!is_valid_id(owner)) co_return call.problem({404, "not_found", "no such wallet", {}, {}});
+      ResourceFacts facts;
+      facts.path_owner = owner;
+      if (authorize(call.rule, call.who, facts) != Verdict::allow)
+        co_return deny(call, DenyReason::not_found_ownership, {404, "not_found", "no such wallet", {}, {}});
+      if (call.rule.endpoint == Endpoint::get_wallet) {
+        std::string currency;
+        if (auto v = call.query.get("currency")) {
+          if (!is_valid_currency(*v))
+            co_return call.problem({400, "validation_failed", "currency must be an ISO 4217 code like EUR", "currency", {}});
+          currency = *v;
+        }
+        std::function<std::optional<std::string>()> work = [&q, owner, currency] { return q.wallet(owner, currency); };
+        auto r = co_await offload<std::optional<std::string>>(query_pool_, config_.query_timeout,
+                                                             std::move(work), error);
+        if (r) answer.emplace(*r);
+        break;
+      }
+      int limit = 0;
+      std::optional<projections::EntryKey> after;
+      if ((bad = limit_of(limit))) co_return std::move(*bad);
+      if (auto v = call.query.get("cursor")) {
+        auto d = base64url_decode(*v);
+        if (d) after = projections::parse_entry_key(*d);
+        if (!after) co_return call.problem({400, "validation_failed", "cursor is not valid", "cursor", {}});
+      }
+      std::function<projections::Page()> work = [&q, owner, after, limit] { return q.wallet_entries(owner, after, limit); };
+      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout, std::move(work), error);
+      if (r) answer.emplace(page_body("entries", *r));
+      break;
+    }
+    case Endpoint::get_escrow:
+    case Endpoint::get_payment:
+    case Endpoint::get_payout: {
+      const std::string id = call.params.at(0);
+      if (!is_valid_id(id)) co_return call.problem({404, "not_found", "no such resource", {}, {}});
+      const Endpoint which = call.rule.endpoint;
+      std::function<std::optional<projections::MoneyView>()> work = [&q, id, which] {
+        return which == Endpoint::get_escrow ? q.escrow(id) : which == Endpoint::get_payment ? q.payment(id) : q.payout(id);
+      };
+      auto r = co_await offload<std::optional<projections::MoneyView>>(query_pool_, config_.query_timeout,
+                                                                       std::move(work), error);
+      if (r && *r) {
+        ResourceFacts facts;
+        facts.buyer_id = (*r)->buyer;
+        facts.seller_id = (*r)->seller;
+        facts.resource_owner = (*r)->owner;
+        if (authorize(call.rule, call.who, facts) != Verdict::allow)
+          co_return deny(call, DenyReason::not_found_ownership, {404, "not_found", "no such resource", {}, {}});
+        answer.emplace((*r)->json);
+      } else if (r) {
+        answer.emplace(std::nullopt);
+      }
+      break;
+    }
+    case Endpoint::ledger_balances: {
+      std::function<std::string()> work = [&q] { return q.ledger_balances(); };
+      auto r = co_await offload<std::string>(query_pool_, config_.query_timeout, std::move(work), error);
+      if (r) answer.emplace(*r);
+      break;
+    }
     default: co_return call.problem({404, "not_found", "no such resource", {}, {}});
   }
 

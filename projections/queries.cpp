@@ -223,11 +223,12 @@ namespace ordo::projections {
 std::optional<std::string> ViewQueries::wallet(const std::string& owner, const std::string& currency) {
   return run([&](pqxx::read_transaction& tx) -> std::optional<std::string> {
     // The chosen wallet's fields at the top level, and every currency of the owner below.
+    std::string top = kWalletJson;
+    top.insert(top.size() - 1, ", 'wallets', a.ws");
     auto r = tx.exec_params(
-        std::string("SELECT (to_jsonb(c.j) || jsonb_build_object('wallets', a.ws))::text FROM "
-                    "(SELECT ") + kWalletJson + " AS j FROM wallets w WHERE w.owner = $1 "
-            "AND ($2 = '' OR w.currency = $2) ORDER BY w.currency LIMIT 1) c, "
-            "(SELECT json_agg(" + kWalletJson + " ORDER BY w.currency) AS ws FROM wallets w WHERE w.owner = $1) a",
+        "SELECT " + top + "::text FROM wallets w, (SELECT json_agg(" + kWalletJson +
+            " ORDER BY w.currency) AS ws FROM wallets w WHERE w.owner = $1) a "
+            "WHERE w.owner = $1 AND ($2 = '' OR w.currency = $2) ORDER BY w.currency LIMIT 1",
         owner, currency);
     if (r.empty()) return std::nullopt;
     return r[0][0].as<std::string>();
