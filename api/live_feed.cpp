@@ -65,7 +65,7 @@ void Subscription::set_wake(std::function<void()> wake) {
 
 Subscription::Next Subscription::next() {
   std::lock_guard lock(mu_);
-  Next out{state_, std::nullopt};
+  Next out{state_, nullptr};
   if (state_ == State::open && !queue_.empty()) {
     out.message = std::move(queue_.front());
     queue_.pop_front();
@@ -73,13 +73,13 @@ Subscription::Next Subscription::next() {
   return out;
 }
 
-bool Subscription::push(const std::string& message) {
+bool Subscription::push(const FeedMessage& message) {
   std::lock_guard lock(mu_);
   if (state_ != State::open) return false;
   if (queue_.size() >= queue_limit_) {
     // Too slow: drop what waits and tell the connection to close, rather than buffer more.
     state_ = State::overflowed;
-    std::deque<std::string>().swap(queue_);
+    std::deque<FeedMessage>().swap(queue_);
     if (wake_) wake_();
     return false;
   }
@@ -92,7 +92,7 @@ void Subscription::set_state(State s) {
   std::lock_guard lock(mu_);
   if (state_ != State::open) return;
   state_ = s;
-  std::deque<std::string>().swap(queue_);
+  std::deque<FeedMessage>().swap(queue_);
   if (wake_) wake_();
 }
 
@@ -207,7 +207,7 @@ void LiveFeed::run() {
 
 // Under mu_.
 void LiveFeed::dispatch(const Envelope& e) {
-  std::string encoded;
+  FeedMessage encoded;
   std::optional<EventParties> parties;
   std::vector<uint64_t> dropped;
   for (auto& [id, s] : subs_) {
@@ -218,7 +218,7 @@ void LiveFeed::dispatch(const Envelope& e) {
       if (!parties) parties = event_parties(e, engine_);
       if (!event_visible(f.role, f.sub, *parties)) continue;
     }
-    if (encoded.empty()) encoded = encode_envelope(e);
+    if (!encoded) encoded = std::make_shared<const std::string>(encode_envelope(e));
     if (!s->push(encoded)) dropped.push_back(id);
   }
   for (uint64_t id : dropped) subs_.erase(id);

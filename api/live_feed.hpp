@@ -58,6 +58,9 @@ bool event_visible(Role role, const std::string& sub, const EventParties& partie
 
 class LiveFeed;
 
+// An encoded envelope, shared by every subscriber it is queued for.
+using FeedMessage = std::shared_ptr<const std::string>;
+
 // One subscriber's mailbox, filled by the feed's thread and drained by its connection.
 class Subscription {
  public:
@@ -69,7 +72,7 @@ class Subscription {
   // The next message, if the subscription is open and one waits.
   struct Next {
     State state;
-    std::optional<std::string> message;
+    FeedMessage message;  // null: nothing waiting (or not open)
   };
   Next next();
   size_t queue_limit() const { return queue_limit_; }
@@ -79,7 +82,7 @@ class Subscription {
   Subscription(FeedFilter filter, std::vector<int64_t> start, size_t queue_limit)
       : filter_(std::move(filter)), start_(std::move(start)), queue_limit_(queue_limit) {}
   // False when the subscription is (now) no longer open.
-  bool push(const std::string& message);
+  bool push(const FeedMessage& message);
   void set_state(State s);
 
   const FeedFilter filter_;
@@ -87,7 +90,7 @@ class Subscription {
   const size_t queue_limit_;
   uint64_t id_ = 0;
   std::mutex mu_;
-  std::deque<std::string> queue_;
+  std::deque<FeedMessage> queue_;
   State state_ = State::open;
   std::function<void()> wake_;
 };
