@@ -130,7 +130,13 @@ asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
     case Endpoint::get_product:
     case Endpoint::list_products:
     case Endpoint::sales_report:
-    case Endpoint::low_stock_report: co_return co_await handle_query(call);
+    case Endpoint::low_stock_report:
+    case Endpoint::get_wallet:
+    case Endpoint::wallet_entries:
+    case Endpoint::get_escrow:
+    case Endpoint::get_payment:
+    case Endpoint::get_payout:
+    case Endpoint::ledger_balances: co_return co_await handle_query(call);
     case Endpoint::events:
     case Endpoint::audit_verify: {
       if (authorize(*rule, call.who, {}) != Verdict::allow)
