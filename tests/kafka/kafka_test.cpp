@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdio>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -269,4 +270,65 @@ TEST_CASE("ordo replay reads the Kafka log: export and verify agree with the sam
     std::fclose(f);
   }
   CHECK(std::system(fmt::format("{} replay verify --file {}/bad.jsonl >/dev/null 2>&1", ordo_bin(), dir.path()).c_str()) != 0);
+}
+
+// Runs in the `kafka_views` CTest entry, which has both the broker and PostgreSQL.
+TEST_CASE("broker down: commands answer 503 with Retry-After, queries keep working from PostgreSQL") {
+  const char* pg = std::getenv("ORDO_TEST_POSTGRES");
+  if (!pg || !*pg) {
+    MESSAGE("skipped here: runs as the kafka_views CTest entry, with PostgreSQL");
+    return;
+  }
+  const char* script = std::getenv("ORDO_KAFKA_SCRIPT");
+  REQUIRE_MESSAGE(script, "set ORDO_KAFKA_SCRIPT to compose/kafka.sh");
+  TempDir dir{"broker-down-views"};
+  const std::string topic = fmt::format("ordo.bd.{:x}", std::hash<std::string>{}(dir.path()));
+  auto args = kafka_args(topic);
+  const std::string schema = fmt::format("t_bd_{}", std::random_device{}() % 1000000000);
+  args.insert(args.end(), {"--postgres", pg, "--views-schema", schema});
+  ServerProcess server{dir.path() + "/data", args};
+  server.start();
+  HttpClient c(server.port());
+  const auto merchant = bearer(token("s1", Role::merchant));
+  const auto customer = bearer(token("c1", Role::customer));
+  REQUIRE(c.post("/v1/products", product_body("bd1", "s1", 100), merchant).status == 201);
+  auto placed = c.post("/v1/orders", order_body("c1", {{"bd1", 2}}, "bd-o1"), customer);
+  REQUIRE(placed.status == 201);
+  // The views have the order before the broker goes away.
+  auto h = customer;
+  h["Ordo-Min-Position"] = placed.header("Ordo-Position");
+  REQUIRE(c.get("/v1/orders/bd-o1", h).status == 200);
+
+  REQUIRE(std::system(fmt::format("bash {} kill9", script).c_str()) == 0);
+  // Commands: a bounded wait, then 503 with Retry-After; nothing is buffered without bound.
+  HttpResult refused;
+  for (int i = 0; i < 20; ++i) {
+    refused = c.post("/v1/orders", order_body("c1", {{"bd1", 1}}, fmt::format("bd-down-{}", i)), customer);
+    if (refused.status == 503) break;
+  }
+  REQUIRE_MESSAGE(refused.status == 503, refused.body);
+  CHECK(!refused.header("Retry-After").empty());
+  // Queries: served from PostgreSQL all along.
+  auto order = c.get("/v1/orders/bd-o1", customer);
+  CHECK_MESSAGE(order.status == 200, order.body);
+  CHECK(str_field(order, "status") == "reserved");
+  auto product = c.get("/v1/products/bd1", customer);
+  CHECK_MESSAGE(product.status == 200, product.body);
+  CHECK(body_json(product).find("reserved")->as_int() >= 2);
+  auto ready = c.get("/readyz");
+  CHECK(ready.status == 503);  // a partition cannot write: not ready, but still answering
+
+  // The broker returns: commands resume (bounded wait for the producer to recover).
+  REQUIRE(std::system(fmt::format("bash {} start", script).c_str()) == 0);
+  HttpResult resumed;
+  for (int i = 0; i < 120; ++i) {
+    resumed = c.post("/v1/orders", order_body("c1", {{"bd1", 1}}, fmt::format("bd-up-{}", i)), customer);
+    if (resumed.status == 201) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  REQUIRE_MESSAGE(resumed.status == 201, resumed.body);
+  auto h2 = customer;
+  h2["Ordo-Min-Position"] = resumed.header("Ordo-Position");
+  CHECK(c.get("/v1/orders/" + str_field(resumed, "order_id"), h2).status == 200);
+  server.terminate();
 }
