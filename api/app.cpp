@@ -30,13 +30,6 @@ namespace {
 constexpr size_t kMaxIdempotencyKeyBytes = 255;
 constexpr int64_t kMaxStreamPage = 1000;
 
-// Shared between the waiting coroutine and the partition thread that completes the command.
-struct Waiter {
-  explicit Waiter(asio::any_io_executor ex) : timer(ex) {}
-  asio::steady_timer timer;
-  std::mutex mu;
-  std::optional<Completion> result;
-};
 
 }  // namespace
 
@@ -358,33 +351,22 @@ asio::awaitable<Response> App::handle_command(Call& call) {
   s.meta.vip = call.who.vip();
   s.render = render;
 
-  auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
-  waiter->timer.expires_after(config_.command_timeout);
+  // Completed on the partition thread, awaited here.
+  auto waiter = ResultWaiter<Completion>::make(co_await asio::this_coro::executor, config_.command_timeout);
   s.done = [this, waiter, scoped_key](Completion&& c) {
     if (!scoped_key.empty()) {
       std::lock_guard lock(inflight_mu_);
       inflight_.erase(scoped_key);
     }
-    {
-      std::lock_guard lock(waiter->mu);
-      waiter->result = std::move(c);
-    }
-    asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
+    waiter->deliver(std::move(c));
   };
 
   // `?wait=true`: watch the flow before the command runs, so its end cannot be missed.
   std::shared_ptr<FlowWaiter> flow_waiter;
   uint64_t watch_token = 0;
   if (!money.wait_key.empty()) {
-    flow_waiter = std::make_shared<FlowWaiter>(co_await asio::this_coro::executor);
-    flow_waiter->timer.expires_after(config_.flow_wait_timeout);
-    std::function<void(const FlowOutcome&)> on_end = [flow_waiter](const FlowOutcome& o) {
-      {
-        std::lock_guard lock(flow_waiter->mu);
-        flow_waiter->outcome = o;
-      }
-      asio::post(flow_waiter->timer.get_executor(), [flow_waiter] { flow_waiter->timer.cancel(); });
-    };
+    flow_waiter = FlowWaiter::make(co_await asio::this_coro::executor, config_.flow_wait_timeout);
+    std::function<void(const FlowOutcome&)> on_end = [flow_waiter](const FlowOutcome& o) { flow_waiter->deliver(o); };
     watch_token = flows_->watch(money.wait_key, on_end);
   }
   struct Unwatch {
@@ -403,20 +385,7 @@ asio::awaitable<Response> App::handle_command(Call& call) {
     }
     co_return call.problem({503, "overloaded", "the partition queue is full; retry shortly", {}, config_.retry_after_s});
   }
-  bool have_result;
-  {
-    std::lock_guard lock(waiter->mu);
-    have_result = waiter->result.has_value();
-  }
-  if (!have_result) {
-    beast::error_code ec;
-    co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  std::optional<Completion> done;
-  {
-    std::lock_guard lock(waiter->mu);
-    done = std::move(waiter->result);
-  }
+  std::optional<Completion> done = co_await waiter->wait();
   if (!done)
     co_return call.problem({503, "outcome_unknown",
                             "the command did not finish in time; retry with the same Idempotency-Key", {}, config_.retry_after_s});

@@ -24,6 +24,7 @@
 
 namespace ordo {
 class FlowManager;
+struct FlowOutcome;
 }
 
 namespace ordo::projections {
@@ -33,7 +34,8 @@ class ProjectionRunner;
 
 namespace ordo::api {
 
-struct FlowWaiter;  // api/flow_waiter.hpp
+template <typename T>
+class ResultWaiter;  // api/result_waiter.hpp
 
 // The query side, when PostgreSQL is configured (both or neither).
 struct ReadSide {
@@ -92,7 +94,7 @@ class App {
   // Waits (bounded) for the flow `key` when the outcome started one; the response then
   // tells the flow's end.
   asio::awaitable<Response> finish_flow(Call& call, Response immediate, const Completion& done, uint64_t watch_token,
-                                        std::shared_ptr<FlowWaiter> waiter);
+                                        std::shared_ptr<ResultWaiter<FlowOutcome>> waiter);
   std::optional<Response> check_webhook_signature(Call& call);
   asio::awaitable<Response> handle_parked(Call& call);
   // Every refusal for who the caller is (401, 403, someone else's resource, 429) goes

@@ -145,21 +145,8 @@ asio::awaitable<Response> App::finish_flow(Call& call, Response immediate, const
     flows_->unwatch(watch_token);
     co_return immediate;
   }
-  bool have;
-  {
-    std::lock_guard lock(waiter->mu);
-    have = waiter->outcome.has_value();
-  }
-  if (!have) {
-    beast::error_code ec;
-    co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
+  std::optional<FlowOutcome> out = co_await waiter->wait();
   flows_->unwatch(watch_token);
-  std::optional<FlowOutcome> out;
-  {
-    std::lock_guard lock(waiter->mu);
-    out = waiter->outcome;
-  }
   if (!out) {
     // Still running: the answer is the command's own (202 for a payment), flow pending.
     immediate.set("Ordo-Flow", "pending");
@@ -200,36 +187,10 @@ asio::awaitable<Response> App::handle_parked(Call& call) {
   }
   const std::string id = call.params.at(0);
   if (id.size() > 64) co_return call.problem({404, "not_found", "no such parked step", {}, {}});
-  struct RetryWaiter {
-    explicit RetryWaiter(asio::any_io_executor ex) : timer(ex) {}
-    asio::steady_timer timer;
-    std::mutex mu;
-    std::optional<Status> result;
-  };
-  auto w = std::make_shared<RetryWaiter>(co_await asio::this_coro::executor);
-  w->timer.expires_after(config_.flow_wait_timeout);
-  std::function<void(Status)> done = [w](Status st) {
-    {
-      std::lock_guard lock(w->mu);
-      w->result = std::move(st);
-    }
-    asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
-  };
+  auto w = ResultWaiter<Status>::make(co_await asio::this_coro::executor, config_.flow_wait_timeout);
+  std::function<void(Status)> done = [w](Status st) { w->deliver(std::move(st)); };
   flows_->retry_parked(id, done);
-  bool have;
-  {
-    std::lock_guard lock(w->mu);
-    have = w->result.has_value();
-  }
-  if (!have) {
-    beast::error_code ec;
-    co_await w->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  std::optional<Status> r;
-  {
-    std::lock_guard lock(w->mu);
-    r = w->result;
-  }
+  std::optional<Status> r = co_await w->wait();
   if (!r) co_return call.problem({503, "retry_pending", "the retry did not finish in time", {}, 1});
   if (!*r) {
     if (r->message() == "not_found") co_return call.problem({404, "not_found", "no such parked step", {}, {}});

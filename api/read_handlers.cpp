@@ -5,6 +5,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include "api/result_waiter.hpp"
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <exception>
@@ -28,38 +30,21 @@ constexpr int kMaxPage = 500;
 template <typename R>
 asio::awaitable<std::optional<R>> offload(asio::thread_pool& pool, std::chrono::milliseconds timeout,
                                           std::function<R()> f, std::exception_ptr& error) {
-  struct State {
-    explicit State(asio::any_io_executor ex) : timer(ex) {}
-    asio::steady_timer timer;
-    std::mutex mu;
-    std::optional<R> result;
-    std::exception_ptr error;
-    bool done = false;
-  };
-  auto st = std::make_shared<State>(co_await asio::this_coro::executor);
-  st->timer.expires_after(timeout);
-  asio::post(pool, [st, f = std::move(f)]() mutable {
-    std::optional<R> r;
-    std::exception_ptr e;
+  using Outcome = std::pair<std::optional<R>, std::exception_ptr>;
+  auto w = ResultWaiter<Outcome>::make(co_await asio::this_coro::executor, timeout);
+  asio::post(pool, [w, f = std::move(f)]() mutable {
+    Outcome out;
     try {
-      r.emplace(f());
+      out.first.emplace(f());
     } catch (...) {
-      e = std::current_exception();
+      out.second = std::current_exception();
     }
-    {
-      std::lock_guard lock(st->mu);
-      st->result = std::move(r);
-      st->error = e;
-      st->done = true;
-    }
-    asio::post(st->timer.get_executor(), [st] { st->timer.cancel(); });
+    w->deliver(std::move(out));
   });
-  boost::system::error_code ec;
-  co_await st->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  std::lock_guard lock(st->mu);
-  error = st->error;
-  if (!st->done) co_return std::nullopt;
-  co_return std::move(st->result);
+  std::optional<Outcome> done = co_await w->wait();
+  if (!done) co_return std::nullopt;
+  error = done->second;
+  co_return std::move(done->first);
 }
 
 std::string page_body(const std::string& items_key, const projections::Page& page) {
