@@ -1,5 +1,8 @@
 #include "api/access.hpp"
 
+#include <algorithm>
+#include <cstdint>
+
 namespace ordo::api {
 namespace {
 
@@ -107,11 +110,27 @@ ListScope scope_for(const Claims& who) {
   return {};
 }
 
+namespace {
+
+// A literal segment beats a `{param}` one: /v1/payments/webhook is the webhook, not the
+// payment named "webhook". Only the rules with the fewest parameters that match a path
+// count for it (for the route and for Allow).
+size_t fewest_params(std::string_view path) {
+  size_t best = SIZE_MAX;
+  std::vector<std::string> params;
+  for (const auto& rule : kTable)
+    if (match_pattern(rule.pattern, path, params)) best = std::min(best, params.size());
+  return best;
+}
+
+}  // namespace
+
 const AccessRule* match_rule(http::verb method, std::string_view path,
                              std::vector<std::string>& params, bool& path_known) {
   path_known = false;
+  const size_t best = fewest_params(path);
   for (const auto& rule : kTable) {
-    if (!match_pattern(rule.pattern, path, params)) continue;
+    if (!match_pattern(rule.pattern, path, params) || params.size() != best) continue;
     path_known = true;
     if (rule.method == method) return &rule;
   }
@@ -122,8 +141,9 @@ const AccessRule* match_rule(http::verb method, std::string_view path,
 std::string allowed_methods(std::string_view path) {
   std::string out;
   std::vector<std::string> params;
+  const size_t best = fewest_params(path);
   for (const auto& rule : kTable) {
-    if (!match_pattern(rule.pattern, path, params)) continue;
+    if (!match_pattern(rule.pattern, path, params) || params.size() != best) continue;
     if (!out.empty()) out += ", ";
     out += std::string_view(http::to_string(rule.method));
   }
