@@ -263,27 +263,6 @@ asio::awaitable<Response> App::handle_command(Call& call) {
       if (!invalid) facts.body_customer_id = std::get<PlaceOrder>(s.command).customer_id.value();
       render = render_order_placed;
       break;
-    case Endpoint::cancel_order:
-      take(decode_cancel_order(body, call.params.at(0)));
-      if (!invalid) {
-        if (auto o = engine_.router().order(std::get<CancelOrder>(s.command).order_id)) {
-          facts.order_customer_id = o->customer_id.value();
-          facts.order_seller_id = o->seller_id.value();
-        }
-        std::string_view if_match = req[http::field::if_match];
-        if (!if_match.empty()) {
-          if (if_match.size() >= 2 && if_match.front() == '"' && if_match.back() == '"')
-            if_match = if_match.substr(1, if_match.size() - 2);
-          auto v = parse_int(if_match);
-          if (!v || *v < 1)
-            co_return call.problem({400, "validation_failed", "If-Match must be a stream version like \"3\"", "If-Match", {}});
-          std::get<CancelOrder>(s.command).expected_version = *v;
-        }
-      }
-      render = render_order_cancelled;
-      if (flows_ && call.query.get("wait").value_or("") == "true")
-        money.wait_key = "escrow:" + call.params.at(0);  // a paid order's refund
-      break;
     default:
       if (!decode_money_command(call, money)) co_return call.problem({404, "not_found", "no such resource", {}, {}});
   }

@@ -69,6 +69,13 @@ bool App::decode_money_command(Call& call, MoneyDecode& d) {
         if (wait) d.wait_key = "payment:" + c.payment_id.value();
       }
       return true;
+    case Endpoint::cancel_order:
+      order_facts(call.params.at(0));
+      if (take(decode_cancel_order(body, call.params.at(0)))) {
+        std::get<CancelOrder>(d.s.command).expected_version = if_match(call.req, d.invalid);
+        if (wait) d.wait_key = "escrow:" + call.params.at(0);  // a paid order's refund
+      }
+      return true;
     case Endpoint::ship_order:
       order_facts(call.params.at(0));
       if (take(decode_ship_order(body, call.params.at(0))))

@@ -1,6 +1,5 @@
 #include "api/render.hpp"
 
-#include "api/money_render.hpp"
 #include "api/problem.hpp"
 #include "engine/domain/assert.hpp"
 #include "engine/log/json.hpp"
@@ -63,9 +62,5 @@ Rendered render_order_placed(const Outcome& o) {
                                               {"version", Json(int64_t{1})}}))};
 }
 
-Rendered render_order_cancelled(const Outcome& o) {
-  // A reserved order is cancelled; a paid one refunded (api/money_render.cpp).
-  return render_order_transition(o);
-}
 
 }  // namespace ordo::api

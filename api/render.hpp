@@ -9,6 +9,5 @@ Rendered render_rejection(const Rejection& r);
 Rendered render_product_defined(const Outcome& o);
 Rendered render_stock_adjusted(const Outcome& o);
 Rendered render_order_placed(const Outcome& o);
-Rendered render_order_cancelled(const Outcome& o);
 
 }  // namespace ordo::api

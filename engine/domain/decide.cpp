@@ -10,7 +10,7 @@
 namespace ordo {
 namespace {
 
-Rejection reject(RejectCode code, std::string detail) { return {code, std::move(detail)}; }
+using parts::reject;
 
 Decision decide_define(const PartitionState& s, const DefineProduct& c) {
   if (!is_valid_id(c.sku.value()) || !is_valid_id(c.seller_id.value()) || c.name.empty() ||

@@ -34,7 +34,6 @@ void DirtyAggregates::mark(const Event& event) {
     else if (!p.account.starts_with("escrow:"))
       accounts_.insert(p.account + "/" + p.currency.value());
   }
-  if (const auto* x = std::get_if<PayoutRequested>(&event)) wallets_.insert(WalletKey{x->owner, x->currency});
 }
 
 void DirtyAggregates::write(StateDelta& d, PartitionId p, const PartitionState& s) const {

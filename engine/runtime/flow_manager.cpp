@@ -345,14 +345,12 @@ bool FlowManager::run_once() {
     if (st.message() != "stopping") std::fprintf(stderr, "ordo: flow manager: %s\n", st.message().c_str());
     return false;
   }
-  // Only now, with every step done or parked, may the checkpoints move.
-  for (const auto& [p, last] : read) {
-    if (auto st = store_.set_checkpoint(p, last); !st) {
-      std::fprintf(stderr, "ordo: flow checkpoint: %s\n", st.message().c_str());
-      return false;
-    }
-    checkpoints_[p.value()] = last;
+  // Only now, with every step done or parked, may the checkpoints move (one synced write).
+  if (auto st = store_.set_checkpoints(read); !st) {
+    std::fprintf(stderr, "ordo: flow checkpoint: %s\n", st.message().c_str());
+    return false;
   }
+  for (const auto& [p, last] : read) checkpoints_[p.value()] = last;
   return true;
 }
 

@@ -282,17 +282,18 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
         env.actor = s.meta.actor;
         env.payload = encode_event_payload(e);
         prev_hash = seal(env, prev_hash);
+        // Timers follow their orders' status, which only order-stream events change. If the
+        // write fails, recovery rebuilds the timers from state.
+        const bool order_event = env.stream.starts_with("order-");
         envelopes.push_back(std::move(env));
         dirty_.mark(e);
+        if (order_event)
+          std::visit(
+              [&](const auto& x) {
+                if constexpr (requires { x.order_id; }) retime(state_.orders.at(x.order_id));
+              },
+              e);
       }
-      // Timers follow their orders. If the write fails, recovery rebuilds them from state.
-      for (const Event& e : p.outcome.events)
-        std::visit(
-            [&](const auto& x) {
-              if constexpr (requires { x.order_id; })
-                if (const Order* o = state_.find_order(x.order_id)) retime(*o);
-            },
-            e);
     }
     if (s.render) p.rendered = s.render(p.outcome);
   }

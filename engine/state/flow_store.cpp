@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include <rocksdb/write_batch.h>
+
 #include "engine/log/json.hpp"
 
 namespace ordo {
@@ -58,8 +60,10 @@ Result<Offset> FlowStore::checkpoint(PartitionId p) {
   return Offset{std::stoll(v)};
 }
 
-Status FlowStore::set_checkpoint(PartitionId p, Offset o) {
-  auto s = db_.db().Put(synced(), db_.cf(Cf::meta), checkpoint_key(p), std::to_string(o.value()));
+Status FlowStore::set_checkpoints(const std::vector<std::pair<PartitionId, Offset>>& checkpoints) {
+  rocksdb::WriteBatch batch;
+  for (const auto& [p, o] : checkpoints) batch.Put(db_.cf(Cf::meta), checkpoint_key(p), std::to_string(o.value()));
+  auto s = db_.db().Write(synced(), &batch);
   if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
   return {};
 }

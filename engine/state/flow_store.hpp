@@ -28,7 +28,8 @@ class FlowStore {
   explicit FlowStore(RocksDb& db) : db_(db) {}
   // The last offset of `p` whose follow-ups are done, or -1.
   Result<Offset> checkpoint(PartitionId p);
-  Status set_checkpoint(PartitionId p, Offset o);  // synced
+  // Moves several partitions' checkpoints in one synced write.
+  Status set_checkpoints(const std::vector<std::pair<PartitionId, Offset>>& checkpoints);
   Status park(const ParkedStep& step);             // synced
   Status unpark(const std::string& id);
   Result<std::vector<ParkedStep>> parked(size_t limit);
