@@ -1,5 +1,7 @@
 #include "api/live_feed.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -130,7 +132,10 @@ std::shared_ptr<Subscription> LiveFeed::subscribe(FeedFilter filter, Refusal& wh
   ++open_;
   if (!started_) {
     started_ = true;
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "ordo-feed");
+    run();
+  });
   }
   cv_.notify_all();
   return s;

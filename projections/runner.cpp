@@ -1,5 +1,7 @@
 #include "projections/runner.hpp"
 
+#include <pthread.h>
+
 #include <cstdio>
 #include <pqxx/pqxx>
 
@@ -19,7 +21,10 @@ ProjectionRunner::~ProjectionRunner() { stop(); }
 void ProjectionRunner::start() {
   std::lock_guard lock(mu_);
   stopping_ = false;
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "ordo-views");
+    loop();
+  });
 }
 
 void ProjectionRunner::stop() {

@@ -1,7 +1,11 @@
 #include "engine/log/envelope.hpp"
 
 #include <fmt/core.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+
+#include "engine/domain/assert.hpp"
+#include "engine/log/canonical_object.hpp"
 
 namespace ordo {
 namespace {
@@ -24,15 +28,28 @@ void write_envelope(const Envelope& e, bool for_hash, std::string& out) {
     out += ",\"hash\":";
     write_json_string(e.hash, out);
   }
-  fmt::format_to(std::back_inserter(out), ",\"occurred_at\":{}", e.occurred_at.value());
-  if (!for_hash) fmt::format_to(std::back_inserter(out), ",\"offset\":{}", e.offset.value());
-  fmt::format_to(std::back_inserter(out), ",\"partition\":{},\"payload\":", e.partition.value());
-  write_canonical(e.payload, out);
+  out += ",\"occurred_at\":";
+  write_int(e.occurred_at.value(), out);
+  if (!for_hash) {
+    out += ",\"offset\":";
+    write_int(e.offset.value(), out);
+  }
+  out += ",\"partition\":";
+  write_int(e.partition.value(), out);
+  out += ",\"payload\":";
+  if (!e.payload_bytes.empty())
+    out += e.payload_bytes;
+  else
+    write_canonical(e.payload, out);
   out += ",\"prev_hash\":";
   write_json_string(e.prev_hash, out);
-  fmt::format_to(std::back_inserter(out), ",\"schema_version\":{},\"stream\":", e.schema_version);
+  out += ",\"schema_version\":";
+  write_int(e.schema_version, out);
+  out += ",\"stream\":";
   write_json_string(e.stream, out);
-  fmt::format_to(std::back_inserter(out), ",\"stream_version\":{},\"type\":", e.stream_version);
+  out += ",\"stream_version\":";
+  write_int(e.stream_version, out);
+  out += ",\"type\":";
   write_json_string(e.type, out);
   out.push_back('}');
 }
@@ -48,9 +65,34 @@ void to_hex(const unsigned char* d, size_t n, std::string& out) {
 
 }  // namespace
 
+bool operator==(const Envelope& a, const Envelope& b) {
+  auto payload_of = [](const Envelope& e) {
+    return e.payload_bytes.empty() ? to_canonical(e.payload) : e.payload_bytes;
+  };
+  return a.partition == b.partition && a.offset == b.offset && a.stream == b.stream &&
+         a.stream_version == b.stream_version && a.type == b.type &&
+         a.schema_version == b.schema_version && a.occurred_at == b.occurred_at &&
+         a.command_id == b.command_id && a.correlation_id == b.correlation_id &&
+         a.causation_id == b.causation_id && a.actor == b.actor && a.prev_hash == b.prev_hash &&
+         a.hash == b.hash && payload_of(a) == payload_of(b);
+}
+
 std::string sha256_hex(std::string_view data) {
+  // OpenSSL 3's one-shot SHA256() looks the algorithm up (under a lock) on every call; the
+  // writer hashes every event, so the algorithm is fetched once and a context kept per thread.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  ORDO_ASSERT(kSha256, "OpenSSL has no SHA256");
+  struct Ctx {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Ctx() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Ctx ctx;
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  unsigned int len = 0;
+  const bool ok = ctx.ctx && EVP_DigestInit_ex(ctx.ctx, kSha256, nullptr) == 1 &&
+                  EVP_DigestUpdate(ctx.ctx, data.data(), data.size()) == 1 &&
+                  EVP_DigestFinal_ex(ctx.ctx, digest, &len) == 1 && len == SHA256_DIGEST_LENGTH;
+  ORDO_ASSERT(ok, "SHA-256 failed");
   std::string out;
   to_hex(digest, sizeof digest, out);
   return out;
@@ -63,7 +105,9 @@ std::string hashed_bytes(const Envelope& e) {
 }
 
 std::string compute_hash(const Envelope& e) {
-  std::string input = e.prev_hash;
+  std::string input;
+  input.reserve(e.prev_hash.size() + 512 + e.payload_bytes.size());
+  input = e.prev_hash;
   write_envelope(e, true, input);
   return sha256_hex(input);
 }

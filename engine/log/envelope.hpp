@@ -30,10 +30,15 @@ struct Envelope {
   std::string causation_id;
   Actor actor;
   Json payload;
+  // The payload's canonical bytes, when the writer serialised the event directly (then
+  // `payload` is left null: the hot path never builds a tree). Empty on envelopes decoded
+  // from the log, which carry `payload`. Encoding prefers these bytes when present.
+  std::string payload_bytes;
   std::string prev_hash;  // hex SHA-256 of the previous event of the partition
   std::string hash;       // hex SHA-256(prev_hash ‖ hashed bytes)
 
-  friend bool operator==(const Envelope&, const Envelope&) = default;
+  // Equal when every field is, the payload compared by its canonical bytes (however held).
+  friend bool operator==(const Envelope& a, const Envelope& b);
 };
 
 // The first event of a partition chains to this.

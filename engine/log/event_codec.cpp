@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include "engine/log/canonical_object.hpp"
 #include "engine/log/money_fields.hpp"
 
 namespace ordo {
@@ -178,6 +179,87 @@ Json encode_event_payload(const Event& e) {
           [](const auto& x) { return encode_fields(x); },
       },
       e);
+}
+
+namespace {
+
+// One member of a money event, by the same type rules as field_json.
+template <class T>
+void field_write(CanonicalObject& o, const char* name, const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) o.str(name, v);
+  else if constexpr (std::is_same_v<T, bool>) o.boolean(name, v);
+  else if constexpr (std::is_same_v<T, PaymentMethod>) o.str(name, to_string(v));
+  else if constexpr (std::is_same_v<typename T::value_type, std::string>) o.str(name, v.value());
+  else o.num(name, static_cast<int64_t>(v.value()));
+}
+
+void write_lines(const std::vector<PricedLine>& lines, std::string& out) {
+  out.push_back('[');
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (i) out.push_back(',');
+    CanonicalObject l;
+    l.num("qty", lines[i].qty.value());
+    l.str("sku", lines[i].sku.value());
+    l.num("unit_price_minor", lines[i].unit_price_minor.value());
+    l.write_to(out);
+  }
+  out.push_back(']');
+}
+
+}  // namespace
+
+void write_event_payload(const Event& e, std::string& out) {
+  CanonicalObject o;
+  std::visit(
+      overloaded{
+          [&](const ProductDefined& x) {
+            o.str("sku", x.sku.value());
+            o.str("seller_id", x.seller_id.value());
+            o.str("name", x.name);
+            o.num("price_minor", x.price_minor.value());
+            o.str("currency", x.currency.value());
+            o.num("initial_stock", x.initial_stock.value());
+          },
+          [&](const StockAdjusted& x) {
+            o.str("sku", x.sku.value());
+            o.num("delta", x.delta.value());
+            o.str("reason", x.reason);
+            o.num("on_hand_after", x.on_hand_after.value());
+          },
+          [&](const OrderPlaced& x) {
+            std::string lines;
+            write_lines(x.lines, lines);
+            o.str("order_id", x.order_id.value());
+            o.str("customer_id", x.customer_id.value());
+            o.str("seller_id", x.seller_id.value());
+            o.str("currency", x.currency.value());
+            o.raw("lines", lines);
+            o.num("total_minor", x.total_minor.value());
+            o.num("expires_at", x.expires_at.value());
+            o.str("channel", x.channel);
+          },
+          [&](const StockReserved& x) {
+            o.str("sku", x.sku.value());
+            o.str("order_id", x.order_id.value());
+            o.num("qty", x.qty.value());
+          },
+          [&](const StockReleased& x) {
+            o.str("sku", x.sku.value());
+            o.str("order_id", x.order_id.value());
+            o.num("qty", x.qty.value());
+          },
+          [&](const OrderCancelled& x) {
+            o.str("order_id", x.order_id.value());
+            o.str("reason", x.reason);
+          },
+          [&](const OrderExpired& x) { o.str("order_id", x.order_id.value()); },
+          [&](const auto& x) {
+            money_fields::fields(const_cast<std::decay_t<decltype(x)>&>(x),
+                                 [&](const char* name, const auto& v) { field_write(o, name, v); });
+          },
+      },
+      e);
+  o.write_to(out);
 }
 
 Result<Event> decode_event(std::string_view type, int64_t schema_version, const Json& payload) {

@@ -1,6 +1,7 @@
 #pragma once
 // Domain events ↔ JSON payloads of the log. `schema_version` is per event type; an old
 // version is upcast to the current one when decoded (events are never rewritten).
+#include <string>
 #include <string_view>
 
 #include "engine/domain/events.hpp"
@@ -13,6 +14,9 @@ namespace ordo {
 int64_t current_schema_version(std::string_view type) noexcept;
 
 Json encode_event_payload(const Event& e);
+// Appends the canonical bytes of the payload: the same bytes as
+// to_canonical(encode_event_payload(e)), written directly (the writer's hot path).
+void write_event_payload(const Event& e, std::string& out);
 Result<Event> decode_event(std::string_view type, int64_t schema_version, const Json& payload);
 
 }  // namespace ordo

@@ -1,5 +1,7 @@
 #include "engine/runtime/flow_manager.hpp"
 
+#include <pthread.h>
+
 #include <fmt/core.h>
 
 #include <chrono>
@@ -72,7 +74,10 @@ void FlowManager::start() {
   std::lock_guard lock(mu_);
   ORDO_ASSERT(!thread_.joinable(), "flow manager started twice");
   stopping_ = false;
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "ordo-flows");
+    loop();
+  });
 }
 
 void FlowManager::stop() {

@@ -1,9 +1,13 @@
 #include "engine/runtime/partition_processor.hpp"
 
+#include <pthread.h>
+
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <unordered_set>
 
 #include "engine/domain/assert.hpp"
@@ -43,6 +47,7 @@ Status PartitionProcessor::recover() {
                              id_.value(), applied.value(), tail->last_offset.value())};
   state_ = std::move(loaded);
   tail_ = tail.value();
+  chain_tip_ = tail_.last_hash;
   dirty_.clear();
   if (auto s = replay_log_after(applied); !s) return s;
   std::string why;
@@ -94,7 +99,19 @@ void PartitionProcessor::start() {
   std::lock_guard lock(mu_);
   ORDO_ASSERT(!thread_.joinable(), "processor started twice");
   stopping_ = false;
-  thread_ = std::thread([this] { loop(); });
+  {
+    std::lock_guard commit_lock(commit_mu_);
+    commit_stop_ = false;
+  }
+  // Named, so that top and perf show which partition's writer or committer is busy.
+  committer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), fmt::format("ordo-commit-{}", id_.value()).substr(0, 15).c_str());
+    committer_loop();
+  });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), fmt::format("ordo-write-{}", id_.value()).substr(0, 15).c_str());
+    loop();
+  });
 }
 
 void PartitionProcessor::stop() {
@@ -103,7 +120,13 @@ void PartitionProcessor::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) thread_.join();  // drains the committer before it returns
+  {
+    std::lock_guard lock(commit_mu_);
+    commit_stop_ = true;
+  }
+  commit_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
 }
 
 bool PartitionProcessor::try_submit(Submission&& s) {
@@ -149,17 +172,18 @@ std::vector<Submission> PartitionProcessor::take_batch(bool wait) {
 void PartitionProcessor::fire_due_timers(std::vector<Submission>& batch) {
   const TimestampMs now = clock_.now();
   size_t fired = 0;
-  for (auto it = timers_.begin(); it != timers_.end() && it->due <= now; ++it) {
+  for (auto it = timers_.begin(); it != timers_.end() && it->first.due <= now; ++it) {
     if (batch.size() >= config_.max_batch + 64 || fired >= 64) break;  // bounded per batch
-    const Order* o = state_.find_order(it->order_id);
-    ORDO_ASSERT(o, "timer for unknown order {}", it->order_id.value());
+    const OrderId& order_id = it->second;
+    const Order* o = state_.find_order(order_id);
+    ORDO_ASSERT(o, "timer for unknown order {}", order_id.value());
     const bool release = o->status == OrderStatus::delivered;
     Submission s;
     if (release)
-      s.command = AutoCompleteOrder{it->order_id};
+      s.command = AutoCompleteOrder{order_id};
     else
-      s.command = ExpireReservation{it->order_id};
-    s.meta.command_id = (release ? "auto-complete:" : "expire:") + it->order_id.value();
+      s.command = ExpireReservation{order_id};
+    s.meta.command_id = (release ? "auto-complete:" : "expire:") + order_id.value();
     s.meta.correlation_id = s.meta.command_id;
     s.meta.actor = Actor{"ordo", "system"};
     batch.push_back(std::move(s));
@@ -174,14 +198,27 @@ void PartitionProcessor::loop() {
       if (stopping_ && vip_queue_.empty() && queue_.empty()) break;
     }
     auto batch = take_batch(true);
+    if (write_failed_.load()) {
+      // A write failed: wait for what is in flight to be answered (with the failure), then
+      // reload the state from disk before deciding anything more.
+      drain_committer();
+      write_failed_ = false;
+      reload_after_failure();
+    }
     fire_due_timers(batch);
-    if (!batch.empty()) process(batch);
+    if (batch.empty()) continue;
+    if (auto p = prepare(batch)) hand_off(std::move(p));
+  }
+  drain_committer();
+  if (write_failed_.load()) {
+    write_failed_ = false;
+    reload_after_failure();
   }
   write_final_snapshot();
 }
 
 void PartitionProcessor::write_final_snapshot() {
-  if (dirty_.empty()) return;
+  if (dirty_.empty() || needs_recovery_) return;
   auto build = [&](std::span<const Envelope>, StateDelta& delta) {
     dirty_.write(delta, id_, state_);
     StateStore::put_applied(delta, id_, tail_.last_offset);
@@ -196,13 +233,14 @@ void PartitionProcessor::retime(const Order& o) {
   auto want = timer_due(o);
   auto it = timer_of_.find(o.order_id);
   if (it != timer_of_.end()) {
-    if (want && *want == it->second) return;
-    timers_.erase(TimerEntry{it->second, o.order_id});
+    if (want && *want == it->second.due) return;
+    timers_.erase(it->second);
     timer_of_.erase(it);
   }
   if (want) {
-    timers_.insert(TimerEntry{*want, o.order_id});
-    timer_of_.emplace(o.order_id, *want);
+    const TimerKey key{*want, ++timer_seq_};
+    timers_.emplace(key, o.order_id);
+    timer_of_.emplace(o.order_id, key);
   }
 }
 
@@ -233,33 +271,59 @@ bool PartitionProcessor::ensure_recovered() {
   return true;
 }
 
-void PartitionProcessor::process(std::vector<Submission>& batch) {
-  if (!ensure_recovered()) {
-    // The partition's state is unknown until the log can be read again: acknowledge nothing.
-    for (auto& s : batch) {
-      if (s.owns_claim) router_.release_claim(s.command);
-      if (s.done)
-        s.done(Completion{Status{Error{"partition unavailable: " + recovery_error_}}, {}, {},
-                          Position{id_, tail_.last_offset}});
-    }
-    return;
-  }
-  const TimestampMs now = clock_.now();
-  const DecideContext ctx{now, config_.reservation_ttl, config_.auto_release_after, config_.platform_fee_bps};
-
+// A group of commands decided, applied and sealed into the chain on the writer thread,
+// waiting for its durable write and its replies on the committer thread.
+struct PartitionProcessor::Prepared {
   struct Pending {
     Outcome outcome;
     Rendered rendered;
     size_t first_event = 0;  // index range into `envelopes`
     size_t event_count = 0;
   };
-  std::vector<Pending> pending(batch.size());
+  std::vector<Submission> batch;
+  std::vector<Pending> pending;
   std::vector<Envelope> envelopes;
-  std::string prev_hash = tail_.last_hash;
+  TimestampMs now{0};
+  bool need_write = false;
+  // The aggregates changed since the last snapshot, serialised as of the end of this batch
+  // (on the writer thread, which owns the state); written with this batch's applied offset.
+  std::optional<StateDelta> snapshot;
+};
+
+void PartitionProcessor::process(std::vector<Submission>& batch) {
+  if (auto p = prepare(batch)) commit(*p);
+  if (write_failed_.load()) {
+    write_failed_ = false;
+    reload_after_failure();
+  }
+}
+
+std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(std::vector<Submission>& batch) {
+  if (!ensure_recovered()) {
+    // The partition's state is unknown until the log can be read again: acknowledge nothing.
+    // (Nothing is in flight: the writer drains the committer before it reloads.)
+    for (auto& s : batch) {
+      if (s.owns_claim) router_.release_claim(s.command);
+      if (s.done)
+        s.done(Completion{Status{Error{"partition unavailable: " + recovery_error_}}, {}, {},
+                          Position{id_, tail_.last_offset}});
+    }
+    return nullptr;
+  }
+  auto prepared = std::make_unique<Prepared>();
+  Prepared& out = *prepared;
+  const TimestampMs now = clock_.now();
+  out.now = now;
+  const DecideContext ctx{now, config_.reservation_ttl, config_.auto_release_after, config_.platform_fee_bps};
+
+  out.pending.resize(batch.size());
+  std::vector<Envelope>& envelopes = out.envelopes;
+  // Chains from the last prepared event, which may still be on its way to disk.
+  std::string prev_hash = chain_tip_;
 
   for (size_t i = 0; i < batch.size(); ++i) {
     Submission& s = batch[i];
-    Pending& p = pending[i];
+    Prepared::Pending& p = out.pending[i];
     Decision d = decide(state_, s.command, ctx);
     if (auto* r = std::get_if<Rejection>(&d)) {
       p.outcome.rejection = std::move(*r);
@@ -280,7 +344,7 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
         env.correlation_id = s.meta.correlation_id;
         env.causation_id = s.meta.causation_id;
         env.actor = s.meta.actor;
-        env.payload = encode_event_payload(e);
+        write_event_payload(e, env.payload_bytes);
         prev_hash = seal(env, prev_hash);
         // Timers follow their orders' status, which only order-stream events change. If the
         // write fails, recovery rebuilds the timers from state.
@@ -308,16 +372,51 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
 
   bool any_idempotency = false;
   for (const auto& s : batch) any_idempotency |= s.idempotency.has_value();
-  const bool need_write = !envelopes.empty() || any_idempotency;
-  const bool snapshot = need_write && (batches_since_snapshot_ + 1 >= config_.snapshot_every_batches ||
-                                       dirty_.size() >= config_.snapshot_max_dirty);
+  out.need_write = !envelopes.empty() || any_idempotency;
+  if (out.need_write) {
+    ++batches_since_snapshot_;
+    if (batches_since_snapshot_ >= config_.snapshot_every_batches || dirty_.size() >= config_.snapshot_max_dirty) {
+      out.snapshot.emplace();
+      dirty_.write(*out.snapshot, id_, state_);
+      // In key order (keys are unique per column), so the memtable inserts run next to
+      // each other instead of at random places.
+      std::sort(out.snapshot->writes.begin(), out.snapshot->writes.end(), [](const KvWrite& a, const KvWrite& b) {
+        return a.column != b.column ? a.column < b.column : a.key < b.key;
+      });
+      // If this write fails, recovery reloads the last durable snapshot and replays after it.
+      dirty_.clear();
+      batches_since_snapshot_ = 0;
+    }
+  }
+  chain_tip_ = prev_hash;
+  out.batch = std::move(batch);
+  return prepared;
+}
+
+void PartitionProcessor::fail_prepared(Prepared& p, const Status& why) {
+  for (auto& s : p.batch) {
+    if (s.owns_claim) router_.release_claim(s.command);
+    if (s.done) s.done(Completion{why, {}, {}, Position{id_, tail_.last_offset}});
+  }
+}
+
+void PartitionProcessor::commit(Prepared& prepared) {
+  std::vector<Submission>& batch = prepared.batch;
+  std::vector<Envelope>& envelopes = prepared.envelopes;
+  auto& pending = prepared.pending;
+  if (write_failed_.load()) {
+    // Decided on top of a batch whose write failed: its outcomes assumed state that is not
+    // on disk, so none of it may be acknowledged. The writer reloads once this is drained.
+    fail_prepared(prepared, Status{Error{"partition write failed; state reloading"}});
+    return;
+  }
 
   Status durable;
-  if (need_write) {
+  if (prepared.need_write) {
     auto build = [&](std::span<const Envelope> evs, StateDelta& delta) {
       Offset last = evs.empty() ? tail_.last_offset : evs.back().offset;
-      if (snapshot) {
-        dirty_.write(delta, id_, state_);
+      if (prepared.snapshot) {
+        for (auto& w : prepared.snapshot->writes) delta.writes.push_back(std::move(w));
         StateStore::put_applied(delta, id_, last);
       }
       for (size_t i = 0; i < batch.size(); ++i) {
@@ -328,7 +427,7 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
         StateStore::put_idempotency(
             delta, batch[i].idempotency->scoped_key,
             IdempotencyRecord{batch[i].idempotency->fingerprint, pending[i].rendered.status,
-                              pending[i].rendered.body, Position{id_, pos}.to_string(), now});
+                              pending[i].rendered.body, Position{id_, pos}.to_string(), prepared.now});
       }
     };
     durable = log_.append(id_, envelopes, build);
@@ -337,30 +436,23 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
   set_health(durable.ok(), durable.ok() ? std::string() : durable.message());
   if (!durable) {
     // Nothing was written; the in-memory state ran ahead of the disk. Answer every command
-    // with the failure and reload the partition from what is durable.
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (batch[i].owns_claim) router_.release_claim(batch[i].command);
-      if (batch[i].done) batch[i].done(Completion{durable, {}, {}, Position{id_, tail_.last_offset}});
-    }
-    reload_after_failure();
+    // with the failure; the writer reloads the partition from what is durable.
+    write_failed_ = true;
+    fail_prepared(prepared, durable);
     return;
   }
 
-  // Durable: read-back check of the chain and the partition's invariants, then replies.
+  // Durable: read-back check of the chain, then replies.
   if (!envelopes.empty()) {
     ORDO_ASSERT(envelopes.front().offset.value() > tail_.last_offset.value(),
                 "offsets must increase");
+    ORDO_ASSERT(envelopes.front().prev_hash == tail_.last_hash, "a batch must chain to the durable tail");
     tail_.last_offset = envelopes.back().offset;
     tail_.last_hash = envelopes.back().hash;
   }
-  if (need_write) ++batches_since_snapshot_;
-  if (snapshot) {
-    dirty_.clear();
-    batches_since_snapshot_ = 0;
-  }
 
   for (size_t i = 0; i < batch.size(); ++i) {
-    Pending& p = pending[i];
+    auto& p = pending[i];
     for (const Event& e : p.outcome.events) router_.on_committed(id_, e);
     if (p.outcome.rejection && batch[i].owns_claim) router_.release_claim(batch[i].command);
     Offset pos = p.event_count ? envelopes[p.first_event + p.event_count - 1].offset : tail_.last_offset;
@@ -372,6 +464,41 @@ void PartitionProcessor::process(std::vector<Submission>& batch) {
   stats_.commands += batch.size();
   stats_.batches += 1;
   stats_.events += envelopes.size();
+}
+
+void PartitionProcessor::hand_off(std::unique_ptr<Prepared> p) {
+  std::unique_lock lock(commit_mu_);
+  // One batch waits while another is written: the writer decides the next group meanwhile.
+  commit_cv_.wait(lock, [&] { return !commit_slot_; });
+  commit_slot_ = std::move(p);
+  lock.unlock();
+  commit_cv_.notify_all();
+}
+
+void PartitionProcessor::drain_committer() {
+  std::unique_lock lock(commit_mu_);
+  commit_cv_.wait(lock, [&] { return !commit_slot_ && !committing_; });
+}
+
+void PartitionProcessor::committer_loop() {
+  for (;;) {
+    std::unique_ptr<Prepared> p;
+    {
+      std::unique_lock lock(commit_mu_);
+      commit_cv_.wait(lock, [&] { return commit_stop_ || commit_slot_; });
+      if (!commit_slot_) return;  // stopping, and nothing left
+      p = std::move(commit_slot_);
+      committing_ = true;
+    }
+    commit_cv_.notify_all();  // the slot is free for the next batch
+    commit(*p);
+    p.reset();
+    {
+      std::lock_guard lock(commit_mu_);
+      committing_ = false;
+    }
+    commit_cv_.notify_all();
+  }
 }
 
 PartitionProcessor::Health PartitionProcessor::health() const {

@@ -2,11 +2,18 @@
 // One partition's single writer (LMAX style): a thread that owns the partition's state in
 // memory, takes commands from a bounded queue, and for each group of commands does
 //   decide (pure) → apply → seal into the hash chain → one durable append → replies.
-// Many commands share one fsync (group commit); none is answered before it.
+// Many commands share one fsync (group commit); none is answered before it. The durable
+// append and the replies run on a second thread (the committer), so the writer decides the
+// next group while the previous one is written: at most one group waits for the committer.
+// A group decided on top of one whose write failed is failed too, and the writer reloads
+// the state from disk before it decides anything more.
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <map>
 #include <set>
 #include <thread>
 #include <unordered_set>
@@ -79,7 +86,17 @@ class PartitionProcessor {
   void loop();
   std::vector<Submission> take_batch(bool wait);
   void fire_due_timers(std::vector<Submission>& batch);
+  struct Prepared;
+  // Runs one group inline: prepare, commit, reload after a failure (run_once).
   void process(std::vector<Submission>& batch);
+  // Writer thread: decide, apply, seal, snapshot. Null when the group was answered already.
+  std::unique_ptr<Prepared> prepare(std::vector<Submission>& batch);
+  // Committer thread (or inline): the durable append, then the replies.
+  void commit(Prepared& p);
+  void fail_prepared(Prepared& p, const Status& why);
+  void hand_off(std::unique_ptr<Prepared> p);
+  void drain_committer();
+  void committer_loop();
   void reload_after_failure();
   bool ensure_recovered();
   Status replay_log_after(Offset applied);
@@ -95,10 +112,20 @@ class PartitionProcessor {
   // Owned by the writer thread.
   PartitionState state_;
   // Derived from orders (reservation expiry, automatic escrow release); not stored.
-  std::set<TimerEntry> timers_;
-  std::unordered_map<OrderId, TimestampMs> timer_of_;
+  // Keyed by (due, arrival) so that ordering compares integers, not order ids: with many
+  // reservations pending this set is large and touched for every order.
+  struct TimerKey {
+    TimestampMs due;
+    uint64_t seq;
+    friend auto operator<=>(const TimerKey&, const TimerKey&) = default;
+  };
+  std::map<TimerKey, OrderId> timers_;
+  std::unordered_map<OrderId, TimerKey> timer_of_;
+  uint64_t timer_seq_ = 0;
   void retime(const Order& o);
-  LogTail tail_;
+  LogTail tail_;           // the durable tail: the committer advances it (the writer reads it
+                           // only when nothing is in flight)
+  std::string chain_tip_ = kGenesisHash;  // the hash of the last prepared event (writer thread)
   DirtyAggregates dirty_;  // changed since the last snapshot
   size_t batches_since_snapshot_ = 0;
   // Set when a reload after a failed write could not read the log back (the Kafka broker is
@@ -118,6 +145,15 @@ class PartitionProcessor {
   bool stopping_ = false;
   ProcessorStats stats_;
   std::thread thread_;
+
+  // The hand-off to the committer: one slot, bounded.
+  std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+  std::unique_ptr<Prepared> commit_slot_;
+  bool committing_ = false;
+  bool commit_stop_ = false;
+  std::atomic<bool> write_failed_{false};  // set by the committer, cleared by the writer
+  std::thread committer_;
 };
 
 }  // namespace ordo

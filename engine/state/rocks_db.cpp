@@ -22,6 +22,7 @@ Result<std::unique_ptr<RocksDb>> RocksDb::open(const std::string& path) {
   rocksdb::ColumnFamilyOptions cf_options(options);
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf_options.write_buffer_size = 32 << 20;
+  cf_options.compression = rocksdb::kLZ4Compression;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "engine/log/canonical_object.hpp"
 #include "engine/log/json.hpp"
 
 namespace ordo {
@@ -69,25 +70,35 @@ void StateStore::put_product(StateDelta& d, PartitionId p, const Product& x) {
 }
 
 void StateStore::put_order(StateDelta& d, PartitionId p, const Order& x) {
-  Json::Array lines;
-  for (const auto& l : x.lines)
-    lines.push_back(Json(Json::Object{{"sku", Json(l.sku.value())},
-                                      {"qty", Json(l.qty.value())},
-                                      {"unit_price_minor", Json(l.unit_price_minor.value())}}));
-  d.put(StateColumn::state, order_key(p, x.order_id),
-        to_canonical(Json(Json::Object{{"order_id", Json(x.order_id.value())},
-                                       {"customer_id", Json(x.customer_id.value())},
-                                       {"seller_id", Json(x.seller_id.value())},
-                                       {"currency", Json(x.currency.value())},
-                                       {"lines", Json(std::move(lines))},
-                                       {"total_minor", Json(x.total_minor.value())},
-                                       {"placed_at", Json(x.placed_at.value())},
-                                       {"expires_at", Json(x.expires_at.value())},
-                                       {"status", Json(to_string(x.status))},
-                                       {"version", Json(x.version)},
-                                       {"payment_id", Json(x.payment_id.value())},
-                                       {"payment_method", Json(to_string(x.payment_method))},
-                                       {"release_at", Json(x.release_at.value())}})));
+  // Written directly (no Json tree): a snapshot writes every order touched since the last.
+  std::string lines = "[";
+  for (size_t i = 0; i < x.lines.size(); ++i) {
+    if (i) lines.push_back(',');
+    CanonicalObject l;
+    l.str("sku", x.lines[i].sku.value());
+    l.num("qty", x.lines[i].qty.value());
+    l.num("unit_price_minor", x.lines[i].unit_price_minor.value());
+    l.write_to(lines);
+  }
+  lines.push_back(']');
+  CanonicalObject o;
+  o.str("order_id", x.order_id.value());
+  o.str("customer_id", x.customer_id.value());
+  o.str("seller_id", x.seller_id.value());
+  o.str("currency", x.currency.value());
+  o.raw("lines", lines);
+  o.num("total_minor", x.total_minor.value());
+  o.num("placed_at", x.placed_at.value());
+  o.num("expires_at", x.expires_at.value());
+  o.str("status", to_string(x.status));
+  o.num("version", x.version);
+  o.str("payment_id", x.payment_id.value());
+  o.str("payment_method", to_string(x.payment_method));
+  o.num("release_at", x.release_at.value());
+  std::string value;
+  value.reserve(256 + lines.size());
+  o.write_to(value);
+  d.put(StateColumn::state, order_key(p, x.order_id), std::move(value));
 }
 
 void StateStore::put_wallet(StateDelta& d, PartitionId p, const Wallet& x) {
