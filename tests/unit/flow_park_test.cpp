@@ -1,0 +1,162 @@
+// The runtime process manager over a real engine: a step that keeps failing is parked
+// (never dropped, the flow's checkpoint still moves), an admin sees it and retries it, and
+// the retried step takes effect exactly once.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <fmt/core.h>
+
+#include "engine/runtime/clock.hpp"
+#include "engine/runtime/engine.hpp"
+#include "engine/runtime/flow_manager.hpp"
+#include "tests/unit/support.hpp"
+
+using namespace ordo;
+
+namespace {
+
+constexpr auto kWaitBound = std::chrono::seconds(30);  // a bound for a hung test, not timing
+
+struct Done {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Completion> completion;
+};
+
+// Submits without waiting; the engine's processor threads are not running.
+std::shared_ptr<Done> submit(Engine& e, Command c, SubmitResult* result = nullptr) {
+  auto d = std::make_shared<Done>();
+  Submission s;
+  s.command = std::move(c);
+  s.meta.command_id = fmt::format("cmd-{}", static_cast<const void*>(d.get()));
+  s.meta.correlation_id = s.meta.command_id;
+  s.meta.actor = Actor{"admin-1", "admin"};
+  s.done = [d](Completion&& c) {
+    std::lock_guard lock(d->mu);
+    d->completion = std::move(c);
+    d->cv.notify_all();
+  };
+  const SubmitResult r = e.submit(std::move(s));
+  if (result) *result = r;
+  return d;
+}
+
+bool accepted(const std::shared_ptr<Done>& d) {
+  std::lock_guard lock(d->mu);
+  return d->completion && d->completion->durable.ok() && !d->completion->outcome.rejection;
+}
+
+}  // namespace
+
+TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly once when retried") {
+  test::TempDir dir{"flow-park"};
+  ManualClock clock;
+  EngineConfig cfg;
+  cfg.data_dir = dir.sub("engine");
+  cfg.partitions = 1;
+  cfg.processor.queue_capacity = 4;
+  auto opened = Engine::open_embedded(cfg, clock);
+  REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
+  Engine& e = *opened.value();
+  PartitionProcessor& proc = e.processor(PartitionId{0});
+
+  // A product, a funded wallet, an order, and its wallet payment requested.
+  auto run = [&](Command c) {
+    auto d = submit(e, std::move(c));
+    CHECK(proc.run_once() == 1u);
+    REQUIRE(accepted(d));
+  };
+  run(DefineProduct{Sku{"mug"}, SellerId{"acme"}, "Mug", AmountMinor{1000}, Currency{"EUR"}, Quantity{5}});
+  run(DepositToWallet{OwnerId{"alice"}, Currency{"EUR"}, AmountMinor{5000}, "top-up"});
+  run(PlaceOrder{OrderId{"o1"}, CustomerId{"alice"}, {OrderLineRequest{Sku{"mug"}, Quantity{2}}}});
+  run(PayOrder{OrderId{"o1"}, PaymentId{"pay-1"}, PaymentMethod::wallet, std::nullopt});
+  REQUIRE(proc.state_for_test().find_order(OrderId{"o1"})->status == OrderStatus::payment_pending);
+
+  // The partition's queue is full (its writer is not running): the payment step cannot be
+  // submitted, and with one attempt allowed it is parked at once.
+  for (int i = 0; i < 4; ++i) {
+    SubmitResult r{};
+    submit(e, AdjustStock{Sku{"mug"}, Quantity{1}, "filler"}, &r);
+    REQUIRE(r == SubmitResult::queued);
+  }
+  FlowConfig fc;
+  fc.max_attempts = 1;
+  fc.first_backoff_ms = 1;
+  FlowManager flows(e, e.flow_store(), clock, fc);
+  REQUIRE(flows.load().ok());
+  CHECK(flows.run_once());
+  auto parked = flows.parked(10);
+  REQUIRE(parked.ok());
+  REQUIRE(parked->size() == 1u);
+  const ParkedStep step = parked->front();
+  CHECK(step.command == "InitiatePayment");
+  CHECK(step.event_type == "OrderPaymentRequested");
+  CHECK(step.stream == "order-o1");
+  CHECK(step.error.find("overloaded") != std::string::npos);
+  CHECK(flows.stats().parked == 1u);
+  // Parked, not dropped and not repeated: the checkpoint moved past it, so another round
+  // finds nothing to do, and the step is still listed.
+  CHECK_FALSE(flows.run_once());
+  REQUIRE(flows.parked(10)->size() == 1u);
+  CHECK(proc.run_once() == 4u);  // the fillers
+  CHECK(proc.state_for_test().find_order(OrderId{"o1"})->status == OrderStatus::payment_pending);
+  CHECK(proc.state_for_test().find_wallet(OwnerId{"alice"}, Currency{"EUR"})->balance_minor.value() == 5000);
+
+  // An unknown id is refused; the real one is run again once the partition has room.
+  e.start();
+  struct RetryResult {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Status> status;
+  };
+  auto retry = [&](const std::string& id) {
+    auto r = std::make_shared<RetryResult>();
+    flows.retry_parked(id, [r](Status s) {
+      std::lock_guard lock(r->mu);
+      r->status = std::move(s);
+      r->cv.notify_all();
+    });
+    flows.run_once();
+    std::unique_lock lock(r->mu);
+    REQUIRE(r->cv.wait_for(lock, kWaitBound, [&] { return r->status.has_value(); }));
+    return *r->status;
+  };
+  CHECK_FALSE(retry("0-999999").ok());
+  const Status retried = retry(step.id);
+  CHECK_MESSAGE(retried.ok(), retried.message());
+  CHECK(flows.parked(10)->empty());
+
+  // The flow carries on from the retried step to its end: paid from the wallet, held in escrow.
+  const auto until = std::chrono::steady_clock::now() + kWaitBound;
+  for (;;) {
+    flows.run_once();
+    auto evs = e.log().read_stream("order-o1", 0, 100);
+    REQUIRE(evs.ok());
+    if (!evs->empty() && evs->back().type == "OrderPaid") break;
+    if (std::chrono::steady_clock::now() >= until) {
+      auto all = e.log().read(PartitionId{0}, Offset{0}, 1000);
+      for (const auto& ev : all.value()) MESSAGE(ev.offset.value(), " ", ev.type, " ", ev.stream);
+      for (const auto& ev : evs.value()) MESSAGE("order stream: ", ev.type);
+      FAIL("the flow did not finish");
+    }
+  }
+  while (flows.run_once()) {
+  }
+  // A second retry of the same id finds nothing parked; the payment happened once.
+  CHECK_FALSE(retry(step.id).ok());
+  e.stop();
+  const PartitionState& s = proc.state_for_test();
+  CHECK(s.find_order(OrderId{"o1"})->status == OrderStatus::paid);
+  CHECK(s.find_wallet(OwnerId{"alice"}, Currency{"EUR"})->balance_minor.value() == 5000 - 2000);
+  auto payments = e.log().read_stream("payment-pay-1", 0, 100);
+  REQUIRE(payments.ok());
+  int initiated = 0;
+  for (const auto& ev : payments.value()) initiated += ev.type == "PaymentInitiated";
+  CHECK(initiated == 1);
+}
