@@ -7,8 +7,10 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "api/command_codec.hpp"
+#include "api/money_codec.hpp"
 #include "api/openapi.hpp"
 #include "engine/log/json.hpp"
 
@@ -64,7 +66,9 @@ void probe_object(const Json& schema, const Json& valid, const std::string& path
       CHECK_MESSAGE(decode(v) == path + r.as_string(), "required ", path, r.as_string());
     }
   }
-  for (const auto& [name, raw] : schema.find("properties")->as_object()) {
+  static const Json kNoProperties = Json(Json::Object{});
+  const Json* properties = schema.find("properties");
+  for (const auto& [name, raw] : (properties ? *properties : kNoProperties).as_object()) {
     const Json& p = resolve(raw);
     const std::string field = path + name;
     INFO("field ", field);
@@ -105,6 +109,11 @@ void probe_object(const Json& schema, const Json& valid, const std::string& path
       }
       if (const Json* min = p.find("minLength"); min && min->as_int() == 1 && !p.find("pattern"))
         CHECK(decode(with(valid, name, Json(""))) == field);
+      if (const Json* values = p.find("enum")) {
+        for (const auto& v : values->as_array()) CHECK_MESSAGE(!decode(with(valid, name, v)), v.as_string());
+        CHECK(decode(with(valid, name, Json("not-a-member"))) == field);
+        CHECK(decode(with(valid, name, Json(""))) == field);
+      }
     } else if (t == "array") {
       const Json& items = resolve(*p.find("items"));
       const Json& list = *valid.find(name);
@@ -153,4 +162,33 @@ TEST_CASE("openapi: command body schemas match the decoders at every bound") {
         [](const std::string& b) { return field_of(decode_place_order(b, "gen")); });
   probe("CancelOrder", R"({"reason":"no longer needed"})",
         [](const std::string& b) { return field_of(decode_cancel_order(b, "o1")); });
+}
+
+TEST_CASE("openapi: lifecycle and money body schemas match the decoders at every bound") {
+  probe("PayOrder", R"({"method":"wallet","payment_id":"pay-1"})",
+        [](const std::string& b) { return field_of(decode_pay_order(b, "o1", "gen")); });
+  probe("Deposit", R"({"amount_minor":500,"currency":"EUR","reference":"top-up"})",
+        [](const std::string& b) { return field_of(decode_deposit(b, "alice")); });
+  probe("RequestPayout", R"({"payout_id":"po-1","amount_minor":500,"currency":"EUR","destination":"iban:DE89"})",
+        [](const std::string& b) { return field_of(decode_request_payout(b, "alice", "gen")); });
+  probe("ProviderEvent", R"({"event_id":"ev-1","payment_id":"pay-1","type":"captured","amount_minor":500})",
+        [](const std::string& b) { return field_of(decode_provider_event(b)); });
+  // Dispute, the admin's escrow release and refund, and a payout's rejection take an
+  // optional reason.
+  probe("Reason", R"({"reason":"arrived broken"})",
+        [](const std::string& b) { return field_of(decode_dispute_order(b, "o1")); });
+  probe("Reason", R"({"reason":"refund agreed"})",
+        [](const std::string& b) { return field_of(decode_resolve_dispute(b, "o1", false)); });
+  probe("Reason", R"({"reason":"seller delivered"})",
+        [](const std::string& b) { return field_of(decode_resolve_dispute(b, "o1", true)); });
+  probe("Reason", R"({"reason":"account closed"})",
+        [](const std::string& b) { return field_of(decode_reject_payout(b, "po-1")); });
+  // Ship, deliver, confirm and a payout's completion take nothing but an empty object.
+  for (const auto& decode : std::vector<Decode>{
+           [](const std::string& b) { return field_of(decode_ship_order(b, "o1")); },
+           [](const std::string& b) { return field_of(decode_deliver_order(b, "o1")); },
+           [](const std::string& b) { return field_of(decode_confirm_order(b, "o1")); },
+           [](const std::string& b) { return field_of(decode_complete_payout(b, "po-1")); },
+       })
+    probe("EmptyBody", "{}", decode);
 }
