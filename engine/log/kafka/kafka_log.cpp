@@ -31,6 +31,16 @@ std::string stream_key(std::string_view stream, int64_t version) {
   return k;
 }
 
+// How far the stream index covers partition p: kept in the index's own column family and
+// written with its entries, without the WAL (derived data; a lost tail is caught up from
+// Kafka on open). No stream key starts with a NUL byte. Older data directories kept it in
+// meta (kafka/indexed/p), read when the new key is absent.
+std::string index_marker_key(uint32_t p) {
+  std::string k("\0kafka-indexed/", 15);
+  append_be32(k, p);
+  return k;
+}
+
 Result<int64_t> get_meta_int(RocksDb& db, const std::string& key, int64_t dflt) {
   std::string v;
   auto s = db.db().Get(rocksdb::ReadOptions(), db.cf(Cf::meta), key, &v);
@@ -282,9 +292,20 @@ Result<LogTail> KafkaLog::find_tail(uint32_t p) {
 }
 
 Status KafkaLog::catch_up_index(uint32_t p, const LogTail& tail) {
-  auto indexed = get_meta_int(*db_, meta_key("indexed", p), -1);
-  if (!indexed) return Error{indexed.error().message};
-  int64_t upto = indexed.value();
+  int64_t upto = -1;
+  {
+    std::string v;
+    auto g = db_->db().Get(rocksdb::ReadOptions(), db_->cf(Cf::stream_index), index_marker_key(p), &v);
+    if (g.ok()) {
+      upto = std::stoll(v);
+    } else if (g.IsNotFound()) {
+      auto legacy = get_meta_int(*db_, meta_key("indexed", p), -1);
+      if (!legacy) return Error{legacy.error().message};
+      upto = legacy.value();
+    } else {
+      return Error{"rocksdb: " + g.ToString()};
+    }
+  }
   while (upto < tail.last_offset.value()) {
     auto msgs = kafka::read_partition(options_, options_.topic, static_cast<int32_t>(p), upto + 1, 4096,
                                       tail.last_offset.value());
@@ -297,9 +318,11 @@ Status KafkaLog::catch_up_index(uint32_t p, const LogTail& tail) {
       batch.Put(db_->cf(Cf::stream_index), stream_key(e->stream, e->stream_version), encode_envelope(*e));
       upto = m.offset;
     }
-    batch.Put(db_->cf(Cf::meta), meta_key("indexed", p), std::to_string(upto));
-    // Not synced: derived data, caught up again after a crash.
-    auto s = db_->db().Write(rocksdb::WriteOptions(), &batch);
+    batch.Put(db_->cf(Cf::stream_index), index_marker_key(p), std::to_string(upto));
+    // Neither synced nor in the WAL: derived data, caught up again after a crash.
+    rocksdb::WriteOptions no_wal;
+    no_wal.disableWAL = true;
+    auto s = db_->db().Write(no_wal, &batch);
     if (!s.ok()) return Error{"rocksdb index write: " + s.ToString()};
   }
   return {};
@@ -472,16 +495,29 @@ Status KafkaLog::append(PartitionId pid, std::span<Envelope> events, const Delta
   part.tail = t;
   rocksdb::WriteBatch batch;
   db_->add_to_batch(delta, batch);
+  // The stream index (a copy of each event under its stream and version) and its marker:
+  // derived, so written without the WAL, which would carry every event a second time.
+  rocksdb::WriteBatch index;
   for (const auto& e : events)
-    batch.Put(db_->cf(Cf::stream_index), stream_key(e.stream, e.stream_version), encode_envelope(e));
-  batch.Put(db_->cf(Cf::meta), meta_key("indexed", p), std::to_string(t.last_offset.value()));
+    index.Put(db_->cf(Cf::stream_index), stream_key(e.stream, e.stream_version), encode_envelope(e));
+  index.Put(db_->cf(Cf::stream_index), index_marker_key(p), std::to_string(t.last_offset.value()));
   if (!idem_offsets.empty())
     batch.Put(db_->cf(Cf::meta), meta_key("idem_next", p), std::to_string(idem_offsets.back() + 1));
-  if (auto s = db_->write_sync(batch); !s) {
+  // Not synced: everything in this batch is derived from what Kafka holds now (events,
+  // idempotency records) and is caught up from Kafka on open after its markers (indexed,
+  // idem_next, applied), which ride in the same atomic batch. Losing it to a crash is the
+  // crash-between-commit-and-state case recovery already handles; syncing it would put a
+  // second fsync on every group commit after the Kafka commit.
+  rocksdb::WriteOptions unsynced;
+  rocksdb::WriteOptions no_wal;
+  no_wal.disableWAL = true;
+  rocksdb::Status w = db_->db().Write(unsynced, &batch);
+  if (w.ok()) w = db_->db().Write(no_wal, &index);
+  if (!w.ok()) {
     // The events are in Kafka; RocksDB missed their records. Re-derive them before the
     // next append (the processor reloads through tail()).
     part.in_doubt = true;
-    return s;
+    return Error{"rocksdb write: " + w.ToString()};
   }
   return {};
 }
