@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "api/command_codec.hpp"
+#include "engine/domain/types.hpp"
 #include "engine/log/json.hpp"
 
 namespace ordo::api {
@@ -46,8 +47,10 @@ class Fields {
       fail(k, "must be a string");
       return std::nullopt;
     }
-    if (v->as_string().size() > max_len) {
-      fail(k, fmt::format("must be at most {} bytes", max_len));
+    // Characters (code points), as JSON Schema's maxLength counts them; simdjson has
+    // checked the body is UTF-8.
+    if (!is_text_within(v->as_string(), max_len)) {
+      fail(k, fmt::format("must be at most {} characters", max_len));
       return std::nullopt;
     }
     return v->as_string();

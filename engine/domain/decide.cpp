@@ -14,7 +14,7 @@ using parts::reject;
 
 Decision decide_define(const PartitionState& s, const DefineProduct& c) {
   if (!is_valid_id(c.sku.value()) || !is_valid_id(c.seller_id.value()) || c.name.empty() ||
-      c.name.size() > kMaxNameLength || !is_valid_utf8(c.name) || !is_valid_currency(c.currency.value()) ||
+      !is_text_within(c.name, kMaxNameLength) || !is_valid_currency(c.currency.value()) ||
       c.price_minor.value() < 0 || c.price_minor.value() > kMaxPriceMinor ||
       c.stock.value() < 0 || c.stock.value() > kMaxStock)
     return reject(RejectCode::invalid_command, "product fields out of range");
@@ -26,7 +26,7 @@ Decision decide_define(const PartitionState& s, const DefineProduct& c) {
 
 Decision decide_adjust(const PartitionState& s, const AdjustStock& c) {
   if (c.delta.value() == 0 || c.delta.value() > kMaxStock || c.delta.value() < -kMaxStock ||
-      c.reason.size() > kMaxReasonLength || !is_valid_utf8(c.reason))
+      !is_text_within(c.reason, kMaxReasonLength))
     return reject(RejectCode::invalid_command, "delta must be non-zero and within limits");
   const Product* p = s.find_product(c.sku);
   if (!p) return reject(RejectCode::not_found, fmt::format("product {} not found", c.sku.value()));
@@ -91,8 +91,8 @@ std::vector<Event> release_lines(const Order& o, std::vector<Event> events) {
 }
 
 Decision decide_cancel(const PartitionState& s, const CancelOrder& c) {
-  if (c.reason.size() > kMaxReasonLength || !is_valid_utf8(c.reason))
-    return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 bytes");
+  if (!is_text_within(c.reason, kMaxReasonLength))
+    return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 characters");
   const Order* o = s.find_order(c.order_id);
   if (!o) return reject(RejectCode::not_found, fmt::format("order {} not found", c.order_id.value()));
   if (c.expected_version && *c.expected_version != o->version)

@@ -48,7 +48,7 @@ namespace parts {
 namespace {
 
 bool amount_ok(AmountMinor a) { return a.value() > 0 && a.value() <= kMaxAmountMinor; }
-bool text_ok(const std::string& t) { return t.size() <= kMaxReasonLength && is_valid_utf8(t); }
+bool text_ok(const std::string& t) { return is_text_within(t, kMaxReasonLength); }
 // A wallet's balance stays far below int64's limit so that sums never overflow.
 constexpr int64_t kMaxWalletMinor = kMaxAmountMinor * 1000;
 
@@ -204,7 +204,7 @@ Decision decide_cmd(const PartitionState& s, const CompletePayout& c, const Deci
 }
 
 Decision decide_cmd(const PartitionState& s, const RejectPayout& c, const DecideContext&) {
-  if (!text_ok(c.reason)) return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 bytes");
+  if (!text_ok(c.reason)) return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 characters");
   const Payout* p = s.find_payout(c.payout_id);
   if (!p) return reject(RejectCode::not_found, fmt::format("payout {} not found", c.payout_id.value()));
   if (p->status != PayoutStatus::requested)

@@ -25,7 +25,7 @@ std::variant<const Order*, Rejection> target(const PartitionState& s, const Orde
                 fmt::format("an order in status {} cannot be {}", to_string(o->status), what));
 }
 
-bool reason_ok(const std::string& r) { return r.size() <= kMaxReasonLength && is_valid_utf8(r); }
+bool reason_ok(const std::string& r) { return is_text_within(r, kMaxReasonLength); }
 
 // A reason cut to the limit without splitting a UTF-8 character (the event must stay valid
 // UTF-8 to survive its JSON encoding); a reason that is not UTF-8 at all is replaced.
@@ -149,14 +149,14 @@ Decision decide_cmd(const PartitionState& s, const AutoCompleteOrder& c, const D
 }
 
 Decision decide_cmd(const PartitionState& s, const DisputeOrder& c, const DecideContext&) {
-  if (!reason_ok(c.reason)) return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 bytes");
+  if (!reason_ok(c.reason)) return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 characters");
   auto t = target(s, c.order_id, c.expected_version, {OrderStatus::delivered}, "disputed");
   if (auto* r = std::get_if<Rejection>(&t)) return *r;
   return std::vector<Event>{OrderDisputed{c.order_id, c.reason}};
 }
 
 Decision decide_cmd(const PartitionState& s, const ResolveDispute& c, const DecideContext&) {
-  if (!reason_ok(c.reason)) return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 bytes");
+  if (!reason_ok(c.reason)) return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 characters");
   auto t = target(s, c.order_id, std::nullopt, {OrderStatus::delivered, OrderStatus::disputed},
                   c.release ? "released" : "refunded");
   if (auto* r = std::get_if<Rejection>(&t)) return *r;

@@ -12,6 +12,17 @@ bool is_valid_id(std::string_view s) noexcept {
   return true;
 }
 
+size_t utf8_length(std::string_view s) noexcept {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;  // every byte but continuation bytes
+  return n;
+}
+
+bool is_text_within(std::string_view s, size_t max_chars) noexcept {
+  // 4 bytes is the longest UTF-8 character: the byte count bounds the work first.
+  return s.size() <= 4 * max_chars && is_valid_utf8(s) && utf8_length(s) <= max_chars;
+}
+
 bool is_valid_utf8(std::string_view s) noexcept {
   size_t i = 0;
   while (i < s.size()) {

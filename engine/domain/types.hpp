@@ -32,6 +32,9 @@ inline constexpr int64_t kMaxStock = 1'000'000'000'000;        // 10^12 units
 inline constexpr int64_t kMaxLineQty = 1'000'000;
 inline constexpr size_t kMaxOrderLines = 100;
 inline constexpr size_t kMaxIdLength = 64;
+// Free text (names, reasons, references, destinations) is limited in characters (Unicode
+// code points), as the JSON Schemas' maxLength counts them, so the edge, the schema and the
+// domain agree on every string; 200 characters are at most 800 bytes of UTF-8.
 inline constexpr size_t kMaxNameLength = 200;
 inline constexpr size_t kMaxReasonLength = 200;
 // One money movement (deposit, payout, payment) is at most 10^15 minor units, so sums of
@@ -44,6 +47,10 @@ inline constexpr int64_t kMaxFeeBps = 10'000;
 bool is_valid_id(std::string_view s) noexcept;
 // Well-formed UTF-8 (no overlongs, no surrogates): free text must survive a JSON round trip.
 bool is_valid_utf8(std::string_view s) noexcept;
+// The number of code points of valid UTF-8 `s`.
+size_t utf8_length(std::string_view s) noexcept;
+// Valid UTF-8 of at most `max_chars` code points.
+bool is_text_within(std::string_view s, size_t max_chars) noexcept;
 // ISO 4217 alphabetic code: three upper-case letters.
 bool is_valid_currency(std::string_view s) noexcept;
 

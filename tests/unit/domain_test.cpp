@@ -144,6 +144,15 @@ TEST_CASE("DefineProduct accepts the limits themselves") {
   DefineProduct long_name = define("named");
   long_name.name = std::string(kMaxNameLength, 'n');
   p.accept(long_name);
+  // Characters, not bytes: 200 two-byte characters fit, one more does not.
+  DefineProduct accented = define("accented");
+  accented.name.clear();
+  for (size_t i = 0; i < kMaxNameLength; ++i) accented.name += "\xc3\xa9";
+  p.accept(accented);
+  DefineProduct too_long = define("too-long");
+  too_long.name.clear();
+  for (size_t i = 0; i <= kMaxNameLength; ++i) too_long.name += "\xc3\xa9";
+  p.reject(too_long, RejectCode::invalid_command);
 }
 
 TEST_CASE("DefineProduct of an existing SKU is already_exists") {

@@ -106,6 +106,16 @@ void probe_object(const Json& schema, const Json& valid, const std::string& path
       if (const Json* max = p.find("maxLength"); max && !p.find("pattern")) {
         CHECK(!decode(with(valid, name, Json(std::string(static_cast<size_t>(max->as_int()), 'x')))));
         CHECK(decode(with(valid, name, Json(std::string(static_cast<size_t>(max->as_int()) + 1, 'x')))) == field);
+        // maxLength counts characters, not bytes: "é" is two bytes, "€" three.
+        auto repeat = [](std::string_view unit, int64_t n) {
+          std::string out;
+          for (int64_t i = 0; i < n; ++i) out += unit;
+          return out;
+        };
+        for (std::string_view unit : {"\xc3\xa9", "\xe2\x82\xac"}) {
+          CHECK(!decode(with(valid, name, Json(repeat(unit, max->as_int())))));
+          CHECK(decode(with(valid, name, Json(repeat(unit, max->as_int() + 1)))) == field);
+        }
       }
       if (const Json* min = p.find("minLength"); min && min->as_int() == 1 && !p.find("pattern"))
         CHECK(decode(with(valid, name, Json(""))) == field);
