@@ -33,6 +33,14 @@ std::optional<Command> react(const Event& event) {
       event);
 }
 
+bool flow_may_need(std::string_view t) noexcept {
+  // react() starts steps on the first six; the watched outcomes (FlowManager::notify) are
+  // OrderPaid, OrderPaymentFailed, EscrowReleased and EscrowRefunded.
+  return t == "OrderPaymentRequested" || t == "PaymentCaptured" || t == "PaymentFailed" || t == "OrderCompleted" ||
+         t == "OrderRefunded" || t == "EscrowRefunded" || t == "OrderPaid" || t == "OrderPaymentFailed" ||
+         t == "EscrowReleased";
+}
+
 std::optional<Command> on_refused(const Command& sent, const Rejection& why) {
   if (const auto* p = std::get_if<InitiatePayment>(&sent))
     return MarkOrderPaymentFailed{p->order_id, p->payment_id, std::string(to_string(why.code))};

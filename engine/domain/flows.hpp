@@ -3,6 +3,7 @@
 // crosses from the order's partition to the ledger's or back. The runtime delivers events,
 // derives the idempotency key from the triggering event, and routes the command.
 #include <optional>
+#include <string_view>
 
 #include "engine/domain/commands.hpp"
 #include "engine/domain/decide.hpp"
@@ -12,6 +13,10 @@ namespace ordo {
 
 // The next step of a flow after `e`, or nothing when `e` starts no step.
 std::optional<Command> react(const Event& e);
+
+// Whether events of this type can start a step or end a watched flow; the runtime skips
+// decoding every other event (most of a busy log: orders placed, stock reserved).
+bool flow_may_need(std::string_view event_type) noexcept;
 
 // When the step `sent` was refused, what the flow does instead: a payment the ledger would
 // not even start (a reused payment id, say) is reported to the order as failed, so the

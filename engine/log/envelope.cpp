@@ -140,6 +140,18 @@ Result<int64_t> get_int(const Json& o, std::string_view k) {
 
 }  // namespace
 
+std::optional<std::string_view> peek_event_type(std::string_view t) noexcept {
+  constexpr std::string_view kKey = ",\"type\":\"";
+  if (t.size() < kKey.size() + 4 || t.front() != '{' || !t.ends_with("\"}")) return std::nullopt;
+  const std::string_view body = t.substr(0, t.size() - 2);  // without the closing quote and brace
+  const size_t open = body.rfind('"');
+  if (open == std::string_view::npos || open + 1 < kKey.size()) return std::nullopt;
+  if (body.substr(open + 1 - kKey.size(), kKey.size()) != kKey) return std::nullopt;
+  const std::string_view type = body.substr(open + 1);
+  if (type.empty() || type.find('\\') != std::string_view::npos) return std::nullopt;
+  return type;
+}
+
 Result<Envelope> decode_envelope(std::string_view text) {
   auto parsed = parse_json(text);
   if (!parsed) return parsed.error();

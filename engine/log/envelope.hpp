@@ -1,6 +1,7 @@
 #pragma once
 // The event envelope (DESIGN §5) and its canonical encoding and hash chain.
 #include <array>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -56,6 +57,9 @@ const std::string& seal(Envelope& e, const std::string& prev_hash);
 // The full canonical JSON line of the envelope, as stored in the log and exported.
 std::string encode_envelope(const Envelope& e);
 Result<Envelope> decode_envelope(std::string_view text);
+// The event type of a canonical envelope without decoding it: `type` is the last key, so
+// the text ends with `,"type":"<T>"}`. Nothing when the text is not shaped so (then decode).
+std::optional<std::string_view> peek_event_type(std::string_view canonical) noexcept;
 
 std::string sha256_hex(std::string_view data);
 

@@ -42,6 +42,20 @@ class EventLog {
   // Up to `max` events of partition `p` with offset >= `from`, in offset order.
   virtual Result<std::vector<Envelope>> read(PartitionId p, Offset from, size_t max) = 0;
 
+  // Like read(), but returns only the events whose type `want` accepts, and sets `scanned`
+  // to the last offset looked at (-1 when none). A backend may skip decoding the others.
+  using TypeFilter = std::function<bool(std::string_view type)>;
+  virtual Result<std::vector<Envelope>> read_types(PartitionId p, Offset from, size_t max, const TypeFilter& want,
+                                                   Offset& scanned) {
+    auto all = read(p, from, max);
+    if (!all) return all;
+    scanned = all->empty() ? Offset{-1} : all->back().offset;
+    std::vector<Envelope> out;
+    for (auto& e : all.value())
+      if (want(e.type)) out.push_back(std::move(e));
+    return out;
+  }
+
   // Up to `max` events of one stream with stream_version >= `from_version`.
   virtual Result<std::vector<Envelope>> read_stream(std::string_view stream, int64_t from_version,
                                                     size_t max) = 0;

@@ -442,6 +442,16 @@ TEST_CASE("the writer's direct payload bytes are the canonical bytes of the Json
   CHECK_FALSE(bytes == tree);
 }
 
+TEST_CASE("peek_event_type reads the type off a canonical envelope's end, or declines") {
+  const Envelope e = sample_envelope();
+  CHECK(peek_event_type(encode_envelope(e)) == std::optional<std::string_view>("OrderCancelled"));
+  CHECK(peek_event_type(hashed_bytes(e)) == std::optional<std::string_view>("OrderCancelled"));
+  for (std::string_view bad : {"", "{}", R"({"type":"X"})", R"({"a":1,"type":"X" })", R"({"a":1,"type":""})",
+                               R"({"a":1,"type":"X\"Y"})", R"({"a":1,"kind":"X"})", R"(,"type":"X"})"})
+    CHECK_MESSAGE(!peek_event_type(bad).has_value(), bad);
+  CHECK(peek_event_type(R"({"a":1,"type":"X"})") == std::optional<std::string_view>("X"));
+}
+
 TEST_CASE("CanonicalObject sorts members by their bytes and writes integers exactly") {
   CanonicalObject o;
   o.num("b", std::numeric_limits<int64_t>::min());

@@ -1218,6 +1218,22 @@ TEST_CASE("money flows: react() to each triggering event") {
     CAPTURE(event_type(e));
     CHECK_FALSE(react(e).has_value());
   }
+  // The runtime decodes only what flow_may_need() names: every type that starts a step
+  // (above, and a card refund that resolves its escrow) and the four watched outcomes.
+  for (const Event& e : std::vector<Event>{
+           OrderPaymentRequested{o, p, PaymentMethod::card, CustomerId{"c"}, SellerId{"s"}, AmountMinor{5}, kUsd},
+           PaymentCaptured{p, o, AmountMinor{5}, "ev"}, PaymentFailed{p, o, "x", ""},
+           OrderCompleted{o, "confirmed", AmountMinor{5}, kUsd}, OrderRefunded{o, p, "r", AmountMinor{5}, kUsd},
+           EscrowRefunded{o, std::string(kExternalCard), AmountMinor{5}, kUsd, true}}) {
+    CAPTURE(event_type(e));
+    REQUIRE(react(e).has_value());
+    CHECK(flow_may_need(event_type(e)));
+  }
+  const std::set<std::string_view> watched = {"OrderPaid", "OrderPaymentFailed", "EscrowReleased", "EscrowRefunded"};
+  for (const auto& e : quiet) {
+    CAPTURE(event_type(e));
+    CHECK(flow_may_need(event_type(e)) == (watched.count(event_type(e)) > 0));
+  }
 }
 
 TEST_CASE("money flows: on_refused and refusal_is_benign") {

@@ -253,4 +253,17 @@ TEST_CASE("the threaded writer answers every command of many groups, in order, d
   REQUIRE(tail.ok());
   CHECK(tail->last_offset.value() == 1 + 2 * 500 - 1);
   CHECK(rig.proc->state_for_test().find_product(Sku{"a"})->reserved.value() == 500);
+
+  // Reading by type skips the rest without decoding it, and says how far it looked.
+  Offset scanned{-1};
+  auto placed = rig.rocks_log->read_types(rig.pid, Offset{0}, 10'000, [](std::string_view t) { return t == "OrderPlaced"; },
+                                          scanned);
+  REQUIRE(placed.ok());
+  CHECK(placed->size() == 500u);
+  for (const auto& e : placed.value()) CHECK(e.type == "OrderPlaced");
+  CHECK(scanned == tail->last_offset);
+  auto first_ten = rig.rocks_log->read_types(rig.pid, Offset{0}, 10, [](std::string_view) { return false; }, scanned);
+  REQUIRE(first_ten.ok());
+  CHECK(first_ten->empty());
+  CHECK(scanned.value() == 9);
 }

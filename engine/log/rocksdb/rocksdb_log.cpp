@@ -252,6 +252,30 @@ Result<std::vector<Envelope>> RocksDbLog::read(PartitionId p, Offset from, size_
   return out;
 }
 
+Result<std::vector<Envelope>> RocksDbLog::read_types(PartitionId p, Offset from, size_t max, const TypeFilter& want,
+                                                     Offset& scanned) {
+  std::vector<Envelope> out;
+  scanned = Offset{-1};
+  std::unique_ptr<rocksdb::Iterator> it(db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::log)));
+  std::string prefix;
+  append_be32(prefix, p.value());
+  size_t seen = 0;
+  for (it->Seek(log_key(p, Offset{std::max<int64_t>(from.value(), 0)}));
+       it->Valid() && seen < max && it->key().starts_with(prefix); it->Next(), ++seen) {
+    const Offset key_offset{static_cast<int64_t>(read_be64(it->key().data() + 4))};
+    scanned = key_offset;
+    // Skipped without decoding when its type is plainly one the reader does not want.
+    if (auto type = peek_event_type(it->value().ToStringView()); type && !want(*type)) continue;
+    auto e = decode_envelope(it->value().ToStringView());
+    if (!e) return Error{fmt::format("partition {}: undecodable event: {}", p.value(), e.error().message)};
+    if (e->partition != p || e->offset != key_offset)
+      return Error{fmt::format("partition {} offset {}: event claims another position", p.value(), key_offset.value())};
+    if (want(e->type)) out.push_back(std::move(e.value()));
+  }
+  if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
+  return out;
+}
+
 Result<std::vector<Envelope>> RocksDbLog::read_stream(std::string_view stream, int64_t from_version,
                                                       size_t max) {
   // Read your writes: wait (bounded) until the index covers the log as it is now.
