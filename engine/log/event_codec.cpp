@@ -193,7 +193,9 @@ void field_write(CanonicalObject& o, const char* name, const T& v) {
   else o.num(name, static_cast<int64_t>(v.value()));
 }
 
-void write_lines(const std::vector<PricedLine>& lines, std::string& out) {
+}  // namespace
+
+void write_priced_lines(const std::vector<PricedLine>& lines, std::string& out) {
   out.push_back('[');
   for (size_t i = 0; i < lines.size(); ++i) {
     if (i) out.push_back(',');
@@ -205,8 +207,6 @@ void write_lines(const std::vector<PricedLine>& lines, std::string& out) {
   }
   out.push_back(']');
 }
-
-}  // namespace
 
 void write_event_payload(const Event& e, std::string& out) {
   CanonicalObject o;
@@ -228,7 +228,7 @@ void write_event_payload(const Event& e, std::string& out) {
           },
           [&](const OrderPlaced& x) {
             std::string lines;
-            write_lines(x.lines, lines);
+            write_priced_lines(x.lines, lines);
             o.str("order_id", x.order_id.value());
             o.str("customer_id", x.customer_id.value());
             o.str("seller_id", x.seller_id.value());

@@ -3,6 +3,7 @@
 // version is upcast to the current one when decoded (events are never rewritten).
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/domain/events.hpp"
 #include "engine/log/json.hpp"
@@ -17,6 +18,9 @@ Json encode_event_payload(const Event& e);
 // Appends the canonical bytes of the payload: the same bytes as
 // to_canonical(encode_event_payload(e)), written directly (the writer's hot path).
 void write_event_payload(const Event& e, std::string& out);
+// Appends priced lines as a canonical array of {qty, sku, unit_price_minor} (OrderPlaced's
+// `lines`, and the order snapshot's).
+void write_priced_lines(const std::vector<PricedLine>& lines, std::string& out);
 Result<Event> decode_event(std::string_view type, int64_t schema_version, const Json& payload);
 
 }  // namespace ordo

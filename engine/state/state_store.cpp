@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine/log/canonical_object.hpp"
+#include "engine/log/event_codec.hpp"
 #include "engine/log/json.hpp"
 
 namespace ordo {
@@ -71,16 +72,8 @@ void StateStore::put_product(StateDelta& d, PartitionId p, const Product& x) {
 
 void StateStore::put_order(StateDelta& d, PartitionId p, const Order& x) {
   // Written directly (no Json tree): a snapshot writes every order touched since the last.
-  std::string lines = "[";
-  for (size_t i = 0; i < x.lines.size(); ++i) {
-    if (i) lines.push_back(',');
-    CanonicalObject l;
-    l.str("sku", x.lines[i].sku.value());
-    l.num("qty", x.lines[i].qty.value());
-    l.num("unit_price_minor", x.lines[i].unit_price_minor.value());
-    l.write_to(lines);
-  }
-  lines.push_back(']');
+  std::string lines;
+  write_priced_lines(x.lines, lines);
   CanonicalObject o;
   o.str("order_id", x.order_id.value());
   o.str("customer_id", x.customer_id.value());

@@ -156,6 +156,51 @@ TEST_CASE("slow clients are cut off by the read and idle timeouts; others are se
   CHECK(c.get("/livez").status == 200);
 }
 
+TEST_CASE("a client that sends its body slowly is cut off by the read timeout; others are served meanwhile") {
+  TempDir dir{"slow-body"};
+  ServerProcess server{dir.path() + "/data", {"--read-timeout", "1s", "--idle-timeout", "2s"}};
+  server.start();
+  const uint16_t port = server.port();
+  const std::string admin_token = token("root", Role::admin);
+  const auto admin = bearer(admin_token);
+
+  // Complete headers announcing a product body, then the body one byte at a time.
+  std::atomic<bool> cut{false};
+  std::atomic<long> cut_ms{0};
+  std::thread slow([&] {
+    RawConn conn(port);
+    const std::string body =
+        R"({"sku":"slow-1","seller_id":"m1","name":"Slow","price_minor":100,"currency":"EUR","stock":5})" +
+        std::string(2000, ' ');
+    const std::string head = "POST /v1/products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             "Authorization: Bearer " + admin_token + "\r\nContent-Length: " + std::to_string(body.size()) +
+                             "\r\n\r\n";
+    const auto start = Clock::now();
+    if (!conn.send(head)) return;
+    for (size_t i = 0; i < body.size() && Clock::now() - start < std::chrono::seconds(15); ++i) {
+      if (!conn.send(body.substr(i, 1)) || conn.closed_within(200)) {
+        cut = true;
+        break;
+      }
+    }
+    cut_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  });
+
+  HttpClient c(port);
+  int served = 0;
+  while (!cut && served < 2000) {
+    REQUIRE(c.get("/livez").status == 200);
+    ++served;
+  }
+  slow.join();
+  CHECK(cut);
+  CHECK(served > 0);
+  MESSAGE("slow body cut after ", cut_ms.load(), " ms; ", served, " requests served meanwhile");
+  CHECK(cut_ms < 15'000);  // bound only: a 1 s read timeout, on a loaded machine
+  // The half-sent command changed nothing.
+  CHECK(c.get("/v1/streams/product-slow-1/events", admin).body.find("ProductDefined") == std::string::npos);
+}
+
 TEST_CASE("oversized input: 431 for large or too many headers, 414 for a long URL, 413 for a body") {
   TempDir dir{"oversized"};
   ServerProcess server{dir.path() + "/data"};
