@@ -389,6 +389,10 @@ std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(std::v
     }
   }
   chain_tip_ = prev_hash;
+  {
+    std::lock_guard lock(mu_);
+    stats_.decided += batch.size();
+  }
   out.batch = std::move(batch);
   return prepared;
 }

@@ -43,6 +43,7 @@ struct ProcessorConfig {
 };
 
 struct ProcessorStats {
+  uint64_t decided = 0;  // commands decided by the writer, whether or not their write succeeded
   uint64_t commands = 0;
   uint64_t batches = 0;
   uint64_t events = 0;

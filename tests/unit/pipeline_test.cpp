@@ -150,10 +150,10 @@ struct ThreadedRig {
     REQUIRE(proc->try_submit(std::move(s)));
     return reply;
   }
-  // Waits until the writer has taken everything queued.
-  void wait_queue_empty() {
+  // Waits until the writer has decided `n` commands in all (durable or not).
+  void wait_decided(uint64_t n) {
     const auto until = std::chrono::steady_clock::now() + kWaitBound;
-    while (proc->queue_depth() > 0) {
+    while (proc->stats().decided < n) {
       REQUIRE(std::chrono::steady_clock::now() < until);
       std::this_thread::yield();
     }
@@ -180,7 +180,7 @@ TEST_CASE("a group decided on top of a failed write fails too, and the writer re
   // o1's 6 units reserved in memory, o2 (6 more) is out of stock and o3 (3) fits.
   auto second = rig.submit(place("o2", 6));
   auto third = rig.submit(place("o3", 3));
-  rig.wait_queue_empty();
+  rig.wait_decided(4);  // the product, o1, o2 and o3: all decided while o1's write is held
   rig.log->open_gate();
 
   for (auto* r : {&first, &second, &third}) REQUIRE((*r)->wait());
