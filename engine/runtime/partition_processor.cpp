@@ -198,22 +198,13 @@ void PartitionProcessor::loop() {
       if (stopping_ && vip_queue_.empty() && queue_.empty()) break;
     }
     auto batch = take_batch(true);
-    if (write_failed_.load()) {
-      // A write failed: wait for what is in flight to be answered (with the failure), then
-      // reload the state from disk before deciding anything more.
-      drain_committer();
-      write_failed_ = false;
-      reload_after_failure();
-    }
+    reload_if_write_failed();
     fire_due_timers(batch);
     if (batch.empty()) continue;
     if (auto p = prepare(batch)) hand_off(std::move(p));
   }
   drain_committer();
-  if (write_failed_.load()) {
-    write_failed_ = false;
-    reload_after_failure();
-  }
+  reload_if_write_failed();
   write_final_snapshot();
 }
 
@@ -292,10 +283,17 @@ struct PartitionProcessor::Prepared {
 
 void PartitionProcessor::process(std::vector<Submission>& batch) {
   if (auto p = prepare(batch)) commit(*p);
-  if (write_failed_.load()) {
-    write_failed_ = false;
-    reload_after_failure();
-  }
+  reload_if_write_failed();
+}
+
+void PartitionProcessor::reload_if_write_failed() {
+  // Wait for what is in flight to be answered (with the failure), then reload the state
+  // from disk before deciding anything more. Nothing is in flight when run inline. Checked
+  // first: draining on every batch would undo the pipelining.
+  if (!write_failed_.load()) return;
+  drain_committer();
+  write_failed_ = false;
+  reload_after_failure();
 }
 
 std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(std::vector<Submission>& batch) {

@@ -97,6 +97,7 @@ class PartitionProcessor {
   void fail_prepared(Prepared& p, const Status& why);
   void hand_off(std::unique_ptr<Prepared> p);
   void drain_committer();
+  void reload_if_write_failed();
   void committer_loop();
   void reload_after_failure();
   bool ensure_recovered();

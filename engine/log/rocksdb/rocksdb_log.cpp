@@ -233,23 +233,8 @@ Status RocksDbLog::append(PartitionId p, std::span<Envelope> events,
 }
 
 Result<std::vector<Envelope>> RocksDbLog::read(PartitionId p, Offset from, size_t max) {
-  std::vector<Envelope> out;
-  std::unique_ptr<rocksdb::Iterator> it(db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::log)));
-  std::string prefix;
-  append_be32(prefix, p.value());
-  for (it->Seek(log_key(p, Offset{std::max<int64_t>(from.value(), 0)}));
-       it->Valid() && out.size() < max && it->key().starts_with(prefix); it->Next()) {
-    auto e = decode_envelope(it->value().ToStringView());
-    if (!e) return Error{fmt::format("partition {}: undecodable event: {}", p.value(), e.error().message)};
-    // Read-back check: the bytes sit under the key they claim.
-    uint64_t key_offset = read_be64(it->key().data() + 4);
-    if (e->partition != p || e->offset.value() != static_cast<int64_t>(key_offset))
-      return Error{fmt::format("partition {} offset {}: event claims another position", p.value(),
-                               key_offset)};
-    out.push_back(std::move(e.value()));
-  }
-  if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
-  return out;
+  Offset scanned{-1};
+  return read_types(p, from, max, [](std::string_view) { return true; }, scanned);
 }
 
 Result<std::vector<Envelope>> RocksDbLog::read_types(PartitionId p, Offset from, size_t max, const TypeFilter& want,
@@ -268,6 +253,7 @@ Result<std::vector<Envelope>> RocksDbLog::read_types(PartitionId p, Offset from,
     if (auto type = peek_event_type(it->value().ToStringView()); type && !want(*type)) continue;
     auto e = decode_envelope(it->value().ToStringView());
     if (!e) return Error{fmt::format("partition {}: undecodable event: {}", p.value(), e.error().message)};
+    // Read-back check: the bytes sit under the key they claim.
     if (e->partition != p || e->offset != key_offset)
       return Error{fmt::format("partition {} offset {}: event claims another position", p.value(), key_offset.value())};
     if (want(e->type)) out.push_back(std::move(e.value()));
