@@ -1,9 +1,10 @@
 // Replay throughput: verify and export in events/s over a generated log, next to the time to
 // read the same events raw in the same run (a RocksDB iterator over the log column family
-// without decoding; a plain line read of the export file), plus decode-only and
-// decode+hash passes that show where verify's time goes.
+// without decoding; a plain line read of the export file), plus verify's first stage alone
+// and verify on one thread, which show where its time goes.
 //
-//   bench_replay [--events N] [--dir PATH]
+//   bench_replay [--events N] [--dir PATH] [--keep 1]   (--keep leaves PATH/data and
+//   PATH/export.jsonl for `ordo replay verify` runs of your own)
 //
 // The log is generated on a fast path: sealed envelopes appended straight through
 // RocksDbLog::append in batches of 10,000 (not through the engine), with a realistic mix
@@ -24,6 +25,7 @@
 #include "engine/state/rocks_db.hpp"
 #include "replay/event_source.hpp"
 #include "replay/exporter.hpp"
+#include "replay/line_check.hpp"
 #include "replay/verifier.hpp"
 
 using namespace ordo;
@@ -132,10 +134,12 @@ void print(const Row& r) {
 int main(int argc, char** argv) {
   int64_t target = 5'000'000;
   std::string dir = "/tmp/ordo-bench-replay";
+  bool keep = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--events")) target = std::stoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
-    else die("usage: bench_replay [--events N] [--dir PATH]");
+    else if (!std::strcmp(argv[i], "--keep")) keep = std::strcmp(argv[i + 1], "0") != 0;
+    else die("usage: bench_replay [--events N] [--dir PATH] [--keep 1]");
   }
   std::filesystem::remove_all(dir);
   const std::string data = dir + "/data", file = dir + "/export.jsonl";
@@ -194,34 +198,35 @@ int main(int argc, char** argv) {
     }
     print({"raw read of the export file (lines)", count, file_bytes, seconds_since(t)});
   }
-  {  // Where verify's time goes: decode only, then decode + hash.
+  {  // Where verify's time goes: its first stage alone (read, hash in place, decode), one thread.
     auto src = FileSource::open(file);
     if (!src) die(src.error().message);
     t = Steady::now();
     int64_t count = 0;
-    Envelope e;
-    while (src.value()->next(e).value()) ++count;
-    print({"decode envelopes (file, simdjson → Json)", count, file_bytes, seconds_since(t)});
+    CheckedBatch b;
+    for (;;) {
+      auto r = src.value()->next_lines(b.batch, 4096);
+      if (!r) die(r.error().message);
+      if (!r.value()) break;
+      check_lines(b);
+      if (b.error) die(*b.error);
+      for (const auto& c : b.events) count += c.facts.hash_ok && c.event.ok();
+      b.batch.clear();
+    }
+    print({"check lines only (hash + decode, 1 thread)", count, file_bytes, seconds_since(t)});
   }
-  {
+  for (int threads : {0, 2}) {
     auto src = FileSource::open(file);
     if (!src) die(src.error().message);
     t = Steady::now();
-    int64_t count = 0;
-    Envelope e;
-    while (src.value()->next(e).value()) count += compute_hash(e) == e.hash;
-    print({"decode + recompute hash (file)", count, file_bytes, seconds_since(t)});
-  }
-  {
-    auto src = FileSource::open(file);
-    if (!src) die(src.error().message);
-    t = Steady::now();
-    VerifyReport r = verify(*src.value());
+    VerifyOptions o;
+    o.check_threads = threads;
+    VerifyReport r = verify(*src.value(), {}, o);
     if (!r.ok()) die("verify failed: " + r.first_failure());
-    print({"verify --file", r.events(), file_bytes, seconds_since(t)});
+    print({threads ? "verify --file" : "verify --file, all on one thread", r.events(), file_bytes, seconds_since(t)});
   }
   std::printf("\npeak RSS %ld MiB; log values %lld bytes, export file %lld bytes\n", peak_rss_mib(),
               static_cast<long long>(log_bytes), static_cast<long long>(file_bytes));
-  std::filesystem::remove_all(dir);
+  if (!keep) std::filesystem::remove_all(dir);
   return 0;
 }

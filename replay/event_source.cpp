@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 #include <rocksdb/db.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -12,6 +13,18 @@
 #include "engine/state/rocks_db.hpp"
 
 namespace ordo::replay {
+
+Result<bool> EventSource::next_lines(LineBatch& out, size_t max) {
+  Envelope e;
+  size_t n = 0;
+  for (; n < max; ++n) {
+    auto r = next(e);
+    if (!r) return r.error();
+    if (!r.value()) break;
+    out.add(encode_envelope(e), {.stored_partition = e.partition.value(), .stored_offset = e.offset.value()});
+  }
+  return n > 0;
+}
 
 // ---------------------------------------------------------------- LogSource
 
@@ -58,6 +71,33 @@ Result<bool> LogSource::next(Envelope& out) {
 }
 
 std::string LogSource::where() const { return where_; }
+
+Result<bool> LogSource::next_lines(LineBatch& out, size_t max) {
+  if (open_error_) return *open_error_;
+  size_t n = 0;
+  while (n < max && part_ < tails_.size()) {
+    const auto& [p, tail] = tails_[part_];
+    size_t got = 0;
+    if (next_offset_ <= tail.last_offset.value()) {
+      auto r = log_.read_raw(p, Offset{next_offset_}, max - n, [&](Offset at, std::string_view bytes) {
+        // Events written after this source was made are not part of this read.
+        if (at.value() > tail.last_offset.value()) return;
+        out.add(bytes, {.stored_partition = p.value(), .stored_offset = at.value()});
+        next_offset_ = at.value() + 1;
+        ++got;
+      });
+      if (!r) return r.error();
+    }
+    if (got == 0) {
+      ++part_;
+      next_offset_ = from_offset_;
+      continue;
+    }
+    n += got;
+    where_ = fmt::format("partition {} offset {}", p.value(), next_offset_ - 1);
+  }
+  return n > 0;
+}
 
 // ---------------------------------------------------------------- DataDirSource
 
@@ -146,6 +186,54 @@ Result<bool> FileSource::next(Envelope& out) {
   if (!e) return Error{fmt::format("{} line {}: not a valid event envelope: {}", path_, line_no_, e.error().message)};
   out = std::move(e.value());
   return true;
+}
+
+int64_t LineBatch::split_block() {
+  lines.clear();
+  int64_t line_no = 0;
+  size_t begin = 0;
+  while (begin < bytes.size()) {
+    const void* nl = std::memchr(bytes.data() + begin, '\n', bytes.size() - begin);
+    const size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - bytes.data()) : bytes.size();
+    size_t len = end - begin;
+    ++line_no;
+    if (len > 0 && bytes[begin + len - 1] == '\r') --len;
+    if (len > 0) lines.push_back(Line{begin, len, -1, -1, line_no});
+    begin = end + 1;
+  }
+  return line_no;
+}
+
+Result<bool> FileSource::next_lines(LineBatch& out, size_t max) {
+  // A block of about `max` lines of typical size, ending at a newline; the partial line
+  // after it waits in buf_ for the next block. Lines are not split here (see LineBatch).
+  out.origin = path_;
+  out.block = true;
+  out.bytes.assign(buf_, begin_, std::string::npos);
+  buf_.clear();
+  begin_ = 0;
+  const size_t want = std::clamp<size_t>(max * 512, 64 << 10, 4 << 20);
+  while (!eof_) {
+    const size_t old = out.bytes.size();
+    out.bytes.resize(old + want);
+    const size_t got = std::fread(out.bytes.data() + old, 1, want, f_);
+    out.bytes.resize(old + got);
+    if (got == 0) {
+      if (std::ferror(f_)) return Error{fmt::format("{}: read error: {}", path_, std::strerror(errno))};
+      eof_ = true;
+      break;
+    }
+    const void* last_nl = memrchr(out.bytes.data() + old, '\n', got);
+    if (last_nl) {
+      const size_t cut = static_cast<size_t>(static_cast<const char*>(last_nl) - out.bytes.data()) + 1;
+      buf_.assign(out.bytes, cut, std::string::npos);
+      out.bytes.resize(cut);
+      break;
+    }
+    if (out.bytes.size() > kMaxLineBytes)
+      return Error{fmt::format("{}: a line longer than {} bytes", path_, kMaxLineBytes)};
+  }
+  return !out.bytes.empty();
 }
 
 std::string FileSource::where() const { return fmt::format("{} line {}", path_, line_no_); }

@@ -2,8 +2,11 @@
 
 #include <fmt/core.h>
 
+
+#include "engine/domain/assert.hpp"
 #include "engine/domain/decide.hpp"
 #include "engine/log/event_codec.hpp"
+#include "replay/check_pipeline.hpp"
 #include "replay/preconditions.hpp"
 
 namespace ordo::replay {
@@ -92,6 +95,14 @@ int64_t version_after(const PartitionState& s, const Event& ev) {
 }  // namespace
 
 void Verifier::add(const Envelope& e) {
+  if (!accepts(e.partition)) return;
+  const EventFacts f{e.partition, e.offset,    e.stream,    e.stream_version,
+                     e.occurred_at, e.command_id, e.prev_hash, e.hash,
+                     compute_hash(e) == e.hash};
+  add(f, decode_event(e.type, e.schema_version, e.payload));
+}
+
+void Verifier::add(const EventFacts& e, const Result<Event>& ev) {
   Part& pt = part(e.partition);
   if (!pt.verdict.ok || pt.closed) return;
   PartitionVerdict& v = pt.verdict;
@@ -110,15 +121,13 @@ void Verifier::add(const Envelope& e) {
                             "is missing, reordered or altered here",
                             v.last_offset.value()));
   }
-  if (compute_hash(e) != e.hash)
-    return fail(pt, e.offset, "hash does not match the event's content: the event was altered");
+  if (!e.hash_ok) return fail(pt, e.offset, "hash does not match the event's content: the event was altered");
 
   if (e.command_id != pt.command_id) {
     if (!end_command(pt)) return;
     pt.command_id = e.command_id;
   }
 
-  auto ev = decode_event(e.type, e.schema_version, e.payload);
   if (!ev) return fail(pt, e.offset, "payload does not decode: " + ev.error().message);
   if (e.stream != event_stream(ev.value()))
     return fail(pt, e.offset, fmt::format("stream {} is not the stream of its payload ({})", e.stream,
@@ -187,22 +196,58 @@ std::vector<PartitionId> Verifier::partitions() const {
   return out;
 }
 
-VerifyReport verify(EventSource& source, const Progress& progress) {
+VerifyReport verify(EventSource& source, const Progress& progress, const VerifyOptions& options) {
+  ORDO_ASSERT(options.batch_lines > 0, "verify needs batches of at least one line");
   Verifier v;
-  Envelope e;
   int64_t n = 0;
   std::optional<std::string> source_error;
-  for (;;) {
-    auto r = source.next(e);
-    if (!r) {
-      source_error = r.error().message;
-      if (n > 0) *source_error += fmt::format(" (after partition {} offset {})", e.partition.value(), e.offset.value());
-      break;
+  std::optional<std::pair<uint32_t, int64_t>> last_read;  // partition and offset, for messages
+  int64_t file_lines = 0;  // lines of a file's blocks folded so far, for messages
+  // Folds one checked batch; false when the source cannot be read past it.
+  auto fold = [&](const CheckedBatch& b) {
+    for (const CheckedLine& c : b.events) {
+      v.add(c.facts, c.event);
+      if (++n % kProgressEvery == 0 && progress) progress(n);
     }
-    if (!r.value()) break;
-    v.add(e);
-    if (++n % kProgressEvery == 0 && progress) progress(n);
+    if (!b.events.empty()) last_read.emplace(b.events.back().facts.partition.value(), b.events.back().facts.offset.value());
+    if (b.error)
+      source_error = b.error_line > 0 ? fmt::format("{} line {}: {}", b.batch.origin, file_lines + b.error_line, *b.error)
+                                      : *b.error;
+    file_lines += b.block_lines;
+    return !b.error;
+  };
+  // Fills `b` from the source; false at its end or on its error.
+  auto fill = [&](CheckedBatch& b) {
+    auto r = source.next_lines(b.batch, options.batch_lines);
+    if (!r) source_error = r.error().message;
+    return r && r.value();
+  };
+  if (options.check_threads <= 0) {
+    CheckedBatch b;
+    while (fill(b)) {
+      check_lines(b);
+      if (!fold(b)) break;
+      b.batch.clear();
+    }
+  } else {
+    // Two batches per worker in flight: one being checked, one queued behind it.
+    CheckPipeline pipe(options.check_threads, 2 * static_cast<size_t>(options.check_threads) + 1);
+    bool more = true;
+    for (;;) {
+      while (more) {
+        CheckedBatch* b = pipe.free_slot();
+        if (!b) break;
+        more = fill(*b);
+        if (more) pipe.submit(b);
+      }
+      if (!pipe.pending()) break;  // the source's end, or its error (folded up to there)
+      const bool go_on = fold(pipe.take());
+      pipe.release();
+      if (!go_on) break;
+    }
   }
+  if (source_error && last_read)
+    *source_error += fmt::format(" (after partition {} offset {})", last_read->first, last_read->second);
   VerifyReport report = v.finish(source_error ? std::vector<std::pair<PartitionId, LogTail>>{} : source.recorded_tails());
   report.source_error = std::move(source_error);
   return report;

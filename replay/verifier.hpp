@@ -16,6 +16,7 @@
 #include "engine/log/event_log.hpp"
 #include "engine/log/json.hpp"
 #include "replay/event_source.hpp"
+#include "replay/line_check.hpp"
 
 namespace ordo::replay {
 
@@ -49,6 +50,8 @@ Json to_json(const VerifyReport& r);
 class Verifier {
  public:
   void add(const Envelope& e);
+  // The same for an event already read and checked by check_lines().
+  void add(const EventFacts& e, const Result<Event>& ev);
   // Stops folding partition `p` (state-at cuts a partition at an offset or a time); later
   // events of `p` are ignored.
   void close(PartitionId p) { part(p).closed = true; }
@@ -83,7 +86,15 @@ class Verifier {
 using Progress = std::function<void(int64_t events)>;
 inline constexpr int64_t kProgressEvery = 1'000'000;
 
-// Reads `source` to its end through a Verifier.
-VerifyReport verify(EventSource& source, const Progress& progress = {});
+struct VerifyOptions {
+  // Threads that read, hash and decode lines ahead of the fold (which is sequential); 0 does
+  // it all on the calling thread.
+  int check_threads = 2;
+  size_t batch_lines = 4096;
+};
+
+// Reads `source` to its end through a Verifier: stored lines in batches, checked on
+// `check_threads` workers (CheckPipeline), folded in source order on the calling thread.
+VerifyReport verify(EventSource& source, const Progress& progress = {}, const VerifyOptions& options = {});
 
 }  // namespace ordo::replay

@@ -54,15 +54,6 @@ void write_envelope(const Envelope& e, bool for_hash, std::string& out) {
   out.push_back('}');
 }
 
-void to_hex(const unsigned char* d, size_t n, std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.reserve(out.size() + 2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kHex[d[i] >> 4]);
-    out.push_back(kHex[d[i] & 0xF]);
-  }
-}
-
 }  // namespace
 
 bool operator==(const Envelope& a, const Envelope& b) {
@@ -77,7 +68,7 @@ bool operator==(const Envelope& a, const Envelope& b) {
          a.hash == b.hash && payload_of(a) == payload_of(b);
 }
 
-std::string sha256_hex(std::string_view data) {
+void sha256_hex_of(std::initializer_list<std::string_view> parts, char* out) {
   // OpenSSL 3's one-shot SHA256() looks the algorithm up (under a lock) on every call; the
   // writer hashes every event, so the algorithm is fetched once and a context kept per thread.
   static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
@@ -89,12 +80,20 @@ std::string sha256_hex(std::string_view data) {
   thread_local Ctx ctx;
   unsigned char digest[SHA256_DIGEST_LENGTH];
   unsigned int len = 0;
-  const bool ok = ctx.ctx && EVP_DigestInit_ex(ctx.ctx, kSha256, nullptr) == 1 &&
-                  EVP_DigestUpdate(ctx.ctx, data.data(), data.size()) == 1 &&
-                  EVP_DigestFinal_ex(ctx.ctx, digest, &len) == 1 && len == SHA256_DIGEST_LENGTH;
+  bool ok = ctx.ctx && EVP_DigestInit_ex(ctx.ctx, kSha256, nullptr) == 1;
+  for (std::string_view part : parts) ok = ok && EVP_DigestUpdate(ctx.ctx, part.data(), part.size()) == 1;
+  ok = ok && EVP_DigestFinal_ex(ctx.ctx, digest, &len) == 1 && len == SHA256_DIGEST_LENGTH;
   ORDO_ASSERT(ok, "SHA-256 failed");
-  std::string out;
-  to_hex(digest, sizeof digest, out);
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < SHA256_DIGEST_LENGTH; ++i) {
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 0xF];
+  }
+}
+
+std::string sha256_hex(std::string_view data) {
+  std::string out(kSha256HexChars, '\0');
+  sha256_hex_of({data}, out.data());
   return out;
 }
 

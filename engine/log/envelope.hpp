@@ -1,6 +1,7 @@
 #pragma once
 // The event envelope (DESIGN §5) and its canonical encoding and hash chain.
 #include <array>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,5 +63,8 @@ Result<Envelope> decode_envelope(std::string_view text);
 std::optional<std::string_view> peek_event_type(std::string_view canonical) noexcept;
 
 std::string sha256_hex(std::string_view data);
+// SHA-256 of the concatenated parts, as lower-case hex into out[0, kSha256HexChars).
+inline constexpr size_t kSha256HexChars = 64;
+void sha256_hex_of(std::initializer_list<std::string_view> parts, char* out);
 
 }  // namespace ordo

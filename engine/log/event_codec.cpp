@@ -1,6 +1,9 @@
 #include "engine/log/event_codec.hpp"
 
 #include <fmt/core.h>
+#include <simdjson.h>
+
+#include <optional>
 
 #include "engine/log/canonical_object.hpp"
 #include "engine/log/money_fields.hpp"
@@ -15,33 +18,76 @@ struct overloaded : Ts... {
 template <class... Ts>
 overloaded(Ts...) -> overloaded<Ts...>;
 
-// Reads fields out of a payload object, remembering the first problem.
+// A payload object read through simdjson's DOM in place, with the part of Json's interface
+// the decoders use, so the same decoders read a Json tree or canonical text without building
+// a tree (verify decodes every event of the log).
+class DomValue {
+ public:
+  explicit DomValue(simdjson::dom::element e) : e_(e) {}
+  bool is_object() const { return e_.is_object(); }
+  bool is_string() const { return e_.is_string(); }
+  bool is_int() const { return e_.is_int64(); }
+  bool is_bool() const { return e_.is_bool(); }
+  bool is_array() const { return e_.is_array(); }
+  std::string_view as_string() const { return std::string_view(e_.get_string().value_unsafe()); }
+  int64_t as_int() const { return e_.get_int64().value_unsafe(); }
+  bool as_bool() const { return e_.get_bool().value_unsafe(); }
+  std::optional<DomValue> find(std::string_view k) const {
+    simdjson::dom::element v;
+    if (e_.at_key(k).get(v)) return std::nullopt;
+    return DomValue(v);
+  }
+  // Iterates the array's elements as DomValues.
+  struct Array {
+    simdjson::dom::array a;
+    struct It {
+      simdjson::dom::array::iterator i;
+      DomValue operator*() const { return DomValue(*i); }
+      It& operator++() {
+        ++i;
+        return *this;
+      }
+      bool operator!=(const It& o) const { return i != o.i; }
+    };
+    It begin() const { return {a.begin()}; }
+    It end() const { return {a.end()}; }
+  };
+  Array as_array() const { return Array{e_.get_array().value_unsafe()}; }
+
+ private:
+  simdjson::dom::element e_;
+};
+
+// Reads fields out of a payload object (a Json or a DomValue), remembering the first problem.
+template <class Obj>
 class Reader {
  public:
-  explicit Reader(const Json& o) : o_(o) {}
+  explicit Reader(const Obj& o) : o_(o) {}
   std::string str(std::string_view k) {
-    const Json* v = o_.find(k);
+    auto v = o_.find(k);
     if (!v || !v->is_string()) {
       fail(k);
       return {};
     }
-    return v->as_string();
+    return std::string(v->as_string());
   }
   int64_t num(std::string_view k) {
-    const Json* v = o_.find(k);
+    auto v = o_.find(k);
     if (!v || !v->is_int()) {
       fail(k);
       return 0;
     }
     return v->as_int();
   }
-  const Json::Array* arr(std::string_view k) {
-    const Json* v = o_.find(k);
+  // The array's elements, or nothing (and a failure) when `k` is not an array.
+  auto arr(std::string_view k) {
+    auto v = o_.find(k);
+    using A = std::decay_t<decltype(v->as_array())>;
     if (!v || !v->is_array()) {
       fail(k);
-      return nullptr;
+      return std::optional<A>();
     }
-    return &v->as_array();
+    return std::optional<A>(v->as_array());
   }
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }
@@ -50,7 +96,7 @@ class Reader {
   }
 
  private:
-  const Json& o_;
+  const Obj& o_;
   std::string error_;
 };
 
@@ -74,12 +120,12 @@ Json field_json(const T& v) {
   else return Json(static_cast<int64_t>(v.value()));
 }
 
-template <class T>
-bool field_read(const Json* j, T& out) {
+template <class T, class V>  // V: const Json* or std::optional<DomValue>
+bool field_read(const V& j, T& out) {
   if (!j) return false;
   if constexpr (std::is_same_v<T, std::string>) {
     if (!j->is_string()) return false;
-    out = j->as_string();
+    out = std::string(j->as_string());
   } else if constexpr (std::is_same_v<T, bool>) {
     if (!j->is_bool()) return false;
     out = j->as_bool();
@@ -87,7 +133,7 @@ bool field_read(const Json* j, T& out) {
     return j->is_string() && parse_payment_method(j->as_string(), out);
   } else if constexpr (std::is_same_v<typename T::value_type, std::string>) {
     if (!j->is_string()) return false;
-    out = T{j->as_string()};
+    out = T{std::string(j->as_string())};
   } else {
     if (!j->is_int()) return false;
     out = T{j->as_int()};
@@ -102,8 +148,8 @@ Json encode_fields(const E& e) {
   return Json(std::move(o));
 }
 
-template <class E>
-Result<Event> decode_fields(const Json& payload) {
+template <class E, class Obj>
+Result<Event> decode_fields(const Obj& payload) {
   E e{};
   std::string bad;
   money_fields::fields(e, [&](const char* name, auto& v) {
@@ -114,8 +160,8 @@ Result<Event> decode_fields(const Json& payload) {
 }
 
 // Decodes `type` if it is one of the money events. Alternatives are tried in index order.
-template <size_t I = 0>
-std::optional<Result<Event>> decode_money(std::string_view type, const Json& payload) {
+template <size_t I = 0, class Obj>
+std::optional<Result<Event>> decode_money(std::string_view type, const Obj& payload) {
   if constexpr (I == std::variant_size_v<Event>) {
     return std::nullopt;
   } else {
@@ -123,7 +169,7 @@ std::optional<Result<Event>> decode_money(std::string_view type, const Json& pay
     if constexpr (money_fields::HasFields<E>) {
       if (type == event_type(Event{std::in_place_index<I>})) return decode_fields<E>(payload);
     }
-    return decode_money<I + 1>(type, payload);
+    return decode_money<I + 1, Obj>(type, payload);
   }
 }
 
@@ -262,12 +308,15 @@ void write_event_payload(const Event& e, std::string& out) {
   o.write_to(out);
 }
 
-Result<Event> decode_event(std::string_view type, int64_t schema_version, const Json& payload) {
+namespace {
+
+template <class Obj>
+Result<Event> decode_payload(std::string_view type, int64_t schema_version, const Obj& payload) {
   if (!payload.is_object()) return Error{"payload is not an object"};
   // Every version from 1 to the current one is readable; older ones are upcast below.
   if (schema_version < 1 || schema_version > current_schema_version(type))
     return Error{fmt::format("{} schema_version {} is not known", type, schema_version)};
-  Reader r(payload);
+  Reader<Obj> r(payload);
   Event out;
   if (type == "ProductDefined") {
     out = ProductDefined{Sku{r.str("sku")}, SellerId{r.str("seller_id")}, r.str("name"),
@@ -282,9 +331,10 @@ Result<Event> decode_event(std::string_view type, int64_t schema_version, const 
                   AmountMinor{r.num("total_minor")}, TimestampMs{r.num("expires_at")}};
     // Upcast v1 → v2: orders from before `channel` existed all came through the API.
     p.channel = schema_version >= 2 ? r.str("channel") : "api";
-    if (const auto* lines = r.arr("lines")) {
+    if (const auto lines = r.arr("lines")) {
       for (const auto& l : *lines) {
-        Reader lr(l);
+        using Line = std::decay_t<decltype(l)>;
+        Reader<Line> lr(l);
         p.lines.push_back(PricedLine{Sku{lr.str("sku")}, Quantity{lr.num("qty")},
                                      AmountMinor{lr.num("unit_price_minor")}});
         if (!lr.ok()) return Error{lr.error()};
@@ -306,6 +356,28 @@ Result<Event> decode_event(std::string_view type, int64_t schema_version, const 
   }
   if (!r.ok()) return Error{r.error()};
   return out;
+}
+
+}  // namespace
+
+Result<Event> decode_event(std::string_view type, int64_t schema_version, const Json& payload) {
+  return decode_payload(type, schema_version, payload);
+}
+
+Result<Event> decode_event_text(std::string_view type, int64_t schema_version, std::string_view payload,
+                                bool padded) {
+  // A parser per thread: it owns reusable buffers and is not thread-safe.
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  simdjson::error_code err;
+  if (padded) {
+    err = parser.parse(payload.data(), payload.size(), false).get(root);
+  } else {
+    simdjson::padded_string copy(payload);
+    err = parser.parse(copy).get(root);
+  }
+  if (err) return Error{std::string("malformed JSON: ") + simdjson::error_message(err)};
+  return decode_payload(type, schema_version, DomValue(root));
 }
 
 }  // namespace ordo

@@ -56,6 +56,18 @@ class EventLog {
     return out;
   }
 
+  // The stored bytes of up to `max` events of partition `p` with offset >= `from`, in offset
+  // order, each handed to `sink` undecoded with the offset it is stored under (for readers
+  // that check the bytes themselves: verify). Returns how many were handed. The default
+  // re-encodes what read() decodes; a backend that stores canonical lines hands them as they are.
+  using RawSink = std::function<void(Offset stored_at, std::string_view bytes)>;
+  virtual Result<size_t> read_raw(PartitionId p, Offset from, size_t max, const RawSink& sink) {
+    auto all = read(p, from, max);
+    if (!all) return all.error();
+    for (const auto& e : all.value()) sink(e.offset, encode_envelope(e));
+    return all->size();
+  }
+
   // Up to `max` events of one stream with stream_version >= `from_version`.
   virtual Result<std::vector<Envelope>> read_stream(std::string_view stream, int64_t from_version,
                                                     size_t max) = 0;

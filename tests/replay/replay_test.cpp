@@ -211,6 +211,75 @@ TEST_CASE("tampering with an export is found at the right offset") {
   }
 }
 
+namespace {
+
+std::string verify_json(EventSource& src, VerifyOptions o = {}) { return to_canonical(to_json(verify(src, {}, o))); }
+
+std::string verify_file_json(const std::string& path, VerifyOptions o = {}) {
+  auto src = FileSource::open(path);
+  REQUIRE(src.ok());
+  return verify_json(*src.value(), o);
+}
+
+}  // namespace
+
+TEST_CASE("verify gives one verdict however its work is split") {
+  Shared& s = shared();
+  // The reference: every line checked and folded on this thread, in the smallest batches.
+  const std::string reference = verify_file_json(s.export_path, {.check_threads = 0, .batch_lines = 1});
+  CHECK(reference.find("\"ok\":true") != std::string::npos);
+  CHECK(verify_file_json(s.export_path, {.check_threads = 1, .batch_lines = 7}) == reference);
+  CHECK(verify_file_json(s.export_path) == reference);
+  for (VerifyOptions o : {VerifyOptions{.check_threads = 0, .batch_lines = 64}, VerifyOptions{.check_threads = 2, .batch_lines = 100}}) {
+    CAPTURE(o.check_threads);
+    auto dd = DataDirSource::open(s.data);
+    REQUIRE(dd.ok());
+    CHECK(verify_json(*dd.value(), o) == reference);
+  }
+}
+
+TEST_CASE("lines re-spelled without changing a value still verify (they are judged decoded)") {
+  Shared& s = shared();
+  auto t = read_lines(s.export_path);
+  for (size_t i = 5; i < t.size(); i += 1009) {
+    auto j = parse_json(t[i]);
+    REQUIRE(j.ok());
+    // Same values, other spelling: members in reverse order, with spaces.
+    std::string spelled = "{ ";
+    const auto& members = j->as_object();
+    for (auto it = members.rbegin(); it != members.rend(); ++it)
+      spelled += (it == members.rbegin() ? "" : " , ") + to_canonical(Json(it->first)) + " : " + to_canonical(it->second);
+    t[i] = spelled + " }";
+    REQUIRE(decode_envelope(t[i]).ok());
+  }
+  const std::string path = s.dir.path() + "/respelled.jsonl";
+  write_lines(path, t);
+  const std::string reference = verify_file_json(s.export_path);
+  CHECK(verify_file_json(path) == reference);
+  CHECK(verify_file_json(path, {.check_threads = 0, .batch_lines = 1}) == reference);
+}
+
+TEST_CASE("a line that is not an envelope stops verify at its line number, what came before folded") {
+  Shared& s = shared();
+  auto t = read_lines(s.export_path);
+  const size_t bad = t.size() / 2 + 3;  // far past the first block the file is read in
+  t[bad] = "{\"not\":\"an envelope\"}";
+  const std::string path = s.dir.path() + "/bad-line.jsonl";
+  write_lines(path, t);
+  const std::string before = offset_of(t[bad - 1]);
+  for (VerifyOptions o : {VerifyOptions{.check_threads = 0, .batch_lines = 1}, VerifyOptions{}}) {
+    auto src = FileSource::open(path);
+    REQUIRE(src.ok());
+    VerifyReport r = verify(*src.value(), {}, o);
+    CHECK_FALSE(r.ok());
+    REQUIRE(r.source_error.has_value());
+    CHECK_MESSAGE(r.source_error->starts_with(fmt::format("{} line {}: not a valid event envelope", path, bad + 1)),
+                  *r.source_error);
+    CHECK_MESSAGE(r.source_error->ends_with("(after " + before + ")"), *r.source_error);
+    CHECK(r.events() == static_cast<int64_t>(bad));
+  }
+}
+
 TEST_CASE("state-at agrees with the engine's own state at that offset") {
   Shared& s = shared();
   REQUIRE(s.history.snapshots.size() >= 5);

@@ -10,6 +10,7 @@
 
 #include "engine/log/canonical_object.hpp"
 #include "engine/log/envelope.hpp"
+#include "engine/log/envelope_view.hpp"
 #include "engine/log/event_codec.hpp"
 #include "engine/log/json.hpp"
 #include "tests/unit/support.hpp"
@@ -496,4 +497,116 @@ TEST_CASE("decode_event refuses what it does not know") {
   Json line_not_object = placed;
   line_not_object.as_object()["lines"].as_array()[0] = Json(3);
   CHECK_FALSE(decode_event("OrderPlaced", 1, line_not_object).ok());
+}
+
+// ---------------------------------------------------------------- in-place reading (verify)
+namespace {
+
+Envelope sealed_envelope_of(const Event& ev, uint32_t partition, int64_t offset) {
+  Envelope e;
+  e.partition = PartitionId{partition};
+  e.offset = Offset{offset};
+  e.stream = event_stream(ev);
+  e.stream_version = 7;
+  e.type = std::string(event_type(ev));
+  e.schema_version = current_schema_version(e.type);
+  e.occurred_at = TimestampMs{-5};  // negative numbers are spelt canonically too
+  e.command_id = "cmd-1";
+  e.correlation_id = "corr-1";
+  e.causation_id = "";
+  e.actor = Actor{"user-7", "buyer"};
+  e.payload = encode_event_payload(ev);
+  seal(e, std::string(64, 'c'));
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("a canonical envelope is read in place with the values it was sealed with") {
+  int64_t offset = 0;
+  for (const Event& ev : every_event()) {
+    const Envelope e = sealed_envelope_of(ev, 3, offset++);
+    const std::string line = encode_envelope(e);
+    CAPTURE(line);
+    auto v = view_canonical_envelope(line);
+    REQUIRE(v.has_value());
+    CHECK(v->partition == 3);
+    CHECK(v->offset == e.offset.value());
+    CHECK(v->stream == e.stream);
+    CHECK(v->stream_version == e.stream_version);
+    CHECK(v->type == e.type);
+    CHECK(v->schema_version == e.schema_version);
+    CHECK(v->occurred_at == e.occurred_at.value());
+    CHECK(v->command_id == e.command_id);
+    CHECK(v->correlation_id == e.correlation_id);
+    CHECK(v->causation_id == e.causation_id);
+    CHECK(v->actor_sub == e.actor.sub);
+    CHECK(v->actor_role == e.actor.role);
+    CHECK(v->prev_hash == e.prev_hash);
+    CHECK(v->hash == e.hash);
+    CHECK(v->payload == to_canonical(e.payload));
+    CHECK(std::string(v->hashed[0]) + std::string(v->hashed[1]) + std::string(v->hashed[2]) == hashed_bytes(e));
+    CHECK(hash_matches(*v));
+
+    // The payload decodes from its text as it does from the tree, read in place or copied.
+    auto from_tree = decode_event(e.type, e.schema_version, e.payload);
+    REQUIRE(from_tree.ok());
+    for (bool padded : {true, false}) {
+      // In place, the rest of the line is the read-ahead padding (at least 64 bytes).
+      REQUIRE(line.size() - (v->payload.data() + v->payload.size() - line.data()) >= 64);
+      auto from_text = decode_event_text(e.type, e.schema_version, v->payload, padded);
+      REQUIRE_MESSAGE(from_text.ok(), test::error_of(from_text));
+      CHECK(to_canonical(encode_event_payload(from_text.value())) == to_canonical(encode_event_payload(from_tree.value())));
+    }
+  }
+}
+
+TEST_CASE("any changed byte of a canonical envelope fails the in-place hash check or the view") {
+  const Envelope e = sealed_envelope_of(every_event()[2], 0, 12);
+  const std::string line = encode_envelope(e);
+  const size_t offset_at = line.find("\"offset\":12");
+  REQUIRE(offset_at != std::string::npos);
+  for (size_t i = 0; i < line.size(); ++i) {
+    std::string bad = line;
+    bad[i] = bad[i] == 'x' ? 'y' : 'x';
+    auto v = view_canonical_envelope(bad);
+    // The offset's digits are not hashed (the chain orders events); everything else is.
+    if (i >= offset_at + 9 && i < offset_at + 11) continue;
+    CHECK_MESSAGE(!(v && hash_matches(*v)), "byte ", i, " changed and still matched");
+  }
+  const std::string moved_line = std::string(line).replace(offset_at, 11, "\"offset\":13");
+  auto moved = view_canonical_envelope(moved_line);  // views into moved_line
+  REQUIRE(moved.has_value());
+  CHECK(moved->offset == 13);
+  CHECK(hash_matches(*moved));
+}
+
+TEST_CASE("the in-place view declines every spelling but the canonical one") {
+  const Envelope e = sealed_envelope_of(every_event()[3], 1, 5);
+  const std::string line = encode_envelope(e);
+  REQUIRE(view_canonical_envelope(line).has_value());
+  const std::vector<std::string> others = {
+      " " + line,
+      line + " ",
+      line + "\n",
+      std::string(line).insert(1, " "),
+      std::string(line).replace(line.find("\"offset\":5"), 10, "\"offset\":05"),
+      std::string(line).replace(line.find("\"offset\":5"), 10, "\"offset\":5.0"),
+      std::string(line).replace(line.find("\"command_id\":\"cmd-1\""), 20, "\"command_id\":\"cmd\\u002d1\""),
+      std::string(line).replace(line.find("\"hash\":\"") + 8, 1, ""),     // a short hash
+      std::string(line).replace(line.find("\"prev_hash\":\"") + 13, 0, "c"),  // a long prev_hash
+      line.substr(0, line.size() - 1),
+      "{}",
+      "",
+  };
+  for (const auto& t : others) CHECK_MESSAGE(!view_canonical_envelope(t).has_value(), t);
+  // Keys out of order are not canonical either (decode_envelope still reads them).
+  Json reordered = parse_json(line).value();
+  std::string spelled = "{\"type\":" + to_canonical(*reordered.find("type"));
+  for (const auto& [k, v] : reordered.as_object())
+    if (k != "type") spelled += ",\"" + k + "\":" + to_canonical(v);
+  spelled += "}";
+  CHECK(!view_canonical_envelope(spelled).has_value());
+  REQUIRE(decode_envelope(spelled).ok());
+  CHECK(decode_envelope(spelled).value() == e);
 }

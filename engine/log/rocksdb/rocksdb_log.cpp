@@ -262,6 +262,23 @@ Result<std::vector<Envelope>> RocksDbLog::read_types(PartitionId p, Offset from,
   return out;
 }
 
+Result<size_t> RocksDbLog::read_raw(PartitionId p, Offset from, size_t max, const RawSink& sink) {
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;  // a scan of the whole log would only evict what the engine uses
+  // Read ahead for long scans only: each call makes a new iterator, and a short read with a
+  // large read-ahead would fetch megabytes to use a few events.
+  if (max >= 1024) ro.readahead_size = 4 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db_.db().NewIterator(ro, db_.cf(Cf::log)));
+  std::string prefix;
+  append_be32(prefix, p.value());
+  size_t n = 0;
+  for (it->Seek(log_key(p, Offset{std::max<int64_t>(from.value(), 0)}));
+       it->Valid() && n < max && it->key().starts_with(prefix); it->Next(), ++n)
+    sink(Offset{static_cast<int64_t>(read_be64(it->key().data() + 4))}, it->value().ToStringView());
+  if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
+  return n;
+}
+
 Result<std::vector<Envelope>> RocksDbLog::read_stream(std::string_view stream, int64_t from_version,
                                                       size_t max) {
   // Read your writes: wait (bounded) until the index covers the log as it is now.

@@ -1,0 +1,53 @@
+#pragma once
+// Verify's first stage, which needs no state and so runs on worker threads: each stored line
+// is read, its hash recomputed and its payload decoded, ready for the fold (Verifier), which
+// is sequential per partition. Canonical lines are checked in place (EnvelopeView); any other
+// line, or one whose hash does not match in place, is decoded in full and judged on its
+// decoded form, so the verdict is the same as decoding every line would give.
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/domain/events.hpp"
+#include "engine/log/envelope.hpp"
+#include "engine/log/result.hpp"
+#include "replay/event_source.hpp"
+
+namespace ordo::replay {
+
+// What the fold needs of one event; the views point into the batch's lines or its decoded
+// envelopes.
+struct EventFacts {
+  PartitionId partition{0};
+  Offset offset{-1};
+  std::string_view stream;
+  int64_t stream_version = 0;
+  TimestampMs occurred_at{0};
+  std::string_view command_id, prev_hash, hash;
+  bool hash_ok = false;  // the hash recomputed from the content equals `hash`
+};
+
+struct CheckedLine {
+  EventFacts facts;
+  Result<Event> event;  // the decoded payload, or why it does not decode
+};
+
+struct CheckedBatch {
+  LineBatch batch;
+  std::deque<Envelope> decoded;  // lines that were not checked in place
+  std::vector<CheckedLine> events;
+  // Set when the line after the last of `events` is not an envelope (or not where it is
+  // stored): the source cannot be read past it. For a file, `error_line` is its number
+  // within the block, and the message still lacks the "PATH line N: " the caller prefixes.
+  std::optional<std::string> error;
+  int64_t error_line = 0;
+  int64_t block_lines = 0;  // lines in a file's block, blank ones included
+};
+
+// Checks `b.batch` into `b.events` (and `b.decoded`, `b.error`), replacing what they held;
+// their buffers are kept, so a batch can be refilled and checked again without allocating.
+void check_lines(CheckedBatch& b);
+
+}  // namespace ordo::replay
