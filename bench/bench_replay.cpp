@@ -5,6 +5,8 @@
 //
 //   bench_replay [--events N] [--dir PATH] [--keep 1]   (--keep leaves PATH/data and
 //   PATH/export.jsonl for `ordo replay verify` runs of your own)
+//   bench_replay --file EXPORT.jsonl                    (only the file passes, over an
+//   existing export, e.g. one kept by --keep)
 //
 // The log is generated on a fast path: sealed envelopes appended straight through
 // RocksDbLog::append in batches of 10,000 (not through the engine), with a realistic mix
@@ -135,24 +137,28 @@ int main(int argc, char** argv) {
   int64_t target = 5'000'000;
   std::string dir = "/tmp/ordo-bench-replay";
   bool keep = false;
+  std::string given_file;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--events")) target = std::stoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
     else if (!std::strcmp(argv[i], "--keep")) keep = std::strcmp(argv[i + 1], "0") != 0;
-    else die("usage: bench_replay [--events N] [--dir PATH] [--keep 1]");
+    else if (!std::strcmp(argv[i], "--file")) given_file = argv[i + 1];
+    else die("usage: bench_replay [--events N] [--dir PATH] [--keep 1] | --file EXPORT.jsonl");
   }
-  std::filesystem::remove_all(dir);
-  const std::string data = dir + "/data", file = dir + "/export.jsonl";
-
+  const std::string data = dir + "/data", file = given_file.empty() ? dir + "/export.jsonl" : given_file;
   auto t = Steady::now();
-  const int64_t n = generate(data, target);
-  std::printf("generated %lld events in %.1f s (fast path: sealed envelopes through RocksDbLog::append)\n\n",
-              static_cast<long long>(n), seconds_since(t));
+  if (given_file.empty()) {
+    std::filesystem::remove_all(dir);
+    const int64_t n = generate(data, target);
+    std::printf("generated %lld events in %.1f s (fast path: sealed envelopes through RocksDbLog::append)\n\n",
+                static_cast<long long>(n), seconds_since(t));
+  }
   std::printf("| %-44s | %10s | %8s | %11s | %8s |\n", "pass", "events", "seconds", "events/s", "MiB/s");
   std::printf("|%s|%s|%s|%s|%s|\n", std::string(46, '-').c_str(), std::string(12, '-').c_str(),
               std::string(10, '-').c_str(), std::string(13, '-').c_str(), std::string(10, '-').c_str());
 
   int64_t log_bytes = 0;
+  if (given_file.empty()) {
   {  // Raw: RocksDB iterator over the log column family, no decoding.
     auto db = RocksDb::open(data + "/rocksdb");
     if (!db) die(db.error().message);
@@ -182,6 +188,7 @@ int main(int argc, char** argv) {
     auto r = export_events(*src.value(), o);
     if (!r) die(r.error().message);
     print({"export --data-dir → jsonl", r->written, log_bytes, seconds_since(t)});
+  }
   }
   const int64_t file_bytes = static_cast<int64_t>(std::filesystem::file_size(file));
   {  // Raw: the export file's lines, no decoding.
@@ -227,6 +234,6 @@ int main(int argc, char** argv) {
   }
   std::printf("\npeak RSS %ld MiB; log values %lld bytes, export file %lld bytes\n", peak_rss_mib(),
               static_cast<long long>(log_bytes), static_cast<long long>(file_bytes));
-  if (!keep) std::filesystem::remove_all(dir);
+  if (!keep && given_file.empty()) std::filesystem::remove_all(dir);
   return 0;
 }

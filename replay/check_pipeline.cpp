@@ -2,14 +2,21 @@
 
 #include <pthread.h>
 
+#include <string>
+
 #include "engine/domain/assert.hpp"
 
 namespace ordo::replay {
 
-CheckPipeline::CheckPipeline(int threads, size_t slots) : ring_(slots), done_(slots, 0) {
+CheckPipeline::CheckPipeline(Fill fill, int threads, size_t slots)
+    : fill_(std::move(fill)), ring_(slots), checked_(slots, 0) {
   ORDO_ASSERT(threads > 0 && slots > 0, "a check pipeline needs a worker and a slot");
+  threads_.emplace_back([this] {
+    pthread_setname_np(pthread_self(), "ordo-read");
+    read();
+  });
   for (int i = 0; i < threads; ++i)
-    workers_.emplace_back([this, i] {
+    threads_.emplace_back([this, i] {
       pthread_setname_np(pthread_self(), ("ordo-check-" + std::to_string(i)).c_str());
       work();
     });
@@ -20,39 +27,37 @@ CheckPipeline::~CheckPipeline() {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
+  slot_cv_.notify_all();
   work_cv_.notify_all();
-  for (auto& t : workers_) t.join();
+  for (auto& t : threads_) t.join();
 }
 
-CheckedBatch* CheckPipeline::free_slot() {
-  if (filled_ - released_ >= ring_.size()) return nullptr;
-  CheckedBatch& b = ring_[filled_ % ring_.size()];
-  b.batch.clear();
-  return &b;
-}
-
-void CheckPipeline::submit(CheckedBatch* b) {
-  ORDO_ASSERT(b == &ring_[filled_ % ring_.size()], "submit the batch free_slot() gave");
-  {
-    std::lock_guard lock(mu_);
-    done_[filled_ % ring_.size()] = 0;
-    ++filled_;
+void CheckPipeline::read() {
+  for (size_t seq = 0;; ++seq) {
+    {
+      std::unique_lock lock(mu_);
+      slot_cv_.wait(lock, [&] { return stop_ || seq - released_ < ring_.size(); });
+      if (stop_) return;
+    }
+    // The slot is free: the fold released it and no worker holds it.
+    CheckedBatch& b = ring_[seq % ring_.size()];
+    b.batch.clear();
+    const bool more = fill_(b.batch);
+    {
+      std::lock_guard lock(mu_);
+      if (!more) {
+        source_done_ = true;
+      } else {
+        checked_[seq % ring_.size()] = 0;
+        filled_ = seq + 1;
+      }
+    }
+    if (!more) {
+      checked_cv_.notify_all();
+      return;
+    }
+    work_cv_.notify_one();
   }
-  work_cv_.notify_one();
-}
-
-CheckedBatch& CheckPipeline::take() {
-  ORDO_ASSERT(pending(), "take() with nothing submitted");
-  const size_t slot = taken_ % ring_.size();
-  std::unique_lock lock(mu_);
-  done_cv_.wait(lock, [&] { return done_[slot] != 0; });
-  ++taken_;
-  return ring_[slot];
-}
-
-void CheckPipeline::release() {
-  ORDO_ASSERT(released_ < taken_, "release() without take()");
-  ++released_;
 }
 
 void CheckPipeline::work() {
@@ -64,14 +69,32 @@ void CheckPipeline::work() {
       if (stop_) return;
       seq = next_to_check_++;
     }
-    CheckedBatch& b = ring_[seq % ring_.size()];
-    check_lines(b);
+    check_lines(ring_[seq % ring_.size()]);
     {
       std::lock_guard lock(mu_);
-      done_[seq % ring_.size()] = 1;
+      checked_[seq % ring_.size()] = 1;
     }
-    done_cv_.notify_all();
+    checked_cv_.notify_all();
   }
+}
+
+CheckedBatch* CheckPipeline::take() {
+  std::unique_lock lock(mu_);
+  ORDO_ASSERT(taken_ == released_, "take() before the last batch was released");
+  const size_t slot = taken_ % ring_.size();
+  checked_cv_.wait(lock, [&] { return (taken_ < filled_ && checked_[slot]) || (source_done_ && taken_ == filled_); });
+  if (taken_ == filled_) return nullptr;
+  ++taken_;
+  return &ring_[slot];
+}
+
+void CheckPipeline::release() {
+  {
+    std::lock_guard lock(mu_);
+    ORDO_ASSERT(released_ < taken_, "release() without take()");
+    ++released_;
+  }
+  slot_cv_.notify_one();
 }
 
 }  // namespace ordo::replay

@@ -216,36 +216,33 @@ VerifyReport verify(EventSource& source, const Progress& progress, const VerifyO
     file_lines += b.block_lines;
     return !b.error;
   };
-  // Fills `b` from the source; false at its end or on its error.
-  auto fill = [&](CheckedBatch& b) {
-    auto r = source.next_lines(b.batch, options.batch_lines);
-    if (!r) source_error = r.error().message;
+  // Fills `b` from the source; false at its end or on its error. Runs on the pipeline's
+  // reader thread, the only one touching the source and `read_error` until it is joined.
+  std::optional<std::string> read_error;
+  auto fill = [&](LineBatch& b) {
+    auto r = source.next_lines(b, options.batch_lines);
+    if (!r) read_error = r.error().message;
     return r && r.value();
   };
   if (options.check_threads <= 0) {
     CheckedBatch b;
-    while (fill(b)) {
+    while (fill(b.batch)) {
       check_lines(b);
       if (!fold(b)) break;
       b.batch.clear();
     }
   } else {
-    // Two batches per worker in flight: one being checked, one queued behind it.
-    CheckPipeline pipe(options.check_threads, 2 * static_cast<size_t>(options.check_threads) + 1);
-    bool more = true;
-    for (;;) {
-      while (more) {
-        CheckedBatch* b = pipe.free_slot();
-        if (!b) break;
-        more = fill(*b);
-        if (more) pipe.submit(b);
-      }
-      if (!pipe.pending()) break;  // the source's end, or its error (folded up to there)
-      const bool go_on = fold(pipe.take());
+    // Two batches per worker in flight, one being filled, one being folded.
+    CheckPipeline pipe([&](LineBatch& b) { return fill(b); }, options.check_threads,
+                       2 * static_cast<size_t>(options.check_threads) + 2);
+    while (CheckedBatch* b = pipe.take()) {
+      const bool go_on = fold(*b);
       pipe.release();
       if (!go_on) break;
     }
   }
+  // A bad line ends the read before anything the reader met after it.
+  if (!source_error) source_error = std::move(read_error);
   if (source_error && last_read)
     *source_error += fmt::format(" (after partition {} offset {})", last_read->first, last_read->second);
   VerifyReport report = v.finish(source_error ? std::vector<std::pair<PartitionId, LogTail>>{} : source.recorded_tails());
