@@ -22,14 +22,16 @@ constexpr AccessRule kTable[] = {
      roles(customer, merchant, admin), Ownership::order_party},
     {Endpoint::stream_events, http::verb::get, "/v1/streams/{stream}/events", false,
      roles(auditor, admin), Ownership::none},
-    {Endpoint::events, http::verb::get, "/v1/events", false, roles(auditor, admin), Ownership::none},
+    {Endpoint::events, http::verb::get, "/v1/events", false, roles(auditor, admin),
+     Ownership::none},
     {Endpoint::audit_verify, http::verb::get, "/v1/audit/verify", false, roles(auditor, admin),
      Ownership::none},
     {Endpoint::get_order, http::verb::get, "/v1/orders/{id}", false,
      roles(customer, merchant, admin), Ownership::order_party},
     {Endpoint::list_orders, http::verb::get, "/v1/orders", false, roles(customer, merchant, admin),
      Ownership::scoped_list},
-    {Endpoint::get_product, http::verb::get, "/v1/products/{sku}", false, kAnyRole, Ownership::none},
+    {Endpoint::get_product, http::verb::get, "/v1/products/{sku}", false, kAnyRole,
+     Ownership::none},
     {Endpoint::list_products, http::verb::get, "/v1/products", false, kAnyRole, Ownership::none},
     {Endpoint::sales_report, http::verb::get, "/v1/reports/sales", false,
      roles(merchant, finance, admin, analyst), Ownership::scoped_list},
@@ -41,26 +43,28 @@ constexpr AccessRule kTable[] = {
      Ownership::order_customer},
     {Endpoint::ship_order, http::verb::post, "/v1/orders/{id}/ship", false, roles(merchant, admin),
      Ownership::order_seller},
-    {Endpoint::deliver_order, http::verb::post, "/v1/orders/{id}/deliver", false, roles(merchant, admin),
-     Ownership::order_seller},
-    {Endpoint::confirm_order, http::verb::post, "/v1/orders/{id}/confirm", false, roles(customer, admin),
-     Ownership::order_customer},
-    {Endpoint::dispute_order, http::verb::post, "/v1/orders/{id}/dispute", false, roles(customer, admin),
-     Ownership::order_customer},
-    {Endpoint::escrow_release, http::verb::post, "/v1/escrows/{order_id}/release", false, roles(admin),
-     Ownership::none},
-    {Endpoint::escrow_refund, http::verb::post, "/v1/escrows/{order_id}/refund", false, roles(admin),
-     Ownership::none},
-    {Endpoint::deposit, http::verb::post, "/v1/wallets/{owner}/deposits", false, roles(finance, admin),
-     Ownership::none},
+    {Endpoint::deliver_order, http::verb::post, "/v1/orders/{id}/deliver", false,
+     roles(merchant, admin), Ownership::order_seller},
+    {Endpoint::confirm_order, http::verb::post, "/v1/orders/{id}/confirm", false,
+     roles(customer, admin), Ownership::order_customer},
+    {Endpoint::dispute_order, http::verb::post, "/v1/orders/{id}/dispute", false,
+     roles(customer, admin), Ownership::order_customer},
+    {Endpoint::escrow_release, http::verb::post, "/v1/escrows/{order_id}/release", false,
+     roles(admin), Ownership::none},
+    {Endpoint::escrow_refund, http::verb::post, "/v1/escrows/{order_id}/refund", false,
+     roles(admin), Ownership::none},
+    {Endpoint::deposit, http::verb::post, "/v1/wallets/{owner}/deposits", false,
+     roles(finance, admin), Ownership::none},
     {Endpoint::request_payout, http::verb::post, "/v1/wallets/{owner}/payouts", false,
      roles(customer, merchant, admin), Ownership::path_owner},
-    {Endpoint::complete_payout, http::verb::post, "/v1/payouts/{id}/complete", false, roles(finance, admin),
+    {Endpoint::complete_payout, http::verb::post, "/v1/payouts/{id}/complete", false,
+     roles(finance, admin), Ownership::none},
+    {Endpoint::reject_payout, http::verb::post, "/v1/payouts/{id}/reject", false,
+     roles(finance, admin), Ownership::none},
+    {Endpoint::payment_webhook, http::verb::post, "/v1/payments/webhook", true, kAnyRole,
      Ownership::none},
-    {Endpoint::reject_payout, http::verb::post, "/v1/payouts/{id}/reject", false, roles(finance, admin),
+    {Endpoint::admin_parked, http::verb::get, "/v1/admin/parked", false, roles(admin),
      Ownership::none},
-    {Endpoint::payment_webhook, http::verb::post, "/v1/payments/webhook", true, kAnyRole, Ownership::none},
-    {Endpoint::admin_parked, http::verb::get, "/v1/admin/parked", false, roles(admin), Ownership::none},
     {Endpoint::get_wallet, http::verb::get, "/v1/wallets/{owner}", false,
      roles(customer, merchant, finance, admin), Ownership::path_owner_or_staff},
     {Endpoint::wallet_entries, http::verb::get, "/v1/wallets/{owner}/entries", false,
@@ -71,14 +75,16 @@ constexpr AccessRule kTable[] = {
      roles(customer, merchant, finance, admin, auditor), Ownership::money_party},
     {Endpoint::get_payout, http::verb::get, "/v1/payouts/{id}", false,
      roles(customer, merchant, finance, admin), Ownership::owner_or_staff},
-    {Endpoint::ledger_balances, http::verb::get, "/v1/ledger/balances", false, roles(finance, admin, auditor),
-     Ownership::none},
-    {Endpoint::admin_parked_retry, http::verb::post, "/v1/admin/parked/{id}/retry", false, roles(admin),
-     Ownership::none},
-    {Endpoint::subscribe, http::verb::get, "/v1/subscribe", false, kAnyRole, Ownership::scoped_events},
+    {Endpoint::ledger_balances, http::verb::get, "/v1/ledger/balances", false,
+     roles(finance, admin, auditor), Ownership::none},
+    {Endpoint::admin_parked_retry, http::verb::post, "/v1/admin/parked/{id}/retry", false,
+     roles(admin), Ownership::none},
+    {Endpoint::subscribe, http::verb::get, "/v1/subscribe", false, kAnyRole,
+     Ownership::scoped_events},
 };
 
-bool match_pattern(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
+bool match_pattern(std::string_view pattern, std::string_view path,
+                   std::vector<std::string>& params) {
   params.clear();
   while (!pattern.empty() || !path.empty()) {
     if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') return false;
@@ -154,25 +160,28 @@ Verdict authorize(const AccessRule& rule, const Claims& who, const ResourceFacts
   if ((rule.roles & role_bit(who.role)) == 0) return Verdict::forbidden;
   if (who.role == Role::admin) return Verdict::allow;
   switch (rule.ownership) {
-    case Ownership::none: return Verdict::allow;
+    case Ownership::none:
+      return Verdict::allow;
     case Ownership::body_seller:
       return who.role == Role::merchant && f.body_seller_id == who.sub ? Verdict::allow
-                                                                        : Verdict::forbidden;
+                                                                       : Verdict::forbidden;
     case Ownership::body_customer:
       return who.role == Role::customer && f.body_customer_id == who.sub ? Verdict::allow
-                                                                          : Verdict::forbidden;
+                                                                         : Verdict::forbidden;
     case Ownership::sku_seller:
       // Someone else's product is indistinguishable from a missing one.
       return who.role == Role::merchant && f.sku_seller_id == who.sub ? Verdict::allow
-                                                                       : Verdict::not_found;
+                                                                      : Verdict::not_found;
     case Ownership::order_party:
       if (who.role == Role::customer && f.order_customer_id == who.sub) return Verdict::allow;
       if (who.role == Role::merchant && f.order_seller_id == who.sub) return Verdict::allow;
       return Verdict::not_found;
     case Ownership::order_customer:
-      return who.role == Role::customer && f.order_customer_id == who.sub ? Verdict::allow : Verdict::not_found;
+      return who.role == Role::customer && f.order_customer_id == who.sub ? Verdict::allow
+                                                                          : Verdict::not_found;
     case Ownership::order_seller:
-      return who.role == Role::merchant && f.order_seller_id == who.sub ? Verdict::allow : Verdict::not_found;
+      return who.role == Role::merchant && f.order_seller_id == who.sub ? Verdict::allow
+                                                                        : Verdict::not_found;
     case Ownership::path_owner:
       // Someone else's wallet is indistinguishable from a missing one.
       return f.path_owner == who.sub ? Verdict::allow : Verdict::not_found;
@@ -180,8 +189,10 @@ Verdict authorize(const AccessRule& rule, const Claims& who, const ResourceFacts
     case Ownership::money_party:
     case Ownership::owner_or_staff: {
       if (who.role != Role::customer && who.role != Role::merchant) return Verdict::allow;
-      if (rule.ownership == Ownership::path_owner_or_staff) return f.path_owner == who.sub ? Verdict::allow : Verdict::not_found;
-      if (rule.ownership == Ownership::owner_or_staff) return f.resource_owner == who.sub ? Verdict::allow : Verdict::not_found;
+      if (rule.ownership == Ownership::path_owner_or_staff)
+        return f.path_owner == who.sub ? Verdict::allow : Verdict::not_found;
+      if (rule.ownership == Ownership::owner_or_staff)
+        return f.resource_owner == who.sub ? Verdict::allow : Verdict::not_found;
       const auto& party = who.role == Role::customer ? f.buyer_id : f.seller_id;
       return party == who.sub ? Verdict::allow : Verdict::not_found;
     }

@@ -57,12 +57,12 @@ enum class Endpoint {
 
 // How a caller must relate to the resource. Admin passes every ownership rule.
 enum class Ownership {
-  none,           // the role is enough
-  body_seller,    // merchant: the body's seller_id is the caller
-  body_customer,  // customer: the body's customer_id is the caller
-  sku_seller,     // merchant: the SKU in the path belongs to the caller
-  order_party,    // customer: the order's customer; merchant: the order's seller
-  scoped_list,    // customer / merchant: the list is narrowed to the caller's own rows
+  none,            // the role is enough
+  body_seller,     // merchant: the body's seller_id is the caller
+  body_customer,   // customer: the body's customer_id is the caller
+  sku_seller,      // merchant: the SKU in the path belongs to the caller
+  order_party,     // customer: the order's customer; merchant: the order's seller
+  scoped_list,     // customer / merchant: the list is narrowed to the caller's own rows
   order_customer,  // customer: the order's customer only
   order_seller,    // merchant: the order's seller only
   path_owner,      // the `{owner}` in the path is the caller (a wallet's owner)
@@ -105,11 +105,11 @@ std::string allowed_methods(std::string_view path);
 struct ResourceFacts {
   std::optional<std::string> body_seller_id;
   std::optional<std::string> body_customer_id;
-  std::optional<std::string> sku_seller_id;     // nullopt: SKU unknown
+  std::optional<std::string> sku_seller_id;      // nullopt: SKU unknown
   std::optional<std::string> order_customer_id;  // nullopt: order unknown
   std::optional<std::string> order_seller_id;
   std::optional<std::string> path_owner;  // the `{owner}` of the path
-  std::optional<std::string> buyer_id;        // nullopt: escrow or payment unknown
+  std::optional<std::string> buyer_id;    // nullopt: escrow or payment unknown
   std::optional<std::string> seller_id;
   std::optional<std::string> resource_owner;  // nullopt: payout unknown
 };

@@ -30,12 +30,16 @@ namespace {
 constexpr size_t kMaxIdempotencyKeyBytes = 255;
 constexpr int64_t kMaxStreamPage = 1000;
 
-
 }  // namespace
 
 App::App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, ReadSide read)
-    : engine_(engine), clock_(clock), ids_(ids), config_(std::move(config)), read_(read),
-      limiter_(config_.rate_limit), feed_(std::make_unique<LiveFeed>(engine, config_.live)) {
+    : engine_(engine),
+      clock_(clock),
+      ids_(ids),
+      config_(std::move(config)),
+      read_(read),
+      limiter_(config_.rate_limit),
+      feed_(std::make_unique<LiveFeed>(engine, config_.live)) {
   if (!config_.jwt_secrets.empty()) current_secret_.push_back(config_.jwt_secrets.front());
 }
 
@@ -43,8 +47,8 @@ App::~App() { query_pool_.join(); }
 
 Response App::deny(const Call& call, DenyReason reason, Problem p) {
   std::string_view target = call.req.target();
-  denials_.record(reason, call.req.method_string(), target.substr(0, target.find('?')), call.who.sub,
-                  clock_.now().value());
+  denials_.record(reason, call.req.method_string(), target.substr(0, target.find('?')),
+                  call.who.sub, clock_.now().value());
   return call.problem(std::move(p));
 }
 
@@ -83,8 +87,9 @@ asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
     if (auth.size() < 7 || !auth.starts_with("Bearer ")) {
       unauthenticated = Problem{401, "unauthenticated", "a Bearer token is required", {}, {}};
     } else if (auto claims = verify_jwt(auth.substr(7),
-                                        clock_.now().value() > config_.previous_secrets_until_ms ? current_secret_
-                                                                                                 : config_.jwt_secrets,
+                                        clock_.now().value() > config_.previous_secrets_until_ms
+                                            ? current_secret_
+                                            : config_.jwt_secrets,
                                         clock_.now().value() / 1000)) {
       call.who = std::move(claims.value());
     } else {
@@ -102,22 +107,30 @@ asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
     }
     if (unauthenticated) {
       auto res = deny(call, DenyReason::unauthenticated, std::move(*unauthenticated));
-      res.set(http::field::www_authenticate, auth.starts_with("Bearer ") ? "Bearer error=\"invalid_token\"" : "Bearer");
+      res.set(http::field::www_authenticate,
+              auth.starts_with("Bearer ") ? "Bearer error=\"invalid_token\"" : "Bearer");
       co_return res;
     }
     // The role column of the access table, for every endpoint: handlers only ever see
     // callers whose role the rule admits (ownership is checked once the resource is known).
     if ((rule->roles & role_bit(call.who.role)) == 0)
       co_return deny(call, DenyReason::forbidden,
-                     {403, "forbidden", fmt::format("role {} may not use this endpoint", to_string(call.who.role)), {}, {}});
+                     {403,
+                      "forbidden",
+                      fmt::format("role {} may not use this endpoint", to_string(call.who.role)),
+                      {},
+                      {}});
   }
 
   switch (rule->endpoint) {
     case Endpoint::livez:
       co_return json_response(200, R"({"status":"ok"})", req.version(), keep_alive);
-    case Endpoint::readyz: co_return handle_readyz(call);
-    case Endpoint::metrics: co_return handle_metrics(call);
-    case Endpoint::openapi: co_return call.json(200, std::string(openapi_json()));
+    case Endpoint::readyz:
+      co_return handle_readyz(call);
+    case Endpoint::metrics:
+      co_return handle_metrics(call);
+    case Endpoint::openapi:
+      co_return call.json(200, std::string(openapi_json()));
     case Endpoint::get_order:
     case Endpoint::list_orders:
     case Endpoint::get_product:
@@ -129,12 +142,14 @@ asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
     case Endpoint::get_escrow:
     case Endpoint::get_payment:
     case Endpoint::get_payout:
-    case Endpoint::ledger_balances: co_return co_await handle_query(call);
+    case Endpoint::ledger_balances:
+      co_return co_await handle_query(call);
     case Endpoint::events:
     case Endpoint::audit_verify: {
       if (authorize(*rule, call.who, {}) != Verdict::allow)
         co_return fail({403, "forbidden", "this role may not read the event history", {}, {}});
-      co_return rule->endpoint == Endpoint::events ? handle_events(call) : handle_audit_verify(call);
+      co_return rule->endpoint == Endpoint::events ? handle_events(call)
+                                                   : handle_audit_verify(call);
     }
     case Endpoint::stream_events: {
       if (authorize(*rule, call.who, {}) != Verdict::allow)
@@ -142,13 +157,16 @@ asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
       co_return handle_stream_events(call);
     }
     case Endpoint::admin_parked:
-    case Endpoint::admin_parked_retry: co_return co_await handle_parked(call);
-    case Endpoint::subscribe: co_return handle_subscribe(call, client);
+    case Endpoint::admin_parked_retry:
+      co_return co_await handle_parked(call);
+    case Endpoint::subscribe:
+      co_return handle_subscribe(call, client);
     case Endpoint::payment_webhook:
       // No token: the provider proves itself with the HMAC over the raw body instead.
       if (auto refused = check_webhook_signature(call)) co_return std::move(*refused);
       co_return co_await handle_command(call);
-    default: co_return co_await handle_command(call);
+    default:
+      co_return co_await handle_command(call);
   }
 }
 
@@ -159,9 +177,10 @@ Response App::handle_readyz(Call& call) {
   for (uint32_t p = 0; p < engine_.partition_count(); ++p) {
     auto tail = engine_.log().tail(PartitionId{p});
     const int64_t last = tail ? tail->last_offset.value() : -1;
-    Json::Object part{{"partition", Json(int64_t(p))},
-                      {"last_offset", Json(last)},
-                      {"queue_depth", Json(int64_t(engine_.processor(PartitionId{p}).queue_depth()))}};
+    Json::Object part{
+        {"partition", Json(int64_t(p))},
+        {"last_offset", Json(last)},
+        {"queue_depth", Json(int64_t(engine_.processor(PartitionId{p}).queue_depth()))}};
     const auto health = engine_.processor(PartitionId{p}).health();
     part.emplace("writable", Json(health.writable));
     if (!health.writable) {
@@ -192,12 +211,17 @@ Response App::handle_readyz(Call& call) {
 Response App::handle_stream_events(Call& call) {
   const std::string& stream = call.params.at(0);
   if (stream.empty() || stream.size() > 128)
-    return call.problem({400, "validation_failed", "stream name must be 1..128 bytes", "stream", {}});
+    return call.problem(
+        {400, "validation_failed", "stream name must be 1..128 bytes", "stream", {}});
   int64_t from = 1, limit = 100;
   if (auto v = call.query.get("from_version")) {
     auto n = parse_int(*v);
     if (!n || *n < 1)
-      return call.problem({400, "validation_failed", "from_version must be a positive integer", "from_version", {}});
+      return call.problem({400,
+                           "validation_failed",
+                           "from_version must be a positive integer",
+                           "from_version",
+                           {}});
     from = *n;
   }
   if (auto v = call.query.get("limit")) {
@@ -264,46 +288,64 @@ asio::awaitable<Response> App::handle_command(Call& call) {
       render = render_order_placed;
       break;
     default:
-      if (!decode_money_command(call, money)) co_return call.problem({404, "not_found", "no such resource", {}, {}});
+      if (!decode_money_command(call, money))
+        co_return call.problem({404, "not_found", "no such resource", {}, {}});
   }
 
   // Access first, so a caller learns nothing about resources it may not touch.
   Verdict verdict = authorize(call.rule, call.who, facts);
   if (verdict == Verdict::forbidden && !invalid)
-    co_return deny(call, DenyReason::forbidden,
-                   {403, "forbidden", fmt::format("role {} as {} may not do this", to_string(call.who.role), call.who.sub), {}, {}});
+    co_return deny(
+        call, DenyReason::forbidden,
+        {403,
+         "forbidden",
+         fmt::format("role {} as {} may not do this", to_string(call.who.role), call.who.sub),
+         {},
+         {}});
   if (verdict == Verdict::not_found && !invalid) {
     // Someone else's resource is counted as a denial; a missing one is just missing.
     if (facts.sku_seller_id || facts.order_customer_id || facts.path_owner)
-      co_return deny(call, DenyReason::not_found_ownership, {404, "not_found", "no such resource", {}, {}});
+      co_return deny(call, DenyReason::not_found_ownership,
+                     {404, "not_found", "no such resource", {}, {}});
     co_return call.problem({404, "not_found", "no such resource", {}, {}});
   }
   if ((call.rule.roles & role_bit(call.who.role)) == 0)
     co_return call.problem({403, "forbidden", "this role may not do this", {}, {}});
   if (invalid)
-    co_return call.problem({400, "validation_failed", invalid->detail,
-                            invalid->field.empty() ? std::optional<std::string>{} : invalid->field, {}});
+    co_return call.problem({400,
+                            "validation_failed",
+                            invalid->detail,
+                            invalid->field.empty() ? std::optional<std::string>{} : invalid->field,
+                            {}});
 
   // Idempotency-Key: replay, conflict, or claim the key for this request.
   std::string_view idem_key = req["Idempotency-Key"];
   std::string scoped_key;
   if (!idem_key.empty()) {
     if (idem_key.size() > kMaxIdempotencyKeyBytes)
-      co_return call.problem({400, "validation_failed", "Idempotency-Key is at most 255 bytes", "Idempotency-Key", {}});
+      co_return call.problem({400,
+                              "validation_failed",
+                              "Idempotency-Key is at most 255 bytes",
+                              "Idempotency-Key",
+                              {}});
     scoped_key = call.who.sub + '\x1f' + std::string(idem_key);
-    std::string fingerprint =
-        sha256_hex(fmt::format("{} {}\n{}", std::string_view(req.method_string()), std::string_view(req.target()), body));
+    std::string fingerprint = sha256_hex(fmt::format(
+        "{} {}\n{}", std::string_view(req.method_string()), std::string_view(req.target()), body));
     {
       std::lock_guard lock(inflight_mu_);
       if (!inflight_.insert(scoped_key).second)
-        co_return call.problem({409, "idempotency_in_flight",
-                                "a request with this Idempotency-Key is still being processed", {}, 1});
+        co_return call.problem({409,
+                                "idempotency_in_flight",
+                                "a request with this Idempotency-Key is still being processed",
+                                {},
+                                1});
     }
     auto record = engine_.store().get_idempotency(scoped_key);
     if (!record) {
       std::lock_guard lock(inflight_mu_);
       inflight_.erase(scoped_key);
-      co_return call.problem({503, "storage_unavailable", "idempotency records cannot be read", {}, 1});
+      co_return call.problem(
+          {503, "storage_unavailable", "idempotency records cannot be read", {}, 1});
     }
     const auto& r = record.value();
     if (r && r->created_at.value() + config_.idempotency_retention_ms > clock_.now().value()) {
@@ -312,8 +354,11 @@ asio::awaitable<Response> App::handle_command(Call& call) {
         inflight_.erase(scoped_key);
       }
       if (r->fingerprint != fingerprint)
-        co_return call.problem({422, "idempotency_key_reused",
-                                "this Idempotency-Key was used with another request", "Idempotency-Key", {}});
+        co_return call.problem({422,
+                                "idempotency_key_reused",
+                                "this Idempotency-Key was used with another request",
+                                "Idempotency-Key",
+                                {}});
       Response res = json_response(r->status, r->body, req.version(), call.keep_alive);
       res.set("Ordo-Position", r->position);
       res.set("Idempotent-Replayed", "true");
@@ -326,12 +371,14 @@ asio::awaitable<Response> App::handle_command(Call& call) {
   std::string_view corr = req["Ordo-Correlation-Id"];
   s.meta.correlation_id = is_valid_id(corr) ? std::string(corr) : s.meta.command_id;
   s.meta.causation_id = s.meta.command_id;
-  s.meta.actor = money.actor ? *money.actor : Actor{call.who.sub, std::string(to_string(call.who.role))};
+  s.meta.actor =
+      money.actor ? *money.actor : Actor{call.who.sub, std::string(to_string(call.who.role))};
   s.meta.vip = call.who.vip();
   s.render = render;
 
   // Completed on the partition thread, awaited here.
-  auto waiter = ResultWaiter<Completion>::make(co_await asio::this_coro::executor, config_.command_timeout);
+  auto waiter =
+      ResultWaiter<Completion>::make(co_await asio::this_coro::executor, config_.command_timeout);
   s.done = [this, waiter, scoped_key](Completion&& c) {
     if (!scoped_key.empty()) {
       std::lock_guard lock(inflight_mu_);
@@ -345,7 +392,9 @@ asio::awaitable<Response> App::handle_command(Call& call) {
   uint64_t watch_token = 0;
   if (!money.wait_key.empty()) {
     flow_waiter = FlowWaiter::make(co_await asio::this_coro::executor, config_.flow_wait_timeout);
-    std::function<void(const FlowOutcome&)> on_end = [flow_waiter](const FlowOutcome& o) { flow_waiter->deliver(o); };
+    std::function<void(const FlowOutcome&)> on_end = [flow_waiter](const FlowOutcome& o) {
+      flow_waiter->deliver(o);
+    };
     watch_token = flows_->watch(money.wait_key, on_end);
   }
   struct Unwatch {
@@ -362,15 +411,28 @@ asio::awaitable<Response> App::handle_command(Call& call) {
       std::lock_guard lock(inflight_mu_);
       inflight_.erase(scoped_key);
     }
-    co_return call.problem({503, "overloaded", "the partition queue is full; retry shortly", {}, config_.retry_after_s});
+    co_return call.problem({503,
+                            "overloaded",
+                            "the partition queue is full; retry shortly",
+                            {},
+                            config_.retry_after_s});
   }
   std::optional<Completion> done = co_await waiter->wait();
   if (!done)
-    co_return call.problem({503, "outcome_unknown",
-                            "the command did not finish in time; retry with the same Idempotency-Key", {}, config_.retry_after_s});
+    co_return call.problem(
+        {503,
+         "outcome_unknown",
+         "the command did not finish in time; retry with the same Idempotency-Key",
+         {},
+         config_.retry_after_s});
   if (!done->durable)
-    co_return call.problem({503, "storage_unavailable", "the command could not be made durable; nothing was written", {}, config_.retry_after_s});
-  Response res = json_response(done->rendered.status, done->rendered.body, req.version(), call.keep_alive);
+    co_return call.problem({503,
+                            "storage_unavailable",
+                            "the command could not be made durable; nothing was written",
+                            {},
+                            config_.retry_after_s});
+  Response res =
+      json_response(done->rendered.status, done->rendered.body, req.version(), call.keep_alive);
   res.set("Ordo-Position", done->position.to_string());
   if (flow_waiter) {
     unwatch.token = 0;  // finish_flow unwatches

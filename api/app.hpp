@@ -25,7 +25,7 @@
 namespace ordo {
 class FlowManager;
 struct FlowOutcome;
-}
+}  // namespace ordo
 
 namespace ordo::projections {
 class ViewQueries;
@@ -93,7 +93,8 @@ class App {
   bool decode_money_command(Call& call, MoneyDecode& d);
   // Waits (bounded) for the flow `key` when the outcome started one; the response then
   // tells the flow's end.
-  asio::awaitable<Response> finish_flow(Call& call, Response immediate, const Completion& done, uint64_t watch_token,
+  asio::awaitable<Response> finish_flow(Call& call, Response immediate, const Completion& done,
+                                        uint64_t watch_token,
                                         std::shared_ptr<ResultWaiter<FlowOutcome>> waiter);
   std::optional<Response> check_webhook_signature(Call& call);
   asio::awaitable<Response> handle_parked(Call& call);

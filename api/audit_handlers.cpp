@@ -12,14 +12,18 @@ Response App::handle_events(Call& call) {
   if (auto v = call.query.get("partition")) {
     auto n = parse_int(*v);
     if (!n || *n < 0 || *n >= static_cast<int64_t>(engine_.partition_count()))
-      return call.problem({400, "validation_failed",
-                           fmt::format("partition must be 0..{}", engine_.partition_count() - 1), "partition", {}});
+      return call.problem({400,
+                           "validation_failed",
+                           fmt::format("partition must be 0..{}", engine_.partition_count() - 1),
+                           "partition",
+                           {}});
     page.partition = static_cast<uint32_t>(*n);
   }
   if (auto v = call.query.get("after")) {
     auto n = parse_int(*v);
     if (!n || *n < -1)
-      return call.problem({400, "validation_failed", "after must be an offset (-1 for the start)", "after", {}});
+      return call.problem(
+          {400, "validation_failed", "after must be an offset (-1 for the start)", "after", {}});
     page.after = *n;
   }
   if (auto v = call.query.get("limit")) {
@@ -30,7 +34,8 @@ Response App::handle_events(Call& call) {
   }
   if (auto v = call.query.get("type")) {
     if (v->empty() || v->size() > 64)
-      return call.problem({400, "validation_failed", "type must be an event type name", "type", {}});
+      return call.problem(
+          {400, "validation_failed", "type must be an event type name", "type", {}});
     page.type = *v;
   }
   auto body = replay::events_page_json(engine_.log(), page);

@@ -23,14 +23,16 @@ Decoded<DefineProduct> decode_define_product(std::string_view body) {
   auto currency = f.string("currency", 3);
   auto stock = f.integer("stock", 0, kMaxStock);
   if (name && name->empty()) f.fail("name", "must not be empty");
-  if (currency && !is_valid_currency(*currency)) f.fail("currency", "must be an ISO 4217 code like EUR");
+  if (currency && !is_valid_currency(*currency))
+    f.fail("currency", "must be an ISO 4217 code like EUR");
   if (f.error()) return *f.error();
-  return DefineProduct{Sku{*sku}, SellerId{*seller}, *name, AmountMinor{*price},
-                       Currency{*currency}, Quantity{*stock}};
+  return DefineProduct{Sku{*sku},           SellerId{*seller},   *name,
+                       AmountMinor{*price}, Currency{*currency}, Quantity{*stock}};
 }
 
 Decoded<AdjustStock> decode_adjust_stock(std::string_view body, std::string_view sku) {
-  if (!is_valid_id(sku)) return FieldError{"sku", "sku in the path must match [A-Za-z0-9._:-]{1,64}"};
+  if (!is_valid_id(sku))
+    return FieldError{"sku", "sku in the path must match [A-Za-z0-9._:-]{1,64}"};
   auto parsed = parse_object(body);
   if (auto* e = std::get_if<FieldError>(&parsed)) return *e;
   const Json& j = std::get<Json>(parsed);
@@ -61,7 +63,8 @@ Decoded<PlaceOrder> decode_place_order(std::string_view body, std::string_view g
   size_t i = 0;
   for (const auto& line : lines->as_array()) {
     std::string prefix = fmt::format("lines[{}].", i++);
-    if (!line.is_object()) return FieldError{prefix.substr(0, prefix.size() - 1), "each line must be an object"};
+    if (!line.is_object())
+      return FieldError{prefix.substr(0, prefix.size() - 1), "each line must be an object"};
     Fields lf(line, prefix);
     lf.only({"sku", "qty"});
     auto sku = lf.id("sku");
@@ -69,14 +72,16 @@ Decoded<PlaceOrder> decode_place_order(std::string_view body, std::string_view g
     if (lf.error()) return *lf.error();
     for (const auto& prev : cmd.lines)
       if (prev.sku.value() == *sku)
-        return FieldError{prefix + "sku", fmt::format("{}sku {} appears in more than one line", prefix, *sku)};
+        return FieldError{prefix + "sku",
+                          fmt::format("{}sku {} appears in more than one line", prefix, *sku)};
     cmd.lines.push_back(OrderLineRequest{Sku{*sku}, Quantity{*qty}});
   }
   return cmd;
 }
 
 Decoded<CancelOrder> decode_cancel_order(std::string_view body, std::string_view order_id) {
-  if (!is_valid_id(order_id)) return FieldError{"id", "order id in the path must match [A-Za-z0-9._:-]{1,64}"};
+  if (!is_valid_id(order_id))
+    return FieldError{"id", "order id in the path must match [A-Za-z0-9._:-]{1,64}"};
   CancelOrder cmd{OrderId{std::string(order_id)}, "", std::nullopt};
   if (body.empty()) return cmd;
   auto parsed = parse_object(body);

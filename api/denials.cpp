@@ -9,10 +9,14 @@ namespace ordo::api {
 
 std::string_view to_string(DenyReason r) noexcept {
   switch (r) {
-    case DenyReason::unauthenticated: return "unauthenticated";
-    case DenyReason::forbidden: return "forbidden";
-    case DenyReason::not_found_ownership: return "not_found_ownership";
-    case DenyReason::rate_limited: return "rate_limited";
+    case DenyReason::unauthenticated:
+      return "unauthenticated";
+    case DenyReason::forbidden:
+      return "forbidden";
+    case DenyReason::not_found_ownership:
+      return "not_found_ownership";
+    case DenyReason::rate_limited:
+      return "rate_limited";
   }
   return "unknown";
 }

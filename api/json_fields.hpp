@@ -74,7 +74,9 @@ class Fields {
   }
 
   bool fail(std::string_view k, std::string detail) {
-    if (!error_) error_ = FieldError{prefix_ + std::string(k), fmt::format("{} {}", prefix_ + std::string(k), detail)};
+    if (!error_)
+      error_ = FieldError{prefix_ + std::string(k),
+                          fmt::format("{} {}", prefix_ + std::string(k), detail)};
     return false;
   }
   const std::optional<FieldError>& error() const { return error_; }
@@ -93,6 +95,5 @@ inline std::variant<Json, FieldError> parse_object(std::string_view body) {
   if (!j->is_object()) return FieldError{"", "body must be a JSON object"};
   return std::move(j.value());
 }
-
 
 }  // namespace ordo::api

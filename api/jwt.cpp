@@ -11,19 +11,25 @@ namespace ordo::api {
 
 std::string_view to_string(Role r) noexcept {
   switch (r) {
-    case Role::customer: return "customer";
-    case Role::merchant: return "merchant";
-    case Role::finance: return "finance";
-    case Role::admin: return "admin";
-    case Role::auditor: return "auditor";
-    case Role::analyst: return "analyst";
+    case Role::customer:
+      return "customer";
+    case Role::merchant:
+      return "merchant";
+    case Role::finance:
+      return "finance";
+    case Role::admin:
+      return "admin";
+    case Role::auditor:
+      return "auditor";
+    case Role::analyst:
+      return "analyst";
   }
   return "unknown";
 }
 
 std::optional<Role> parse_role(std::string_view s) noexcept {
-  for (Role r : {Role::customer, Role::merchant, Role::finance, Role::admin, Role::auditor,
-                 Role::analyst})
+  for (Role r :
+       {Role::customer, Role::merchant, Role::finance, Role::admin, Role::auditor, Role::analyst})
     if (to_string(r) == s) return r;
   return std::nullopt;
 }
@@ -42,7 +48,8 @@ bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
 }
 
 std::string sign_jwt(const Claims& c, std::string_view secret) {
-  Json::Object claims{{"sub", Json(c.sub)}, {"role", Json(to_string(c.role))}, {"exp", Json(c.exp_s)}};
+  Json::Object claims{
+      {"sub", Json(c.sub)}, {"role", Json(to_string(c.role))}, {"exp", Json(c.exp_s)}};
   if (c.nbf_s) claims.emplace("nbf", Json(*c.nbf_s));
   if (c.tier) claims.emplace("tier", Json(*c.tier));
   std::string signing_input = base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + "." +

@@ -49,12 +49,15 @@ EventParties event_parties(const Envelope& e, Engine& engine) {
 
 bool event_visible(Role role, const std::string& sub, const EventParties& parties) {
   switch (role) {
-    case Role::customer: return contains(parties.customers, sub) || contains(parties.owners, sub);
-    case Role::merchant: return contains(parties.sellers, sub) || contains(parties.owners, sub);
+    case Role::customer:
+      return contains(parties.customers, sub) || contains(parties.owners, sub);
+    case Role::merchant:
+      return contains(parties.sellers, sub) || contains(parties.owners, sub);
     case Role::finance:
     case Role::admin:
     case Role::auditor:
-    case Role::analyst: return true;
+    case Role::analyst:
+      return true;
   }
   return false;
 }
@@ -126,16 +129,17 @@ std::shared_ptr<Subscription> LiveFeed::subscribe(FeedFilter filter, Refusal& wh
     start[p] = tail->last_offset.value() + 1;
   }
   if (subs_.empty()) cursor_ = start;  // nobody was listening: start polling here
-  std::shared_ptr<Subscription> s(new Subscription(std::move(filter), std::move(start), config_.queue_limit));
+  std::shared_ptr<Subscription> s(
+      new Subscription(std::move(filter), std::move(start), config_.queue_limit));
   s->id_ = next_id_++;
   subs_.emplace(s->id_, s);
   ++open_;
   if (!started_) {
     started_ = true;
     thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "ordo-feed");
-    run();
-  });
+      pthread_setname_np(pthread_self(), "ordo-feed");
+      run();
+    });
   }
   cv_.notify_all();
   return s;
@@ -191,7 +195,9 @@ void LiveFeed::run() {
       auto r = engine_.log().read(PartitionId{p}, Offset{from[p]}, config_.read_batch);
       if (!r) {
         // Retried on the next poll; said once per run of failures.
-        if (!reported) std::fprintf(stderr, "ordo: live feed cannot read partition %u: %s\n", p, r.error().message.c_str());
+        if (!reported)
+          std::fprintf(stderr, "ordo: live feed cannot read partition %u: %s\n", p,
+                       r.error().message.c_str());
         reported = true;
         continue;
       }

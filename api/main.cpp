@@ -23,24 +23,26 @@ using namespace ordo;
 using namespace ordo::api;
 
 int usage() {
-  std::fprintf(stderr,
-               "usage:\n"
-               "  ordo serve --data-dir DIR [--listen 127.0.0.1:8080] [--partitions N]\n"
-               "             [--jwt-secret-file F] [--jwt-previous-secret-file F [--jwt-previous-secret-grace 24h]]\n"
-               "             [--reservation-ttl 15m] [--http-threads N] [--queue-capacity N]\n"
-               "             [--max-batch N] [--port-file F] [--rate-limit RPS (0: off)]\n"
-               "             [--read-timeout 10s] [--idle-timeout 60s] [--tls-cert PEM --tls-key PEM]\n"
-               "             [--max-connections-per-client N (0: no cap)]\n"
-               "             [--kafka BROKERS [--kafka-topic ordo.events]\n"
-               "              [--kafka-transactional-prefix ordo-] [--kafka-timeout-ms 10000]]\n"
-               "             [--postgres CONNINFO] [--views-schema ordo]\n"
-               "             [--webhook-secret-file F (or ORDO_WEBHOOK_SECRET)] [--platform-fee-bps 500]\n"
-               "             [--auto-release-after 7d] [--flow-wait-timeout 10s]\n"
-               "             [--max-subscriptions 256] [--subscribe-queue-limit 1000]\n"
-               "  ordo token --sub S --role R [--tier vip] [--ttl 1h]\n"
-               "             (--jwt-secret-file F | --data-dir DIR)\n"
-               "  ordo replay export|verify|state-at|stats (--data-dir DIR | --file EXPORT.jsonl) ...\n"
-               "Every flag can also be set as ORDO_<FLAG> in the environment.\n");
+  std::fprintf(
+      stderr,
+      "usage:\n"
+      "  ordo serve --data-dir DIR [--listen 127.0.0.1:8080] [--partitions N]\n"
+      "             [--jwt-secret-file F] [--jwt-previous-secret-file F "
+      "[--jwt-previous-secret-grace 24h]]\n"
+      "             [--reservation-ttl 15m] [--http-threads N] [--queue-capacity N]\n"
+      "             [--max-batch N] [--port-file F] [--rate-limit RPS (0: off)]\n"
+      "             [--read-timeout 10s] [--idle-timeout 60s] [--tls-cert PEM --tls-key PEM]\n"
+      "             [--max-connections-per-client N (0: no cap)]\n"
+      "             [--kafka BROKERS [--kafka-topic ordo.events]\n"
+      "              [--kafka-transactional-prefix ordo-] [--kafka-timeout-ms 10000]]\n"
+      "             [--postgres CONNINFO] [--views-schema ordo]\n"
+      "             [--webhook-secret-file F (or ORDO_WEBHOOK_SECRET)] [--platform-fee-bps 500]\n"
+      "             [--auto-release-after 7d] [--flow-wait-timeout 10s]\n"
+      "             [--max-subscriptions 256] [--subscribe-queue-limit 1000]\n"
+      "  ordo token --sub S --role R [--tier vip] [--ttl 1h]\n"
+      "             (--jwt-secret-file F | --data-dir DIR)\n"
+      "  ordo replay export|verify|state-at|stats (--data-dir DIR | --file EXPORT.jsonl) ...\n"
+      "Every flag can also be set as ORDO_<FLAG> in the environment.\n");
   return 2;
 }
 
@@ -127,7 +129,8 @@ int cmd_serve(const Args& args) {
   auto auto_release = parse_duration_ms(args.get_or("auto-release-after", "7d"));
   auto flow_wait = parse_duration_ms(args.get_or("flow-wait-timeout", "10s"));
   if (!auto_release || *auto_release <= 0 || !flow_wait || *flow_wait <= 0 || *flow_wait > 60'000) {
-    std::fprintf(stderr, "ordo serve: bad --auto-release-after or --flow-wait-timeout (at most 60s)\n");
+    std::fprintf(stderr,
+                 "ordo serve: bad --auto-release-after or --flow-wait-timeout (at most 60s)\n");
     return 2;
   }
   engine_config.processor.auto_release_after = DurationMs{*auto_release};
@@ -136,7 +139,8 @@ int cmd_serve(const Args& args) {
   } catch (...) {
     return usage();
   }
-  if (engine_config.processor.platform_fee_bps < 0 || engine_config.processor.platform_fee_bps > kMaxFeeBps) {
+  if (engine_config.processor.platform_fee_bps < 0 ||
+      engine_config.processor.platform_fee_bps > kMaxFeeBps) {
     std::fprintf(stderr, "ordo serve: --platform-fee-bps must be 0..10000\n");
     return 2;
   }
@@ -194,7 +198,8 @@ int cmd_serve(const Args& args) {
     app_config.webhook_secrets.push_back(*w);
   } else if (const char* env = std::getenv("ORDO_WEBHOOK_SECRET"); env && *env) {
     if (std::string_view(env).size() < kMinSecretBytes) {
-      std::fprintf(stderr, "ordo serve: ORDO_WEBHOOK_SECRET must be at least %zu bytes\n", kMinSecretBytes);
+      std::fprintf(stderr, "ordo serve: ORDO_WEBHOOK_SECRET must be at least %zu bytes\n",
+                   kMinSecretBytes);
       return 1;
     }
     app_config.webhook_secrets.push_back(env);
@@ -227,7 +232,7 @@ int cmd_serve(const Args& args) {
 
   SystemClock clock;
   auto engine = kafka_options ? Engine::open_kafka(engine_config, *kafka_options, clock)
-                             : Engine::open_embedded(engine_config, clock);
+                              : Engine::open_embedded(engine_config, clock);
   if (!engine) {
     std::fprintf(stderr, "ordo serve: %s\n", engine.error().message.c_str());
     return 1;
@@ -265,8 +270,8 @@ int cmd_serve(const Args& args) {
     return 1;
   }
   std::fprintf(stderr, "ordo: listening on %s://%s:%u (data %s, %u partition(s))\n",
-               server.tls_cert_file.empty() ? "http" : "https", server.host.c_str(), http_server.port(),
-               data_dir->c_str(), engine_config.partitions);
+               server.tls_cert_file.empty() ? "http" : "https", server.host.c_str(),
+               http_server.port(), data_dir->c_str(), engine_config.partitions);
   if (auto pf = args.get("port-file")) {
     std::ofstream(*pf + ".tmp") << http_server.port() << "\n";
     std::filesystem::rename(*pf + ".tmp", *pf, ec);

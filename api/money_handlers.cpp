@@ -100,7 +100,9 @@ bool App::decode_money_command(Call& call, MoneyDecode& d) {
       return true;
     case Endpoint::escrow_release:
     case Endpoint::escrow_refund:
-      if (take(decode_resolve_dispute(body, call.params.at(0), call.rule.endpoint == Endpoint::escrow_release)) && wait)
+      if (take(decode_resolve_dispute(body, call.params.at(0),
+                                      call.rule.endpoint == Endpoint::escrow_release)) &&
+          wait)
         d.wait_key = "escrow:" + call.params.at(0);
       return true;
     case Endpoint::deposit:
@@ -127,26 +129,31 @@ bool App::decode_money_command(Call& call, MoneyDecode& d) {
       }
       d.actor = Actor{"payment-provider", "provider"};
       return true;
-    default: return false;
+    default:
+      return false;
   }
 }
 
 std::optional<Response> App::check_webhook_signature(Call& call) {
   const int64_t now_s = clock_.now().value() / 1000;
-  auto ok = verify_webhook_signature(call.req["Ordo-Signature"], call.req.body(), config_.webhook_secrets, now_s);
+  auto ok = verify_webhook_signature(call.req["Ordo-Signature"], call.req.body(),
+                                     config_.webhook_secrets, now_s);
   if (ok) return std::nullopt;
   if (config_.webhook_secrets.empty())
-    return call.problem({404, "not_found", "payment webhooks are not configured on this server", {}, {}});
+    return call.problem(
+        {404, "not_found", "payment webhooks are not configured on this server", {}, {}});
   return deny(call, DenyReason::unauthenticated, {401, "invalid_signature", ok.message(), {}, {}});
 }
 
 asio::awaitable<Response> App::finish_flow(Call& call, Response immediate, const Completion& done,
-                                           uint64_t watch_token, std::shared_ptr<FlowWaiter> waiter) {
+                                           uint64_t watch_token,
+                                           std::shared_ptr<FlowWaiter> waiter) {
   // Only an accepted command that started a flow has one to wait for.
   bool started = false;
   if (!done.outcome.rejection)
     for (const auto& e : done.outcome.events)
-      started |= std::holds_alternative<OrderPaymentRequested>(e) || std::holds_alternative<OrderCompleted>(e) ||
+      started |= std::holds_alternative<OrderPaymentRequested>(e) ||
+                 std::holds_alternative<OrderCompleted>(e) ||
                  std::holds_alternative<OrderRefunded>(e);
   if (!started) {
     flows_->unwatch(watch_token);
@@ -162,7 +169,8 @@ asio::awaitable<Response> App::finish_flow(Call& call, Response immediate, const
   auto body = parse_json(done.rendered.body);
   Json::Object o = body && body->is_object() ? body->as_object() : Json::Object{};
   if (out->status == "payment_failed") {
-    const std::string code = out->detail.starts_with("insufficient_funds") ? "insufficient_funds" : "payment_failed";
+    const std::string code =
+        out->detail.starts_with("insufficient_funds") ? "insufficient_funds" : "payment_failed";
     auto res = call.problem({409, code, "the payment failed: " + out->detail, {}, {}});
     res.set("Ordo-Position", out->position.to_string());
     co_return res;
@@ -175,10 +183,13 @@ asio::awaitable<Response> App::finish_flow(Call& call, Response immediate, const
 }
 
 asio::awaitable<Response> App::handle_parked(Call& call) {
-  if (!flows_) co_return call.problem({503, "flows_unavailable", "the process managers are not running", {}, 1});
+  if (!flows_)
+    co_return call.problem(
+        {503, "flows_unavailable", "the process managers are not running", {}, 1});
   if (call.rule.endpoint == Endpoint::admin_parked) {
     auto list = flows_->parked(1000);
-    if (!list) co_return call.problem({503, "storage_unavailable", "parked steps cannot be read", {}, 1});
+    if (!list)
+      co_return call.problem({503, "storage_unavailable", "parked steps cannot be read", {}, 1});
     Json::Array steps;
     for (const auto& p : list.value())
       steps.push_back(Json(Json::Object{{"id", Json(p.id)},
@@ -194,16 +205,19 @@ asio::awaitable<Response> App::handle_parked(Call& call) {
   }
   const std::string id = call.params.at(0);
   if (id.size() > 64) co_return call.problem({404, "not_found", "no such parked step", {}, {}});
-  auto w = ResultWaiter<Status>::make(co_await asio::this_coro::executor, config_.flow_wait_timeout);
+  auto w =
+      ResultWaiter<Status>::make(co_await asio::this_coro::executor, config_.flow_wait_timeout);
   std::function<void(Status)> done = [w](Status st) { w->deliver(std::move(st)); };
   flows_->retry_parked(id, done);
   std::optional<Status> r = co_await w->wait();
   if (!r) co_return call.problem({503, "retry_pending", "the retry did not finish in time", {}, 1});
   if (!*r) {
-    if (r->message() == "not_found") co_return call.problem({404, "not_found", "no such parked step", {}, {}});
+    if (r->message() == "not_found")
+      co_return call.problem({404, "not_found", "no such parked step", {}, {}});
     co_return call.problem({409, "still_failing", r->message(), {}, {}});
   }
-  co_return call.json(200, to_canonical(Json(Json::Object{{"id", Json(id)}, {"status", Json("done")}})));
+  co_return call.json(200,
+                      to_canonical(Json(Json::Object{{"id", Json(id)}, {"status", Json("done")}})));
 }
 
 }  // namespace ordo::api

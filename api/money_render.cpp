@@ -38,7 +38,8 @@ Rendered render_order_transition(const Outcome& o) {
             set("cancelled");
             body["escrow"] = Json("refunding");
             body["refund_minor"] = Json(x.amount_minor.value());
-          } else if constexpr (std::is_same_v<T, OrderCancelled> || std::is_same_v<T, OrderExpired>) {
+          } else if constexpr (std::is_same_v<T, OrderCancelled> ||
+                               std::is_same_v<T, OrderExpired>) {
             set(std::is_same_v<T, OrderCancelled> ? "cancelled" : "expired");
           }
         },
@@ -62,16 +63,18 @@ Rendered render_payout(const Outcome& o) {
       [](const auto& x) -> Rendered {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, PayoutRequested>)
-          return {201, to_canonical(Json(Json::Object{{"payout_id", Json(x.payout_id.value())},
-                                                      {"owner", Json(x.owner.value())},
-                                                      {"currency", Json(x.currency.value())},
-                                                      {"amount_minor", Json(x.amount_minor.value())},
-                                                      {"destination", Json(x.destination)},
-                                                      {"status", Json("requested")}}))};
+          return {201,
+                  to_canonical(Json(Json::Object{{"payout_id", Json(x.payout_id.value())},
+                                                 {"owner", Json(x.owner.value())},
+                                                 {"currency", Json(x.currency.value())},
+                                                 {"amount_minor", Json(x.amount_minor.value())},
+                                                 {"destination", Json(x.destination)},
+                                                 {"status", Json("requested")}}))};
         else if constexpr (std::is_same_v<T, PayoutCompleted> || std::is_same_v<T, PayoutRejected>)
           return {200, to_canonical(Json(Json::Object{
                            {"payout_id", Json(x.payout_id.value())},
-                           {"status", Json(std::is_same_v<T, PayoutCompleted> ? "completed" : "rejected")}}))};
+                           {"status", Json(std::is_same_v<T, PayoutCompleted> ? "completed"
+                                                                              : "rejected")}}))};
         else
           return {500, "{}"};
       },
@@ -80,8 +83,9 @@ Rendered render_payout(const Outcome& o) {
 
 Rendered render_provider_event(const Outcome& o, const std::string& event_id) {
   if (o.rejection) return render_rejection(*o.rejection);
-  return {200, to_canonical(Json(Json::Object{{"event_id", Json(event_id)},
-                                              {"status", Json(o.events.empty() ? "duplicate" : "applied")}}))};
+  return {200, to_canonical(Json(
+                   Json::Object{{"event_id", Json(event_id)},
+                                {"status", Json(o.events.empty() ? "duplicate" : "applied")}}))};
 }
 
 }  // namespace ordo::api

@@ -9,24 +9,42 @@ namespace {
 
 std::string_view title_for(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return status >= 500 ? "Internal Server Error" : "Error";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 411:
+      return "Length Required";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Content";
+    case 426:
+      return "Upgrade Required";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return status >= 500 ? "Internal Server Error" : "Error";
   }
 }
 
@@ -54,21 +72,36 @@ Response make_problem(const Problem& p, unsigned version, bool keep_alive) {
 
 int status_for(RejectCode code) noexcept {
   switch (code) {
-    case RejectCode::invalid_command: return 400;
-    case RejectCode::unknown_sku: return 422;
-    case RejectCode::already_exists: return 409;
-    case RejectCode::not_found: return 404;
-    case RejectCode::out_of_stock: return 409;
-    case RejectCode::stock_below_reserved: return 409;
-    case RejectCode::stock_limit: return 422;
-    case RejectCode::mixed_sellers: return 422;
-    case RejectCode::mixed_currencies: return 422;
-    case RejectCode::amount_overflow: return 422;
-    case RejectCode::invalid_transition: return 409;
-    case RejectCode::version_conflict: return 412;
-    case RejectCode::insufficient_funds: return 409;
-    case RejectCode::amount_mismatch: return 422;
-    case RejectCode::refund_exceeds_capture: return 409;
+    case RejectCode::invalid_command:
+      return 400;
+    case RejectCode::unknown_sku:
+      return 422;
+    case RejectCode::already_exists:
+      return 409;
+    case RejectCode::not_found:
+      return 404;
+    case RejectCode::out_of_stock:
+      return 409;
+    case RejectCode::stock_below_reserved:
+      return 409;
+    case RejectCode::stock_limit:
+      return 422;
+    case RejectCode::mixed_sellers:
+      return 422;
+    case RejectCode::mixed_currencies:
+      return 422;
+    case RejectCode::amount_overflow:
+      return 422;
+    case RejectCode::invalid_transition:
+      return 409;
+    case RejectCode::version_conflict:
+      return 412;
+    case RejectCode::insufficient_funds:
+      return 409;
+    case RejectCode::amount_mismatch:
+      return 422;
+    case RejectCode::refund_exceeds_capture:
+      return 409;
   }
   return 500;
 }

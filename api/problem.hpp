@@ -12,8 +12,8 @@ namespace ordo::api {
 
 struct Problem {
   int status = 500;
-  std::string code;    // stable machine-readable name, e.g. "out_of_stock"
-  std::string detail;  // human-readable, specific to this occurrence
+  std::string code;                  // stable machine-readable name, e.g. "out_of_stock"
+  std::string detail;                // human-readable, specific to this occurrence
   std::optional<std::string> field;  // the offending request field, for validation errors
   std::optional<int> retry_after_s;
 };

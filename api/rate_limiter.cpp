@@ -9,7 +9,8 @@ RateLimiter::RateLimiter(RateLimitConfig config) : config_(config) {
   if (config_.burst <= 0) config_.burst = 2 * config_.rps;
   config_.burst = std::max(config_.burst, 1.0);  // at least one request must ever pass
   config_.max_buckets = std::max<size_t>(config_.max_buckets, 1);
-  full_refill_ms_ = config_.rps > 0 ? static_cast<int64_t>(std::ceil(config_.burst * 1000 / config_.rps)) : 0;
+  full_refill_ms_ =
+      config_.rps > 0 ? static_cast<int64_t>(std::ceil(config_.burst * 1000 / config_.rps)) : 0;
 }
 
 size_t RateLimiter::size() const {

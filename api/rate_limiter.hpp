@@ -17,7 +17,7 @@
 namespace ordo::api {
 
 struct RateLimitConfig {
-  double rps = 0;  // 0: no limit
+  double rps = 0;    // 0: no limit
   double burst = 0;  // bucket size; <= 0 means 2 × rps
   size_t max_buckets = 100'000;
 };

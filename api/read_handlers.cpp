@@ -28,8 +28,9 @@ constexpr int kMaxPage = 500;
 // Runs `f` on `pool` and waits for it without blocking the HTTP thread. Bounded by
 // `timeout`: when it passes, the caller gets nullopt (the work still finishes in the pool).
 template <typename R>
-asio::awaitable<std::optional<R>> offload(asio::thread_pool& pool, std::chrono::milliseconds timeout,
-                                          std::function<R()> f, std::exception_ptr& error) {
+asio::awaitable<std::optional<R>> offload(asio::thread_pool& pool,
+                                          std::chrono::milliseconds timeout, std::function<R()> f,
+                                          std::exception_ptr& error) {
   using Outcome = std::pair<std::optional<R>, std::exception_ptr>;
   auto w = ResultWaiter<Outcome>::make(co_await asio::this_coro::executor, timeout);
   asio::post(pool, [w, f = std::move(f)]() mutable {
@@ -66,7 +67,9 @@ bool valid_day(const std::string& s) {
   const int y = std::stoi(s.substr(0, 4));
   const unsigned m = static_cast<unsigned>(std::stoi(s.substr(5, 2)));
   const unsigned d = static_cast<unsigned>(std::stoi(s.substr(8, 2)));
-  return y >= 1 && std::chrono::year_month_day{std::chrono::year{y}, std::chrono::month{m}, std::chrono::day{d}}.ok();
+  return y >= 1 && std::chrono::year_month_day{std::chrono::year{y}, std::chrono::month{m},
+                                               std::chrono::day{d}}
+                       .ok();
 }
 
 }  // namespace
@@ -78,19 +81,30 @@ asio::awaitable<std::optional<Response>> App::wait_min_position(Call& call) {
   auto part = dash == std::string_view::npos ? std::nullopt : parse_int(header.substr(0, dash));
   auto offset = dash == std::string_view::npos ? std::nullopt : parse_int(header.substr(dash + 1));
   if (!part || !offset || *part < 0 || *part >= engine_.partition_count() || *offset < -1)
-    co_return call.problem({400, "validation_failed", "Ordo-Min-Position must look like 0-42", "Ordo-Min-Position", {}});
+    co_return call.problem({400,
+                            "validation_failed",
+                            "Ordo-Min-Position must look like 0-42",
+                            "Ordo-Min-Position",
+                            {}});
   // A position past the end of the log was never handed out (a command's reply comes after
   // its events are in the log): refuse it now instead of waiting for it in vain.
   if (auto tail = engine_.log().tail(PartitionId{static_cast<uint32_t>(*part)});
       tail && *offset > tail->last_offset.value())
-    co_return call.problem({400, "validation_failed", "Ordo-Min-Position is past the end of the log", "Ordo-Min-Position", {}});
+    co_return call.problem({400,
+                            "validation_failed",
+                            "Ordo-Min-Position is past the end of the log",
+                            "Ordo-Min-Position",
+                            {}});
   // Poll the runner's applied position with a short timer; bounded by min_position_timeout.
   auto deadline = std::chrono::steady_clock::now() + config_.min_position_timeout;
   asio::steady_timer timer(co_await asio::this_coro::executor);
   while (read_.runner->position(static_cast<uint32_t>(*part)) < *offset) {
     if (std::chrono::steady_clock::now() >= deadline)
-      co_return call.problem({503, "position_not_reached",
-                              fmt::format("the views have not reached position {} yet", header), {}, 1});
+      co_return call.problem({503,
+                              "position_not_reached",
+                              fmt::format("the views have not reached position {} yet", header),
+                              {},
+                              1});
     timer.expires_after(std::chrono::milliseconds(5));
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -100,7 +114,11 @@ asio::awaitable<std::optional<Response>> App::wait_min_position(Call& call) {
 
 asio::awaitable<Response> App::handle_query(Call& call) {
   if (!read_.queries || !read_.runner)
-    co_return call.problem({503, "views_not_configured", "this server runs without PostgreSQL views (--postgres)", {}, 5});
+    co_return call.problem({503,
+                            "views_not_configured",
+                            "this server runs without PostgreSQL views (--postgres)",
+                            {},
+                            5});
   if (auto problem = co_await wait_min_position(call)) co_return std::move(*problem);
 
   const ListScope scope = scope_for(call.who);
@@ -119,7 +137,8 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       // A cursor is the last key of a page (an order id or a SKU): anything else is forged,
       // and arbitrary bytes would fail in PostgreSQL rather than here.
       auto d = base64url_decode(*v);
-      if (!d || !is_valid_id(*d)) return call.problem({400, "validation_failed", "cursor is not valid", "cursor", {}});
+      if (!d || !is_valid_id(*d))
+        return call.problem({400, "validation_failed", "cursor is not valid", "cursor", {}});
       after = *d;
     }
     return std::nullopt;
@@ -127,7 +146,11 @@ asio::awaitable<Response> App::handle_query(Call& call) {
   auto id_param = [&](const char* name, std::string& out) -> std::optional<Response> {
     if (auto v = call.query.get(name)) {
       if (!is_valid_id(*v))
-        return call.problem({400, "validation_failed", fmt::format("{} must match [A-Za-z0-9._:-]{{1,64}}", name), name, {}});
+        return call.problem({400,
+                             "validation_failed",
+                             fmt::format("{} must match [A-Za-z0-9._:-]{{1,64}}", name),
+                             name,
+                             {}});
       out = *v;
     }
     return std::nullopt;
@@ -143,15 +166,18 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       const std::string id = call.params.at(0);
       if (!is_valid_id(id)) co_return call.problem({404, "not_found", "no such order", {}, {}});
       // Named, not a temporary: GCC 12 mishandles non-trivial temporaries in co_await.
-      std::function<std::optional<projections::OrderView>()> work = [&q, id] { return q.order(id); };
-      auto r = co_await offload<std::optional<projections::OrderView>>(query_pool_, config_.query_timeout,
-                                                                       std::move(work), error);
+      std::function<std::optional<projections::OrderView>()> work = [&q, id] {
+        return q.order(id);
+      };
+      auto r = co_await offload<std::optional<projections::OrderView>>(
+          query_pool_, config_.query_timeout, std::move(work), error);
       if (r && *r) {
         ResourceFacts facts;
         facts.order_customer_id = (*r)->customer_id;
         facts.order_seller_id = (*r)->seller_id;
         if (authorize(call.rule, call.who, facts) != Verdict::allow)
-          co_return deny(call, DenyReason::not_found_ownership, {404, "not_found", "no such order", {}, {}});
+          co_return deny(call, DenyReason::not_found_ownership,
+                         {404, "not_found", "no such order", {}, {}});
         answer.emplace((*r)->json);
       } else if (r) {
         answer.emplace(std::nullopt);
@@ -161,12 +187,14 @@ asio::awaitable<Response> App::handle_query(Call& call) {
     case Endpoint::list_orders: {
       projections::OrderFilter f;
       if ((bad = limit_of(f.limit)) || (bad = cursor_of(f.after_order_id)) ||
-          (bad = id_param("customer_id", f.customer_id)) || (bad = id_param("seller_id", f.seller_id)))
+          (bad = id_param("customer_id", f.customer_id)) ||
+          (bad = id_param("seller_id", f.seller_id)))
         co_return std::move(*bad);
       if (auto st = call.query.get("status")) {
         OrderStatus parsed;
         if (!parse_order_status(*st, parsed))
-          co_return call.problem({400, "validation_failed", "status is not a known order status", "status", {}});
+          co_return call.problem(
+              {400, "validation_failed", "status is not a known order status", "status", {}});
         f.status = *st;
       }
       // The caller's role narrows the list; asking for someone else's rows finds nothing.
@@ -179,7 +207,8 @@ asio::awaitable<Response> App::handle_query(Call& call) {
         f.seller_id = scope.seller_id;
       }
       std::function<projections::Page()> work = [&q, f] { return q.orders(f); };
-      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout, std::move(work), error);
+      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout,
+                                                   std::move(work), error);
       if (r) answer.emplace(page_body("orders", *r));
       break;
     }
@@ -188,17 +217,21 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       if (!is_valid_id(sku)) co_return call.problem({404, "not_found", "no such product", {}, {}});
       std::function<std::optional<std::string>()> work = [&q, sku] { return q.product(sku); };
       auto r = co_await offload<std::optional<std::string>>(query_pool_, config_.query_timeout,
-                                                           std::move(work), error);
+                                                            std::move(work), error);
       if (r) answer.emplace(*r);
       break;
     }
     case Endpoint::list_products: {
       int limit = 0;
       std::string after, seller;
-      if ((bad = limit_of(limit)) || (bad = cursor_of(after)) || (bad = id_param("seller_id", seller)))
+      if ((bad = limit_of(limit)) || (bad = cursor_of(after)) ||
+          (bad = id_param("seller_id", seller)))
         co_return std::move(*bad);
-      std::function<projections::Page()> work = [&q, seller, after, limit] { return q.products(seller, after, limit); };
-      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout, std::move(work), error);
+      std::function<projections::Page()> work = [&q, seller, after, limit] {
+        return q.products(seller, after, limit);
+      };
+      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout,
+                                                   std::move(work), error);
       if (r) answer.emplace(page_body("products", *r));
       break;
     }
@@ -208,13 +241,18 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       if ((bad = id_param("seller_id", seller))) co_return std::move(*bad);
       if (!scope.seller_id.empty()) {
         if (!seller.empty() && seller != scope.seller_id)
-          co_return deny(call, DenyReason::forbidden, {403, "forbidden", "a merchant sees only its own reports", {}, {}});
+          co_return deny(call, DenyReason::forbidden,
+                         {403, "forbidden", "a merchant sees only its own reports", {}, {}});
         seller = scope.seller_id;
       }
       for (auto [name, out] : {std::pair{"from", &from}, std::pair{"to", &to}}) {
         if (auto v = call.query.get(name)) {
           if (!valid_day(*v))
-            co_return call.problem({400, "validation_failed", fmt::format("{} must be a date like 2026-11-23", name), name, {}});
+            co_return call.problem({400,
+                                    "validation_failed",
+                                    fmt::format("{} must be a date like 2026-11-23", name),
+                                    name,
+                                    {}});
           *out = *v;
         }
       }
@@ -222,7 +260,8 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       std::function<std::string()> work = [&q, sales, seller, from, to] {
         return sales ? q.sales_report(seller, from, to) : q.low_stock(seller);
       };
-      auto r = co_await offload<std::string>(query_pool_, config_.query_timeout, std::move(work), error);
+      auto r =
+          co_await offload<std::string>(query_pool_, config_.query_timeout, std::move(work), error);
       if (r) answer.emplace("{\"rows\":" + *r + "}");
       break;
     }
@@ -234,17 +273,24 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       ResourceFacts facts;
       facts.path_owner = owner;
       if (authorize(call.rule, call.who, facts) != Verdict::allow)
-        co_return deny(call, DenyReason::not_found_ownership, {404, "not_found", "no such wallet", {}, {}});
+        co_return deny(call, DenyReason::not_found_ownership,
+                       {404, "not_found", "no such wallet", {}, {}});
       if (call.rule.endpoint == Endpoint::get_wallet) {
         std::string currency;
         if (auto v = call.query.get("currency")) {
           if (!is_valid_currency(*v))
-            co_return call.problem({400, "validation_failed", "currency must be an ISO 4217 code like EUR", "currency", {}});
+            co_return call.problem({400,
+                                    "validation_failed",
+                                    "currency must be an ISO 4217 code like EUR",
+                                    "currency",
+                                    {}});
           currency = *v;
         }
-        std::function<std::optional<std::string>()> work = [&q, owner, currency] { return q.wallet(owner, currency); };
+        std::function<std::optional<std::string>()> work = [&q, owner, currency] {
+          return q.wallet(owner, currency);
+        };
         auto r = co_await offload<std::optional<std::string>>(query_pool_, config_.query_timeout,
-                                                             std::move(work), error);
+                                                              std::move(work), error);
         if (r) answer.emplace(*r);
         break;
       }
@@ -254,10 +300,14 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       if (auto v = call.query.get("cursor")) {
         auto d = base64url_decode(*v);
         if (d) after = projections::parse_entry_key(*d);
-        if (!after) co_return call.problem({400, "validation_failed", "cursor is not valid", "cursor", {}});
+        if (!after)
+          co_return call.problem({400, "validation_failed", "cursor is not valid", "cursor", {}});
       }
-      std::function<projections::Page()> work = [&q, owner, after, limit] { return q.wallet_entries(owner, after, limit); };
-      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout, std::move(work), error);
+      std::function<projections::Page()> work = [&q, owner, after, limit] {
+        return q.wallet_entries(owner, after, limit);
+      };
+      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout,
+                                                   std::move(work), error);
       if (r) answer.emplace(page_body("entries", *r));
       break;
     }
@@ -268,17 +318,20 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       if (!is_valid_id(id)) co_return call.problem({404, "not_found", "no such resource", {}, {}});
       const Endpoint which = call.rule.endpoint;
       std::function<std::optional<projections::MoneyView>()> work = [&q, id, which] {
-        return which == Endpoint::get_escrow ? q.escrow(id) : which == Endpoint::get_payment ? q.payment(id) : q.payout(id);
+        return which == Endpoint::get_escrow    ? q.escrow(id)
+               : which == Endpoint::get_payment ? q.payment(id)
+                                                : q.payout(id);
       };
-      auto r = co_await offload<std::optional<projections::MoneyView>>(query_pool_, config_.query_timeout,
-                                                                       std::move(work), error);
+      auto r = co_await offload<std::optional<projections::MoneyView>>(
+          query_pool_, config_.query_timeout, std::move(work), error);
       if (r && *r) {
         ResourceFacts facts;
         facts.buyer_id = (*r)->buyer;
         facts.seller_id = (*r)->seller;
         facts.resource_owner = (*r)->owner;
         if (authorize(call.rule, call.who, facts) != Verdict::allow)
-          co_return deny(call, DenyReason::not_found_ownership, {404, "not_found", "no such resource", {}, {}});
+          co_return deny(call, DenyReason::not_found_ownership,
+                         {404, "not_found", "no such resource", {}, {}});
         answer.emplace((*r)->json);
       } else if (r) {
         answer.emplace(std::nullopt);
@@ -287,11 +340,13 @@ asio::awaitable<Response> App::handle_query(Call& call) {
     }
     case Endpoint::ledger_balances: {
       std::function<std::string()> work = [&q] { return q.ledger_balances(); };
-      auto r = co_await offload<std::string>(query_pool_, config_.query_timeout, std::move(work), error);
+      auto r =
+          co_await offload<std::string>(query_pool_, config_.query_timeout, std::move(work), error);
       if (r) answer.emplace(*r);
       break;
     }
-    default: co_return call.problem({404, "not_found", "no such resource", {}, {}});
+    default:
+      co_return call.problem({404, "not_found", "no such resource", {}, {}});
   }
 
   if (error) {
@@ -303,7 +358,8 @@ asio::awaitable<Response> App::handle_query(Call& call) {
     }
     co_return call.problem({503, "views_unavailable", what, {}, 1});
   }
-  if (!answer) co_return call.problem({503, "views_timeout", "the query did not finish in time", {}, 1});
+  if (!answer)
+    co_return call.problem({503, "views_timeout", "the query did not finish in time", {}, 1});
   if (!*answer) co_return call.problem({404, "not_found", "no such resource", {}, {}});
   co_return call.json(200, std::move(**answer));
 }
@@ -313,9 +369,10 @@ Response App::handle_metrics(Call& call) {
   auto line = [&](std::string_view name, std::string_view labels, int64_t v) {
     fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", name, labels, v);
   };
-  out += "# TYPE ordo_partition_last_offset gauge\n# TYPE ordo_partition_queue_depth gauge\n"
-         "# TYPE ordo_commands_total counter\n# TYPE ordo_group_commits_total counter\n"
-         "# TYPE ordo_events_total counter\n";
+  out +=
+      "# TYPE ordo_partition_last_offset gauge\n# TYPE ordo_partition_queue_depth gauge\n"
+      "# TYPE ordo_commands_total counter\n# TYPE ordo_group_commits_total counter\n"
+      "# TYPE ordo_events_total counter\n";
   for (uint32_t p = 0; p < engine_.partition_count(); ++p) {
     const std::string lp = fmt::format("partition=\"{}\"", p);
     auto tail = engine_.log().tail(PartitionId{p});
@@ -338,7 +395,8 @@ Response App::handle_metrics(Call& call) {
   // Refusals for who the caller is (api/denials.hpp), one series per reason.
   out += "# TYPE ordo_http_denied_total counter\n";
   for (DenyReason r : kDenyReasons)
-    line("ordo_http_denied_total", fmt::format("reason=\"{}\"", to_string(r)), static_cast<int64_t>(denials_.count(r)));
+    line("ordo_http_denied_total", fmt::format("reason=\"{}\"", to_string(r)),
+         static_cast<int64_t>(denials_.count(r)));
   if (read_.runner) {
     out += "# TYPE ordo_projector_healthy gauge\n";
     line("ordo_projector_healthy", "", read_.runner->healthy() ? 1 : 0);

@@ -62,5 +62,4 @@ Rendered render_order_placed(const Outcome& o) {
                                               {"version", Json(int64_t{1})}}))};
 }
 
-
 }  // namespace ordo::api

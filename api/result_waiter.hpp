@@ -20,7 +20,8 @@ template <typename T>
 class ResultWaiter : public std::enable_shared_from_this<ResultWaiter<T>> {
  public:
   // Call from the coroutine that will wait: the deadline starts now.
-  static std::shared_ptr<ResultWaiter> make(boost::asio::any_io_executor ex, std::chrono::milliseconds timeout) {
+  static std::shared_ptr<ResultWaiter> make(boost::asio::any_io_executor ex,
+                                            std::chrono::milliseconds timeout) {
     auto w = std::shared_ptr<ResultWaiter>(new ResultWaiter(std::move(ex)));
     w->timer_.expires_after(timeout);
     return w;

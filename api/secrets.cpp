@@ -17,8 +17,7 @@ Result<std::string> read_secret_file(const std::string& path) {
   ss << in.rdbuf();
   std::string s = ss.str();
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  if (s.size() < kMinSecretBytes)
-    return Error{"secret in " + path + " is shorter than 32 bytes"};
+  if (s.size() < kMinSecretBytes) return Error{"secret in " + path + " is shorter than 32 bytes"};
   return s;
 }
 
@@ -35,7 +34,8 @@ Result<std::string> read_or_create_secret_file(const std::string& path) {
     hex.push_back('\n');
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd >= 0) {
-      bool ok = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) && ::fsync(fd) == 0;
+      bool ok = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) &&
+                ::fsync(fd) == 0;
       ::close(fd);
       if (!ok) return Error{"cannot write secret file " + path};
     } else if (errno != EEXIST) {

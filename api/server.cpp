@@ -50,7 +50,9 @@ HttpServer::HttpServer(ServerConfig config, ClientHandler handler)
 
 HttpServer::HttpServer(ServerConfig config, Handler handler)
     : HttpServer(std::move(config),
-                 ClientHandler([h = std::move(handler)](Request& req, const ClientInfo&) { return h(req); })) {}
+                 ClientHandler([h = std::move(handler)](Request& req, const ClientInfo&) {
+                   return h(req);
+                 })) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -65,7 +67,8 @@ Status HttpServer::start() {
                           asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                           asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
     tls_->ctx.use_certificate_chain_file(config_.tls_cert_file, ec);
-    if (ec) return Error{"cannot use TLS certificate " + config_.tls_cert_file + ": " + ec.message()};
+    if (ec)
+      return Error{"cannot use TLS certificate " + config_.tls_cert_file + ": " + ec.message()};
     tls_->ctx.use_private_key_file(config_.tls_key_file, asio::ssl::context::pem, ec);
     if (ec) return Error{"cannot use TLS key " + config_.tls_key_file + ": " + ec.message()};
   }
@@ -76,7 +79,9 @@ Status HttpServer::start() {
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Error{"cannot listen on " + config_.host + ":" + std::to_string(config_.port) + ": " + ec.message()};
+  if (ec)
+    return Error{"cannot listen on " + config_.host + ":" + std::to_string(config_.port) + ": " +
+                 ec.message()};
   bound_port_ = acceptor_.local_endpoint().port();
   asio::co_spawn(io_, accept_loop(), asio::detached);
   for (unsigned i = 0; i < std::max(1u, config_.threads); ++i)
@@ -155,7 +160,8 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, std::string peer) 
   beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), tls_->ctx);
   // The handshake is bounded like a request: a client that stalls in it is cut off.
   beast::get_lowest_layer(stream).expires_after(config_.read_timeout);
-  co_await stream.async_handshake(asio::ssl::stream_base::server, redirect_error(use_awaitable, ec));
+  co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                  redirect_error(use_awaitable, ec));
   if (ec) co_return;
   co_await serve(stream, client);
   beast::get_lowest_layer(stream).expires_after(config_.read_timeout);
@@ -171,7 +177,8 @@ asio::awaitable<void> HttpServer::serve(Stream& stream, const ClientInfo& client
     // Idle: wait (bounded) for the first byte of the next request.
     if (buffer.size() == 0) {
       tcp_layer.expires_after(config_.idle_timeout);
-      size_t n = co_await stream.async_read_some(buffer.prepare(4096), redirect_error(use_awaitable, ec));
+      size_t n =
+          co_await stream.async_read_some(buffer.prepare(4096), redirect_error(use_awaitable, ec));
       if (ec) break;
       buffer.commit(n);
     }
@@ -186,8 +193,12 @@ asio::awaitable<void> HttpServer::serve(Stream& stream, const ClientInfo& client
         break;
       Problem p{400, "bad_request", "the request is not valid HTTP/1.1", {}, {}};
       if (ec == http::error::body_limit)
-        p = Problem{413, "body_too_large",
-                    "the request body exceeds " + std::to_string(config_.body_limit_bytes) + " bytes", {}, {}};
+        p = Problem{
+            413,
+            "body_too_large",
+            "the request body exceeds " + std::to_string(config_.body_limit_bytes) + " bytes",
+            {},
+            {}};
       else if (ec == http::error::header_limit)
         p = Problem{431, "headers_too_large", "the request line and headers are too large", {}, {}};
       auto res = make_problem(p, 11, false);
@@ -199,9 +210,13 @@ asio::awaitable<void> HttpServer::serve(Stream& stream, const ClientInfo& client
     Response res;
     // Many tiny headers fit the byte limit yet cost a map entry each: bound their count too.
     if (static_cast<size_t>(std::distance(req.begin(), req.end())) > config_.max_header_fields) {
-      res = make_problem(Problem{431, "too_many_headers",
-                                 "more than " + std::to_string(config_.max_header_fields) + " header fields", {}, {}},
-                         req.version(), false);
+      res = make_problem(
+          Problem{431,
+                  "too_many_headers",
+                  "more than " + std::to_string(config_.max_header_fields) + " header fields",
+                  {},
+                  {}},
+          req.version(), false);
       tcp_layer.expires_after(config_.read_timeout);
       co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
       break;
@@ -221,7 +236,8 @@ asio::awaitable<void> HttpServer::serve(Stream& stream, const ClientInfo& client
         co_await run_websocket(stream, req, *upgrade, config_);
         break;
       }
-      res = make_problem(Problem{500, "internal", "the upgrade could not be made", {}, {}}, req.version(), false);
+      res = make_problem(Problem{500, "internal", "the upgrade could not be made", {}, {}},
+                         req.version(), false);
     }
     client.upgrade.reset();
     res.version(req.version());

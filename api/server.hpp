@@ -20,8 +20,8 @@ struct ServerConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0: pick a free port (tests)
   size_t body_limit_bytes = 64 * 1024;
-  size_t header_limit_bytes = 16 * 1024;  // request line and headers together
-  size_t max_header_fields = 100;  // more → 431, however small they are
+  size_t header_limit_bytes = 16 * 1024;           // request line and headers together
+  size_t max_header_fields = 100;                  // more → 431, however small they are
   std::chrono::milliseconds idle_timeout{60'000};  // keep-alive wait for the next request
   std::chrono::milliseconds read_timeout{10'000};  // from a request's first byte to its end
   size_t max_connections = 4096;

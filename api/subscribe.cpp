@@ -71,7 +71,8 @@ asio::awaitable<void> read_loop(Ws& ws, std::shared_ptr<Connection> conn) {
 
 class SubscribeSession final : public WebSocketSession {
  public:
-  SubscribeSession(LiveFeed& feed, std::shared_ptr<Subscription> sub) : feed_(feed), sub_(std::move(sub)) {}
+  SubscribeSession(LiveFeed& feed, std::shared_ptr<Subscription> sub)
+      : feed_(feed), sub_(std::move(sub)) {}
   ~SubscribeSession() override {
     sub_->set_wake(nullptr);
     feed_.release(*sub_);
@@ -94,7 +95,8 @@ asio::awaitable<void> SubscribeSession::serve(Ws& ws) {
   auto ex = co_await asio::this_coro::executor;
   auto conn = std::make_shared<Connection>(ex);
   beast::error_code ec;
-  beast::get_lowest_layer(ws).socket().set_option(asio::socket_base::send_buffer_size(kSendBufferBytes), ec);
+  beast::get_lowest_layer(ws).socket().set_option(
+      asio::socket_base::send_buffer_size(kSendBufferBytes), ec);
   std::weak_ptr<Connection> weak = conn;
   sub_->set_wake([weak, ex] {
     asio::post(ex, [weak] {
@@ -108,8 +110,9 @@ asio::awaitable<void> SubscribeSession::serve(Ws& ws) {
     if (conn->reader_done) break;
     auto next = sub_->next();
     if (next.state == Subscription::State::overflowed) {
-      why = websocket::close_reason(websocket::close_code::policy_error,
-                                    fmt::format("too slow: more than {} events waiting", sub_->queue_limit()));
+      why = websocket::close_reason(
+          websocket::close_code::policy_error,
+          fmt::format("too slow: more than {} events waiting", sub_->queue_limit()));
       break;
     }
     if (next.state == Subscription::State::stopping) {
@@ -146,16 +149,27 @@ Response App::handle_subscribe(Call& call, const ClientInfo& client) {
   if (auto v = call.query.get("types")) {
     auto types = parse_types(*v);
     if (!types)
-      return call.problem({400, "validation_failed",
-                           "types must be 1 to 32 comma-separated event type names, like OrderPlaced,OrderPaid",
-                           "types", {}});
+      return call.problem(
+          {400,
+           "validation_failed",
+           "types must be 1 to 32 comma-separated event type names, like OrderPlaced,OrderPaid",
+           "types",
+           {}});
     filter.types = std::move(*types);
   }
   if (auto v = call.query.get("from"); v && *v != "now")
-    return call.problem({400, "validation_failed", "from must be \"now\" (events appended after subscribing)", "from", {}});
+    return call.problem({400,
+                         "validation_failed",
+                         "from must be \"now\" (events appended after subscribing)",
+                         "from",
+                         {}});
   Request& req = call.req;
   if (!websocket::is_upgrade(req)) {
-    auto res = call.problem({426, "upgrade_required", "GET /v1/subscribe is a WebSocket: send Upgrade: websocket", {}, {}});
+    auto res = call.problem({426,
+                             "upgrade_required",
+                             "GET /v1/subscribe is a WebSocket: send Upgrade: websocket",
+                             {},
+                             {}});
     res.set(http::field::upgrade, "websocket");
     return res;
   }
@@ -166,16 +180,21 @@ Response App::handle_subscribe(Call& call, const ClientInfo& client) {
     return res;
   }
   if (req[http::field::sec_websocket_key].empty())
-    return call.problem({400, "bad_request", "Sec-WebSocket-Key is required", "Sec-WebSocket-Key", {}});
+    return call.problem(
+        {400, "bad_request", "Sec-WebSocket-Key is required", "Sec-WebSocket-Key", {}});
   LiveFeed::Refusal why;
   auto sub = feed_->subscribe(std::move(filter), why);
   if (!sub) {
     if (why == LiveFeed::Refusal::full)
-      return call.problem({503, "too_many_subscriptions", "the server has as many live subscriptions as it takes", {},
+      return call.problem({503,
+                           "too_many_subscriptions",
+                           "the server has as many live subscriptions as it takes",
+                           {},
                            config_.retry_after_s});
     if (why == LiveFeed::Refusal::stopped)
       return call.problem({503, "stopping", "the server is stopping", {}, config_.retry_after_s});
-    return call.problem({503, "storage_unavailable", "the log could not be read", {}, config_.retry_after_s});
+    return call.problem(
+        {503, "storage_unavailable", "the log could not be read", {}, config_.retry_after_s});
   }
   client.upgrade = std::make_shared<SubscribeSession>(*feed_, std::move(sub));
   return Response{http::status::switching_protocols, req.version()};

@@ -52,8 +52,9 @@ std::string sign_webhook(std::string_view secret, int64_t t, std::string_view bo
   return out;
 }
 
-Status verify_webhook_signature(std::string_view header, std::string_view body, std::span<const std::string> secrets,
-                                int64_t now_s, int64_t tolerance_s) {
+Status verify_webhook_signature(std::string_view header, std::string_view body,
+                                std::span<const std::string> secrets, int64_t now_s,
+                                int64_t tolerance_s) {
   if (secrets.empty()) return Error{"webhooks are not configured"};
   if (header.empty()) return Error{"the Ordo-Signature header is missing"};
   if (header.size() > kMaxHeaderBytes) return Error{"the Ordo-Signature header is too long"};
@@ -67,7 +68,8 @@ Status verify_webhook_signature(std::string_view header, std::string_view body, 
     if (part.starts_with("t=")) {
       int64_t v = 0;
       auto r = std::from_chars(part.data() + 2, part.data() + part.size(), v);
-      if (r.ec != std::errc{} || r.ptr != part.data() + part.size()) return Error{"the signature's t= is not a number"};
+      if (r.ec != std::errc{} || r.ptr != part.data() + part.size())
+        return Error{"the signature's t= is not a number"};
       t = v;
     } else if (part.starts_with("v1=")) {
       std::vector<unsigned char> m;

@@ -67,8 +67,10 @@ EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window) {
   auto before = e.processor(PartitionId{0}).stats();
   auto t0 = Clock_::now();
   for (uint64_t i = 0; i < orders; ++i) {
-    submit_and_wait_room(PlaceOrder{OrderId{"order-" + std::to_string(i)}, CustomerId{"customer-" + std::to_string(i % 1000)},
-                                    {{Sku{"sku-1"}, Quantity{1}}, {Sku{"sku-2"}, Quantity{2}}, {Sku{"sku-3"}, Quantity{1}}}});
+    submit_and_wait_room(PlaceOrder{
+        OrderId{"order-" + std::to_string(i)},
+        CustomerId{"customer-" + std::to_string(i % 1000)},
+        {{Sku{"sku-1"}, Quantity{1}}, {Sku{"sku-2"}, Quantity{2}}, {Sku{"sku-3"}, Quantity{1}}}});
   }
   loop.drain();
   EngineRun run;
@@ -100,17 +102,24 @@ int main(int argc, char** argv) {
   std::string dir = (std::filesystem::temp_directory_path() / "ordo-bench").string();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--orders") orders = std::stoull(argv[i + 1]);
-    else if (a == "--window") window = std::stoull(argv[i + 1]);
-    else if (a == "--dir") dir = argv[i + 1];
+    if (a == "--orders")
+      orders = std::stoull(argv[i + 1]);
+    else if (a == "--window")
+      window = std::stoull(argv[i + 1]);
+    else if (a == "--dir")
+      dir = argv[i + 1];
   }
   std::filesystem::remove_all(dir);
   EngineRun run = run_engine(dir + "/engine", orders, window);
   long rss = peak_rss_mib();
   double per_batch = double(run.events) / double(run.batches);
-  double raw_s = bench::run_raw_rocksdb(dir + "/raw", run.events, uint64_t(per_batch + 0.5), run.log_bytes).seconds;
+  double raw_s =
+      bench::run_raw_rocksdb(dir + "/raw", run.events, uint64_t(per_batch + 0.5), run.log_bytes)
+          .seconds;
   std::filesystem::remove_all(dir + "/raw");
-  double raw_real_s = bench::run_raw_rocksdb(dir + "/raw-real", run.events, uint64_t(per_batch + 0.5), run.sample).seconds;
+  double raw_real_s =
+      bench::run_raw_rocksdb(dir + "/raw-real", run.events, uint64_t(per_batch + 0.5), run.sample)
+          .seconds;
   std::filesystem::remove_all(dir);
 
   double engine_orders = orders / run.seconds;
@@ -119,13 +128,18 @@ int main(int argc, char** argv) {
               (unsigned long)orders, (unsigned long)run.events, double(run.events) / orders);
   std::printf("group commits          %lu (%.1f events per fsync'd WriteBatch)\n",
               (unsigned long)run.batches, per_batch);
-  std::printf("avg event size         %lu bytes (canonical JSON envelope)\n", (unsigned long)run.log_bytes);
-  std::printf("engine PlaceOrder/s    %.0f  (%.0f events/s, %.2f s)\n", engine_orders, run.events / run.seconds, run.seconds);
-  std::printf("raw RocksDB events/s   %.0f  (= %.0f orders/s equivalent, %.2f s)\n", run.events / raw_s, raw_orders, raw_s);
+  std::printf("avg event size         %lu bytes (canonical JSON envelope)\n",
+              (unsigned long)run.log_bytes);
+  std::printf("engine PlaceOrder/s    %.0f  (%.0f events/s, %.2f s)\n", engine_orders,
+              run.events / run.seconds, run.seconds);
+  std::printf("raw RocksDB events/s   %.0f  (= %.0f orders/s equivalent, %.2f s)\n",
+              run.events / raw_s, raw_orders, raw_s);
   std::printf("engine / raw           %.2f\n", engine_orders / raw_orders);
   const double raw_real_orders = (run.events / raw_real_s) / (double(run.events) / orders);
-  std::printf("raw, engine's bytes    %.0f events/s  (= %.0f orders/s equivalent, %.2f s; %zu sampled events in turn)\n",
-              run.events / raw_real_s, raw_real_orders, raw_real_s, run.sample.size());
+  std::printf(
+      "raw, engine's bytes    %.0f events/s  (= %.0f orders/s equivalent, %.2f s; %zu sampled "
+      "events in turn)\n",
+      run.events / raw_real_s, raw_real_orders, raw_real_s, run.sample.size());
   std::printf("engine / raw (bytes)   %.2f\n", engine_orders / raw_real_orders);
   std::printf("peak RSS               %ld MiB after %lu orders\n", rss, (unsigned long)orders);
   return 0;

@@ -37,7 +37,7 @@ using Steady = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int64_t kPrice = 1999;  // per unit, EUR minor units
+constexpr int64_t kPrice = 1999;    // per unit, EUR minor units
 constexpr int kLineQty[] = {1, 2};  // two lines per order, both from the order's seller
 
 [[noreturn]] void die(const std::string& what) {
@@ -58,9 +58,17 @@ enum class Step { place, pay, ship, deliver, confirm, settled };
 // queue the order's next step; the calling thread submits it.
 class Driver {
  public:
-  Driver(Engine& engine, FlowManager& flows, uint64_t orders, uint64_t window, uint32_t sellers, uint32_t buyers)
-      : engine_(engine), flows_(flows), orders_(orders), window_(window), sellers_(sellers), buyers_(buyers),
-        started_at_(orders), latency_us_(orders), gates_(orders) {}
+  Driver(Engine& engine, FlowManager& flows, uint64_t orders, uint64_t window, uint32_t sellers,
+         uint32_t buyers)
+      : engine_(engine),
+        flows_(flows),
+        orders_(orders),
+        window_(window),
+        sellers_(sellers),
+        buyers_(buyers),
+        started_at_(orders),
+        latency_us_(orders),
+        gates_(orders) {}
 
   void run() {
     uint64_t launched = 0, settled = 0;
@@ -70,7 +78,8 @@ class Driver {
       std::pair<uint64_t, Step> item;
       {
         std::unique_lock lock(mu_);
-        if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return !queue_.empty() || !failure_.empty(); })) {
+        if (!cv_.wait_for(lock, std::chrono::seconds(10),
+                          [&] { return !queue_.empty() || !failure_.empty(); })) {
           // Not a timing check: a hang guard, so a lost notification ends the run with a message.
           if (Steady::now() - last_progress > std::chrono::seconds(300))
             die("no order has made progress for 300 s (" + std::to_string(settled) + " settled)");
@@ -82,7 +91,9 @@ class Driver {
       }
       last_progress = Steady::now();
       if (item.second == Step::settled) {
-        latency_us_[item.first] = std::chrono::duration<double, std::micro>(Steady::now() - started_at_[item.first]).count();
+        latency_us_[item.first] =
+            std::chrono::duration<double, std::micro>(Steady::now() - started_at_[item.first])
+                .count();
         ++settled;
         if (launched < orders_) start(launched++);
       } else {
@@ -135,15 +146,18 @@ class Driver {
     switch (step) {
       case Step::place: {
         const std::string s = seller(i);
-        cmd = PlaceOrder{OrderId{oid}, CustomerId{"buyer-" + std::to_string(i % buyers_)},
-                         {{Sku{"sku-" + s + "-a"}, Quantity{kLineQty[0]}}, {Sku{"sku-" + s + "-b"}, Quantity{kLineQty[1]}}}};
+        cmd = PlaceOrder{OrderId{oid},
+                         CustomerId{"buyer-" + std::to_string(i % buyers_)},
+                         {{Sku{"sku-" + s + "-a"}, Quantity{kLineQty[0]}},
+                          {Sku{"sku-" + s + "-b"}, Quantity{kLineQty[1]}}}};
         on_done = [this, i] { push(i, Step::pay); };
         break;
       }
       case Step::pay:
         // Watch before submitting, so that the outcome cannot pass unseen.
         flows_.watch("payment:" + payment_id(i), [this, i](const FlowOutcome& o) {
-          if (o.status != "paid") return fail("order " + order_id(i) + ": payment " + o.status + " " + o.detail);
+          if (o.status != "paid")
+            return fail("order " + order_id(i) + ": payment " + o.status + " " + o.detail);
           arrive(i, Step::ship);
         });
         cmd = PayOrder{OrderId{oid}, PaymentId{payment_id(i)}, PaymentMethod::wallet, std::nullopt};
@@ -159,7 +173,8 @@ class Driver {
         break;
       case Step::confirm:
         flows_.watch("escrow:" + oid, [this, i](const FlowOutcome& o) {
-          if (o.status != "released") return fail("order " + order_id(i) + ": escrow " + o.status + " " + o.detail);
+          if (o.status != "released")
+            return fail("order " + order_id(i) + ": escrow " + o.status + " " + o.detail);
           arrive(i, Step::settled);
         });
         cmd = ConfirmOrder{OrderId{oid}, std::nullopt};
@@ -176,7 +191,8 @@ class Driver {
     sub.done = [this, i, on_done = std::move(on_done)](Completion&& c) {
       if (!c.durable) return fail("order " + order_id(i) + ": " + c.durable.message());
       if (c.outcome.rejection)
-        return fail("order " + order_id(i) + ": rejected " + std::string(to_string(c.outcome.rejection->code)) + ": " +
+        return fail("order " + order_id(i) + ": rejected " +
+                    std::string(to_string(c.outcome.rejection->code)) + ": " +
                     c.outcome.rejection->detail);
       on_done();
     };
@@ -225,15 +241,23 @@ int main(int argc, char** argv) {
   std::string dir = (std::filesystem::temp_directory_path() / "ordo-bench-money").string();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--orders") orders = std::stoull(argv[i + 1]);
-    else if (a == "--window") window = std::stoull(argv[i + 1]);
-    else if (a == "--partitions") partitions = uint32_t(std::stoul(argv[i + 1]));
-    else if (a == "--buyers") buyers = uint32_t(std::stoul(argv[i + 1]));
-    else if (a == "--sellers") sellers = uint32_t(std::stoul(argv[i + 1]));
-    else if (a == "--dir") dir = argv[i + 1];
-    else die("unknown option " + a);
+    if (a == "--orders")
+      orders = std::stoull(argv[i + 1]);
+    else if (a == "--window")
+      window = std::stoull(argv[i + 1]);
+    else if (a == "--partitions")
+      partitions = uint32_t(std::stoul(argv[i + 1]));
+    else if (a == "--buyers")
+      buyers = uint32_t(std::stoul(argv[i + 1]));
+    else if (a == "--sellers")
+      sellers = uint32_t(std::stoul(argv[i + 1]));
+    else if (a == "--dir")
+      dir = argv[i + 1];
+    else
+      die("unknown option " + a);
   }
-  if (orders == 0 || window == 0 || partitions == 0 || buyers == 0 || sellers == 0) die("counts must be positive");
+  if (orders == 0 || window == 0 || partitions == 0 || buyers == 0 || sellers == 0)
+    die("counts must be positive");
   std::filesystem::remove_all(dir);
 
   SystemClock clock;
@@ -254,13 +278,15 @@ int main(int argc, char** argv) {
     bench::ClosedLoop setup(e, 1024);
     for (uint32_t s = 0; s < sellers; ++s)
       for (const char* suffix : {"-a", "-b"})
-        setup.submit(DefineProduct{Sku{"sku-" + std::to_string(s) + suffix}, SellerId{"seller-" + std::to_string(s)},
-                                   "Benchmark item", AmountMinor{kPrice}, Currency{"EUR"}, Quantity{kMaxStock}});
+        setup.submit(DefineProduct{Sku{"sku-" + std::to_string(s) + suffix},
+                                   SellerId{"seller-" + std::to_string(s)}, "Benchmark item",
+                                   AmountMinor{kPrice}, Currency{"EUR"}, Quantity{kMaxStock}});
     setup.drain();
     const int64_t per_order = kPrice * (kLineQty[0] + kLineQty[1]);
     const int64_t per_buyer = (int64_t(orders / buyers) + 2) * per_order;
     for (uint32_t b = 0; b < buyers; ++b)
-      setup.submit(DepositToWallet{OwnerId{"buyer-" + std::to_string(b)}, Currency{"EUR"}, AmountMinor{per_buyer}, "bench"});
+      setup.submit(DepositToWallet{OwnerId{"buyer-" + std::to_string(b)}, Currency{"EUR"},
+                                   AmountMinor{per_buyer}, "bench"});
     setup.drain();
     if (setup.failed()) die(std::to_string(setup.failed()) + " setup commands failed");
   }
@@ -271,7 +297,9 @@ int main(int argc, char** argv) {
   const PartitionId ledger = e.router().partition_for_currency(Currency{"EUR"});
   std::vector<uint64_t> orders_on(partitions, 0);
   for (uint64_t i = 0; i < orders; ++i)
-    ++orders_on[e.router().partition_for_seller(SellerId{"seller-" + std::to_string(i % sellers)}).value()];
+    ++orders_on[e.router()
+                    .partition_for_seller(SellerId{"seller-" + std::to_string(i % sellers)})
+                    .value()];
 
   // The log's end before the run (EventLog::tail is as recovered on open, so read forward).
   std::vector<Offset> next_before;
@@ -318,8 +346,9 @@ int main(int argc, char** argv) {
   }
   e.stop();
   const long rss = peak_rss_mib();
-  if (counted != events) std::fprintf(stderr, "bench_money: note: %lu events read back, %lu counted by the processors\n",
-                                      (unsigned long)counted, (unsigned long)events);
+  if (counted != events)
+    std::fprintf(stderr, "bench_money: note: %lu events read back, %lu counted by the processors\n",
+                 (unsigned long)counted, (unsigned long)events);
   const uint64_t avg_bytes = counted ? bytes / counted : 0;
 
   const auto raw = bench::run_raw_rocksdb_spread(dir + "/raw", events, batches, avg_bytes);
@@ -332,27 +361,40 @@ int main(int argc, char** argv) {
   const double raw_events_per_s = events / raw.seconds;
   const auto& lat = driver.latencies_us();
 
-  std::printf("partitions             %u (ledger EUR on partition %u; orders per partition:", partitions, ledger.value());
+  std::printf("partitions             %u (ledger EUR on partition %u; orders per partition:",
+              partitions, ledger.value());
   for (uint32_t p = 0; p < partitions; ++p) std::printf(" %lu", (unsigned long)orders_on[p]);
   std::printf(")\n");
-  std::printf("orders                 %lu settled (2 lines, wallet-paid), %lu in flight, %u buyers, %u sellers\n",
-              (unsigned long)orders, (unsigned long)window, buyers, sellers);
-  std::printf("events                 %lu (%.1f per order; per partition:", (unsigned long)events, per_order);
+  std::printf(
+      "orders                 %lu settled (2 lines, wallet-paid), %lu in flight, %u buyers, %u "
+      "sellers\n",
+      (unsigned long)orders, (unsigned long)window, buyers, sellers);
+  std::printf("events                 %lu (%.1f per order; per partition:", (unsigned long)events,
+              per_order);
   for (uint32_t p = 0; p < partitions; ++p) std::printf(" %lu", (unsigned long)events_on[p]);
   std::printf(")\n");
-  std::printf("commands               %lu (%.1f per order, of which %lu follow-ups from the FlowManager)\n",
-              (unsigned long)commands, double(commands) / orders, (unsigned long)steps);
-  std::printf("group commits          %lu (%.1f events per fsync'd WriteBatch)\n", (unsigned long)batches,
-              double(events) / double(batches));
-  std::printf("avg event size         %lu bytes (canonical JSON envelope)\n", (unsigned long)avg_bytes);
-  std::printf("engine settled/s       %.0f  (%.0f events/s, %.2f s)\n", settled_per_s, events / seconds, seconds);
-  std::printf("settle latency         p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", percentile(lat, 0.50) / 1000,
-              percentile(lat, 0.99) / 1000, percentile(lat, 1.0) / 1000);
-  std::printf("raw RocksDB events/s   %.0f  (%lu WriteBatches, = %.0f settled orders/s equivalent, %.2f s)\n",
-              raw_events_per_s, (unsigned long)raw.batches, raw_events_per_s / per_order, raw.seconds);
+  std::printf(
+      "commands               %lu (%.1f per order, of which %lu follow-ups from the FlowManager)\n",
+      (unsigned long)commands, double(commands) / orders, (unsigned long)steps);
+  std::printf("group commits          %lu (%.1f events per fsync'd WriteBatch)\n",
+              (unsigned long)batches, double(events) / double(batches));
+  std::printf("avg event size         %lu bytes (canonical JSON envelope)\n",
+              (unsigned long)avg_bytes);
+  std::printf("engine settled/s       %.0f  (%.0f events/s, %.2f s)\n", settled_per_s,
+              events / seconds, seconds);
+  std::printf("settle latency         p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+              percentile(lat, 0.50) / 1000, percentile(lat, 0.99) / 1000,
+              percentile(lat, 1.0) / 1000);
+  std::printf(
+      "raw RocksDB events/s   %.0f  (%lu WriteBatches, = %.0f settled orders/s equivalent, %.2f "
+      "s)\n",
+      raw_events_per_s, (unsigned long)raw.batches, raw_events_per_s / per_order, raw.seconds);
   std::printf("engine / raw           %.2f\n", settled_per_s / (raw_events_per_s / per_order));
-  std::printf("raw, 4096-event batches %.0f events/s  (%lu WriteBatches, = %.0f settled orders/s equivalent; scale only)\n",
-              events / raw_big.seconds, (unsigned long)raw_big.batches, events / raw_big.seconds / per_order);
+  std::printf(
+      "raw, 4096-event batches %.0f events/s  (%lu WriteBatches, = %.0f settled orders/s "
+      "equivalent; scale only)\n",
+      events / raw_big.seconds, (unsigned long)raw_big.batches,
+      events / raw_big.seconds / per_order);
   std::printf("peak RSS               %ld MiB\n", rss);
   return 0;
 }

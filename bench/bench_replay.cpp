@@ -36,7 +36,9 @@ using Steady = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Steady::time_point t) { return std::chrono::duration<double>(Steady::now() - t).count(); }
+double seconds_since(Steady::time_point t) {
+  return std::chrono::duration<double>(Steady::now() - t).count();
+}
 
 long peak_rss_mib() {
   rusage ru{};
@@ -86,8 +88,8 @@ int64_t generate(const std::string& data_dir, int64_t target) {
     batch.clear();
   };
   for (int i = 0; i < kProducts; ++i)
-    add(ProductDefined{sku(i), SellerId{"seller-1"}, "Product " + std::to_string(i), AmountMinor{100 + i},
-                       Currency{"EUR"}, Quantity{kMaxStock}},
+    add(ProductDefined{sku(i), SellerId{"seller-1"}, "Product " + std::to_string(i),
+                       AmountMinor{100 + i}, Currency{"EUR"}, Quantity{kMaxStock}},
         ++product_version[i], "define-" + std::to_string(i));
   while (written + static_cast<int64_t>(batch.size()) < target) {
     const std::string cmd = "cmd-" + std::to_string(order);
@@ -99,8 +101,9 @@ int64_t generate(const std::string& data_dir, int64_t target) {
     std::vector<PricedLine> lines{{sku(a), Quantity{qa}, AmountMinor{100 + a}},
                                   {sku(bb), Quantity{qb}, AmountMinor{100 + bb}}};
     const int64_t total = qa * (100 + a) + qb * (100 + bb);
-    add(OrderPlaced{id, CustomerId{"customer-" + std::to_string(order % 1000)}, SellerId{"seller-1"},
-                    Currency{"EUR"}, lines, AmountMinor{total}, TimestampMs{now + 900'000}},
+    add(OrderPlaced{id, CustomerId{"customer-" + std::to_string(order % 1000)},
+                    SellerId{"seller-1"}, Currency{"EUR"}, lines, AmountMinor{total},
+                    TimestampMs{now + 900'000}},
         1, cmd);
     add(StockReserved{sku(a), id, Quantity{qa}}, ++product_version[a], cmd);
     add(StockReserved{sku(bb), id, Quantity{qb}}, ++product_version[bb], cmd);
@@ -126,8 +129,9 @@ struct Row {
 };
 
 void print(const Row& r) {
-  std::printf("| %-44s | %10lld | %8.2f | %11.0f | %8.1f |\n", r.what.c_str(), static_cast<long long>(r.events),
-              r.seconds, r.events / r.seconds, r.bytes / r.seconds / (1 << 20));
+  std::printf("| %-44s | %10lld | %8.2f | %11.0f | %8.1f |\n", r.what.c_str(),
+              static_cast<long long>(r.events), r.seconds, r.events / r.seconds,
+              r.bytes / r.seconds / (1 << 20));
   std::fflush(stdout);
 }
 
@@ -139,56 +143,67 @@ int main(int argc, char** argv) {
   bool keep = false;
   std::string given_file;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--events")) target = std::stoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--keep")) keep = std::strcmp(argv[i + 1], "0") != 0;
-    else if (!std::strcmp(argv[i], "--file")) given_file = argv[i + 1];
-    else die("usage: bench_replay [--events N] [--dir PATH] [--keep 1] | --file EXPORT.jsonl");
+    if (!std::strcmp(argv[i], "--events"))
+      target = std::stoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--dir"))
+      dir = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--keep"))
+      keep = std::strcmp(argv[i + 1], "0") != 0;
+    else if (!std::strcmp(argv[i], "--file"))
+      given_file = argv[i + 1];
+    else
+      die("usage: bench_replay [--events N] [--dir PATH] [--keep 1] | --file EXPORT.jsonl");
   }
-  const std::string data = dir + "/data", file = given_file.empty() ? dir + "/export.jsonl" : given_file;
+  const std::string data = dir + "/data",
+                    file = given_file.empty() ? dir + "/export.jsonl" : given_file;
   auto t = Steady::now();
   if (given_file.empty()) {
     std::filesystem::remove_all(dir);
     const int64_t n = generate(data, target);
-    std::printf("generated %lld events in %.1f s (fast path: sealed envelopes through RocksDbLog::append)\n\n",
-                static_cast<long long>(n), seconds_since(t));
+    std::printf(
+        "generated %lld events in %.1f s (fast path: sealed envelopes through "
+        "RocksDbLog::append)\n\n",
+        static_cast<long long>(n), seconds_since(t));
   }
-  std::printf("| %-44s | %10s | %8s | %11s | %8s |\n", "pass", "events", "seconds", "events/s", "MiB/s");
+  std::printf("| %-44s | %10s | %8s | %11s | %8s |\n", "pass", "events", "seconds", "events/s",
+              "MiB/s");
   std::printf("|%s|%s|%s|%s|%s|\n", std::string(46, '-').c_str(), std::string(12, '-').c_str(),
-              std::string(10, '-').c_str(), std::string(13, '-').c_str(), std::string(10, '-').c_str());
+              std::string(10, '-').c_str(), std::string(13, '-').c_str(),
+              std::string(10, '-').c_str());
 
   int64_t log_bytes = 0;
   if (given_file.empty()) {
-  {  // Raw: RocksDB iterator over the log column family, no decoding.
-    auto db = RocksDb::open(data + "/rocksdb");
-    if (!db) die(db.error().message);
-    t = Steady::now();
-    int64_t count = 0;
-    std::unique_ptr<rocksdb::Iterator> it(db.value()->db().NewIterator(rocksdb::ReadOptions(), db.value()->cf(Cf::log)));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      ++count;
-      log_bytes += static_cast<int64_t>(it->value().size());
+    {  // Raw: RocksDB iterator over the log column family, no decoding.
+      auto db = RocksDb::open(data + "/rocksdb");
+      if (!db) die(db.error().message);
+      t = Steady::now();
+      int64_t count = 0;
+      std::unique_ptr<rocksdb::Iterator> it(
+          db.value()->db().NewIterator(rocksdb::ReadOptions(), db.value()->cf(Cf::log)));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        ++count;
+        log_bytes += static_cast<int64_t>(it->value().size());
+      }
+      print({"raw RocksDB iterator (log CF, no decode)", count, log_bytes, seconds_since(t)});
     }
-    print({"raw RocksDB iterator (log CF, no decode)", count, log_bytes, seconds_since(t)});
-  }
-  {
-    auto src = DataDirSource::open(data);
-    if (!src) die(src.error().message);
-    t = Steady::now();
-    VerifyReport r = verify(*src.value());
-    if (!r.ok()) die("verify failed: " + r.first_failure());
-    print({"verify --data-dir", r.events(), log_bytes, seconds_since(t)});
-  }
-  {
-    auto src = DataDirSource::open(data);
-    if (!src) die(src.error().message);
-    ExportOptions o;
-    o.out = file;
-    t = Steady::now();
-    auto r = export_events(*src.value(), o);
-    if (!r) die(r.error().message);
-    print({"export --data-dir → jsonl", r->written, log_bytes, seconds_since(t)});
-  }
+    {
+      auto src = DataDirSource::open(data);
+      if (!src) die(src.error().message);
+      t = Steady::now();
+      VerifyReport r = verify(*src.value());
+      if (!r.ok()) die("verify failed: " + r.first_failure());
+      print({"verify --data-dir", r.events(), log_bytes, seconds_since(t)});
+    }
+    {
+      auto src = DataDirSource::open(data);
+      if (!src) die(src.error().message);
+      ExportOptions o;
+      o.out = file;
+      t = Steady::now();
+      auto r = export_events(*src.value(), o);
+      if (!r) die(r.error().message);
+      print({"export --data-dir → jsonl", r->written, log_bytes, seconds_since(t)});
+    }
   }
   const int64_t file_bytes = static_cast<int64_t>(std::filesystem::file_size(file));
   {  // Raw: the export file's lines, no decoding.
@@ -230,7 +245,8 @@ int main(int argc, char** argv) {
     o.check_threads = threads;
     VerifyReport r = verify(*src.value(), {}, o);
     if (!r.ok()) die("verify failed: " + r.first_failure());
-    print({threads ? "verify --file" : "verify --file, all on one thread", r.events(), file_bytes, seconds_since(t)});
+    print({threads ? "verify --file" : "verify --file, all on one thread", r.events(), file_bytes,
+           seconds_since(t)});
   }
   std::printf("\npeak RSS %ld MiB; log values %lld bytes, export file %lld bytes\n", peak_rss_mib(),
               static_cast<long long>(log_bytes), static_cast<long long>(file_bytes));

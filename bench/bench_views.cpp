@@ -51,18 +51,27 @@ std::vector<Envelope> generate(const std::string& dir, int orders) {
   constexpr int kSellers = 20, kSkus = 10;
   for (int s = 0; s < kSellers; ++s)
     for (int k = 0; k < kSkus; ++k)
-      submit_sync(e, DefineProduct{Sku{fmt::format("s{}-k{}", s, k)}, SellerId{fmt::format("seller{}", s)},
-                                   "Item", AmountMinor{100 + int64_t(rng() % 5000)}, Currency{"EUR"}, Quantity{kMaxStock / 2}});
+      submit_sync(
+          e, DefineProduct{Sku{fmt::format("s{}-k{}", s, k)}, SellerId{fmt::format("seller{}", s)},
+                           "Item", AmountMinor{100 + int64_t(rng() % 5000)}, Currency{"EUR"},
+                           Quantity{kMaxStock / 2}});
   for (int i = 0; i < orders; ++i) {
     int s = int(rng() % kSellers);
     std::vector<OrderLineRequest> lines;
     int n = 1 + int(rng() % 3);
-    for (int l = 0; l < n; ++l) lines.push_back({Sku{fmt::format("s{}-k{}", s, (int(rng() % kSkus) + l * 3) % kSkus)}, Quantity{1 + int64_t(rng() % 4)}});
+    for (int l = 0; l < n; ++l)
+      lines.push_back({Sku{fmt::format("s{}-k{}", s, (int(rng() % kSkus) + l * 3) % kSkus)},
+                       Quantity{1 + int64_t(rng() % 4)}});
     std::sort(lines.begin(), lines.end(), [](auto& a, auto& b) { return a.sku < b.sku; });
-    lines.erase(std::unique(lines.begin(), lines.end(), [](auto& a, auto& b) { return a.sku == b.sku; }), lines.end());
-    submit_sync(e, PlaceOrder{OrderId{fmt::format("o{}", i)}, CustomerId{fmt::format("c{}", rng() % 5000)}, lines});
-    if (i % 5 == 4) submit_sync(e, CancelOrder{OrderId{fmt::format("o{}", i - 2)}, "bench", std::nullopt});
-    if (i % 50 == 0) submit_sync(e, AdjustStock{Sku{fmt::format("s{}-k0", s)}, Quantity{10}, "restock"});
+    lines.erase(
+        std::unique(lines.begin(), lines.end(), [](auto& a, auto& b) { return a.sku == b.sku; }),
+        lines.end());
+    submit_sync(e, PlaceOrder{OrderId{fmt::format("o{}", i)},
+                              CustomerId{fmt::format("c{}", rng() % 5000)}, lines});
+    if (i % 5 == 4)
+      submit_sync(e, CancelOrder{OrderId{fmt::format("o{}", i - 2)}, "bench", std::nullopt});
+    if (i % 50 == 0)
+      submit_sync(e, AdjustStock{Sku{fmt::format("s{}-k0", s)}, Quantity{10}, "restock"});
   }
   e.stop();
   std::vector<Envelope> all;
@@ -90,12 +99,16 @@ int main(int argc, char** argv) {
   int orders = 50'000, naive_events = 20'000;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--postgres") conninfo = argv[i + 1];
-    else if (a == "--orders") orders = std::stoi(argv[i + 1]);
-    else if (a == "--naive-events") naive_events = std::stoi(argv[i + 1]);
+    if (a == "--postgres")
+      conninfo = argv[i + 1];
+    else if (a == "--orders")
+      orders = std::stoi(argv[i + 1]);
+    else if (a == "--naive-events")
+      naive_events = std::stoi(argv[i + 1]);
   }
   if (conninfo.empty()) {
-    std::fprintf(stderr, "usage: bench_views --postgres CONNINFO [--orders N] [--naive-events N]\n");
+    std::fprintf(stderr,
+                 "usage: bench_views --postgres CONNINFO [--orders N] [--naive-events N]\n");
     return 2;
   }
   std::string dir = (std::filesystem::temp_directory_path() / "ordo-bench-views").string();
@@ -113,7 +126,8 @@ int main(int argc, char** argv) {
     int64_t pos = -1;
     auto t0 = SteadyClock::now();
     for (size_t i = 0; i < events.size(); i += kBatch) {
-      std::vector<Envelope> batch(events.begin() + i, events.begin() + std::min(events.size(), i + kBatch));
+      std::vector<Envelope> batch(events.begin() + i,
+                                  events.begin() + std::min(events.size(), i + kBatch));
       pos = writer.apply_batch(0, batch, pos);
     }
     projector_s = seconds_since(t0);
@@ -128,7 +142,8 @@ int main(int argc, char** argv) {
     for (size_t i = 0, b = 0; i < events.size(); i += kBatch, ++b) {
       decoded[b].reserve(kBatch);
       for (size_t j = i; j < std::min(events.size(), i + kBatch); ++j) {
-        decoded[b].push_back(decode_event(events[j].type, events[j].schema_version, events[j].payload).value());
+        decoded[b].push_back(
+            decode_event(events[j].type, events[j].schema_version, events[j].payload).value());
         folded[b].add(events[j], decoded[b].back());
       }
     }
@@ -158,10 +173,13 @@ int main(int argc, char** argv) {
     w.exec(std::string("DROP SCHEMA ") + s + " CASCADE");
     w.commit();
   }
-  double projector = events.size() / projector_s, ceiling = events.size() / ceiling_s, naive = naive_n / naive_s;
-  std::printf("events                 %zu (%d orders with cancels and restocks; batches of %zu)\n", events.size(), orders, kBatch);
+  double projector = events.size() / projector_s, ceiling = events.size() / ceiling_s,
+         naive = naive_n / naive_s;
+  std::printf("events                 %zu (%d orders with cancels and restocks; batches of %zu)\n",
+              events.size(), orders, kBatch);
   std::printf("projector events/s     %.0f  (%.2f s)\n", projector, projector_s);
-  std::printf("ceiling events/s       %.0f  (%.2f s: pre-folded rows, COPY + upsert only)\n", ceiling, ceiling_s);
+  std::printf("ceiling events/s       %.0f  (%.2f s: pre-folded rows, COPY + upsert only)\n",
+              ceiling, ceiling_s);
   std::printf("naive events/s         %.0f  (%zu events, one transaction each)\n", naive, naive_n);
   std::printf("projector / ceiling    %.2f\n", projector / ceiling);
   std::printf("projector / naive      %.1fx\n", projector / naive);

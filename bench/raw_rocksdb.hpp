@@ -46,14 +46,17 @@ inline RawRun run_raw_rocksdb(const std::string& dir, uint64_t events, uint64_t 
 }
 
 // With one value of `event_bytes` bytes of 'x' (the original baseline).
-inline RawRun run_raw_rocksdb(const std::string& dir, uint64_t events, uint64_t per_batch, uint64_t event_bytes) {
-  return run_raw_rocksdb(dir, events, per_batch, std::vector<std::string>{std::string(event_bytes, 'x')});
+inline RawRun run_raw_rocksdb(const std::string& dir, uint64_t events, uint64_t per_batch,
+                              uint64_t event_bytes) {
+  return run_raw_rocksdb(dir, events, per_batch,
+                         std::vector<std::string>{std::string(event_bytes, 'x')});
 }
 
 // The same, with exactly `batches` WriteBatches: the events are spread evenly over them (the
 // batch sizes differ by at most one), so the fsync count matches a measured run whose average
 // batch is small and not a whole number.
-inline RawRun run_raw_rocksdb_spread(const std::string& dir, uint64_t events, uint64_t batches, uint64_t event_bytes) {
+inline RawRun run_raw_rocksdb_spread(const std::string& dir, uint64_t events, uint64_t batches,
+                                     uint64_t event_bytes) {
   auto db = RocksDb::open(dir);
   if (!db) std::exit(1);
   if (batches == 0) batches = 1;

@@ -9,7 +9,7 @@ PACKAGES=(
   librdkafka-dev libssl-dev libjemalloc-dev
   postgresql-15 postgresql-client-15
   python3 python3-yaml python3-venv wrk jq kcat
-  clang-14 libfuzzer-14-dev libclang-rt-14-dev
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format-14
   maven openjdk-17-jre-headless
 )
 

@@ -22,8 +22,15 @@ bool MoneyChanges::add(const Envelope& env, const Event& event) {
   const std::vector<Posting> legs = postings(event);
   for (size_t i = 0; i < legs.size(); ++i) {
     const Posting& p = legs[i];
-    EntryRow row{env.partition.value(), env.offset.value(), static_cast<int64_t>(i), p.account,
-                 p.currency.value(), p.amount_minor, env.type, std::nullopt, at};
+    EntryRow row{env.partition.value(),
+                 env.offset.value(),
+                 static_cast<int64_t>(i),
+                 p.account,
+                 p.currency.value(),
+                 p.amount_minor,
+                 env.type,
+                 std::nullopt,
+                 at};
     std::visit(
         [&](const auto& e) {
           if constexpr (requires { e.order_id; }) row.order_id = e.order_id.value();
@@ -55,7 +62,8 @@ bool MoneyChanges::add(const Envelope& env, const Event& event) {
           p.amount_minor = e.amount_minor.value();
           p.status = "pending";
           touch(p, env);
-        } else if constexpr (std::is_same_v<T, PaymentCaptured> || std::is_same_v<T, PaymentFailed>) {
+        } else if constexpr (std::is_same_v<T, PaymentCaptured> ||
+                             std::is_same_v<T, PaymentFailed>) {
           auto& p = payments[e.payment_id.value()];
           p.status = std::is_same_v<T, PaymentCaptured> ? "captured" : "failed";
           if constexpr (std::is_same_v<T, PaymentFailed>) p.reason = e.reason;

@@ -38,9 +38,9 @@ struct EscrowChange {
   bool held = false;  // EscrowHeld in this batch: insert the row
   std::string payment_id, buyer, seller, currency;
   int64_t amount_minor = 0;
-  int64_t held_delta = 0;      // the escrow account's postings
-  std::string status;          // "" = unchanged
-  int64_t fee_minor = -1;      // set by EscrowReleased
+  int64_t held_delta = 0;  // the escrow account's postings
+  std::string status;      // "" = unchanged
+  int64_t fee_minor = -1;  // set by EscrowReleased
   int64_t version = 0;
   int64_t updated_ms = 0;
 };
@@ -83,8 +83,8 @@ struct MoneyChanges {
   // Folds a money event; false for events that are not the ledger's.
   bool add(const Envelope& envelope, const Event& event);
   bool empty() const {
-    return wallets.empty() && entries.empty() && escrows.empty() && payments.empty() && payouts.empty() &&
-           released_holds.empty();
+    return wallets.empty() && entries.empty() && escrows.empty() && payments.empty() &&
+           payouts.empty() && released_holds.empty();
   }
 };
 

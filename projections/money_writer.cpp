@@ -36,12 +36,14 @@ CREATE TEMP TABLE IF NOT EXISTS stage_payout_releases (payout_id text, updated_m
 void write_money_changes(pqxx::work& w, const MoneyChanges& m) {
   if (!m.entries.empty()) {
     {
-      pqxx::stream_to s(w, "stage_ledger_entries",
-                        std::vector<std::string>{"partition", "log_offset", "idx", "account", "currency",
-                                                 "amount_minor", "type", "order_id", "occurred_ms"});
+      pqxx::stream_to s(
+          w, "stage_ledger_entries",
+          std::vector<std::string>{"partition", "log_offset", "idx", "account", "currency",
+                                   "amount_minor", "type", "order_id", "occurred_ms"});
       for (const auto& e : m.entries)
-        s << std::make_tuple(static_cast<int64_t>(e.partition), e.offset, e.idx, e.account, e.currency,
-                             e.amount_minor, e.type, e.order_id.value_or(""), e.occurred_ms);
+        s << std::make_tuple(static_cast<int64_t>(e.partition), e.offset, e.idx, e.account,
+                             e.currency, e.amount_minor, e.type, e.order_id.value_or(""),
+                             e.occurred_ms);
       s.complete();
     }
     // Keyed by the leg's place in the log: a row already there is never written twice.
@@ -56,12 +58,12 @@ void write_money_changes(pqxx::work& w, const MoneyChanges& m) {
   if (!m.escrows.empty()) {
     {
       pqxx::stream_to s(w, "stage_escrows",
-                        std::vector<std::string>{"order_id", "payment_id", "buyer", "seller", "currency",
-                                                 "amount_minor", "held_delta", "status", "fee_minor",
-                                                 "version", "updated_ms"});
+                        std::vector<std::string>{"order_id", "payment_id", "buyer", "seller",
+                                                 "currency", "amount_minor", "held_delta", "status",
+                                                 "fee_minor", "version", "updated_ms"});
       for (const auto& [id, x] : m.escrows)
-        s << std::make_tuple(id, x.payment_id, x.buyer, x.seller, x.currency, x.amount_minor, x.held_delta,
-                             x.status, x.fee_minor, x.version, x.updated_ms);
+        s << std::make_tuple(id, x.payment_id, x.buyer, x.seller, x.currency, x.amount_minor,
+                             x.held_delta, x.status, x.fee_minor, x.version, x.updated_ms);
       s.complete();
     }
     w.exec(std::string(R"(
@@ -80,14 +82,15 @@ void write_money_changes(pqxx::work& w, const MoneyChanges& m) {
   }
   if (!m.payments.empty()) {
     {
-      pqxx::stream_to s(w, "stage_payments",
-                        std::vector<std::string>{"payment_id", "order_id", "method", "buyer", "seller",
-                                                 "amount_minor", "currency", "status", "refunded_delta",
-                                                 "reason", "has_reason", "version", "updated_ms"});
+      pqxx::stream_to s(
+          w, "stage_payments",
+          std::vector<std::string>{"payment_id", "order_id", "method", "buyer", "seller",
+                                   "amount_minor", "currency", "status", "refunded_delta", "reason",
+                                   "has_reason", "version", "updated_ms"});
       for (const auto& [id, p] : m.payments)
-        s << std::make_tuple(id, p.order_id, p.method, p.buyer, p.seller, p.amount_minor, p.currency, p.status,
-                             p.refunded_delta, p.reason.value_or(""), p.reason.has_value(), p.version,
-                             p.updated_ms);
+        s << std::make_tuple(id, p.order_id, p.method, p.buyer, p.seller, p.amount_minor,
+                             p.currency, p.status, p.refunded_delta, p.reason.value_or(""),
+                             p.reason.has_value(), p.version, p.updated_ms);
       s.complete();
     }
     // A refund that reaches the amount makes the payment refunded; a partial one leaves it.
@@ -111,10 +114,10 @@ void write_money_changes(pqxx::work& w, const MoneyChanges& m) {
   }
   if (!m.payouts.empty()) {
     {
-      pqxx::stream_to s(w, "stage_payouts",
-                        std::vector<std::string>{"payout_id", "owner", "currency", "amount_minor",
-                                                 "destination", "status", "reason", "has_reason", "version",
-                                                 "updated_ms"});
+      pqxx::stream_to s(
+          w, "stage_payouts",
+          std::vector<std::string>{"payout_id", "owner", "currency", "amount_minor", "destination",
+                                   "status", "reason", "has_reason", "version", "updated_ms"});
       for (const auto& [id, p] : m.payouts)
         s << std::make_tuple(id, p.owner, p.currency, p.amount_minor, p.destination, p.status,
                              p.reason.value_or(""), p.reason.has_value(), p.version, p.updated_ms);
@@ -136,14 +139,16 @@ void write_money_changes(pqxx::work& w, const MoneyChanges& m) {
   if (!m.wallets.empty() || !m.released_holds.empty()) {
     {
       pqxx::stream_to s(w, "stage_wallets",
-                        std::vector<std::string>{"owner", "currency", "balance_delta", "held_delta", "version",
-                                                 "updated_ms"});
+                        std::vector<std::string>{"owner", "currency", "balance_delta", "held_delta",
+                                                 "version", "updated_ms"});
       for (const auto& [key, c] : m.wallets)
-        s << std::make_tuple(key.first, key.second, c.balance_delta, c.held_delta, c.version, c.updated_ms);
+        s << std::make_tuple(key.first, key.second, c.balance_delta, c.held_delta, c.version,
+                             c.updated_ms);
       s.complete();
     }
     if (!m.released_holds.empty()) {
-      pqxx::stream_to s(w, "stage_payout_releases", std::vector<std::string>{"payout_id", "updated_ms"});
+      pqxx::stream_to s(w, "stage_payout_releases",
+                        std::vector<std::string>{"payout_id", "updated_ms"});
       for (const auto& r : m.released_holds) s << std::make_tuple(r.payout_id, r.updated_ms);
       s.complete();
     }

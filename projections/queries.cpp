@@ -148,7 +148,8 @@ std::optional<OrderView> ViewQueries::order(const std::string& order_id) {
                                 "::text FROM orders o WHERE o.order_id = $1",
                             order_id);
     if (r.empty()) return std::nullopt;
-    return OrderView{r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>()};
+    return OrderView{r[0][0].as<std::string>(), r[0][1].as<std::string>(),
+                     r[0][2].as<std::string>()};
   });
 }
 
@@ -158,7 +159,8 @@ Page ViewQueries::orders(const OrderFilter& f) {
         std::string("SELECT coalesce(json_agg(x.j ORDER BY x.order_id), '[]'::json)::text, "
                     "max(x.order_id), count(*) FROM (SELECT o.order_id, ") +
             kOrderJson +
-            " AS j FROM orders o WHERE ($1 = '' OR o.customer_id = $1) AND ($2 = '' OR o.seller_id = $2)"
+            " AS j FROM orders o WHERE ($1 = '' OR o.customer_id = $1) AND ($2 = '' OR o.seller_id "
+            "= $2)"
             " AND ($3 = '' OR o.status = $3) AND o.order_id > $4 ORDER BY o.order_id LIMIT $5) x",
         f.customer_id, f.seller_id, f.status, f.after_order_id, f.limit);
     Page page{r[0][0].as<std::string>(), std::nullopt};
@@ -169,7 +171,8 @@ Page ViewQueries::orders(const OrderFilter& f) {
 
 std::optional<std::string> ViewQueries::product(const std::string& sku) {
   return run([&](pqxx::read_transaction& tx) -> std::optional<std::string> {
-    auto r = tx.exec_params(std::string("SELECT ") + kProductJson + "::text FROM products p WHERE p.sku = $1", sku);
+    auto r = tx.exec_params(
+        std::string("SELECT ") + kProductJson + "::text FROM products p WHERE p.sku = $1", sku);
     if (r.empty()) return std::nullopt;
     return r[0][0].as<std::string>();
   });
@@ -178,10 +181,12 @@ std::optional<std::string> ViewQueries::product(const std::string& sku) {
 Page ViewQueries::products(const std::string& seller_id, const std::string& after_sku, int limit) {
   return run([&](pqxx::read_transaction& tx) {
     auto r = tx.exec_params(
-        std::string("SELECT coalesce(json_agg(x.j ORDER BY x.sku), '[]'::json)::text, max(x.sku), count(*) "
-                    "FROM (SELECT p.sku, ") +
+        std::string(
+            "SELECT coalesce(json_agg(x.j ORDER BY x.sku), '[]'::json)::text, max(x.sku), count(*) "
+            "FROM (SELECT p.sku, ") +
             kProductJson +
-            " AS j FROM products p WHERE ($1 = '' OR p.seller_id = $1) AND p.sku > $2 ORDER BY p.sku LIMIT $3) x",
+            " AS j FROM products p WHERE ($1 = '' OR p.seller_id = $1) AND p.sku > $2 ORDER BY "
+            "p.sku LIMIT $3) x",
         seller_id, after_sku, limit);
     Page page{r[0][0].as<std::string>(), std::nullopt};
     if (r[0][2].as<int64_t>() == limit) page.last_key = r[0][1].as<std::string>();
@@ -195,9 +200,12 @@ std::string ViewQueries::sales_report(const std::string& seller_id, const std::s
     auto r = tx.exec_params(
         "SELECT coalesce(json_agg(json_build_object('day', to_char(day, 'YYYY-MM-DD'), "
         "'seller_id', seller_id, 'currency', currency, 'orders_placed', orders_placed, "
-        "'units_placed', units_placed, 'gross_minor', gross_minor, 'orders_cancelled', orders_cancelled, "
-        "'cancelled_minor', cancelled_minor, 'orders_expired', orders_expired, 'expired_minor', expired_minor, "
-        "'net_minor', gross_minor - cancelled_minor - expired_minor) ORDER BY day, seller_id, currency), "
+        "'units_placed', units_placed, 'gross_minor', gross_minor, 'orders_cancelled', "
+        "orders_cancelled, "
+        "'cancelled_minor', cancelled_minor, 'orders_expired', orders_expired, 'expired_minor', "
+        "expired_minor, "
+        "'net_minor', gross_minor - cancelled_minor - expired_minor) ORDER BY day, seller_id, "
+        "currency), "
         "'[]'::json)::text FROM sales_daily WHERE ($1 = '' OR seller_id = $1) "
         "AND ($2 = '' OR day >= $2::date) AND ($3 = '' OR day <= $3::date)",
         seller_id, from_day, to_day);
@@ -208,8 +216,10 @@ std::string ViewQueries::sales_report(const std::string& seller_id, const std::s
 std::string ViewQueries::low_stock(const std::string& seller_id) {
   return run([&](pqxx::read_transaction& tx) {
     auto r = tx.exec_params(
-        "SELECT coalesce(json_agg(json_build_object('sku', sku, 'seller_id', seller_id, 'name', name, "
-        "'on_hand', on_hand, 'reserved', reserved, 'available', available) ORDER BY available, sku), "
+        "SELECT coalesce(json_agg(json_build_object('sku', sku, 'seller_id', seller_id, 'name', "
+        "name, "
+        "'on_hand', on_hand, 'reserved', reserved, 'available', available) ORDER BY available, "
+        "sku), "
         "'[]'::json)::text FROM low_stock WHERE ($1 = '' OR seller_id = $1)",
         seller_id);
     return r[0][0].as<std::string>();
@@ -220,7 +230,8 @@ std::string ViewQueries::low_stock(const std::string& seller_id) {
 
 namespace ordo::projections {
 
-std::optional<std::string> ViewQueries::wallet(const std::string& owner, const std::string& currency) {
+std::optional<std::string> ViewQueries::wallet(const std::string& owner,
+                                               const std::string& currency) {
   return run([&](pqxx::read_transaction& tx) -> std::optional<std::string> {
     // The chosen wallet's fields at the top level, and every currency of the owner below.
     std::string top = kWalletJson;
@@ -235,19 +246,25 @@ std::optional<std::string> ViewQueries::wallet(const std::string& owner, const s
   });
 }
 
-Page ViewQueries::wallet_entries(const std::string& owner, const std::optional<EntryKey>& after, int limit) {
+Page ViewQueries::wallet_entries(const std::string& owner, const std::optional<EntryKey>& after,
+                                 int limit) {
   return run([&](pqxx::read_transaction& tx) {
     const EntryKey k = after.value_or(EntryKey{std::numeric_limits<int64_t>::max(), 0, 0, 0});
     auto r = tx.exec_params(
-        std::string("SELECT coalesce(json_agg(x.j ORDER BY x.n), '[]'::json)::text, count(*), "
-                    "(array_agg(x.k ORDER BY x.n DESC))[1] FROM (SELECT row_number() OVER (ORDER BY e.occurred_at DESC, e.partition DESC, e.log_offset DESC, e.idx DESC) AS n, "
-                    "(extract(epoch FROM e.occurred_at) * 1000)::bigint || '.' || e.partition || '.' || "
-                    "e.log_offset || '.' || e.idx AS k, ") + kEntryJson +
+        std::string(
+            "SELECT coalesce(json_agg(x.j ORDER BY x.n), '[]'::json)::text, count(*), "
+            "(array_agg(x.k ORDER BY x.n DESC))[1] FROM (SELECT row_number() OVER (ORDER BY "
+            "e.occurred_at DESC, e.partition DESC, e.log_offset DESC, e.idx DESC) AS n, "
+            "(extract(epoch FROM e.occurred_at) * 1000)::bigint || '.' || e.partition || '.' || "
+            "e.log_offset || '.' || e.idx AS k, ") +
+            kEntryJson +
             " AS j FROM ledger_entries e WHERE e.account = $1 AND "
             "(e.occurred_at, e.partition, e.log_offset, e.idx) < "
             "(timestamptz 'epoch' + interval '1 millisecond' * $2, $3, $4, $5) "
-            "ORDER BY e.occurred_at DESC, e.partition DESC, e.log_offset DESC, e.idx DESC LIMIT $6) x",
-        "wallet:" + owner, k.at_ms == std::numeric_limits<int64_t>::max() ? int64_t{253'402'300'799'000} : k.at_ms,
+            "ORDER BY e.occurred_at DESC, e.partition DESC, e.log_offset DESC, e.idx DESC LIMIT "
+            "$6) x",
+        "wallet:" + owner,
+        k.at_ms == std::numeric_limits<int64_t>::max() ? int64_t{253'402'300'799'000} : k.at_ms,
         k.partition, k.offset, k.idx, limit);
     Page page{r[0][0].as<std::string>(), std::nullopt};
     if (r[0][1].as<int64_t>() == limit) page.last_key = r[0][2].as<std::string>();
@@ -261,7 +278,8 @@ std::optional<MoneyView> ViewQueries::escrow(const std::string& order_id) {
                                 "::text FROM escrows x WHERE x.order_id = $1",
                             order_id);
     if (r.empty()) return std::nullopt;
-    return MoneyView{r[0][0].as<std::string>(), r[0][1].as<std::string>(), "", r[0][2].as<std::string>()};
+    return MoneyView{r[0][0].as<std::string>(), r[0][1].as<std::string>(), "",
+                     r[0][2].as<std::string>()};
   });
 }
 
@@ -271,7 +289,8 @@ std::optional<MoneyView> ViewQueries::payment(const std::string& payment_id) {
                                 "::text FROM payments p WHERE p.payment_id = $1",
                             payment_id);
     if (r.empty()) return std::nullopt;
-    return MoneyView{r[0][0].as<std::string>(), r[0][1].as<std::string>(), "", r[0][2].as<std::string>()};
+    return MoneyView{r[0][0].as<std::string>(), r[0][1].as<std::string>(), "",
+                     r[0][2].as<std::string>()};
   });
 }
 
@@ -292,9 +311,11 @@ std::string ViewQueries::ledger_balances() {
         "GROUP BY account, currency), "
         "t AS (SELECT currency, sum(balance) AS total FROM b GROUP BY currency) "
         "SELECT json_build_object("
-        "'accounts', coalesce((SELECT json_agg(json_build_object('account', account, 'currency', currency, "
+        "'accounts', coalesce((SELECT json_agg(json_build_object('account', account, 'currency', "
+        "currency, "
         "'balance_minor', balance) ORDER BY currency, account) FROM b), '[]'::json), "
-        "'totals', coalesce((SELECT json_agg(json_build_object('currency', currency, 'total_minor', total) "
+        "'totals', coalesce((SELECT json_agg(json_build_object('currency', currency, "
+        "'total_minor', total) "
         "ORDER BY currency) FROM t), '[]'::json), "
         "'balanced', NOT EXISTS (SELECT 1 FROM t WHERE total <> 0))::text");
     return r[0][0].as<std::string>();

@@ -18,7 +18,7 @@ struct OrderView {
 };
 
 struct Page {
-  std::string items_json;  // a JSON array
+  std::string items_json;               // a JSON array
   std::optional<std::string> last_key;  // set when the page is full (there may be more)
 };
 

@@ -15,7 +15,8 @@ Result<RebuildReport> rebuild_views(EventLog& log, const std::string& conninfo,
                                     const std::string& schema, std::ostream& progress) {
   RebuildReport report;
   const auto stamp = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
   report.built_schema = fmt::format("{}_rebuild_{}", schema, stamp);
   try {
     pqxx::connection conn(conninfo);
@@ -39,10 +40,13 @@ Result<RebuildReport> rebuild_views(EventLog& log, const std::string& conninfo,
     {
       pqxx::work w(conn);
       for (uint32_t p = 0; p < log.partition_count(); ++p)
-        w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1), $2)", schema, static_cast<int>(p));
+        w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1), $2)", schema,
+                      static_cast<int>(p));
       auto exists = w.exec_params("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema);
-      if (!exists.empty()) w.exec("ALTER SCHEMA " + quote_ident(schema) + " RENAME TO " + quote_ident(old_name));
-      w.exec("ALTER SCHEMA " + quote_ident(report.built_schema) + " RENAME TO " + quote_ident(schema));
+      if (!exists.empty())
+        w.exec("ALTER SCHEMA " + quote_ident(schema) + " RENAME TO " + quote_ident(old_name));
+      w.exec("ALTER SCHEMA " + quote_ident(report.built_schema) + " RENAME TO " +
+             quote_ident(schema));
       w.commit();
     }
     {

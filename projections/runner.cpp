@@ -73,7 +73,8 @@ void ProjectionRunner::loop() {
       for (;;) {
         bool worked = false;
         for (uint32_t p = 0; p < positions_.size(); ++p) {
-          auto events = log_.read(PartitionId{p}, Offset{positions_[p]->load() + 1}, config_.max_batch_events);
+          auto events = log_.read(PartitionId{p}, Offset{positions_[p]->load() + 1},
+                                  config_.max_batch_events);
           if (!events) throw std::runtime_error("log read: " + events.error().message);
           if (events->empty()) continue;
           positions_[p]->store(writer.apply_batch(p, events.value(), positions_[p]->load()));

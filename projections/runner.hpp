@@ -15,8 +15,9 @@
 namespace ordo::projections {
 
 // The projections the runner maintains (one checkpoint row each per partition).
-inline const char* const kProjectionNames[] = {
-    "events", "products", "orders", "sales_daily", "wallets", "ledger_entries", "escrows", "payments", "payouts"};
+inline const char* const kProjectionNames[] = {"events",      "products", "orders",
+                                               "sales_daily", "wallets",  "ledger_entries",
+                                               "escrows",     "payments", "payouts"};
 
 struct RunnerConfig {
   std::string conninfo;

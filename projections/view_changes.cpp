@@ -24,21 +24,32 @@ namespace {
 // The order status a lifecycle event leads to; nullptr for events that are not an order's.
 template <typename T>
 constexpr const char* order_status_after() {
-  if constexpr (std::is_same_v<T, OrderPaymentRequested>) return "payment_pending";
-  else if constexpr (std::is_same_v<T, OrderPaid>) return "paid";
-  else if constexpr (std::is_same_v<T, OrderPaymentFailed>) return "reserved";
-  else if constexpr (std::is_same_v<T, OrderShipped>) return "shipped";
-  else if constexpr (std::is_same_v<T, OrderDelivered>) return "delivered";
-  else if constexpr (std::is_same_v<T, OrderCompleted>) return "completed";
-  else if constexpr (std::is_same_v<T, OrderDisputed>) return "disputed";
-  else if constexpr (std::is_same_v<T, OrderRefunded>) return "cancelled";
-  else return nullptr;
+  if constexpr (std::is_same_v<T, OrderPaymentRequested>)
+    return "payment_pending";
+  else if constexpr (std::is_same_v<T, OrderPaid>)
+    return "paid";
+  else if constexpr (std::is_same_v<T, OrderPaymentFailed>)
+    return "reserved";
+  else if constexpr (std::is_same_v<T, OrderShipped>)
+    return "shipped";
+  else if constexpr (std::is_same_v<T, OrderDelivered>)
+    return "delivered";
+  else if constexpr (std::is_same_v<T, OrderCompleted>)
+    return "completed";
+  else if constexpr (std::is_same_v<T, OrderDisputed>)
+    return "disputed";
+  else if constexpr (std::is_same_v<T, OrderRefunded>)
+    return "cancelled";
+  else
+    return nullptr;
 }
 
 // Moves on hand by `delta`: onto the absolute when this batch knows it, else as a delta.
 void move_on_hand(ProductChange& p, int64_t delta) {
-  if (p.on_hand != kUnset) p.on_hand += delta;
-  else p.on_hand_delta += delta;
+  if (p.on_hand != kUnset)
+    p.on_hand += delta;
+  else
+    p.on_hand_delta += delta;
 }
 
 }  // namespace
@@ -100,7 +111,8 @@ void ViewChanges::add(const Envelope& env, const Event& event) {
           o.partition = env.partition.value();
           o.last_offset = env.offset.value();
           closed.push_back(OrderClosed{e.order_id.value(), std::is_same_v<T, OrderExpired>});
-        } else if constexpr (std::is_same_v<T, StockCommitted> || std::is_same_v<T, StockRestocked>) {
+        } else if constexpr (std::is_same_v<T, StockCommitted> ||
+                             std::is_same_v<T, StockRestocked>) {
           auto& p = products[e.sku.value()];
           if constexpr (std::is_same_v<T, StockCommitted>) {
             move_on_hand(p, -e.qty.value());
@@ -118,7 +130,8 @@ void ViewChanges::add(const Envelope& env, const Event& event) {
           o.partition = env.partition.value();
           o.last_offset = env.offset.value();
           // A refunded order ends cancelled: counted with the cancellations of its day.
-          if constexpr (std::is_same_v<T, OrderRefunded>) closed.push_back(OrderClosed{e.order_id.value(), false});
+          if constexpr (std::is_same_v<T, OrderRefunded>)
+            closed.push_back(OrderClosed{e.order_id.value(), false});
         }
       },
       event);

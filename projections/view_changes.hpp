@@ -19,7 +19,7 @@ struct ProductChange {
   bool defined = false;  // ProductDefined in this batch: insert the row
   std::string seller_id, name, currency;
   int64_t price_minor = 0;
-  int64_t on_hand = kUnset;  // absolute on hand after this batch, when it changed
+  int64_t on_hand = kUnset;   // absolute on hand after this batch, when it changed
   int64_t on_hand_delta = 0;  // commits and restocks while the absolute is unknown
   int64_t reserved_delta = 0;
   int64_t version = 0;  // highest stream version seen
@@ -54,7 +54,8 @@ struct ViewChanges {
   std::vector<const Envelope*> events;
   std::map<std::string, ProductChange> products;
   std::map<std::string, OrderChange> orders;
-  std::map<std::tuple<std::string, std::string, std::string>, SalesDelta> sales;  // day, seller, currency
+  std::map<std::tuple<std::string, std::string, std::string>, SalesDelta>
+      sales;  // day, seller, currency
   std::vector<OrderClosed> closed;
   MoneyChanges money;
 

@@ -42,7 +42,8 @@ std::string projection_array() {
 
 }  // namespace
 
-ViewWriter::ViewWriter(pqxx::connection& c, std::string schema) : c_(c), schema_(std::move(schema)) {
+ViewWriter::ViewWriter(pqxx::connection& c, std::string schema)
+    : c_(c), schema_(std::move(schema)) {
   pqxx::work w(c_);
   w.exec(kStagingDdl);
   w.exec(kMoneyStagingDdl);
@@ -51,11 +52,12 @@ ViewWriter::ViewWriter(pqxx::connection& c, std::string schema) : c_(c), schema_
 
 void ViewWriter::write_changes(pqxx::work& w, const ViewChanges& changes) {
   {
-    pqxx::stream_to s(w, "events",
-                      std::vector<std::string>{"partition", "log_offset", "stream", "stream_version", "type",
-                                               "schema_version", "occurred_at", "command_id",
-                                               "correlation_id", "causation_id", "actor_sub", "actor_role",
-                                               "payload", "prev_hash", "hash"});
+    pqxx::stream_to s(
+        w, "events",
+        std::vector<std::string>{"partition", "log_offset", "stream", "stream_version", "type",
+                                 "schema_version", "occurred_at", "command_id", "correlation_id",
+                                 "causation_id", "actor_sub", "actor_role", "payload", "prev_hash",
+                                 "hash"});
     for (const Envelope* e : changes.events)
       s << std::make_tuple(static_cast<int64_t>(e->partition.value()), e->offset.value(), e->stream,
                            e->stream_version, e->type, e->schema_version,
@@ -65,17 +67,18 @@ void ViewWriter::write_changes(pqxx::work& w, const ViewChanges& changes) {
     s.complete();
   }
   if (!changes.products.empty()) {
-    pqxx::stream_to s(w, "stage_products",
-                      std::vector<std::string>{"sku", "seller_id", "name", "currency", "price_minor",
-                                               "on_hand", "on_hand_delta", "reserved_delta", "version",
-                                               "updated_ms"});
+    pqxx::stream_to s(
+        w, "stage_products",
+        std::vector<std::string>{"sku", "seller_id", "name", "currency", "price_minor", "on_hand",
+                                 "on_hand_delta", "reserved_delta", "version", "updated_ms"});
     for (const auto& [sku, c] : changes.products)
       s << std::make_tuple(sku, c.seller_id, c.name, c.currency, c.price_minor, c.on_hand,
                            c.on_hand_delta, c.reserved_delta, c.version, c.updated_ms);
     s.complete();
     w.exec(std::string(R"(
       INSERT INTO products AS p (sku, seller_id, name, price_minor, currency, on_hand, reserved, version, updated_at)
-      SELECT sku, seller_id, name, price_minor, currency, on_hand, reserved_delta, version, )") + kEpoch + R"(updated_ms
+      SELECT sku, seller_id, name, price_minor, currency, on_hand, reserved_delta, version, )") +
+           kEpoch + R"(updated_ms
       FROM stage_products
       ON CONFLICT (sku) DO UPDATE SET
         on_hand = CASE WHEN EXCLUDED.on_hand >= 0 THEN EXCLUDED.on_hand ELSE p.on_hand END,
@@ -89,10 +92,11 @@ void ViewWriter::write_changes(pqxx::work& w, const ViewChanges& changes) {
   }
   if (!changes.orders.empty()) {
     {
-      pqxx::stream_to s(w, "stage_orders",
-                        std::vector<std::string>{"order_id", "customer_id", "seller_id", "currency",
-                                                 "total_minor", "placed_ms", "expires_ms", "status",
-                                                 "version", "updated_ms", "partition", "last_offset"});
+      pqxx::stream_to s(
+          w, "stage_orders",
+          std::vector<std::string>{"order_id", "customer_id", "seller_id", "currency",
+                                   "total_minor", "placed_ms", "expires_ms", "status", "version",
+                                   "updated_ms", "partition", "last_offset"});
       for (const auto& [id, c] : changes.orders)
         s << std::make_tuple(id, c.customer_id, c.seller_id, c.currency, c.total_minor, c.placed_ms,
                              c.expires_ms, c.status, c.version, c.updated_ms,
@@ -102,8 +106,9 @@ void ViewWriter::write_changes(pqxx::work& w, const ViewChanges& changes) {
     w.exec(std::string(R"(
       INSERT INTO orders AS o (order_id, customer_id, seller_id, status, total_minor, currency,
                                placed_at, expires_at, version, updated_at, partition, last_offset)
-      SELECT order_id, customer_id, seller_id, status, total_minor, currency, )") + kEpoch +
-           "placed_ms, " + kEpoch + "expires_ms, version, " + kEpoch + R"(updated_ms, partition, last_offset
+      SELECT order_id, customer_id, seller_id, status, total_minor, currency, )") +
+           kEpoch + "placed_ms, " + kEpoch + "expires_ms, version, " + kEpoch +
+           R"(updated_ms, partition, last_offset
       FROM stage_orders
       ON CONFLICT (order_id) DO UPDATE SET
         status = EXCLUDED.status,
@@ -113,8 +118,9 @@ void ViewWriter::write_changes(pqxx::work& w, const ViewChanges& changes) {
     bool any_lines = false;
     for (const auto& [id, c] : changes.orders) any_lines |= c.placed;
     if (any_lines) {
-      pqxx::stream_to s(w, "order_lines",
-                        std::vector<std::string>{"order_id", "line_no", "sku", "qty", "unit_price_minor"});
+      pqxx::stream_to s(
+          w, "order_lines",
+          std::vector<std::string>{"order_id", "line_no", "sku", "qty", "unit_price_minor"});
       for (const auto& [id, c] : changes.orders) {
         if (!c.placed) continue;
         int64_t n = 0;
@@ -125,10 +131,12 @@ void ViewWriter::write_changes(pqxx::work& w, const ViewChanges& changes) {
     }
   }
   if (!changes.sales.empty()) {
-    pqxx::stream_to s(w, "stage_sales",
-                      std::vector<std::string>{"day", "seller_id", "currency", "orders", "units", "gross_minor"});
+    pqxx::stream_to s(
+        w, "stage_sales",
+        std::vector<std::string>{"day", "seller_id", "currency", "orders", "units", "gross_minor"});
     for (const auto& [key, d] : changes.sales)
-      s << std::make_tuple(std::get<0>(key), std::get<1>(key), std::get<2>(key), d.orders, d.units, d.gross_minor);
+      s << std::make_tuple(std::get<0>(key), std::get<1>(key), std::get<2>(key), d.orders, d.units,
+                           d.gross_minor);
     s.complete();
     w.exec(R"(
       INSERT INTO sales_daily AS d (day, seller_id, currency, orders_placed, units_placed, gross_minor)
@@ -192,7 +200,9 @@ int64_t ViewWriter::apply_batch(uint32_t p, const std::vector<Envelope>& events,
   for (const auto& env : events) {
     if (env.offset.value() <= done) continue;  // redelivered: already applied
     auto ev = decode_event(env.type, env.schema_version, env.payload);
-    if (!ev) throw std::runtime_error(fmt::format("partition {} offset {}: {}", p, env.offset.value(), ev.error().message));
+    if (!ev)
+      throw std::runtime_error(
+          fmt::format("partition {} offset {}: {}", p, env.offset.value(), ev.error().message));
     decoded.push_back(std::move(ev.value()));
     changes.add(env, decoded.back());
   }
@@ -206,7 +216,8 @@ int64_t ViewWriter::apply_batch(uint32_t p, const std::vector<Envelope>& events,
   w.exec_params(
       "INSERT INTO projection_checkpoints (projection, partition, position) "
       "SELECT unnest($1::text[]), $2, $3 "
-      "ON CONFLICT (projection, partition) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
+      "ON CONFLICT (projection, partition) DO UPDATE SET position = EXCLUDED.position, updated_at "
+      "= now()",
       projection_array(), static_cast<int>(p), position);
   w.commit();
   return position;

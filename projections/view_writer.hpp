@@ -12,8 +12,9 @@
 namespace ordo::projections {
 
 // The projections this writer maintains; each has a checkpoint row per partition.
-inline const std::vector<std::string> kProjections = {
-    "events", "products", "orders", "sales_daily", "wallets", "ledger_entries", "escrows", "payments", "payouts"};
+inline const std::vector<std::string> kProjections = {"events",      "products", "orders",
+                                                      "sales_daily", "wallets",  "ledger_entries",
+                                                      "escrows",     "payments", "payouts"};
 
 class ViewWriter {
  public:

@@ -9,7 +9,8 @@ namespace ordo::replay {
 
 Result<std::string> events_page_json(EventLog& log, const EventsPage& page) {
   if (page.partition >= log.partition_count())
-    return Error{fmt::format("partition {} does not exist (the log has {})", page.partition, log.partition_count())};
+    return Error{fmt::format("partition {} does not exist (the log has {})", page.partition,
+                             log.partition_count())};
   auto tail = log.tail(PartitionId{page.partition});
   if (!tail) return tail.error();
   std::string body = "{\"events\":[";
@@ -17,8 +18,9 @@ Result<std::string> events_page_json(EventLog& log, const EventsPage& page) {
   int64_t cursor = page.after;
   bool first = true;
   while (found < page.limit && scanned < kMaxEventsScanned && cursor < tail->last_offset.value()) {
-    auto batch = log.read(PartitionId{page.partition}, Offset{cursor + 1},
-                          std::min(kMaxEventsScanned - scanned, page.type ? size_t{1000} : page.limit - found));
+    auto batch = log.read(
+        PartitionId{page.partition}, Offset{cursor + 1},
+        std::min(kMaxEventsScanned - scanned, page.type ? size_t{1000} : page.limit - found));
     if (!batch) return batch.error();
     if (batch->empty()) break;
     for (const Envelope& e : batch.value()) {
@@ -32,8 +34,9 @@ Result<std::string> events_page_json(EventLog& log, const EventsPage& page) {
       ++found;
     }
   }
-  body += fmt::format("],\"more\":{},\"next_after\":{},\"partition\":{}}}",
-                      cursor < tail->last_offset.value() ? "true" : "false", cursor, page.partition);
+  body +=
+      fmt::format("],\"more\":{},\"next_after\":{},\"partition\":{}}}",
+                  cursor < tail->last_offset.value() ? "true" : "false", cursor, page.partition);
   return body;
 }
 

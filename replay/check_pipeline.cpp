@@ -82,7 +82,9 @@ CheckedBatch* CheckPipeline::take() {
   std::unique_lock lock(mu_);
   ORDO_ASSERT(taken_ == released_, "take() before the last batch was released");
   const size_t slot = taken_ % ring_.size();
-  checked_cv_.wait(lock, [&] { return (taken_ < filled_ && checked_[slot]) || (source_done_ && taken_ == filled_); });
+  checked_cv_.wait(lock, [&] {
+    return (taken_ < filled_ && checked_[slot]) || (source_done_ && taken_ == filled_);
+  });
   if (taken_ == filled_) return nullptr;
   ++taken_;
   return &ring_[slot];

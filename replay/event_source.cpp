@@ -21,7 +21,8 @@ Result<bool> EventSource::next_lines(LineBatch& out, size_t max) {
     auto r = next(e);
     if (!r) return r.error();
     if (!r.value()) break;
-    out.add(encode_envelope(e), {.stored_partition = e.partition.value(), .stored_offset = e.offset.value()});
+    out.add(encode_envelope(e),
+            {.stored_partition = e.partition.value(), .stored_offset = e.offset.value()});
   }
   return n > 0;
 }
@@ -41,7 +42,8 @@ LogSource::LogSource(EventLog& log, SourceRange range, size_t chunk)
     tails_.emplace_back(PartitionId{p}, t.value());
   }
   if (range.partition && *range.partition >= n)
-    open_error_ = Error{fmt::format("partition {} does not exist (the log has {})", *range.partition, n)};
+    open_error_ =
+        Error{fmt::format("partition {} does not exist (the log has {})", *range.partition, n)};
 }
 
 Result<bool> LogSource::next(Envelope& out) {
@@ -56,7 +58,8 @@ Result<bool> LogSource::next(Envelope& out) {
       if (!r) return r.error();
       buf_ = std::move(r.value());
       // Events written after this source was made are not part of this read.
-      while (!buf_.empty() && buf_.back().offset.value() > tail.last_offset.value()) buf_.pop_back();
+      while (!buf_.empty() && buf_.back().offset.value() > tail.last_offset.value())
+        buf_.pop_back();
     }
     if (buf_.empty()) {
       ++part_;
@@ -79,13 +82,14 @@ Result<bool> LogSource::next_lines(LineBatch& out, size_t max) {
     const auto& [p, tail] = tails_[part_];
     size_t got = 0;
     if (next_offset_ <= tail.last_offset.value()) {
-      auto r = log_.read_raw(p, Offset{next_offset_}, max - n, [&](Offset at, std::string_view bytes) {
-        // Events written after this source was made are not part of this read.
-        if (at.value() > tail.last_offset.value()) return;
-        out.add(bytes, {.stored_partition = p.value(), .stored_offset = at.value()});
-        next_offset_ = at.value() + 1;
-        ++got;
-      });
+      auto r =
+          log_.read_raw(p, Offset{next_offset_}, max - n, [&](Offset at, std::string_view bytes) {
+            // Events written after this source was made are not part of this read.
+            if (at.value() > tail.last_offset.value()) return;
+            out.add(bytes, {.stored_partition = p.value(), .stored_offset = at.value()});
+            next_offset_ = at.value() + 1;
+            ++got;
+          });
       if (!r) return r.error();
     }
     if (got == 0) {
@@ -108,7 +112,8 @@ DataDirSource::~DataDirSource() {
   db_.reset();
 }
 
-Result<std::unique_ptr<DataDirSource>> DataDirSource::open(const std::string& data_dir, SourceRange range) {
+Result<std::unique_ptr<DataDirSource>> DataDirSource::open(const std::string& data_dir,
+                                                           SourceRange range) {
   const std::string path = data_dir + "/rocksdb";
   if (!std::filesystem::exists(path + "/CURRENT"))
     return Error{fmt::format("{} holds no Ordo log (no {})", data_dir, path)};
@@ -117,8 +122,10 @@ Result<std::unique_ptr<DataDirSource>> DataDirSource::open(const std::string& da
   // The partition count is recorded in the meta column family on first open; opening the
   // log with another count is refused, so read it first.
   std::string stored;
-  auto s = db.value()->db().Get(rocksdb::ReadOptions(), db.value()->cf(Cf::meta), "partitions", &stored);
-  if (!s.ok()) return Error{fmt::format("{}: no partition count recorded ({})", data_dir, s.ToString())};
+  auto s =
+      db.value()->db().Get(rocksdb::ReadOptions(), db.value()->cf(Cf::meta), "partitions", &stored);
+  if (!s.ok())
+    return Error{fmt::format("{}: no partition count recorded ({})", data_dir, s.ToString())};
   uint32_t partitions = 0;
   try {
     partitions = static_cast<uint32_t>(std::stoul(stored));
@@ -163,7 +170,8 @@ Result<bool> FileSource::next_line(std::string_view& line) {
     }
     if (eof_) return false;
     if (avail > kMaxLineBytes)
-      return Error{fmt::format("{} line {}: longer than {} bytes", path_, line_no_ + 1, kMaxLineBytes)};
+      return Error{
+          fmt::format("{} line {}: longer than {} bytes", path_, line_no_ + 1, kMaxLineBytes)};
     // Keep the unread tail, drop what was consumed, read the next chunk behind it.
     buf_.erase(0, begin_);
     begin_ = 0;
@@ -172,7 +180,8 @@ Result<bool> FileSource::next_line(std::string_view& line) {
     const size_t got = std::fread(buf_.data() + old, 1, kChunkBytes, f_);
     buf_.resize(old + got);
     if (got == 0) {
-      if (std::ferror(f_)) return Error{fmt::format("{}: read error: {}", path_, std::strerror(errno))};
+      if (std::ferror(f_))
+        return Error{fmt::format("{}: read error: {}", path_, std::strerror(errno))};
       eof_ = true;
     }
   }
@@ -183,7 +192,9 @@ Result<bool> FileSource::next(Envelope& out) {
   auto r = next_line(line);
   if (!r || !r.value()) return r;
   auto e = decode_envelope(line);
-  if (!e) return Error{fmt::format("{} line {}: not a valid event envelope: {}", path_, line_no_, e.error().message)};
+  if (!e)
+    return Error{fmt::format("{} line {}: not a valid event envelope: {}", path_, line_no_,
+                             e.error().message)};
   out = std::move(e.value());
   return true;
 }
@@ -194,7 +205,8 @@ int64_t LineBatch::split_block() {
   size_t begin = 0;
   while (begin < bytes.size()) {
     const void* nl = std::memchr(bytes.data() + begin, '\n', bytes.size() - begin);
-    const size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - bytes.data()) : bytes.size();
+    const size_t end =
+        nl ? static_cast<size_t>(static_cast<const char*>(nl) - bytes.data()) : bytes.size();
     size_t len = end - begin;
     ++line_no;
     if (len > 0 && bytes[begin + len - 1] == '\r') --len;
@@ -219,13 +231,15 @@ Result<bool> FileSource::next_lines(LineBatch& out, size_t max) {
     const size_t got = std::fread(out.bytes.data() + old, 1, want, f_);
     out.bytes.resize(old + got);
     if (got == 0) {
-      if (std::ferror(f_)) return Error{fmt::format("{}: read error: {}", path_, std::strerror(errno))};
+      if (std::ferror(f_))
+        return Error{fmt::format("{}: read error: {}", path_, std::strerror(errno))};
       eof_ = true;
       break;
     }
     const void* last_nl = memrchr(out.bytes.data() + old, '\n', got);
     if (last_nl) {
-      const size_t cut = static_cast<size_t>(static_cast<const char*>(last_nl) - out.bytes.data()) + 1;
+      const size_t cut =
+          static_cast<size_t>(static_cast<const char*>(last_nl) - out.bytes.data()) + 1;
       buf_.assign(out.bytes, cut, std::string::npos);
       out.bytes.resize(cut);
       break;
@@ -238,8 +252,9 @@ Result<bool> FileSource::next_lines(LineBatch& out, size_t max) {
 
 std::string FileSource::where() const { return fmt::format("{} line {}", path_, line_no_); }
 
-Result<std::unique_ptr<KafkaSource>> KafkaSource::open(const std::string& brokers, const std::string& topic,
-                                                      uint32_t partitions, SourceRange range) {
+Result<std::unique_ptr<KafkaSource>> KafkaSource::open(const std::string& brokers,
+                                                       const std::string& topic,
+                                                       uint32_t partitions, SourceRange range) {
   kafka::Options options;
   options.brokers = brokers;
   options.topic = topic;

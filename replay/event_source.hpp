@@ -37,7 +37,9 @@ struct LineBatch {
   std::vector<Line> lines;
   std::string origin;  // the file's path, for messages
   bool block = false;
-  std::string_view text(const Line& l) const { return std::string_view(bytes).substr(l.begin, l.size); }
+  std::string_view text(const Line& l) const {
+    return std::string_view(bytes).substr(l.begin, l.size);
+  }
   void clear() {
     bytes.clear();
     lines.clear();
@@ -91,7 +93,7 @@ class LogSource final : public EventSource {
  private:
   EventLog& log_;
   size_t chunk_;
-  int64_t from_offset_;  // where each partition's read starts
+  int64_t from_offset_;                                 // where each partition's read starts
   std::vector<std::pair<PartitionId, LogTail>> tails_;  // the partitions to read, in order
   std::optional<Error> open_error_;
   size_t part_ = 0;  // index into tails_
@@ -106,14 +108,17 @@ class LogSource final : public EventSource {
 // (RocksDB's lock).
 class DataDirSource final : public EventSource {
  public:
-  static Result<std::unique_ptr<DataDirSource>> open(const std::string& data_dir, SourceRange range = {});
+  static Result<std::unique_ptr<DataDirSource>> open(const std::string& data_dir,
+                                                     SourceRange range = {});
   ~DataDirSource() override;
   Result<bool> next(Envelope& out) override { return source_->next(out); }
   std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const override {
     return source_->recorded_tails();
   }
   std::string where() const override { return source_->where(); }
-  Result<bool> next_lines(LineBatch& out, size_t max) override { return source_->next_lines(out, max); }
+  Result<bool> next_lines(LineBatch& out, size_t max) override {
+    return source_->next_lines(out, max);
+  }
   EventLog& log() { return *log_; }
 
  private:
@@ -127,15 +132,18 @@ class DataDirSource final : public EventSource {
 // that writes nothing and fences nobody.
 class KafkaSource final : public EventSource {
  public:
-  static Result<std::unique_ptr<KafkaSource>> open(const std::string& brokers, const std::string& topic,
-                                                   uint32_t partitions, SourceRange range = {});
+  static Result<std::unique_ptr<KafkaSource>> open(const std::string& brokers,
+                                                   const std::string& topic, uint32_t partitions,
+                                                   SourceRange range = {});
   ~KafkaSource() override;
   Result<bool> next(Envelope& out) override { return source_->next(out); }
   std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const override {
     return source_->recorded_tails();
   }
   std::string where() const override { return source_->where(); }
-  Result<bool> next_lines(LineBatch& out, size_t max) override { return source_->next_lines(out, max); }
+  Result<bool> next_lines(LineBatch& out, size_t max) override {
+    return source_->next_lines(out, max);
+  }
 
  private:
   KafkaSource() = default;

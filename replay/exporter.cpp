@@ -32,7 +32,9 @@ class Output {
     bool ok = std::fflush(f_) == 0 && !std::ferror(f_);
     if (f_ != stdout) ok = std::fclose(f_) == 0 && ok;
     f_ = nullptr;
-    if (!ok) return Error{fmt::format("writing {} failed: {}", path_.empty() ? "stdout" : path_, std::strerror(errno))};
+    if (!ok)
+      return Error{fmt::format("writing {} failed: {}", path_.empty() ? "stdout" : path_,
+                               std::strerror(errno))};
     return {};
   }
 
@@ -51,7 +53,8 @@ bool safe_type_name(std::string_view t) {
 
 }  // namespace
 
-Result<ExportSummary> export_events(EventSource& source, const ExportOptions& options, const Progress& progress) {
+Result<ExportSummary> export_events(EventSource& source, const ExportOptions& options,
+                                    const Progress& progress) {
   ExportSummary sum;
   const bool per_type_dir = options.format == ExportFormat::csv && !options.filter.type;
   std::unique_ptr<Output> single;
@@ -59,7 +62,8 @@ Result<ExportSummary> export_events(EventSource& source, const ExportOptions& op
   std::map<std::string, std::pair<std::unique_ptr<Output>, std::unique_ptr<CsvWriter>>> per_type;
   if (per_type_dir) {
     if (options.out.empty() || options.out == "-")
-      return Error{"CSV of every type needs --out DIR (one file per type), or pick one with --type"};
+      return Error{
+          "CSV of every type needs --out DIR (one file per type), or pick one with --type"};
     std::error_code ec;
     std::filesystem::create_directories(options.out, ec);
     if (ec) return Error{fmt::format("cannot create {}: {}", options.out, ec.message())};
@@ -67,7 +71,8 @@ Result<ExportSummary> export_events(EventSource& source, const ExportOptions& op
     auto o = Output::open(options.out);
     if (!o) return o.error();
     single = std::move(o.value());
-    if (options.format == ExportFormat::csv) single_csv = std::make_unique<CsvWriter>(single->file());
+    if (options.format == ExportFormat::csv)
+      single_csv = std::make_unique<CsvWriter>(single->file());
   }
 
   Envelope e;
@@ -90,7 +95,8 @@ Result<ExportSummary> export_events(EventSource& source, const ExportOptions& op
     if (per_type_dir) {
       auto it = per_type.find(e.type);
       if (it == per_type.end()) {
-        if (!safe_type_name(e.type)) return Error{fmt::format("event type {} is not a file name", e.type)};
+        if (!safe_type_name(e.type))
+          return Error{fmt::format("event type {} is not a file name", e.type)};
         auto o = Output::open((std::filesystem::path(options.out) / (e.type + ".csv")).string());
         if (!o) return o.error();
         auto csv = std::make_unique<CsvWriter>(o.value()->file());

@@ -14,14 +14,23 @@ bool stored_where_it_claims(const LineBatch::Line& l, int64_t partition, int64_t
 
 // The in-place check; nothing when the line must be decoded in full instead. `buffer_end`
 // is where the readable bytes behind the line end.
-std::optional<CheckedLine> check_in_place(const LineBatch::Line& l, std::string_view text, const char* buffer_end) {
+std::optional<CheckedLine> check_in_place(const LineBatch::Line& l, std::string_view text,
+                                          const char* buffer_end) {
   auto v = view_canonical_envelope(text);
-  if (!v || !stored_where_it_claims(l, v->partition, v->offset) || !hash_matches(*v)) return std::nullopt;
+  if (!v || !stored_where_it_claims(l, v->partition, v->offset) || !hash_matches(*v))
+    return std::nullopt;
   // The hash holds, so these are the sealed bytes and the payload is canonical JSON, read in
   // place (the rest of the line, `prev_hash` and on, is simdjson's read-ahead padding).
   const bool padded = buffer_end - (v->payload.data() + v->payload.size()) >= 64;
-  EventFacts f{PartitionId{v->partition}, Offset{v->offset}, v->stream, v->stream_version,
-               TimestampMs{v->occurred_at}, v->command_id, v->prev_hash, v->hash, true};
+  EventFacts f{PartitionId{v->partition},
+               Offset{v->offset},
+               v->stream,
+               v->stream_version,
+               TimestampMs{v->occurred_at},
+               v->command_id,
+               v->prev_hash,
+               v->hash,
+               true};
   return CheckedLine{f, decode_event_text(v->type, v->schema_version, v->payload, padded)};
 }
 
@@ -43,19 +52,20 @@ void check_lines(CheckedBatch& out) {
     auto e = decode_envelope(text);
     if (!e) {
       out.error_line = l.line_no;
-      out.error = l.line_no > 0 ? "not a valid event envelope: " + e.error().message
-                                : fmt::format("partition {} offset {}: undecodable event: {}", l.stored_partition,
-                                              l.stored_offset, e.error().message);
+      out.error = l.line_no > 0
+                      ? "not a valid event envelope: " + e.error().message
+                      : fmt::format("partition {} offset {}: undecodable event: {}",
+                                    l.stored_partition, l.stored_offset, e.error().message);
       break;
     }
     if (!stored_where_it_claims(l, e->partition.value(), e->offset.value())) {
-      out.error = fmt::format("partition {} offset {}: event claims another position", l.stored_partition,
-                              l.stored_offset);
+      out.error = fmt::format("partition {} offset {}: event claims another position",
+                              l.stored_partition, l.stored_offset);
       break;
     }
     const Envelope& d = out.decoded.emplace_back(std::move(e.value()));
-    EventFacts f{d.partition, d.offset, d.stream, d.stream_version, d.occurred_at,
-                 d.command_id, d.prev_hash, d.hash, compute_hash(d) == d.hash};
+    EventFacts f{d.partition,  d.offset,    d.stream, d.stream_version,         d.occurred_at,
+                 d.command_id, d.prev_hash, d.hash,   compute_hash(d) == d.hash};
     out.events.push_back(CheckedLine{f, decode_event(d.type, d.schema_version, d.payload)});
   }
 }

@@ -18,7 +18,8 @@ const PricedLine* line_of(const Order& o, const Sku& sku) {
 Why check(const PartitionState& s, const ProductDefined& e) {
   if (s.find_product(e.sku)) return fmt::format("product {} is defined twice", e.sku.value());
   if (e.initial_stock.value() < 0 || e.initial_stock.value() > kMaxStock)
-    return fmt::format("product {}: initial stock {} out of range", e.sku.value(), e.initial_stock.value());
+    return fmt::format("product {}: initial stock {} out of range", e.sku.value(),
+                       e.initial_stock.value());
   if (e.price_minor.value() < 0 || e.price_minor.value() > kMaxPriceMinor)
     return fmt::format("product {}: price {} out of range", e.sku.value(), e.price_minor.value());
   return std::nullopt;
@@ -28,7 +29,8 @@ Why check(const PartitionState& s, const StockAdjusted& e) {
   const Product* p = s.find_product(e.sku);
   if (!p) return fmt::format("stock adjusted for unknown product {}", e.sku.value());
   int64_t after = 0;
-  if (__builtin_add_overflow(p->on_hand.value(), e.delta.value(), &after) || after != e.on_hand_after.value())
+  if (__builtin_add_overflow(p->on_hand.value(), e.delta.value(), &after) ||
+      after != e.on_hand_after.value())
     return fmt::format("product {}: on hand {} + delta {} is not the recorded {}", e.sku.value(),
                        p->on_hand.value(), e.delta.value(), e.on_hand_after.value());
   if (after < p->reserved.value())
@@ -40,12 +42,16 @@ Why check(const PartitionState& s, const StockAdjusted& e) {
 Why check(const PartitionState& s, const StockReserved& e) {
   const Product* p = s.find_product(e.sku);
   if (!p) return fmt::format("stock reserved for unknown product {}", e.sku.value());
-  if (e.qty.value() <= 0) return fmt::format("product {}: reserved quantity {} is not positive", e.sku.value(), e.qty.value());
+  if (e.qty.value() <= 0)
+    return fmt::format("product {}: reserved quantity {} is not positive", e.sku.value(),
+                       e.qty.value());
   if (e.qty.value() > p->available().value())
     return fmt::format("product {}: reserves {} with only {} available (stock would go negative)",
                        e.sku.value(), e.qty.value(), p->available().value());
   const Order* o = s.find_order(e.order_id);
-  if (!o) return fmt::format("product {}: reserved for unknown order {}", e.sku.value(), e.order_id.value());
+  if (!o)
+    return fmt::format("product {}: reserved for unknown order {}", e.sku.value(),
+                       e.order_id.value());
   const PricedLine* l = line_of(*o, e.sku);
   if (!l || l->qty != e.qty || o->status != OrderStatus::reserved)
     return fmt::format("product {}: reservation of {} does not match a line of reserved order {}",
@@ -60,12 +66,16 @@ Why check(const PartitionState& s, const StockReleased& e) {
     return fmt::format("product {}: releases {} with {} reserved", e.sku.value(), e.qty.value(),
                        p->reserved.value());
   const Order* o = s.find_order(e.order_id);
-  if (!o) return fmt::format("product {}: released for unknown order {}", e.sku.value(), e.order_id.value());
+  if (!o)
+    return fmt::format("product {}: released for unknown order {}", e.sku.value(),
+                       e.order_id.value());
   const PricedLine* l = line_of(*o, e.sku);
   // A release follows the cancel or expiry of its order, in the same command.
-  if (!l || l->qty != e.qty || (o->status != OrderStatus::cancelled && o->status != OrderStatus::expired))
-    return fmt::format("product {}: release of {} does not match a line of cancelled or expired order {}",
-                       e.sku.value(), e.qty.value(), e.order_id.value());
+  if (!l || l->qty != e.qty ||
+      (o->status != OrderStatus::cancelled && o->status != OrderStatus::expired))
+    return fmt::format(
+        "product {}: release of {} does not match a line of cancelled or expired order {}",
+        e.sku.value(), e.qty.value(), e.order_id.value());
   return std::nullopt;
 }
 
@@ -77,9 +87,11 @@ Why check(const PartitionState& s, const OrderPlaced& e) {
     const Product* p = s.find_product(l.sku);
     if (!p) return fmt::format("order {}: unknown product {}", e.order_id.value(), l.sku.value());
     if (p->seller_id != e.seller_id)
-      return fmt::format("order {}: product {} belongs to another seller", e.order_id.value(), l.sku.value());
+      return fmt::format("order {}: product {} belongs to another seller", e.order_id.value(),
+                         l.sku.value());
     int64_t line_total = 0;
-    if (l.qty.value() <= 0 || __builtin_mul_overflow(l.unit_price_minor.value(), l.qty.value(), &line_total) ||
+    if (l.qty.value() <= 0 ||
+        __builtin_mul_overflow(l.unit_price_minor.value(), l.qty.value(), &line_total) ||
         __builtin_add_overflow(total, line_total, &total))
       return fmt::format("order {}: line {} out of range", e.order_id.value(), l.sku.value());
   }
@@ -94,7 +106,8 @@ Why check_end(const PartitionState& s, const E& e, std::string_view what) {
   const Order* o = s.find_order(e.order_id);
   if (!o) return fmt::format("{} of unknown order {}", what, e.order_id.value());
   if (o->status != OrderStatus::reserved)
-    return fmt::format("{} of order {} in status {}", what, e.order_id.value(), to_string(o->status));
+    return fmt::format("{} of order {} in status {}", what, e.order_id.value(),
+                       to_string(o->status));
   return std::nullopt;
 }
 

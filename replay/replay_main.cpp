@@ -22,17 +22,18 @@ namespace ordo::replay {
 namespace {
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: ordo replay COMMAND SOURCE [options]\n"
-               "  SOURCE: --data-dir DIR (a stopped engine's data) | --file EXPORT.jsonl ('-' = stdin)\n"
-               "          | --kafka BROKERS [--kafka-topic ordo.events] [--partitions N]\n"
-               "  export   [--format jsonl|csv] [--out PATH] [--partition N] [--stream S] [--type T]\n"
-               "           [--from-time MS] [--to-time MS] [--from-offset N] [--to-offset N]\n"
-               "           (csv without --type writes one {Type}.csv per type into the --out directory)\n"
-               "  verify   [--format text|json]    exit 0 when everything holds, 1 when not\n"
-               "  state-at (--stream S | --kind product|order) (--offset N | --time MS) [--partition N]\n"
-               "  stats\n"
-               "  rebuild  --data-dir DIR --postgres CONNINFO [--views-schema ordo]\n");
+  std::fprintf(
+      stderr,
+      "usage: ordo replay COMMAND SOURCE [options]\n"
+      "  SOURCE: --data-dir DIR (a stopped engine's data) | --file EXPORT.jsonl ('-' = stdin)\n"
+      "          | --kafka BROKERS [--kafka-topic ordo.events] [--partitions N]\n"
+      "  export   [--format jsonl|csv] [--out PATH] [--partition N] [--stream S] [--type T]\n"
+      "           [--from-time MS] [--to-time MS] [--from-offset N] [--to-offset N]\n"
+      "           (csv without --type writes one {Type}.csv per type into the --out directory)\n"
+      "  verify   [--format text|json]    exit 0 when everything holds, 1 when not\n"
+      "  state-at (--stream S | --kind product|order) (--offset N | --time MS) [--partition N]\n"
+      "  stats\n"
+      "  rebuild  --data-dir DIR --postgres CONNINFO [--views-schema ordo]\n");
   return 2;
 }
 
@@ -45,7 +46,8 @@ struct Flags {
   }
 };
 
-std::optional<Flags> parse_flags(int argc, char** argv, int first, const std::set<std::string>& allowed) {
+std::optional<Flags> parse_flags(int argc, char** argv, int first,
+                                 const std::set<std::string>& allowed) {
   Flags f;
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
@@ -81,12 +83,14 @@ std::optional<int64_t> to_int(const std::string& s) {
 }
 
 // Reads an integer option into `out`; false (after a message) when present but malformed.
-bool int_flag(const Flags& f, const std::string& name, std::optional<int64_t>& out, int64_t min = INT64_MIN) {
+bool int_flag(const Flags& f, const std::string& name, std::optional<int64_t>& out,
+              int64_t min = INT64_MIN) {
   auto v = f.get(name);
   if (!v) return true;
   auto n = to_int(*v);
   if (!n || *n < min) {
-    std::fprintf(stderr, "ordo replay: --%s must be an integer%s\n", name.c_str(), min == 0 ? " >= 0" : "");
+    std::fprintf(stderr, "ordo replay: --%s must be an integer%s\n", name.c_str(),
+                 min == 0 ? " >= 0" : "");
     return false;
   }
   out = n;
@@ -97,7 +101,9 @@ bool int_flag(const Flags& f, const std::string& name, std::optional<int64_t>& o
 std::unique_ptr<EventSource> open_source(const Flags& f, SourceRange range, int& exit_code) {
   int n = (f.get("data-dir") ? 1 : 0) + (f.get("file") ? 1 : 0) + (f.get("kafka") ? 1 : 0);
   if (n != 1) {
-    std::fprintf(stderr, "ordo replay: name exactly one source: --data-dir DIR, --file EXPORT.jsonl or --kafka BROKERS\n");
+    std::fprintf(stderr,
+                 "ordo replay: name exactly one source: --data-dir DIR, --file EXPORT.jsonl or "
+                 "--kafka BROKERS\n");
     exit_code = 2;
     return nullptr;
   }
@@ -113,7 +119,8 @@ std::unique_ptr<EventSource> open_source(const Flags& f, SourceRange range, int&
       }
       partitions = static_cast<uint32_t>(v);
     }
-    auto s = KafkaSource::open(*brokers, f.get("kafka-topic").value_or("ordo.events"), partitions, range);
+    auto s = KafkaSource::open(*brokers, f.get("kafka-topic").value_or("ordo.events"), partitions,
+                               range);
     if (!s) {
       std::fprintf(stderr, "ordo replay: %s\n", s.error().message.c_str());
       exit_code = 1;
@@ -139,9 +146,12 @@ std::unique_ptr<EventSource> open_source(const Flags& f, SourceRange range, int&
   return std::move(s.value());
 }
 
-void print_progress(int64_t n) { std::fprintf(stderr, "ordo replay: %lld events read\n", static_cast<long long>(n)); }
+void print_progress(int64_t n) {
+  std::fprintf(stderr, "ordo replay: %lld events read\n", static_cast<long long>(n));
+}
 
-const std::set<std::string> kSourceFlags = {"data-dir", "file", "kafka", "kafka-topic", "partitions"};
+const std::set<std::string> kSourceFlags = {"data-dir", "file", "kafka", "kafka-topic",
+                                            "partitions"};
 std::set<std::string> with_source(std::set<std::string> s) {
   s.insert(kSourceFlags.begin(), kSourceFlags.end());
   return s;
@@ -149,13 +159,15 @@ std::set<std::string> with_source(std::set<std::string> s) {
 
 int cmd_export(int argc, char** argv) {
   auto f = parse_flags(argc, argv, 3,
-                       with_source({"format", "out", "partition", "stream", "type", "from-time", "to-time",
-                                    "from-offset", "to-offset"}));
+                       with_source({"format", "out", "partition", "stream", "type", "from-time",
+                                    "to-time", "from-offset", "to-offset"}));
   if (!f) return usage();
   ExportOptions o;
   std::optional<int64_t> partition;
-  if (!int_flag(*f, "partition", partition, 0) || !int_flag(*f, "from-time", o.filter.from_time_ms) ||
-      !int_flag(*f, "to-time", o.filter.to_time_ms) || !int_flag(*f, "from-offset", o.filter.from_offset, 0) ||
+  if (!int_flag(*f, "partition", partition, 0) ||
+      !int_flag(*f, "from-time", o.filter.from_time_ms) ||
+      !int_flag(*f, "to-time", o.filter.to_time_ms) ||
+      !int_flag(*f, "from-offset", o.filter.from_offset, 0) ||
       !int_flag(*f, "to-offset", o.filter.to_offset, 0))
     return 2;
   if (partition) o.filter.partition = static_cast<uint32_t>(*partition);
@@ -163,8 +175,10 @@ int cmd_export(int argc, char** argv) {
   o.filter.type = f->get("type");
   o.out = f->get("out").value_or("");
   std::string format = f->get("format").value_or("jsonl");
-  if (format == "csv") o.format = ExportFormat::csv;
-  else if (format != "jsonl") return usage();
+  if (format == "csv")
+    o.format = ExportFormat::csv;
+  else if (format != "jsonl")
+    return usage();
 
   SourceRange range{o.filter.partition, o.filter.from_offset.value_or(0)};
   int code = 0;
@@ -175,8 +189,8 @@ int cmd_export(int argc, char** argv) {
     std::fprintf(stderr, "ordo replay export: %s\n", r.error().message.c_str());
     return 1;
   }
-  std::fprintf(stderr, "ordo replay export: %lld events read, %lld written\n", static_cast<long long>(r->read),
-               static_cast<long long>(r->written));
+  std::fprintf(stderr, "ordo replay export: %lld events read, %lld written\n",
+               static_cast<long long>(r->read), static_cast<long long>(r->written));
   return 0;
 }
 
@@ -194,9 +208,9 @@ int cmd_verify(int argc, char** argv) {
   } else {
     for (const auto& p : r.partitions) {
       if (p.ok)
-        std::printf("partition %u: ok, %lld events, last offset %lld, last hash %s\n", p.partition.value(),
-                    static_cast<long long>(p.events), static_cast<long long>(p.last_offset.value()),
-                    p.last_hash.c_str());
+        std::printf("partition %u: ok, %lld events, last offset %lld, last hash %s\n",
+                    p.partition.value(), static_cast<long long>(p.events),
+                    static_cast<long long>(p.last_offset.value()), p.last_hash.c_str());
       else
         std::printf("partition %u: BAD at offset %lld: %s\n", p.partition.value(),
                     static_cast<long long>(p.bad_offset.value()), p.reason.c_str());
@@ -211,7 +225,8 @@ int cmd_verify(int argc, char** argv) {
 }
 
 int cmd_state_at(int argc, char** argv) {
-  auto f = parse_flags(argc, argv, 3, with_source({"stream", "kind", "offset", "time", "partition"}));
+  auto f =
+      parse_flags(argc, argv, 3, with_source({"stream", "kind", "offset", "time", "partition"}));
   if (!f) return usage();
   Cut cut;
   std::optional<int64_t> partition;
@@ -221,8 +236,10 @@ int cmd_state_at(int argc, char** argv) {
   if (partition) cut.partition = static_cast<uint32_t>(*partition);
   auto stream = f->get("stream");
   auto kind = f->get("kind");
-  if ((stream.has_value() == kind.has_value()) || (cut.offset.has_value() == cut.time_ms.has_value())) {
-    std::fprintf(stderr, "ordo replay state-at: give one of --stream/--kind and one of --offset/--time\n");
+  if ((stream.has_value() == kind.has_value()) ||
+      (cut.offset.has_value() == cut.time_ms.has_value())) {
+    std::fprintf(stderr,
+                 "ordo replay state-at: give one of --stream/--kind and one of --offset/--time\n");
     return 2;
   }
   if (kind && *kind != "product" && *kind != "order") return usage();
@@ -274,7 +291,8 @@ int cmd_rebuild(int argc, char** argv) {
     std::fprintf(stderr, "ordo replay rebuild: %s\n", src.error().message.c_str());
     return 1;
   }
-  auto r = projections::rebuild_views(src.value()->log(), *pg, f->get("views-schema").value_or("ordo"), std::cerr);
+  auto r = projections::rebuild_views(src.value()->log(), *pg,
+                                      f->get("views-schema").value_or("ordo"), std::cerr);
   if (!r) {
     std::fprintf(stderr, "ordo replay rebuild: %s\n", r.error().message.c_str());
     return 1;

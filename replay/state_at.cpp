@@ -75,7 +75,8 @@ Json order_json(const Order& o) {
                            {"version", Json(o.version)}});
 }
 
-Result<Json> state_at_json(const Folded& f, const Cut& cut, const std::optional<std::string>& stream,
+Result<Json> state_at_json(const Folded& f, const Cut& cut,
+                           const std::optional<std::string>& stream,
                            const std::optional<std::string>& kind) {
   Json::Object as_of;
   if (cut.offset) as_of.emplace("offset", Json(*cut.offset));
@@ -89,14 +90,18 @@ Result<Json> state_at_json(const Folded& f, const Cut& cut, const std::optional<
   Json::Object out{{"as_of", Json(std::move(as_of))}};
   if (stream) {
     out.emplace("stream", Json(*stream));
-    if (const Product* p = f.product(*stream)) out.emplace("state", product_json(*p));
-    else if (const Order* o = f.order(*stream)) out.emplace("state", order_json(*o));
+    if (const Product* p = f.product(*stream))
+      out.emplace("state", product_json(*p));
+    else if (const Order* o = f.order(*stream))
+      out.emplace("state", order_json(*o));
     else if (!stream->starts_with("product-") && !stream->starts_with("order-"))
       return Error{fmt::format("{} is not a product-… or order-… stream", *stream)};
-    else out.emplace("state", Json(nullptr));  // the stream did not exist yet
+    else
+      out.emplace("state", Json(nullptr));  // the stream did not exist yet
     return Json(std::move(out));
   }
-  if (!kind || (*kind != "product" && *kind != "order")) return Error{"--kind must be product or order"};
+  if (!kind || (*kind != "product" && *kind != "order"))
+    return Error{"--kind must be product or order"};
   out.emplace("kind", Json(*kind));
   std::vector<std::pair<std::string, Json>> rows;
   for (PartitionId p : f.verifier.partitions()) {
@@ -106,7 +111,8 @@ Result<Json> state_at_json(const Folded& f, const Cut& cut, const std::optional<
     else
       for (const auto& [id, ord] : s.orders) rows.emplace_back(id.value(), order_json(ord));
   }
-  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   Json::Array states;
   states.reserve(rows.size());
   for (auto& [_, j] : rows) states.push_back(std::move(j));

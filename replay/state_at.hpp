@@ -37,7 +37,8 @@ Json order_json(const Order& o);
 
 // The CLI's answer: {"as_of":…, "stream":S, "state":{…}|null} for one stream, or
 // {"as_of":…, "kind":K, "states":[…]} for every stream of a kind, sorted by id.
-Result<Json> state_at_json(const Folded& f, const Cut& cut, const std::optional<std::string>& stream,
+Result<Json> state_at_json(const Folded& f, const Cut& cut,
+                           const std::optional<std::string>& stream,
                            const std::optional<std::string>& kind);
 
 }  // namespace ordo::replay

@@ -2,7 +2,6 @@
 
 #include <fmt/core.h>
 
-
 #include "engine/domain/assert.hpp"
 #include "engine/domain/decide.hpp"
 #include "engine/log/event_codec.hpp"
@@ -26,7 +25,9 @@ int64_t VerifyReport::events() const {
 
 std::string VerifyReport::first_failure() const {
   for (const auto& p : partitions)
-    if (!p.ok) return fmt::format("partition {} offset {}: {}", p.partition.value(), p.bad_offset.value(), p.reason);
+    if (!p.ok)
+      return fmt::format("partition {} offset {}: {}", p.partition.value(), p.bad_offset.value(),
+                         p.reason);
   if (source_error) return *source_error;
   return {};
 }
@@ -45,7 +46,8 @@ Json to_json(const VerifyReport& r) {
     }
     parts.push_back(Json(std::move(o)));
   }
-  Json::Object out{{"ok", Json(r.ok())}, {"events", Json(r.events())}, {"partitions", Json(std::move(parts))}};
+  Json::Object out{
+      {"ok", Json(r.ok())}, {"events", Json(r.events())}, {"partitions", Json(std::move(parts))}};
   if (r.source_error) out.emplace("error", Json(*r.source_error));
   if (!r.ok()) out.emplace("first_failure", Json(r.first_failure()));
   return Json(std::move(out));
@@ -76,8 +78,9 @@ bool Verifier::end_command(Part& pt) {
     const int64_t held = it == pt.reserved_by_orders.end() ? 0 : it->second;
     if (p->reserved.value() != held) {
       fail(pt, pt.command_last,
-           fmt::format("after command {}: product {} has {} reserved but its reserved orders hold {}",
-                       pt.command_id, sku.value(), p->reserved.value(), held));
+           fmt::format(
+               "after command {}: product {} has {} reserved but its reserved orders hold {}",
+               pt.command_id, sku.value(), p->reserved.value(), held));
       return false;
     }
   }
@@ -96,9 +99,8 @@ int64_t version_after(const PartitionState& s, const Event& ev) {
 
 void Verifier::add(const Envelope& e) {
   if (!accepts(e.partition)) return;
-  const EventFacts f{e.partition, e.offset,    e.stream,    e.stream_version,
-                     e.occurred_at, e.command_id, e.prev_hash, e.hash,
-                     compute_hash(e) == e.hash};
+  const EventFacts f{e.partition,  e.offset,    e.stream, e.stream_version,         e.occurred_at,
+                     e.command_id, e.prev_hash, e.hash,   compute_hash(e) == e.hash};
   add(f, decode_event(e.type, e.schema_version, e.payload));
 }
 
@@ -109,19 +111,25 @@ void Verifier::add(const EventFacts& e, const Result<Event>& ev) {
 
   // The chain first: an event whose own hash fails says nothing trustworthy about anything.
   if (e.offset.value() <= v.last_offset.value())
-    return fail(pt, e.offset, fmt::format("offset {} does not come after offset {}: events are out of order or repeated",
-                                          e.offset.value(), v.last_offset.value()));
+    return fail(
+        pt, e.offset,
+        fmt::format("offset {} does not come after offset {}: events are out of order or repeated",
+                    e.offset.value(), v.last_offset.value()));
   if (e.prev_hash != v.last_hash) {
     if (v.events == 0)
-      return fail(pt, e.offset,
-                  "the first event does not chain to genesis: the partition's first events are missing "
-                  "(a filtered or partial export cannot be verified; verify needs whole partitions)");
-    return fail(pt, e.offset,
-                fmt::format("prev_hash does not match the hash of the event before it (offset {}): an event "
-                            "is missing, reordered or altered here",
-                            v.last_offset.value()));
+      return fail(
+          pt, e.offset,
+          "the first event does not chain to genesis: the partition's first events are missing "
+          "(a filtered or partial export cannot be verified; verify needs whole partitions)");
+    return fail(
+        pt, e.offset,
+        fmt::format(
+            "prev_hash does not match the hash of the event before it (offset {}): an event "
+            "is missing, reordered or altered here",
+            v.last_offset.value()));
   }
-  if (!e.hash_ok) return fail(pt, e.offset, "hash does not match the event's content: the event was altered");
+  if (!e.hash_ok)
+    return fail(pt, e.offset, "hash does not match the event's content: the event was altered");
 
   if (e.command_id != pt.command_id) {
     if (!end_command(pt)) return;
@@ -130,13 +138,16 @@ void Verifier::add(const EventFacts& e, const Result<Event>& ev) {
 
   if (!ev) return fail(pt, e.offset, "payload does not decode: " + ev.error().message);
   if (e.stream != event_stream(ev.value()))
-    return fail(pt, e.offset, fmt::format("stream {} is not the stream of its payload ({})", e.stream,
-                                          event_stream(ev.value())));
-  if (auto why = precondition_violation(pt.state, ev.value())) return fail(pt, e.offset, std::move(*why));
+    return fail(pt, e.offset,
+                fmt::format("stream {} is not the stream of its payload ({})", e.stream,
+                            event_stream(ev.value())));
+  if (auto why = precondition_violation(pt.state, ev.value()))
+    return fail(pt, e.offset, std::move(*why));
   apply(pt.state, ev.value(), e.occurred_at);
   if (int64_t want = version_after(pt.state, ev.value()); want != e.stream_version)
-    return fail(pt, e.offset, fmt::format("stream_version {} but this is event {} of stream {}",
-                                          e.stream_version, want, e.stream));
+    return fail(pt, e.offset,
+                fmt::format("stream_version {} but this is event {} of stream {}", e.stream_version,
+                            want, e.stream));
 
   // Bookkeeping for the between-commands invariant: reserved == lines of reserved orders.
   std::visit(
@@ -171,14 +182,16 @@ VerifyReport Verifier::finish(const std::vector<std::pair<PartitionId, LogTail>>
     if (!pt.verdict.ok || pt.closed) continue;
     if (pt.verdict.last_offset != tail.last_offset || pt.verdict.last_hash != tail.last_hash)
       fail(pt, Offset{pt.verdict.last_offset.value() + 1},
-           fmt::format("the log ends at offset {} but its tail record says offset {}: events are missing at the end",
+           fmt::format("the log ends at offset {} but its tail record says offset {}: events are "
+                       "missing at the end",
                        pt.verdict.last_offset.value(), tail.last_offset.value()));
   }
   VerifyReport report;
   for (auto& [id, pt] : parts_) {
     if (pt.verdict.ok && !pt.closed && end_command(pt)) {
       std::string why;
-      if (!check_invariants(pt.state, &why)) fail(pt, pt.verdict.last_offset, "invariant broken: " + why);
+      if (!check_invariants(pt.state, &why))
+        fail(pt, pt.verdict.last_offset, "invariant broken: " + why);
     }
     report.partitions.push_back(pt.verdict);
   }
@@ -209,9 +222,12 @@ VerifyReport verify(EventSource& source, const Progress& progress, const VerifyO
       v.add(c.facts, c.event);
       if (++n % kProgressEvery == 0 && progress) progress(n);
     }
-    if (!b.events.empty()) last_read.emplace(b.events.back().facts.partition.value(), b.events.back().facts.offset.value());
+    if (!b.events.empty())
+      last_read.emplace(b.events.back().facts.partition.value(),
+                        b.events.back().facts.offset.value());
     if (b.error)
-      source_error = b.error_line > 0 ? fmt::format("{} line {}: {}", b.batch.origin, file_lines + b.error_line, *b.error)
+      source_error = b.error_line > 0 ? fmt::format("{} line {}: {}", b.batch.origin,
+                                                    file_lines + b.error_line, *b.error)
                                       : *b.error;
     file_lines += b.block_lines;
     return !b.error;
@@ -244,8 +260,10 @@ VerifyReport verify(EventSource& source, const Progress& progress, const VerifyO
   // A bad line ends the read before anything the reader met after it.
   if (!source_error) source_error = std::move(read_error);
   if (source_error && last_read)
-    *source_error += fmt::format(" (after partition {} offset {})", last_read->first, last_read->second);
-  VerifyReport report = v.finish(source_error ? std::vector<std::pair<PartitionId, LogTail>>{} : source.recorded_tails());
+    *source_error +=
+        fmt::format(" (after partition {} offset {})", last_read->first, last_read->second);
+  VerifyReport report = v.finish(source_error ? std::vector<std::pair<PartitionId, LogTail>>{}
+                                              : source.recorded_tails());
   report.source_error = std::move(source_error);
   return report;
 }

@@ -22,11 +22,11 @@ namespace ordo::replay {
 
 struct PartitionVerdict {
   PartitionId partition{0};
-  int64_t events = 0;             // folded before the first failure
-  Offset last_offset{-1};         // last good event
+  int64_t events = 0;      // folded before the first failure
+  Offset last_offset{-1};  // last good event
   std::string last_hash = kGenesisHash;
   bool ok = true;
-  Offset bad_offset{-1};          // the first bad event, when !ok
+  Offset bad_offset{-1};  // the first bad event, when !ok
   std::string reason;
 };
 
@@ -95,6 +95,7 @@ struct VerifyOptions {
 
 // Reads `source` to its end through a Verifier: stored lines in batches, checked on
 // `check_threads` workers (CheckPipeline), folded in source order on the calling thread.
-VerifyReport verify(EventSource& source, const Progress& progress = {}, const VerifyOptions& options = {});
+VerifyReport verify(EventSource& source, const Progress& progress = {},
+                    const VerifyOptions& options = {});
 
 }  // namespace ordo::replay

@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define ORDO_ASSERT(cond, ...)                                                       \
-  do {                                                                               \
-    if (!(cond)) [[unlikely]] {                                                      \
-      std::fprintf(stderr, "ordo: assertion failed at %s:%d: %s: %s\n", __FILE__,    \
-                   __LINE__, #cond, ::fmt::format(__VA_ARGS__).c_str());             \
-      std::fflush(stderr);                                                           \
-      std::abort();                                                                  \
-    }                                                                                \
+#define ORDO_ASSERT(cond, ...)                                                                     \
+  do {                                                                                             \
+    if (!(cond)) [[unlikely]] {                                                                    \
+      std::fprintf(stderr, "ordo: assertion failed at %s:%d: %s: %s\n", __FILE__, __LINE__, #cond, \
+                   ::fmt::format(__VA_ARGS__).c_str());                                            \
+      std::fflush(stderr);                                                                         \
+      std::abort();                                                                                \
+    }                                                                                              \
   } while (0)

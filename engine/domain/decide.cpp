@@ -15,11 +15,12 @@ using parts::reject;
 Decision decide_define(const PartitionState& s, const DefineProduct& c) {
   if (!is_valid_id(c.sku.value()) || !is_valid_id(c.seller_id.value()) || c.name.empty() ||
       !is_text_within(c.name, kMaxNameLength) || !is_valid_currency(c.currency.value()) ||
-      c.price_minor.value() < 0 || c.price_minor.value() > kMaxPriceMinor ||
-      c.stock.value() < 0 || c.stock.value() > kMaxStock)
+      c.price_minor.value() < 0 || c.price_minor.value() > kMaxPriceMinor || c.stock.value() < 0 ||
+      c.stock.value() > kMaxStock)
     return reject(RejectCode::invalid_command, "product fields out of range");
   if (s.find_product(c.sku))
-    return reject(RejectCode::already_exists, fmt::format("product {} already exists", c.sku.value()));
+    return reject(RejectCode::already_exists,
+                  fmt::format("product {} already exists", c.sku.value()));
   return std::vector<Event>{
       ProductDefined{c.sku, c.seller_id, c.name, c.price_minor, c.currency, c.stock}};
 }
@@ -32,16 +33,18 @@ Decision decide_adjust(const PartitionState& s, const AdjustStock& c) {
   if (!p) return reject(RejectCode::not_found, fmt::format("product {} not found", c.sku.value()));
   int64_t after = p->on_hand.value() + c.delta.value();
   if (after < p->reserved.value())
-    return reject(RejectCode::stock_below_reserved,
-                  fmt::format("on hand {} would fall below reserved {}", after, p->reserved.value()));
+    return reject(
+        RejectCode::stock_below_reserved,
+        fmt::format("on hand {} would fall below reserved {}", after, p->reserved.value()));
   if (after > kMaxStock)
-    return reject(RejectCode::stock_limit, fmt::format("on hand {} would exceed {}", after, kMaxStock));
+    return reject(RejectCode::stock_limit,
+                  fmt::format("on hand {} would exceed {}", after, kMaxStock));
   return std::vector<Event>{StockAdjusted{c.sku, c.delta, c.reason, Quantity{after}}};
 }
 
 Decision decide_place(const PartitionState& s, const PlaceOrder& c, const DecideContext& ctx) {
-  if (!is_valid_id(c.order_id.value()) || !is_valid_id(c.customer_id.value()) ||
-      c.lines.empty() || c.lines.size() > kMaxOrderLines)
+  if (!is_valid_id(c.order_id.value()) || !is_valid_id(c.customer_id.value()) || c.lines.empty() ||
+      c.lines.size() > kMaxOrderLines)
     return reject(RejectCode::invalid_command, "order needs an id, a customer and 1..100 lines");
   if (s.find_order(c.order_id))
     return reject(RejectCode::already_exists,
@@ -78,9 +81,9 @@ Decision decide_place(const PartitionState& s, const PlaceOrder& c, const Decide
 
   std::vector<Event> events;
   events.reserve(1 + priced.size());
-  events.push_back(OrderPlaced{c.order_id, c.customer_id, first->seller_id, first->currency,
-                               priced, AmountMinor{total},
-                               TimestampMs{ctx.now.value() + ctx.reservation_ttl.value()}, c.channel});
+  events.push_back(OrderPlaced{
+      c.order_id, c.customer_id, first->seller_id, first->currency, priced, AmountMinor{total},
+      TimestampMs{ctx.now.value() + ctx.reservation_ttl.value()}, c.channel});
   for (const auto& l : priced) events.push_back(StockReserved{l.sku, c.order_id, l.qty});
   return events;
 }
@@ -94,7 +97,8 @@ Decision decide_cancel(const PartitionState& s, const CancelOrder& c) {
   if (!is_text_within(c.reason, kMaxReasonLength))
     return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 characters");
   const Order* o = s.find_order(c.order_id);
-  if (!o) return reject(RejectCode::not_found, fmt::format("order {} not found", c.order_id.value()));
+  if (!o)
+    return reject(RejectCode::not_found, fmt::format("order {} not found", c.order_id.value()));
   if (c.expected_version && *c.expected_version != o->version)
     return reject(RejectCode::version_conflict,
                   fmt::format("order is at version {}, not {}", o->version, *c.expected_version));
@@ -109,7 +113,8 @@ Decision decide_cancel(const PartitionState& s, const CancelOrder& c) {
 Decision decide_expire(const PartitionState& s, const ExpireReservation& c,
                        const DecideContext& ctx) {
   const Order* o = s.find_order(c.order_id);
-  if (!o) return reject(RejectCode::not_found, fmt::format("order {} not found", c.order_id.value()));
+  if (!o)
+    return reject(RejectCode::not_found, fmt::format("order {} not found", c.order_id.value()));
   if (o->status != OrderStatus::reserved)
     return reject(RejectCode::invalid_transition, "only a reserved order can expire");
   if (ctx.now.value() < o->expires_at.value())
@@ -123,12 +128,18 @@ Decision decide(const PartitionState& state, const Command& command, const Decid
   return std::visit(
       [&](const auto& c) -> Decision {
         using T = std::decay_t<decltype(c)>;
-        if constexpr (std::is_same_v<T, DefineProduct>) return decide_define(state, c);
-        else if constexpr (std::is_same_v<T, AdjustStock>) return decide_adjust(state, c);
-        else if constexpr (std::is_same_v<T, PlaceOrder>) return decide_place(state, c, ctx);
-        else if constexpr (std::is_same_v<T, CancelOrder>) return decide_cancel(state, c);
-        else if constexpr (std::is_same_v<T, ExpireReservation>) return decide_expire(state, c, ctx);
-        else return parts::decide_cmd(state, c, ctx);
+        if constexpr (std::is_same_v<T, DefineProduct>)
+          return decide_define(state, c);
+        else if constexpr (std::is_same_v<T, AdjustStock>)
+          return decide_adjust(state, c);
+        else if constexpr (std::is_same_v<T, PlaceOrder>)
+          return decide_place(state, c, ctx);
+        else if constexpr (std::is_same_v<T, CancelOrder>)
+          return decide_cancel(state, c);
+        else if constexpr (std::is_same_v<T, ExpireReservation>)
+          return decide_expire(state, c, ctx);
+        else
+          return parts::decide_cmd(state, c, ctx);
       },
       command);
 }
@@ -162,8 +173,8 @@ void apply(PartitionState& s, const Event& event, TimestampMs occurred_at) {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, ProductDefined>) {
           ORDO_ASSERT(!s.products.contains(e.sku), "product {} defined twice", e.sku.value());
-          s.products.emplace(e.sku, Product{e.sku, e.seller_id, e.name, e.price_minor,
-                                            e.currency, e.initial_stock, Quantity{0}, 1});
+          s.products.emplace(e.sku, Product{e.sku, e.seller_id, e.name, e.price_minor, e.currency,
+                                            e.initial_stock, Quantity{0}, 1});
         } else if constexpr (std::is_same_v<T, StockAdjusted>) {
           Product& p = product_of(s, e.sku);
           p.on_hand = Quantity{p.on_hand.value() + e.delta.value()};
@@ -210,15 +221,17 @@ bool check_invariants(const PartitionState& s, std::string* why) {
   }
   for (const auto& [sku, p] : s.products) {
     if (p.on_hand.value() < 0 || p.reserved.value() < 0 || p.available().value() < 0) {
-      if (why) *why = fmt::format("product {}: on_hand {} reserved {}", sku.value(),
-                                  p.on_hand.value(), p.reserved.value());
+      if (why)
+        *why = fmt::format("product {}: on_hand {} reserved {}", sku.value(), p.on_hand.value(),
+                           p.reserved.value());
       return false;
     }
     auto it = reserved.find(sku);
     int64_t want = it == reserved.end() ? 0 : it->second;
     if (want != p.reserved.value()) {
-      if (why) *why = fmt::format("product {}: reserved {} but reserved orders hold {}",
-                                  sku.value(), p.reserved.value(), want);
+      if (why)
+        *why = fmt::format("product {}: reserved {} but reserved orders hold {}", sku.value(),
+                           p.reserved.value(), want);
       return false;
     }
   }
@@ -238,16 +251,21 @@ int64_t stream_version_after(const PartitionState& s, const Event& event) {
   return std::visit(
       [&](const auto& x) -> int64_t {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (requires { x.sku; }) return must(s.find_product(x.sku), "product");
-        else if constexpr (std::is_same_v<T, WalletDeposited>) return must(s.find_wallet(x.owner, x.currency), "wallet");
-        else if constexpr (std::is_same_v<T, PaymentInitiated> || std::is_same_v<T, PaymentCaptured> ||
-                           std::is_same_v<T, PaymentFailed> || std::is_same_v<T, PaymentRefunded>)
+        if constexpr (requires { x.sku; })
+          return must(s.find_product(x.sku), "product");
+        else if constexpr (std::is_same_v<T, WalletDeposited>)
+          return must(s.find_wallet(x.owner, x.currency), "wallet");
+        else if constexpr (std::is_same_v<T, PaymentInitiated> ||
+                           std::is_same_v<T, PaymentCaptured> || std::is_same_v<T, PaymentFailed> ||
+                           std::is_same_v<T, PaymentRefunded>)
           return must(s.find_payment(x.payment_id), "payment");
         else if constexpr (std::is_same_v<T, EscrowHeld> || std::is_same_v<T, EscrowReleased> ||
                            std::is_same_v<T, EscrowRefunded>)
           return must(s.find_escrow(x.order_id), "escrow");
-        else if constexpr (requires { x.payout_id; }) return must(s.find_payout(x.payout_id), "payout");
-        else return must(s.find_order(x.order_id), "order");
+        else if constexpr (requires { x.payout_id; })
+          return must(s.find_payout(x.payout_id), "payout");
+        else
+          return must(s.find_order(x.order_id), "order");
       },
       event);
 }

@@ -19,7 +19,8 @@ Decision decide_cmd(const PartitionState& s, const ConfirmOrder& c, const Decide
 Decision decide_cmd(const PartitionState& s, const DisputeOrder& c, const DecideContext& ctx);
 Decision decide_cmd(const PartitionState& s, const ResolveDispute& c, const DecideContext& ctx);
 Decision decide_cmd(const PartitionState& s, const MarkOrderPaid& c, const DecideContext& ctx);
-Decision decide_cmd(const PartitionState& s, const MarkOrderPaymentFailed& c, const DecideContext& ctx);
+Decision decide_cmd(const PartitionState& s, const MarkOrderPaymentFailed& c,
+                    const DecideContext& ctx);
 Decision decide_cmd(const PartitionState& s, const AutoCompleteOrder& c, const DecideContext& ctx);
 Decision decide_cmd(const PartitionState& s, const MarkOrderRefunded& c, const DecideContext& ctx);
 // A cancel of a paid order (refund and restock); decide.cpp handles a reserved one.

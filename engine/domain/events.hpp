@@ -237,13 +237,13 @@ struct PayoutRejected {
   std::string reason;
 };
 
-using Event = std::variant<ProductDefined, StockAdjusted, OrderPlaced, StockReserved,
-                           StockReleased, OrderCancelled, OrderExpired, OrderPaymentRequested,
-                           OrderPaid, StockCommitted, OrderPaymentFailed, OrderShipped,
-                           OrderDelivered, OrderCompleted, OrderDisputed, OrderRefunded,
-                           StockRestocked, WalletDeposited, PaymentInitiated, PaymentCaptured,
-                           PaymentFailed, PaymentRefunded, EscrowHeld, EscrowReleased,
-                           EscrowRefunded, PayoutRequested, PayoutCompleted, PayoutRejected>;
+using Event =
+    std::variant<ProductDefined, StockAdjusted, OrderPlaced, StockReserved, StockReleased,
+                 OrderCancelled, OrderExpired, OrderPaymentRequested, OrderPaid, StockCommitted,
+                 OrderPaymentFailed, OrderShipped, OrderDelivered, OrderCompleted, OrderDisputed,
+                 OrderRefunded, StockRestocked, WalletDeposited, PaymentInitiated, PaymentCaptured,
+                 PaymentFailed, PaymentRefunded, EscrowHeld, EscrowReleased, EscrowRefunded,
+                 PayoutRequested, PayoutCompleted, PayoutRejected>;
 
 // The type name written to the log envelope, e.g. "OrderPlaced".
 std::string_view event_type(const Event& e) noexcept;

@@ -11,8 +11,8 @@ std::optional<Command> react(const Event& event) {
       [](const auto& e) -> std::optional<Command> {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, OrderPaymentRequested>)
-          return InitiatePayment{e.payment_id, e.order_id, e.method, e.customer_id, e.seller_id, e.amount_minor,
-                                 e.currency};
+          return InitiatePayment{e.payment_id, e.order_id,     e.method,  e.customer_id,
+                                 e.seller_id,  e.amount_minor, e.currency};
         else if constexpr (std::is_same_v<T, PaymentCaptured>)
           return MarkOrderPaid{e.order_id, e.payment_id};
         else if constexpr (std::is_same_v<T, PaymentFailed>)
@@ -26,8 +26,7 @@ std::optional<Command> react(const Event& event) {
           // (After the platform's own refund the order is cancelled already: a benign no-op.)
           if (e.resolves && e.to_account == kExternalCard) return MarkOrderRefunded{e.order_id};
           return std::nullopt;
-        }
-        else
+        } else
           return std::nullopt;
       },
       event);
@@ -36,9 +35,9 @@ std::optional<Command> react(const Event& event) {
 bool flow_may_need(std::string_view t) noexcept {
   // react() starts steps on the first six; the watched outcomes (FlowManager::notify) are
   // OrderPaid, OrderPaymentFailed, EscrowReleased and EscrowRefunded.
-  return t == "OrderPaymentRequested" || t == "PaymentCaptured" || t == "PaymentFailed" || t == "OrderCompleted" ||
-         t == "OrderRefunded" || t == "EscrowRefunded" || t == "OrderPaid" || t == "OrderPaymentFailed" ||
-         t == "EscrowReleased";
+  return t == "OrderPaymentRequested" || t == "PaymentCaptured" || t == "PaymentFailed" ||
+         t == "OrderCompleted" || t == "OrderRefunded" || t == "EscrowRefunded" ||
+         t == "OrderPaid" || t == "OrderPaymentFailed" || t == "EscrowReleased";
 }
 
 std::optional<Command> on_refused(const Command& sent, const Rejection& why) {
@@ -51,8 +50,10 @@ bool refusal_is_benign(const Command& sent, const Rejection& why) {
   // A follow-up that finds its step already taken (the escrow already resolved, the order
   // already moved on) is a repeat, not a fault.
   if (why.code != RejectCode::invalid_transition) return false;
-  return std::holds_alternative<ReleaseEscrow>(sent) || std::holds_alternative<RefundEscrow>(sent) ||
-         std::holds_alternative<MarkOrderPaymentFailed>(sent) || std::holds_alternative<MarkOrderRefunded>(sent);
+  return std::holds_alternative<ReleaseEscrow>(sent) ||
+         std::holds_alternative<RefundEscrow>(sent) ||
+         std::holds_alternative<MarkOrderPaymentFailed>(sent) ||
+         std::holds_alternative<MarkOrderRefunded>(sent);
 }
 
 }  // namespace ordo

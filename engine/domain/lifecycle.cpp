@@ -32,7 +32,8 @@ bool reason_ok(const std::string& r) { return is_text_within(r, kMaxReasonLength
 std::string clip_reason(const std::string& r) {
   if (r.size() <= kMaxReasonLength) return is_valid_utf8(r) ? r : std::string("payment failed");
   size_t n = kMaxReasonLength;
-  while (n > 0 && (static_cast<unsigned char>(r[n]) & 0xC0) == 0x80) --n;  // r[n] continues a character
+  while (n > 0 && (static_cast<unsigned char>(r[n]) & 0xC0) == 0x80)
+    --n;  // r[n] continues a character
   std::string out = r.substr(0, n);
   return is_valid_utf8(out) ? out : std::string("payment failed");
 }
@@ -67,7 +68,8 @@ Why status_is(const PartitionState& s, const OrderId& id, std::initializer_list<
 }  // namespace
 
 Decision decide_cmd(const PartitionState& s, const PayOrder& c, const DecideContext& ctx) {
-  if (!is_valid_id(c.payment_id.value())) return reject(RejectCode::invalid_command, "payment_id is not a valid id");
+  if (!is_valid_id(c.payment_id.value()))
+    return reject(RejectCode::invalid_command, "payment_id is not a valid id");
   auto t = target(s, c.order_id, c.expected_version, {OrderStatus::reserved}, "paid");
   if (auto* r = std::get_if<Rejection>(&t)) return *r;
   const Order& o = *std::get<const Order*>(t);
@@ -77,7 +79,8 @@ Decision decide_cmd(const PartitionState& s, const PayOrder& c, const DecideCont
   // paid, so say so now rather than fail the payment later.
   if (o.total_minor.value() > kMaxAmountMinor)
     return reject(RejectCode::amount_overflow,
-                  fmt::format("order total {} is above the largest payment {}", o.total_minor.value(), kMaxAmountMinor));
+                  fmt::format("order total {} is above the largest payment {}",
+                              o.total_minor.value(), kMaxAmountMinor));
   return std::vector<Event>{OrderPaymentRequested{o.order_id, c.payment_id, c.method, o.customer_id,
                                                   o.seller_id, o.total_minor, o.currency}};
 }
@@ -95,7 +98,8 @@ Decision decide_cmd(const PartitionState& s, const MarkOrderPaid& c, const Decid
   return events;
 }
 
-Decision decide_cmd(const PartitionState& s, const MarkOrderPaymentFailed& c, const DecideContext&) {
+Decision decide_cmd(const PartitionState& s, const MarkOrderPaymentFailed& c,
+                    const DecideContext&) {
   auto t = target(s, c.order_id, std::nullopt, {OrderStatus::payment_pending}, "marked unpaid");
   if (auto* r = std::get_if<Rejection>(&t)) return *r;
   const Order& o = *std::get<const Order*>(t);
@@ -106,13 +110,14 @@ Decision decide_cmd(const PartitionState& s, const MarkOrderPaymentFailed& c, co
 }
 
 Decision decide_cmd(const PartitionState& s, const MarkOrderRefunded& c, const DecideContext&) {
-  auto t = target(s, c.order_id, std::nullopt,
-                  {OrderStatus::paid, OrderStatus::shipped, OrderStatus::delivered, OrderStatus::disputed},
-                  "refunded by the card provider");
+  auto t = target(
+      s, c.order_id, std::nullopt,
+      {OrderStatus::paid, OrderStatus::shipped, OrderStatus::delivered, OrderStatus::disputed},
+      "refunded by the card provider");
   if (auto* r = std::get_if<Rejection>(&t)) return *r;
   const Order& o = *std::get<const Order*>(t);
-  std::vector<Event> events{
-      OrderRefunded{o.order_id, o.payment_id, "refunded by the card provider", o.total_minor, o.currency}};
+  std::vector<Event> events{OrderRefunded{o.order_id, o.payment_id, "refunded by the card provider",
+                                          o.total_minor, o.currency}};
   // Goods not yet shipped go back on the shelf; shipped ones are the seller's to recover.
   if (o.status == OrderStatus::paid)
     for (const auto& l : o.lines) events.push_back(StockRestocked{l.sku, o.order_id, l.qty});
@@ -149,21 +154,26 @@ Decision decide_cmd(const PartitionState& s, const AutoCompleteOrder& c, const D
 }
 
 Decision decide_cmd(const PartitionState& s, const DisputeOrder& c, const DecideContext&) {
-  if (!reason_ok(c.reason)) return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 characters");
+  if (!reason_ok(c.reason))
+    return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 characters");
   auto t = target(s, c.order_id, c.expected_version, {OrderStatus::delivered}, "disputed");
   if (auto* r = std::get_if<Rejection>(&t)) return *r;
   return std::vector<Event>{OrderDisputed{c.order_id, c.reason}};
 }
 
 Decision decide_cmd(const PartitionState& s, const ResolveDispute& c, const DecideContext&) {
-  if (!reason_ok(c.reason)) return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 characters");
+  if (!reason_ok(c.reason))
+    return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 characters");
   auto t = target(s, c.order_id, std::nullopt, {OrderStatus::delivered, OrderStatus::disputed},
                   c.release ? "released" : "refunded");
   if (auto* r = std::get_if<Rejection>(&t)) return *r;
   const Order& o = *std::get<const Order*>(t);
-  if (c.release) return std::vector<Event>{OrderCompleted{o.order_id, "admin_released", o.total_minor, o.currency}};
+  if (c.release)
+    return std::vector<Event>{
+        OrderCompleted{o.order_id, "admin_released", o.total_minor, o.currency}};
   // Delivered goods are not restocked: the buyer keeps them or returns them outside Ordo.
-  return std::vector<Event>{OrderRefunded{o.order_id, o.payment_id, c.reason, o.total_minor, o.currency}};
+  return std::vector<Event>{
+      OrderRefunded{o.order_id, o.payment_id, c.reason, o.total_minor, o.currency}};
 }
 
 Decision decide_paid_cancel(const PartitionState& s, const Order& o, const CancelOrder& c) {
@@ -171,10 +181,11 @@ Decision decide_paid_cancel(const PartitionState& s, const Order& o, const Cance
   for (const auto& l : o.lines) {
     const Product* p = s.find_product(l.sku);
     if (p && p->on_hand.value() + l.qty.value() > kMaxStock)
-      return reject(RejectCode::stock_limit, fmt::format("restocking {} of {} would pass {}", l.qty.value(),
-                                                         l.sku.value(), kMaxStock));
+      return reject(RejectCode::stock_limit, fmt::format("restocking {} of {} would pass {}",
+                                                         l.qty.value(), l.sku.value(), kMaxStock));
   }
-  std::vector<Event> events{OrderRefunded{o.order_id, o.payment_id, c.reason, o.total_minor, o.currency}};
+  std::vector<Event> events{
+      OrderRefunded{o.order_id, o.payment_id, c.reason, o.total_minor, o.currency}};
   for (const auto& l : o.lines) events.push_back(StockRestocked{l.sku, o.order_id, l.qty});
   return events;
 }
@@ -184,29 +195,44 @@ Why check_lifecycle(const PartitionState& s, const Event& event) {
       [&](const auto& e) -> Why {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, OrderPaymentRequested>) {
-          if (auto w = status_is(s, e.order_id, {OrderStatus::reserved}, "payment request")) return w;
+          if (auto w = status_is(s, e.order_id, {OrderStatus::reserved}, "payment request"))
+            return w;
           const Order* o = s.find_order(e.order_id);
           if (o->total_minor != e.amount_minor || o->currency != e.currency)
-            return fmt::format("payment request of order {} for another amount", e.order_id.value());
+            return fmt::format("payment request of order {} for another amount",
+                               e.order_id.value());
           return std::nullopt;
-        } else if constexpr (std::is_same_v<T, OrderPaid> || std::is_same_v<T, OrderPaymentFailed>) {
-          if (auto w = status_is(s, e.order_id, {OrderStatus::payment_pending}, "payment outcome")) return w;
+        } else if constexpr (std::is_same_v<T, OrderPaid> ||
+                             std::is_same_v<T, OrderPaymentFailed>) {
+          if (auto w = status_is(s, e.order_id, {OrderStatus::payment_pending}, "payment outcome"))
+            return w;
           if (s.find_order(e.order_id)->payment_id != e.payment_id)
-            return fmt::format("payment outcome of order {} for another payment", e.order_id.value());
+            return fmt::format("payment outcome of order {} for another payment",
+                               e.order_id.value());
           return std::nullopt;
-        } else if constexpr (std::is_same_v<T, StockCommitted> || std::is_same_v<T, StockRestocked>) {
+        } else if constexpr (std::is_same_v<T, StockCommitted> ||
+                             std::is_same_v<T, StockRestocked>) {
           const Product* p = s.find_product(e.sku);
           const Order* o = s.find_order(e.order_id);
-          if (!p || !o) return fmt::format("stock movement for unknown product {} or order {}", e.sku.value(), e.order_id.value());
+          if (!p || !o)
+            return fmt::format("stock movement for unknown product {} or order {}", e.sku.value(),
+                               e.order_id.value());
           const PricedLine* l = line_of(*o, e.sku);
-          if (!l || l->qty != e.qty) return fmt::format("product {}: movement of {} matches no line of order {}", e.sku.value(), e.qty.value(), e.order_id.value());
+          if (!l || l->qty != e.qty)
+            return fmt::format("product {}: movement of {} matches no line of order {}",
+                               e.sku.value(), e.qty.value(), e.order_id.value());
           if constexpr (std::is_same_v<T, StockCommitted>) {
-            if (o->status != OrderStatus::paid || p->reserved.value() < e.qty.value() || p->on_hand.value() < e.qty.value())
-              return fmt::format("product {}: commit of {} with {} reserved for order {} in status {}", e.sku.value(),
-                                 e.qty.value(), p->reserved.value(), e.order_id.value(), to_string(o->status));
+            if (o->status != OrderStatus::paid || p->reserved.value() < e.qty.value() ||
+                p->on_hand.value() < e.qty.value())
+              return fmt::format(
+                  "product {}: commit of {} with {} reserved for order {} in status {}",
+                  e.sku.value(), e.qty.value(), p->reserved.value(), e.order_id.value(),
+                  to_string(o->status));
           } else {
-            if (o->status != OrderStatus::cancelled || p->on_hand.value() + e.qty.value() > kMaxStock)
-              return fmt::format("product {}: restock for order {} in status {}", e.sku.value(), e.order_id.value(), to_string(o->status));
+            if (o->status != OrderStatus::cancelled ||
+                p->on_hand.value() + e.qty.value() > kMaxStock)
+              return fmt::format("product {}: restock for order {} in status {}", e.sku.value(),
+                                 e.order_id.value(), to_string(o->status));
           }
           return std::nullopt;
         } else if constexpr (std::is_same_v<T, OrderShipped>) {
@@ -216,10 +242,12 @@ Why check_lifecycle(const PartitionState& s, const Event& event) {
         } else if constexpr (std::is_same_v<T, OrderDisputed>) {
           return status_is(s, e.order_id, {OrderStatus::delivered}, "dispute");
         } else if constexpr (std::is_same_v<T, OrderCompleted>) {
-          return status_is(s, e.order_id, {OrderStatus::delivered, OrderStatus::disputed}, "completion");
+          return status_is(s, e.order_id, {OrderStatus::delivered, OrderStatus::disputed},
+                           "completion");
         } else if constexpr (std::is_same_v<T, OrderRefunded>) {
           return status_is(s, e.order_id,
-                           {OrderStatus::paid, OrderStatus::shipped, OrderStatus::delivered, OrderStatus::disputed},
+                           {OrderStatus::paid, OrderStatus::shipped, OrderStatus::delivered,
+                            OrderStatus::disputed},
                            "refund");
         } else {
           return std::nullopt;
@@ -244,9 +272,11 @@ bool apply_lifecycle(PartitionState& s, const Event& event) {
           p.on_hand = Quantity{p.on_hand.value() + e.qty.value()};
           ++p.version;
           return true;
-        } else if constexpr (std::is_same_v<T, OrderPaymentRequested> || std::is_same_v<T, OrderPaid> ||
-                             std::is_same_v<T, OrderPaymentFailed> || std::is_same_v<T, OrderShipped> ||
-                             std::is_same_v<T, OrderDelivered> || std::is_same_v<T, OrderCompleted> ||
+        } else if constexpr (std::is_same_v<T, OrderPaymentRequested> ||
+                             std::is_same_v<T, OrderPaid> ||
+                             std::is_same_v<T, OrderPaymentFailed> ||
+                             std::is_same_v<T, OrderShipped> || std::is_same_v<T, OrderDelivered> ||
+                             std::is_same_v<T, OrderCompleted> ||
                              std::is_same_v<T, OrderDisputed> || std::is_same_v<T, OrderRefunded>) {
           Order& o = order_of(s, e.order_id);
           if constexpr (std::is_same_v<T, OrderPaymentRequested>) {

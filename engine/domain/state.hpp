@@ -51,9 +51,9 @@ struct Order {
   OrderStatus status = OrderStatus::reserved;
   int64_t version = 0;
   // Set by the lifecycle after placement.
-  PaymentId payment_id;            // of the current or last payment attempt
+  PaymentId payment_id;  // of the current or last payment attempt
   PaymentMethod payment_method = PaymentMethod::wallet;
-  TimestampMs release_at{0};       // automatic escrow release, once delivered
+  TimestampMs release_at{0};  // automatic escrow release, once delivered
 };
 
 // ---- Ledger aggregates, held by the partition that owns their currency ----
@@ -124,7 +124,8 @@ struct Payout {
 
 struct WalletKeyHash {
   size_t operator()(const WalletKey& k) const noexcept {
-    return std::hash<std::string>()(k.owner.value()) * 31 + std::hash<std::string>()(k.currency.value());
+    return std::hash<std::string>()(k.owner.value()) * 31 +
+           std::hash<std::string>()(k.currency.value());
   }
 };
 

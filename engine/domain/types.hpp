@@ -28,7 +28,7 @@ using DurationMs = named_type<int64_t, struct DurationMsTag>;
 
 // Limits that keep every number far from int64 overflow: price * qty * lines fits.
 inline constexpr int64_t kMaxPriceMinor = 1'000'000'000'000;  // 10^12 minor units
-inline constexpr int64_t kMaxStock = 1'000'000'000'000;        // 10^12 units
+inline constexpr int64_t kMaxStock = 1'000'000'000'000;       // 10^12 units
 inline constexpr int64_t kMaxLineQty = 1'000'000;
 inline constexpr size_t kMaxOrderLines = 100;
 inline constexpr size_t kMaxIdLength = 64;

@@ -81,7 +81,8 @@ void sha256_hex_of(std::initializer_list<std::string_view> parts, char* out) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   unsigned int len = 0;
   bool ok = ctx.ctx && EVP_DigestInit_ex(ctx.ctx, kSha256, nullptr) == 1;
-  for (std::string_view part : parts) ok = ok && EVP_DigestUpdate(ctx.ctx, part.data(), part.size()) == 1;
+  for (std::string_view part : parts)
+    ok = ok && EVP_DigestUpdate(ctx.ctx, part.data(), part.size()) == 1;
   ok = ok && EVP_DigestFinal_ex(ctx.ctx, digest, &len) == 1 && len == SHA256_DIGEST_LENGTH;
   ORDO_ASSERT(ok, "SHA-256 failed");
   static constexpr char kHex[] = "0123456789abcdef";
@@ -127,13 +128,15 @@ namespace {
 
 Result<std::string> get_string(const Json& o, std::string_view k) {
   const Json* v = o.find(k);
-  if (!v || !v->is_string()) return Error{fmt::format("envelope field {} missing or not a string", k)};
+  if (!v || !v->is_string())
+    return Error{fmt::format("envelope field {} missing or not a string", k)};
   return v->as_string();
 }
 
 Result<int64_t> get_int(const Json& o, std::string_view k) {
   const Json* v = o.find(k);
-  if (!v || !v->is_int()) return Error{fmt::format("envelope field {} missing or not an integer", k)};
+  if (!v || !v->is_int())
+    return Error{fmt::format("envelope field {} missing or not an integer", k)};
   return v->as_int();
 }
 
@@ -157,11 +160,11 @@ Result<Envelope> decode_envelope(std::string_view text) {
   const Json& o = parsed.value();
   if (!o.is_object()) return Error{"envelope is not an object"};
   Envelope e;
-#define ORDO_GET(kind, field, key)             \
-  {                                            \
-    auto r = get_##kind(o, key);               \
-    if (!r) return r.error();                  \
-    field = std::move(r.value());              \
+#define ORDO_GET(kind, field, key) \
+  {                                \
+    auto r = get_##kind(o, key);   \
+    if (!r) return r.error();      \
+    field = std::move(r.value());  \
   }
   int64_t partition = 0, offset = 0, occurred = 0;
   ORDO_GET(int, partition, "partition");

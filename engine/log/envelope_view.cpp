@@ -39,7 +39,8 @@ class Scanner {
 
   // A lower-case hex SHA-256 in quotes: fixed length, so no search for the closing quote.
   bool hex64(std::string_view& out) {
-    if (s_.size() - pos_ < kSha256HexChars + 2 || s_[pos_] != '"' || s_[pos_ + kSha256HexChars + 1] != '"')
+    if (s_.size() - pos_ < kSha256HexChars + 2 || s_[pos_] != '"' ||
+        s_[pos_ + kSha256HexChars + 1] != '"')
       return false;
     out = s_.substr(pos_ + 1, kSha256HexChars);
     pos_ += kSha256HexChars + 2;
@@ -77,9 +78,10 @@ std::optional<EnvelopeView> view_canonical_envelope(std::string_view line) noexc
   EnvelopeView v;
   Scanner s(line);
   int64_t partition = 0;
-  if (!(s.lit("{\"actor\":{\"role\":") && s.str(v.actor_role) && s.lit(",\"sub\":") && s.str(v.actor_sub) &&
-        s.lit("},\"causation_id\":") && s.str(v.causation_id) && s.lit(",\"command_id\":") &&
-        s.str(v.command_id) && s.lit(",\"correlation_id\":") && s.str(v.correlation_id)))
+  if (!(s.lit("{\"actor\":{\"role\":") && s.str(v.actor_role) && s.lit(",\"sub\":") &&
+        s.str(v.actor_sub) && s.lit("},\"causation_id\":") && s.str(v.causation_id) &&
+        s.lit(",\"command_id\":") && s.str(v.command_id) && s.lit(",\"correlation_id\":") &&
+        s.str(v.correlation_id)))
     return std::nullopt;
   const size_t hash_begin = s.pos();
   if (!(s.lit(",\"hash\":") && s.hex64(v.hash))) return std::nullopt;
@@ -88,7 +90,8 @@ std::optional<EnvelopeView> view_canonical_envelope(std::string_view line) noexc
   const size_t offset_begin = s.pos();
   if (!(s.lit(",\"offset\":") && s.num(v.offset))) return std::nullopt;
   const size_t offset_end = s.pos();
-  if (!(s.lit(",\"partition\":") && s.num(partition) && s.lit(",\"payload\":"))) return std::nullopt;
+  if (!(s.lit(",\"partition\":") && s.num(partition) && s.lit(",\"payload\":")))
+    return std::nullopt;
   // The members after the payload hold no quote (their strings have no escapes), so they are
   // read from the line's end backwards and the payload is what lies between: its bytes are
   // not scanned here (the hash covers them; the decoder parses them).
@@ -106,11 +109,13 @@ std::optional<EnvelopeView> view_canonical_envelope(std::string_view line) noexc
   if (tail == 0) return std::nullopt;
   Scanner t(rest.substr(tail));
   if (!(t.lit(",\"prev_hash\":") && t.hex64(v.prev_hash) && t.lit(",\"schema_version\":") &&
-        t.num(v.schema_version) && t.lit(",\"stream\":") && t.str(v.stream) && t.lit(",\"stream_version\":") &&
-        t.num(v.stream_version) && t.lit(",\"type\":") && t.str(v.type) && t.lit("}") && t.at_end()))
+        t.num(v.schema_version) && t.lit(",\"stream\":") && t.str(v.stream) &&
+        t.lit(",\"stream_version\":") && t.num(v.stream_version) && t.lit(",\"type\":") &&
+        t.str(v.type) && t.lit("}") && t.at_end()))
     return std::nullopt;
   v.payload = rest.substr(0, tail);
-  if (v.payload.size() < 2 || v.payload.front() != '{' || v.payload.back() != '}') return std::nullopt;
+  if (v.payload.size() < 2 || v.payload.front() != '{' || v.payload.back() != '}')
+    return std::nullopt;
   if (partition < 0 || partition > 1'000'000) return std::nullopt;  // decode_envelope's range
   v.partition = static_cast<uint32_t>(partition);
   v.hashed[0] = line.substr(0, hash_begin);

@@ -113,11 +113,16 @@ Json lines_json(const std::vector<PricedLine>& lines) {
 // Field (de)serialisers for the types the money events use.
 template <class T>
 Json field_json(const T& v) {
-  if constexpr (std::is_same_v<T, std::string>) return Json(v);
-  else if constexpr (std::is_same_v<T, bool>) return Json(v);
-  else if constexpr (std::is_same_v<T, PaymentMethod>) return Json(to_string(v));
-  else if constexpr (std::is_same_v<typename T::value_type, std::string>) return Json(v.value());
-  else return Json(static_cast<int64_t>(v.value()));
+  if constexpr (std::is_same_v<T, std::string>)
+    return Json(v);
+  else if constexpr (std::is_same_v<T, bool>)
+    return Json(v);
+  else if constexpr (std::is_same_v<T, PaymentMethod>)
+    return Json(to_string(v));
+  else if constexpr (std::is_same_v<typename T::value_type, std::string>)
+    return Json(v.value());
+  else
+    return Json(static_cast<int64_t>(v.value()));
 }
 
 template <class T, class V>  // V: const Json* or std::optional<DomValue>
@@ -144,7 +149,8 @@ bool field_read(const V& j, T& out) {
 template <class E>
 Json encode_fields(const E& e) {
   Json::Object o;
-  money_fields::fields(const_cast<E&>(e), [&](const char* name, const auto& v) { o.emplace(name, field_json(v)); });
+  money_fields::fields(const_cast<E&>(e),
+                       [&](const char* name, const auto& v) { o.emplace(name, field_json(v)); });
   return Json(std::move(o));
 }
 
@@ -176,7 +182,9 @@ std::optional<Result<Event>> decode_money(std::string_view type, const Obj& payl
 }  // namespace
 
 // OrderPlaced v2 added `channel`. Every other type is still at v1.
-int64_t current_schema_version(std::string_view type) noexcept { return type == "OrderPlaced" ? 2 : 1; }
+int64_t current_schema_version(std::string_view type) noexcept {
+  return type == "OrderPlaced" ? 2 : 1;
+}
 
 Json encode_event_payload(const Event& e) {
   return std::visit(
@@ -216,8 +224,8 @@ Json encode_event_payload(const Event& e) {
                                      {"qty", Json(x.qty.value())}});
           },
           [](const OrderCancelled& x) {
-            return Json(Json::Object{{"order_id", Json(x.order_id.value())},
-                                     {"reason", Json(x.reason)}});
+            return Json(
+                Json::Object{{"order_id", Json(x.order_id.value())}, {"reason", Json(x.reason)}});
           },
           [](const OrderExpired& x) {
             return Json(Json::Object{{"order_id", Json(x.order_id.value())}});
@@ -232,11 +240,16 @@ namespace {
 // One member of a money event, by the same type rules as field_json.
 template <class T>
 void field_write(CanonicalObject& o, const char* name, const T& v) {
-  if constexpr (std::is_same_v<T, std::string>) o.str(name, v);
-  else if constexpr (std::is_same_v<T, bool>) o.boolean(name, v);
-  else if constexpr (std::is_same_v<T, PaymentMethod>) o.str(name, to_string(v));
-  else if constexpr (std::is_same_v<typename T::value_type, std::string>) o.str(name, v.value());
-  else o.num(name, static_cast<int64_t>(v.value()));
+  if constexpr (std::is_same_v<T, std::string>)
+    o.str(name, v);
+  else if constexpr (std::is_same_v<T, bool>)
+    o.boolean(name, v);
+  else if constexpr (std::is_same_v<T, PaymentMethod>)
+    o.str(name, to_string(v));
+  else if constexpr (std::is_same_v<typename T::value_type, std::string>)
+    o.str(name, v.value());
+  else
+    o.num(name, static_cast<int64_t>(v.value()));
 }
 
 }  // namespace
@@ -256,55 +269,55 @@ void write_priced_lines(const std::vector<PricedLine>& lines, std::string& out) 
 
 void write_event_payload(const Event& e, std::string& out) {
   CanonicalObject o;
-  std::visit(
-      overloaded{
-          [&](const ProductDefined& x) {
-            o.str("sku", x.sku.value());
-            o.str("seller_id", x.seller_id.value());
-            o.str("name", x.name);
-            o.num("price_minor", x.price_minor.value());
-            o.str("currency", x.currency.value());
-            o.num("initial_stock", x.initial_stock.value());
-          },
-          [&](const StockAdjusted& x) {
-            o.str("sku", x.sku.value());
-            o.num("delta", x.delta.value());
-            o.str("reason", x.reason);
-            o.num("on_hand_after", x.on_hand_after.value());
-          },
-          [&](const OrderPlaced& x) {
-            std::string lines;
-            write_priced_lines(x.lines, lines);
-            o.str("order_id", x.order_id.value());
-            o.str("customer_id", x.customer_id.value());
-            o.str("seller_id", x.seller_id.value());
-            o.str("currency", x.currency.value());
-            o.raw("lines", lines);
-            o.num("total_minor", x.total_minor.value());
-            o.num("expires_at", x.expires_at.value());
-            o.str("channel", x.channel);
-          },
-          [&](const StockReserved& x) {
-            o.str("sku", x.sku.value());
-            o.str("order_id", x.order_id.value());
-            o.num("qty", x.qty.value());
-          },
-          [&](const StockReleased& x) {
-            o.str("sku", x.sku.value());
-            o.str("order_id", x.order_id.value());
-            o.num("qty", x.qty.value());
-          },
-          [&](const OrderCancelled& x) {
-            o.str("order_id", x.order_id.value());
-            o.str("reason", x.reason);
-          },
-          [&](const OrderExpired& x) { o.str("order_id", x.order_id.value()); },
-          [&](const auto& x) {
-            money_fields::fields(const_cast<std::decay_t<decltype(x)>&>(x),
-                                 [&](const char* name, const auto& v) { field_write(o, name, v); });
-          },
-      },
-      e);
+  std::visit(overloaded{
+                 [&](const ProductDefined& x) {
+                   o.str("sku", x.sku.value());
+                   o.str("seller_id", x.seller_id.value());
+                   o.str("name", x.name);
+                   o.num("price_minor", x.price_minor.value());
+                   o.str("currency", x.currency.value());
+                   o.num("initial_stock", x.initial_stock.value());
+                 },
+                 [&](const StockAdjusted& x) {
+                   o.str("sku", x.sku.value());
+                   o.num("delta", x.delta.value());
+                   o.str("reason", x.reason);
+                   o.num("on_hand_after", x.on_hand_after.value());
+                 },
+                 [&](const OrderPlaced& x) {
+                   std::string lines;
+                   write_priced_lines(x.lines, lines);
+                   o.str("order_id", x.order_id.value());
+                   o.str("customer_id", x.customer_id.value());
+                   o.str("seller_id", x.seller_id.value());
+                   o.str("currency", x.currency.value());
+                   o.raw("lines", lines);
+                   o.num("total_minor", x.total_minor.value());
+                   o.num("expires_at", x.expires_at.value());
+                   o.str("channel", x.channel);
+                 },
+                 [&](const StockReserved& x) {
+                   o.str("sku", x.sku.value());
+                   o.str("order_id", x.order_id.value());
+                   o.num("qty", x.qty.value());
+                 },
+                 [&](const StockReleased& x) {
+                   o.str("sku", x.sku.value());
+                   o.str("order_id", x.order_id.value());
+                   o.num("qty", x.qty.value());
+                 },
+                 [&](const OrderCancelled& x) {
+                   o.str("order_id", x.order_id.value());
+                   o.str("reason", x.reason);
+                 },
+                 [&](const OrderExpired& x) { o.str("order_id", x.order_id.value()); },
+                 [&](const auto& x) {
+                   money_fields::fields(
+                       const_cast<std::decay_t<decltype(x)>&>(x),
+                       [&](const char* name, const auto& v) { field_write(o, name, v); });
+                 },
+             },
+             e);
   o.write_to(out);
 }
 
@@ -319,16 +332,23 @@ Result<Event> decode_payload(std::string_view type, int64_t schema_version, cons
   Reader<Obj> r(payload);
   Event out;
   if (type == "ProductDefined") {
-    out = ProductDefined{Sku{r.str("sku")}, SellerId{r.str("seller_id")}, r.str("name"),
-                         AmountMinor{r.num("price_minor")}, Currency{r.str("currency")},
+    out = ProductDefined{Sku{r.str("sku")},
+                         SellerId{r.str("seller_id")},
+                         r.str("name"),
+                         AmountMinor{r.num("price_minor")},
+                         Currency{r.str("currency")},
                          Quantity{r.num("initial_stock")}};
   } else if (type == "StockAdjusted") {
     out = StockAdjusted{Sku{r.str("sku")}, Quantity{r.num("delta")}, r.str("reason"),
                         Quantity{r.num("on_hand_after")}};
   } else if (type == "OrderPlaced") {
-    OrderPlaced p{OrderId{r.str("order_id")}, CustomerId{r.str("customer_id")},
-                  SellerId{r.str("seller_id")}, Currency{r.str("currency")}, {},
-                  AmountMinor{r.num("total_minor")}, TimestampMs{r.num("expires_at")}};
+    OrderPlaced p{OrderId{r.str("order_id")},
+                  CustomerId{r.str("customer_id")},
+                  SellerId{r.str("seller_id")},
+                  Currency{r.str("currency")},
+                  {},
+                  AmountMinor{r.num("total_minor")},
+                  TimestampMs{r.num("expires_at")}};
     // Upcast v1 → v2: orders from before `channel` existed all came through the API.
     p.channel = schema_version >= 2 ? r.str("channel") : "api";
     if (const auto lines = r.arr("lines")) {
@@ -364,8 +384,8 @@ Result<Event> decode_event(std::string_view type, int64_t schema_version, const 
   return decode_payload(type, schema_version, payload);
 }
 
-Result<Event> decode_event_text(std::string_view type, int64_t schema_version, std::string_view payload,
-                                bool padded) {
+Result<Event> decode_event_text(std::string_view type, int64_t schema_version,
+                                std::string_view payload, bool padded) {
   // A parser per thread: it owns reusable buffers and is not thread-safe.
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;

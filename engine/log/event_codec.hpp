@@ -25,7 +25,7 @@ Result<Event> decode_event(std::string_view type, int64_t schema_version, const 
 // The same from the payload's JSON text, read in place without building a Json tree. With
 // `padded`, the caller promises that 64 bytes past the text's end are readable (simdjson
 // reads ahead); otherwise the text is copied first.
-Result<Event> decode_event_text(std::string_view type, int64_t schema_version, std::string_view payload,
-                                bool padded);
+Result<Event> decode_event_text(std::string_view type, int64_t schema_version,
+                                std::string_view payload, bool padded);
 
 }  // namespace ordo

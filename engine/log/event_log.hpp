@@ -16,7 +16,7 @@
 namespace ordo {
 
 struct LogTail {
-  Offset last_offset{-1};            // -1 when the partition is empty
+  Offset last_offset{-1};                // -1 when the partition is empty
   std::string last_hash = kGenesisHash;  // the hash the next event chains to
 };
 
@@ -45,8 +45,8 @@ class EventLog {
   // Like read(), but returns only the events whose type `want` accepts, and sets `scanned`
   // to the last offset looked at (-1 when none). A backend may skip decoding the others.
   using TypeFilter = std::function<bool(std::string_view type)>;
-  virtual Result<std::vector<Envelope>> read_types(PartitionId p, Offset from, size_t max, const TypeFilter& want,
-                                                   Offset& scanned) {
+  virtual Result<std::vector<Envelope>> read_types(PartitionId p, Offset from, size_t max,
+                                                   const TypeFilter& want, Offset& scanned) {
     auto all = read(p, from, max);
     if (!all) return all;
     scanned = all->empty() ? Offset{-1} : all->back().offset;

@@ -23,13 +23,27 @@ void write_json_string(std::string_view s, std::string& out) {
     out.append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         out += "\\u00";
         out.push_back(kHex[c >> 4]);
@@ -85,11 +99,16 @@ constexpr int kMaxDepth = 64;
 Result<Json> convert(simdjson::dom::element el, int depth) {
   if (depth > kMaxDepth) return Error{"JSON nested too deeply"};
   switch (el.type()) {
-    case simdjson::dom::element_type::NULL_VALUE: return Json(nullptr);
-    case simdjson::dom::element_type::BOOL: return Json(bool(el.get_bool().value_unsafe()));
-    case simdjson::dom::element_type::INT64: return Json(int64_t(el.get_int64().value_unsafe()));
-    case simdjson::dom::element_type::UINT64: return Error{"integer out of range"};
-    case simdjson::dom::element_type::DOUBLE: return Error{"numbers must be integers"};
+    case simdjson::dom::element_type::NULL_VALUE:
+      return Json(nullptr);
+    case simdjson::dom::element_type::BOOL:
+      return Json(bool(el.get_bool().value_unsafe()));
+    case simdjson::dom::element_type::INT64:
+      return Json(int64_t(el.get_int64().value_unsafe()));
+    case simdjson::dom::element_type::UINT64:
+      return Error{"integer out of range"};
+    case simdjson::dom::element_type::DOUBLE:
+      return Error{"numbers must be integers"};
     case simdjson::dom::element_type::STRING:
       return Json(std::string(el.get_string().value_unsafe()));
     case simdjson::dom::element_type::ARRAY: {

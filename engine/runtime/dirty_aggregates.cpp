@@ -11,8 +11,10 @@ void DirtyAggregates::mark(const Event& event) {
         using T = std::decay_t<decltype(e)>;
         if constexpr (requires { e.sku; }) {
           products_.insert(e.sku);
-        } else if constexpr (std::is_same_v<T, PaymentInitiated> || std::is_same_v<T, PaymentCaptured> ||
-                             std::is_same_v<T, PaymentFailed> || std::is_same_v<T, PaymentRefunded>) {
+        } else if constexpr (std::is_same_v<T, PaymentInitiated> ||
+                             std::is_same_v<T, PaymentCaptured> ||
+                             std::is_same_v<T, PaymentFailed> ||
+                             std::is_same_v<T, PaymentRefunded>) {
           payments_.insert(e.payment_id);
           if constexpr (requires { e.provider_event_id; })
             if (!e.provider_event_id.empty()) provider_events_.insert(e.provider_event_id);
@@ -49,7 +51,8 @@ void DirtyAggregates::write(StateDelta& d, PartitionId p, const PartitionState& 
     StateStore::put_wallet(d, p, s.wallets.at(WalletKey{x.owner, x.currency}));
   }
   for (const auto& k : accounts_) StateStore::put_account(d, p, k, s.other_accounts.at(k));
-  for (const auto& k : provider_events_) StateStore::put_provider_event(d, p, k, s.provider_events.at(k));
+  for (const auto& k : provider_events_)
+    StateStore::put_provider_event(d, p, k, s.provider_events.at(k));
 }
 
 void DirtyAggregates::mark_all(const PartitionState& s) {

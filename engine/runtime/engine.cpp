@@ -7,7 +7,8 @@
 
 namespace ordo {
 
-Result<std::unique_ptr<Engine>> Engine::open_embedded(const EngineConfig& config, const Clock& clock) {
+Result<std::unique_ptr<Engine>> Engine::open_embedded(const EngineConfig& config,
+                                                      const Clock& clock) {
   return open_with(config, clock, [&](RocksDb& db) -> Result<std::unique_ptr<EventLog>> {
     auto log = RocksDbLog::open(db, config.partitions);
     if (!log) return log.error();

@@ -31,12 +31,13 @@ enum class SubmitResult {
 class Engine {
  public:
   // The embedded backend: RocksDB under `config.data_dir/rocksdb` for log and state.
-  static Result<std::unique_ptr<Engine>> open_embedded(const EngineConfig& config, const Clock& clock);
+  static Result<std::unique_ptr<Engine>> open_embedded(const EngineConfig& config,
+                                                       const Clock& clock);
   // The Kafka backend: events in Kafka (`kafka.topic`, one Kafka partition per Ordo
   // partition); state, idempotency records and the stream index in RocksDB under
   // `config.data_dir/rocksdb`. Every partition catches up from Kafka before serving.
-  static Result<std::unique_ptr<Engine>> open_kafka(const EngineConfig& config, kafka::Options kafka,
-                                                    const Clock& clock);
+  static Result<std::unique_ptr<Engine>> open_kafka(const EngineConfig& config,
+                                                    kafka::Options kafka, const Clock& clock);
   ~Engine();
 
   void start();

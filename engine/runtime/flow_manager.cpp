@@ -46,7 +46,8 @@ bool parse_reject_code(std::string_view s, RejectCode& out) {
 }  // namespace
 
 struct FlowManager::Step {
-  Step(Envelope src, Command cmd, std::string k) : source(std::move(src)), command(std::move(cmd)), key(std::move(k)) {}
+  Step(Envelope src, Command cmd, std::string k)
+      : source(std::move(src)), command(std::move(cmd)), key(std::move(k)) {}
   Envelope source;
   Command command;
   std::string key;
@@ -156,8 +157,8 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
                  std::move(why),
                  s.attempts,
                  clock_.now().value()};
-    std::fprintf(stderr, "ordo: flow step %s (%s after %s) parked: %s\n", p.id.c_str(), p.command.c_str(),
-                 p.event_type.c_str(), p.error.c_str());
+    std::fprintf(stderr, "ordo: flow step %s (%s after %s) parked: %s\n", p.id.c_str(),
+                 p.command.c_str(), p.event_type.c_str(), p.error.c_str());
     if (auto st = store_.park(p); !st) return st;
     s.resolved = true;
     std::lock_guard lock(mu_);
@@ -207,7 +208,8 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
       sub.command = s.command;
       sub.meta.command_id = s.key.substr(kFlowSub.size() + 1);
       sub.meta.correlation_id = s.source.correlation_id;
-      sub.meta.causation_id = fmt::format("{}-{}", s.source.partition.value(), s.source.offset.value());
+      sub.meta.causation_id =
+          fmt::format("{}-{}", s.source.partition.value(), s.source.offset.value());
       sub.meta.actor = Actor{std::string(kFlowSub), "system"};
       sub.idempotency = IdempotencyClaim{s.key, s.key};
       sub.render = render_step;
@@ -270,7 +272,8 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
         ++stats_.retries;
       }
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(config_.first_backoff_ms << std::min(attempts, 6)),
+      cv_.wait_for(lock,
+                   std::chrono::milliseconds(config_.first_backoff_ms << std::min(attempts, 6)),
                    [&] { return stopping_; });
       if (stopping_) return Error{"stopping"};
     }
@@ -281,14 +284,16 @@ bool FlowManager::read_round(PartitionId p, std::vector<Step>& steps, Offset& la
   const Offset after = checkpoints_.at(p.value());
   // Only the types a flow can need are decoded; the rest (most of a busy log) are skipped.
   Offset scanned{-1};
-  auto batch = engine_.log().read_types(p, Offset{after.value() + 1}, config_.batch_events,
-                                        [](std::string_view type) { return flow_may_need(type); }, scanned);
+  auto batch = engine_.log().read_types(
+      p, Offset{after.value() + 1}, config_.batch_events,
+      [](std::string_view type) { return flow_may_need(type); }, scanned);
   if (!batch || scanned.value() <= after.value()) return false;
   for (const Envelope& env : batch.value()) {
     auto ev = decode_event(env.type, env.schema_version, env.payload);
     if (!ev) {
-      (void)store_.park(ParkedStep{fmt::format("{}-{}", p.value(), env.offset.value()), p, env.offset, env.type,
-                                   env.stream, "", "cannot decode: " + ev.error().message, 0, clock_.now().value()});
+      (void)store_.park(ParkedStep{
+          fmt::format("{}-{}", p.value(), env.offset.value()), p, env.offset, env.type, env.stream,
+          "", "cannot decode: " + ev.error().message, 0, clock_.now().value()});
       continue;
     }
     notify(env, ev.value());
@@ -332,8 +337,10 @@ void FlowManager::run_retries() {
     steps.emplace_back(evs->front(), std::move(*next), step_key(evs->front()));
     const uint64_t parked_before = stats().parked;
     auto st = run_steps(steps);
-    if (st && stats().parked == parked_before) st = store_.unpark(ps.id);
-    else if (st) st = Error{"the step failed again and stays parked"};
+    if (st && stats().parked == parked_before)
+      st = store_.unpark(ps.id);
+    else if (st)
+      st = Error{"the step failed again and stays parked"};
     r.second(st);
   }
 }
@@ -350,7 +357,8 @@ bool FlowManager::run_once() {
   }
   if (read.empty()) return false;
   if (auto st = run_steps(steps); !st) {
-    if (st.message() != "stopping") std::fprintf(stderr, "ordo: flow manager: %s\n", st.message().c_str());
+    if (st.message() != "stopping")
+      std::fprintf(stderr, "ordo: flow manager: %s\n", st.message().c_str());
     return false;
   }
   // Only now, with every step done or parked, may the checkpoints move (one synced write).
@@ -370,7 +378,8 @@ void FlowManager::loop() {
     }
     if (run_once()) continue;
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock, std::chrono::milliseconds(config_.idle_poll_ms), [&] { return stopping_ || !retries_.empty(); });
+    cv_.wait_for(lock, std::chrono::milliseconds(config_.idle_poll_ms),
+                 [&] { return stopping_ || !retries_.empty(); });
   }
 }
 

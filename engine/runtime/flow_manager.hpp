@@ -22,10 +22,10 @@
 namespace ordo {
 
 struct FlowConfig {
-  size_t batch_events = 512;        // events read per partition per round
-  int max_attempts = 5;             // infrastructure failures before a step is parked
-  int64_t first_backoff_ms = 50;    // doubled per attempt
-  int64_t idle_poll_ms = 10;        // how often an idle manager looks for new events
+  size_t batch_events = 512;      // events read per partition per round
+  int max_attempts = 5;           // infrastructure failures before a step is parked
+  int64_t first_backoff_ms = 50;  // doubled per attempt
+  int64_t idle_poll_ms = 10;      // how often an idle manager looks for new events
 };
 
 // How a watched flow ended, as seen on the order's side (or the escrow's).
@@ -36,8 +36,8 @@ struct FlowOutcome {
 };
 
 struct FlowStats {
-  uint64_t steps = 0;       // follow-ups submitted
-  uint64_t repeats = 0;     // follow-ups found already done (redelivery)
+  uint64_t steps = 0;    // follow-ups submitted
+  uint64_t repeats = 0;  // follow-ups found already done (redelivery)
   uint64_t parked = 0;
   uint64_t retries = 0;
 };
@@ -89,7 +89,8 @@ class FlowManager {
   std::thread thread_;
   FlowStats stats_;
   uint64_t next_token_ = 1;
-  std::multimap<std::string, std::pair<uint64_t, std::function<void(const FlowOutcome&)>>> watchers_;
+  std::multimap<std::string, std::pair<uint64_t, std::function<void(const FlowOutcome&)>>>
+      watchers_;
   std::deque<std::pair<std::string, std::function<void(Status)>>> retries_;
 };
 

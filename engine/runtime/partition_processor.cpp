@@ -52,7 +52,8 @@ Status PartitionProcessor::recover() {
   if (auto s = replay_log_after(applied); !s) return s;
   std::string why;
   if (!check_invariants(state_, &why))
-    return Error{fmt::format("partition {}: invariant broken after recovery: {}", id_.value(), why)};
+    return Error{
+        fmt::format("partition {}: invariant broken after recovery: {}", id_.value(), why)};
   timers_.clear();
   timer_of_.clear();
   for (const auto& [id, o] : state_.orders) retime(o);
@@ -68,7 +69,8 @@ Status PartitionProcessor::replay_log_after(Offset applied) {
     auto at = log_.read(id_, applied, 1);
     if (!at) return at.error();
     if (at->empty() || at->front().offset != applied)
-      return Error{fmt::format("partition {}: the snapshot's event (offset {}) is missing", id_.value(), applied.value())};
+      return Error{fmt::format("partition {}: the snapshot's event (offset {}) is missing",
+                               id_.value(), applied.value())};
     prev = at->front().hash;
   }
   Offset next{applied.value() + 1};
@@ -79,9 +81,12 @@ Status PartitionProcessor::replay_log_after(Offset applied) {
     if (batch->empty()) break;
     for (const Envelope& e : batch.value()) {
       if (e.prev_hash != prev || compute_hash(e) != e.hash)
-        return Error{fmt::format("partition {}: hash chain broken at offset {}", id_.value(), e.offset.value())};
+        return Error{fmt::format("partition {}: hash chain broken at offset {}", id_.value(),
+                                 e.offset.value())};
       auto ev = decode_event(e.type, e.schema_version, e.payload);
-      if (!ev) return Error{fmt::format("partition {} offset {}: {}", id_.value(), e.offset.value(), ev.error().message)};
+      if (!ev)
+        return Error{fmt::format("partition {} offset {}: {}", id_.value(), e.offset.value(),
+                                 ev.error().message)};
       apply(state_, ev.value(), e.occurred_at);
       dirty_.mark(ev.value());
       prev = e.hash;
@@ -105,11 +110,13 @@ void PartitionProcessor::start() {
   }
   // Named, so that top and perf show which partition's writer or committer is busy.
   committer_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), fmt::format("ordo-commit-{}", id_.value()).substr(0, 15).c_str());
+    pthread_setname_np(pthread_self(),
+                       fmt::format("ordo-commit-{}", id_.value()).substr(0, 15).c_str());
     committer_loop();
   });
   thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), fmt::format("ordo-write-{}", id_.value()).substr(0, 15).c_str());
+    pthread_setname_np(pthread_self(),
+                       fmt::format("ordo-write-{}", id_.value()).substr(0, 15).c_str());
     loop();
   });
 }
@@ -156,7 +163,8 @@ std::vector<Submission> PartitionProcessor::take_batch(bool wait) {
   std::vector<Submission> batch;
   std::unique_lock lock(mu_);
   if (wait && vip_queue_.empty() && queue_.empty() && !stopping_)
-    cv_.wait_for(lock, kIdleWait, [&] { return stopping_ || !vip_queue_.empty() || !queue_.empty(); });
+    cv_.wait_for(lock, kIdleWait,
+                 [&] { return stopping_ || !vip_queue_.empty() || !queue_.empty(); });
   // VIP first, then the rest, up to the batch limit.
   while (batch.size() < config_.max_batch && !vip_queue_.empty()) {
     batch.push_back(std::move(vip_queue_.front()));
@@ -296,14 +304,17 @@ void PartitionProcessor::reload_if_write_failed() {
   reload_after_failure();
 }
 
-std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(std::vector<Submission>& batch) {
+std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(
+    std::vector<Submission>& batch) {
   if (!ensure_recovered()) {
     // The partition's state is unknown until the log can be read again: acknowledge nothing.
     // (Nothing is in flight: the writer drains the committer before it reloads.)
     for (auto& s : batch) {
       if (s.owns_claim) router_.release_claim(s.command);
       if (s.done)
-        s.done(Completion{Status{Error{"partition unavailable: " + recovery_error_}}, {}, {},
+        s.done(Completion{Status{Error{"partition unavailable: " + recovery_error_}},
+                          {},
+                          {},
                           Position{id_, tail_.last_offset}});
     }
     return nullptr;
@@ -312,7 +323,8 @@ std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(std::v
   Prepared& out = *prepared;
   const TimestampMs now = clock_.now();
   out.now = now;
-  const DecideContext ctx{now, config_.reservation_ttl, config_.auto_release_after, config_.platform_fee_bps};
+  const DecideContext ctx{now, config_.reservation_ttl, config_.auto_release_after,
+                          config_.platform_fee_bps};
 
   out.pending.resize(batch.size());
   std::vector<Envelope>& envelopes = out.envelopes;
@@ -373,14 +385,16 @@ std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(std::v
   out.need_write = !envelopes.empty() || any_idempotency;
   if (out.need_write) {
     ++batches_since_snapshot_;
-    if (batches_since_snapshot_ >= config_.snapshot_every_batches || dirty_.size() >= config_.snapshot_max_dirty) {
+    if (batches_since_snapshot_ >= config_.snapshot_every_batches ||
+        dirty_.size() >= config_.snapshot_max_dirty) {
       out.snapshot.emplace();
       dirty_.write(*out.snapshot, id_, state_);
       // In key order (keys are unique per column), so the memtable inserts run next to
       // each other instead of at random places.
-      std::sort(out.snapshot->writes.begin(), out.snapshot->writes.end(), [](const KvWrite& a, const KvWrite& b) {
-        return a.column != b.column ? a.column < b.column : a.key < b.key;
-      });
+      std::sort(out.snapshot->writes.begin(), out.snapshot->writes.end(),
+                [](const KvWrite& a, const KvWrite& b) {
+                  return a.column != b.column ? a.column < b.column : a.key < b.key;
+                });
       // If this write fails, recovery reloads the last durable snapshot and replays after it.
       dirty_.clear();
       batches_since_snapshot_ = 0;
@@ -424,12 +438,14 @@ void PartitionProcessor::commit(Prepared& prepared) {
       for (size_t i = 0; i < batch.size(); ++i) {
         if (!batch[i].idempotency) continue;
         // A rejection names the partition's position after this batch, as its answer does.
-        Offset pos = pending[i].event_count ? evs[pending[i].first_event + pending[i].event_count - 1].offset
-                                            : last;
+        Offset pos = pending[i].event_count
+                         ? evs[pending[i].first_event + pending[i].event_count - 1].offset
+                         : last;
         StateStore::put_idempotency(
             delta, batch[i].idempotency->scoped_key,
             IdempotencyRecord{batch[i].idempotency->fingerprint, pending[i].rendered.status,
-                              pending[i].rendered.body, Position{id_, pos}.to_string(), prepared.now});
+                              pending[i].rendered.body, Position{id_, pos}.to_string(),
+                              prepared.now});
       }
     };
     durable = log_.append(id_, envelopes, build);
@@ -448,7 +464,8 @@ void PartitionProcessor::commit(Prepared& prepared) {
   if (!envelopes.empty()) {
     ORDO_ASSERT(envelopes.front().offset.value() > tail_.last_offset.value(),
                 "offsets must increase");
-    ORDO_ASSERT(envelopes.front().prev_hash == tail_.last_hash, "a batch must chain to the durable tail");
+    ORDO_ASSERT(envelopes.front().prev_hash == tail_.last_hash,
+                "a batch must chain to the durable tail");
     tail_.last_offset = envelopes.back().offset;
     tail_.last_hash = envelopes.back().hash;
   }
@@ -457,10 +474,12 @@ void PartitionProcessor::commit(Prepared& prepared) {
     auto& p = pending[i];
     for (const Event& e : p.outcome.events) router_.on_committed(id_, e);
     if (p.outcome.rejection && batch[i].owns_claim) router_.release_claim(batch[i].command);
-    Offset pos = p.event_count ? envelopes[p.first_event + p.event_count - 1].offset : tail_.last_offset;
+    Offset pos =
+        p.event_count ? envelopes[p.first_event + p.event_count - 1].offset : tail_.last_offset;
     // tail_ has advanced past this batch: a rejection names the same position as its record.
     if (batch[i].done)
-      batch[i].done(Completion{Status{}, std::move(p.outcome), std::move(p.rendered), Position{id_, pos}});
+      batch[i].done(
+          Completion{Status{}, std::move(p.outcome), std::move(p.rendered), Position{id_, pos}});
   }
   std::lock_guard lock(mu_);
   stats_.commands += batch.size();

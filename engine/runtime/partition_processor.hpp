@@ -32,8 +32,9 @@ struct ProcessorConfig {
   size_t queue_capacity = 8192;  // beyond this, submissions are refused (HTTP 503)
   size_t max_batch = 1024;       // commands per group commit
   DurationMs reservation_ttl{15 * 60 * 1000};
-  DurationMs auto_release_after{7LL * 24 * 3600 * 1000};  // escrow released this long after delivery
-  int64_t platform_fee_bps = 500;                         // fee on released escrow, rounded down
+  DurationMs auto_release_after{7LL * 24 * 3600 *
+                                1000};  // escrow released this long after delivery
+  int64_t platform_fee_bps = 500;       // fee on released escrow, rounded down
   int64_t idempotency_retention_ms = 24 * 3600 * 1000;
   // Aggregate state is snapshotted into RocksDB every this many group commits (or sooner
   // when many aggregates are dirty); recovery loads the snapshot and replays the log after
@@ -125,10 +126,10 @@ class PartitionProcessor {
   std::unordered_map<OrderId, TimerKey> timer_of_;
   uint64_t timer_seq_ = 0;
   void retime(const Order& o);
-  LogTail tail_;           // the durable tail: the committer advances it (the writer reads it
-                           // only when nothing is in flight)
+  LogTail tail_;  // the durable tail: the committer advances it (the writer reads it
+                  // only when nothing is in flight)
   std::string chain_tip_ = kGenesisHash;  // the hash of the last prepared event (writer thread)
-  DirtyAggregates dirty_;  // changed since the last snapshot
+  DirtyAggregates dirty_;                 // changed since the last snapshot
   size_t batches_since_snapshot_ = 0;
   // Set when a reload after a failed write could not read the log back (the Kafka broker is
   // unreachable, or another writer fenced this one): every command is answered with the

@@ -21,7 +21,8 @@ PartitionId Router::partition_for_seller(const SellerId& seller) const {
 }
 
 PartitionId Router::partition_for_currency(const Currency& currency) const {
-  return PartitionId{static_cast<uint32_t>(fnv1a(currency.value(), fnv1a("ledger:")) % partitions_)};
+  return PartitionId{
+      static_cast<uint32_t>(fnv1a(currency.value(), fnv1a("ledger:")) % partitions_)};
 }
 
 Route Router::route(const Command& command) {
@@ -40,7 +41,8 @@ Route Router::route(const Command& command) {
           std::shared_lock lock(mu_);
           auto it = products_.find(c.sku);
           if (it == products_.end() || !it->second.committed)
-            return Rejection{RejectCode::not_found, fmt::format("product {} not found", c.sku.value())};
+            return Rejection{RejectCode::not_found,
+                             fmt::format("product {} not found", c.sku.value())};
           return Routed{partition_for_seller(it->second.seller_id), false};
         } else if constexpr (std::is_same_v<T, PlaceOrder>) {
           std::unique_lock lock(mu_);
@@ -48,7 +50,8 @@ Route Router::route(const Command& command) {
           for (const auto& l : c.lines) {
             auto it = products_.find(l.sku);
             if (it == products_.end() || !it->second.committed)
-              return Rejection{RejectCode::unknown_sku, fmt::format("unknown sku {}", l.sku.value())};
+              return Rejection{RejectCode::unknown_sku,
+                               fmt::format("unknown sku {}", l.sku.value())};
             if (seller && *seller != it->second.seller_id)
               return Rejection{RejectCode::mixed_sellers,
                                "all lines of an order must have the same seller"};
@@ -64,20 +67,26 @@ Route Router::route(const Command& command) {
           return Routed{p, true};
         } else if constexpr (std::is_same_v<T, RequestPayout>) {
           std::unique_lock lock(mu_);
-          auto [it, inserted] = payouts_.try_emplace(c.payout_id, PayoutRef{partition_for_currency(c.currency), c.owner, false});
+          auto [it, inserted] = payouts_.try_emplace(
+              c.payout_id, PayoutRef{partition_for_currency(c.currency), c.owner, false});
           if (!inserted)
-            return Rejection{RejectCode::already_exists, fmt::format("payout {} already exists", c.payout_id.value())};
+            return Rejection{RejectCode::already_exists,
+                             fmt::format("payout {} already exists", c.payout_id.value())};
           return Routed{it->second.partition, true};
         } else if constexpr (std::is_same_v<T, PayOrder>) {
           std::unique_lock lock(mu_);
           auto o = orders_.find(c.order_id);
           if (o == orders_.end() || !o->second.committed)
-            return Rejection{RejectCode::not_found, fmt::format("order {} not found", c.order_id.value())};
-          auto [it, inserted] = payments_.try_emplace(c.payment_id, PaymentRef{PartitionId{0}, false});
+            return Rejection{RejectCode::not_found,
+                             fmt::format("order {} not found", c.order_id.value())};
+          auto [it, inserted] =
+              payments_.try_emplace(c.payment_id, PaymentRef{PartitionId{0}, false});
           if (!inserted)
-            return Rejection{RejectCode::already_exists, fmt::format("payment {} already exists", c.payment_id.value())};
+            return Rejection{RejectCode::already_exists,
+                             fmt::format("payment {} already exists", c.payment_id.value())};
           return Routed{o->second.partition, true};
-        } else if constexpr (std::is_same_v<T, DepositToWallet> || std::is_same_v<T, InitiatePayment> ||
+        } else if constexpr (std::is_same_v<T, DepositToWallet> ||
+                             std::is_same_v<T, InitiatePayment> ||
                              std::is_same_v<T, ReleaseEscrow> || std::is_same_v<T, RefundEscrow>) {
           // The ledger is keyed by currency (DESIGN §4).
           return Routed{partition_for_currency(c.currency), false};
@@ -85,20 +94,23 @@ Route Router::route(const Command& command) {
           std::shared_lock lock(mu_);
           auto it = payments_.find(c.payment_id);
           if (it == payments_.end() || !it->second.committed)
-            return Rejection{RejectCode::not_found, fmt::format("payment {} not found", c.payment_id.value())};
+            return Rejection{RejectCode::not_found,
+                             fmt::format("payment {} not found", c.payment_id.value())};
           return Routed{it->second.partition, false};
         } else if constexpr (std::is_same_v<T, CompletePayout> || std::is_same_v<T, RejectPayout>) {
           std::shared_lock lock(mu_);
           auto it = payouts_.find(c.payout_id);
           if (it == payouts_.end() || !it->second.committed)
-            return Rejection{RejectCode::not_found, fmt::format("payout {} not found", c.payout_id.value())};
+            return Rejection{RejectCode::not_found,
+                             fmt::format("payout {} not found", c.payout_id.value())};
           return Routed{it->second.partition, false};
         } else {
           // Every other command targets an existing order: cancel, expiry and the lifecycle.
           std::shared_lock lock(mu_);
           auto it = orders_.find(c.order_id);
           if (it == orders_.end() || !it->second.committed)
-            return Rejection{RejectCode::not_found, fmt::format("order {} not found", c.order_id.value())};
+            return Rejection{RejectCode::not_found,
+                             fmt::format("order {} not found", c.order_id.value())};
           return Routed{it->second.partition, false};
         }
       },
@@ -118,7 +130,8 @@ void Router::release_claim(const Command& command) {
     if (it != payouts_.end() && !it->second.committed) payouts_.erase(it);
   } else if (const auto* d = std::get_if<DefineProduct>(&command)) {
     auto it = products_.find(d->sku);
-    if (it != products_.end() && --it->second.claims <= 0 && !it->second.committed) products_.erase(it);
+    if (it != products_.end() && --it->second.claims <= 0 && !it->second.committed)
+      products_.erase(it);
   }
 }
 
@@ -146,7 +159,8 @@ void Router::load(PartitionId p, const PartitionState& s) {
   for (const auto& [id, o] : s.orders) orders_[id] = OrderRef{p, o.customer_id, o.seller_id, true};
   // An order's payment id stays claimed even before its ledger partition knows it.
   for (const auto& [id, o] : s.orders)
-    if (!o.payment_id.value().empty()) payments_.try_emplace(o.payment_id, PaymentRef{PartitionId{0}, false});
+    if (!o.payment_id.value().empty())
+      payments_.try_emplace(o.payment_id, PaymentRef{PartitionId{0}, false});
   for (const auto& [id, y] : s.payments) payments_[id] = PaymentRef{p, true};
   for (const auto& [id, u] : s.payouts) payouts_[id] = PayoutRef{p, u.owner, true};
 }

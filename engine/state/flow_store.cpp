@@ -46,8 +46,15 @@ Result<ParkedStep> decode(std::string_view v) {
     const Json* x = j->find(k);
     return x && x->is_int() ? x->as_int() : int64_t{-1};
   };
-  return ParkedStep{s("id"),   PartitionId{static_cast<uint32_t>(n("partition"))}, Offset{n("offset")},
-                    s("event_type"), s("stream"), s("command"), s("error"), n("attempts"), n("parked_at_ms")};
+  return ParkedStep{s("id"),
+                    PartitionId{static_cast<uint32_t>(n("partition"))},
+                    Offset{n("offset")},
+                    s("event_type"),
+                    s("stream"),
+                    s("command"),
+                    s("error"),
+                    n("attempts"),
+                    n("parked_at_ms")};
 }
 
 }  // namespace
@@ -62,14 +69,16 @@ Result<Offset> FlowStore::checkpoint(PartitionId p) {
 
 Status FlowStore::set_checkpoints(const std::vector<std::pair<PartitionId, Offset>>& checkpoints) {
   rocksdb::WriteBatch batch;
-  for (const auto& [p, o] : checkpoints) batch.Put(db_.cf(Cf::meta), checkpoint_key(p), std::to_string(o.value()));
+  for (const auto& [p, o] : checkpoints)
+    batch.Put(db_.cf(Cf::meta), checkpoint_key(p), std::to_string(o.value()));
   auto s = db_.db().Write(synced(), &batch);
   if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
   return {};
 }
 
 Status FlowStore::park(const ParkedStep& step) {
-  auto s = db_.db().Put(synced(), db_.cf(Cf::meta), std::string(kParkedPrefix) + step.id, encode(step));
+  auto s =
+      db_.db().Put(synced(), db_.cf(Cf::meta), std::string(kParkedPrefix) + step.id, encode(step));
   if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
   return {};
 }
@@ -82,9 +91,10 @@ Status FlowStore::unpark(const std::string& id) {
 
 Result<std::vector<ParkedStep>> FlowStore::parked(size_t limit) {
   std::vector<ParkedStep> out;
-  std::unique_ptr<rocksdb::Iterator> it(db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::meta)));
-  for (it->Seek(kParkedPrefix); it->Valid() && it->key().starts_with(kParkedPrefix) && out.size() < limit;
-       it->Next()) {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::meta)));
+  for (it->Seek(kParkedPrefix);
+       it->Valid() && it->key().starts_with(kParkedPrefix) && out.size() < limit; it->Next()) {
     auto s = decode(it->value().ToStringView());
     if (!s) return s.error();
     out.push_back(std::move(s.value()));
@@ -95,7 +105,8 @@ Result<std::vector<ParkedStep>> FlowStore::parked(size_t limit) {
 
 Result<std::optional<ParkedStep>> FlowStore::find_parked(const std::string& id) {
   std::string v;
-  auto s = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), std::string(kParkedPrefix) + id, &v);
+  auto s =
+      db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), std::string(kParkedPrefix) + id, &v);
   if (s.IsNotFound()) return std::optional<ParkedStep>{};
   if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
   auto d = decode(v);

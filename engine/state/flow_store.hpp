@@ -30,7 +30,7 @@ class FlowStore {
   Result<Offset> checkpoint(PartitionId p);
   // Moves several partitions' checkpoints in one synced write.
   Status set_checkpoints(const std::vector<std::pair<PartitionId, Offset>>& checkpoints);
-  Status park(const ParkedStep& step);             // synced
+  Status park(const ParkedStep& step);  // synced
   Status unpark(const std::string& id);
   Result<std::vector<ParkedStep>> parked(size_t limit);
   Result<std::optional<ParkedStep>> find_parked(const std::string& id);

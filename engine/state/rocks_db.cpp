@@ -47,10 +47,14 @@ RocksDb::~RocksDb() {
 
 rocksdb::ColumnFamilyHandle* RocksDb::cf(StateColumn c) {
   switch (c) {
-    case StateColumn::state: return cf(Cf::state);
-    case StateColumn::idempotency: return cf(Cf::idempotency);
-    case StateColumn::timers: return cf(Cf::timers);
-    case StateColumn::meta: return cf(Cf::meta);
+    case StateColumn::state:
+      return cf(Cf::state);
+    case StateColumn::idempotency:
+      return cf(Cf::idempotency);
+    case StateColumn::timers:
+      return cf(Cf::timers);
+    case StateColumn::meta:
+      return cf(Cf::meta);
   }
   ORDO_ASSERT(false, "unknown state column");
   return nullptr;

@@ -17,17 +17,31 @@ std::string partition_prefix(PartitionId p) {
   return k;
 }
 
-std::string product_key(PartitionId p, const Sku& sku) { return partition_prefix(p) + "p" + sku.value(); }
-std::string order_key(PartitionId p, const OrderId& id) { return partition_prefix(p) + "o" + id.value(); }
+std::string product_key(PartitionId p, const Sku& sku) {
+  return partition_prefix(p) + "p" + sku.value();
+}
+std::string order_key(PartitionId p, const OrderId& id) {
+  return partition_prefix(p) + "o" + id.value();
+}
 
 std::string wallet_key(PartitionId p, const WalletKey& w) {
   return partition_prefix(p) + "w" + w.owner.value() + '\x1f' + w.currency.value();
 }
-std::string payment_key(PartitionId p, const PaymentId& id) { return partition_prefix(p) + "y" + id.value(); }
-std::string escrow_key(PartitionId p, const OrderId& id) { return partition_prefix(p) + "e" + id.value(); }
-std::string payout_key(PartitionId p, const PayoutId& id) { return partition_prefix(p) + "u" + id.value(); }
-std::string account_key(PartitionId p, const std::string& a) { return partition_prefix(p) + "a" + a; }
-std::string provider_event_key(PartitionId p, const std::string& id) { return partition_prefix(p) + "v" + id; }
+std::string payment_key(PartitionId p, const PaymentId& id) {
+  return partition_prefix(p) + "y" + id.value();
+}
+std::string escrow_key(PartitionId p, const OrderId& id) {
+  return partition_prefix(p) + "e" + id.value();
+}
+std::string payout_key(PartitionId p, const PayoutId& id) {
+  return partition_prefix(p) + "u" + id.value();
+}
+std::string account_key(PartitionId p, const std::string& a) {
+  return partition_prefix(p) + "a" + a;
+}
+std::string provider_event_key(PartitionId p, const std::string& id) {
+  return partition_prefix(p) + "v" + id;
+}
 
 std::string timer_key(PartitionId p, const TimerEntry& t) {
   std::string k = partition_prefix(p);
@@ -142,11 +156,13 @@ void StateStore::put_payout(StateDelta& d, PartitionId p, const Payout& x) {
                                        {"version", Json(x.version)}})));
 }
 
-void StateStore::put_account(StateDelta& d, PartitionId p, const std::string& account, int64_t balance) {
+void StateStore::put_account(StateDelta& d, PartitionId p, const std::string& account,
+                             int64_t balance) {
   d.put(StateColumn::state, account_key(p, account), std::to_string(balance));
 }
 
-void StateStore::put_provider_event(StateDelta& d, PartitionId p, const std::string& id, const PaymentId& payment) {
+void StateStore::put_provider_event(StateDelta& d, PartitionId p, const std::string& id,
+                                    const PaymentId& payment) {
   d.put(StateColumn::state, provider_event_key(p, id), payment.value());
 }
 
@@ -205,18 +221,30 @@ Status StateStore::load_partition(PartitionId p, PartitionState& state,
       if (!j) return Error{"corrupt state record: " + j.error().message};
       bool ok = true;
       if (kind == 'p') {
-        Product x{Sku{str(*j, "sku", ok)}, SellerId{str(*j, "seller_id", ok)}, str(*j, "name", ok),
-                  AmountMinor{num(*j, "price_minor", ok)}, Currency{str(*j, "currency", ok)},
-                  Quantity{num(*j, "on_hand", ok)}, Quantity{num(*j, "reserved", ok)},
+        Product x{Sku{str(*j, "sku", ok)},
+                  SellerId{str(*j, "seller_id", ok)},
+                  str(*j, "name", ok),
+                  AmountMinor{num(*j, "price_minor", ok)},
+                  Currency{str(*j, "currency", ok)},
+                  Quantity{num(*j, "on_hand", ok)},
+                  Quantity{num(*j, "reserved", ok)},
                   num(*j, "version", ok)};
         if (!ok) return Error{"corrupt product record"};
         state.products.emplace(x.sku, std::move(x));
       } else if (kind == 'o') {
-        Order x{OrderId{str(*j, "order_id", ok)}, CustomerId{str(*j, "customer_id", ok)},
-                SellerId{str(*j, "seller_id", ok)}, Currency{str(*j, "currency", ok)}, {},
-                AmountMinor{num(*j, "total_minor", ok)}, TimestampMs{num(*j, "placed_at", ok)},
-                TimestampMs{num(*j, "expires_at", ok)}, OrderStatus::reserved, num(*j, "version", ok),
-                PaymentId{}, PaymentMethod::wallet, TimestampMs{0}};
+        Order x{OrderId{str(*j, "order_id", ok)},
+                CustomerId{str(*j, "customer_id", ok)},
+                SellerId{str(*j, "seller_id", ok)},
+                Currency{str(*j, "currency", ok)},
+                {},
+                AmountMinor{num(*j, "total_minor", ok)},
+                TimestampMs{num(*j, "placed_at", ok)},
+                TimestampMs{num(*j, "expires_at", ok)},
+                OrderStatus::reserved,
+                num(*j, "version", ok),
+                PaymentId{},
+                PaymentMethod::wallet,
+                TimestampMs{0}};
         if (!parse_order_status(str(*j, "status", ok), x.status)) ok = false;
         // Records written before the lifecycle existed have no payment fields.
         if (j->find("payment_id")) {
@@ -240,26 +268,44 @@ Status StateStore::load_partition(PartitionId p, PartitionState& state,
         if (!ok) return Error{"corrupt wallet record"};
         state.wallets.emplace(WalletKey{x.owner, x.currency}, std::move(x));
       } else if (kind == 'y') {
-        Payment x{PaymentId{str(*j, "payment_id", ok)}, OrderId{str(*j, "order_id", ok)}, PaymentMethod::wallet,
-                  CustomerId{str(*j, "buyer", ok)}, SellerId{str(*j, "seller", ok)},
-                  AmountMinor{num(*j, "amount_minor", ok)}, Currency{str(*j, "currency", ok)},
-                  PaymentStatus::pending, AmountMinor{num(*j, "refunded_minor", ok)}, num(*j, "version", ok)};
+        Payment x{PaymentId{str(*j, "payment_id", ok)},
+                  OrderId{str(*j, "order_id", ok)},
+                  PaymentMethod::wallet,
+                  CustomerId{str(*j, "buyer", ok)},
+                  SellerId{str(*j, "seller", ok)},
+                  AmountMinor{num(*j, "amount_minor", ok)},
+                  Currency{str(*j, "currency", ok)},
+                  PaymentStatus::pending,
+                  AmountMinor{num(*j, "refunded_minor", ok)},
+                  num(*j, "version", ok)};
         if (!parse_payment_method(str(*j, "method", ok), x.method) ||
             !parse_payment_status(str(*j, "status", ok), x.status) || !ok)
           return Error{"corrupt payment record"};
         state.payments.emplace(x.payment_id, std::move(x));
       } else if (kind == 'e') {
-        Escrow x{OrderId{str(*j, "order_id", ok)}, PaymentId{str(*j, "payment_id", ok)}, str(*j, "source_account", ok),
-                 CustomerId{str(*j, "buyer", ok)}, SellerId{str(*j, "seller", ok)}, Currency{str(*j, "currency", ok)},
-                 AmountMinor{num(*j, "amount_minor", ok)}, AmountMinor{num(*j, "held_minor", ok)},
-                 EscrowStatus::held, num(*j, "version", ok)};
-        if (!parse_escrow_status(str(*j, "status", ok), x.status) || !ok) return Error{"corrupt escrow record"};
+        Escrow x{OrderId{str(*j, "order_id", ok)},
+                 PaymentId{str(*j, "payment_id", ok)},
+                 str(*j, "source_account", ok),
+                 CustomerId{str(*j, "buyer", ok)},
+                 SellerId{str(*j, "seller", ok)},
+                 Currency{str(*j, "currency", ok)},
+                 AmountMinor{num(*j, "amount_minor", ok)},
+                 AmountMinor{num(*j, "held_minor", ok)},
+                 EscrowStatus::held,
+                 num(*j, "version", ok)};
+        if (!parse_escrow_status(str(*j, "status", ok), x.status) || !ok)
+          return Error{"corrupt escrow record"};
         state.escrows.emplace(x.order_id, std::move(x));
       } else if (kind == 'u') {
-        Payout x{PayoutId{str(*j, "payout_id", ok)}, OwnerId{str(*j, "owner", ok)}, Currency{str(*j, "currency", ok)},
-                 AmountMinor{num(*j, "amount_minor", ok)}, str(*j, "destination", ok), PayoutStatus::requested,
+        Payout x{PayoutId{str(*j, "payout_id", ok)},
+                 OwnerId{str(*j, "owner", ok)},
+                 Currency{str(*j, "currency", ok)},
+                 AmountMinor{num(*j, "amount_minor", ok)},
+                 str(*j, "destination", ok),
+                 PayoutStatus::requested,
                  num(*j, "version", ok)};
-        if (!parse_payout_status(str(*j, "status", ok), x.status) || !ok) return Error{"corrupt payout record"};
+        if (!parse_payout_status(str(*j, "status", ok), x.status) || !ok)
+          return Error{"corrupt payout record"};
         state.payouts.emplace(x.payout_id, std::move(x));
       } else {
         return Error{"unknown state record kind"};
@@ -273,7 +319,8 @@ Status StateStore::load_partition(PartitionId p, PartitionState& state,
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       if (it->key().size() < 12) return Error{"corrupt timer key"};
       TimestampMs due{static_cast<int64_t>(read_be64(it->key().data() + 4))};
-      timers.push_back(TimerEntry{due, OrderId{std::string(it->key().data() + 12, it->key().size() - 12)}});
+      timers.push_back(
+          TimerEntry{due, OrderId{std::string(it->key().data() + 12, it->key().size() - 12)}});
     }
     if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
   }

@@ -46,8 +46,10 @@ class StateStore {
   static void put_escrow(StateDelta& d, PartitionId p, const Escrow& escrow);
   static void put_payout(StateDelta& d, PartitionId p, const Payout& payout);
   // `account` is the key of PartitionState::other_accounts ("{account}/{currency}").
-  static void put_account(StateDelta& d, PartitionId p, const std::string& account, int64_t balance);
-  static void put_provider_event(StateDelta& d, PartitionId p, const std::string& id, const PaymentId& payment);
+  static void put_account(StateDelta& d, PartitionId p, const std::string& account,
+                          int64_t balance);
+  static void put_provider_event(StateDelta& d, PartitionId p, const std::string& id,
+                                 const PaymentId& payment);
   static void put_timer(StateDelta& d, PartitionId p, const TimerEntry& t);
   static void erase_timer(StateDelta& d, PartitionId p, const TimerEntry& t);
   static void put_idempotency(StateDelta& d, const std::string& scoped_key,

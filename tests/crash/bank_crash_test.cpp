@@ -41,7 +41,9 @@ int count_type(const std::vector<Json>& events, const std::string& type) {
 
 }  // namespace
 
-TEST_CASE("bank: kill -9 while money moves, several times; every acknowledged command exactly once, money conserved") {
+TEST_CASE(
+    "bank: kill -9 while money moves, several times; every acknowledged command exactly once, "
+    "money conserved") {
   TempDir dir{"bank"};
   ServerProcess server{dir.path() + "/data", {"--partitions", "2"}};
   const uint64_t seed = std::random_device{}();
@@ -55,7 +57,8 @@ TEST_CASE("bank: kill -9 while money moves, several times; every acknowledged co
   {
     HttpClient c(server.port());
     for (const char* seller : {"shop-a", "shop-b", "shop-c"})
-      REQUIRE(c.post("/v1/products", product_body(std::string("p-") + seller, seller, 1'000'000, 150, "USD"),
+      REQUIRE(c.post("/v1/products",
+                     product_body(std::string("p-") + seller, seller, 1'000'000, 150, "USD"),
                      bearer(admin))
                   .status == 201);
   }
@@ -88,7 +91,9 @@ TEST_CASE("bank: kill -9 while money moves, several times; every acknowledged co
               auto h = fin;
               h["Idempotency-Key"] = n;
               res = c.post("/v1/wallets/" + me + "/deposits",
-                           fmt::format(R"({{"amount_minor":{},"currency":"USD","reference":"{}"}})", amount, n), h);
+                           fmt::format(R"({{"amount_minor":{},"currency":"USD","reference":"{}"}})",
+                                       amount, n),
+                           h);
               if (res.status == 201) {
                 std::lock_guard lock(acked.mu);
                 acked.deposits[n] = {me, amount};
@@ -97,8 +102,11 @@ TEST_CASE("bank: kill -9 while money moves, several times; every acknowledged co
             }
             case 1:
             case 2: {  // place an order
-              const std::string seller = std::vector<std::string>{"shop-a", "shop-b", "shop-c"}[r() % 3];
-              res = c.post("/v1/orders", order_body(me, {{"p-" + seller, int64_t(1 + r() % 2)}}, "o" + n), customer);
+              const std::string seller =
+                  std::vector<std::string>{"shop-a", "shop-b", "shop-c"}[r() % 3];
+              res = c.post("/v1/orders",
+                           order_body(me, {{"p-" + seller, int64_t(1 + r() % 2)}}, "o" + n),
+                           customer);
               if (res.status == 201) {
                 reserved.push_back("o" + n);
                 std::lock_guard lock(acked.mu);
@@ -110,7 +118,8 @@ TEST_CASE("bank: kill -9 while money moves, several times; every acknowledged co
               if (reserved.empty()) continue;
               const std::string id = reserved.back();
               reserved.pop_back();
-              res = c.post("/v1/orders/" + id + "/pay?wait=true", R"({"method":"wallet"})", customer);
+              res =
+                  c.post("/v1/orders/" + id + "/pay?wait=true", R"({"method":"wallet"})", customer);
               if (res.status == 200 || res.status == 202) {
                 std::lock_guard lock(acked.mu);
                 acked.payments[str_field(res, "payment_id")] = id;
@@ -151,10 +160,12 @@ TEST_CASE("bank: kill -9 while money moves, several times; every acknowledged co
             }
             case 6: {  // request a payout
               auto h = customer;
-              res = c.post("/v1/wallets/" + me + "/payouts",
-                           fmt::format(R"({{"payout_id":"po{}","amount_minor":{},"currency":"USD","destination":"bank"}})",
-                                       n, 10 + r() % 50),
-                           h);
+              res = c.post(
+                  "/v1/wallets/" + me + "/payouts",
+                  fmt::format(
+                      R"({{"payout_id":"po{}","amount_minor":{},"currency":"USD","destination":"bank"}})",
+                      n, 10 + r() % 50),
+                  h);
               if (res.status == 201) {
                 std::lock_guard lock(acked.mu);
                 acked.payouts.insert("po" + n);
@@ -166,7 +177,9 @@ TEST_CASE("bank: kill -9 while money moves, several times; every acknowledged co
               {
                 std::lock_guard lock(acked.mu);
                 for (const auto& p : acked.payouts)
-                  if (!acked.completed_payouts.count(p) && p.find(fmt::format("t{}i", t)) != std::string::npos) id = p;
+                  if (!acked.completed_payouts.count(p) &&
+                      p.find(fmt::format("t{}i", t)) != std::string::npos)
+                    id = p;
               }
               if (id.empty()) continue;
               res = c.post("/v1/payouts/" + id + "/complete", "", fin);
@@ -186,7 +199,8 @@ TEST_CASE("bank: kill -9 while money moves, several times; every acknowledged co
     }
     // Kill once a random amount of work was acknowledged (a count, not a clock).
     const int target = 150 + static_cast<int>(rng() % 250);
-    while (responses < target && alive > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    while (responses < target && alive > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     server.kill9();
     stop = true;
     for (auto& th : clients) th.join();
@@ -202,7 +216,8 @@ TEST_CASE("bank: kill -9 while money moves, several times; every acknowledged co
     bool outcome = false;
     for (int i = 0; i < 1000 && !outcome; ++i) {
       outcome = !s.events("payment-" + payment).empty() &&
-                (count_type(s.events("order-" + order), "OrderPaid") + count_type(s.events("order-" + order), "OrderPaymentFailed")) > 0;
+                (count_type(s.events("order-" + order), "OrderPaid") +
+                 count_type(s.events("order-" + order), "OrderPaymentFailed")) > 0;
       if (!outcome) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     CHECK_MESSAGE(outcome, "payment ", payment, " of order ", order, " never finished");
@@ -216,28 +231,34 @@ TEST_CASE("bank: kill -9 while money moves, several times; every acknowledged co
     return false;
   };
   for (const auto& id : acked.confirmed) {
-    CHECK_MESSAGE(escrow_done(id, "EscrowReleased"), "escrow of confirmed order ", id, " never released");
+    CHECK_MESSAGE(escrow_done(id, "EscrowReleased"), "escrow of confirmed order ", id,
+                  " never released");
     CHECK(count_type(s.events("escrow-" + id), "EscrowReleased") == 1);
     CHECK(count_type(s.events("order-" + id), "OrderCompleted") == 1);
   }
   for (const auto& id : acked.refunded) {
-    CHECK_MESSAGE(escrow_done(id, "EscrowRefunded"), "escrow of cancelled order ", id, " never refunded");
+    CHECK_MESSAGE(escrow_done(id, "EscrowRefunded"), "escrow of cancelled order ", id,
+                  " never refunded");
     CHECK(count_type(s.events("escrow-" + id), "EscrowRefunded") == 1);
     CHECK(count_type(s.events("escrow-" + id), "EscrowReleased") == 0);
   }
-  for (const auto& id : acked.orders) CHECK_MESSAGE(count_type(s.events("order-" + id), "OrderPlaced") == 1, id);
+  for (const auto& id : acked.orders)
+    CHECK_MESSAGE(count_type(s.events("order-" + id), "OrderPlaced") == 1, id);
   std::map<std::string, std::map<std::string, int>> deposits_seen;  // owner → reference → count
   for (int t = 0; t < kThreads; ++t) {
     const std::string owner = fmt::format("cust{}", t);
     for (const auto& e : s.events("wallet-" + owner + ".USD"))
       ++deposits_seen[owner][e.find("payload")->find("reference")->as_string()];
   }
-  for (const auto& [ref, d] : acked.deposits) CHECK_MESSAGE(deposits_seen[d.first][ref] == 1, "deposit ", ref);
-  for (const auto& id : acked.payouts) CHECK(count_type(s.events("payout-" + id), "PayoutRequested") == 1);
-  for (const auto& id : acked.completed_payouts) CHECK(count_type(s.events("payout-" + id), "PayoutCompleted") == 1);
-  MESSAGE(acked.deposits.size(), " deposits, ", acked.orders.size(), " orders, ", acked.payments.size(), " payments, ",
-          acked.confirmed.size(), " settled, ", acked.refunded.size(), " refunded, ", acked.payouts.size(),
-          " payouts acknowledged");
+  for (const auto& [ref, d] : acked.deposits)
+    CHECK_MESSAGE(deposits_seen[d.first][ref] == 1, "deposit ", ref);
+  for (const auto& id : acked.payouts)
+    CHECK(count_type(s.events("payout-" + id), "PayoutRequested") == 1);
+  for (const auto& id : acked.completed_payouts)
+    CHECK(count_type(s.events("payout-" + id), "PayoutCompleted") == 1);
+  MESSAGE(acked.deposits.size(), " deposits, ", acked.orders.size(), " orders, ",
+          acked.payments.size(), " payments, ", acked.confirmed.size(), " settled, ",
+          acked.refunded.size(), " refunded, ", acked.payouts.size(), " payouts acknowledged");
 
   auto parked = c.get("/v1/admin/parked", bearer(admin));
   REQUIRE(parked.status == 200);

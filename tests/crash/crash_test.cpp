@@ -27,8 +27,8 @@ constexpr int64_t kStock = 400;
 
 struct Ledger {
   std::mutex mu;
-  std::set<std::string> acked_orders;     // got 201
-  std::set<std::string> acked_cancels;    // got 200
+  std::set<std::string> acked_orders;   // got 201
+  std::set<std::string> acked_cancels;  // got 200
   // The connection died before an answer: id → (customer, body), to retry after restart.
   std::map<std::string, std::pair<std::string, std::string>> unknown_orders;
 };
@@ -77,7 +77,9 @@ TEST_CASE("kill -9 under load, several times: acknowledged orders are there exac
   {
     HttpClient c(server.port());
     for (const auto& [sku, seller] : kProducts)
-      REQUIRE(c.post("/v1/products", product_body(sku, seller, kStock), bearer(token(seller, Role::merchant))).status == 201);
+      REQUIRE(c.post("/v1/products", product_body(sku, seller, kStock),
+                     bearer(token(seller, Role::merchant)))
+                  .status == 201);
   }
 
   constexpr int kRounds = 4, kThreads = 8;
@@ -190,7 +192,8 @@ TEST_CASE("kill -9 under load, several times: acknowledged orders are there exac
   EngineConfig cfg;
   cfg.data_dir = data;
   cfg.partitions = kPartitions;
-  auto engine = brokers ? Engine::open_kafka(cfg, kafka_options, clock) : Engine::open_embedded(cfg, clock);
+  auto engine =
+      brokers ? Engine::open_kafka(cfg, kafka_options, clock) : Engine::open_embedded(cfg, clock);
   REQUIRE_MESSAGE(engine.ok(), (engine.ok() ? "" : engine.error().message));
   for (uint32_t p = 0; p < kPartitions; ++p) {
     const PartitionState& folded = folded_parts[p];
@@ -219,8 +222,9 @@ TEST_CASE("kill -9 under load, several times: acknowledged orders are there exac
   std::set<std::string> placed_set(placed.begin(), placed.end());
   CHECK(placed_set.size() == placed.size());  // no order placed twice
   for (const auto& id : ledger.acked_orders) CHECK(placed_set.count(id) == 1);
-  MESSAGE("acknowledged orders: " << ledger.acked_orders.size() << ", placed in the log: "
-                                  << placed.size() << ", lost answers: "
-                                  << ledger.unknown_orders.size() << ", reserved units: " << reserved_total);
+  MESSAGE("acknowledged orders: " << ledger.acked_orders.size()
+                                  << ", placed in the log: " << placed.size()
+                                  << ", lost answers: " << ledger.unknown_orders.size()
+                                  << ", reserved units: " << reserved_total);
   CHECK(ledger.acked_orders.size() > 0);
 }

@@ -41,8 +41,9 @@ struct Streams {
     std::vector<Json> out;
     int64_t from = 1;
     for (;;) {
-      auto r = client.get(fmt::format("/v1/streams/{}/events?from_version={}&limit=1000", stream, from),
-                          bearer(auditor));
+      auto r =
+          client.get(fmt::format("/v1/streams/{}/events?from_version={}&limit=1000", stream, from),
+                     bearer(auditor));
       REQUIRE_MESSAGE(r.status == 200, r.body);
       Json j = body_json(r);
       for (const auto& e : j.find("events")->as_array()) out.push_back(e);
@@ -57,7 +58,9 @@ struct Streams {
     int64_t r = 0;
     for (const auto& e : events("product-" + sku)) {
       const std::string& t = e.find("type")->as_string();
-      int64_t q = t == "StockReserved" || t == "StockReleased" ? e.find("payload")->find("qty")->as_int() : 0;
+      int64_t q = t == "StockReserved" || t == "StockReleased"
+                      ? e.find("payload")->find("qty")->as_int()
+                      : 0;
       r += t == "StockReserved" ? q : -q;
     }
     return r;
@@ -84,7 +87,8 @@ inline std::string order_body(const std::string& customer,
   for (const auto& [sku, qty] : lines)
     ls += fmt::format(R"({}{{"sku":"{}","qty":{}}})", ls.empty() ? "" : ",", sku, qty);
   if (order_id.empty()) return fmt::format(R"({{"customer_id":"{}","lines":[{}]}})", customer, ls);
-  return fmt::format(R"({{"order_id":"{}","customer_id":"{}","lines":[{}]}})", order_id, customer, ls);
+  return fmt::format(R"({{"order_id":"{}","customer_id":"{}","lines":[{}]}})", order_id, customer,
+                     ls);
 }
 
 }  // namespace ordo::test

@@ -22,12 +22,15 @@ const std::string kWebhookSecret = "webhook-secret-0123456789abcdef0123456789";
 constexpr int64_t kFeeBps = 500;
 
 int64_t now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 struct Shop {
   explicit Shop(uint32_t partitions)
-      : dir("money-" + std::to_string(partitions)), server(dir.path() + "/data", args(partitions)) {}
+      : dir("money-" + std::to_string(partitions)),
+        server(dir.path() + "/data", args(partitions)) {}
   uint16_t started() {
     server.start();
     return server.port();
@@ -35,8 +38,9 @@ struct Shop {
   std::vector<std::string> args(uint32_t partitions) {
     std::filesystem::create_directories(dir.path());
     std::ofstream(dir.path() + "/webhook.secret") << kWebhookSecret << "\n";
-    return {"--partitions", std::to_string(partitions), "--webhook-secret-file", dir.path() + "/webhook.secret",
-            "--platform-fee-bps", std::to_string(kFeeBps)};
+    return {"--partitions",          std::to_string(partitions),
+            "--webhook-secret-file", dir.path() + "/webhook.secret",
+            "--platform-fee-bps",    std::to_string(kFeeBps)};
   }
   HttpClient& c() { return client; }
 
@@ -46,17 +50,21 @@ struct Shop {
     for (auto& [k, v] : extra) h[k] = v;
     return c().post(target, body, h);
   }
-  void product(const std::string& sku, const std::string& seller, int64_t price, int64_t stock = 100) {
+  void product(const std::string& sku, const std::string& seller, int64_t price,
+               int64_t stock = 100) {
     auto r = as(admin, "/v1/products", product_body(sku, seller, stock, price, "USD"));
     REQUIRE_MESSAGE(r.status == 201, r.body);
   }
   void deposit(const std::string& owner, int64_t amount) {
-    auto r = as(finance, "/v1/wallets/" + owner + "/deposits",
-                fmt::format(R"({{"amount_minor":{},"currency":"USD","reference":"test"}})", amount));
+    auto r =
+        as(finance, "/v1/wallets/" + owner + "/deposits",
+           fmt::format(R"({{"amount_minor":{},"currency":"USD","reference":"test"}})", amount));
     REQUIRE_MESSAGE(r.status == 201, r.body);
   }
-  std::string order(const std::string& id, const std::string& customer, const std::string& sku, int64_t qty = 1) {
-    auto r = as(token(customer, Role::customer), "/v1/orders", order_body(customer, {{sku, qty}}, id));
+  std::string order(const std::string& id, const std::string& customer, const std::string& sku,
+                    int64_t qty = 1) {
+    auto r =
+        as(token(customer, Role::customer), "/v1/orders", order_body(customer, {{sku, qty}}, id));
     REQUIRE_MESSAGE(r.status == 201, r.body);
     return id;
   }
@@ -78,8 +86,11 @@ struct Shop {
   // What a wallet can pay out: probes with payout requests that are then rejected.
   bool can_pay_out(const std::string& owner, int64_t amount) {
     const std::string id = fmt::format("probe-{}-{}", owner, ++probes);
-    auto r = as(token(owner, Role::customer), "/v1/wallets/" + owner + "/payouts",
-                fmt::format(R"({{"payout_id":"{}","amount_minor":{},"currency":"USD","destination":"bank"}})", id, amount));
+    auto r =
+        as(token(owner, Role::customer), "/v1/wallets/" + owner + "/payouts",
+           fmt::format(
+               R"({{"payout_id":"{}","amount_minor":{},"currency":"USD","destination":"bank"}})",
+               id, amount));
     if (r.status == 409) {
       CHECK(str_field(r, "code") == "insufficient_funds");
       return false;
@@ -93,8 +104,10 @@ struct Shop {
     CHECK_MESSAGE(!can_pay_out(owner, amount + 1), owner, " has more than ", amount);
     if (amount > 0) CHECK_MESSAGE(can_pay_out(owner, amount), owner, " has less than ", amount);
   }
-  HttpResult webhook(const std::string& body, int64_t t, const std::string& secret = kWebhookSecret) {
-    return c().post("/v1/payments/webhook", body, {{"Ordo-Signature", api::sign_webhook(secret, t, body)}});
+  HttpResult webhook(const std::string& body, int64_t t,
+                     const std::string& secret = kWebhookSecret) {
+    return c().post("/v1/payments/webhook", body,
+                    {{"Ordo-Signature", api::sign_webhook(secret, t, body)}});
   }
 
   TempDir dir;
@@ -113,7 +126,9 @@ void lifecycle_suite(uint32_t partitions) {
   s.product("w1", "shop", 999);
   s.product("w2", "shop", 2500);
 
-  SUBCASE("wallet pay → ship → deliver → confirm credits the seller price minus fee, the platform the fee") {
+  SUBCASE(
+      "wallet pay → ship → deliver → confirm credits the seller price minus fee, the platform the "
+      "fee") {
     s.deposit("alice", 5000);
     s.order("o1", "alice", "w1", 3);  // 2997
     auto paid = s.as(alice, "/v1/orders/o1/pay?wait=true", R"({"method":"wallet"})");
@@ -136,8 +151,9 @@ void lifecycle_suite(uint32_t partitions) {
     // Payment committed the reservation: on hand 97, nothing reserved.
     auto product = s.types("product-w1");
     CHECK(product.back() == "StockCommitted");
-    CHECK(s.types("order-o1") == std::vector<std::string>{"OrderPlaced", "OrderPaymentRequested", "OrderPaid",
-                                                          "OrderShipped", "OrderDelivered", "OrderCompleted"});
+    CHECK(s.types("order-o1") == std::vector<std::string>{"OrderPlaced", "OrderPaymentRequested",
+                                                          "OrderPaid", "OrderShipped",
+                                                          "OrderDelivered", "OrderCompleted"});
   }
 
   SUBCASE("cancel after payment refunds the buyer in full and restocks") {
@@ -145,7 +161,8 @@ void lifecycle_suite(uint32_t partitions) {
     s.order("o2", "alice", "w2");
     REQUIRE(s.as(alice, "/v1/orders/o2/pay?wait=true", R"({"method":"wallet"})").status == 200);
     s.check_available("alice", 0);
-    auto cancelled = s.as(alice, "/v1/orders/o2/cancel?wait=true", R"({"reason":"changed my mind"})");
+    auto cancelled =
+        s.as(alice, "/v1/orders/o2/cancel?wait=true", R"({"reason":"changed my mind"})");
     REQUIRE_MESSAGE(cancelled.status == 200, cancelled.body);
     CHECK(str_field(cancelled, "status") == "cancelled");
     CHECK(str_field(cancelled, "escrow") == "refunded");
@@ -168,15 +185,19 @@ void lifecycle_suite(uint32_t partitions) {
     CHECK(s.streams.reserved("w1") == 0);
   }
 
-  SUBCASE("card payment settles through a signed webhook; forged and replayed webhooks change nothing") {
+  SUBCASE(
+      "card payment settles through a signed webhook; forged and replayed webhooks change "
+      "nothing") {
     s.order("o4", "alice", "w1");
     auto p = s.as(alice, "/v1/orders/o4/pay", R"({"method":"card","payment_id":"card-o4"})");
     REQUIRE_MESSAGE(p.status == 202, p.body);
     CHECK(str_field(p, "status") == "payment_pending");
     s.await_events("payment-card-o4", 1);
 
-    const std::string body = R"({"event_id":"evt-1","payment_id":"card-o4","type":"captured","amount_minor":999})";
-    check_problem(s.webhook(body, now_s(), "another-secret-0123456789abcdef0123456789"), 401, "invalid_signature");
+    const std::string body =
+        R"({"event_id":"evt-1","payment_id":"card-o4","type":"captured","amount_minor":999})";
+    check_problem(s.webhook(body, now_s(), "another-secret-0123456789abcdef0123456789"), 401,
+                  "invalid_signature");
     check_problem(s.webhook(body, now_s() - 3600), 401, "invalid_signature");  // too old: a replay
     check_problem(s.c().post("/v1/payments/webhook", body), 401, "invalid_signature");
     CHECK(s.types("payment-card-o4") == std::vector<std::string>{"PaymentInitiated"});
@@ -190,13 +211,19 @@ void lifecycle_suite(uint32_t partitions) {
     auto order = s.await_events("order-o4", 3);
     REQUIRE(order.size() == 3);
     CHECK(order[2].find("type")->as_string() == "OrderPaid");
-    CHECK(s.types("payment-card-o4") == std::vector<std::string>{"PaymentInitiated", "PaymentCaptured"});
+    CHECK(s.types("payment-card-o4") ==
+          std::vector<std::string>{"PaymentInitiated", "PaymentCaptured"});
 
     // A partial refund from the provider, then one beyond the capture.
-    auto part = s.webhook(R"({"event_id":"evt-2","payment_id":"card-o4","type":"refunded","amount_minor":400})", now_s());
+    auto part = s.webhook(
+        R"({"event_id":"evt-2","payment_id":"card-o4","type":"refunded","amount_minor":400})",
+        now_s());
     CHECK(part.status == 200);
-    check_problem(s.webhook(R"({"event_id":"evt-3","payment_id":"card-o4","type":"refunded","amount_minor":600})", now_s()),
-                  409, "refund_exceeds_capture");
+    check_problem(
+        s.webhook(
+            R"({"event_id":"evt-3","payment_id":"card-o4","type":"refunded","amount_minor":600})",
+            now_s()),
+        409, "refund_exceeds_capture");
     // Completing the order releases what is left in escrow.
     REQUIRE(s.as(shop, "/v1/orders/o4/ship").status == 200);
     REQUIRE(s.as(shop, "/v1/orders/o4/deliver").status == 200);
@@ -206,11 +233,21 @@ void lifecycle_suite(uint32_t partitions) {
 
   SUBCASE("a full refund by the card provider cancels the order and restocks it") {
     s.order("o6", "alice", "w2", 2);
-    REQUIRE(s.as(alice, "/v1/orders/o6/pay", R"({"method":"card","payment_id":"card-o6"})").status == 202);
+    REQUIRE(
+        s.as(alice, "/v1/orders/o6/pay", R"({"method":"card","payment_id":"card-o6"})").status ==
+        202);
     s.await_events("payment-card-o6", 1);
-    REQUIRE(s.webhook(R"({"event_id":"e6-1","payment_id":"card-o6","type":"captured","amount_minor":5000})", now_s()).status == 200);
+    REQUIRE(
+        s.webhook(
+             R"({"event_id":"e6-1","payment_id":"card-o6","type":"captured","amount_minor":5000})",
+             now_s())
+            .status == 200);
     s.await_events("order-o6", 3);
-    REQUIRE(s.webhook(R"({"event_id":"e6-2","payment_id":"card-o6","type":"refunded","amount_minor":5000})", now_s()).status == 200);
+    REQUIRE(
+        s.webhook(
+             R"({"event_id":"e6-2","payment_id":"card-o6","type":"refunded","amount_minor":5000})",
+             now_s())
+            .status == 200);
     auto order = s.await_events("order-o6", 4);
     REQUIRE(order.size() == 4);
     CHECK(order[3].find("type")->as_string() == "OrderRefunded");
@@ -221,8 +258,11 @@ void lifecycle_suite(uint32_t partitions) {
   SUBCASE("payouts: request holds, complete pays out, reject releases") {
     s.deposit("alice", 500);
     auto pay = [&](const std::string& id, int64_t amount) {
-      return s.as(alice, "/v1/wallets/alice/payouts",
-                  fmt::format(R"({{"payout_id":"{}","amount_minor":{},"currency":"USD","destination":"iban:1"}})", id, amount));
+      return s.as(
+          alice, "/v1/wallets/alice/payouts",
+          fmt::format(
+              R"({{"payout_id":"{}","amount_minor":{},"currency":"USD","destination":"iban:1"}})",
+              id, amount));
     };
     REQUIRE(pay("p1", 300).status == 201);
     check_problem(pay("p2", 300), 409, "insufficient_funds");  // 300 of 500 are held
@@ -244,14 +284,20 @@ void lifecycle_suite(uint32_t partitions) {
   SUBCASE("lifecycle guards: If-Match, roles, ownership, order of steps") {
     s.deposit("alice", 5000);
     s.order("o5", "alice", "w1");
-    check_problem(s.as(token("bob", Role::customer), "/v1/orders/o5/pay", R"({"method":"wallet"})"), 404, "not_found");
-    check_problem(s.as(alice, "/v1/orders/o5/pay", R"({"method":"cash"})"), 400, "validation_failed");
-    check_problem(s.as(alice, "/v1/orders/o5/pay", R"({"method":"wallet"})", {{"If-Match", "\"7\""}}), 412,
-                  "version_conflict");
+    check_problem(s.as(token("bob", Role::customer), "/v1/orders/o5/pay", R"({"method":"wallet"})"),
+                  404, "not_found");
+    check_problem(s.as(alice, "/v1/orders/o5/pay", R"({"method":"cash"})"), 400,
+                  "validation_failed");
+    check_problem(
+        s.as(alice, "/v1/orders/o5/pay", R"({"method":"wallet"})", {{"If-Match", "\"7\""}}), 412,
+        "version_conflict");
     check_problem(s.as(shop, "/v1/orders/o5/ship"), 409, "invalid_transition");  // not paid yet
-    REQUIRE(s.as(alice, "/v1/orders/o5/pay?wait=true", R"({"method":"wallet"})", {{"If-Match", "\"1\""}}).status == 200);
+    REQUIRE(s.as(alice, "/v1/orders/o5/pay?wait=true", R"({"method":"wallet"})",
+                 {{"If-Match", "\"1\""}})
+                .status == 200);
     check_problem(s.as(alice, "/v1/orders/o5/ship"), 403, "forbidden");  // customers do not ship
-    check_problem(s.as(token("other-shop", Role::merchant), "/v1/orders/o5/ship"), 404, "not_found");
+    check_problem(s.as(token("other-shop", Role::merchant), "/v1/orders/o5/ship"), 404,
+                  "not_found");
     REQUIRE(s.as(shop, "/v1/orders/o5/ship").status == 200);
     REQUIRE(s.as(shop, "/v1/orders/o5/deliver").status == 200);
     // A dispute holds the escrow until an admin settles it; here for the buyer.
@@ -286,10 +332,15 @@ TEST_CASE("money: automatic escrow release after delivery, and state survives a 
   server.start();
   std::optional<HttpClient> c(std::in_place, server.port());
   const std::string admin = token("root", Role::admin);
-  REQUIRE(c->post("/v1/products", product_body("a1", "shop", 10, 1000, "USD"), bearer(admin)).status == 201);
-  REQUIRE(c->post("/v1/wallets/bob/deposits", R"({"amount_minor":1000,"currency":"USD"})", bearer(admin)).status == 201);
+  REQUIRE(
+      c->post("/v1/products", product_body("a1", "shop", 10, 1000, "USD"), bearer(admin)).status ==
+      201);
+  REQUIRE(c->post("/v1/wallets/bob/deposits", R"({"amount_minor":1000,"currency":"USD"})",
+                  bearer(admin))
+              .status == 201);
   REQUIRE(c->post("/v1/orders", order_body("bob", {{"a1", 1}}, "oa"), bearer(admin)).status == 201);
-  REQUIRE(c->post("/v1/orders/oa/pay?wait=true", R"({"method":"wallet"})", bearer(admin)).status == 200);
+  REQUIRE(c->post("/v1/orders/oa/pay?wait=true", R"({"method":"wallet"})", bearer(admin)).status ==
+          200);
   REQUIRE(c->post("/v1/orders/oa/ship", "", bearer(admin)).status == 200);
   REQUIRE(c->post("/v1/orders/oa/deliver", "", bearer(admin)).status == 200);
   // Restart before the release is due: the timer is derived from the recovered order.
@@ -309,10 +360,12 @@ TEST_CASE("money: automatic escrow release after delivery, and state survives a 
   CHECK(order.back().find("type")->as_string() == "OrderCompleted");
   CHECK(order.back().find("payload")->find("how")->as_string() == "auto");
   // The seller's wallet came back from the snapshot + log: 1000 - 5% fee.
-  auto too_much = c->post("/v1/wallets/shop/payouts", R"({"payout_id":"x1","amount_minor":951,"destination":"b"})",
+  auto too_much = c->post("/v1/wallets/shop/payouts",
+                          R"({"payout_id":"x1","amount_minor":951,"destination":"b"})",
                           bearer(token("shop", Role::merchant)));
   check_problem(too_much, 409, "insufficient_funds");
-  auto exact = c->post("/v1/wallets/shop/payouts", R"({"payout_id":"x2","amount_minor":950,"destination":"b"})",
+  auto exact = c->post("/v1/wallets/shop/payouts",
+                       R"({"payout_id":"x2","amount_minor":950,"destination":"b"})",
                        bearer(token("shop", Role::merchant)));
   CHECK_MESSAGE(exact.status == 201, exact.body);
 }

@@ -34,7 +34,8 @@ TEST_CASE("400 concurrent single-unit orders for 100 units: exactly 100 accepted
       HttpClient tc(f.server.port());  // its own connection
       std::string tok = token(fmt::format("c{}", t), Role::customer);
       for (int i = 0; i < kPerThread; ++i) {
-        auto r = tc.post("/v1/orders", order_body(fmt::format("c{}", t), {{"hot", 1}}), bearer(tok));
+        auto r =
+            tc.post("/v1/orders", order_body(fmt::format("c{}", t), {{"hot", 1}}), bearer(tok));
         if (r.status == 201) {
           ++accepted;
         } else if (r.status == 409 && r.body.find("\"out_of_stock\"") != std::string::npos) {
@@ -53,7 +54,8 @@ TEST_CASE("400 concurrent single-unit orders for 100 units: exactly 100 accepted
   Streams s{c};
   CHECK(s.reserved("hot") == 100);
   int placed_orders = 0;
-  for (const auto& e : s.events("product-hot")) placed_orders += e.find("type")->as_string() == "StockReserved";
+  for (const auto& e : s.events("product-hot"))
+    placed_orders += e.find("type")->as_string() == "StockReserved";
   CHECK(placed_orders == 100);
 }
 
@@ -61,7 +63,8 @@ TEST_CASE("a 3-line order with one short line reserves nothing") {
   Fixture f;
   HttpClient c(f.server.port());
   for (auto [sku, stock] : std::vector<std::pair<std::string, int>>{{"a", 10}, {"b", 1}, {"c", 10}})
-    REQUIRE(c.post("/v1/products", product_body(sku, "m1", stock), bearer(f.merchant)).status == 201);
+    REQUIRE(c.post("/v1/products", product_body(sku, "m1", stock), bearer(f.merchant)).status ==
+            201);
   Streams s{c};
   int64_t before = s.last_offset();
   auto r = c.post("/v1/orders", order_body("c1", {{"a", 2}, {"b", 2}, {"c", 2}}, "short-1"),
@@ -113,7 +116,8 @@ TEST_CASE("Idempotency-Key: a retry returns the first response; another body is 
   h3["Idempotency-Key"] = "retry-2";
   auto big = c.post("/v1/orders", order_body("c1", {{"p", 100}}), h3);
   check_problem(big, 409, "out_of_stock");
-  REQUIRE(c.post("/v1/products/p/stock", R"({"delta":1000,"reason":"restock"})", bearer(f.merchant)).status == 200);
+  REQUIRE(c.post("/v1/products/p/stock", R"({"delta":1000,"reason":"restock"})", bearer(f.merchant))
+              .status == 200);
   auto big_again = c.post("/v1/orders", order_body("c1", {{"p", 100}}), h3);
   CHECK(big_again.status == 409);
   CHECK(big_again.body == big.body);
@@ -127,48 +131,85 @@ TEST_CASE("bad input gets the right problem and changes nothing") {
   const int64_t before = s.last_offset();
   auto cust = bearer(f.customer);
 
-  check_problem(c.post("/v1/orders", R"({"customer_id":"c1","lines":[{"sku":"p","qty":1})", cust), 400, "validation_failed");
+  check_problem(c.post("/v1/orders", R"({"customer_id":"c1","lines":[{"sku":"p","qty":1})", cust),
+                400, "validation_failed");
   check_problem(c.post("/v1/orders", R"([1,2,3])", cust), 400, "validation_failed");
-  check_problem(c.post("/v1/orders", R"({"customer_id":"c1","lines":[{"sku":"p","qty":"1"}]})", cust), 400, "validation_failed");
-  check_problem(c.post("/v1/orders", R"({"customer_id":"c1","lines":[{"sku":"p","qty":1.5}]})", cust), 400, "validation_failed");
-  check_problem(c.post("/v1/orders", R"({"customer_id":"c1","lines":{"sku":"p"}})", cust), 400, "validation_failed");
+  check_problem(
+      c.post("/v1/orders", R"({"customer_id":"c1","lines":[{"sku":"p","qty":"1"}]})", cust), 400,
+      "validation_failed");
+  check_problem(
+      c.post("/v1/orders", R"({"customer_id":"c1","lines":[{"sku":"p","qty":1.5}]})", cust), 400,
+      "validation_failed");
+  check_problem(c.post("/v1/orders", R"({"customer_id":"c1","lines":{"sku":"p"}})", cust), 400,
+                "validation_failed");
   check_problem(c.post("/v1/orders", order_body("c1", {{"p", 0}}), cust), 400, "validation_failed");
-  check_problem(c.post("/v1/orders", order_body("c1", {{"p", -3}}), cust), 400, "validation_failed");
-  check_problem(c.post("/v1/orders", R"({"customer_id":"c1","lines":[]})", cust), 400, "validation_failed");
-  check_problem(c.post("/v1/orders", R"({"customer_id":"c1","lines":[{"sku":"p","qty":1}],"x":1})", cust), 400, "validation_failed");
-  check_problem(c.post("/v1/orders", R"({"customer_id":"c 1","lines":[{"sku":"p","qty":1}]})", cust), 400, "validation_failed");
-  auto field = c.post("/v1/orders", R"({"customer_id":"c1","lines":[{"sku":"p","qty":1},{"sku":"q","qty":true}]})", cust);
+  check_problem(c.post("/v1/orders", order_body("c1", {{"p", -3}}), cust), 400,
+                "validation_failed");
+  check_problem(c.post("/v1/orders", R"({"customer_id":"c1","lines":[]})", cust), 400,
+                "validation_failed");
+  check_problem(
+      c.post("/v1/orders", R"({"customer_id":"c1","lines":[{"sku":"p","qty":1}],"x":1})", cust),
+      400, "validation_failed");
+  check_problem(
+      c.post("/v1/orders", R"({"customer_id":"c 1","lines":[{"sku":"p","qty":1}]})", cust), 400,
+      "validation_failed");
+  auto field =
+      c.post("/v1/orders",
+             R"({"customer_id":"c1","lines":[{"sku":"p","qty":1},{"sku":"q","qty":true}]})", cust);
   check_problem(field, 400, "validation_failed");
   CHECK(str_field(field, "field") == "lines[1].qty");
   check_problem(c.post("/v1/orders", order_body("c1", {{"nope", 1}}), cust), 422, "unknown_sku");
-  check_problem(c.post("/v1/products", product_body("neg", "m1", -1), bearer(f.merchant)), 400, "validation_failed");
-  check_problem(c.post("/v1/products", product_body("cur", "m1", 1, 10, "euro"), bearer(f.merchant)), 400, "validation_failed");
-  check_problem(c.post("/v1/products/p/stock", R"({"delta":0})", bearer(f.merchant)), 400, "validation_failed");
-  check_problem(c.post("/v1/products/p/stock", R"({"delta":-11})", bearer(f.merchant)), 409, "stock_below_reserved");
+  check_problem(c.post("/v1/products", product_body("neg", "m1", -1), bearer(f.merchant)), 400,
+                "validation_failed");
+  check_problem(
+      c.post("/v1/products", product_body("cur", "m1", 1, 10, "euro"), bearer(f.merchant)), 400,
+      "validation_failed");
+  check_problem(c.post("/v1/products/p/stock", R"({"delta":0})", bearer(f.merchant)), 400,
+                "validation_failed");
+  check_problem(c.post("/v1/products/p/stock", R"({"delta":-11})", bearer(f.merchant)), 409,
+                "stock_below_reserved");
 
   // Oversized body: refused before it is read in full.
-  std::string huge = R"({"customer_id":"c1","lines":[{"sku":"p","qty":1}],"pad":")" + std::string(70 * 1024, 'x') + "\"}";
+  std::string huge = R"({"customer_id":"c1","lines":[{"sku":"p","qty":1}],"pad":")" +
+                     std::string(70 * 1024, 'x') + "\"}";
   HttpClient c2(f.server.port());
   check_problem(c2.post("/v1/orders", huge, cust), 413, "body_too_large");
 
   // Authentication: missing, forged, expired, alg none.
   check_problem(c.post("/v1/orders", order_body("c1", {{"p", 1}})), 401, "unauthenticated");
-  check_problem(c.post("/v1/orders", order_body("c1", {{"p", 1}}), bearer(token("c1", Role::customer, 3600, {}, "another-secret-of-at-least-32-bytes!!"))), 401, "unauthenticated");
-  check_problem(c.post("/v1/orders", order_body("c1", {{"p", 1}}), bearer(token("c1", Role::customer, -3600))), 401, "unauthenticated");
+  check_problem(c.post("/v1/orders", order_body("c1", {{"p", 1}}),
+                       bearer(token("c1", Role::customer, 3600, {},
+                                    "another-secret-of-at-least-32-bytes!!"))),
+                401, "unauthenticated");
+  check_problem(c.post("/v1/orders", order_body("c1", {{"p", 1}}),
+                       bearer(token("c1", Role::customer, -3600))),
+                401, "unauthenticated");
   std::string good = f.customer;
-  std::string none = api::base64url_encode(R"({"alg":"none","typ":"JWT"})") + good.substr(good.find('.'), good.rfind('.') - good.find('.')) + ".";
-  check_problem(c.post("/v1/orders", order_body("c1", {{"p", 1}}), bearer(none)), 401, "unauthenticated");
-  check_problem(c.post("/v1/orders", order_body("c1", {{"p", 1}}), bearer("not-a-token")), 401, "unauthenticated");
+  std::string none = api::base64url_encode(R"({"alg":"none","typ":"JWT"})") +
+                     good.substr(good.find('.'), good.rfind('.') - good.find('.')) + ".";
+  check_problem(c.post("/v1/orders", order_body("c1", {{"p", 1}}), bearer(none)), 401,
+                "unauthenticated");
+  check_problem(c.post("/v1/orders", order_body("c1", {{"p", 1}}), bearer("not-a-token")), 401,
+                "unauthenticated");
 
   // A customer cannot order as another customer; a merchant cannot sell as another seller.
   check_problem(c.post("/v1/orders", order_body("c2", {{"p", 1}}), cust), 403, "forbidden");
-  check_problem(c.post("/v1/products", product_body("x", "m2", 1), bearer(f.merchant)), 403, "forbidden");
-  check_problem(c.post("/v1/products/p/stock", R"({"delta":5})", bearer(token("m2", Role::merchant))), 404, "not_found");
-  check_problem(c.post("/v1/orders", order_body("c1", {{"p", 1}}), bearer(token("a1", Role::auditor))), 403, "forbidden");
+  check_problem(c.post("/v1/products", product_body("x", "m2", 1), bearer(f.merchant)), 403,
+                "forbidden");
+  check_problem(
+      c.post("/v1/products/p/stock", R"({"delta":5})", bearer(token("m2", Role::merchant))), 404,
+      "not_found");
+  check_problem(
+      c.post("/v1/orders", order_body("c1", {{"p", 1}}), bearer(token("a1", Role::auditor))), 403,
+      "forbidden");
   check_problem(c.get("/v1/streams/product-p/events", cust), 403, "forbidden");
   check_problem(c.get("/v1/nothing", cust), 404, "not_found");
-  check_problem(c.request(boost::beast::http::verb::delete_, "/v1/orders", "", cust), 405, "method_not_allowed");
-  check_problem(c.post("/v1/orders", "customer_id=c1", {{"Authorization", "Bearer " + f.customer}, {"Content-Type", "application/x-www-form-urlencoded"}}), 415, "unsupported_media_type");
+  check_problem(c.request(boost::beast::http::verb::delete_, "/v1/orders", "", cust), 405,
+                "method_not_allowed");
+  check_problem(c.post("/v1/orders", "customer_id=c1",
+                       {{"Authorization", "Bearer " + f.customer},
+                        {"Content-Type", "application/x-www-form-urlencoded"}}),
+                415, "unsupported_media_type");
 
   CHECK(s.last_offset() == before);
   CHECK(s.reserved("p") == 0);
@@ -179,12 +220,15 @@ TEST_CASE("cancel: the customer releases the stock; others see 404; If-Match gua
   Fixture f;
   HttpClient c(f.server.port());
   REQUIRE(c.post("/v1/products", product_body("p", "m1", 5), bearer(f.merchant)).status == 201);
-  REQUIRE(c.post("/v1/orders", order_body("c1", {{"p", 3}}, "o1"), bearer(f.customer)).status == 201);
+  REQUIRE(c.post("/v1/orders", order_body("c1", {{"p", 3}}, "o1"), bearer(f.customer)).status ==
+          201);
   Streams s{c};
   CHECK(s.reserved("p") == 3);
 
-  check_problem(c.post("/v1/orders/o1/cancel", "{}", bearer(token("c2", Role::customer))), 404, "not_found");
-  check_problem(c.post("/v1/orders/o1/cancel", "{}", bearer(token("m2", Role::merchant))), 404, "not_found");
+  check_problem(c.post("/v1/orders/o1/cancel", "{}", bearer(token("c2", Role::customer))), 404,
+                "not_found");
+  check_problem(c.post("/v1/orders/o1/cancel", "{}", bearer(token("m2", Role::merchant))), 404,
+                "not_found");
   check_problem(c.post("/v1/orders/nope/cancel", "{}", bearer(f.customer)), 404, "not_found");
   auto stale = bearer(f.customer);
   stale["If-Match"] = "\"7\"";
@@ -197,9 +241,11 @@ TEST_CASE("cancel: the customer releases the stock; others see 404; If-Match gua
   REQUIRE_MESSAGE(ok.status == 200, ok.body);
   CHECK(str_field(ok, "status") == "cancelled");
   CHECK(s.reserved("p") == 0);
-  check_problem(c.post("/v1/orders/o1/cancel", "{}", bearer(f.customer)), 409, "invalid_transition");
+  check_problem(c.post("/v1/orders/o1/cancel", "{}", bearer(f.customer)), 409,
+                "invalid_transition");
   // The seller may cancel an order placed with it.
-  REQUIRE(c.post("/v1/orders", order_body("c1", {{"p", 1}}, "o2"), bearer(f.customer)).status == 201);
+  REQUIRE(c.post("/v1/orders", order_body("c1", {{"p", 1}}, "o2"), bearer(f.customer)).status ==
+          201);
   CHECK(c.post("/v1/orders/o2/cancel", "", bearer(f.merchant)).status == 200);
   auto events = s.events("order-o1");
   REQUIRE(events.size() == 2);
@@ -212,8 +258,11 @@ TEST_CASE("a reservation expires by the partition's timer and releases its stock
   ServerProcess server{dir.path() + "/data", {"--reservation-ttl", "300ms"}};
   server.start();
   HttpClient c(server.port());
-  REQUIRE(c.post("/v1/products", product_body("p", "m1", 5), bearer(token("m1", Role::merchant))).status == 201);
-  REQUIRE(c.post("/v1/orders", order_body("c1", {{"p", 2}}, "exp-1"), bearer(token("c1", Role::customer))).status == 201);
+  REQUIRE(c.post("/v1/products", product_body("p", "m1", 5), bearer(token("m1", Role::merchant)))
+              .status == 201);
+  REQUIRE(c.post("/v1/orders", order_body("c1", {{"p", 2}}, "exp-1"),
+                 bearer(token("c1", Role::customer)))
+              .status == 201);
   Streams s{c};
   // Poll (bounded) for the expiry event; no assertion depends on how long it took.
   bool expired = false;
@@ -232,14 +281,18 @@ TEST_CASE("state survives a clean restart and the chain continues") {
   {
     HttpClient c(f.server.port());
     REQUIRE(c.post("/v1/products", product_body("p", "m1", 5), bearer(f.merchant)).status == 201);
-    REQUIRE(c.post("/v1/orders", order_body("c1", {{"p", 4}}, "r1"), bearer(f.customer)).status == 201);
+    REQUIRE(c.post("/v1/orders", order_body("c1", {{"p", 4}}, "r1"), bearer(f.customer)).status ==
+            201);
   }
   f.server.terminate();
   f.server.start();
   HttpClient c(f.server.port());
-  check_problem(c.post("/v1/orders", order_body("c1", {{"p", 2}}, "r2"), bearer(f.customer)), 409, "out_of_stock");
-  REQUIRE(c.post("/v1/orders", order_body("c1", {{"p", 1}}, "r3"), bearer(f.customer)).status == 201);
-  check_problem(c.post("/v1/orders", order_body("c1", {{"p", 1}}, "r1"), bearer(f.customer)), 409, "already_exists");
+  check_problem(c.post("/v1/orders", order_body("c1", {{"p", 2}}, "r2"), bearer(f.customer)), 409,
+                "out_of_stock");
+  REQUIRE(c.post("/v1/orders", order_body("c1", {{"p", 1}}, "r3"), bearer(f.customer)).status ==
+          201);
+  check_problem(c.post("/v1/orders", order_body("c1", {{"p", 1}}, "r1"), bearer(f.customer)), 409,
+                "already_exists");
   Streams s{c};
   auto events = s.events("product-p");
   REQUIRE(events.size() == 3);

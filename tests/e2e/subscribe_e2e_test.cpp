@@ -30,7 +30,8 @@ class WsClient {
  public:
   // Connects and sends the upgrade; `status()` is 101 when it was accepted. `rcvbuf` > 0
   // shrinks the socket's receive buffer (a reader that holds little).
-  WsClient(uint16_t port, const std::string& token, const std::string& target = "/v1/subscribe", int rcvbuf = 0) {
+  WsClient(uint16_t port, const std::string& token, const std::string& target = "/v1/subscribe",
+           int rcvbuf = 0) {
     auto& s = beast::get_lowest_layer(ws_);
     s.socket().open(tcp::v4());
     if (rcvbuf > 0) s.socket().set_option(asio::socket_base::receive_buffer_size(rcvbuf));
@@ -38,7 +39,9 @@ class WsClient {
     s.socket().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec_);
     REQUIRE_MESSAGE(!ec_, ec_.message());
     ws_.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
-      if (!token.empty()) req.set(http::field::authorization, token.rfind("Bearer ", 0) == 0 ? token : "Bearer " + token);
+      if (!token.empty())
+        req.set(http::field::authorization,
+                token.rfind("Bearer ", 0) == 0 ? token : "Bearer " + token);
     }));
     ws_.async_handshake(res_, "127.0.0.1", target, [this](beast::error_code ec) { ec_ = ec; });
     run();
@@ -68,7 +71,8 @@ class WsClient {
     std::vector<Json> out;
     while (out.size() < n) {
       auto m = next();
-      REQUIRE_MESSAGE(m, "connection ended after ", out.size(), " of ", n, " messages: ", ec_.message());
+      REQUIRE_MESSAGE(m, "connection ended after ", out.size(), " of ", n,
+                      " messages: ", ec_.message());
       out.push_back(std::move(*m));
     }
     return out;
@@ -124,13 +128,15 @@ TEST_CASE("subscribe: each caller sees live the events it may see, from now on")
   WsClient alice(server.port(), token("alice", Role::customer));
   WsClient bob(server.port(), token("bob", Role::customer));
   WsClient auditor(server.port(), token("audit", Role::auditor));
-  WsClient placed_only(server.port(), token("audit", Role::auditor), "/v1/subscribe?types=OrderPlaced,OrderCancelled&from=now");
+  WsClient placed_only(server.port(), token("audit", Role::auditor),
+                       "/v1/subscribe?types=OrderPlaced,OrderCancelled&from=now");
   WsClient acme(server.port(), token("acme", Role::merchant));
   WsClient zed(server.port(), token("zed", Role::merchant));
   for (WsClient* w : {&alice, &bob, &auditor, &placed_only, &acme, &zed}) REQUIRE(w->open());
 
   // Bob's order first, then Alice's, then Alice cancels; then a product of another seller.
-  auto r = c.post("/v1/orders", order_body("bob", {{"mug", 1}}, "ob"), bearer(token("bob", Role::customer)));
+  auto r = c.post("/v1/orders", order_body("bob", {{"mug", 1}}, "ob"),
+                  bearer(token("bob", Role::customer)));
   REQUIRE_MESSAGE(r.status == 201, r.body);
   const std::string alice_tok = token("alice", Role::customer);
   r = c.post("/v1/orders", order_body("alice", {{"mug", 2}}, "oa"), bearer(alice_tok));
@@ -140,11 +146,13 @@ TEST_CASE("subscribe: each caller sees live the events it may see, from now on")
   admin.post("/v1/products", product_body("cup", "zed", 5));
 
   // The log since subscribing, as the auditor's history endpoint has it.
-  auto h = c.get(fmt::format("/v1/events?partition=0&after={}&limit=1000", before), bearer(token("audit", Role::auditor)));
+  auto h = c.get(fmt::format("/v1/events?partition=0&after={}&limit=1000", before),
+                 bearer(token("audit", Role::auditor)));
   REQUIRE(h.status == 200);
   const Json page = body_json(h);
   const std::vector<Json> history = page.find("events")->as_array();
-  REQUIRE(history.size() == 7);  // OrderPlaced+StockReserved ×2, OrderCancelled+StockReleased, ProductDefined
+  REQUIRE(history.size() ==
+          7);  // OrderPlaced+StockReserved ×2, OrderCancelled+StockReleased, ProductDefined
 
   SUBCASE("the auditor gets every event, exactly the log's envelopes, in order") {
     auto got = auditor.take(history.size());
@@ -162,7 +170,8 @@ TEST_CASE("subscribe: each caller sees live the events it may see, from now on")
       CHECK(payload_str(e, "order_id") == "oa");
       types.insert(type_of(e));
     }
-    CHECK(types == std::multiset<std::string>{"OrderPlaced", "StockReserved", "OrderCancelled", "StockReleased"});
+    CHECK(types == std::multiset<std::string>{"OrderPlaced", "StockReserved", "OrderCancelled",
+                                              "StockReleased"});
     CHECK(type_of(got.front()) == "OrderPlaced");
     CHECK(got.front().find("offset")->as_int() > before);
     // Bob: exactly his two, and the first is his order (not the product defined earlier).
@@ -270,14 +279,16 @@ TEST_CASE("subscribe: a slow reader is closed with 1008; another subscriber gets
   std::vector<Json> got;
   const std::string customer = token("carol", Role::customer);
   for (int o = 0; o < kOrders; ++o) {
-    auto r = c.post("/v1/orders", order_body("carol", lines, fmt::format("o{}", o)), bearer(customer));
+    auto r =
+        c.post("/v1/orders", order_body("carol", lines, fmt::format("o{}", o)), bearer(customer));
     REQUIRE_MESSAGE(r.status == 201, r.body);
     for (auto& e : fast.take(kPerOrder)) got.push_back(std::move(e));
   }
   // The fast subscriber was not held back by the slow one: every event, in order.
   const size_t kEvents = kOrders * kPerOrder;
   REQUIRE(got.size() == kEvents);
-  for (size_t i = 1; i < got.size(); ++i) CHECK(got[i].find("offset")->as_int() > got[i - 1].find("offset")->as_int());
+  for (size_t i = 1; i < got.size(); ++i)
+    CHECK(got[i].find("offset")->as_int() > got[i - 1].find("offset")->as_int());
   CHECK(payload_str(got.back(), "order_id") == fmt::format("o{}", kOrders - 1));
 
   // Every event was handed to the feed for both before the fast one saw the last, so the slow
@@ -313,9 +324,10 @@ TEST_CASE("subscribe: over TLS (wss) too") {
   namespace ssl = asio::ssl;
   TempDir dir{"subscribe-tls"};
   const std::string cert = dir.path() + "/cert.pem", key = dir.path() + "/key.pem";
-  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-                          "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert +
-                          " >/dev/null 2>&1";
+  const std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
   REQUIRE(std::system(cmd.c_str()) == 0);
   ServerProcess server{dir.path() + "/data", {"--tls-cert", cert, "--tls-key", key}};
   server.start();

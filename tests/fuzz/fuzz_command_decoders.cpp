@@ -33,36 +33,52 @@ void check(const AdjustStock& c) {
 void check(const PlaceOrder& c) {
   require(is_valid_id(c.order_id.value()) && is_valid_id(c.customer_id.value()));
   require(!c.lines.empty() && c.lines.size() <= kMaxOrderLines);
-  for (const auto& l : c.lines) require(is_valid_id(l.sku.value()) && l.qty.value() >= 1 && l.qty.value() <= kMaxLineQty);
+  for (const auto& l : c.lines)
+    require(is_valid_id(l.sku.value()) && l.qty.value() >= 1 && l.qty.value() <= kMaxLineQty);
 }
-void check(const CancelOrder& c) { require(is_valid_id(c.order_id.value()) && c.reason.size() <= kMaxReasonLength); }
+void check(const CancelOrder& c) {
+  require(is_valid_id(c.order_id.value()) && c.reason.size() <= kMaxReasonLength);
+}
 
 bool ok_text(const std::string& t) { return t.size() <= kMaxReasonLength; }
-bool ok_amount(AmountMinor a, int64_t min) { return a.value() >= min && a.value() <= kMaxAmountMinor; }
-void check(const PayOrder& c) { require(is_valid_id(c.order_id.value()) && is_valid_id(c.payment_id.value())); }
+bool ok_amount(AmountMinor a, int64_t min) {
+  return a.value() >= min && a.value() <= kMaxAmountMinor;
+}
+void check(const PayOrder& c) {
+  require(is_valid_id(c.order_id.value()) && is_valid_id(c.payment_id.value()));
+}
 void check(const ShipOrder& c) { require(is_valid_id(c.order_id.value())); }
 void check(const DeliverOrder& c) { require(is_valid_id(c.order_id.value())); }
 void check(const ConfirmOrder& c) { require(is_valid_id(c.order_id.value())); }
 void check(const DisputeOrder& c) { require(is_valid_id(c.order_id.value()) && ok_text(c.reason)); }
-void check(const ResolveDispute& c) { require(is_valid_id(c.order_id.value()) && ok_text(c.reason)); }
+void check(const ResolveDispute& c) {
+  require(is_valid_id(c.order_id.value()) && ok_text(c.reason));
+}
 void check(const DepositToWallet& c) {
-  require(is_valid_id(c.owner.value()) && is_valid_currency(c.currency.value()) && ok_amount(c.amount_minor, 1));
+  require(is_valid_id(c.owner.value()) && is_valid_currency(c.currency.value()) &&
+          ok_amount(c.amount_minor, 1));
   require(ok_text(c.reference));
 }
 void check(const RequestPayout& c) {
-  require(is_valid_id(c.payout_id.value()) && is_valid_id(c.owner.value()) && is_valid_currency(c.currency.value()));
+  require(is_valid_id(c.payout_id.value()) && is_valid_id(c.owner.value()) &&
+          is_valid_currency(c.currency.value()));
   require(ok_amount(c.amount_minor, 1) && !c.destination.empty() && ok_text(c.destination));
 }
 void check(const CompletePayout& c) { require(is_valid_id(c.payout_id.value())); }
-void check(const RejectPayout& c) { require(is_valid_id(c.payout_id.value()) && ok_text(c.reason)); }
+void check(const RejectPayout& c) {
+  require(is_valid_id(c.payout_id.value()) && ok_text(c.reason));
+}
 void check(const ApplyProviderEvent& c) {
-  require(is_valid_id(c.event_id) && is_valid_id(c.payment_id.value()) && ok_amount(c.amount_minor, 0));
+  require(is_valid_id(c.event_id) && is_valid_id(c.payment_id.value()) &&
+          ok_amount(c.amount_minor, 0));
 }
 
 template <typename T>
 void check_decoded(const Decoded<T>& d) {
-  if (const T* c = std::get_if<T>(&d)) check(*c);
-  else require(!std::get<FieldError>(d).detail.empty());
+  if (const T* c = std::get_if<T>(&d))
+    check(*c);
+  else
+    require(!std::get<FieldError>(d).detail.empty());
 }
 
 }  // namespace
@@ -93,7 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The webhook signature header is attacker-controlled: never crashes, never accepts
   // without the secret's MAC (a forged header for these bytes is all the fuzzer has).
   const std::string secret = "fuzz-secret-0123456789abcdef0123456789";
-  require(!verify_webhook_signature(body, "{}", std::span<const std::string>(&secret, 1), 1'700'000'000));
+  require(!verify_webhook_signature(body, "{}", std::span<const std::string>(&secret, 1),
+                                    1'700'000'000));
   require(verify_webhook_signature(sign_webhook(secret, 1'700'000'000, body), body,
                                    std::span<const std::string>(&secret, 1), 1'700'000'000)
               .ok());

@@ -76,11 +76,14 @@ class MemoryLog final : public EventLog {
   Result<LogTail> tail(PartitionId p) override {
     return LogTail{Offset{static_cast<int64_t>(h_.partition(p.value()).size()) - 1}, kGenesisHash};
   }
-  Status append(PartitionId, std::span<Envelope>, const DeltaBuilder&) override { return Error{"read only"}; }
+  Status append(PartitionId, std::span<Envelope>, const DeltaBuilder&) override {
+    return Error{"read only"};
+  }
   Result<std::vector<Envelope>> read(PartitionId p, Offset from, size_t max) override {
     const auto& all = h_.partition(p.value());
     std::vector<Envelope> out;
-    for (auto i = static_cast<size_t>(from.value()); i < all.size() && out.size() < max; ++i) out.push_back(all[i]);
+    for (auto i = static_cast<size_t>(from.value()); i < all.size() && out.size() < max; ++i)
+      out.push_back(all[i]);
     return out;
   }
   Result<std::vector<Envelope>> read_stream(std::string_view, int64_t, size_t) override {
@@ -99,14 +102,19 @@ History money_history() {
   h.add(0, WalletDeposited{OwnerId{"alice"}, eur, eu(10000), "bank-1"});
   // o1: alice pays 3000 from her wallet; delivered and completed; escrow released with a 300 fee.
   h.add(0, StockReserved{Sku{"mug"}, OrderId{"o1"}, Quantity{2}});
-  h.add(0, OrderPlaced{OrderId{"o1"}, CustomerId{"alice"}, SellerId{"acme"}, eur,
-                       {PricedLine{Sku{"mug"}, Quantity{2}, eu(1500)}}, eu(3000), TimestampMs{1'767'229'200'000}});
-  h.add(0, OrderPaymentRequested{OrderId{"o1"}, PaymentId{"pay1"}, PaymentMethod::wallet, CustomerId{"alice"},
-                                 SellerId{"acme"}, eu(3000), eur});
-  h.add(0, PaymentInitiated{PaymentId{"pay1"}, OrderId{"o1"}, PaymentMethod::wallet, CustomerId{"alice"},
-                            SellerId{"acme"}, eu(3000), eur});
-  h.add(0, EscrowHeld{OrderId{"o1"}, PaymentId{"pay1"}, "wallet:alice", CustomerId{"alice"}, SellerId{"acme"},
-                      eu(3000), eur});
+  h.add(0, OrderPlaced{OrderId{"o1"},
+                       CustomerId{"alice"},
+                       SellerId{"acme"},
+                       eur,
+                       {PricedLine{Sku{"mug"}, Quantity{2}, eu(1500)}},
+                       eu(3000),
+                       TimestampMs{1'767'229'200'000}});
+  h.add(0, OrderPaymentRequested{OrderId{"o1"}, PaymentId{"pay1"}, PaymentMethod::wallet,
+                                 CustomerId{"alice"}, SellerId{"acme"}, eu(3000), eur});
+  h.add(0, PaymentInitiated{PaymentId{"pay1"}, OrderId{"o1"}, PaymentMethod::wallet,
+                            CustomerId{"alice"}, SellerId{"acme"}, eu(3000), eur});
+  h.add(0, EscrowHeld{OrderId{"o1"}, PaymentId{"pay1"}, "wallet:alice", CustomerId{"alice"},
+                      SellerId{"acme"}, eu(3000), eur});
   h.add(0, PaymentCaptured{PaymentId{"pay1"}, OrderId{"o1"}, eu(3000), ""});
   h.add(0, OrderPaid{OrderId{"o1"}, PaymentId{"pay1"}});
   h.add(0, StockCommitted{Sku{"mug"}, OrderId{"o1"}, Quantity{2}});
@@ -116,14 +124,19 @@ History money_history() {
   h.add(0, EscrowReleased{OrderId{"o1"}, SellerId{"acme"}, eu(3000), eu(300), eur});
   // o2: bob pays 1500 by card; cancelled after payment: refunded to the card, goods restocked.
   h.add(0, StockReserved{Sku{"mug"}, OrderId{"o2"}, Quantity{1}});
-  h.add(0, OrderPlaced{OrderId{"o2"}, CustomerId{"bob"}, SellerId{"acme"}, eur,
-                       {PricedLine{Sku{"mug"}, Quantity{1}, eu(1500)}}, eu(1500), TimestampMs{1'767'229'200'000}});
-  h.add(0, OrderPaymentRequested{OrderId{"o2"}, PaymentId{"pay2"}, PaymentMethod::card, CustomerId{"bob"},
-                                 SellerId{"acme"}, eu(1500), eur});
-  h.add(0, PaymentInitiated{PaymentId{"pay2"}, OrderId{"o2"}, PaymentMethod::card, CustomerId{"bob"},
-                            SellerId{"acme"}, eu(1500), eur});
-  h.add(0, EscrowHeld{OrderId{"o2"}, PaymentId{"pay2"}, "external:card", CustomerId{"bob"}, SellerId{"acme"},
-                      eu(1500), eur});
+  h.add(0, OrderPlaced{OrderId{"o2"},
+                       CustomerId{"bob"},
+                       SellerId{"acme"},
+                       eur,
+                       {PricedLine{Sku{"mug"}, Quantity{1}, eu(1500)}},
+                       eu(1500),
+                       TimestampMs{1'767'229'200'000}});
+  h.add(0, OrderPaymentRequested{OrderId{"o2"}, PaymentId{"pay2"}, PaymentMethod::card,
+                                 CustomerId{"bob"}, SellerId{"acme"}, eu(1500), eur});
+  h.add(0, PaymentInitiated{PaymentId{"pay2"}, OrderId{"o2"}, PaymentMethod::card,
+                            CustomerId{"bob"}, SellerId{"acme"}, eu(1500), eur});
+  h.add(0, EscrowHeld{OrderId{"o2"}, PaymentId{"pay2"}, "external:card", CustomerId{"bob"},
+                      SellerId{"acme"}, eu(1500), eur});
   h.add(0, PaymentCaptured{PaymentId{"pay2"}, OrderId{"o2"}, eu(1500), "evt-1"});
   h.add(0, OrderPaid{OrderId{"o2"}, PaymentId{"pay2"}});
   h.add(0, StockCommitted{Sku{"mug"}, OrderId{"o2"}, Quantity{1}});
@@ -148,12 +161,14 @@ std::string snapshot(const std::string& schema) {
   pqxx::work w(c);
   w.exec("SET search_path TO " + w.quote_name(schema));
   std::string out;
-  for (const char* t : {"events", "products", "orders", "order_lines", "sales_daily", "wallets", "ledger_entries",
-                        "escrows", "payments", "payouts"})
-    out += std::string(t) + ":\n" +
-           w.exec(fmt::format("SELECT coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '') FROM {} x", t))[0][0]
-               .as<std::string>() +
-           "\n";
+  for (const char* t : {"events", "products", "orders", "order_lines", "sales_daily", "wallets",
+                        "ledger_entries", "escrows", "payments", "payouts"})
+    out +=
+        std::string(t) + ":\n" +
+        w.exec(fmt::format(
+            "SELECT coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '') FROM {} x", t))[0][0]
+            .as<std::string>() +
+        "\n";
   return out;
 }
 
@@ -192,47 +207,60 @@ TEST_CASE("money views: wallets, escrows, payments, payouts and a trial balance 
     auto r = w.exec(sql);
     REQUIRE_MESSAGE(r.size() == 1, sql);
     std::string out;
-    for (const auto& f : r[0]) out += (out.empty() ? "" : "|") + (f.is_null() ? std::string("null") : f.as<std::string>());
+    for (const auto& f : r[0])
+      out += (out.empty() ? "" : "|") + (f.is_null() ? std::string("null") : f.as<std::string>());
     return out;
   };
   auto wallet = [&](const char* owner, const char* cur) {
-    return row(fmt::format("SELECT balance_minor, held_minor, available_minor, version FROM wallets "
-                           "WHERE owner = '{}' AND currency = '{}'", owner, cur));
+    return row(
+        fmt::format("SELECT balance_minor, held_minor, available_minor, version FROM wallets "
+                    "WHERE owner = '{}' AND currency = '{}'",
+                    owner, cur));
   };
   CHECK(wallet("alice", "EUR") == "7000|0|7000|1");
-  CHECK(wallet("acme", "EUR") == "1700|0|1700|0");  // 3000 − 300 fee − 1000 paid out; the rejected hold is back
+  CHECK(wallet("acme", "EUR") ==
+        "1700|0|1700|0");  // 3000 − 300 fee − 1000 paid out; the rejected hold is back
   CHECK(wallet("carol", "USD") == "700|200|500|1");
   CHECK(w.exec("SELECT * FROM wallets").size() == 3);
-  CHECK(row("SELECT payment_id, buyer, seller, currency, amount_minor, held_minor, status, fee_minor "
-            "FROM escrows WHERE order_id = 'o1'") == "pay1|alice|acme|EUR|3000|0|released|300");
-  CHECK(row("SELECT amount_minor, held_minor, status, fee_minor FROM escrows WHERE order_id = 'o2'") ==
-        "1500|0|refunded|0");
-  CHECK(row("SELECT order_id, method, status, refunded_minor, reason FROM payments WHERE payment_id = 'pay1'") ==
-        "o1|wallet|captured|0|null");
-  CHECK(row("SELECT order_id, method, status, refunded_minor FROM payments WHERE payment_id = 'pay2'") ==
-        "o2|card|refunded|1500");
+  CHECK(
+      row("SELECT payment_id, buyer, seller, currency, amount_minor, held_minor, status, fee_minor "
+          "FROM escrows WHERE order_id = 'o1'") == "pay1|alice|acme|EUR|3000|0|released|300");
+  CHECK(row("SELECT amount_minor, held_minor, status, fee_minor FROM escrows WHERE order_id = "
+            "'o2'") == "1500|0|refunded|0");
+  CHECK(row("SELECT order_id, method, status, refunded_minor, reason FROM payments WHERE "
+            "payment_id = 'pay1'") == "o1|wallet|captured|0|null");
+  CHECK(row("SELECT order_id, method, status, refunded_minor FROM payments WHERE payment_id = "
+            "'pay2'") == "o2|card|refunded|1500");
   CHECK(row("SELECT owner, currency, amount_minor, destination, status, reason FROM payouts "
             "WHERE payout_id = 'po1'") == "acme|EUR|1000|iban:DE00|completed|null");
-  CHECK(row("SELECT status, reason FROM payouts WHERE payout_id = 'po2'") == "rejected|destination refused");
+  CHECK(row("SELECT status, reason FROM payouts WHERE payout_id = 'po2'") ==
+        "rejected|destination refused");
   CHECK(row("SELECT status FROM payouts WHERE payout_id = 'po3'") == "requested");
   CHECK(row("SELECT status, version FROM orders WHERE order_id = 'o1'") == "completed|6");
   CHECK(row("SELECT status FROM orders WHERE order_id = 'o2'") == "cancelled");
   CHECK(row("SELECT on_hand, reserved, available FROM products WHERE sku = 'mug'") == "8|0|8");
-  CHECK(row("SELECT orders_placed, orders_cancelled, cancelled_minor FROM sales_daily") == "2|1|1500");
+  CHECK(row("SELECT orders_placed, orders_cancelled, cancelled_minor FROM sales_daily") ==
+        "2|1|1500");
 
   // The ledger: one row per leg, each event's legs and every currency sum to zero.
   CHECK(row("SELECT count(*) FROM ledger_entries") == "15");
-  CHECK(w.exec("SELECT 1 FROM ledger_entries GROUP BY partition, log_offset HAVING sum(amount_minor) <> 0").empty());
-  CHECK(w.exec("SELECT 1 FROM ledger_entries GROUP BY currency HAVING sum(amount_minor) <> 0").empty());
-  CHECK(row("SELECT sum(amount_minor) FROM ledger_entries WHERE account = 'platform:fees'") == "300");
-  CHECK(row("SELECT sum(amount_minor) FROM ledger_entries WHERE account = 'external:bank' AND currency = 'EUR'") ==
-        "-9000");
-  CHECK(row("SELECT type, order_id FROM ledger_entries WHERE account = 'wallet:acme' AND amount_minor = 2700") ==
-        "EscrowReleased|o1");
+  CHECK(w.exec("SELECT 1 FROM ledger_entries GROUP BY partition, log_offset HAVING "
+               "sum(amount_minor) <> 0")
+            .empty());
+  CHECK(w.exec("SELECT 1 FROM ledger_entries GROUP BY currency HAVING sum(amount_minor) <> 0")
+            .empty());
+  CHECK(row("SELECT sum(amount_minor) FROM ledger_entries WHERE account = 'platform:fees'") ==
+        "300");
+  CHECK(row("SELECT sum(amount_minor) FROM ledger_entries WHERE account = 'external:bank' AND "
+            "currency = 'EUR'") == "-9000");
+  CHECK(row("SELECT type, order_id FROM ledger_entries WHERE account = 'wallet:acme' AND "
+            "amount_minor = 2700") == "EscrowReleased|o1");
   CHECK(row("SELECT count(*) FROM ledger_entries WHERE order_id IS NULL") == "6");
   // The wallets view agrees with the ledger.
-  CHECK(w.exec("SELECT 1 FROM wallets v FULL JOIN (SELECT substr(account, 8) AS owner, currency, sum(amount_minor) s "
-               "FROM ledger_entries WHERE account LIKE 'wallet:%' GROUP BY 1, 2) l USING (owner, currency) "
+  CHECK(w.exec("SELECT 1 FROM wallets v FULL JOIN (SELECT substr(account, 8) AS owner, currency, "
+               "sum(amount_minor) s "
+               "FROM ledger_entries WHERE account LIKE 'wallet:%' GROUP BY 1, 2) l USING (owner, "
+               "currency) "
                "WHERE v.balance_minor IS DISTINCT FROM l.s")
             .empty());
   w.commit();
@@ -292,7 +320,8 @@ TEST_CASE("money views: wallets, escrows, payments, payouts and a trial balance 
     CHECK(tb.find("totals")->as_array().size() == 2);
     for (const auto& t : tb.find("totals")->as_array()) CHECK(t.find("total_minor")->as_int() == 0);
     int64_t sum = 0;
-    for (const auto& acc : tb.find("accounts")->as_array()) sum += acc.find("balance_minor")->as_int();
+    for (const auto& acc : tb.find("accounts")->as_array())
+      sum += acc.find("balance_minor")->as_int();
     CHECK(sum == 0);
   }
 
@@ -316,7 +345,8 @@ TEST_CASE("money views: wallets, escrows, payments, payouts and a trial balance 
     projections::ViewWriter writer(c2, half);
     for (uint32_t p = 0; p < h.partitions(); ++p) {
       const auto& all = h.partition(p);
-      const std::vector<Envelope> first(all.begin(), all.begin() + static_cast<long>(all.size() / 2));
+      const std::vector<Envelope> first(all.begin(),
+                                        all.begin() + static_cast<long>(all.size() / 2));
       const int64_t mid = writer.apply_batch(p, first, -1);
       // Redelivered from the start, overlapping what is applied.
       CHECK(writer.apply_batch(p, all, mid) == static_cast<int64_t>(all.size()) - 1);

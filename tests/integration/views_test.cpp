@@ -38,9 +38,19 @@ void drop_schema(const std::string& schema) {
 
 // What the views must hold, folded here from the raw log — not by the projector's code.
 struct Expected {
-  struct Product { std::string seller; int64_t on_hand = 0, reserved = 0, version = 0; };
-  struct Order { std::string customer, seller, status; int64_t total = 0, version = 0; std::vector<std::pair<std::string, int64_t>> lines; };
-  struct Sales { int64_t placed = 0, units = 0, gross = 0, cancelled = 0, cancelled_minor = 0, expired = 0, expired_minor = 0; };
+  struct Product {
+    std::string seller;
+    int64_t on_hand = 0, reserved = 0, version = 0;
+  };
+  struct Order {
+    std::string customer, seller, status;
+    int64_t total = 0, version = 0;
+    std::vector<std::pair<std::string, int64_t>> lines;
+  };
+  struct Sales {
+    int64_t placed = 0, units = 0, gross = 0, cancelled = 0, cancelled_minor = 0, expired = 0,
+            expired_minor = 0;
+  };
   std::map<std::string, Product> products;
   std::map<std::string, Order> orders;
   std::map<std::tuple<std::string, std::string, std::string>, Sales> sales;
@@ -75,7 +85,8 @@ Expected fold_log(const std::string& data_dir, uint32_t partitions) {
           pr.reserved += e.type == "StockReserved" ? n("qty") : -n("qty");
           pr.version = e.stream_version;
         } else if (e.type == "OrderPlaced") {
-          Expected::Order o{s("customer_id"), s("seller_id"), "reserved", n("total_minor"), e.stream_version, {}};
+          Expected::Order o{s("customer_id"), s("seller_id"),   "reserved",
+                            n("total_minor"), e.stream_version, {}};
           int64_t units = 0;
           for (const auto& l : pl.find("lines")->as_array()) {
             o.lines.emplace_back(l.find("sku")->as_string(), l.find("qty")->as_int());
@@ -109,7 +120,8 @@ void check_views_equal(const std::string& schema, const Expected& x) {
   pqxx::work w(c);
   w.exec("SET search_path TO " + w.quote_name(schema));
   CHECK(w.exec("SELECT count(*) FROM events")[0][0].as<int64_t>() == x.events);
-  auto products = w.exec("SELECT sku, seller_id, on_hand, reserved, available, version FROM products");
+  auto products =
+      w.exec("SELECT sku, seller_id, on_hand, reserved, available, version FROM products");
   CHECK(products.size() == x.products.size());
   for (const auto& r : products) {
     auto it = x.products.find(r[0].as<std::string>());
@@ -120,7 +132,8 @@ void check_views_equal(const std::string& schema, const Expected& x) {
     CHECK(r[4].as<int64_t>() == it->second.on_hand - it->second.reserved);
     CHECK(r[5].as<int64_t>() == it->second.version);
   }
-  auto orders = w.exec("SELECT order_id, customer_id, seller_id, status, total_minor, version FROM orders");
+  auto orders =
+      w.exec("SELECT order_id, customer_id, seller_id, status, total_minor, version FROM orders");
   CHECK(orders.size() == x.orders.size());
   for (const auto& r : orders) {
     auto it = x.orders.find(r[0].as<std::string>());
@@ -135,11 +148,13 @@ void check_views_equal(const std::string& schema, const Expected& x) {
   for (const auto& [id, o] : x.orders) expected_lines += o.lines.size();
   CHECK(w.exec("SELECT count(*) FROM order_lines")[0][0].as<size_t>() == expected_lines);
   auto sales = w.exec(
-      "SELECT to_char(day, 'YYYY-MM-DD'), seller_id, currency, orders_placed, units_placed, gross_minor, "
+      "SELECT to_char(day, 'YYYY-MM-DD'), seller_id, currency, orders_placed, units_placed, "
+      "gross_minor, "
       "orders_cancelled, cancelled_minor, orders_expired, expired_minor FROM sales_daily");
   CHECK(sales.size() == x.sales.size());
   for (const auto& r : sales) {
-    auto it = x.sales.find({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()});
+    auto it =
+        x.sales.find({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()});
     REQUIRE(it != x.sales.end());
     CHECK(r[3].as<int64_t>() == it->second.placed);
     CHECK(r[4].as<int64_t>() == it->second.units);
@@ -180,8 +195,10 @@ struct Workload {
     for (int s = 0; s < sellers; ++s)
       for (int i = 0; i < per_seller; ++i) {
         std::string seller = fmt::format("seller{}", s), sku = fmt::format("sku{}-{}", s, i);
-        REQUIRE(c.post("/v1/products", product_body(sku, seller, 40 + int(rng() % 40), 100 + int(rng() % 900)),
-                       bearer(token(seller, Role::merchant))).status == 201);
+        REQUIRE(c.post("/v1/products",
+                       product_body(sku, seller, 40 + int(rng() % 40), 100 + int(rng() % 900)),
+                       bearer(token(seller, Role::merchant)))
+                    .status == 201);
         skus.push_back(sku);
         seller_of[sku] = seller;
       }
@@ -195,25 +212,31 @@ struct Workload {
       std::vector<std::pair<std::string, int64_t>> lines{{sku, int64_t(1 + rng() % 3)}};
       // A second line from the same seller now and then.
       const std::string& other = skus[rng() % skus.size()];
-      if (rng() % 3 == 0 && other != sku && seller_of[other] == seller_of[sku]) lines.push_back({other, 1});
+      if (rng() % 3 == 0 && other != sku && seller_of[other] == seller_of[sku])
+        lines.push_back({other, 1});
       std::string customer = fmt::format("cust{}", rng() % 5);
       std::string id = fmt::format("w{}-{}", rng() % 1000000, next_order++);
-      auto r = c.post("/v1/orders", order_body(customer, lines, id), bearer(token(customer, Role::customer)));
+      auto r = c.post("/v1/orders", order_body(customer, lines, id),
+                      bearer(token(customer, Role::customer)));
       if (r.status == 201) orders.emplace_back(id, customer);
       return r.status;
     }
     if (pick < 8) {
       const auto& [id, customer] = orders[rng() % orders.size()];
-      return c.post("/v1/orders/" + id + "/cancel", "{}", bearer(token(customer, Role::customer))).status;
+      return c.post("/v1/orders/" + id + "/cancel", "{}", bearer(token(customer, Role::customer)))
+          .status;
     }
     const std::string& sku = skus[rng() % skus.size()];
-    return c.post("/v1/products/" + sku + "/stock", fmt::format(R"({{"delta":{}}})", 1 + rng() % 20),
-                  bearer(token(seller_of[sku], Role::merchant))).status;
+    return c
+        .post("/v1/products/" + sku + "/stock", fmt::format(R"({{"delta":{}}})", 1 + rng() % 20),
+              bearer(token(seller_of[sku], Role::merchant)))
+        .status;
   }
 };
 
 std::vector<std::string> server_args(const std::string& schema, uint32_t partitions) {
-  return {"--postgres", pg_conninfo(), "--views-schema", schema, "--partitions", std::to_string(partitions)};
+  return {"--postgres", pg_conninfo(),  "--views-schema",
+          schema,       "--partitions", std::to_string(partitions)};
 }
 
 }  // namespace
@@ -315,8 +338,12 @@ TEST_CASE("read your writes with Ordo-Min-Position; owners see only their rows")
   ServerProcess server{dir.path() + "/data", server_args(schema, 2)};
   server.start();
   HttpClient c(server.port());
-  REQUIRE(c.post("/v1/products", product_body("a1", "alice", 1000), bearer(token("alice", Role::merchant))).status == 201);
-  REQUIRE(c.post("/v1/products", product_body("b1", "bob", 1000), bearer(token("bob", Role::merchant))).status == 201);
+  REQUIRE(c.post("/v1/products", product_body("a1", "alice", 1000),
+                 bearer(token("alice", Role::merchant)))
+              .status == 201);
+  REQUIRE(
+      c.post("/v1/products", product_body("b1", "bob", 1000), bearer(token("bob", Role::merchant)))
+          .status == 201);
   for (int i = 0; i < 60; ++i) {
     std::string customer = i % 2 ? "c-odd" : "c-even";
     std::string sku = i % 3 ? "a1" : "b1";
@@ -338,15 +365,19 @@ TEST_CASE("read your writes with Ordo-Min-Position; owners see only their rows")
   }
   wait_views_caught_up(c);
   // Someone else's order is 404; lists are narrowed to the caller.
-  check_problem(c.get("/v1/orders/ryw-0", bearer(token("c-odd", Role::customer))), 404, "not_found");
-  check_problem(c.get("/v1/orders/ryw-0", bearer(token("bob-not", Role::merchant))), 404, "not_found");
-  CHECK(c.get("/v1/orders/ryw-0", bearer(token("bob", Role::merchant))).status == 200);  // b1 is bob's
+  check_problem(c.get("/v1/orders/ryw-0", bearer(token("c-odd", Role::customer))), 404,
+                "not_found");
+  check_problem(c.get("/v1/orders/ryw-0", bearer(token("bob-not", Role::merchant))), 404,
+                "not_found");
+  CHECK(c.get("/v1/orders/ryw-0", bearer(token("bob", Role::merchant))).status ==
+        200);  // b1 is bob's
   auto count_pages = [&](const std::string& tok, const std::string& query, const std::string& field,
                          const std::string& expect) {
     int n = 0;
     std::string cursor;
     for (int guard = 0; guard < 100; ++guard) {
-      auto r = c.get("/v1/orders?limit=7" + query + (cursor.empty() ? "" : "&cursor=" + cursor), bearer(tok));
+      auto r = c.get("/v1/orders?limit=7" + query + (cursor.empty() ? "" : "&cursor=" + cursor),
+                     bearer(tok));
       REQUIRE_MESSAGE(r.status == 200, r.body);
       Json j = body_json(r);
       for (const auto& o : j.find("orders")->as_array()) {
@@ -360,12 +391,15 @@ TEST_CASE("read your writes with Ordo-Min-Position; owners see only their rows")
     return n;
   };
   CHECK(count_pages(token("c-odd", Role::customer), "", "customer_id", "c-odd") == 30);
-  CHECK(count_pages(token("c-odd", Role::customer), "&customer_id=c-even", "customer_id", "c-odd") == 0);
+  CHECK(count_pages(token("c-odd", Role::customer), "&customer_id=c-even", "customer_id",
+                    "c-odd") == 0);
   CHECK(count_pages(token("alice", Role::merchant), "", "seller_id", "alice") == 40);
   CHECK(count_pages(token("bob", Role::merchant), "&status=cancelled", "seller_id", "bob") == 4);
   CHECK(count_pages(token("root", Role::admin), "&seller_id=bob", "seller_id", "bob") == 20);
-  check_problem(c.get("/v1/reports/sales?seller_id=bob", bearer(token("alice", Role::merchant))), 403, "forbidden");
-  check_problem(c.get("/v1/orders?status=bogus", bearer(token("root", Role::admin))), 400, "validation_failed");
+  check_problem(c.get("/v1/reports/sales?seller_id=bob", bearer(token("alice", Role::merchant))),
+                403, "forbidden");
+  check_problem(c.get("/v1/orders?status=bogus", bearer(token("root", Role::admin))), 400,
+                "validation_failed");
   auto product = c.get("/v1/products/a1", bearer(token("c-odd", Role::customer)));
   REQUIRE(product.status == 200);
   CHECK(body_json(product).find("reserved")->as_int() == 40 - 8);  // 40 orders of a1, 8 cancelled
@@ -373,7 +407,8 @@ TEST_CASE("read your writes with Ordo-Min-Position; owners see only their rows")
   drop_schema(schema);
 }
 
-TEST_CASE("ordo replay rebuild: fresh views swapped in atomically; readers never see a half-built view") {
+TEST_CASE(
+    "ordo replay rebuild: fresh views swapped in atomically; readers never see a half-built view") {
   TempDir dir{"views-rebuild"};
   const std::string schema = fresh_schema("rb");
   const std::string data = dir.path() + "/data";
@@ -393,8 +428,9 @@ TEST_CASE("ordo replay rebuild: fresh views swapped in atomically; readers never
   {
     pqxx::connection c(pg_conninfo());
     pqxx::work w(c);
-    w.exec("DELETE FROM " + w.quote_name(schema) + ".orders WHERE order_id IN (SELECT order_id FROM " +
-           w.quote_name(schema) + ".orders ORDER BY order_id LIMIT 10)");
+    w.exec("DELETE FROM " + w.quote_name(schema) +
+           ".orders WHERE order_id IN (SELECT order_id FROM " + w.quote_name(schema) +
+           ".orders ORDER BY order_id LIMIT 10)");
     w.commit();
   }
   std::atomic<bool> stop{false};
@@ -404,7 +440,8 @@ TEST_CASE("ordo replay rebuild: fresh views swapped in atomically; readers never
     while (!stop) {
       try {
         pqxx::work w(c);
-        int64_t n = w.exec("SELECT count(*) FROM " + w.quote_name(schema) + ".orders")[0][0].as<int64_t>();
+        int64_t n =
+            w.exec("SELECT count(*) FROM " + w.quote_name(schema) + ".orders")[0][0].as<int64_t>();
         if (n != total && n != total - 10) ++torn;
         ++reads;
       } catch (const pqxx::sql_error&) {
@@ -412,8 +449,9 @@ TEST_CASE("ordo replay rebuild: fresh views swapped in atomically; readers never
       }
     }
   });
-  std::string cmd = fmt::format("{} replay rebuild --data-dir {} --postgres '{}' --views-schema {} >/dev/null",
-                                ordo_bin(), data, pg_conninfo(), schema);
+  std::string cmd =
+      fmt::format("{} replay rebuild --data-dir {} --postgres '{}' --views-schema {} >/dev/null",
+                  ordo_bin(), data, pg_conninfo(), schema);
   int rc = std::system(cmd.c_str());
   stop = true;
   reader.join();

@@ -72,7 +72,8 @@ std::vector<std::string> placed_orders(const std::string& topic, uint32_t partit
         last = e.offset.value();
         auto ev = decode_event(e.type, e.schema_version, e.payload);
         REQUIRE(ev.ok());
-        if (auto* op = std::get_if<OrderPlaced>(&ev.value())) placed.push_back(op->order_id.value());
+        if (auto* op = std::get_if<OrderPlaced>(&ev.value()))
+          placed.push_back(op->order_id.value());
       }
       from = Offset{last + 1};
     }
@@ -81,8 +82,14 @@ std::vector<std::string> placed_orders(const std::string& topic, uint32_t partit
 }
 
 std::vector<std::string> kafka_args(const std::string& topic) {
-  return {"--kafka", brokers(), "--kafka-topic", topic, "--kafka-transactional-prefix", topic + "-",
-          "--kafka-timeout-ms", "5000"};
+  return {"--kafka",
+          brokers(),
+          "--kafka-topic",
+          topic,
+          "--kafka-transactional-prefix",
+          topic + "-",
+          "--kafka-timeout-ms",
+          "5000"};
 }
 
 }  // namespace
@@ -92,12 +99,16 @@ TEST_CASE("kcat reads the events as canonical JSON that verifies") {
   ServerProcess server{dir.path() + "/data"};
   server.start();
   HttpClient c(server.port());
-  REQUIRE(c.post("/v1/products", product_body("kc1", "s1", 10), bearer(token("s1", Role::merchant))).status == 201);
-  REQUIRE(c.post("/v1/orders", order_body("c1", {{"kc1", 2}}, "kco1"), bearer(token("c1", Role::customer))).status == 201);
+  REQUIRE(c.post("/v1/products", product_body("kc1", "s1", 10), bearer(token("s1", Role::merchant)))
+              .status == 201);
+  REQUIRE(c.post("/v1/orders", order_body("c1", {{"kc1", 2}}, "kco1"),
+                 bearer(token("c1", Role::customer)))
+              .status == 201);
   const std::string topic = test_kafka_topic(server.data_dir());
   // The README's command: kcat, read_committed, key and offset beside the value.
-  auto out = run(fmt::format("kcat -C -b {} -t {} -X isolation.level=read_committed -e -q -f '%o\\t%k\\t%s\\n'",
-                             brokers(), topic));
+  auto out = run(fmt::format(
+      "kcat -C -b {} -t {} -X isolation.level=read_committed -e -q -f '%o\\t%k\\t%s\\n'", brokers(),
+      topic));
   auto ls = lines(out);
   REQUIRE(ls.size() == 3);  // ProductDefined, OrderPlaced, StockReserved
   std::string prev = kGenesisHash;
@@ -117,7 +128,9 @@ TEST_CASE("kcat reads the events as canonical JSON that verifies") {
   }
 }
 
-TEST_CASE("a second server on the same partitions fences the first; nothing acknowledged is lost or doubled") {
+TEST_CASE(
+    "a second server on the same partitions fences the first; nothing acknowledged is lost or "
+    "doubled") {
   TempDir dir_a{"fence-a"}, dir_b{"fence-b"};
   const std::string topic = fmt::format("ordo.fence.{:x}", std::hash<std::string>{}(dir_a.path()));
   ServerProcess a{dir_a.path() + "/data", kafka_args(topic)};
@@ -139,7 +152,8 @@ TEST_CASE("a second server on the same partitions fences the first; nothing ackn
   HttpClient cb(b.port());
   // A can no longer acknowledge anything; it answers 503 and says why in its log.
   for (int i = 0; i < 3; ++i) {
-    auto r = ca.post("/v1/orders", order_body("c1", {{"f1", 1}}, fmt::format("fa-late{}", i)), customer);
+    auto r =
+        ca.post("/v1/orders", order_body("c1", {{"f1", 1}}, fmt::format("fa-late{}", i)), customer);
     CHECK_MESSAGE(r.status == 503, r.body);
   }
   // B serves A's acknowledged orders (caught up from Kafka) and takes new ones.
@@ -161,7 +175,9 @@ TEST_CASE("a second server on the same partitions fences the first; nothing ackn
   CHECK(placed_set == acked);  // everything acknowledged, once; nothing A was refused
 }
 
-TEST_CASE("kill -9 of the broker under load: acknowledged orders exactly once, aborted transactions invisible") {
+TEST_CASE(
+    "kill -9 of the broker under load: acknowledged orders exactly once, aborted transactions "
+    "invisible") {
   const char* script = std::getenv("ORDO_KAFKA_SCRIPT");
   REQUIRE_MESSAGE(script, "set ORDO_KAFKA_SCRIPT to compose/kafka.sh");
   TempDir dir{"broker-kill"};
@@ -170,7 +186,9 @@ TEST_CASE("kill -9 of the broker under load: acknowledged orders exactly once, a
   server.start();
   {
     HttpClient c(server.port());
-    REQUIRE(c.post("/v1/products", product_body("bk1", "s1", 100000), bearer(token("s1", Role::merchant))).status == 201);
+    REQUIRE(c.post("/v1/products", product_body("bk1", "s1", 100000),
+                   bearer(token("s1", Role::merchant)))
+                .status == 201);
   }
   std::mutex mu;
   std::set<std::string> acked;
@@ -203,7 +221,8 @@ TEST_CASE("kill -9 of the broker under load: acknowledged orders exactly once, a
     });
   }
   auto wait_until = [](auto pred, int seconds) {
-    for (int i = 0; i < seconds * 20 && !pred(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < seconds * 20 && !pred(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     return pred();
   };
   REQUIRE(wait_until([&] { return ok >= 200; }, 60));
@@ -211,7 +230,8 @@ TEST_CASE("kill -9 of the broker under load: acknowledged orders exactly once, a
   REQUIRE(wait_until([&] { return unavailable >= 4; }, 60));  // commands fail, bounded: 503
   const int ok_while_down = ok;
   REQUIRE(std::system(fmt::format("bash {} start", script).c_str()) == 0);
-  REQUIRE_MESSAGE(wait_until([&] { return ok >= ok_while_down + 200; }, 120), "no recovery after the broker returned");
+  REQUIRE_MESSAGE(wait_until([&] { return ok >= ok_while_down + 200; }, 120),
+                  "no recovery after the broker returned");
   stop = true;
   for (auto& t : clients) t.join();
 
@@ -231,10 +251,14 @@ TEST_CASE("kill -9 of the broker under load: acknowledged orders exactly once, a
   CHECK(placed_set.size() == placed.size());  // no order twice: aborted batches stayed invisible
   CHECK(placed_set == acked);
   // read_uncommitted shows what the aborted transactions left in the topic.
-  auto all = lines(run(fmt::format("kcat -C -b {} -t {} -X isolation.level=read_uncommitted -e -q -f '%o\\n'", brokers(), topic)));
-  auto committed = lines(run(fmt::format("kcat -C -b {} -t {} -X isolation.level=read_committed -e -q -f '%o\\n'", brokers(), topic)));
-  MESSAGE("acknowledged " << acked.size() << ", answered 503 while the broker was down " << unavailable.load()
-                          << ", messages committed " << committed.size() << ", incl. aborted " << all.size());
+  auto all = lines(
+      run(fmt::format("kcat -C -b {} -t {} -X isolation.level=read_uncommitted -e -q -f '%o\\n'",
+                      brokers(), topic)));
+  auto committed = lines(run(fmt::format(
+      "kcat -C -b {} -t {} -X isolation.level=read_committed -e -q -f '%o\\n'", brokers(), topic)));
+  MESSAGE("acknowledged " << acked.size() << ", answered 503 while the broker was down "
+                          << unavailable.load() << ", messages committed " << committed.size()
+                          << ", incl. aborted " << all.size());
   CHECK(all.size() >= committed.size());
 }
 
@@ -243,21 +267,31 @@ TEST_CASE("ordo replay reads the Kafka log: export and verify agree with the sam
   ServerProcess server{dir.path() + "/data"};
   server.start();
   HttpClient c(server.port());
-  REQUIRE(c.post("/v1/products", product_body("kr1", "s1", 20), bearer(token("s1", Role::merchant))).status == 201);
+  REQUIRE(c.post("/v1/products", product_body("kr1", "s1", 20), bearer(token("s1", Role::merchant)))
+              .status == 201);
   for (int i = 0; i < 6; ++i)
-    REQUIRE(c.post("/v1/orders", order_body("c1", {{"kr1", 2}}, fmt::format("kro{}", i)), bearer(token("c1", Role::customer))).status == 201);
-  REQUIRE(c.post("/v1/orders/kro2/cancel", "{}", bearer(token("c1", Role::customer))).status == 200);
+    REQUIRE(c.post("/v1/orders", order_body("c1", {{"kr1", 2}}, fmt::format("kro{}", i)),
+                   bearer(token("c1", Role::customer)))
+                .status == 201);
+  REQUIRE(c.post("/v1/orders/kro2/cancel", "{}", bearer(token("c1", Role::customer))).status ==
+          200);
   const std::string topic = test_kafka_topic(server.data_dir());
   const std::string source = fmt::format("--kafka {} --kafka-topic {}", brokers(), topic);
   const std::string exported = dir.path() + "/kafka.jsonl";
   // The live server keeps running: a Kafka reader fences nobody.
-  REQUIRE(std::system(fmt::format("{} replay export {} --out {}", ordo_bin(), source, exported).c_str()) == 0);
+  REQUIRE(std::system(
+              fmt::format("{} replay export {} --out {}", ordo_bin(), source, exported).c_str()) ==
+          0);
   auto export_lines = lines(run("cat " + exported));
-  REQUIRE(export_lines.size() == 1 + 6 * 2 + 2);  // defined; 6 × (placed, reserved); cancelled, released
+  REQUIRE(export_lines.size() ==
+          1 + 6 * 2 + 2);  // defined; 6 × (placed, reserved); cancelled, released
   // Offsets come from Kafka (not contiguous: transaction markers take offsets).
   for (const auto& l : export_lines) CHECK(decode_envelope(l).value().offset.value() >= 0);
-  CHECK(std::system(fmt::format("{} replay verify {} >/dev/null", ordo_bin(), source).c_str()) == 0);
-  CHECK(std::system(fmt::format("{} replay verify --file {} >/dev/null", ordo_bin(), exported).c_str()) == 0);
+  CHECK(std::system(fmt::format("{} replay verify {} >/dev/null", ordo_bin(), source).c_str()) ==
+        0);
+  CHECK(std::system(
+            fmt::format("{} replay verify --file {} >/dev/null", ordo_bin(), exported).c_str()) ==
+        0);
   // Tampering with the exported history is caught the same way as for the embedded log.
   std::string tampered = run("cat " + exported);
   auto pos = tampered.find("\"qty\":2");
@@ -269,11 +303,14 @@ TEST_CASE("ordo replay reads the Kafka log: export and verify agree with the sam
     std::fwrite(tampered.data(), 1, tampered.size(), f);
     std::fclose(f);
   }
-  CHECK(std::system(fmt::format("{} replay verify --file {}/bad.jsonl >/dev/null 2>&1", ordo_bin(), dir.path()).c_str()) != 0);
+  CHECK(std::system(fmt::format("{} replay verify --file {}/bad.jsonl >/dev/null 2>&1", ordo_bin(),
+                                dir.path())
+                        .c_str()) != 0);
 }
 
 // Runs in the `kafka_views` CTest entry, which has both the broker and PostgreSQL.
-TEST_CASE("broker down: commands answer 503 with Retry-After, queries keep working from PostgreSQL") {
+TEST_CASE(
+    "broker down: commands answer 503 with Retry-After, queries keep working from PostgreSQL") {
   const char* pg = std::getenv("ORDO_TEST_POSTGRES");
   if (!pg || !*pg) {
     MESSAGE("skipped here: runs as the kafka_views CTest entry, with PostgreSQL");
@@ -303,7 +340,8 @@ TEST_CASE("broker down: commands answer 503 with Retry-After, queries keep worki
   // Commands: a bounded wait, then 503 with Retry-After; nothing is buffered without bound.
   HttpResult refused;
   for (int i = 0; i < 20; ++i) {
-    refused = c.post("/v1/orders", order_body("c1", {{"bd1", 1}}, fmt::format("bd-down-{}", i)), customer);
+    refused = c.post("/v1/orders", order_body("c1", {{"bd1", 1}}, fmt::format("bd-down-{}", i)),
+                     customer);
     if (refused.status == 503) break;
   }
   REQUIRE_MESSAGE(refused.status == 503, refused.body);
@@ -322,7 +360,8 @@ TEST_CASE("broker down: commands answer 503 with Retry-After, queries keep worki
   REQUIRE(std::system(fmt::format("bash {} start", script).c_str()) == 0);
   HttpResult resumed;
   for (int i = 0; i < 120; ++i) {
-    resumed = c.post("/v1/orders", order_body("c1", {{"bd1", 1}}, fmt::format("bd-up-{}", i)), customer);
+    resumed =
+        c.post("/v1/orders", order_body("c1", {{"bd1", 1}}, fmt::format("bd-up-{}", i)), customer);
     if (resumed.status == 201) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }

@@ -112,28 +112,36 @@ TEST_CASE("the ordo replay command") {
   auto bad_env = decode_envelope(read_lines(file)[k]);
   Run bad = ordo_replay(dir, fmt::format("verify --file '{}'", dir.path() + "/bad.jsonl"));
   CHECK(bad.code == 1);
-  CHECK_MESSAGE(bad.out.find(fmt::format("verify: FAILED: partition {} offset {}: hash does not match",
-                                         bad_env->partition.value(), bad_env->offset.value())) != std::string::npos,
+  CHECK_MESSAGE(bad.out.find(fmt::format(
+                    "verify: FAILED: partition {} offset {}: hash does not match",
+                    bad_env->partition.value(), bad_env->offset.value())) != std::string::npos,
                 bad.out);
 
   // CSV: one file per type into a directory, or one type to stdout; RFC 4180 quoting.
-  Run csv = ordo_replay(dir, fmt::format("export --file '{}' --format csv --out '{}'", file, dir.path() + "/csv"));
+  Run csv = ordo_replay(
+      dir, fmt::format("export --file '{}' --format csv --out '{}'", file, dir.path() + "/csv"));
   REQUIRE_MESSAGE(csv.code == 0, csv.err);
   auto placed = read_lines(dir.path() + "/csv/OrderPlaced.csv");
   REQUIRE(placed.size() > 1);
-  CHECK(placed[0].starts_with("partition,offset,stream,stream_version,type,schema_version,occurred_at,"));
-  CHECK(placed[0].find(",channel,currency,customer_id,expires_at,lines,order_id,seller_id,total_minor\r") != std::string::npos);
+  CHECK(placed[0].starts_with(
+      "partition,offset,stream,stream_version,type,schema_version,occurred_at,"));
+  CHECK(placed[0].find(
+            ",channel,currency,customer_id,expires_at,lines,order_id,seller_id,total_minor\r") !=
+        std::string::npos);
   auto defined = read_lines(dir.path() + "/csv/ProductDefined.csv");
   CHECK(defined.size() == 41);
   CHECK(defined[1].find(",\"Item \"\"") != std::string::npos);  // the name has quotes and a comma
-  Run one = ordo_replay(dir, fmt::format("export --file '{}' --format csv --type OrderCancelled", file));
+  Run one =
+      ordo_replay(dir, fmt::format("export --file '{}' --format csv --type OrderCancelled", file));
   CHECK(one.code == 0);
   CHECK(one.out.starts_with("partition,offset,"));
   Run no_dir = ordo_replay(dir, fmt::format("export --file '{}' --format csv", file));
   CHECK(no_dir.code == 1);
 
   // Filters on the command line.
-  Run filtered = ordo_replay(dir, fmt::format("export --data-dir '{}' --partition 1 --type OrderPlaced --to-offset 50", data));
+  Run filtered = ordo_replay(
+      dir,
+      fmt::format("export --data-dir '{}' --partition 1 --type OrderPlaced --to-offset 50", data));
   CHECK(filtered.code == 0);
   for (const auto& l : read_lines(dir.path() + "/cli.out")) {
     CHECK(l.find("\"partition\":1,") != std::string::npos);
@@ -147,7 +155,8 @@ TEST_CASE("the ordo replay command") {
   CHECK(sj->find("events")->as_int() == h.events);
   CHECK(sj->find("by_type")->find("ProductDefined")->as_int() == 40);
 
-  Run state = ordo_replay(dir, fmt::format("state-at --file '{}' --stream product-s1-k1 --offset 1000000", file));
+  Run state = ordo_replay(
+      dir, fmt::format("state-at --file '{}' --stream product-s1-k1 --offset 1000000", file));
   REQUIRE_MESSAGE(state.code == 0, state.err);
   auto aj = parse_json(state.out);
   REQUIRE(aj.ok());
@@ -155,7 +164,8 @@ TEST_CASE("the ordo replay command") {
   Run at0 = ordo_replay(dir, fmt::format("state-at --file '{}' --stream order-o5 --time 0", file));
   REQUIRE(at0.code == 0);
   CHECK(parse_json(at0.out)->find("state")->is_null());
-  Run kind = ordo_replay(dir, fmt::format("state-at --data-dir '{}' --kind product --offset 1000000", data));
+  Run kind = ordo_replay(
+      dir, fmt::format("state-at --data-dir '{}' --kind product --offset 1000000", data));
   REQUIRE(kind.code == 0);
   CHECK(parse_json(kind.out)->find("states")->as_array().size() == 40);
 
@@ -181,8 +191,10 @@ TEST_CASE("auditor API: GET /v1/events and GET /v1/audit/verify") {
   std::string customer = token("c1", api::Role::customer);
   std::string auditor = token("a1", api::Role::auditor);
   for (int i = 0; i < 5; ++i)
-    REQUIRE(c.post("/v1/products", product_body(fmt::format("p{}", i), "m1", 10), bearer(merchant)).status == 201);
-  REQUIRE(c.post("/v1/orders", order_body("c1", {{"p1", 2}}, "o1"), bearer(customer)).status == 201);
+    REQUIRE(c.post("/v1/products", product_body(fmt::format("p{}", i), "m1", 10), bearer(merchant))
+                .status == 201);
+  REQUIRE(c.post("/v1/orders", order_body("c1", {{"p1", 2}}, "o1"), bearer(customer)).status ==
+          201);
 
   auto v = c.get("/v1/audit/verify", bearer(auditor));
   REQUIRE_MESSAGE(v.status == 200, v.body);
@@ -207,7 +219,8 @@ TEST_CASE("auditor API: GET /v1/events and GET /v1/audit/verify") {
   REQUIRE(placed.status == 200);
   Json plj = body_json(placed);
   REQUIRE(plj.find("events")->as_array().size() == 1);
-  CHECK(plj.find("events")->as_array().at(0).find("payload")->find("order_id")->as_string() == "o1");
+  CHECK(plj.find("events")->as_array().at(0).find("payload")->find("order_id")->as_string() ==
+        "o1");
   CHECK_FALSE(plj.find("more")->as_bool());
 
   check_problem(c.get("/v1/events", bearer(merchant)), 403, "forbidden");

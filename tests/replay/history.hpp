@@ -48,8 +48,8 @@ inline void submit(Engine& e, Command c, const std::string& id) {
 
 // `orders` orders over 8 sellers × 5 products in `partitions` partitions; about one in seven
 // is cancelled, others expire as the clock moves past their reservation's TTL.
-inline History generate_history(const std::string& data_dir, uint32_t partitions, int orders, uint64_t seed,
-                                int snapshot_percent = 50) {
+inline History generate_history(const std::string& data_dir, uint32_t partitions, int orders,
+                                uint64_t seed, int snapshot_percent = 50) {
   ManualClock clock(1'700'000'000'000);
   EngineConfig cfg;
   cfg.data_dir = data_dir;
@@ -64,8 +64,10 @@ inline History generate_history(const std::string& data_dir, uint32_t partitions
   auto sku = [](int s, int k) { return fmt::format("s{}-k{}", s, k); };
   for (int s = 0; s < kSellers; ++s)
     for (int k = 0; k < kSkus; ++k)
-      submit(e, DefineProduct{Sku{sku(s, k)}, SellerId{fmt::format("s{}", s)}, fmt::format("Item \"{}\", {}", s, k),
-                              AmountMinor{100 + 10 * k}, Currency{s % 2 ? "EUR" : "USD"}, Quantity{3000}},
+      submit(e,
+             DefineProduct{Sku{sku(s, k)}, SellerId{fmt::format("s{}", s)},
+                           fmt::format("Item \"{}\", {}", s, k), AmountMinor{100 + 10 * k},
+                           Currency{s % 2 ? "EUR" : "USD"}, Quantity{3000}},
              fmt::format("def-{}-{}", s, k));
   pump(e);
   auto snapshot = [&] {
@@ -75,8 +77,10 @@ inline History generate_history(const std::string& data_dir, uint32_t partitions
     snap.offset = e.log().tail(p)->last_offset.value();
     const PartitionState& st = e.processor(p).state_for_test();
     for (int i = 0; i < 3; ++i) {
-      if (auto* x = st.find_product(Sku{sku(int(rng() % kSellers), int(rng() % kSkus))})) snap.products.push_back(*x);
-      if (auto* o = st.find_order(OrderId{fmt::format("o{}", rng() % orders)})) snap.orders.push_back(*o);
+      if (auto* x = st.find_product(Sku{sku(int(rng() % kSellers), int(rng() % kSkus))}))
+        snap.products.push_back(*x);
+      if (auto* o = st.find_order(OrderId{fmt::format("o{}", rng() % orders)}))
+        snap.orders.push_back(*o);
     }
     h.snapshots.push_back(std::move(snap));
   };
@@ -84,12 +88,19 @@ inline History generate_history(const std::string& data_dir, uint32_t partitions
     const int s = int(rng() % kSellers);
     std::vector<OrderLineRequest> lines;
     const int nlines = 1 + int(rng() % 3);
-    for (int k = 0; k < nlines; ++k) lines.push_back({Sku{sku(s, (i + k) % kSkus)}, Quantity{1 + int64_t(rng() % 4)}});
-    submit(e, PlaceOrder{OrderId{fmt::format("o{}", i)}, CustomerId{fmt::format("c{}", rng() % 500)}, lines},
+    for (int k = 0; k < nlines; ++k)
+      lines.push_back({Sku{sku(s, (i + k) % kSkus)}, Quantity{1 + int64_t(rng() % 4)}});
+    submit(e,
+           PlaceOrder{OrderId{fmt::format("o{}", i)}, CustomerId{fmt::format("c{}", rng() % 500)},
+                      lines},
            fmt::format("place-{}", i));
-    if (i % 7 == 3) submit(e, CancelOrder{OrderId{fmt::format("o{}", rng() % (i + 1))}, "changed mind, sorry", {}},
-                           fmt::format("cancel-{}", i));
-    if (i % 97 == 0) submit(e, AdjustStock{Sku{sku(s, i % kSkus)}, Quantity{50}, "restock"}, fmt::format("adj-{}", i));
+    if (i % 7 == 3)
+      submit(e,
+             CancelOrder{OrderId{fmt::format("o{}", rng() % (i + 1))}, "changed mind, sorry", {}},
+             fmt::format("cancel-{}", i));
+    if (i % 97 == 0)
+      submit(e, AdjustStock{Sku{sku(s, i % kSkus)}, Quantity{50}, "restock"},
+             fmt::format("adj-{}", i));
     if (i % 400 == 399) {
       pump(e);
       clock.advance_ms(15'000);  // reservations older than the TTL expire on the next pump
@@ -100,7 +111,8 @@ inline History generate_history(const std::string& data_dir, uint32_t partitions
   clock.advance_ms(120'000);
   pump(e);
   snapshot();
-  for (uint32_t p = 0; p < partitions; ++p) h.events += e.log().tail(PartitionId{p})->last_offset.value() + 1;
+  for (uint32_t p = 0; p < partitions; ++p)
+    h.events += e.log().tail(PartitionId{p})->last_offset.value() + 1;
   return h;
 }
 

@@ -183,7 +183,8 @@ TEST_CASE("tampering with an export is found at the right offset") {
     CHECK_FALSE(r.ok());
     CHECK(r.first_failure().starts_with(offset_of(lines[k + 1]) + ": prev_hash does not match"));
   }
-  SUBCASE("a consistent forgery (payload edited and every later hash recomputed) breaks the domain") {
+  SUBCASE(
+      "a consistent forgery (payload edited and every later hash recomputed) breaks the domain") {
     // An attacker who rewrites the chain from the edit on defeats the hashes of a file (only
     // a hash kept elsewhere, e.g. the log's tail record, catches that); the fold still sees
     // a reservation of more stock than the product has.
@@ -207,13 +208,16 @@ TEST_CASE("tampering with an export is found at the right offset") {
     write_lines(path, t);
     VerifyReport v = verify_file(path);
     CHECK_FALSE(v.ok());
-    CHECK_MESSAGE(v.first_failure().starts_with(offset_of(lines[r]) + ": product"), v.first_failure());
+    CHECK_MESSAGE(v.first_failure().starts_with(offset_of(lines[r]) + ": product"),
+                  v.first_failure());
   }
 }
 
 namespace {
 
-std::string verify_json(EventSource& src, VerifyOptions o = {}) { return to_canonical(to_json(verify(src, {}, o))); }
+std::string verify_json(EventSource& src, VerifyOptions o = {}) {
+  return to_canonical(to_json(verify(src, {}, o)));
+}
 
 std::string verify_file_json(const std::string& path, VerifyOptions o = {}) {
   auto src = FileSource::open(path);
@@ -226,11 +230,13 @@ std::string verify_file_json(const std::string& path, VerifyOptions o = {}) {
 TEST_CASE("verify gives one verdict however its work is split") {
   Shared& s = shared();
   // The reference: every line checked and folded on this thread, in the smallest batches.
-  const std::string reference = verify_file_json(s.export_path, {.check_threads = 0, .batch_lines = 1});
+  const std::string reference =
+      verify_file_json(s.export_path, {.check_threads = 0, .batch_lines = 1});
   CHECK(reference.find("\"ok\":true") != std::string::npos);
   CHECK(verify_file_json(s.export_path, {.check_threads = 1, .batch_lines = 7}) == reference);
   CHECK(verify_file_json(s.export_path) == reference);
-  for (VerifyOptions o : {VerifyOptions{.check_threads = 0, .batch_lines = 64}, VerifyOptions{.check_threads = 2, .batch_lines = 100}}) {
+  for (VerifyOptions o : {VerifyOptions{.check_threads = 0, .batch_lines = 64},
+                          VerifyOptions{.check_threads = 2, .batch_lines = 100}}) {
     CAPTURE(o.check_threads);
     auto dd = DataDirSource::open(s.data);
     REQUIRE(dd.ok());
@@ -248,7 +254,8 @@ TEST_CASE("lines re-spelled without changing a value still verify (they are judg
     std::string spelled = "{ ";
     const auto& members = j->as_object();
     for (auto it = members.rbegin(); it != members.rend(); ++it)
-      spelled += (it == members.rbegin() ? "" : " , ") + to_canonical(Json(it->first)) + " : " + to_canonical(it->second);
+      spelled += (it == members.rbegin() ? "" : " , ") + to_canonical(Json(it->first)) + " : " +
+                 to_canonical(it->second);
     t[i] = spelled + " }";
     REQUIRE(decode_envelope(t[i]).ok());
   }
@@ -259,7 +266,8 @@ TEST_CASE("lines re-spelled without changing a value still verify (they are judg
   CHECK(verify_file_json(path, {.check_threads = 0, .batch_lines = 1}) == reference);
 }
 
-TEST_CASE("a line that is not an envelope stops verify at its line number, what came before folded") {
+TEST_CASE(
+    "a line that is not an envelope stops verify at its line number, what came before folded") {
   Shared& s = shared();
   auto t = read_lines(s.export_path);
   const size_t bad = t.size() / 2 + 3;  // far past the first block the file is read in
@@ -273,7 +281,8 @@ TEST_CASE("a line that is not an envelope stops verify at its line number, what 
     VerifyReport r = verify(*src.value(), {}, o);
     CHECK_FALSE(r.ok());
     REQUIRE(r.source_error.has_value());
-    CHECK_MESSAGE(r.source_error->starts_with(fmt::format("{} line {}: not a valid event envelope", path, bad + 1)),
+    CHECK_MESSAGE(r.source_error->starts_with(
+                      fmt::format("{} line {}: not a valid event envelope", path, bad + 1)),
                   *r.source_error);
     CHECK_MESSAGE(r.source_error->ends_with("(after " + before + ")"), *r.source_error);
     CHECK(r.events() == static_cast<int64_t>(bad));
@@ -310,13 +319,15 @@ TEST_CASE("state-at agrees with the engine's own state at that offset") {
     auto folded = fold_until(*src.value(), cut);
     REQUIRE_MESSAGE(folded.ok(), (folded.ok() ? "" : folded.error().message));
     CHECK(folded->report.partitions.at(snap.partition).last_offset.value() == snap.offset);
-    compare(snap, [&](const Product& p) { return folded->product(product_stream(p.sku)); },
-            [&](const Order& o) { return folded->order(order_stream(o.order_id)); });
+    compare(
+        snap, [&](const Product& p) { return folded->product(product_stream(p.sku)); },
+        [&](const Order& o) { return folded->order(order_stream(o.order_id)); });
   }
 
   // Every snapshot in one pass of the same fold: compare when its offset has been folded.
   std::multimap<std::pair<uint32_t, int64_t>, const EngineSnapshot*> due;
-  for (const auto& snap : s.history.snapshots) due.emplace(std::make_pair(snap.partition, snap.offset), &snap);
+  for (const auto& snap : s.history.snapshots)
+    due.emplace(std::make_pair(snap.partition, snap.offset), &snap);
   auto src = FileSource::open(s.export_path);
   REQUIRE(src.ok());
   Verifier v;
@@ -326,8 +337,9 @@ TEST_CASE("state-at agrees with the engine's own state at that offset") {
     auto [lo, hi] = due.equal_range({e.partition.value(), e.offset.value()});
     for (auto it = lo; it != hi; ++it) {
       const PartitionState* st = v.state(e.partition);
-      compare(*it->second, [&](const Product& p) { return st->find_product(p.sku); },
-              [&](const Order& o) { return st->find_order(o.order_id); });
+      compare(
+          *it->second, [&](const Product& p) { return st->find_product(p.sku); },
+          [&](const Order& o) { return st->find_order(o.order_id); });
     }
   }
   CHECK(v.finish().ok());
@@ -366,13 +378,17 @@ TEST_CASE("a data directory whose log lost its last event fails against its tail
     REQUIRE(db.ok());
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    REQUIRE(db.value()->db().Delete(wo, db.value()->cf(Cf::log), log_key(PartitionId{0}, Offset{h.events - 1})).ok());
+    REQUIRE(db.value()
+                ->db()
+                .Delete(wo, db.value()->cf(Cf::log), log_key(PartitionId{0}, Offset{h.events - 1}))
+                .ok());
   }
   auto src = DataDirSource::open(data);
   REQUIRE_MESSAGE(src.ok(), (src.ok() ? "" : src.error().message));
   VerifyReport r = verify(*src.value());
   CHECK_FALSE(r.ok());
-  CHECK_MESSAGE(r.first_failure().starts_with(fmt::format("partition 0 offset {}: the log ends at offset {}",
-                                                          h.events - 1, h.events - 2)),
-                r.first_failure());
+  CHECK_MESSAGE(
+      r.first_failure().starts_with(fmt::format("partition 0 offset {}: the log ends at offset {}",
+                                                h.events - 1, h.events - 2)),
+      r.first_failure());
 }

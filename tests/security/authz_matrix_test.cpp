@@ -30,7 +30,9 @@ enum class Rel { owner, other };
 enum class Expect { allow, forbidden, not_found };
 
 const char* name(Rel r) { return r == Rel::owner ? "owner" : "other"; }
-const char* name(Expect e) { return e == Expect::allow ? "allow" : e == Expect::forbidden ? "403" : "404"; }
+const char* name(Expect e) {
+  return e == Expect::allow ? "allow" : e == Expect::forbidden ? "403" : "404";
+}
 
 // What the table says about this cell (DESIGN §7): the role must be listed; admin passes
 // every ownership rule; a body naming someone else is forbidden; someone else's resource
@@ -43,19 +45,28 @@ Expect expected(const AccessRule& rule, Role role, Rel rel) {
   switch (rule.ownership) {
     case Ownership::none:
     case Ownership::scoped_list:
-    case Ownership::scoped_events: return Expect::allow;
-    case Ownership::body_seller: return role == Role::merchant && own ? Expect::allow : Expect::forbidden;
-    case Ownership::body_customer: return role == Role::customer && own ? Expect::allow : Expect::forbidden;
-    case Ownership::sku_seller: return role == Role::merchant && own ? Expect::allow : Expect::not_found;
+    case Ownership::scoped_events:
+      return Expect::allow;
+    case Ownership::body_seller:
+      return role == Role::merchant && own ? Expect::allow : Expect::forbidden;
+    case Ownership::body_customer:
+      return role == Role::customer && own ? Expect::allow : Expect::forbidden;
+    case Ownership::sku_seller:
+      return role == Role::merchant && own ? Expect::allow : Expect::not_found;
     case Ownership::order_party:
-      return (role == Role::customer || role == Role::merchant) && own ? Expect::allow : Expect::not_found;
-    case Ownership::order_customer: return role == Role::customer && own ? Expect::allow : Expect::not_found;
-    case Ownership::order_seller: return role == Role::merchant && own ? Expect::allow : Expect::not_found;
-    case Ownership::path_owner: return own ? Expect::allow : Expect::not_found;
+      return (role == Role::customer || role == Role::merchant) && own ? Expect::allow
+                                                                       : Expect::not_found;
+    case Ownership::order_customer:
+      return role == Role::customer && own ? Expect::allow : Expect::not_found;
+    case Ownership::order_seller:
+      return role == Role::merchant && own ? Expect::allow : Expect::not_found;
+    case Ownership::path_owner:
+      return own ? Expect::allow : Expect::not_found;
     case Ownership::path_owner_or_staff:
     case Ownership::money_party:
     case Ownership::owner_or_staff:
-      return (role == Role::customer || role == Role::merchant) && !own ? Expect::not_found : Expect::allow;
+      return (role == Role::customer || role == Role::merchant) && !own ? Expect::not_found
+                                                                        : Expect::allow;
   }
   return Expect::forbidden;
 }
@@ -73,8 +84,10 @@ bool reads_views(Endpoint e) {
     case Endpoint::get_escrow:
     case Endpoint::get_payment:
     case Endpoint::get_payout:
-    case Endpoint::ledger_balances: return true;
-    default: return false;
+    case Endpoint::ledger_balances:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -100,7 +113,8 @@ class Matrix {
       case Endpoint::metrics:
       case Endpoint::openapi:
       case Endpoint::events:
-      case Endpoint::audit_verify: return Cell{http::verb::get, std::string(rule.pattern), "", 200};
+      case Endpoint::audit_verify:
+        return Cell{http::verb::get, std::string(rule.pattern), "", 200};
       case Endpoint::create_product:
         return Cell{http::verb::post, "/v1/products", product_body("new-" + n, owner, 5), 201};
       case Endpoint::adjust_stock: {
@@ -109,43 +123,66 @@ class Matrix {
       }
       case Endpoint::place_order:
         return Cell{http::verb::post, "/v1/orders", order_body(owner, {{shared_sku(), 1}}), 201};
-      case Endpoint::cancel_order: return Cell{http::verb::post, "/v1/orders/" + order(n, owner) + "/cancel", "{}", 200};
-      case Endpoint::get_order: return Cell{http::verb::get, "/v1/orders/" + order(n, owner), "", 200};
+      case Endpoint::cancel_order:
+        return Cell{http::verb::post, "/v1/orders/" + order(n, owner) + "/cancel", "{}", 200};
+      case Endpoint::get_order:
+        return Cell{http::verb::get, "/v1/orders/" + order(n, owner), "", 200};
       case Endpoint::stream_events:
         return Cell{http::verb::get, "/v1/streams/product-" + shared_sku() + "/events", "", 200};
-      case Endpoint::list_orders: return Cell{http::verb::get, "/v1/orders", "", 200};
-      case Endpoint::get_product: return Cell{http::verb::get, "/v1/products/" + product("g" + n, owner), "", 200};
-      case Endpoint::list_products: return Cell{http::verb::get, "/v1/products", "", 200};
-      case Endpoint::sales_report: return Cell{http::verb::get, "/v1/reports/sales", "", 200};
-      case Endpoint::low_stock_report: return Cell{http::verb::get, "/v1/reports/low-stock", "", 200};
+      case Endpoint::list_orders:
+        return Cell{http::verb::get, "/v1/orders", "", 200};
+      case Endpoint::get_product:
+        return Cell{http::verb::get, "/v1/products/" + product("g" + n, owner), "", 200};
+      case Endpoint::list_products:
+        return Cell{http::verb::get, "/v1/products", "", 200};
+      case Endpoint::sales_report:
+        return Cell{http::verb::get, "/v1/reports/sales", "", 200};
+      case Endpoint::low_stock_report:
+        return Cell{http::verb::get, "/v1/reports/low-stock", "", 200};
       case Endpoint::pay_order:
-        return Cell{http::verb::post, "/v1/orders/" + order(n, owner) + "/pay", R"({"method":"card"})", 202};
-      case Endpoint::ship_order: return Cell{http::verb::post, "/v1/orders/" + paid_order(n, owner, 0) + "/ship", "", 200};
+        return Cell{http::verb::post, "/v1/orders/" + order(n, owner) + "/pay",
+                    R"({"method":"card"})", 202};
+      case Endpoint::ship_order:
+        return Cell{http::verb::post, "/v1/orders/" + paid_order(n, owner, 0) + "/ship", "", 200};
       case Endpoint::deliver_order:
-        return Cell{http::verb::post, "/v1/orders/" + paid_order(n, owner, 1) + "/deliver", "", 200};
+        return Cell{http::verb::post, "/v1/orders/" + paid_order(n, owner, 1) + "/deliver", "",
+                    200};
       case Endpoint::confirm_order:
-        return Cell{http::verb::post, "/v1/orders/" + paid_order(n, owner, 2) + "/confirm", "", 200};
+        return Cell{http::verb::post, "/v1/orders/" + paid_order(n, owner, 2) + "/confirm", "",
+                    200};
       case Endpoint::dispute_order:
-        return Cell{http::verb::post, "/v1/orders/" + paid_order(n, owner, 2) + "/dispute", "", 200};
+        return Cell{http::verb::post, "/v1/orders/" + paid_order(n, owner, 2) + "/dispute", "",
+                    200};
       case Endpoint::escrow_release:
-        return Cell{http::verb::post, "/v1/escrows/" + paid_order(n, owner, 2) + "/release", "", 200};
+        return Cell{http::verb::post, "/v1/escrows/" + paid_order(n, owner, 2) + "/release", "",
+                    200};
       case Endpoint::escrow_refund:
-        return Cell{http::verb::post, "/v1/escrows/" + paid_order(n, owner, 2) + "/refund", "", 200};
+        return Cell{http::verb::post, "/v1/escrows/" + paid_order(n, owner, 2) + "/refund", "",
+                    200};
       case Endpoint::deposit:
-        return Cell{http::verb::post, "/v1/wallets/" + owner + "/deposits", R"({"amount_minor":5,"currency":"EUR"})", 201};
+        return Cell{http::verb::post, "/v1/wallets/" + owner + "/deposits",
+                    R"({"amount_minor":5,"currency":"EUR"})", 201};
       case Endpoint::request_payout:
         deposit(owner, 10);
         return Cell{http::verb::post, "/v1/wallets/" + owner + "/payouts",
-                    R"({"payout_id":"po)" + n + R"(","amount_minor":1,"currency":"EUR","destination":"bank"})", 201};
-      case Endpoint::complete_payout: return Cell{http::verb::post, "/v1/payouts/" + payout(n, owner) + "/complete", "", 200};
-      case Endpoint::reject_payout: return Cell{http::verb::post, "/v1/payouts/" + payout(n, owner) + "/reject", "", 200};
+                    R"({"payout_id":"po)" + n +
+                        R"(","amount_minor":1,"currency":"EUR","destination":"bank"})",
+                    201};
+      case Endpoint::complete_payout:
+        return Cell{http::verb::post, "/v1/payouts/" + payout(n, owner) + "/complete", "", 200};
+      case Endpoint::reject_payout:
+        return Cell{http::verb::post, "/v1/payouts/" + payout(n, owner) + "/reject", "", 200};
       // Open, but this server has no webhook secret: refused as not configured, changing nothing.
-      case Endpoint::payment_webhook: return Cell{http::verb::post, "/v1/payments/webhook", "{}", 404};
-      case Endpoint::admin_parked: return Cell{http::verb::get, "/v1/admin/parked", "", 200};
-      case Endpoint::admin_parked_retry: return Cell{http::verb::post, "/v1/admin/parked/0-0/retry", "", 404};
+      case Endpoint::payment_webhook:
+        return Cell{http::verb::post, "/v1/payments/webhook", "{}", 404};
+      case Endpoint::admin_parked:
+        return Cell{http::verb::get, "/v1/admin/parked", "", 200};
+      case Endpoint::admin_parked_retry:
+        return Cell{http::verb::post, "/v1/admin/parked/0-0/retry", "", 404};
       // A plain GET, no upgrade: an admitted caller is told to upgrade (the WebSocket itself
       // is tested in tests/e2e/subscribe_e2e_test.cpp).
-      case Endpoint::subscribe: return Cell{http::verb::get, "/v1/subscribe", "", 426};
+      case Endpoint::subscribe:
+        return Cell{http::verb::get, "/v1/subscribe", "", 426};
       case Endpoint::get_wallet:
         deposit(owner, 5);
         return Cell{http::verb::get, "/v1/wallets/" + owner, "", 200};
@@ -167,8 +204,10 @@ class Matrix {
         settle();
         return Cell{http::verb::get, "/v1/payouts/" + id, "", 200};
       }
-      case Endpoint::ledger_balances: return Cell{http::verb::get, "/v1/ledger/balances", "", 200};
-      default: break;  // a new endpoint: the test fails until build() knows its request
+      case Endpoint::ledger_balances:
+        return Cell{http::verb::get, "/v1/ledger/balances", "", 200};
+      default:
+        break;  // a new endpoint: the test fails until build() knows its request
     }
     return std::nullopt;
   }
@@ -201,13 +240,15 @@ class Matrix {
   }
 
   void deposit(const std::string& owner, int64_t amount) {
-    admin_post("/v1/wallets/" + owner + "/deposits", fmt::format(R"({{"amount_minor":{},"currency":"EUR"}})", amount));
+    admin_post("/v1/wallets/" + owner + "/deposits",
+               fmt::format(R"({{"amount_minor":{},"currency":"EUR"}})", amount));
   }
   // An order of `owner` paid from its wallet, then shipped (stage ≥ 1) and delivered (≥ 2).
   std::string paid_order(const std::string& n, const std::string& owner, int stage) {
     const std::string id = order(n, owner);
     deposit(owner, 1000);
-    auto r = c_.post("/v1/orders/" + id + "/pay?wait=true", R"({"method":"wallet"})", bearer(admin_));
+    auto r =
+        c_.post("/v1/orders/" + id + "/pay?wait=true", R"({"method":"wallet"})", bearer(admin_));
     REQUIRE_MESSAGE(r.status == 200, r.body);
     last_payment_ = body_json(r).find("payment_id")->as_string();
     if (stage >= 1) admin_post("/v1/orders/" + id + "/ship", "");
@@ -216,7 +257,9 @@ class Matrix {
   }
   std::string payout(const std::string& n, const std::string& owner) {
     deposit(owner, 10);
-    admin_post("/v1/wallets/" + owner + "/payouts", R"({"payout_id":"pa)" + n + R"(","amount_minor":1,"currency":"EUR","destination":"bank"})");
+    admin_post(
+        "/v1/wallets/" + owner + "/payouts",
+        R"({"payout_id":"pa)" + n + R"(","amount_minor":1,"currency":"EUR","destination":"bank"})");
     return "pa" + n;
   }
 
@@ -241,7 +284,9 @@ class Matrix {
   std::string position_;
 };
 
-std::string fresh_schema() { return "t_authz_" + std::to_string(std::random_device{}() % 1000000000); }
+std::string fresh_schema() {
+  return "t_authz_" + std::to_string(std::random_device{}() % 1000000000);
+}
 
 }  // namespace
 
@@ -261,7 +306,8 @@ TEST_CASE("authorization matrix: every endpoint × role × owner/other answers a
   int want_forbidden = 0, want_not_found = 0, want_unauthenticated = 0, cells = 0;
   std::vector<std::string> tokens;
   for (const AccessRule& rule : api::access_table()) {
-    const std::string what = fmt::format("{} {}", std::string_view(http::to_string(rule.method)), rule.pattern);
+    const std::string what =
+        fmt::format("{} {}", std::string_view(http::to_string(rule.method)), rule.pattern);
     for (Role role : kRoles) {
       for (Rel rel : {Rel::owner, Rel::other}) {
         const std::string sub = fmt::format("{}-1", api::to_string(role));
@@ -275,8 +321,8 @@ TEST_CASE("authorization matrix: every endpoint × role × owner/other answers a
           for (auto& [k, v] : m.read_headers()) headers[k] = v;
         auto r = c.request(cell->method, cell->target, cell->body, headers);
         ++cells;
-        INFO(what, " as ", api::to_string(role), " (", name(rel), "): want ", name(want), ", got ", r.status,
-             " ", r.body);
+        INFO(what, " as ", api::to_string(role), " (", name(rel), "): want ", name(want), ", got ",
+             r.status, " ", r.body);
         // Without the views, a granted read stops at 503 before ownership can be known.
         const bool views_missing = reads_views(rule.endpoint) && !pg;
         if (want == Expect::forbidden) {
@@ -329,8 +375,11 @@ TEST_CASE("authorization matrix: every endpoint × role × owner/other answers a
   // The log is throttled per second, so under a fast matrix some lines may be folded into a
   // "suppressed" count; at least the first of each second is there.
   CHECK(lines > 0);
-  CHECK(text.find("reason=forbidden method=POST path=\"/v1/products\" sub=\"customer-1\"") != std::string::npos);
-  for (const auto& t : tokens) CHECK_MESSAGE(text.find(t.substr(t.rfind('.') + 1)) == std::string::npos, "a token signature was logged");
+  CHECK(text.find("reason=forbidden method=POST path=\"/v1/products\" sub=\"customer-1\"") !=
+        std::string::npos);
+  for (const auto& t : tokens)
+    CHECK_MESSAGE(text.find(t.substr(t.rfind('.') + 1)) == std::string::npos,
+                  "a token signature was logged");
   CHECK(text.find(kTestSecret) == std::string::npos);
 
   if (pg) {

@@ -33,7 +33,9 @@ class RawConn {
     REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
   }
   ~RawConn() { ::close(fd_); }
-  bool send(std::string_view s) { return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size()); }
+  bool send(std::string_view s) {
+    return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+  }
   // True when the server has closed its side (EOF or reset) within `ms`.
   bool closed_within(int ms) {
     pollfd p{fd_, POLLIN, 0};
@@ -77,7 +79,8 @@ TEST_CASE("rate limit: per token, 429 problem+json with Retry-After, others unaf
   for (int i = 0; i < 20; ++i) CHECK(c.get("/livez").status == 200);
   // After Retry-After alice is served again (polled, bounded).
   bool served = false;
-  for (auto deadline = Clock::now() + std::chrono::seconds(10); !served && Clock::now() < deadline;) {
+  for (auto deadline = Clock::now() + std::chrono::seconds(10);
+       !served && Clock::now() < deadline;) {
     auto r = c.get("/v1/events?limit=1", alice);
     served = r.status == 200;
     if (r.status == 429) ++alice_429;
@@ -156,7 +159,9 @@ TEST_CASE("slow clients are cut off by the read and idle timeouts; others are se
   CHECK(c.get("/livez").status == 200);
 }
 
-TEST_CASE("a client that sends its body slowly is cut off by the read timeout; others are served meanwhile") {
+TEST_CASE(
+    "a client that sends its body slowly is cut off by the read timeout; others are served "
+    "meanwhile") {
   TempDir dir{"slow-body"};
   ServerProcess server{dir.path() + "/data", {"--read-timeout", "1s", "--idle-timeout", "2s"}};
   server.start();
@@ -172,9 +177,10 @@ TEST_CASE("a client that sends its body slowly is cut off by the read timeout; o
     const std::string body =
         R"({"sku":"slow-1","seller_id":"m1","name":"Slow","price_minor":100,"currency":"EUR","stock":5})" +
         std::string(2000, ' ');
-    const std::string head = "POST /v1/products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                             "Authorization: Bearer " + admin_token + "\r\nContent-Length: " + std::to_string(body.size()) +
-                             "\r\n\r\n";
+    const std::string head =
+        "POST /v1/products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Authorization: Bearer " +
+        admin_token + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
     const auto start = Clock::now();
     if (!conn.send(head)) return;
     for (size_t i = 0; i < body.size() && Clock::now() - start < std::chrono::seconds(15); ++i) {
@@ -198,10 +204,12 @@ TEST_CASE("a client that sends its body slowly is cut off by the read timeout; o
   MESSAGE("slow body cut after ", cut_ms.load(), " ms; ", served, " requests served meanwhile");
   CHECK(cut_ms < 15'000);  // bound only: a 1 s read timeout, on a loaded machine
   // The half-sent command changed nothing.
-  CHECK(c.get("/v1/streams/product-slow-1/events", admin).body.find("ProductDefined") == std::string::npos);
+  CHECK(c.get("/v1/streams/product-slow-1/events", admin).body.find("ProductDefined") ==
+        std::string::npos);
 }
 
-TEST_CASE("oversized input: 431 for large or too many headers, 414 for a long URL, 413 for a body") {
+TEST_CASE(
+    "oversized input: 431 for large or too many headers, 414 for a long URL, 413 for a body") {
   TempDir dir{"oversized"};
   ServerProcess server{dir.path() + "/data"};
   server.start();
@@ -224,13 +232,16 @@ TEST_CASE("oversized input: 431 for large or too many headers, 414 for a long UR
   check_problem(c.get("/v1/events?type=" + std::string(3000, 'x'), admin), 414, "uri_too_long");
   CHECK(c.get("/livez").status == 200);
 
-  const std::string body = R"({"sku":"s","seller_id":"root","name":")" + std::string(70 * 1024, 'n') +
+  const std::string body = R"({"sku":"s","seller_id":"root","name":")" +
+                           std::string(70 * 1024, 'n') +
                            R"(","price_minor":1,"currency":"EUR","stock":1})";
   check_problem(c.post("/v1/products", body, admin), 413, "body_too_large");
   CHECK(c.get("/livez").status == 200);
 }
 
-TEST_CASE("connections per client: past the cap a connection is closed at once; a freed slot serves again") {
+TEST_CASE(
+    "connections per client: past the cap a connection is closed at once; a freed slot serves "
+    "again") {
   TempDir dir{"perclient"};
   ServerProcess server{dir.path() + "/data", {"--max-connections-per-client", "3"}};
   server.start();

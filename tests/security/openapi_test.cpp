@@ -19,7 +19,8 @@ std::string lower(std::string_view s) {
 }
 
 // The response codes the document lists for `method path`.
-std::set<std::string> documented(const Json& doc, const std::string& path, const std::string& method) {
+std::set<std::string> documented(const Json& doc, const std::string& path,
+                                 const std::string& method) {
   std::set<std::string> out;
   const Json* op = doc.find("paths")->find(path)->find(method);
   for (const auto& [code, v] : op->find("responses")->as_object()) out.insert(code);
@@ -48,8 +49,10 @@ TEST_CASE("openapi: /v1/openapi.json is open, OpenAPI 3.1, and covers the access
   for (const auto& [path, item] : paths->as_object())
     for (const auto& [method, op] : item.as_object())
       if (method != "parameters") described.emplace(path, method);
-  for (const auto& e : table) CHECK_MESSAGE(described.count(e), "undocumented: ", e.second, " ", e.first);
-  for (const auto& e : described) CHECK_MESSAGE(table.count(e), "documented but not routed: ", e.second, " ", e.first);
+  for (const auto& e : table)
+    CHECK_MESSAGE(described.count(e), "undocumented: ", e.second, " ", e.first);
+  for (const auto& e : described)
+    CHECK_MESSAGE(table.count(e), "documented but not routed: ", e.second, " ", e.first);
 
   // Command bodies are closed objects naming their required fields, as the codec demands.
   const Json* schemas = doc.find("components")->find("schemas");
@@ -72,18 +75,23 @@ TEST_CASE("openapi: /v1/openapi.json is open, OpenAPI 3.1, and covers the access
   };
   std::vector<Probe> probes{
       {"/v1/products", "post", c.post("/v1/products", product_body("p1", "m1", 5), merchant)},
-      {"/v1/products", "post", c.post("/v1/products", product_body("p1", "m1", 5), merchant)},  // 409
-      {"/v1/products", "post", c.post("/v1/products", R"({"sku":"p2"})", merchant)},               // 400
-      {"/v1/products", "post", c.post("/v1/products", product_body("p3", "m2", 5), merchant)},    // 403
-      {"/v1/products", "post", c.post("/v1/products", product_body("p3", "m1", 5))},              // 401
-      {"/v1/products/{sku}/stock", "post", c.post("/v1/products/p1/stock", R"({"delta":2})", merchant)},
+      {"/v1/products", "post",
+       c.post("/v1/products", product_body("p1", "m1", 5), merchant)},                // 409
+      {"/v1/products", "post", c.post("/v1/products", R"({"sku":"p2"})", merchant)},  // 400
+      {"/v1/products", "post",
+       c.post("/v1/products", product_body("p3", "m2", 5), merchant)},                // 403
+      {"/v1/products", "post", c.post("/v1/products", product_body("p3", "m1", 5))},  // 401
+      {"/v1/products/{sku}/stock", "post",
+       c.post("/v1/products/p1/stock", R"({"delta":2})", merchant)},
       {"/v1/orders", "post", c.post("/v1/orders", order_body("c1", {{"p1", 1}}, "o1"), customer)},
-      {"/v1/orders", "post", c.post("/v1/orders", order_body("c1", {{"p1", 100}}), customer)},   // 409
-      {"/v1/orders", "post", c.post("/v1/orders", order_body("c1", {{"nope", 1}}), customer)},   // 422
+      {"/v1/orders", "post",
+       c.post("/v1/orders", order_body("c1", {{"p1", 100}}), customer)},  // 409
+      {"/v1/orders", "post",
+       c.post("/v1/orders", order_body("c1", {{"nope", 1}}), customer)},  // 422
       {"/v1/orders/{id}/cancel", "post", c.post("/v1/orders/o1/cancel", "{}", customer)},
-      {"/v1/orders/{id}", "get", c.get("/v1/orders/o1", customer)},                             // 503
-      {"/v1/subscribe", "get", c.get("/v1/subscribe", customer)},                                // 426
-      {"/v1/subscribe", "get", c.get("/v1/subscribe?types=Order,", customer)},                   // 400
+      {"/v1/orders/{id}", "get", c.get("/v1/orders/o1", customer)},             // 503
+      {"/v1/subscribe", "get", c.get("/v1/subscribe", customer)},               // 426
+      {"/v1/subscribe", "get", c.get("/v1/subscribe?types=Order,", customer)},  // 400
   };
   // An undeclared method: 405 with the Allow header RFC 9110 requires.
   auto del = c.request(http::verb::delete_, "/v1/products", "", merchant);
@@ -92,6 +100,7 @@ TEST_CASE("openapi: /v1/openapi.json is open, OpenAPI 3.1, and covers the access
   for (const auto& p : probes) {
     INFO(p.method, " ", p.path, " → ", p.result.status, " ", p.result.body);
     CHECK(documented(doc, p.path, p.method).count(std::to_string(p.result.status)) == 1);
-    if (p.result.status >= 400) CHECK(p.result.header("Content-Type") == "application/problem+json");
+    if (p.result.status >= 400)
+      CHECK(p.result.header("Content-Type") == "application/problem+json");
   }
 }

@@ -25,7 +25,8 @@ HttpResult https_get(uint16_t port, const std::string& target, const std::string
   beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
   beast::error_code ec;
   beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
-  beast::get_lowest_layer(stream).connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  beast::get_lowest_layer(stream).connect(
+      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
   if (!ec) stream.handshake(ssl::stream_base::client, ec);
   if (ec) {
     out.error = ec.message();
@@ -53,16 +54,18 @@ HttpResult https_get(uint16_t port, const std::string& target, const std::string
 TEST_CASE("TLS: --tls-cert/--tls-key serve HTTPS with the same API; plain HTTP gets nothing") {
   TempDir dir{"tls"};
   const std::string cert = dir.path() + "/cert.pem", key = dir.path() + "/key.pem";
-  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-                          "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert +
-                          " >/dev/null 2>&1";
+  const std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
   REQUIRE(std::system(cmd.c_str()) == 0);
   ServerProcess server{dir.path() + "/data", {"--tls-cert", cert, "--tls-key", key}};
   server.start();
 
   // Readiness is polled (bounded): the port file appears just before the listener serves.
   HttpResult live;
-  for (int i = 0; i < 200 && live.status != 200; ++i) live = https_get(server.port(), "/livez", cert);
+  for (int i = 0; i < 200 && live.status != 200; ++i)
+    live = https_get(server.port(), "/livez", cert);
   REQUIRE_MESSAGE(live.status == 200, live.error);
   auto r = https_get(server.port(), "/v1/events", cert, bearer(token("aud", Role::auditor)));
   CHECK(r.status == 200);

@@ -52,8 +52,10 @@ TEST_CASE("hostile tokens over HTTP: none, RS256 label, expired, wrong secret â†
   HttpClient c(server.port());
   using api::base64url_encode;
   const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
-  const std::string claims = base64url_encode(R"({"sub":"x","role":"admin","exp":)" + std::to_string(now + 600) + "}");
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const std::string claims =
+      base64url_encode(R"({"sub":"x","role":"admin","exp":)" + std::to_string(now + 600) + "}");
   auto hmac_token = [&](const std::string& header, const std::string& secret) {
     std::string input = base64url_encode(header) + "." + claims;
     return input + "." + base64url_encode(api::hmac_sha256(secret, input));
@@ -78,8 +80,9 @@ TEST_CASE("rotation: with --jwt-previous-secret-grace the old secret expires in 
   const std::string old_file = dir.path() + "/old.secret";
   std::ofstream(old_file) << old_secret << "\n";
   const std::string old_token = token("aud", Role::auditor, 3600, std::nullopt, old_secret);
-  ServerProcess server{dir.path() + "/data",
-                       {"--jwt-previous-secret-file", old_file, "--jwt-previous-secret-grace", "3s"}};
+  ServerProcess server{
+      dir.path() + "/data",
+      {"--jwt-previous-secret-file", old_file, "--jwt-previous-secret-grace", "3s"}};
   server.start();
   HttpClient c(server.port());
   CHECK(c.get("/v1/events", bearer(old_token)).status == 200);  // in the grace

@@ -53,12 +53,20 @@ class FaultyLog final : public EventLog {
 
 // The reference model: plain maps and the rules as a person would state them.
 struct Model {
-  struct Product { std::string seller; int64_t on_hand = 0, reserved = 0; };
-  struct Order { std::vector<std::pair<std::string, int64_t>> lines; std::string status; int64_t expires_at = 0; };
+  struct Product {
+    std::string seller;
+    int64_t on_hand = 0, reserved = 0;
+  };
+  struct Order {
+    std::vector<std::pair<std::string, int64_t>> lines;
+    std::string status;
+    int64_t expires_at = 0;
+  };
   std::map<std::string, Product> products;
   std::map<std::string, Order> orders;
 
-  std::optional<RejectCode> define(const std::string& sku, const std::string& seller, int64_t stock) {
+  std::optional<RejectCode> define(const std::string& sku, const std::string& seller,
+                                   int64_t stock) {
     if (products.count(sku)) return RejectCode::already_exists;
     products[sku] = {seller, stock, 0};
     return std::nullopt;
@@ -70,7 +78,9 @@ struct Model {
     it->second.on_hand += delta;
     return std::nullopt;
   }
-  std::optional<RejectCode> place(const std::string& id, const std::vector<std::pair<std::string, int64_t>>& lines, int64_t now) {
+  std::optional<RejectCode> place(const std::string& id,
+                                  const std::vector<std::pair<std::string, int64_t>>& lines,
+                                  int64_t now) {
     std::string seller;
     for (const auto& [sku, qty] : lines) {
       auto it = products.find(sku);
@@ -133,7 +143,8 @@ struct Rig {
     ProcessorConfig cfg;
     cfg.reservation_ttl = DurationMs{kTtlMs};
     cfg.snapshot_every_batches = 1 + rng() % 8;  // vary how much a recovery must replay
-    proc = std::make_unique<PartitionProcessor>(PartitionId{0}, *faulty, *store, clock, *router, cfg);
+    proc =
+        std::make_unique<PartitionProcessor>(PartitionId{0}, *faulty, *store, clock, *router, cfg);
     auto s = proc->recover();
     REQUIRE_MESSAGE(s.ok(), s.message());
   }
@@ -195,7 +206,8 @@ void compare(const Model& m, const PartitionState& s) {
 void run_seed(uint64_t seed, int steps) {
   INFO("seed " << seed << " (rerun: ORDO_SIM_SEED=" << seed << ")");
   std::mt19937_64 rng(seed);
-  const std::string dir = (std::filesystem::temp_directory_path() / fmt::format("ordo-sim-{}", seed)).string();
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / fmt::format("ordo-sim-{}", seed)).string();
   std::filesystem::remove_all(dir);
   {
     Rig rig(dir, rng);
@@ -204,7 +216,8 @@ void run_seed(uint64_t seed, int steps) {
     int next_order = 0;
     for (int step = 0; step < steps; ++step) {
       // Clock: small steps, now and then a jump past the reservation TTL.
-      rig.clock.advance_ms(rng() % 10 == 0 ? kTtlMs + int64_t(rng() % kTtlMs) : int64_t(rng() % 2000));
+      rig.clock.advance_ms(rng() % 10 == 0 ? kTtlMs + int64_t(rng() % kTtlMs)
+                                           : int64_t(rng() % 2000));
       const int64_t now = rig.clock.now().value();
       const bool inject_failure = rng() % 20 == 0;
       rig.faulty->fail_next = inject_failure;
@@ -218,7 +231,8 @@ void run_seed(uint64_t seed, int steps) {
         std::string seller = sellers[rng() % 2];
         int64_t stock = int64_t(rng() % 20);
         want = model.define(sku, seller, stock);
-        got = rig.run(DefineProduct{Sku{sku}, SellerId{seller}, "item", AmountMinor{100}, Currency{"EUR"}, Quantity{stock}});
+        got = rig.run(DefineProduct{Sku{sku}, SellerId{seller}, "item", AmountMinor{100},
+                                    Currency{"EUR"}, Quantity{stock}});
       } else if (kind < 20) {
         std::string sku = fmt::format("k{}", rng() % 8);
         int64_t delta = int64_t(rng() % 15) - 7;
@@ -228,7 +242,7 @@ void run_seed(uint64_t seed, int steps) {
       } else if (kind < 70) {
         // Sometimes a duplicate delivery of an earlier order id.
         std::string id = (next_order > 0 && rng() % 8 == 0) ? fmt::format("o{}", rng() % next_order)
-                                                             : fmt::format("o{}", next_order++);
+                                                            : fmt::format("o{}", next_order++);
         std::vector<std::pair<std::string, int64_t>> lines;
         int n = 1 + int(rng() % 3);
         std::set<std::string> used;
@@ -256,9 +270,10 @@ void run_seed(uint64_t seed, int steps) {
         // The append failed: nothing happened, not even the timers of that batch.
         model = before;
       } else {
-        CHECK_MESSAGE(got.value() == want, "step " << step << ": engine "
-                      << (got.value() ? to_string(*got.value()) : "accepted") << ", model "
-                      << (want ? to_string(*want) : "accepted"));
+        CHECK_MESSAGE(got.value() == want,
+                      "step " << step << ": engine "
+                              << (got.value() ? to_string(*got.value()) : "accepted") << ", model "
+                              << (want ? to_string(*want) : "accepted"));
         if (got.value() != want) return;
         model.expire_due(now);
       }

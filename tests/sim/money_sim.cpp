@@ -54,28 +54,36 @@ std::string cat(const A&... a) {
   (out << ... << a);
   return out.str();
 }
-#define SIM_REQUIRE(cond, ...)                                         \
-  do {                                                                 \
-    if (!(cond)) [[unlikely]] FAIL(#cond << ": " << cat(__VA_ARGS__)); \
+#define SIM_REQUIRE(cond, ...)                 \
+  do {                                         \
+    if (!(cond)) [[unlikely]]                  \
+      FAIL(#cond << ": " << cat(__VA_ARGS__)); \
   } while (0)
 
-std::string show(const std::optional<RejectCode>& r) { return r ? std::string(to_string(*r)) : "accepted"; }
+std::string show(const std::optional<RejectCode>& r) {
+  return r ? std::string(to_string(*r)) : "accepted";
+}
 
 // ---------------------------------------------------------------------------------------
 // The reference model: plain maps and the rules as a person would state them.
 // ---------------------------------------------------------------------------------------
 struct Model {
-  struct Product { std::string seller, currency; int64_t price = 0, on_hand = 0, reserved = 0; };
+  struct Product {
+    std::string seller, currency;
+    int64_t price = 0, on_hand = 0, reserved = 0;
+  };
   struct Order {
     std::string customer, seller, currency;
     std::vector<std::pair<std::string, int64_t>> lines;
     int64_t total = 0, expires_at = 0, release_at = 0;
     std::string status = "reserved";
     std::string payment_id;
-    bool paid_once = false;          // reached paid
+    bool paid_once = false;  // reached paid
     bool cancelled_after_payment = false;
   };
-  struct Wallet { int64_t balance = 0, held = 0; };
+  struct Wallet {
+    int64_t balance = 0, held = 0;
+  };
   struct Payment {
     std::string order, buyer, seller, currency;
     bool card = false;
@@ -87,7 +95,11 @@ struct Model {
     int64_t amount = 0, held = 0, released = 0, fee = 0;
     std::string status = "held";
   };
-  struct Payout { std::string owner, currency; int64_t amount = 0; std::string status = "requested"; };
+  struct Payout {
+    std::string owner, currency;
+    int64_t amount = 0;
+    std::string status = "requested";
+  };
 
   int64_t fee_bps = 500;
   std::map<std::string, Product> products;
@@ -96,7 +108,8 @@ struct Model {
   std::map<std::string, Payment> payments;
   std::map<std::string, Escrow> escrows;  // by order
   std::map<std::string, Payout> payouts;
-  std::map<std::string, int64_t> accounts;  // "platform:fees/USD", "external:bank/USD", "external:card/USD"
+  std::map<std::string, int64_t>
+      accounts;  // "platform:fees/USD", "external:bank/USD", "external:card/USD"
   std::set<std::string> provider_events;
   // Plain tallies for the end-of-run checks.
   std::map<std::pair<std::string, std::string>, int64_t> deposited, paid_out;
@@ -107,8 +120,10 @@ struct Model {
     return it == wallets.end() ? 0 : it->second.balance - it->second.held;
   }
   void post(const std::string& account, const std::string& cur, int64_t amount) {
-    if (account.starts_with("wallet:")) wallet(account.substr(7), cur).balance += amount;
-    else accounts[account + "/" + cur] += amount;
+    if (account.starts_with("wallet:"))
+      wallet(account.substr(7), cur).balance += amount;
+    else
+      accounts[account + "/" + cur] += amount;
   }
 
   using R = std::optional<RejectCode>;
@@ -120,13 +135,15 @@ struct Model {
 
   R on(const DefineProduct& c, int64_t) {
     if (products.count(c.sku.value())) return RejectCode::already_exists;
-    products[c.sku.value()] = {c.seller_id.value(), c.currency.value(), c.price_minor.value(), c.stock.value(), 0};
+    products[c.sku.value()] = {c.seller_id.value(), c.currency.value(), c.price_minor.value(),
+                               c.stock.value(), 0};
     return ok;
   }
   R on(const AdjustStock& c, int64_t) {
     auto it = products.find(c.sku.value());
     if (it == products.end()) return RejectCode::not_found;
-    if (it->second.on_hand + c.delta.value() < it->second.reserved) return RejectCode::stock_below_reserved;
+    if (it->second.on_hand + c.delta.value() < it->second.reserved)
+      return RejectCode::stock_below_reserved;
     if (it->second.on_hand + c.delta.value() > kMaxStock) return RejectCode::stock_limit;
     it->second.on_hand += c.delta.value();
     return ok;
@@ -186,7 +203,8 @@ struct Model {
   R on(const ExpireReservation& c, int64_t now) {
     auto it = orders.find(c.order_id.value());
     if (it == orders.end()) return RejectCode::not_found;
-    if (it->second.status != "reserved" || now < it->second.expires_at) return RejectCode::invalid_transition;
+    if (it->second.status != "reserved" || now < it->second.expires_at)
+      return RejectCode::invalid_transition;
     release_stock(it->second);
     it->second.status = "expired";
     return ok;
@@ -207,7 +225,8 @@ struct Model {
   R on(const MarkOrderPaid& c, int64_t) {
     Order* o = order(c.order_id);
     if (!o) return RejectCode::not_found;
-    if (o->status != "payment_pending" || o->payment_id != c.payment_id.value()) return RejectCode::invalid_transition;
+    if (o->status != "payment_pending" || o->payment_id != c.payment_id.value())
+      return RejectCode::invalid_transition;
     for (const auto& [sku, qty] : o->lines) {
       products[sku].on_hand -= qty;
       products[sku].reserved -= qty;
@@ -219,7 +238,8 @@ struct Model {
   R on(const MarkOrderPaymentFailed& c, int64_t) {
     Order* o = order(c.order_id);
     if (!o) return RejectCode::not_found;
-    if (o->status != "payment_pending" || o->payment_id != c.payment_id.value()) return RejectCode::invalid_transition;
+    if (o->status != "payment_pending" || o->payment_id != c.payment_id.value())
+      return RejectCode::invalid_transition;
     o->status = "reserved";
     return ok;
   }
@@ -275,14 +295,16 @@ struct Model {
     if (payments.count(c.payment_id.value())) return RejectCode::already_exists;
     if (escrows.count(c.order_id.value())) return RejectCode::already_exists;
     const bool card = c.method == PaymentMethod::card;
-    payments[c.payment_id.value()] = {c.order_id.value(), c.buyer.value(), c.seller.value(), c.currency.value(),
-                                      card, a, 0, 0, "pending"};
+    payments[c.payment_id.value()] = {
+        c.order_id.value(), c.buyer.value(), c.seller.value(), c.currency.value(), card, a, 0, 0,
+        "pending"};
     if (card && a > 0) return ok;
     if (!card && available(c.buyer.value(), c.currency.value()) < a) {
       payments[c.payment_id.value()].status = "failed";
       return ok;
     }
-    hold(c.order_id.value(), c.payment_id.value(), card ? "external:card" : "wallet:" + c.buyer.value());
+    hold(c.order_id.value(), c.payment_id.value(),
+         card ? "external:card" : "wallet:" + c.buyer.value());
     return ok;
   }
   R on(const ApplyProviderEvent& c, int64_t) {
@@ -412,9 +434,9 @@ struct Sim {
   std::deque<Delivery> queue;
   std::map<std::string, std::optional<Rejection>> idempotency;
   // Tallies over all logs for the step checks.
-  std::map<std::string, int> escrow_resolutions;       // order → resolving events
-  std::map<std::string, int64_t> captured, refunded;   // payment → amounts in events
-  std::vector<std::string> anomalies;                  // refusals that should never happen
+  std::map<std::string, int> escrow_resolutions;      // order → resolving events
+  std::map<std::string, int64_t> captured, refunded;  // payment → amounts in events
+  std::vector<std::string> anomalies;                 // refusals that should never happen
   size_t steps_run = 0, follow_ups = 0, duplicates_skipped = 0, crashes = 0;
 
   Sim(uint64_t seed, uint32_t partitions) : rng(seed), n(partitions), parts(partitions) {
@@ -435,19 +457,23 @@ struct Sim {
     return c;
   }
   uint32_t for_seller(const std::string& s) const { return uint32_t(fnv1a(s) % n); }
-  uint32_t for_currency(const std::string& c) const { return uint32_t(fnv1a(c, fnv1a("ledger:")) % n); }
+  uint32_t for_currency(const std::string& c) const {
+    return uint32_t(fnv1a(c, fnv1a("ledger:")) % n);
+  }
 
   // The router: the partition of a command, or not_found/unknown_sku before any partition.
   std::variant<uint32_t, RejectCode> route(const Command& command) const {
     return std::visit(
         [&](const auto& c) -> std::variant<uint32_t, RejectCode> {
           using T = std::decay_t<decltype(c)>;
-          auto lookup = [](const auto& m, const std::string& k, RejectCode code) -> std::variant<uint32_t, RejectCode> {
+          auto lookup = [](const auto& m, const std::string& k,
+                           RejectCode code) -> std::variant<uint32_t, RejectCode> {
             auto it = m.find(k);
             if (it == m.end()) return code;
             return it->second;
           };
-          if constexpr (std::is_same_v<T, DefineProduct>) return for_seller(c.seller_id.value());
+          if constexpr (std::is_same_v<T, DefineProduct>)
+            return for_seller(c.seller_id.value());
           else if constexpr (std::is_same_v<T, AdjustStock>) {
             auto it = sku_seller.find(c.sku.value());
             if (it == sku_seller.end()) return RejectCode::not_found;
@@ -496,9 +522,10 @@ struct Sim {
         for (const auto& e : std::get<std::vector<Event>>(d)) append(p, e);
       }
     }
-    const std::optional<RejectCode> got_code = got ? std::optional<RejectCode>(got->code) : std::nullopt;
-    SIM_REQUIRE(got_code == want, "step ", steps_run, ": ", command_name(c), " engine ", show(got_code), " (",
-                    got ? got->detail : "", "), model ", show(want));
+    const std::optional<RejectCode> got_code =
+        got ? std::optional<RejectCode>(got->code) : std::nullopt;
+    SIM_REQUIRE(got_code == want, "step ", steps_run, ": ", command_name(c), " engine ",
+                show(got_code), " (", got ? got->detail : "", "), model ", show(want));
     return got;
   }
 
@@ -515,15 +542,22 @@ struct Sim {
     std::visit(
         [&](const auto& x) {
           using T = std::decay_t<decltype(x)>;
-          if constexpr (std::is_same_v<T, ProductDefined>) sku_seller[x.sku.value()] = x.seller_id.value();
-          else if constexpr (std::is_same_v<T, OrderPlaced>) order_partition[x.order_id.value()] = p;
-          else if constexpr (std::is_same_v<T, PaymentInitiated>) payment_partition[x.payment_id.value()] = p;
-          else if constexpr (std::is_same_v<T, PayoutRequested>) payout_partition[x.payout_id.value()] = p;
-          else if constexpr (std::is_same_v<T, EscrowReleased>) ++escrow_resolutions[x.order_id.value()];
+          if constexpr (std::is_same_v<T, ProductDefined>)
+            sku_seller[x.sku.value()] = x.seller_id.value();
+          else if constexpr (std::is_same_v<T, OrderPlaced>)
+            order_partition[x.order_id.value()] = p;
+          else if constexpr (std::is_same_v<T, PaymentInitiated>)
+            payment_partition[x.payment_id.value()] = p;
+          else if constexpr (std::is_same_v<T, PayoutRequested>)
+            payout_partition[x.payout_id.value()] = p;
+          else if constexpr (std::is_same_v<T, EscrowReleased>)
+            ++escrow_resolutions[x.order_id.value()];
           else if constexpr (std::is_same_v<T, EscrowRefunded>) {
             if (x.resolves) ++escrow_resolutions[x.order_id.value()];
-          } else if constexpr (std::is_same_v<T, PaymentCaptured>) captured[x.payment_id.value()] += x.amount_minor.value();
-          else if constexpr (std::is_same_v<T, PaymentRefunded>) refunded[x.payment_id.value()] += x.amount_minor.value();
+          } else if constexpr (std::is_same_v<T, PaymentCaptured>)
+            captured[x.payment_id.value()] += x.amount_minor.value();
+          else if constexpr (std::is_same_v<T, PaymentRefunded>)
+            refunded[x.payment_id.value()] += x.amount_minor.value();
         },
         e);
   }
@@ -548,8 +582,10 @@ struct Sim {
     if (ready.empty()) return false;
     const uint32_t p = ready[rng() % ready.size()];
     const size_t off = cursor[p]++;
-    if (auto next = react(parts[p].log[off])) queue.push_back(Delivery{p, off, *next});
-    else mark_done(p, off);
+    if (auto next = react(parts[p].log[off]))
+      queue.push_back(Delivery{p, off, *next});
+    else
+      mark_done(p, off);
     return true;
   }
   // Runs a follow-up once per key; a repeat gets the recorded outcome.
@@ -569,17 +605,19 @@ struct Sim {
     const size_t i = faults && rng() % 3 == 0 ? rng() % queue.size() : 0;
     Delivery d = queue[i];
     queue.erase(queue.begin() + static_cast<std::ptrdiff_t>(i));
-    if (faults && rng() % 8 == 0) queue.insert(queue.begin() + static_cast<std::ptrdiff_t>(rng() % (queue.size() + 1)), d);
+    if (faults && rng() % 8 == 0)
+      queue.insert(queue.begin() + static_cast<std::ptrdiff_t>(rng() % (queue.size() + 1)), d);
     const std::string key = fmt::format("{}-{}", d.partition, d.offset);
     auto refused = once(key, d.command);
     if (refused) {
       if (auto comp = on_refused(d.command, *refused)) {
         auto again = once(key + "/on_refused", *comp);
         if (again && !refusal_is_benign(*comp, *again))
-          anomalies.push_back(fmt::format("{} after {}: {}", command_name(*comp), command_name(d.command), again->detail));
+          anomalies.push_back(fmt::format("{} after {}: {}", command_name(*comp),
+                                          command_name(d.command), again->detail));
       } else if (!refusal_is_benign(d.command, *refused)) {
-        anomalies.push_back(fmt::format("{} refused: {} {}", command_name(d.command), to_string(refused->code),
-                                        refused->detail));
+        anomalies.push_back(fmt::format("{} refused: {} {}", command_name(d.command),
+                                        to_string(refused->code), refused->detail));
       }
     }
     mark_done(d.partition, d.offset);
@@ -607,8 +645,10 @@ struct Sim {
     std::map<std::string, Command> due;  // by order id: a stable order across runs
     for (const auto& part : parts)
       for (const auto& [id, o] : part.state.orders) {
-        if (o.status == OrderStatus::reserved && o.expires_at.value() <= now) due.emplace(id.value(), ExpireReservation{id});
-        if (o.status == OrderStatus::delivered && o.release_at.value() <= now) due.emplace(id.value(), AutoCompleteOrder{id});
+        if (o.status == OrderStatus::reserved && o.expires_at.value() <= now)
+          due.emplace(id.value(), ExpireReservation{id});
+        if (o.status == OrderStatus::delivered && o.release_at.value() <= now)
+          due.emplace(id.value(), AutoCompleteOrder{id});
       }
     for (const auto& [id, c] : due) execute(c);
   }
@@ -622,7 +662,8 @@ struct Sim {
       std::string why;
       SIM_REQUIRE(check_invariants(s, &why), "partition ", p, ": ", why);
       for (const auto& [k, w] : s.wallets) {
-        SIM_REQUIRE(w.available().value() >= 0, "wallet ", k.owner.value(), " available ", w.available().value());
+        SIM_REQUIRE(w.available().value() >= 0, "wallet ", k.owner.value(), " available ",
+                    w.available().value());
         SIM_REQUIRE(for_currency(k.currency.value()) == p, "");
         sum[k.currency.value()] += w.balance_minor.value();
       }
@@ -631,9 +672,12 @@ struct Sim {
       for (const auto& [id, pay] : s.payments)
         SIM_REQUIRE(pay.refunded_minor.value() <= pay.amount_minor.value(), "payment ", id.value());
     }
-    for (const auto& [cur, total] : sum) SIM_REQUIRE(total == 0, "the accounts in ", cur, " sum to non-zero");
-    for (const auto& [order, count] : escrow_resolutions) SIM_REQUIRE(count <= 1, "escrow ", order, " resolved ", count, " times");
-    for (const auto& [pay, r] : refunded) SIM_REQUIRE(r <= captured[pay], "payment ", pay, " refunded ", r, " of ", captured[pay]);
+    for (const auto& [cur, total] : sum)
+      SIM_REQUIRE(total == 0, "the accounts in ", cur, " sum to non-zero");
+    for (const auto& [order, count] : escrow_resolutions)
+      SIM_REQUIRE(count <= 1, "escrow ", order, " resolved ", count, " times");
+    for (const auto& [pay, r] : refunded)
+      SIM_REQUIRE(r <= captured[pay], "payment ", pay, " refunded ", r, " of ", captured[pay]);
     compare();
   }
 
@@ -642,8 +686,10 @@ struct Sim {
     for (const auto& [sku, m] : model.products) {
       const Product* p = parts[for_seller(m.seller)].state.find_product(Sku{sku});
       SIM_REQUIRE(p, "product ", sku);
-      SIM_REQUIRE(p->on_hand.value() == m.on_hand, "product ", sku, " on hand ", p->on_hand.value(), " model ", m.on_hand);
-      SIM_REQUIRE(p->reserved.value() == m.reserved, "product ", sku, " reserved ", p->reserved.value(), " model ", m.reserved);
+      SIM_REQUIRE(p->on_hand.value() == m.on_hand, "product ", sku, " on hand ", p->on_hand.value(),
+                  " model ", m.on_hand);
+      SIM_REQUIRE(p->reserved.value() == m.reserved, "product ", sku, " reserved ",
+                  p->reserved.value(), " model ", m.reserved);
     }
     size_t orders = 0, wallets_nonzero = 0, escrows = 0, payments = 0, payouts = 0;
     for (const auto& part : parts) {
@@ -651,7 +697,8 @@ struct Sim {
       escrows += part.state.escrows.size();
       payments += part.state.payments.size();
       payouts += part.state.payouts.size();
-      for (const auto& [k, w] : part.state.wallets) wallets_nonzero += w.balance_minor.value() != 0 || w.held_minor.value() != 0;
+      for (const auto& [k, w] : part.state.wallets)
+        wallets_nonzero += w.balance_minor.value() != 0 || w.held_minor.value() != 0;
     }
     SIM_REQUIRE(orders == model.orders.size(), "");
     SIM_REQUIRE(escrows == model.escrows.size(), "");
@@ -660,28 +707,35 @@ struct Sim {
     for (const auto& [id, m] : model.orders) {
       const Order* o = parts[for_seller(m.seller)].state.find_order(OrderId{id});
       SIM_REQUIRE(o, "order ", id);
-      SIM_REQUIRE(to_string(o->status) == m.status, "order ", id, " is ", to_string(o->status), ", model ", m.status);
+      SIM_REQUIRE(to_string(o->status) == m.status, "order ", id, " is ", to_string(o->status),
+                  ", model ", m.status);
       SIM_REQUIRE(o->total_minor.value() == m.total, "");
     }
     size_t model_wallets_nonzero = 0;
     for (const auto& [k, m] : model.wallets) {
-      const Wallet* w = parts[for_currency(k.second)].state.find_wallet(OwnerId{k.first}, Currency{k.second});
+      const Wallet* w =
+          parts[for_currency(k.second)].state.find_wallet(OwnerId{k.first}, Currency{k.second});
       model_wallets_nonzero += m.balance != 0 || m.held != 0;
-      const int64_t balance = w ? w->balance_minor.value() : 0, held = w ? w->held_minor.value() : 0;
-      SIM_REQUIRE(balance == m.balance, "wallet ", k.first, " ", k.second, " balance ", balance, " model ", m.balance);
-      SIM_REQUIRE(held == m.held, "wallet ", k.first, " ", k.second, " held ", held, " model ", m.held);
+      const int64_t balance = w ? w->balance_minor.value() : 0,
+                    held = w ? w->held_minor.value() : 0;
+      SIM_REQUIRE(balance == m.balance, "wallet ", k.first, " ", k.second, " balance ", balance,
+                  " model ", m.balance);
+      SIM_REQUIRE(held == m.held, "wallet ", k.first, " ", k.second, " held ", held, " model ",
+                  m.held);
     }
     SIM_REQUIRE(wallets_nonzero == model_wallets_nonzero, "");
     for (const auto& [id, m] : model.payments) {
       const Payment* p = parts[for_currency(m.currency)].state.find_payment(PaymentId{id});
       SIM_REQUIRE(p, "payment ", id);
-      SIM_REQUIRE(to_string(p->status) == m.status, "payment ", id, " is ", to_string(p->status), ", model ", m.status);
+      SIM_REQUIRE(to_string(p->status) == m.status, "payment ", id, " is ", to_string(p->status),
+                  ", model ", m.status);
       SIM_REQUIRE(p->refunded_minor.value() == m.refunded, "");
     }
     for (const auto& [id, m] : model.escrows) {
       const Escrow* e = parts[for_currency(m.currency)].state.find_escrow(OrderId{id});
       SIM_REQUIRE(e, "escrow ", id);
-      SIM_REQUIRE(to_string(e->status) == m.status, "escrow ", id, " is ", to_string(e->status), ", model ", m.status);
+      SIM_REQUIRE(to_string(e->status) == m.status, "escrow ", id, " is ", to_string(e->status),
+                  ", model ", m.status);
       SIM_REQUIRE(e->held_minor.value() == m.held, "");
       SIM_REQUIRE(e->source_account == m.source, "");
     }
@@ -709,9 +763,11 @@ struct Sim {
       CAPTURE(o.status);
       auto e = model.escrows.find(id);
       const Model::Payment* pay = nullptr;
-      if (!o.payment_id.empty() && model.payments.count(o.payment_id)) pay = &model.payments.at(o.payment_id);
-      const bool paid_states = o.status == "paid" || o.status == "shipped" || o.status == "delivered" ||
-                               o.status == "disputed" || o.status == "completed";
+      if (!o.payment_id.empty() && model.payments.count(o.payment_id))
+        pay = &model.payments.at(o.payment_id);
+      const bool paid_states = o.status == "paid" || o.status == "shipped" ||
+                               o.status == "delivered" || o.status == "disputed" ||
+                               o.status == "completed";
       if (o.status == "payment_pending") {
         // Only a card payment waits, for its provider.
         REQUIRE(pay);
@@ -729,14 +785,18 @@ struct Sim {
       REQUIRE(e->second.payment == o.payment_id);
       const Model::Escrow& x = e->second;
       const int64_t provider_refunds = pay->provider_refunded;
-      if (pay->card) card[o.currency] += -o.total + provider_refunds;
-      else spent[{o.customer, o.currency}] += o.total;
+      if (pay->card)
+        card[o.currency] += -o.total + provider_refunds;
+      else
+        spent[{o.customer, o.currency}] += o.total;
       if (o.cancelled_after_payment) {
         // The buyer got everything back, to where it came from.
         REQUIRE(x.status == "refunded");
         REQUIRE(pay->refunded == o.total);
-        if (pay->card) card[o.currency] += o.total - provider_refunds;
-        else spent[{o.customer, o.currency}] -= o.total;
+        if (pay->card)
+          card[o.currency] += o.total - provider_refunds;
+        else
+          spent[{o.customer, o.currency}] -= o.total;
       } else if (o.status == "completed") {
         // The seller got what the escrow still held, less the fee; the platform the fee.
         if (o.total > 0 && provider_refunds == o.total) {
@@ -763,9 +823,13 @@ struct Sim {
     for (const auto& k : owners) {
       CAPTURE(k.first);
       CAPTURE(k.second);
-      const Wallet* w = parts[for_currency(k.second)].state.find_wallet(OwnerId{k.first}, Currency{k.second});
+      const Wallet* w =
+          parts[for_currency(k.second)].state.find_wallet(OwnerId{k.first}, Currency{k.second});
       const int64_t balance = w ? w->balance_minor.value() : 0;
-      const auto get = [&](const auto& m) { auto it = m.find(k); return it == m.end() ? int64_t{0} : it->second; };
+      const auto get = [&](const auto& m) {
+        auto it = m.find(k);
+        return it == m.end() ? int64_t{0} : it->second;
+      };
       REQUIRE(balance == get(model.deposited) + get(income) - get(spent) - get(model.paid_out));
     }
     for (const auto& [cur, v] : fees) {
@@ -797,7 +861,9 @@ struct Driver {
   explicit Driver(Sim& s) : sim(s), rng(s.rng) {}
 
   template <typename T>
-  const T& pick(const std::vector<T>& v) { return v[rng() % v.size()]; }
+  const T& pick(const std::vector<T>& v) {
+    return v[rng() % v.size()];
+  }
   bool chance(int percent) { return int(rng() % 100) < percent; }
 
   void setup() {
@@ -810,14 +876,16 @@ struct Driver {
         const std::string sku = fmt::format("{}-k{}", sellers[s], k);
         const std::string c = k == 3 && s % 2 ? kCurrencies[(s + 1) % 4] : cur;
         const int64_t price = k == 0 && s == 0 ? 0 : 1 + int64_t(rng() % 5000);  // one free product
-        sim.execute(DefineProduct{Sku{sku}, SellerId{sellers[s]}, "item", AmountMinor{price}, Currency{c},
-                                  Quantity{int64_t(rng() % 200)}});
+        sim.execute(DefineProduct{Sku{sku}, SellerId{sellers[s]}, "item", AmountMinor{price},
+                                  Currency{c}, Quantity{int64_t(rng() % 200)}});
         skus.push_back(sku);
       }
     }
     for (const auto& c : customers)
       for (const char* cur : kCurrencies)
-        if (chance(70)) sim.execute(DepositToWallet{OwnerId{c}, Currency{cur}, AmountMinor{1 + int64_t(rng() % 60'000)}, "init"});
+        if (chance(70))
+          sim.execute(DepositToWallet{OwnerId{c}, Currency{cur},
+                                      AmountMinor{1 + int64_t(rng() % 60'000)}, "init"});
   }
 
   // Mostly an order in one of `statuses` (so flows get somewhere), else any.
@@ -846,24 +914,30 @@ struct Driver {
       int64_t amount = 1 + int64_t(rng() % 30'000);
       if (chance(5)) amount = chance(50) ? 0 : -5;
       if (chance(2)) amount = kMaxAmountMinor;
-      sim.execute(DepositToWallet{OwnerId{owner}, Currency{kCurrencies[rng() % 4]}, AmountMinor{amount}, "sim"});
+      sim.execute(DepositToWallet{OwnerId{owner}, Currency{kCurrencies[rng() % 4]},
+                                  AmountMinor{amount}, "sim"});
     } else if (k < 24) {
       const std::string seller = pick(sellers);
       std::vector<OrderLineRequest> lines;
       std::set<int> used;
       for (int i = 0, m = 1 + int(rng() % 3); i < m; ++i) {
         int j = int(rng() % 4);
-        if (used.insert(j).second) lines.push_back({Sku{fmt::format("{}-k{}", seller, j)}, Quantity{1 + int64_t(rng() % 3)}});
+        if (used.insert(j).second)
+          lines.push_back(
+              {Sku{fmt::format("{}-k{}", seller, j)}, Quantity{1 + int64_t(rng() % 3)}});
       }
-      std::string id = chance(3) && !order_ids.empty() ? pick(order_ids) : fmt::format("o{}", next_order++);
+      std::string id =
+          chance(3) && !order_ids.empty() ? pick(order_ids) : fmt::format("o{}", next_order++);
       if (!sim.execute(PlaceOrder{OrderId{id}, CustomerId{pick(customers)}, lines}))
-        if (std::find(order_ids.begin(), order_ids.end(), id) == order_ids.end()) order_ids.push_back(id);
+        if (std::find(order_ids.begin(), order_ids.end(), id) == order_ids.end())
+          order_ids.push_back(id);
     } else if (k < 38) {
-      std::string pid = chance(4) && !payment_ids.empty() ? pick(payment_ids) : fmt::format("p{}", next_payment++);
+      std::string pid = chance(4) && !payment_ids.empty() ? pick(payment_ids)
+                                                          : fmt::format("p{}", next_payment++);
       if (chance(1)) pid = "bad id";
       payment_ids.push_back(pid);
-      sim.execute(PayOrder{OrderId{order_in({"reserved"})}, PaymentId{pid}, chance(50) ? PaymentMethod::card : PaymentMethod::wallet,
-                           std::nullopt});
+      sim.execute(PayOrder{OrderId{order_in({"reserved"})}, PaymentId{pid},
+                           chance(50) ? PaymentMethod::card : PaymentMethod::wallet, std::nullopt});
     } else if (k < 52) {
       webhook();
     } else if (k < 58) {
@@ -884,20 +958,28 @@ struct Driver {
       const std::string owner = chance(70) ? pick(sellers) : pick(customers);
       const std::string cur = kCurrencies[rng() % 4];
       const Model::Wallet* w = nullptr;
-      if (auto it = sim.model.wallets.find({owner, cur}); it != sim.model.wallets.end()) w = &it->second;
-      int64_t amount = w && w->balance - w->held > 0 && chance(80) ? 1 + int64_t(rng() % (w->balance - w->held))
-                                                                   : 1 + int64_t(rng() % 5000);
-      std::string id = chance(3) && !payout_ids.empty() ? pick(payout_ids) : fmt::format("po{}", next_payout++);
+      if (auto it = sim.model.wallets.find({owner, cur}); it != sim.model.wallets.end())
+        w = &it->second;
+      int64_t amount = w && w->balance - w->held > 0 && chance(80)
+                           ? 1 + int64_t(rng() % (w->balance - w->held))
+                           : 1 + int64_t(rng() % 5000);
+      std::string id =
+          chance(3) && !payout_ids.empty() ? pick(payout_ids) : fmt::format("po{}", next_payout++);
       payout_ids.push_back(id);
-      sim.execute(RequestPayout{PayoutId{id}, OwnerId{owner}, Currency{cur}, AmountMinor{amount}, "iban"});
+      sim.execute(
+          RequestPayout{PayoutId{id}, OwnerId{owner}, Currency{cur}, AmountMinor{amount}, "iban"});
     } else if (k < 92) {
       if (payout_ids.empty()) return;
-      if (chance(60)) sim.execute(CompletePayout{PayoutId{pick(payout_ids)}});
-      else sim.execute(RejectPayout{PayoutId{pick(payout_ids)}, "sim"});
+      if (chance(60))
+        sim.execute(CompletePayout{PayoutId{pick(payout_ids)}});
+      else
+        sim.execute(RejectPayout{PayoutId{pick(payout_ids)}, "sim"});
     } else {
       // The clock: small steps, sometimes past a reservation, sometimes past a release.
       const int r = int(rng() % 10);
-      sim.now += r < 8 ? int64_t(rng() % 5000) : r < 9 ? kTtlMs + int64_t(rng() % kTtlMs) : kReleaseAfterMs;
+      sim.now += r < 8   ? int64_t(rng() % 5000)
+                 : r < 9 ? kTtlMs + int64_t(rng() % kTtlMs)
+                         : kReleaseAfterMs;
       sim.timers();
     }
   }
@@ -911,10 +993,14 @@ struct Driver {
     std::vector<std::string> cards;
     for (const auto& [id, p] : sim.model.payments)
       if (p.card && (p.status == "pending" || p.status == "captured")) cards.push_back(id);
-    std::string pid = cards.empty() || chance(5) ? (payment_ids.empty() ? "p-none" : pick(payment_ids)) : pick(cards);
+    std::string pid = cards.empty() || chance(5)
+                          ? (payment_ids.empty() ? "p-none" : pick(payment_ids))
+                          : pick(cards);
     int64_t amount = 0;
-    if (auto it = sim.model.payments.find(pid); it != sim.model.payments.end()) amount = it->second.amount;
-    ApplyProviderEvent e{fmt::format("ev{}", next_event++), PaymentId{pid}, ProviderEventKind::captured, AmountMinor{amount}};
+    if (auto it = sim.model.payments.find(pid); it != sim.model.payments.end())
+      amount = it->second.amount;
+    ApplyProviderEvent e{fmt::format("ev{}", next_event++), PaymentId{pid},
+                         ProviderEventKind::captured, AmountMinor{amount}};
     const int k = int(rng() % 100);
     if (k < 55) {
       if (chance(8)) e.amount_minor = AmountMinor{amount + 1};  // amount_mismatch
@@ -923,7 +1009,8 @@ struct Driver {
     } else {
       e.kind = ProviderEventKind::refunded;
       int64_t left = amount;
-      if (auto it = sim.model.payments.find(pid); it != sim.model.payments.end()) left -= it->second.refunded;
+      if (auto it = sim.model.payments.find(pid); it != sim.model.payments.end())
+        left -= it->second.refunded;
       e.amount_minor = AmountMinor{left > 0 && chance(85) ? 1 + int64_t(rng() % left) : left + 1};
       if (left > 0 && chance(30)) e.amount_minor = AmountMinor{left};  // the rest, in full
     }
@@ -940,15 +1027,17 @@ struct Driver {
       if (p.card && p.status == "pending") pending.push_back(id);
     for (const auto& id : pending) {
       const int64_t amount = sim.model.payments.at(id).amount;
-      sim.execute(ApplyProviderEvent{fmt::format("ev{}", next_event++), PaymentId{id},
-                                     chance(70) ? ProviderEventKind::captured : ProviderEventKind::failed, AmountMinor{amount}});
+      sim.execute(
+          ApplyProviderEvent{fmt::format("ev{}", next_event++), PaymentId{id},
+                             chance(70) ? ProviderEventKind::captured : ProviderEventKind::failed,
+                             AmountMinor{amount}});
     }
   }
 };
 
 void run_seed(uint64_t seed, uint32_t partitions, int steps) {
   INFO("seed " << seed << ", " << partitions << " partition(s) (rerun: ORDO_SIM_SEED=" << seed
-                << " ORDO_SIM_PARTITIONS=" << partitions << ")");
+               << " ORDO_SIM_PARTITIONS=" << partitions << ")");
   Sim sim(seed, partitions);
   Driver drv(sim);
   drv.setup();
@@ -985,12 +1074,14 @@ void run_seed(uint64_t seed, uint32_t partitions, int steps) {
   sim.check_quiescent();
   if (steps < 500) return;  // the short runs pass quietly (a failure above names its seed)
   std::map<std::string, int> by_status;
-  for (const auto& [id, o] : sim.model.orders) ++by_status[o.cancelled_after_payment ? "refunded" : o.status];
+  for (const auto& [id, o] : sim.model.orders)
+    ++by_status[o.cancelled_after_payment ? "refunded" : o.status];
   std::string statuses;
   for (const auto& [st, c] : by_status) statuses += fmt::format(" {}={}", st, c);
-  MESSAGE("seed " << seed << " x" << partitions << ":" << statuses << "; " << sim.model.orders.size() << " orders, "
-                  << sim.model.payments.size() << " payments, " << sim.follow_ups << " follow-ups, "
-                  << sim.duplicates_skipped << " duplicate deliveries absorbed, " << sim.crashes << " PM crashes");
+  MESSAGE("seed " << seed << " x" << partitions << ":" << statuses << "; "
+                  << sim.model.orders.size() << " orders, " << sim.model.payments.size()
+                  << " payments, " << sim.follow_ups << " follow-ups, " << sim.duplicates_skipped
+                  << " duplicate deliveries absorbed, " << sim.crashes << " PM crashes");
 }
 
 uint64_t env_or(const char* name, uint64_t fallback) {
@@ -1000,7 +1091,9 @@ uint64_t env_or(const char* name, uint64_t fallback) {
 
 }  // namespace
 
-TEST_CASE("money simulation: random flows with duplicated, reordered and lost deliveries agree with the model") {
+TEST_CASE(
+    "money simulation: random flows with duplicated, reordered and lost deliveries agree with the "
+    "model") {
   const int steps = int(env_or("ORDO_SIM_STEPS", 4000));
   if (const char* s = std::getenv("ORDO_SIM_SEED")) {
     const uint64_t seed = std::stoull(s);

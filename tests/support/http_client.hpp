@@ -33,22 +33,27 @@ class HttpClient {
   explicit HttpClient(uint16_t port) : port_(port) {}
 
   HttpResult request(http::verb method, const std::string& target, const std::string& body = "",
-                     const std::map<std::string, std::string>& headers = {},
-                     bool json = true) {
+                     const std::map<std::string, std::string>& headers = {}, bool json = true) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       HttpResult r = once(method, target, body, headers, json);
       if (r.status != 0 || !reused_) return r;
       // A reused keep-alive connection may have been closed by the server; retry once fresh.
       close();
     }
-    return {0, "", {}, "unreachable", };
+    return {
+        0,
+        "",
+        {},
+        "unreachable",
+    };
   }
 
   HttpResult post(const std::string& target, const std::string& body,
                   const std::map<std::string, std::string>& headers = {}) {
     return request(http::verb::post, target, body, headers);
   }
-  HttpResult get(const std::string& target, const std::map<std::string, std::string>& headers = {}) {
+  HttpResult get(const std::string& target,
+                 const std::map<std::string, std::string>& headers = {}) {
     return request(http::verb::get, target, "", headers, false);
   }
 

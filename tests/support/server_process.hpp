@@ -75,7 +75,9 @@ inline std::string token(const std::string& sub, api::Role role, int64_t ttl_s =
   c.sub = sub;
   c.role = role;
   c.exp_s = std::chrono::duration_cast<std::chrono::seconds>(
-                std::chrono::system_clock::now().time_since_epoch()).count() + ttl_s;
+                std::chrono::system_clock::now().time_since_epoch())
+                .count() +
+            ttl_s;
   c.tier = std::move(tier);
   return api::sign_jwt(c, secret);
 }
@@ -96,9 +98,9 @@ class ServerProcess {
     std::ofstream(secret_file) << kTestSecret << "\n";
     std::string port_file = data_dir_ + "/port";
     std::filesystem::remove(port_file);
-    std::vector<std::string> args{ordo_bin(), "serve", "--data-dir", data_dir_, "--listen",
-                                  "127.0.0.1:0", "--port-file", port_file, "--jwt-secret-file",
-                                  secret_file};
+    std::vector<std::string> args{ordo_bin(),          "serve",       "--data-dir",  data_dir_,
+                                  "--listen",          "127.0.0.1:0", "--port-file", port_file,
+                                  "--jwt-secret-file", secret_file};
     args.insert(args.end(), extra_.begin(), extra_.end());
     if (auto brokers = test_kafka_brokers();
         brokers && std::find(extra_.begin(), extra_.end(), "--kafka") == extra_.end()) {

@@ -24,9 +24,12 @@ TEST_CASE("denials: counted per reason") {
 TEST_CASE("denials: the log line carries method, path, sub and reason, nothing forged") {
   CHECK(denial_line(DenyReason::not_found_ownership, "GET", "/v1/orders/o-1", "c2") ==
         R"(ordo: denied reason=not_found_ownership method=GET path="/v1/orders/o-1" sub="c2")");
-  const std::string evil = denial_line(DenyReason::forbidden, "GET", "/x\n ordo: denied reason=fake\"\x1b[2J", "");
+  const std::string evil =
+      denial_line(DenyReason::forbidden, "GET", "/x\n ordo: denied reason=fake\"\x1b[2J", "");
   CHECK(evil.find('\n') == std::string::npos);
   CHECK(evil.find('\x1b') == std::string::npos);
-  CHECK(evil == R"(ordo: denied reason=forbidden method=GET path="/x? ordo: denied reason=fake??[2J" sub="")");
+  CHECK(
+      evil ==
+      R"(ordo: denied reason=forbidden method=GET path="/x? ordo: denied reason=fake??[2J" sub="")");
   CHECK(denial_line(DenyReason::forbidden, "GET", std::string(1000, 'a'), "s").size() < 400);
 }

@@ -20,7 +20,7 @@ constexpr int64_t kTtl = 15 * 60 * 1000;
 
 DefineProduct define(const std::string& sku, int64_t stock = 10, int64_t price = 250,
                      const std::string& seller = "seller-1", const std::string& currency = "USD") {
-  return DefineProduct{Sku{sku},           SellerId{seller},  "Widget " + sku,
+  return DefineProduct{Sku{sku},           SellerId{seller},   "Widget " + sku,
                        AmountMinor{price}, Currency{currency}, Quantity{stock}};
 }
 
@@ -30,7 +30,8 @@ AdjustStock adjust(const std::string& sku, int64_t delta, std::string reason = "
 
 using Lines = std::vector<std::pair<std::string, int64_t>>;
 
-PlaceOrder place(const std::string& id, const Lines& lines, const std::string& customer = "cust-1") {
+PlaceOrder place(const std::string& id, const Lines& lines,
+                 const std::string& customer = "cust-1") {
   PlaceOrder c{OrderId{id}, CustomerId{customer}, {}};
   for (const auto& [sku, qty] : lines) c.lines.push_back(OrderLineRequest{Sku{sku}, Quantity{qty}});
   return c;
@@ -56,8 +57,9 @@ struct Partition {
   std::vector<Event> accept(const Command& c) {
     Decision d = run(c);
     const auto* r = std::get_if<Rejection>(&d);
-    REQUIRE_MESSAGE(r == nullptr, command_name(c), " rejected: ",
-                    r ? to_string(r->code) : std::string_view(), " ", r ? r->detail : std::string());
+    REQUIRE_MESSAGE(r == nullptr, command_name(c),
+                    " rejected: ", r ? to_string(r->code) : std::string_view(), " ",
+                    r ? r->detail : std::string());
     auto events = std::get<std::vector<Event>>(d);
     for (const auto& e : events) apply(state, e, TimestampMs{now});
     test::check_partition_invariants(state);
@@ -67,8 +69,8 @@ struct Partition {
   // Decides, requires a rejection with `expected`, and leaves the state untouched.
   Rejection reject(const Command& c, RejectCode expected) const {
     Decision d = run(c);
-    REQUIRE_MESSAGE(std::holds_alternative<Rejection>(d), command_name(c), " was accepted, expected ",
-                    to_string(expected));
+    REQUIRE_MESSAGE(std::holds_alternative<Rejection>(d), command_name(c),
+                    " was accepted, expected ", to_string(expected));
     Rejection r = std::get<Rejection>(d);
     CHECK_MESSAGE(r.code == expected, command_name(c), ": expected ", to_string(expected), ", got ",
                   to_string(r.code), " (", r.detail, ")");
@@ -169,7 +171,8 @@ TEST_CASE("DefineProduct with bad fields is invalid_command") {
       {"space in sku", [](DefineProduct& c) { c.sku = Sku{"a b"}; }},
       {"slash in sku", [](DefineProduct& c) { c.sku = Sku{"a/b"}; }},
       {"non-ascii sku", [](DefineProduct& c) { c.sku = Sku{"caf\xc3\xa9"}; }},
-      {"sku of 65 chars", [](DefineProduct& c) { c.sku = Sku{std::string(kMaxIdLength + 1, 'x')}; }},
+      {"sku of 65 chars",
+       [](DefineProduct& c) { c.sku = Sku{std::string(kMaxIdLength + 1, 'x')}; }},
       {"empty seller", [](DefineProduct& c) { c.seller_id = SellerId{""}; }},
       {"bad seller chars", [](DefineProduct& c) { c.seller_id = SellerId{"seller#1"}; }},
       {"empty name", [](DefineProduct& c) { c.name.clear(); }},
@@ -180,7 +183,8 @@ TEST_CASE("DefineProduct with bad fields is invalid_command") {
       {"digit in currency", [](DefineProduct& c) { c.currency = Currency{"U5D"}; }},
       {"empty currency", [](DefineProduct& c) { c.currency = Currency{""}; }},
       {"negative price", [](DefineProduct& c) { c.price_minor = AmountMinor{-1}; }},
-      {"price over limit", [](DefineProduct& c) { c.price_minor = AmountMinor{kMaxPriceMinor + 1}; }},
+      {"price over limit",
+       [](DefineProduct& c) { c.price_minor = AmountMinor{kMaxPriceMinor + 1}; }},
       {"negative stock", [](DefineProduct& c) { c.stock = Quantity{-1}; }},
       {"stock over limit", [](DefineProduct& c) { c.stock = Quantity{kMaxStock + 1}; }},
   };
@@ -344,7 +348,9 @@ TEST_CASE("PlaceOrder rejects lines it cannot price together") {
   SUBCASE("two sellers") {
     p.reject(place("o1", {{"a", 1}, {"other-seller", 1}}), RejectCode::mixed_sellers);
   }
-  SUBCASE("two currencies") { p.reject(place("o1", {{"a", 1}, {"euro", 1}}), RejectCode::mixed_currencies); }
+  SUBCASE("two currencies") {
+    p.reject(place("o1", {{"a", 1}, {"euro", 1}}), RejectCode::mixed_currencies);
+  }
   CHECK(p.state.orders.empty());
   p.check_stock("a", 10, 0);
 }
@@ -507,8 +513,9 @@ TEST_CASE("every reject code has a unique stable name") {
 }
 
 TEST_CASE("order statuses round-trip through their names") {
-  const OrderStatus all[] = {OrderStatus::reserved,  OrderStatus::payment_pending, OrderStatus::paid,
-                             OrderStatus::shipped,   OrderStatus::delivered,       OrderStatus::completed,
+  const OrderStatus all[] = {OrderStatus::reserved,  OrderStatus::payment_pending,
+                             OrderStatus::paid,      OrderStatus::shipped,
+                             OrderStatus::delivered, OrderStatus::completed,
                              OrderStatus::cancelled, OrderStatus::expired};
   std::set<std::string_view> names;
   for (OrderStatus s : all) {

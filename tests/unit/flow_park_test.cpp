@@ -72,7 +72,8 @@ TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly on
     CHECK(proc.run_once() == 1u);
     REQUIRE(accepted(d));
   };
-  run(DefineProduct{Sku{"mug"}, SellerId{"acme"}, "Mug", AmountMinor{1000}, Currency{"EUR"}, Quantity{5}});
+  run(DefineProduct{Sku{"mug"}, SellerId{"acme"}, "Mug", AmountMinor{1000}, Currency{"EUR"},
+                    Quantity{5}});
   run(DepositToWallet{OwnerId{"alice"}, Currency{"EUR"}, AmountMinor{5000}, "top-up"});
   run(PlaceOrder{OrderId{"o1"}, CustomerId{"alice"}, {OrderLineRequest{Sku{"mug"}, Quantity{2}}}});
   run(PayOrder{OrderId{"o1"}, PaymentId{"pay-1"}, PaymentMethod::wallet, std::nullopt});
@@ -106,7 +107,9 @@ TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly on
   REQUIRE(flows.parked(10)->size() == 1u);
   CHECK(proc.run_once() == 4u);  // the fillers
   CHECK(proc.state_for_test().find_order(OrderId{"o1"})->status == OrderStatus::payment_pending);
-  CHECK(proc.state_for_test().find_wallet(OwnerId{"alice"}, Currency{"EUR"})->balance_minor.value() == 5000);
+  CHECK(
+      proc.state_for_test().find_wallet(OwnerId{"alice"}, Currency{"EUR"})->balance_minor.value() ==
+      5000);
 
   // An unknown id is refused; the real one is run again once the partition has room.
   e.start();

@@ -71,9 +71,10 @@ TEST_CASE("jwt: forged signatures are refused") {
   }
   SUBCASE("claims swapped for an admin's, signature kept") {
     size_t d1 = good.find('.'), d2 = good.rfind('.');
-    std::string t = good.substr(0, d1 + 1) +
-                    base64url_encode(R"({"sub":"c1","role":"admin","exp":)" + std::to_string(kNow + 60) + "}") +
-                    good.substr(d2);
+    std::string t =
+        good.substr(0, d1 + 1) +
+        base64url_encode(R"({"sub":"c1","role":"admin","exp":)" + std::to_string(kNow + 60) + "}") +
+        good.substr(d2);
     check_refused(t, {kSecret});
   }
   SUBCASE("signature stripped") { check_refused(good.substr(0, good.rfind('.') + 1), {kSecret}); }
@@ -98,18 +99,22 @@ TEST_CASE("jwt: alg none is refused, signed or not") {
 TEST_CASE("jwt: HS/RS confusion — RS256 or another algorithm in the header is refused") {
   // The classic attack: an HMAC over the token made with a key the attacker knows (say, a
   // published RSA public key), labelled RS256 or ES256 so a permissive verifier picks HMAC.
-  const std::string public_key_pem = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOC\n-----END PUBLIC KEY-----\n";
+  const std::string public_key_pem =
+      "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOC\n-----END PUBLIC KEY-----\n";
   for (std::string alg : {"RS256", "ES256", "PS256", "HS384", "HS512", "hs256"}) {
-    check_refused(craft(R"({"alg":")" + alg + R"(","typ":"JWT"})", claims_json(kNow + 60), kSecret), {kSecret});
-    check_refused(craft(R"({"alg":")" + alg + R"(","typ":"JWT"})", claims_json(kNow + 60), public_key_pem),
+    check_refused(craft(R"({"alg":")" + alg + R"(","typ":"JWT"})", claims_json(kNow + 60), kSecret),
                   {kSecret});
+    check_refused(
+        craft(R"({"alg":")" + alg + R"(","typ":"JWT"})", claims_json(kNow + 60), public_key_pem),
+        {kSecret});
   }
   check_refused(craft(R"({"alg":["HS256"]})", claims_json(kNow + 60), kSecret), {kSecret});
 }
 
 TEST_CASE("jwt: exp is required and enforced with a 30 s leeway") {
   check_refused(craft(kHs256, R"({"sub":"c1","role":"customer"})", kSecret), {kSecret});
-  check_refused(craft(kHs256, R"({"sub":"c1","role":"customer","exp":"2099-01-01"})", kSecret), {kSecret});
+  check_refused(craft(kHs256, R"({"sub":"c1","role":"customer","exp":"2099-01-01"})", kSecret),
+                {kSecret});
   check_refused(sign_jwt(claims_for(kNow - kJwtLeewayS - 1), kSecret), {kSecret});
   check_refused(sign_jwt(claims_for(kNow - 3600), kSecret), {kSecret});
   CHECK(verify_jwt(sign_jwt(claims_for(kNow - kJwtLeewayS), kSecret), {kSecret}, kNow).ok());
@@ -126,15 +131,24 @@ TEST_CASE("jwt: a token not yet valid (nbf) is refused beyond the leeway") {
 }
 
 TEST_CASE("jwt: the wrong secret is refused") {
-  check_refused(sign_jwt(claims_for(kNow + 60), "another-secret-0123456789abcdef01234567"), {kSecret});
+  check_refused(sign_jwt(claims_for(kNow + 60), "another-secret-0123456789abcdef01234567"),
+                {kSecret});
   check_refused(sign_jwt(claims_for(kNow + 60), ""), {kSecret});
 }
 
 TEST_CASE("jwt: unknown roles and missing or oversized subjects are refused") {
-  check_refused(craft(kHs256, R"({"sub":"x","role":"root","exp":)" + std::to_string(kNow + 60) + "}", kSecret), {kSecret});
-  check_refused(craft(kHs256, R"({"role":"admin","exp":)" + std::to_string(kNow + 60) + "}", kSecret), {kSecret});
-  check_refused(craft(kHs256, R"({"sub":")" + std::string(65, 'a') + R"(","role":"admin","exp":)" +
-                                  std::to_string(kNow + 60) + "}", kSecret), {kSecret});
+  check_refused(
+      craft(kHs256, R"({"sub":"x","role":"root","exp":)" + std::to_string(kNow + 60) + "}",
+            kSecret),
+      {kSecret});
+  check_refused(
+      craft(kHs256, R"({"role":"admin","exp":)" + std::to_string(kNow + 60) + "}", kSecret),
+      {kSecret});
+  check_refused(craft(kHs256,
+                      R"({"sub":")" + std::string(65, 'a') + R"(","role":"admin","exp":)" +
+                          std::to_string(kNow + 60) + "}",
+                      kSecret),
+                {kSecret});
 }
 
 TEST_CASE("jwt: rotation — the previous secret is accepted during the grace, refused after") {
@@ -149,7 +163,8 @@ TEST_CASE("jwt: rotation — the previous secret is accepted during the grace, r
 }
 
 TEST_CASE("secrets: a secret file shorter than 32 bytes is refused") {
-  const auto dir = std::filesystem::temp_directory_path() / ("ordo-secret-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("ordo-secret-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string short_file = (dir / "short").string(), ok_file = (dir / "ok").string();
   std::ofstream(short_file) << std::string(31, 'x') << "\n";

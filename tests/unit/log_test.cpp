@@ -81,11 +81,13 @@ std::vector<Event> every_event() {
       OrderExpired{OrderId{"o1"}},
       // The money side: lifecycle and ledger, with edge values (zero, the largest amount,
       // empty provider ids, a partial refund that does not resolve its escrow).
-      OrderPaymentRequested{OrderId{"o1"}, PaymentId{"p1"}, PaymentMethod::card, CustomerId{"cust-1"},
-                            SellerId{"seller-1"}, AmountMinor{2749}, Currency{"EUR"}},
+      OrderPaymentRequested{OrderId{"o1"}, PaymentId{"p1"}, PaymentMethod::card,
+                            CustomerId{"cust-1"}, SellerId{"seller-1"}, AmountMinor{2749},
+                            Currency{"EUR"}},
       OrderPaid{OrderId{"o1"}, PaymentId{"p1"}},
       StockCommitted{Sku{"sku-1"}, OrderId{"o1"}, Quantity{3}},
-      OrderPaymentFailed{OrderId{"o1"}, PaymentId{"p1"}, "insufficient_funds: available 0, needed 2749"},
+      OrderPaymentFailed{OrderId{"o1"}, PaymentId{"p1"},
+                         "insufficient_funds: available 0, needed 2749"},
       OrderShipped{OrderId{"o1"}},
       OrderDelivered{OrderId{"o1"}, TimestampMs{1'700'604'800'000}},
       OrderCompleted{OrderId{"o1"}, "auto", AmountMinor{0}, Currency{"EUR"}},
@@ -98,11 +100,13 @@ std::vector<Event> every_event() {
       PaymentCaptured{PaymentId{"p1"}, OrderId{"o1"}, AmountMinor{2749}, ""},
       PaymentFailed{PaymentId{"p1"}, OrderId{"o1"}, "card payment failed", "ev-9"},
       PaymentRefunded{PaymentId{"p1"}, OrderId{"o1"}, AmountMinor{1}, "ev-10"},
-      EscrowHeld{OrderId{"o1"}, PaymentId{"p1"}, "wallet:cust-1", CustomerId{"cust-1"}, SellerId{"seller-1"},
-                 AmountMinor{2749}, Currency{"EUR"}},
-      EscrowReleased{OrderId{"o1"}, SellerId{"seller-1"}, AmountMinor{2749}, AmountMinor{137}, Currency{"EUR"}},
+      EscrowHeld{OrderId{"o1"}, PaymentId{"p1"}, "wallet:cust-1", CustomerId{"cust-1"},
+                 SellerId{"seller-1"}, AmountMinor{2749}, Currency{"EUR"}},
+      EscrowReleased{OrderId{"o1"}, SellerId{"seller-1"}, AmountMinor{2749}, AmountMinor{137},
+                     Currency{"EUR"}},
       EscrowRefunded{OrderId{"o1"}, "external:card", AmountMinor{1}, Currency{"EUR"}, false},
-      PayoutRequested{PayoutId{"po1"}, OwnerId{"seller-1"}, Currency{"EUR"}, AmountMinor{500}, "iban:DE89"},
+      PayoutRequested{PayoutId{"po1"}, OwnerId{"seller-1"}, Currency{"EUR"}, AmountMinor{500},
+                      "iban:DE89"},
       PayoutCompleted{PayoutId{"po1"}, OwnerId{"seller-1"}, Currency{"EUR"}, AmountMinor{500}},
       PayoutRejected{PayoutId{"po1"}, ""},
   };
@@ -225,7 +229,8 @@ TEST_CASE("an envelope is canonical JSON that decodes to an equal envelope") {
   const Envelope e = sample_envelope();
   const std::string text = encode_envelope(e);
   CHECK(text == canonical_of(text));
-  CHECK(text.rfind(R"({"actor":{"role":"buyer","sub":"user-7"},"causation_id":"cause-1",)", 0) == 0);
+  CHECK(text.rfind(R"({"actor":{"role":"buyer","sub":"user-7"},"causation_id":"cause-1",)", 0) ==
+        0);
   CHECK(text.find(R"("offset":41)") != std::string::npos);
   CHECK(text.find(R"("hash":")" + e.hash + "\"") != std::string::npos);
 
@@ -277,7 +282,8 @@ TEST_CASE("the hash covers every field but the offset and the hash itself") {
       {"actor.role", [](Envelope& e) { e.actor.role = "admin"; }},
       {"prev_hash", [](Envelope& e) { e.prev_hash = std::string(64, 'f'); }},
       {"payload.order_id", [](Envelope& e) { e.payload.as_object()["order_id"] = Json("o2"); }},
-      {"payload.reason", [](Envelope& e) { e.payload.as_object()["reason"] = Json("too \"slow\" "); }},
+      {"payload.reason",
+       [](Envelope& e) { e.payload.as_object()["reason"] = Json("too \"slow\" "); }},
       {"payload.reason type", [](Envelope& e) { e.payload.as_object()["reason"] = Json(1); }},
       {"payload new field", [](Envelope& e) { e.payload.as_object()["extra"] = Json(nullptr); }},
       {"payload field removed", [](Envelope& e) { e.payload.as_object().erase("reason"); }},
@@ -333,10 +339,11 @@ TEST_CASE("decode_envelope rejects unknown, missing and mistyped fields") {
   }
   SUBCASE("mistyped fields") {
     const std::vector<std::pair<const char*, Json>> edits = {
-        {"offset", Json("41")},          {"stream_version", Json("2")}, {"stream", Json(1)},
-        {"hash", Json(nullptr)},         {"payload", Json("{}")},       {"payload", Json(Json::Array{})},
-        {"actor", Json("user-7")},       {"partition", Json(-1)},       {"occurred_at", Json(true)},
-        {"actor", Json(Json::Object{{"sub", Json("u")}})},
+        {"offset", Json("41")},      {"stream_version", Json("2")},
+        {"stream", Json(1)},         {"hash", Json(nullptr)},
+        {"payload", Json("{}")},     {"payload", Json(Json::Array{})},
+        {"actor", Json("user-7")},   {"partition", Json(-1)},
+        {"occurred_at", Json(true)}, {"actor", Json(Json::Object{{"sub", Json("u")}})},
     };
     for (const auto& [key, value] : edits) {
       CAPTURE(key);
@@ -398,22 +405,30 @@ TEST_CASE("every event type round-trips through its payload") {
   REQUIRE(defined.ok());
   CHECK(std::get<ProductDefined>(defined.value()).name == "Caf\xc3\xa9 \"cr\xc3\xa8me\"\t\\ 1/2");
   CHECK(std::get<ProductDefined>(defined.value()).price_minor.value() == kMaxPriceMinor);
-  auto refunded = decode_event("EscrowRefunded", 1, encode_event_payload(Event{EscrowRefunded{
-                                                        OrderId{"o1"}, "external:card", AmountMinor{1}, Currency{"EUR"}, false}}));
+  auto refunded =
+      decode_event("EscrowRefunded", 1,
+                   encode_event_payload(Event{EscrowRefunded{
+                       OrderId{"o1"}, "external:card", AmountMinor{1}, Currency{"EUR"}, false}}));
   REQUIRE(refunded.ok());
   CHECK_FALSE(std::get<EscrowRefunded>(refunded.value()).resolves);
   CHECK(std::get<EscrowRefunded>(refunded.value()).to_account == "external:card");
-  auto released = decode_event("EscrowReleased", 1, encode_event_payload(Event{EscrowReleased{
-                                                        OrderId{"o1"}, SellerId{"s"}, AmountMinor{2749}, AmountMinor{137}, Currency{"EUR"}}}));
+  auto released = decode_event(
+      "EscrowReleased", 1,
+      encode_event_payload(Event{EscrowReleased{OrderId{"o1"}, SellerId{"s"}, AmountMinor{2749},
+                                                AmountMinor{137}, Currency{"EUR"}}}));
   REQUIRE(released.ok());
   CHECK(std::get<EscrowReleased>(released.value()).fee_minor.value() == 137);
-  auto requested = decode_event("OrderPaymentRequested", 1, encode_event_payload(Event{OrderPaymentRequested{
-                                    OrderId{"o1"}, PaymentId{"p1"}, PaymentMethod::card, CustomerId{"c"}, SellerId{"s"},
-                                    AmountMinor{2749}, Currency{"EUR"}}}));
+  auto requested =
+      decode_event("OrderPaymentRequested", 1,
+                   encode_event_payload(Event{OrderPaymentRequested{
+                       OrderId{"o1"}, PaymentId{"p1"}, PaymentMethod::card, CustomerId{"c"},
+                       SellerId{"s"}, AmountMinor{2749}, Currency{"EUR"}}}));
   REQUIRE(requested.ok());
   CHECK(std::get<OrderPaymentRequested>(requested.value()).method == PaymentMethod::card);
-  auto deposited = decode_event("WalletDeposited", 1, encode_event_payload(Event{WalletDeposited{
-                                    OwnerId{"w"}, Currency{"EUR"}, AmountMinor{kMaxAmountMinor}, "r"}}));
+  auto deposited =
+      decode_event("WalletDeposited", 1,
+                   encode_event_payload(Event{WalletDeposited{OwnerId{"w"}, Currency{"EUR"},
+                                                              AmountMinor{kMaxAmountMinor}, "r"}}));
   REQUIRE(deposited.ok());
   CHECK(std::get<WalletDeposited>(deposited.value()).amount_minor.value() == kMaxAmountMinor);
 }
@@ -447,8 +462,9 @@ TEST_CASE("peek_event_type reads the type off a canonical envelope's end, or dec
   const Envelope e = sample_envelope();
   CHECK(peek_event_type(encode_envelope(e)) == std::optional<std::string_view>("OrderCancelled"));
   CHECK(peek_event_type(hashed_bytes(e)) == std::optional<std::string_view>("OrderCancelled"));
-  for (std::string_view bad : {"", "{}", R"({"type":"X"})", R"({"a":1,"type":"X" })", R"({"a":1,"type":""})",
-                               R"({"a":1,"type":"X\"Y"})", R"({"a":1,"kind":"X"})", R"(,"type":"X"})"})
+  for (std::string_view bad :
+       {"", "{}", R"({"type":"X"})", R"({"a":1,"type":"X" })", R"({"a":1,"type":""})",
+        R"({"a":1,"type":"X\"Y"})", R"({"a":1,"kind":"X"})", R"(,"type":"X"})"})
     CHECK_MESSAGE(!peek_event_type(bad).has_value(), bad);
   CHECK(peek_event_type(R"({"a":1,"type":"X"})") == std::optional<std::string_view>("X"));
 }
@@ -463,7 +479,9 @@ TEST_CASE("CanonicalObject sorts members by their bytes and writes integers exac
   o.num("d", std::numeric_limits<int64_t>::max());
   std::string out;
   o.write_to(out);
-  CHECK(out == R"({"B":true,"a":"x\"y","aa":[1,2],"b":-9223372036854775808,"c":0,"d":9223372036854775807})");
+  CHECK(
+      out ==
+      R"({"B":true,"a":"x\"y","aa":[1,2],"b":-9223372036854775808,"c":0,"d":9223372036854775807})");
   CHECK(canonical_of(out) == out);
   std::string n;
   write_int(-42, n);
@@ -545,7 +563,8 @@ TEST_CASE("a canonical envelope is read in place with the values it was sealed w
     CHECK(v->prev_hash == e.prev_hash);
     CHECK(v->hash == e.hash);
     CHECK(v->payload == to_canonical(e.payload));
-    CHECK(std::string(v->hashed[0]) + std::string(v->hashed[1]) + std::string(v->hashed[2]) == hashed_bytes(e));
+    CHECK(std::string(v->hashed[0]) + std::string(v->hashed[1]) + std::string(v->hashed[2]) ==
+          hashed_bytes(e));
     CHECK(hash_matches(*v));
 
     // The payload decodes from its text as it does from the tree, read in place or copied.
@@ -556,7 +575,8 @@ TEST_CASE("a canonical envelope is read in place with the values it was sealed w
       REQUIRE(line.size() - (v->payload.data() + v->payload.size() - line.data()) >= 64);
       auto from_text = decode_event_text(e.type, e.schema_version, v->payload, padded);
       REQUIRE_MESSAGE(from_text.ok(), test::error_of(from_text));
-      CHECK(to_canonical(encode_event_payload(from_text.value())) == to_canonical(encode_event_payload(from_tree.value())));
+      CHECK(to_canonical(encode_event_payload(from_text.value())) ==
+            to_canonical(encode_event_payload(from_tree.value())));
     }
   }
 }
@@ -592,8 +612,9 @@ TEST_CASE("the in-place view declines every spelling but the canonical one") {
       std::string(line).insert(1, " "),
       std::string(line).replace(line.find("\"offset\":5"), 10, "\"offset\":05"),
       std::string(line).replace(line.find("\"offset\":5"), 10, "\"offset\":5.0"),
-      std::string(line).replace(line.find("\"command_id\":\"cmd-1\""), 20, "\"command_id\":\"cmd\\u002d1\""),
-      std::string(line).replace(line.find("\"hash\":\"") + 8, 1, ""),     // a short hash
+      std::string(line).replace(line.find("\"command_id\":\"cmd-1\""), 20,
+                                "\"command_id\":\"cmd\\u002d1\""),
+      std::string(line).replace(line.find("\"hash\":\"") + 8, 1, ""),         // a short hash
       std::string(line).replace(line.find("\"prev_hash\":\"") + 13, 0, "c"),  // a long prev_hash
       line.substr(0, line.size() - 1),
       "{}",

@@ -77,14 +77,16 @@ void probe_object(const Json& schema, const Json& valid, const std::string& path
     if (t == "integer") {
       CHECK(decode(with(valid, name, Json("1"))) == field);  // wrong type
       if (const Json* min = p.find("minimum")) {
-        CHECK(!decode(with(valid, name, Json(min->as_int() == 0 && p.find("not") ? 1 : min->as_int()))));
+        CHECK(!decode(
+            with(valid, name, Json(min->as_int() == 0 && p.find("not") ? 1 : min->as_int()))));
         CHECK(decode(with(valid, name, Json(min->as_int() - 1))) == field);
       }
       if (const Json* max = p.find("maximum")) {
         CHECK(!decode(with(valid, name, Json(max->as_int()))));
         CHECK(decode(with(valid, name, Json(max->as_int() + 1))) == field);
       }
-      if (const Json* n = p.find("not")) CHECK(decode(with(valid, name, *n->find("const"))) == field);
+      if (const Json* n = p.find("not"))
+        CHECK(decode(with(valid, name, *n->find("const"))) == field);
     } else if (t == "string") {
       CHECK(decode(with(valid, name, Json(int64_t{7}))) == field);
       if (const Json* pattern = p.find("pattern")) {
@@ -104,8 +106,11 @@ void probe_object(const Json& schema, const Json& valid, const std::string& path
         }
       }
       if (const Json* max = p.find("maxLength"); max && !p.find("pattern")) {
-        CHECK(!decode(with(valid, name, Json(std::string(static_cast<size_t>(max->as_int()), 'x')))));
-        CHECK(decode(with(valid, name, Json(std::string(static_cast<size_t>(max->as_int()) + 1, 'x')))) == field);
+        CHECK(
+            !decode(with(valid, name, Json(std::string(static_cast<size_t>(max->as_int()), 'x')))));
+        CHECK(decode(with(valid, name,
+                          Json(std::string(static_cast<size_t>(max->as_int()) + 1, 'x')))) ==
+              field);
         // maxLength counts characters, not bytes: "é" is two bytes, "€" three.
         auto repeat = [](std::string_view unit, int64_t n) {
           std::string out;
@@ -120,7 +125,8 @@ void probe_object(const Json& schema, const Json& valid, const std::string& path
       if (const Json* min = p.find("minLength"); min && min->as_int() == 1 && !p.find("pattern"))
         CHECK(decode(with(valid, name, Json(""))) == field);
       if (const Json* values = p.find("enum")) {
-        for (const auto& v : values->as_array()) CHECK_MESSAGE(!decode(with(valid, name, v)), v.as_string());
+        for (const auto& v : values->as_array())
+          CHECK_MESSAGE(!decode(with(valid, name, v)), v.as_string());
         CHECK(decode(with(valid, name, Json("not-a-member"))) == field);
         CHECK(decode(with(valid, name, Json(""))) == field);
       }
@@ -153,7 +159,8 @@ void probe(const char* schema_name, const char* example, const Decode& decode) {
   const Json& schema = *doc().find("components")->find("schemas")->find(schema_name);
   auto valid = parse_json(example);
   REQUIRE(valid.ok());
-  probe_object(schema, valid.value(), "", [&](const Json& body) { return decode(to_canonical(body)); });
+  probe_object(schema, valid.value(), "",
+               [&](const Json& body) { return decode(to_canonical(body)); });
 }
 
 }  // namespace
@@ -164,8 +171,10 @@ TEST_CASE("openapi: the embedded document is OpenAPI 3.1 JSON") {
 }
 
 TEST_CASE("openapi: command body schemas match the decoders at every bound") {
-  probe("DefineProduct", R"({"sku":"s1","seller_id":"m1","name":"Mug","price_minor":100,"currency":"EUR","stock":5})",
-        [](const std::string& b) { return field_of(decode_define_product(b)); });
+  probe(
+      "DefineProduct",
+      R"({"sku":"s1","seller_id":"m1","name":"Mug","price_minor":100,"currency":"EUR","stock":5})",
+      [](const std::string& b) { return field_of(decode_define_product(b)); });
   probe("AdjustStock", R"({"delta":3,"reason":"restock"})",
         [](const std::string& b) { return field_of(decode_adjust_stock(b, "s1")); });
   probe("PlaceOrder", R"({"order_id":"o1","customer_id":"c1","lines":[{"sku":"s1","qty":2}]})",
@@ -179,9 +188,11 @@ TEST_CASE("openapi: lifecycle and money body schemas match the decoders at every
         [](const std::string& b) { return field_of(decode_pay_order(b, "o1", "gen")); });
   probe("Deposit", R"({"amount_minor":500,"currency":"EUR","reference":"top-up"})",
         [](const std::string& b) { return field_of(decode_deposit(b, "alice")); });
-  probe("RequestPayout", R"({"payout_id":"po-1","amount_minor":500,"currency":"EUR","destination":"iban:DE89"})",
+  probe("RequestPayout",
+        R"({"payout_id":"po-1","amount_minor":500,"currency":"EUR","destination":"iban:DE89"})",
         [](const std::string& b) { return field_of(decode_request_payout(b, "alice", "gen")); });
-  probe("ProviderEvent", R"({"event_id":"ev-1","payment_id":"pay-1","type":"captured","amount_minor":500})",
+  probe("ProviderEvent",
+        R"({"event_id":"ev-1","payment_id":"pay-1","type":"captured","amount_minor":500})",
         [](const std::string& b) { return field_of(decode_provider_event(b)); });
   // Dispute, the admin's escrow release and refund, and a payout's rejection take an
   // optional reason.

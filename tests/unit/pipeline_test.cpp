@@ -123,7 +123,8 @@ struct ThreadedRig {
     rocks_log = std::move(l.value());
     log = std::make_unique<GatedLog>(*rocks_log);
     store = std::make_unique<StateStore>(*db);
-    proc = std::make_unique<PartitionProcessor>(pid, *log, *store, clock, router, ProcessorConfig{});
+    proc =
+        std::make_unique<PartitionProcessor>(pid, *log, *store, clock, router, ProcessorConfig{});
     auto s = proc->recover();
     REQUIRE_MESSAGE(s.ok(), s.message());
     proc->start();
@@ -168,7 +169,8 @@ PlaceOrder place(const std::string& id, int64_t qty) {
 
 TEST_CASE("a group decided on top of a failed write fails too, and the writer reloads from disk") {
   ThreadedRig rig;
-  auto defined = rig.submit(DefineProduct{Sku{"a"}, SellerId{"s"}, "A", AmountMinor{100}, Currency{"USD"}, Quantity{10}});
+  auto defined = rig.submit(
+      DefineProduct{Sku{"a"}, SellerId{"s"}, "A", AmountMinor{100}, Currency{"USD"}, Quantity{10}});
   REQUIRE(defined->wait());
   REQUIRE(defined->accepted());
 
@@ -217,8 +219,8 @@ TEST_CASE("a group decided on top of a failed write fails too, and the writer re
     CHECK(compute_hash(e) == e.hash);
     prev = e.hash;
   }
-  CHECK(types == std::vector<std::string>{"ProductDefined", "OrderPlaced", "StockReserved", "OrderPlaced",
-                                          "StockReserved"});
+  CHECK(types == std::vector<std::string>{"ProductDefined", "OrderPlaced", "StockReserved",
+                                          "OrderPlaced", "StockReserved"});
   const Product* a = rig.proc->state_for_test().find_product(Sku{"a"});
   REQUIRE(a != nullptr);
   CHECK(a->on_hand.value() == 10);
@@ -228,7 +230,8 @@ TEST_CASE("a group decided on top of a failed write fails too, and the writer re
 
 TEST_CASE("the threaded writer answers every command of many groups, in order, durably") {
   ThreadedRig rig;
-  auto defined = rig.submit(DefineProduct{Sku{"a"}, SellerId{"s"}, "A", AmountMinor{100}, Currency{"USD"}, Quantity{500}});
+  auto defined = rig.submit(DefineProduct{Sku{"a"}, SellerId{"s"}, "A", AmountMinor{100},
+                                          Currency{"USD"}, Quantity{500}});
   REQUIRE(defined->wait());
   std::vector<ReplyPtr> replies;
   for (int i = 0; i < 2000; ++i) replies.push_back(rig.submit(place("o" + std::to_string(i), 1)));
@@ -256,13 +259,14 @@ TEST_CASE("the threaded writer answers every command of many groups, in order, d
 
   // Reading by type skips the rest without decoding it, and says how far it looked.
   Offset scanned{-1};
-  auto placed = rig.rocks_log->read_types(rig.pid, Offset{0}, 10'000, [](std::string_view t) { return t == "OrderPlaced"; },
-                                          scanned);
+  auto placed = rig.rocks_log->read_types(
+      rig.pid, Offset{0}, 10'000, [](std::string_view t) { return t == "OrderPlaced"; }, scanned);
   REQUIRE(placed.ok());
   CHECK(placed->size() == 500u);
   for (const auto& e : placed.value()) CHECK(e.type == "OrderPlaced");
   CHECK(scanned == tail->last_offset);
-  auto first_ten = rig.rocks_log->read_types(rig.pid, Offset{0}, 10, [](std::string_view) { return false; }, scanned);
+  auto first_ten = rig.rocks_log->read_types(
+      rig.pid, Offset{0}, 10, [](std::string_view) { return false; }, scanned);
   REQUIRE(first_ten.ok());
   CHECK(first_ten->empty());
   CHECK(scanned.value() == 9);

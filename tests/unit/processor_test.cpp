@@ -25,8 +25,8 @@ constexpr int64_t kTtl = 15 * 60 * 1000;
 
 DefineProduct define(const std::string& sku, int64_t stock, const std::string& seller = "seller-1",
                      int64_t price = 250) {
-  return DefineProduct{Sku{sku}, SellerId{seller}, "Widget " + sku, AmountMinor{price}, Currency{"USD"},
-                       Quantity{stock}};
+  return DefineProduct{Sku{sku},           SellerId{seller}, "Widget " + sku,
+                       AmountMinor{price}, Currency{"USD"},  Quantity{stock}};
 }
 
 PlaceOrder place(const std::string& id, const std::string& sku, int64_t qty = 1) {
@@ -38,7 +38,9 @@ struct Reply {
   bool called = false;
   Completion completion;
 
-  bool accepted() const { return called && completion.durable.ok() && !completion.outcome.rejection; }
+  bool accepted() const {
+    return called && completion.durable.ok() && !completion.outcome.rejection;
+  }
   RejectCode code() const {
     REQUIRE(called);
     REQUIRE(completion.outcome.rejection.has_value());
@@ -239,7 +241,8 @@ TEST_CASE("committed events form a valid hash chain in the log") {
   Rig rig;
   rig.run_ok(define("a", 10));
   rig.run_ok(define("b", 10, "seller-1", 999));
-  rig.submit(PlaceOrder{OrderId{"o1"}, CustomerId{"c"}, {{Sku{"a"}, Quantity{2}}, {Sku{"b"}, Quantity{3}}}});
+  rig.submit(PlaceOrder{
+      OrderId{"o1"}, CustomerId{"c"}, {{Sku{"a"}, Quantity{2}}, {Sku{"b"}, Quantity{3}}}});
   rig.submit(place("o2", "a", 4));
   rig.submit(CancelOrder{OrderId{"o1"}, "no", std::nullopt});
   rig.submit(place("o3", "nope"));  // rejected: writes nothing
@@ -250,8 +253,9 @@ TEST_CASE("committed events form a valid hash chain in the log") {
   CHECK(events.size() == 2u + 3u + 2u + 3u + 1u);
   check_chain(events, rig.tail());
   CHECK(rig.stream_types("order-o1") == std::vector<std::string>{"OrderPlaced", "OrderCancelled"});
-  CHECK(rig.stream_types("product-b") ==
-        std::vector<std::string>{"ProductDefined", "StockReserved", "StockReleased", "StockAdjusted"});
+  CHECK(rig.stream_types("product-b") == std::vector<std::string>{"ProductDefined", "StockReserved",
+                                                                  "StockReleased",
+                                                                  "StockAdjusted"});
   for (const auto& e : events) {
     CHECK(e.partition == rig.pid);
     CHECK(e.occurred_at == rig.clock.now());
@@ -360,7 +364,8 @@ TEST_CASE("recovery restores the state, the timers and the chain") {
   CHECK(r->offset() == tail_before.last_offset.value() + 2);
   auto events = rig.read_all();
   REQUIRE(events.size() == static_cast<size_t>(tail_before.last_offset.value()) + 3);
-  CHECK(events[static_cast<size_t>(tail_before.last_offset.value()) + 1].prev_hash == tail_before.last_hash);
+  CHECK(events[static_cast<size_t>(tail_before.last_offset.value()) + 1].prev_hash ==
+        tail_before.last_hash);
   check_chain(events, rig.tail());
 
   // The recovered timer still fires.
@@ -410,7 +415,8 @@ namespace {
 
 // Renders a status and body the way the HTTP layer would, so the stored record can be told apart.
 Rendered render_outcome(const Outcome& o) {
-  return o.rejection ? Rendered{409, std::string(to_string(o.rejection->code))} : Rendered{201, "placed"};
+  return o.rejection ? Rendered{409, std::string(to_string(o.rejection->code))}
+                     : Rendered{201, "placed"};
 }
 
 ReplyPtr submit_with_key(Rig& rig, Command c, const std::string& key) {
@@ -463,7 +469,7 @@ TEST_CASE("the idempotency record holds the rendered response and commits with t
 // Ordo-Position from it), the first answer with Completion.position: they must agree.
 TEST_CASE("a rejection's idempotency record names the position its answer named") {
   Rig rig;
-  rig.run_ok(define("a", 1));  // offset 0
+  rig.run_ok(define("a", 1));                              // offset 0
   auto ok = submit_with_key(rig, place("o1", "a"), "k1");  // offsets 1, 2
   auto no = submit_with_key(rig, place("o2", "a"), "k2");  // out of stock because of o1
   CHECK(rig.proc->run_once() == 2u);
@@ -515,7 +521,9 @@ struct EngineRig {
     REQUIRE(r->called);
     return r;
   }
-  PartitionId home(const std::string& seller) { return engine->router().partition_for_seller(SellerId{seller}); }
+  PartitionId home(const std::string& seller) {
+    return engine->router().partition_for_seller(SellerId{seller});
+  }
 };
 
 // Two sellers that land on different partitions of four.
@@ -543,8 +551,10 @@ TEST_CASE("the engine routes by seller and refuses what cannot reach one partiti
   CHECK(alice_state.find_product(Sku{"bob-hat"}) == nullptr);
 
   SUBCASE("lines of two sellers") {
-    auto [res, r] = rig.submit(PlaceOrder{OrderId{"o1"}, CustomerId{"c"},
-                                          {{Sku{"alice-mug"}, Quantity{1}}, {Sku{"bob-hat"}, Quantity{1}}}});
+    auto [res, r] =
+        rig.submit(PlaceOrder{OrderId{"o1"},
+                              CustomerId{"c"},
+                              {{Sku{"alice-mug"}, Quantity{1}}, {Sku{"bob-hat"}, Quantity{1}}}});
     CHECK(res == SubmitResult::completed);
     REQUIRE(r->called);  // answered on the calling thread
     CHECK(r->completion.durable.ok());
@@ -610,7 +620,8 @@ TEST_CASE("a rejected definition does not free a SKU another definition still cl
 
   int holders = 0;
   for (uint32_t p = 0; p < rig.engine->partition_count(); ++p)
-    holders += rig.engine->processor(PartitionId{p}).state_for_test().find_product(Sku{"mug"}) != nullptr;
+    holders +=
+        rig.engine->processor(PartitionId{p}).state_for_test().find_product(Sku{"mug"}) != nullptr;
   CHECK(holders == 1);
   CHECK(rig.engine->router().seller_of(Sku{"mug"}) == SellerId{alice});
 }

@@ -102,8 +102,8 @@ std::vector<int64_t> versions_of(const std::vector<Envelope>& events) {
 }
 
 Product sample_product() {
-  return Product{Sku{"sku-1"}, SellerId{"seller-1"}, "Widget", AmountMinor{250}, Currency{"USD"},
-                 Quantity{10},   Quantity{3},          2};
+  return Product{Sku{"sku-1"},    SellerId{"seller-1"}, "Widget",    AmountMinor{250},
+                 Currency{"USD"}, Quantity{10},         Quantity{3}, 2};
 }
 
 Order sample_order() {
@@ -208,8 +208,8 @@ TEST_CASE("offsets are assigned per partition from 0 and tails follow") {
 
 TEST_CASE("read returns a partition's events from an offset, in order, up to max") {
   Storage s;
-  auto written = s.append(kP0, {event(kP0, "a", 1), event(kP0, "a", 2), event(kP0, "b", 1),
-                                event(kP0, "a", 3)});
+  auto written = s.append(
+      kP0, {event(kP0, "a", 1), event(kP0, "a", 2), event(kP0, "b", 1), event(kP0, "a", 3)});
   s.append(kP1, {event(kP1, "z", 1)});
 
   auto all = s.read(kP0, 0);
@@ -351,7 +351,8 @@ TEST_CASE("state written through an append's delta loads back") {
 TEST_CASE("idempotency records round-trip") {
   Storage s;
   StateStore store(*s.db);
-  const IdempotencyRecord rec{"fp-123", 201, R"({"order_id":"o1"})", "0-7", TimestampMs{1'700'000'000'000}};
+  const IdempotencyRecord rec{"fp-123", 201, R"({"order_id":"o1"})", "0-7",
+                              TimestampMs{1'700'000'000'000}};
   // A record may be written with no events at all (a rejected command).
   s.append(kP0, {}, [&](std::span<const Envelope> evs, StateDelta& d) {
     CHECK(evs.empty());

@@ -80,8 +80,8 @@ Status ensure_topic(rd_kafka_t* rk, const std::string& name, uint32_t partitions
   if (!n) return Error{n.error().message};
   if (*n < 0) {
     char err[512];
-    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(name.c_str(), static_cast<int>(partitions), -1,
-                                                    err, sizeof err);
+    rd_kafka_NewTopic_t* nt =
+        rd_kafka_NewTopic_new(name.c_str(), static_cast<int>(partitions), -1, err, sizeof err);
     if (!nt) return Error{std::string("kafka new topic: ") + err};
     rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
@@ -108,7 +108,8 @@ Status ensure_topic(rd_kafka_t* rk, const std::string& name, uint32_t partitions
     rd_kafka_AdminOptions_destroy(opts);
     rd_kafka_NewTopic_destroy(nt);
     rd_kafka_queue_destroy(q);
-    if (!failure.empty()) return Error{fmt::format("kafka: cannot create topic {}: {}", name, failure)};
+    if (!failure.empty())
+      return Error{fmt::format("kafka: cannot create topic {}: {}", name, failure)};
     // Metadata may lag the creation for a moment: bounded retries.
     for (int i = 0; i < 50; ++i) {
       n = count_partitions();
@@ -118,17 +119,20 @@ Status ensure_topic(rd_kafka_t* rk, const std::string& name, uint32_t partitions
     if (!n) return Error{n.error().message};
   }
   if (*n != static_cast<int>(partitions))
-    return Error{fmt::format("kafka topic {} has {} partitions but Ordo is configured with {}; "
-                             "start with --partitions {} or use another topic",
-                             name, *n, partitions, *n)};
+    return Error{
+        fmt::format("kafka topic {} has {} partitions but Ordo is configured with {}; "
+                    "start with --partitions {} or use another topic",
+                    name, *n, partitions, *n)};
   return {};
 }
 
 Result<std::pair<int64_t, int64_t>> watermarks(rd_kafka_t* consumer, const std::string& topic,
                                                int32_t partition, int timeout_ms) {
   int64_t low = 0, high = 0;
-  auto e = rd_kafka_query_watermark_offsets(consumer, topic.c_str(), partition, &low, &high, timeout_ms);
-  if (e) return Error{fmt::format("kafka watermarks of {}/{}: {}", topic, partition, error_text(e))};
+  auto e =
+      rd_kafka_query_watermark_offsets(consumer, topic.c_str(), partition, &low, &high, timeout_ms);
+  if (e)
+    return Error{fmt::format("kafka watermarks of {}/{}: {}", topic, partition, error_text(e))};
   return std::pair{low, high};
 }
 
@@ -157,7 +161,8 @@ Result<std::vector<Message>> read_partition(const Options& o, const std::string&
   while (!done && out.size() < max) {
     int wait = remaining_ms(deadline);
     if (wait == 0) {
-      failure = Error{fmt::format("kafka: reading {}/{} from {} timed out", topic, partition, from)};
+      failure =
+          Error{fmt::format("kafka: reading {}/{} from {} timed out", topic, partition, from)};
       break;
     }
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, std::min(wait, 200));
@@ -165,7 +170,8 @@ Result<std::vector<Message>> read_partition(const Options& o, const std::string&
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       done = true;
     } else if (m->err) {
-      failure = Error{fmt::format("kafka: reading {}/{}: {}", topic, partition, rd_kafka_message_errstr(m))};
+      failure = Error{
+          fmt::format("kafka: reading {}/{}: {}", topic, partition, rd_kafka_message_errstr(m))};
       done = true;
     } else if (m->offset >= from) {
       out.push_back({m->offset, std::string(static_cast<const char*>(m->payload), m->len)});

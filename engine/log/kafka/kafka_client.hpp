@@ -13,8 +13,8 @@
 namespace ordo::kafka {
 
 struct Options {
-  std::string brokers;                      // bootstrap.servers
-  std::string topic = "ordo.events";        // one Kafka partition per Ordo partition
+  std::string brokers;                         // bootstrap.servers
+  std::string topic = "ordo.events";           // one Kafka partition per Ordo partition
   std::string transactional_prefix = "ordo-";  // transactional.id = prefix + "p{N}"
   // Bound on every broker interaction (one append, one read, one start-up step), so a dead
   // broker turns into an error within this long instead of a hang.

@@ -14,7 +14,8 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 int remaining_ms(SteadyClock::time_point deadline) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
   return ms > 0 ? static_cast<int>(ms) : 0;
 }
 
@@ -65,13 +66,13 @@ constexpr unsigned kSlotBits = 24;
 void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* d = static_cast<Deliveries*>(opaque);
   auto tag = reinterpret_cast<uintptr_t>(m->_private);
-  if ((tag >> kSlotBits) != (d->batch & ((uintptr_t(1) << (sizeof(uintptr_t) * 8 - kSlotBits)) - 1)))
+  if ((tag >> kSlotBits) !=
+      (d->batch & ((uintptr_t(1) << (sizeof(uintptr_t) * 8 - kSlotBits)) - 1)))
     return;
   size_t i = tag & ((uintptr_t(1) << kSlotBits) - 1);
   if (i >= d->slots.size()) return;
   d->slots[i] = {true, m->err, m->offset};
 }
-
 
 std::string txn_error(rd_kafka_error_t* e) {
   std::string s = rd_kafka_error_string(e);
@@ -121,11 +122,12 @@ Status apply_frames(RocksDb& db, std::string_view in, rocksdb::WriteBatch& batch
 
 Result<Envelope> decode_kafka_event(const kafka::Message& m, PartitionId p) {
   auto e = decode_envelope(m.value);
-  if (!e) return Error{fmt::format("partition {} offset {}: undecodable event: {}", p.value(), m.offset,
-                                   e.error().message)};
+  if (!e)
+    return Error{fmt::format("partition {} offset {}: undecodable event: {}", p.value(), m.offset,
+                             e.error().message)};
   if (e->partition != p)
-    return Error{fmt::format("partition {} offset {}: event claims partition {}", p.value(), m.offset,
-                             e->partition.value())};
+    return Error{fmt::format("partition {} offset {}: event claims partition {}", p.value(),
+                             m.offset, e->partition.value())};
   // The value was written before its offset existed; the message's offset is the truth.
   e->offset = Offset{m.offset};
   return e;
@@ -201,12 +203,14 @@ Result<std::unique_ptr<KafkaLog>> KafkaLog::open(RocksDb& db, uint32_t partition
                                                  kafka::Options options) {
   if (partitions == 0 || partitions > 1024) return Error{"partition count must be 1..1024"};
   // The data directory is bound to one partition count and one topic.
-  for (auto [key, want] : {std::pair<std::string, std::string>{"partitions", std::to_string(partitions)},
-                           {"kafka/topic", options.topic}}) {
+  for (auto [key, want] :
+       {std::pair<std::string, std::string>{"partitions", std::to_string(partitions)},
+        {"kafka/topic", options.topic}}) {
     std::string stored;
     auto s = db.db().Get(rocksdb::ReadOptions(), db.cf(Cf::meta), key, &stored);
     if (s.ok() && stored != want)
-      return Error{fmt::format("the data directory was created with {} {}, not {}", key, stored, want)};
+      return Error{
+          fmt::format("the data directory was created with {} {}, not {}", key, stored, want)};
     if (s.IsNotFound()) {
       rocksdb::WriteBatch b;
       b.Put(db.cf(Cf::meta), key, want);
@@ -224,7 +228,8 @@ Result<std::unique_ptr<KafkaLog>> KafkaLog::open(RocksDb& db, uint32_t partition
   return log;
 }
 
-Result<std::unique_ptr<KafkaLog>> KafkaLog::open_reader(uint32_t partitions, kafka::Options options) {
+Result<std::unique_ptr<KafkaLog>> KafkaLog::open_reader(uint32_t partitions,
+                                                        kafka::Options options) {
   std::unique_ptr<KafkaLog> log(new KafkaLog(nullptr, std::move(options), partitions));
   for (uint32_t p = 0; p < partitions; ++p) {
     auto t = log->find_tail(p);
@@ -270,7 +275,8 @@ Status KafkaLog::sync_partition(uint32_t p) {
 Result<LogTail> KafkaLog::find_tail(uint32_t p) {
   auto c = kafka::make_consumer(options_);
   if (!c) return c.error();
-  auto wm = kafka::watermarks(c->get(), options_.topic, static_cast<int32_t>(p), options_.timeout_ms);
+  auto wm =
+      kafka::watermarks(c->get(), options_.topic, static_cast<int32_t>(p), options_.timeout_ms);
   if (!wm) return wm.error();
   const auto [low, high] = wm.value();
   // The last committed event is a little before the end (a commit marker follows every
@@ -295,7 +301,8 @@ Status KafkaLog::catch_up_index(uint32_t p, const LogTail& tail) {
   int64_t upto = -1;
   {
     std::string v;
-    auto g = db_->db().Get(rocksdb::ReadOptions(), db_->cf(Cf::stream_index), index_marker_key(p), &v);
+    auto g =
+        db_->db().Get(rocksdb::ReadOptions(), db_->cf(Cf::stream_index), index_marker_key(p), &v);
     if (g.ok()) {
       upto = std::stoll(v);
     } else if (g.IsNotFound()) {
@@ -307,15 +314,17 @@ Status KafkaLog::catch_up_index(uint32_t p, const LogTail& tail) {
     }
   }
   while (upto < tail.last_offset.value()) {
-    auto msgs = kafka::read_partition(options_, options_.topic, static_cast<int32_t>(p), upto + 1, 4096,
-                                      tail.last_offset.value());
+    auto msgs = kafka::read_partition(options_, options_.topic, static_cast<int32_t>(p), upto + 1,
+                                      4096, tail.last_offset.value());
     if (!msgs) return Error{msgs.error().message};
-    if (msgs->empty()) return Error{fmt::format("partition {}: the topic ends before its last event", p)};
+    if (msgs->empty())
+      return Error{fmt::format("partition {}: the topic ends before its last event", p)};
     rocksdb::WriteBatch batch;
     for (const auto& m : msgs.value()) {
       auto e = decode_kafka_event(m, PartitionId{p});
       if (!e) return Error{e.error().message};
-      batch.Put(db_->cf(Cf::stream_index), stream_key(e->stream, e->stream_version), encode_envelope(*e));
+      batch.Put(db_->cf(Cf::stream_index), stream_key(e->stream, e->stream_version),
+                encode_envelope(*e));
       upto = m.offset;
     }
     batch.Put(db_->cf(Cf::stream_index), index_marker_key(p), std::to_string(upto));
@@ -333,7 +342,8 @@ Status KafkaLog::catch_up_idempotency(uint32_t p) {
   if (!next) return Error{next.error().message};
   int64_t from = next.value();
   for (;;) {
-    auto msgs = kafka::read_partition(options_, idempotency_topic(), static_cast<int32_t>(p), from, 256, -1);
+    auto msgs = kafka::read_partition(options_, idempotency_topic(), static_cast<int32_t>(p), from,
+                                      256, -1);
     if (!msgs) return Error{msgs.error().message};
     if (msgs->empty()) return {};
     rocksdb::WriteBatch batch;
@@ -388,13 +398,15 @@ Status KafkaLog::fail_transaction(Part& part, uint32_t p, const std::string& why
   return Error{fmt::format("partition {}: kafka: {}", p, why)};
 }
 
-Status KafkaLog::append(PartitionId pid, std::span<Envelope> events, const DeltaBuilder& build_delta) {
+Status KafkaLog::append(PartitionId pid, std::span<Envelope> events,
+                        const DeltaBuilder& build_delta) {
   const uint32_t p = pid.value();
   ORDO_ASSERT(db_ && p < parts_.size(), "append to partition {} of {}", p, parts_.size());
   Part& part = *parts_[p];
   std::lock_guard lock(part.mu);
   if (!part.fenced.empty()) return Error{part.fenced};
-  if (part.in_doubt) return Error{fmt::format("partition {}: waiting for Kafka to settle the last transaction", p)};
+  if (part.in_doubt)
+    return Error{fmt::format("partition {}: waiting for Kafka to settle the last transaction", p)};
 
   if (events.empty()) {  // state only (snapshot, rejections): RocksDB alone
     StateDelta delta;
@@ -423,11 +435,13 @@ Status KafkaLog::append(PartitionId pid, std::span<Envelope> events, const Delta
     return fail_transaction(part, p, why);
   }
   // Produces `values` to topic/p and waits (bounded) for every delivery report.
-  auto produce_all = [&](const std::string& topic, const std::vector<std::pair<std::string, std::string>>& kvs,
+  auto produce_all = [&](const std::string& topic,
+                         const std::vector<std::pair<std::string, std::string>>& kvs,
                          std::vector<int64_t>& offsets) -> Status {
     ++d.batch;
     d.slots.assign(kvs.size(), {});
-    const uintptr_t batch_tag = (d.batch & ((uintptr_t(1) << (sizeof(uintptr_t) * 8 - kSlotBits)) - 1)) << kSlotBits;
+    const uintptr_t batch_tag =
+        (d.batch & ((uintptr_t(1) << (sizeof(uintptr_t) * 8 - kSlotBits)) - 1)) << kSlotBits;
     for (size_t i = 0; i < kvs.size(); ++i) {
       for (;;) {
         auto err = rd_kafka_producev(
@@ -499,7 +513,8 @@ Status KafkaLog::append(PartitionId pid, std::span<Envelope> events, const Delta
   // derived, so written without the WAL, which would carry every event a second time.
   rocksdb::WriteBatch index;
   for (const auto& e : events)
-    index.Put(db_->cf(Cf::stream_index), stream_key(e.stream, e.stream_version), encode_envelope(e));
+    index.Put(db_->cf(Cf::stream_index), stream_key(e.stream, e.stream_version),
+              encode_envelope(e));
   index.Put(db_->cf(Cf::stream_index), index_marker_key(p), std::to_string(t.last_offset.value()));
   if (!idem_offsets.empty())
     batch.Put(db_->cf(Cf::meta), meta_key("idem_next", p), std::to_string(idem_offsets.back() + 1));
@@ -551,7 +566,8 @@ Result<std::vector<Envelope>> KafkaLog::read_stream(std::string_view stream, int
   if (!db_) return Error{"stream reads need the data directory's index"};
   // The index is written with each commit before its answer: a reader sees its own writes.
   std::vector<Envelope> out;
-  std::unique_ptr<rocksdb::Iterator> it(db_->db().NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::stream_index)));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db().NewIterator(rocksdb::ReadOptions(), db_->cf(Cf::stream_index)));
   std::string prefix(stream);
   prefix.push_back('\0');
   for (it->Seek(stream_key(stream, std::max<int64_t>(from_version, 0)));

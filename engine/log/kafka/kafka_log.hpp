@@ -30,7 +30,8 @@ class KafkaLog final : public EventLog {
   // Creates the topics if missing (a partition-count mismatch is an error), starts one
   // transactional producer per partition (fencing any older writer with the same ids),
   // finds each partition's last committed event, and catches RocksDB up with Kafka.
-  static Result<std::unique_ptr<KafkaLog>> open(RocksDb& db, uint32_t partitions, kafka::Options options);
+  static Result<std::unique_ptr<KafkaLog>> open(RocksDb& db, uint32_t partitions,
+                                                kafka::Options options);
   // A reader only (export, audit, tests): no producers, so it fences nobody; no RocksDB, so
   // read_stream is unavailable and append fails.
   static Result<std::unique_ptr<KafkaLog>> open_reader(uint32_t partitions, kafka::Options options);
@@ -40,7 +41,8 @@ class KafkaLog final : public EventLog {
   // While a partition's last transaction has an unknown outcome (the broker went away
   // mid-commit), this re-establishes it from Kafka first, and fails while it cannot.
   Result<LogTail> tail(PartitionId p) override;
-  Status append(PartitionId p, std::span<Envelope> events, const DeltaBuilder& build_delta) override;
+  Status append(PartitionId p, std::span<Envelope> events,
+                const DeltaBuilder& build_delta) override;
   Result<std::vector<Envelope>> read(PartitionId p, Offset from, size_t max) override;
   Result<std::vector<Envelope>> read_stream(std::string_view stream, int64_t from_version,
                                             size_t max) override;

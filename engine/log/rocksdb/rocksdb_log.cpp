@@ -57,8 +57,8 @@ Result<std::unique_ptr<RocksDbLog>> RocksDbLog::open(RocksDb& db, uint32_t parti
   auto s = db.db().Get(rocksdb::ReadOptions(), db.cf(Cf::meta), "partitions", &stored);
   if (s.ok()) {
     if (stored != std::to_string(partitions))
-      return Error{fmt::format("the data directory was created with {} partitions, not {}",
-                               stored, partitions)};
+      return Error{fmt::format("the data directory was created with {} partitions, not {}", stored,
+                               partitions)};
   } else if (s.IsNotFound()) {
     rocksdb::WriteBatch b;
     b.Put(db.cf(Cf::meta), "partitions", std::to_string(partitions));
@@ -130,7 +130,8 @@ Status RocksDbLog::write_index(std::vector<IndexItem>& items) {
   std::sort(entries.begin(), entries.end());
   for (const auto& [k, v] : entries) batch.Put(db_.cf(Cf::stream_index), k, v);
   for (uint32_t p = 0; p < upto.size(); ++p)
-    if (upto[p] >= 0) batch.Put(db_.cf(Cf::stream_index), indexed_key(PartitionId{p}), std::to_string(upto[p]));
+    if (upto[p] >= 0)
+      batch.Put(db_.cf(Cf::stream_index), indexed_key(PartitionId{p}), std::to_string(upto[p]));
   // Neither synced nor in the WAL: derived data, rebuilt from the log after a crash
   // (catch_up_index), and the WAL is the commit path's bandwidth.
   rocksdb::WriteOptions wo;
@@ -146,17 +147,22 @@ Status RocksDbLog::catch_up_index() {
   indexed_upto_.assign(tails_.size(), -1);
   for (uint32_t p = 0; p < tails_.size(); ++p) {
     std::string v;
-    auto g = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::stream_index), indexed_key(PartitionId{p}), &v);
+    auto g = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::stream_index),
+                          indexed_key(PartitionId{p}), &v);
     if (g.IsNotFound())
-      g = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), legacy_indexed_key(PartitionId{p}), &v);
-    if (g.ok()) indexed_upto_[p] = std::stoll(v);
-    else if (!g.IsNotFound()) return Error{"rocksdb: " + g.ToString()};
+      g = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), legacy_indexed_key(PartitionId{p}),
+                       &v);
+    if (g.ok())
+      indexed_upto_[p] = std::stoll(v);
+    else if (!g.IsNotFound())
+      return Error{"rocksdb: " + g.ToString()};
     while (indexed_upto_[p] < tails_[p].last_offset.value()) {
       auto events = read(PartitionId{p}, Offset{indexed_upto_[p] + 1}, 4096);
       if (!events) return Error{events.error().message};
       if (events->empty()) return Error{"the log ends before its tail record"};
       std::vector<IndexItem> items;
-      for (const auto& e : events.value()) items.push_back({e.stream, e.stream_version, e.partition, e.offset});
+      for (const auto& e : events.value())
+        items.push_back({e.stream, e.stream_version, e.partition, e.offset});
       if (auto s = write_index(items); !s) return s;
     }
   }
@@ -193,7 +199,8 @@ Status RocksDbLog::append(PartitionId p, std::span<Envelope> events,
   LogTail t;
   {
     std::lock_guard lock(mu_);
-    ORDO_ASSERT(p.value() < tails_.size(), "append to partition {} of {}", p.value(), tails_.size());
+    ORDO_ASSERT(p.value() < tails_.size(), "append to partition {} of {}", p.value(),
+                tails_.size());
     t = tails_[p.value()];
   }
   rocksdb::WriteBatch batch;
@@ -225,7 +232,8 @@ Status RocksDbLog::append(PartitionId p, std::span<Envelope> events,
   if (!events.empty()) {
     std::unique_lock lock(index_mu_);
     index_cv_.wait(lock, [&] { return index_pending_.size() < kMaxIndexBacklog || index_stop_; });
-    for (const auto& e : events) index_pending_.push_back({e.stream, e.stream_version, p, e.offset});
+    for (const auto& e : events)
+      index_pending_.push_back({e.stream, e.stream_version, p, e.offset});
     lock.unlock();
     index_cv_.notify_all();
   }
@@ -234,14 +242,16 @@ Status RocksDbLog::append(PartitionId p, std::span<Envelope> events,
 
 Result<std::vector<Envelope>> RocksDbLog::read(PartitionId p, Offset from, size_t max) {
   Offset scanned{-1};
-  return read_types(p, from, max, [](std::string_view) { return true; }, scanned);
+  return read_types(
+      p, from, max, [](std::string_view) { return true; }, scanned);
 }
 
-Result<std::vector<Envelope>> RocksDbLog::read_types(PartitionId p, Offset from, size_t max, const TypeFilter& want,
-                                                     Offset& scanned) {
+Result<std::vector<Envelope>> RocksDbLog::read_types(PartitionId p, Offset from, size_t max,
+                                                     const TypeFilter& want, Offset& scanned) {
   std::vector<Envelope> out;
   scanned = Offset{-1};
-  std::unique_ptr<rocksdb::Iterator> it(db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::log)));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::log)));
   std::string prefix;
   append_be32(prefix, p.value());
   size_t seen = 0;
@@ -252,10 +262,13 @@ Result<std::vector<Envelope>> RocksDbLog::read_types(PartitionId p, Offset from,
     // Skipped without decoding when its type is plainly one the reader does not want.
     if (auto type = peek_event_type(it->value().ToStringView()); type && !want(*type)) continue;
     auto e = decode_envelope(it->value().ToStringView());
-    if (!e) return Error{fmt::format("partition {}: undecodable event: {}", p.value(), e.error().message)};
+    if (!e)
+      return Error{
+          fmt::format("partition {}: undecodable event: {}", p.value(), e.error().message)};
     // Read-back check: the bytes sit under the key they claim.
     if (e->partition != p || e->offset != key_offset)
-      return Error{fmt::format("partition {} offset {}: event claims another position", p.value(), key_offset.value())};
+      return Error{fmt::format("partition {} offset {}: event claims another position", p.value(),
+                               key_offset.value())};
     if (want(e->type)) out.push_back(std::move(e.value()));
   }
   if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};

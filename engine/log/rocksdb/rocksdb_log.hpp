@@ -23,11 +23,12 @@ class RocksDbLog final : public EventLog {
 
   uint32_t partition_count() const override { return static_cast<uint32_t>(tails_.size()); }
   Result<LogTail> tail(PartitionId p) override;
-  Status append(PartitionId p, std::span<Envelope> events, const DeltaBuilder& build_delta) override;
+  Status append(PartitionId p, std::span<Envelope> events,
+                const DeltaBuilder& build_delta) override;
   Result<std::vector<Envelope>> read(PartitionId p, Offset from, size_t max) override;
   Result<size_t> read_raw(PartitionId p, Offset from, size_t max, const RawSink& sink) override;
-  Result<std::vector<Envelope>> read_types(PartitionId p, Offset from, size_t max, const TypeFilter& want,
-                                           Offset& scanned) override;
+  Result<std::vector<Envelope>> read_types(PartitionId p, Offset from, size_t max,
+                                           const TypeFilter& want, Offset& scanned) override;
   Result<std::vector<Envelope>> read_stream(std::string_view stream, int64_t from_version,
                                             size_t max) override;
 
