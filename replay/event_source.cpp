@@ -77,6 +77,7 @@ std::string LogSource::where() const { return where_; }
 
 Result<bool> LogSource::next_lines(LineBatch& out, size_t max) {
   if (open_error_) return *open_error_;
+  if (read_error_) return *read_error_;
   size_t n = 0;
   while (n < max && part_ < tails_.size()) {
     const auto& [p, tail] = tails_[part_];
@@ -90,7 +91,12 @@ Result<bool> LogSource::next_lines(LineBatch& out, size_t max) {
             next_offset_ = at.value() + 1;
             ++got;
           });
-      if (!r) return r.error();
+      if (!r) {
+        // What was read before the error is handed over first; the error comes next call.
+        if (n + got == 0) return r.error();
+        read_error_ = r.error();
+        return true;
+      }
     }
     if (got == 0) {
       ++part_;

@@ -96,7 +96,8 @@ class LogSource final : public EventSource {
   int64_t from_offset_;                                 // where each partition's read starts
   std::vector<std::pair<PartitionId, LogTail>> tails_;  // the partitions to read, in order
   std::optional<Error> open_error_;
-  size_t part_ = 0;  // index into tails_
+  std::optional<Error> read_error_;  // next_lines: after the lines read before it
+  size_t part_ = 0;                  // index into tails_
   int64_t next_offset_ = 0;
   std::vector<Envelope> buf_;
   size_t pos_ = 0;

@@ -1,6 +1,7 @@
 #include "replay/line_check.hpp"
 
 #include <fmt/core.h>
+#include <simdjson.h>
 
 #include "engine/log/envelope_view.hpp"
 #include "engine/log/event_codec.hpp"
@@ -13,15 +14,24 @@ bool stored_where_it_claims(const LineBatch::Line& l, int64_t partition, int64_t
 }
 
 // The in-place check; nothing when the line must be decoded in full instead. `buffer_end`
-// is where the readable bytes behind the line end.
+// is where the readable bytes behind the line end; `scratch` is reused for the re-encoding.
 std::optional<CheckedLine> check_in_place(const LineBatch::Line& l, std::string_view text,
-                                          const char* buffer_end) {
+                                          const char* buffer_end, std::string& scratch) {
   auto v = view_canonical_envelope(text);
   if (!v || !stored_where_it_claims(l, v->partition, v->offset) || !hash_matches(*v))
     return std::nullopt;
-  // The hash holds, so these are the sealed bytes and the payload is canonical JSON, read in
-  // place (the rest of the line, `prev_hash` and on, is simdjson's read-ahead padding).
-  const bool padded = buffer_end - (v->payload.data() + v->payload.size()) >= 64;
+  // The payload is read in place: the rest of the line (`prev_hash` and on, at least 80
+  // bytes) is simdjson's read-ahead padding.
+  const bool padded = buffer_end - (v->payload.data() + v->payload.size()) >=
+                      static_cast<ptrdiff_t>(simdjson::SIMDJSON_PADDING);
+  auto ev = decode_event_text(v->type, v->schema_version, v->payload, padded);
+  if (!ev) return std::nullopt;  // the full decode gives the verdict and its wording
+  // The hash matched the bytes as they are; the old verdict hashed their canonical form. The
+  // two agree when the payload is canonical, i.e. what the writer makes of the decoded event
+  // (an unknown member, another spelling or a duplicate key takes the full decode instead).
+  scratch.clear();
+  write_event_payload(ev.value(), scratch);
+  if (scratch != v->payload) return std::nullopt;
   EventFacts f{PartitionId{v->partition},
                Offset{v->offset},
                v->stream,
@@ -31,7 +41,7 @@ std::optional<CheckedLine> check_in_place(const LineBatch::Line& l, std::string_
                v->prev_hash,
                v->hash,
                true};
-  return CheckedLine{f, decode_event_text(v->type, v->schema_version, v->payload, padded)};
+  return CheckedLine{f, std::move(ev)};
 }
 
 }  // namespace
@@ -43,9 +53,11 @@ void check_lines(CheckedBatch& out) {
   out.error_line = 0;
   out.block_lines = out.batch.block ? out.batch.split_block() : 0;
   out.events.reserve(out.batch.lines.size());
+  std::string scratch;
   for (const auto& l : out.batch.lines) {
     const std::string_view text = out.batch.text(l);
-    if (auto c = check_in_place(l, text, out.batch.bytes.data() + out.batch.bytes.size())) {
+    if (auto c =
+            check_in_place(l, text, out.batch.bytes.data() + out.batch.bytes.size(), scratch)) {
       out.events.push_back(std::move(*c));
       continue;
     }

@@ -1,5 +1,7 @@
 #include "engine/log/envelope_view.hpp"
 
+#include <simdjson.h>
+
 #include <cstring>
 
 #include "engine/log/envelope.hpp"
@@ -24,17 +26,20 @@ class Scanner {
     return true;
   }
 
-  // A string with no escape in it (an envelope field; payload strings are skipped by object()).
+  // A string as the canonical writer spells one without escapes: no backslash and no control
+  // byte (those it would have escaped). Payload strings are not read here.
   bool str(std::string_view& out) {
     if (pos_ >= s_.size() || s_[pos_] != '"') return false;
-    const char* begin = s_.data() + pos_ + 1;
-    const void* q = std::memchr(begin, '"', s_.size() - pos_ - 1);
-    if (!q) return false;
-    const size_t len = static_cast<size_t>(static_cast<const char*>(q) - begin);
-    if (std::memchr(begin, '\\', len)) return false;
-    out = std::string_view(begin, len);
-    pos_ += len + 2;
-    return true;
+    for (size_t i = pos_ + 1; i < s_.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(s_[i]);
+      if (c == '"') {
+        out = s_.substr(pos_ + 1, i - pos_ - 1);
+        pos_ = i + 1;
+        return true;
+      }
+      if (c == '\\' || c < 0x20) return false;
+    }
+    return false;
   }
 
   // A lower-case hex SHA-256 in quotes: fixed length, so no search for the closing quote.
@@ -75,6 +80,8 @@ class Scanner {
 }  // namespace
 
 std::optional<EnvelopeView> view_canonical_envelope(std::string_view line) noexcept {
+  // decode_envelope refuses text that is not UTF-8; so does this.
+  if (!simdjson::validate_utf8(line.data(), line.size())) return std::nullopt;
   EnvelopeView v;
   Scanner s(line);
   int64_t partition = 0;

@@ -4,13 +4,17 @@
 // encode_envelope() writes is accepted (keys in their byte order, no whitespace, envelope
 // strings without escapes, plain integers); anything else gives nothing, and the caller falls
 // back to decode_envelope(), which accepts any JSON spelling of an envelope. The payload is
-// only delimited, not parsed: until hash_matches() holds, nothing says it is even JSON.
+// only delimited, not parsed: nothing here says it is even JSON.
 //
-// Why this is sound for verification: the hash covers the canonical bytes of everything but
-// `hash` and `offset`, and those bytes are exactly the line with those two members cut out.
-// So when hash_matches() holds, the line *is* the canonical form of what was sealed, and the
-// views below are the sealed values. When it does not hold, the caller must decide on the
-// decoded envelope (a re-spelled but unaltered line still verifies there).
+// What the hash proves, and what it does not: it covers the bytes of everything but `hash`
+// and `offset`, and hash_matches() recomputes it over exactly those bytes of the line, so a
+// match says the line is what whoever sealed it wrote. It does not say the line is canonical:
+// the hash has no key, and a forger can seal non-canonical bytes. So a verifier that wants
+// the verdict decode_envelope() + compute_hash() would give must also check that the payload
+// bytes are canonical (replay/line_check.cpp re-encodes the decoded event and compares);
+// the envelope's own members are checked canonical here (UTF-8, no control bytes, no
+// escapes, plain integers, keys in order).
+
 #include <cstdint>
 #include <optional>
 #include <string_view>

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "engine/log/envelope_view.hpp"
 #include "engine/log/event_codec.hpp"
 #include "engine/log/rocksdb/rocksdb_log.hpp"
 #include "engine/state/rocks_db.hpp"
@@ -182,6 +183,43 @@ TEST_CASE("tampering with an export is found at the right offset") {
     VerifyReport r = verify_file(path);
     CHECK_FALSE(r.ok());
     CHECK(r.first_failure().starts_with(offset_of(lines[k + 1]) + ": prev_hash does not match"));
+  }
+  // A forger who seals the bytes as they are (not their canonical form) gets the verdict the
+  // canonical hash gives: the in-place check does not take their word for the spelling.
+  auto reseal_raw_from = [&](std::vector<std::string>& t, size_t from) {
+    std::string prev = decode_envelope(t[from - 1])->hash;
+    for (size_t i = from; i < t.size(); ++i) {
+      const size_t ph = t[i].rfind("\"prev_hash\":\"") + 13;
+      t[i].replace(ph, 64, prev);
+      auto v = view_canonical_envelope(t[i]);
+      REQUIRE(v.has_value());
+      const std::string h = sha256_hex(prev + std::string(v->hashed[0]) +
+                                       std::string(v->hashed[1]) + std::string(v->hashed[2]));
+      t[i].replace(t[i].find("\"hash\":\"") + 8, 64, h);
+      prev = h;
+    }
+  };
+  SUBCASE("a payload with a duplicate key, sealed as written, is refused as not an envelope") {
+    auto t = lines;
+    const size_t at = t[k].find("\"payload\":{") + 11;
+    t[k].insert(at, "\"customer_id\":\"forged\",");
+    reseal_raw_from(t, k);
+    write_lines(path, t);
+    VerifyReport r = verify_file(path);
+    CHECK_FALSE(r.ok());
+    REQUIRE(r.source_error.has_value());
+    CHECK_MESSAGE(r.source_error->find("duplicate key") != std::string::npos, *r.source_error);
+  }
+  SUBCASE("a payload re-spelled and sealed as written fails its (canonical) hash") {
+    auto t = lines;
+    const size_t at = t[k].find("\"payload\":{") + 11;
+    t[k].insert(at, " ");
+    reseal_raw_from(t, k);
+    write_lines(path, t);
+    VerifyReport r = verify_file(path);
+    CHECK_FALSE(r.ok());
+    CHECK_MESSAGE(r.first_failure().starts_with(offset_of(lines[k]) + ": hash does not match"),
+                  r.first_failure());
   }
   SUBCASE(
       "a consistent forgery (payload edited and every later hash recomputed) breaks the domain") {

@@ -619,6 +619,14 @@ TEST_CASE("the in-place view declines every spelling but the canonical one") {
       line.substr(0, line.size() - 1),
       "{}",
       "",
+      // A raw control byte or a byte that is not UTF-8 in an envelope string: the canonical
+      // writer escapes the one and decode_envelope refuses the other.
+      std::string(line).replace(line.find("\"cmd-1\""), 7,
+                                "\"cmd\x01"
+                                "1\""),
+      std::string(line).replace(line.find("\"cmd-1\""), 7,
+                                "\"cmd\xff"
+                                "1\""),
   };
   for (const auto& t : others) CHECK_MESSAGE(!view_canonical_envelope(t).has_value(), t);
   // Keys out of order are not canonical either (decode_envelope still reads them).
