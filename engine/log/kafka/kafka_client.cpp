@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <chrono>
+#include <thread>
 
 namespace ordo::kafka {
 
@@ -128,12 +129,21 @@ Status ensure_topic(rd_kafka_t* rk, const std::string& name, uint32_t partitions
 
 Result<std::pair<int64_t, int64_t>> watermarks(rd_kafka_t* consumer, const std::string& topic,
                                                int32_t partition, int timeout_ms) {
-  int64_t low = 0, high = 0;
-  auto e =
-      rd_kafka_query_watermark_offsets(consumer, topic.c_str(), partition, &low, &high, timeout_ms);
-  if (e)
-    return Error{fmt::format("kafka watermarks of {}/{}: {}", topic, partition, error_text(e))};
-  return std::pair{low, high};
+  // A partition of a topic created a moment ago may have no leader yet ("not leader",
+  // "leader not available"): those are retried until the timeout, anything else is not.
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    int64_t low = 0, high = 0;
+    auto e = rd_kafka_query_watermark_offsets(consumer, topic.c_str(), partition, &low, &high,
+                                              std::max(remaining_ms(deadline), 1));
+    if (!e) return std::pair{low, high};
+    const bool leaderless = e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                            e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                            e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    if (!leaderless || remaining_ms(deadline) < 100)
+      return Error{fmt::format("kafka watermarks of {}/{}: {}", topic, partition, error_text(e))};
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 Result<std::vector<Message>> read_partition(const Options& o, const std::string& topic,
