@@ -199,24 +199,23 @@ TEST_CASE("tampering with an export is found at the right offset") {
       prev = h;
     }
   };
-  SUBCASE("a payload with a duplicate key, sealed as written, is refused as not an envelope") {
+  // Inserts `text` at the start of event k's payload, seals from there on as written, and
+  // verifies the result.
+  auto verify_sealed_as_written = [&](const std::string& text) {
     auto t = lines;
-    const size_t at = t[k].find("\"payload\":{") + 11;
-    t[k].insert(at, "\"customer_id\":\"forged\",");
+    t[k].insert(t[k].find("\"payload\":{") + 11, text);
     reseal_raw_from(t, k);
     write_lines(path, t);
-    VerifyReport r = verify_file(path);
+    return verify_file(path);
+  };
+  SUBCASE("a payload with a duplicate key, sealed as written, is refused as not an envelope") {
+    VerifyReport r = verify_sealed_as_written("\"customer_id\":\"forged\",");
     CHECK_FALSE(r.ok());
     REQUIRE(r.source_error.has_value());
     CHECK_MESSAGE(r.source_error->find("duplicate key") != std::string::npos, *r.source_error);
   }
   SUBCASE("a payload re-spelled and sealed as written fails its (canonical) hash") {
-    auto t = lines;
-    const size_t at = t[k].find("\"payload\":{") + 11;
-    t[k].insert(at, " ");
-    reseal_raw_from(t, k);
-    write_lines(path, t);
-    VerifyReport r = verify_file(path);
+    VerifyReport r = verify_sealed_as_written(" ");
     CHECK_FALSE(r.ok());
     CHECK_MESSAGE(r.first_failure().starts_with(offset_of(lines[k]) + ": hash does not match"),
                   r.first_failure());
