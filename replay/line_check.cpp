@@ -1,7 +1,6 @@
 #include "replay/line_check.hpp"
 
 #include <fmt/core.h>
-#include <simdjson.h>
 
 #include "engine/log/envelope_view.hpp"
 #include "engine/log/event_codec.hpp"
@@ -13,38 +12,45 @@ bool stored_where_it_claims(const LineBatch::Line& l, int64_t partition, int64_t
   return l.stored_partition < 0 || (l.stored_partition == partition && l.stored_offset == offset);
 }
 
-// The in-place check; nothing when the line must be decoded in full instead. `buffer_end`
-// is where the readable bytes behind the line end; `scratch` is reused for the re-encoding.
-std::optional<CheckedLine> check_in_place(const LineBatch::Line& l, std::string_view text,
-                                          const char* buffer_end, std::string& scratch) {
+// The in-place check into `c`; false when the line must be decoded in full instead (and
+// `c` holds nothing of meaning).
+bool check_in_place(const LineBatch::Line& l, std::string_view text, CheckedLine& c) {
   auto v = view_canonical_envelope(text);
-  if (!v || !stored_where_it_claims(l, v->partition, v->offset) || !hash_matches(*v))
-    return std::nullopt;
-  // The payload is read in place: the rest of the line (`prev_hash` and on, at least 80
-  // bytes) is simdjson's read-ahead padding.
-  const bool padded = buffer_end - (v->payload.data() + v->payload.size()) >=
-                      static_cast<ptrdiff_t>(simdjson::SIMDJSON_PADDING);
-  auto ev = decode_event_text(v->type, v->schema_version, v->payload, padded);
-  if (!ev) return std::nullopt;  // the full decode gives the verdict and its wording
-  // The hash matched the bytes as they are; the old verdict hashed their canonical form. The
-  // two agree when the payload is canonical, i.e. what the writer makes of the decoded event
-  // (an unknown member, another spelling or a duplicate key takes the full decode instead).
-  scratch.clear();
-  write_event_payload(ev.value(), scratch);
-  if (scratch != v->payload) return std::nullopt;
-  EventFacts f{PartitionId{v->partition},
-               Offset{v->offset},
-               v->stream,
-               v->stream_version,
-               TimestampMs{v->occurred_at},
-               v->command_id,
-               v->prev_hash,
-               v->hash,
-               true};
-  return CheckedLine{f, std::move(ev)};
+  if (!v || !stored_where_it_claims(l, v->partition, v->offset) || !hash_matches(*v)) return false;
+  // The hash matched the bytes as they are; the full decode hashes their canonical form.
+  // The two agree when the payload is canonical, which decode_canonical_payload insists on
+  // (another spelling or a duplicate key takes the full decode instead), as the envelope
+  // view does for the envelope's own members.
+  Event& ev = c.event.value();
+  if (!decode_canonical_payload(v->type, v->schema_version, v->payload, ev))
+    return false;  // the full decode gives the verdict and its wording
+  c.facts = EventFacts{PartitionId{v->partition},
+                       Offset{v->offset},
+                       v->stream,
+                       v->stream_version,
+                       TimestampMs{v->occurred_at},
+                       v->command_id,
+                       v->prev_hash,
+                       v->hash,
+                       true,
+                       v->stream == event_stream(ev)};
+  return true;
 }
 
 }  // namespace
+
+EventFacts facts_of(const Envelope& e, const Result<Event>& ev) {
+  return EventFacts{e.partition,
+                    e.offset,
+                    e.stream,
+                    e.stream_version,
+                    e.occurred_at,
+                    e.command_id,
+                    e.prev_hash,
+                    e.hash,
+                    compute_hash(e) == e.hash,
+                    ev && e.stream == event_stream(ev.value())};
+}
 
 void check_lines(CheckedBatch& out) {
   out.events.clear();
@@ -53,14 +59,10 @@ void check_lines(CheckedBatch& out) {
   out.error_line = 0;
   out.block_lines = out.batch.block ? out.batch.split_block() : 0;
   out.events.reserve(out.batch.lines.size());
-  std::string scratch;
   for (const auto& l : out.batch.lines) {
     const std::string_view text = out.batch.text(l);
-    if (auto c =
-            check_in_place(l, text, out.batch.bytes.data() + out.batch.bytes.size(), scratch)) {
-      out.events.push_back(std::move(*c));
-      continue;
-    }
+    if (check_in_place(l, text, out.events.emplace_back())) continue;
+    out.events.pop_back();
     auto e = decode_envelope(text);
     if (!e) {
       out.error_line = l.line_no;
@@ -76,9 +78,8 @@ void check_lines(CheckedBatch& out) {
       break;
     }
     const Envelope& d = out.decoded.emplace_back(std::move(e.value()));
-    EventFacts f{d.partition,  d.offset,    d.stream, d.stream_version,         d.occurred_at,
-                 d.command_id, d.prev_hash, d.hash,   compute_hash(d) == d.hash};
-    out.events.push_back(CheckedLine{f, decode_event(d.type, d.schema_version, d.payload)});
+    auto ev = decode_event(d.type, d.schema_version, d.payload);
+    out.events.push_back(CheckedLine{facts_of(d, ev), std::move(ev)});
   }
 }
 

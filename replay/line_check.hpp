@@ -27,11 +27,17 @@ struct EventFacts {
   TimestampMs occurred_at{0};
   std::string_view command_id, prev_hash, hash;
   bool hash_ok = false;  // the hash recomputed from the content equals `hash`
+  // `stream` is the stream of the decoded payload (checked here, where it costs the fold
+  // nothing; meaningless when the payload does not decode).
+  bool stream_ok = false;
 };
+
+// The facts of an envelope decoded in full, and of its payload as decoded.
+EventFacts facts_of(const Envelope& e, const Result<Event>& ev);
 
 struct CheckedLine {
   EventFacts facts;
-  Result<Event> event;  // the decoded payload, or why it does not decode
+  Result<Event> event = Event{};  // the decoded payload, or why it does not decode
 };
 
 struct CheckedBatch {

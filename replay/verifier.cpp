@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "engine/domain/assert.hpp"
 #include "engine/domain/decide.hpp"
 #include "engine/log/event_codec.hpp"
@@ -9,6 +11,10 @@
 #include "replay/preconditions.hpp"
 
 namespace ordo::replay {
+namespace {
+// Above this many products touched by one command, repeats are dropped from the list.
+constexpr size_t kTouchedCompactAt = 512;
+}  // namespace
 
 bool VerifyReport::ok() const {
   if (source_error) return false;
@@ -71,16 +77,14 @@ void Verifier::fail(Part& pt, Offset at, std::string why) {
 }
 
 bool Verifier::end_command(Part& pt) {
-  for (const Sku& sku : pt.touched) {
-    const Product* p = pt.state.find_product(sku);
-    if (!p) continue;
-    auto it = pt.reserved_by_orders.find(sku);
+  for (const Product* p : pt.touched) {
+    auto it = pt.reserved_by_orders.find(p);
     const int64_t held = it == pt.reserved_by_orders.end() ? 0 : it->second;
     if (p->reserved.value() != held) {
       fail(pt, pt.command_last,
            fmt::format(
                "after command {}: product {} has {} reserved but its reserved orders hold {}",
-               pt.command_id, sku.value(), p->reserved.value(), held));
+               pt.command_id, p->sku.value(), p->reserved.value(), held));
       return false;
     }
   }
@@ -99,9 +103,8 @@ int64_t version_after(const PartitionState& s, const Event& ev) {
 
 void Verifier::add(const Envelope& e) {
   if (!accepts(e.partition)) return;
-  const EventFacts f{e.partition,  e.offset,    e.stream, e.stream_version,         e.occurred_at,
-                     e.command_id, e.prev_hash, e.hash,   compute_hash(e) == e.hash};
-  add(f, decode_event(e.type, e.schema_version, e.payload));
+  const auto ev = decode_event(e.type, e.schema_version, e.payload);
+  add(facts_of(e, ev), ev);
 }
 
 void Verifier::add(const EventFacts& e, const Result<Event>& ev) {
@@ -137,7 +140,7 @@ void Verifier::add(const EventFacts& e, const Result<Event>& ev) {
   }
 
   if (!ev) return fail(pt, e.offset, "payload does not decode: " + ev.error().message);
-  if (e.stream != event_stream(ev.value()))
+  if (!e.stream_ok)
     return fail(pt, e.offset,
                 fmt::format("stream {} is not the stream of its payload ({})", e.stream,
                             event_stream(ev.value())));
@@ -150,23 +153,32 @@ void Verifier::add(const EventFacts& e, const Result<Event>& ev) {
                             want, e.stream));
 
   // Bookkeeping for the between-commands invariant: reserved == lines of reserved orders.
+  // Products are never removed and unordered_map keeps its elements where they are, so a
+  // product's address names it for the whole fold (cheaper to hash than its SKU).
+  auto touch = [&](const Sku& sku, int64_t reserved_delta) {
+    const Product* p = pt.state.find_product(sku);
+    if (!p) return;  // the preconditions make this unreachable; nothing to check then
+    if (reserved_delta != 0) pt.reserved_by_orders[p] += reserved_delta;
+    // A repeat is checked again at the command's end, harmlessly; a command touches few
+    // products, but the log is not trusted, so the list is kept to its distinct products.
+    if (!pt.touched.empty() && pt.touched.back() == p) return;
+    pt.touched.push_back(p);
+    if (pt.touched.size() >= kTouchedCompactAt) {
+      std::sort(pt.touched.begin(), pt.touched.end());
+      pt.touched.erase(std::unique(pt.touched.begin(), pt.touched.end()), pt.touched.end());
+    }
+  };
   std::visit(
       [&](const auto& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (requires { x.sku; }) {
-          pt.touched.insert(x.sku);
+          touch(x.sku, 0);
         } else if constexpr (std::is_same_v<T, OrderPlaced>) {
-          for (const auto& l : x.lines) {
-            pt.reserved_by_orders[l.sku] += l.qty.value();
-            pt.touched.insert(l.sku);
-          }
+          for (const auto& l : x.lines) touch(l.sku, l.qty.value());
         } else if constexpr (std::is_same_v<T, OrderCancelled> || std::is_same_v<T, OrderExpired> ||
                              std::is_same_v<T, OrderPaid>) {
           // A reservation ends by release (cancel, expiry) or by payment committing it.
-          for (const auto& l : pt.state.orders.at(x.order_id).lines) {
-            pt.reserved_by_orders[l.sku] -= l.qty.value();
-            pt.touched.insert(l.sku);
-          }
+          for (const auto& l : pt.state.orders.at(x.order_id).lines) touch(l.sku, -l.qty.value());
         }
       },
       ev.value());

@@ -8,7 +8,6 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "engine/domain/state.hpp"
@@ -72,8 +71,9 @@ class Verifier {
     // reserved, in the same command) are checked when the command changes.
     std::string command_id;
     Offset command_last{-1};
-    std::unordered_set<Sku> touched;
-    std::unordered_map<Sku, int64_t> reserved_by_orders;  // sum of lines of reserved orders
+    std::vector<const Product*> touched;  // by the current command
+    // Per product: the sum of the lines of its reserved orders.
+    std::unordered_map<const Product*, int64_t> reserved_by_orders;
   };
   Part& part(PartitionId p);
   void fail(Part& pt, Offset at, std::string why);

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "engine/log/canonical_scan.hpp"
 #include "engine/log/envelope.hpp"
 
 namespace ordo {
@@ -26,21 +27,7 @@ class Scanner {
     return true;
   }
 
-  // A string as the canonical writer spells one without escapes: no backslash and no control
-  // byte (those it would have escaped). Payload strings are not read here.
-  bool str(std::string_view& out) {
-    if (pos_ >= s_.size() || s_[pos_] != '"') return false;
-    for (size_t i = pos_ + 1; i < s_.size(); ++i) {
-      const unsigned char c = static_cast<unsigned char>(s_[i]);
-      if (c == '"') {
-        out = s_.substr(pos_ + 1, i - pos_ - 1);
-        pos_ = i + 1;
-        return true;
-      }
-      if (c == '\\' || c < 0x20) return false;
-    }
-    return false;
-  }
+  bool str(std::string_view& out) { return canonical::scan_plain_string(s_, pos_, out); }
 
   // A lower-case hex SHA-256 in quotes: fixed length, so no search for the closing quote.
   bool hex64(std::string_view& out) {
@@ -52,25 +39,7 @@ class Scanner {
     return true;
   }
 
-  // An integer as write_int spells it: an optional minus, then digits without a leading zero.
-  bool num(int64_t& out) {
-    const size_t start = pos_;
-    const bool neg = pos_ < s_.size() && s_[pos_] == '-';
-    if (neg) ++pos_;
-    uint64_t v = 0;
-    const size_t digits = pos_;
-    while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') {
-      if (pos_ - digits >= 19) return false;  // 19 digits always fit before the range check
-      v = v * 10 + static_cast<uint64_t>(s_[pos_] - '0');
-      ++pos_;
-    }
-    const size_t n = pos_ - digits;
-    if (n == 0 || (n > 1 && s_[digits] == '0')) return false;
-    if (v > static_cast<uint64_t>(INT64_MAX) + (neg ? 1 : 0)) return false;
-    if (neg && v == 0) return false;  // "-0" is not canonical
-    out = neg ? static_cast<int64_t>(0 - v) : static_cast<int64_t>(v);
-    return pos_ > start;
-  }
+  bool num(int64_t& out) { return canonical::scan_int(s_, pos_, out); }
 
  private:
   std::string_view s_;
@@ -106,13 +75,20 @@ std::optional<EnvelopeView> view_canonical_envelope(std::string_view line) noexc
   std::string_view rest = line.substr(payload_begin);
   constexpr std::string_view kTail = ",\"prev_hash\":\"";
   if (rest.size() < kTail.size() + 2) return std::nullopt;
-  // A plain backward scan: string_view::rfind would call memcmp at every position.
+  // The last `,"prev_hash":"` of the line, found by its commas from the end: the members
+  // after it hold four commas (memrchr is vectorised; string_view::rfind would call memcmp
+  // at every position).
   size_t tail = 0;
-  for (size_t i = rest.size() - kTail.size(); i > 0; --i)
-    if (rest[i] == ',' && rest[i + 2] == 'p' && rest.compare(i, kTail.size(), kTail) == 0) {
+  for (size_t end = rest.size() - kTail.size() + 1; end > 1;) {
+    const void* c = memrchr(rest.data() + 1, ',', end - 1);
+    if (!c) break;
+    const size_t i = static_cast<size_t>(static_cast<const char*>(c) - rest.data());
+    if (rest.compare(i, kTail.size(), kTail) == 0) {
       tail = i;
       break;
     }
+    end = i;
+  }
   if (tail == 0) return std::nullopt;
   Scanner t(rest.substr(tail));
   if (!(t.lit(",\"prev_hash\":") && t.hex64(v.prev_hash) && t.lit(",\"schema_version\":") &&

@@ -11,7 +11,7 @@
 // match says the line is what whoever sealed it wrote. It does not say the line is canonical:
 // the hash has no key, and a forger can seal non-canonical bytes. So a verifier that wants
 // the verdict decode_envelope() + compute_hash() would give must also check that the payload
-// bytes are canonical (replay/line_check.cpp re-encodes the decoded event and compares);
+// bytes are canonical (replay/line_check.cpp reads them with decode_canonical_payload);
 // the envelope's own members are checked canonical here (UTF-8, no control bytes, no
 // escapes, plain integers, keys in order).
 

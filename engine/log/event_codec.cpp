@@ -1,11 +1,11 @@
 #include "engine/log/event_codec.hpp"
 
 #include <fmt/core.h>
-#include <simdjson.h>
 
 #include <optional>
 
 #include "engine/log/canonical_object.hpp"
+#include "engine/log/canonical_text.hpp"
 #include "engine/log/money_fields.hpp"
 
 namespace ordo {
@@ -18,47 +18,8 @@ struct overloaded : Ts... {
 template <class... Ts>
 overloaded(Ts...) -> overloaded<Ts...>;
 
-// A payload object read through simdjson's DOM in place, with the part of Json's interface
-// the decoders use, so the same decoders read a Json tree or canonical text without building
-// a tree (verify decodes every event of the log).
-class DomValue {
- public:
-  explicit DomValue(simdjson::dom::element e) : e_(e) {}
-  bool is_object() const { return e_.is_object(); }
-  bool is_string() const { return e_.is_string(); }
-  bool is_int() const { return e_.is_int64(); }
-  bool is_bool() const { return e_.is_bool(); }
-  bool is_array() const { return e_.is_array(); }
-  std::string_view as_string() const { return std::string_view(e_.get_string().value_unsafe()); }
-  int64_t as_int() const { return e_.get_int64().value_unsafe(); }
-  bool as_bool() const { return e_.get_bool().value_unsafe(); }
-  std::optional<DomValue> find(std::string_view k) const {
-    simdjson::dom::element v;
-    if (e_.at_key(k).get(v)) return std::nullopt;
-    return DomValue(v);
-  }
-  // Iterates the array's elements as DomValues.
-  struct Array {
-    simdjson::dom::array a;
-    struct It {
-      simdjson::dom::array::iterator i;
-      DomValue operator*() const { return DomValue(*i); }
-      It& operator++() {
-        ++i;
-        return *this;
-      }
-      bool operator!=(const It& o) const { return i != o.i; }
-    };
-    It begin() const { return {a.begin()}; }
-    It end() const { return {a.end()}; }
-  };
-  Array as_array() const { return Array{e_.get_array().value_unsafe()}; }
-
- private:
-  simdjson::dom::element e_;
-};
-
-// Reads fields out of a payload object (a Json or a DomValue), remembering the first problem.
+// Reads fields out of a payload object (a Json or a CanonicalText::Value), remembering the first
+// problem.
 template <class Obj>
 class Reader {
  public:
@@ -125,7 +86,7 @@ Json field_json(const T& v) {
     return Json(static_cast<int64_t>(v.value()));
 }
 
-template <class T, class V>  // V: const Json* or std::optional<DomValue>
+template <class T, class V>  // V: const Json* or std::optional<CanonicalText::Value>
 bool field_read(const V& j, T& out) {
   if (!j) return false;
   if constexpr (std::is_same_v<T, std::string>) {
@@ -323,14 +284,16 @@ void write_event_payload(const Event& e, std::string& out) {
 
 namespace {
 
+// Decodes into `out` (in place: verify decodes every event of the log and keeps it where it
+// will be folded). On an error `out` holds some event of no meaning.
 template <class Obj>
-Result<Event> decode_payload(std::string_view type, int64_t schema_version, const Obj& payload) {
+Status decode_payload(std::string_view type, int64_t schema_version, const Obj& payload,
+                      Event& out) {
   if (!payload.is_object()) return Error{"payload is not an object"};
   // Every version from 1 to the current one is readable; older ones are upcast below.
   if (schema_version < 1 || schema_version > current_schema_version(type))
     return Error{fmt::format("{} schema_version {} is not known", type, schema_version)};
   Reader<Obj> r(payload);
-  Event out;
   if (type == "ProductDefined") {
     out = ProductDefined{Sku{r.str("sku")},
                          SellerId{r.str("seller_id")},
@@ -370,34 +333,28 @@ Result<Event> decode_payload(std::string_view type, int64_t schema_version, cons
   } else if (type == "OrderExpired") {
     out = OrderExpired{OrderId{r.str("order_id")}};
   } else if (auto money = decode_money(type, payload)) {
-    return std::move(*money);
+    if (!*money) return Error{money->error()};
+    out = std::move(money->value());
   } else {
     return Error{fmt::format("unknown event type {}", type)};
   }
   if (!r.ok()) return Error{r.error()};
-  return out;
+  return {};
 }
 
 }  // namespace
 
 Result<Event> decode_event(std::string_view type, int64_t schema_version, const Json& payload) {
-  return decode_payload(type, schema_version, payload);
+  Event e;
+  if (auto s = decode_payload(type, schema_version, payload, e); !s) return Error{s.message()};
+  return e;
 }
 
-Result<Event> decode_event_text(std::string_view type, int64_t schema_version,
-                                std::string_view payload, bool padded) {
-  // A parser per thread: it owns reusable buffers and is not thread-safe.
-  thread_local simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  simdjson::error_code err;
-  if (padded) {
-    err = parser.parse(payload.data(), payload.size(), false).get(root);
-  } else {
-    simdjson::padded_string copy(payload);
-    err = parser.parse(copy).get(root);
-  }
-  if (err) return Error{std::string("malformed JSON: ") + simdjson::error_message(err)};
-  return decode_payload(type, schema_version, DomValue(root));
+bool decode_canonical_payload(std::string_view type, int64_t schema_version,
+                              std::string_view payload, Event& out) {
+  // A tape per thread: it keeps its buffer between calls and is not shared.
+  thread_local CanonicalText text;
+  return text.read(payload) && decode_payload(type, schema_version, text.root(), out).ok();
 }
 
 }  // namespace ordo

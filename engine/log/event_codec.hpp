@@ -22,10 +22,12 @@ void write_event_payload(const Event& e, std::string& out);
 // `lines`, and the order snapshot's).
 void write_priced_lines(const std::vector<PricedLine>& lines, std::string& out);
 Result<Event> decode_event(std::string_view type, int64_t schema_version, const Json& payload);
-// The same from the payload's JSON text, read in place without building a Json tree. With
-// `padded`, the caller promises that 64 bytes past the text's end are readable (simdjson
-// reads ahead); otherwise the text is copied first.
-Result<Event> decode_event_text(std::string_view type, int64_t schema_version,
-                                std::string_view payload, bool padded);
+// The same read in place from the payload's text, without a tree (verify's path for every
+// stored event), but only when that text is canonical — to_canonical() of the value it
+// denotes, byte for byte (canonical_text.hpp) — and decodes. Nothing otherwise: the caller
+// then parses the text and takes decode_event, which gives the verdict and its wording.
+// Decodes into `out`, which holds nothing of meaning when the answer is false.
+bool decode_canonical_payload(std::string_view type, int64_t schema_version,
+                              std::string_view payload, Event& out);
 
 }  // namespace ordo

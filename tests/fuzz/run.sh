@@ -21,7 +21,7 @@ fi
 common=(engine/domain/types.cpp engine/domain/names.cpp engine/log/json.cpp)
 declare -A sources=(
   [command_decoders]="tests/fuzz/fuzz_command_decoders.cpp api/command_codec.cpp api/money_codec.cpp api/webhook_signature.cpp"
-  [event_decoder]="tests/fuzz/fuzz_event_decoder.cpp engine/log/envelope.cpp engine/log/event_codec.cpp engine/log/canonical_object.cpp"
+  [event_decoder]="tests/fuzz/fuzz_event_decoder.cpp engine/log/envelope.cpp engine/log/event_codec.cpp engine/log/canonical_object.cpp engine/log/canonical_text.cpp"
 )
 flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I"$src" -DFMT_HEADER_ONLY)

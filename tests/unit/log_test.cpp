@@ -567,17 +567,16 @@ TEST_CASE("a canonical envelope is read in place with the values it was sealed w
           hashed_bytes(e));
     CHECK(hash_matches(*v));
 
-    // The payload decodes from its text as it does from the tree, read in place or copied.
+    // The payload decodes from its canonical text in place as it does from the tree; text
+    // with an escaped string is left to the full decode.
     auto from_tree = decode_event(e.type, e.schema_version, e.payload);
     REQUIRE(from_tree.ok());
-    for (bool padded : {true, false}) {
-      // In place, the rest of the line is the read-ahead padding (at least 64 bytes).
-      REQUIRE(line.size() - (v->payload.data() + v->payload.size() - line.data()) >= 64);
-      auto from_text = decode_event_text(e.type, e.schema_version, v->payload, padded);
-      REQUIRE_MESSAGE(from_text.ok(), test::error_of(from_text));
-      CHECK(to_canonical(encode_event_payload(from_text.value())) ==
+    Event from_text;
+    const bool escaped = v->payload.find('\\') != std::string_view::npos;
+    REQUIRE(decode_canonical_payload(e.type, e.schema_version, v->payload, from_text) == !escaped);
+    if (!escaped)
+      CHECK(to_canonical(encode_event_payload(from_text)) ==
             to_canonical(encode_event_payload(from_tree.value())));
-    }
   }
 }
 
