@@ -31,3 +31,18 @@ struct std::hash<ordo::named_type<T, Tag>> {
     return std::hash<T>{}(v.value());
   }
 };
+
+#if defined(__GLIBCXX__)
+// libstdc++'s unordered containers keep each node's hash code only when the hash is not
+// "fast"; std::hash<std::string> is marked slow, and a wrapper would otherwise count as fast.
+// Without the kept code, a lookup re-hashes the key of every node it passes in a bucket (to
+// find where the bucket ends) and compares keys without first comparing codes: with a
+// million orders that was most of a fold's time (verify, recovery). A named id hashes as
+// its value does, so it is exactly as fast or slow.
+template <typename T, typename Tag>
+struct std::__is_fast_hash<std::hash<ordo::named_type<T, Tag>>>
+    : std::__is_fast_hash<std::hash<T>> {};
+static_assert(std::__cache_default<ordo::named_type<std::string, void>,
+                                   std::hash<ordo::named_type<std::string, void>>>::value,
+              "string ids keep their hash codes in unordered containers");
+#endif
