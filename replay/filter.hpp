@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "engine/log/envelope.hpp"
 
@@ -16,13 +17,18 @@ struct EventFilter {
   std::optional<int64_t> from_offset, to_offset;
 
   bool matches(const Envelope& e) const {
-    if (partition && e.partition.value() != *partition) return false;
-    if (from_offset && e.offset.value() < *from_offset) return false;
-    if (to_offset && e.offset.value() > *to_offset) return false;
-    if (from_time_ms && e.occurred_at.value() < *from_time_ms) return false;
-    if (to_time_ms && e.occurred_at.value() > *to_time_ms) return false;
-    if (type && e.type != *type) return false;
-    if (stream && e.stream != *stream) return false;
+    return matches(e.partition.value(), e.offset.value(), e.occurred_at.value(), e.type, e.stream);
+  }
+  // The same from the fields alone (an envelope read in place).
+  bool matches(uint32_t p, int64_t offset, int64_t occurred_at, std::string_view t,
+               std::string_view s) const {
+    if (partition && p != *partition) return false;
+    if (from_offset && offset < *from_offset) return false;
+    if (to_offset && offset > *to_offset) return false;
+    if (from_time_ms && occurred_at < *from_time_ms) return false;
+    if (to_time_ms && occurred_at > *to_time_ms) return false;
+    if (type && t != *type) return false;
+    if (stream && s != *stream) return false;
     return true;
   }
 };

@@ -8,10 +8,6 @@
 namespace ordo::replay {
 namespace {
 
-bool stored_where_it_claims(const LineBatch::Line& l, int64_t partition, int64_t offset) {
-  return l.stored_partition < 0 || (l.stored_partition == partition && l.stored_offset == offset);
-}
-
 // The in-place check into `c`; false when the line must be decoded in full instead (and
 // `c` holds nothing of meaning).
 bool check_in_place(const LineBatch::Line& l, std::string_view text, CheckedLine& c) {
@@ -39,6 +35,19 @@ bool check_in_place(const LineBatch::Line& l, std::string_view text, CheckedLine
 
 }  // namespace
 
+Result<Envelope> decode_stored_line(const LineBatch::Line& l, std::string_view text) {
+  auto e = decode_envelope(text);
+  if (!e)
+    return Error{l.line_no > 0
+                     ? "not a valid event envelope: " + e.error().message
+                     : fmt::format("partition {} offset {}: undecodable event: {}",
+                                   l.stored_partition, l.stored_offset, e.error().message)};
+  if (!stored_where_it_claims(l, e->partition.value(), e->offset.value()))
+    return Error{fmt::format("partition {} offset {}: event claims another position",
+                             l.stored_partition, l.stored_offset)};
+  return e;
+}
+
 EventFacts facts_of(const Envelope& e, const Result<Event>& ev) {
   return EventFacts{e.partition,
                     e.offset,
@@ -63,18 +72,10 @@ void check_lines(CheckedBatch& out) {
     const std::string_view text = out.batch.text(l);
     if (check_in_place(l, text, out.events.emplace_back())) continue;
     out.events.pop_back();
-    auto e = decode_envelope(text);
+    auto e = decode_stored_line(l, text);
     if (!e) {
       out.error_line = l.line_no;
-      out.error = l.line_no > 0
-                      ? "not a valid event envelope: " + e.error().message
-                      : fmt::format("partition {} offset {}: undecodable event: {}",
-                                    l.stored_partition, l.stored_offset, e.error().message);
-      break;
-    }
-    if (!stored_where_it_claims(l, e->partition.value(), e->offset.value())) {
-      out.error = fmt::format("partition {} offset {}: event claims another position",
-                              l.stored_partition, l.stored_offset);
+      out.error = e.error().message;
       break;
     }
     const Envelope& d = out.decoded.emplace_back(std::move(e.value()));

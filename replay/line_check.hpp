@@ -52,6 +52,16 @@ struct CheckedBatch {
   int64_t block_lines = 0;  // lines in a file's block, blank ones included
 };
 
+// A line from a log is where the log stored it (a file's lines have no stored position).
+inline bool stored_where_it_claims(const LineBatch::Line& l, int64_t partition, int64_t offset) {
+  return l.stored_partition < 0 || (l.stored_partition == partition && l.stored_offset == offset);
+}
+
+// A stored line decoded in full (the path for a line the in-place readers decline), with the
+// check that a log stored it where it claims to be; the error is worded as verify reports it
+// (a file's line still lacks the "PATH line N: " the caller prefixes).
+Result<Envelope> decode_stored_line(const LineBatch::Line& l, std::string_view text);
+
 // Checks `b.batch` into `b.events` (and `b.decoded`, `b.error`), replacing what they held;
 // their buffers are kept, so a batch can be refilled and checked again without allocating.
 void check_lines(CheckedBatch& b);

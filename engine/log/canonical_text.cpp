@@ -86,8 +86,13 @@ bool CanonicalText::value(int depth, uint32_t at) {
 
 std::optional<CanonicalText::Value> CanonicalText::Value::find(std::string_view key) const {
   if (!is_object()) return std::nullopt;
-  for (uint32_t i = n().first_child; i != 0; i = t_->nodes_[i].next_sibling)
-    if (t_->nodes_[i].key == key) return Value(*t_, i);
+  // Sizes and first bytes first: most members differ there, before a memcmp is needed.
+  for (uint32_t i = n().first_child; i != 0; i = t_->nodes_[i].next_sibling) {
+    const std::string_view k = t_->nodes_[i].key;
+    if (k.size() == key.size() &&
+        (k.empty() || (k[0] == key[0] && std::memcmp(k.data(), key.data(), k.size()) == 0)))
+      return Value(*t_, i);
+  }
   return std::nullopt;
 }
 

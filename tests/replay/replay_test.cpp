@@ -301,6 +301,25 @@ TEST_CASE("lines re-spelled without changing a value still verify (they are judg
   const std::string reference = verify_file_json(s.export_path);
   CHECK(verify_file_json(path) == reference);
   CHECK(verify_file_json(path, {.check_threads = 0, .batch_lines = 1}) == reference);
+
+  // Export writes every line canonical: the re-spelled ones decoded and re-encoded, the rest
+  // copied as stored, so the result is the original export byte for byte.
+  auto src = FileSource::open(path);
+  REQUIRE(src.ok());
+  export_to(*src.value(), s.dir.path() + "/respelled-export.jsonl");
+  CHECK(slurp(s.dir.path() + "/respelled-export.jsonl") == slurp(s.export_path));
+
+  // A line that is no envelope stops the export, named by its line number.
+  t[7] = "{\"not\":\"an envelope\"}";
+  write_lines(path, t);
+  auto bad = FileSource::open(path);
+  REQUIRE(bad.ok());
+  ExportOptions o;
+  o.out = s.dir.path() + "/bad-export.jsonl";
+  auto r = export_events(*bad.value(), o);
+  REQUIRE_FALSE(r.ok());
+  CHECK_MESSAGE(r.error().message.find("line 8: not a valid event envelope") != std::string::npos,
+                r.error().message);
 }
 
 TEST_CASE(
