@@ -41,8 +41,6 @@ class CanonicalText {
   // Reads `text`; false when it is not canonical JSON as above (the tape is then unusable).
   bool read(std::string_view text);
 
-  const Node& node(uint32_t i) const { return nodes_[i]; }
-
   // A node of the tape with the interface the payload decoders read (that of Json).
   class Value {
    public:
