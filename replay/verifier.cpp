@@ -11,10 +11,6 @@
 #include "replay/preconditions.hpp"
 
 namespace ordo::replay {
-namespace {
-// Above this many products touched by one command, repeats are dropped from the list.
-constexpr size_t kTouchedCompactAt = 512;
-}  // namespace
 
 bool VerifyReport::ok() const {
   if (source_error) return false;
@@ -89,6 +85,7 @@ bool Verifier::end_command(Part& pt) {
     }
   }
   pt.touched.clear();
+  pt.touched_compact_at = kTouchedCompactAt;
   return true;
 }
 
@@ -163,9 +160,12 @@ void Verifier::add(const EventFacts& e, const Result<Event>& ev) {
     // products, but the log is not trusted, so the list is kept to its distinct products.
     if (!pt.touched.empty() && pt.touched.back() == p) return;
     pt.touched.push_back(p);
-    if (pt.touched.size() >= kTouchedCompactAt) {
+    if (pt.touched.size() >= pt.touched_compact_at) {
       std::sort(pt.touched.begin(), pt.touched.end());
       pt.touched.erase(std::unique(pt.touched.begin(), pt.touched.end()), pt.touched.end());
+      // Twice what is left: a command with many distinct products is compacted a logarithmic
+      // number of times, not once per product.
+      pt.touched_compact_at = std::max(kTouchedCompactAt, 2 * pt.touched.size());
     }
   };
   std::visit(

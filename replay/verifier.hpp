@@ -48,6 +48,9 @@ Json to_json(const VerifyReport& r);
 // state in memory (that is what folding means); nothing else grows with the log.
 class Verifier {
  public:
+  // Products touched by one command before their list is first compacted.
+  static constexpr size_t kTouchedCompactAt = 512;
+
   void add(const Envelope& e);
   // The same for an event already read and checked by check_lines().
   void add(const EventFacts& e, const Result<Event>& ev);
@@ -72,6 +75,9 @@ class Verifier {
     std::string command_id;
     Offset command_last{-1};
     std::vector<const Product*> touched;  // by the current command
+    // At this size repeats are dropped from `touched` (a log is not trusted to keep commands
+    // small); it doubles with what is left.
+    size_t touched_compact_at = kTouchedCompactAt;
     // Per product: the sum of the lines of its reserved orders.
     std::unordered_map<const Product*, int64_t> reserved_by_orders;
   };
