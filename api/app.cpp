@@ -210,9 +210,12 @@ Response App::handle_readyz(Call& call) {
 
 Response App::handle_stream_events(Call& call) {
   const std::string& stream = call.params.at(0);
-  if (stream.empty() || stream.size() > 128)
-    return call.problem(
-        {400, "validation_failed", "stream name must be 1..128 bytes", "stream", {}});
+  if (!is_valid_stream_name(stream))
+    return call.problem({400,
+                         "validation_failed",
+                         "stream name must be 1..128 characters of [A-Za-z0-9._:-]",
+                         "stream",
+                         {}});
   int64_t from = 1, limit = 100;
   if (auto v = call.query.get("from_version")) {
     auto n = parse_int(*v);

@@ -49,6 +49,10 @@ class Fields {
     }
     // Characters (code points), as JSON Schema's maxLength counts them; simdjson has
     // checked the body is UTF-8.
+    if (v->as_string().find('\0') != std::string::npos) {
+      fail(k, "must not contain U+0000");
+      return std::nullopt;
+    }
     if (!is_text_within(v->as_string(), max_len)) {
       fail(k, fmt::format("must be at most {} characters", max_len));
       return std::nullopt;

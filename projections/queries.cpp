@@ -68,7 +68,9 @@ std::optional<EntryKey> parse_entry_key(const std::string& s) {
     *parts[i] = v;
     at = end + 1;
   }
-  if (k.partition > 1'000'000 || k.idx > 1'000'000) return std::nullopt;
+  // A time past the year 9999 cannot name an entry, and PostgreSQL would refuse the query.
+  constexpr int64_t kLastMs = 253'402'300'799'999;  // 9999-12-31T23:59:59.999Z
+  if (k.at_ms > kLastMs || k.partition > 1'000'000 || k.idx > 1'000'000) return std::nullopt;
   return k;
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <charconv>
+#include <limits>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -84,17 +85,26 @@ std::optional<int64_t> to_int(const std::string& s) {
 
 // Reads an integer option into `out`; false (after a message) when present but malformed.
 bool int_flag(const Flags& f, const std::string& name, std::optional<int64_t>& out,
-              int64_t min = INT64_MIN) {
+              int64_t min = INT64_MIN, int64_t max = INT64_MAX) {
   auto v = f.get(name);
   if (!v) return true;
   auto n = to_int(*v);
-  if (!n || *n < min) {
-    std::fprintf(stderr, "ordo replay: --%s must be an integer%s\n", name.c_str(),
-                 min == 0 ? " >= 0" : "");
+  if (!n || *n < min || *n > max) {
+    if (max != INT64_MAX)
+      std::fprintf(stderr, "ordo replay: --%s must be an integer in %lld..%lld\n", name.c_str(),
+                   static_cast<long long>(min), static_cast<long long>(max));
+    else
+      std::fprintf(stderr, "ordo replay: --%s must be an integer%s\n", name.c_str(),
+                   min == 0 ? " >= 0" : "");
     return false;
   }
   out = n;
   return true;
+}
+
+// A partition number: 0..2^32-1, not wrapped into that range.
+bool partition_flag(const Flags& f, std::optional<int64_t>& out) {
+  return int_flag(f, "partition", out, 0, std::numeric_limits<uint32_t>::max());
 }
 
 // Opens the one source the flags name. Sets `exit_code` when it cannot.
@@ -112,7 +122,7 @@ std::unique_ptr<EventSource> open_source(const Flags& f, SourceRange range, int&
     if (auto n = f.get("partitions")) {
       unsigned long v = 0;
       auto r = std::from_chars(n->data(), n->data() + n->size(), v);
-      if (r.ec != std::errc() || v == 0 || v > 1024) {
+      if (r.ec != std::errc() || r.ptr != n->data() + n->size() || v == 0 || v > 1024) {
         std::fprintf(stderr, "ordo replay: --partitions must be 1..1024\n");
         exit_code = 2;
         return nullptr;
@@ -164,8 +174,7 @@ int cmd_export(int argc, char** argv) {
   if (!f) return usage();
   ExportOptions o;
   std::optional<int64_t> partition;
-  if (!int_flag(*f, "partition", partition, 0) ||
-      !int_flag(*f, "from-time", o.filter.from_time_ms) ||
+  if (!partition_flag(*f, partition) || !int_flag(*f, "from-time", o.filter.from_time_ms) ||
       !int_flag(*f, "to-time", o.filter.to_time_ms) ||
       !int_flag(*f, "from-offset", o.filter.from_offset, 0) ||
       !int_flag(*f, "to-offset", o.filter.to_offset, 0))
@@ -231,7 +240,7 @@ int cmd_state_at(int argc, char** argv) {
   Cut cut;
   std::optional<int64_t> partition;
   if (!int_flag(*f, "offset", cut.offset, -1) || !int_flag(*f, "time", cut.time_ms) ||
-      !int_flag(*f, "partition", partition, 0))
+      !partition_flag(*f, partition))
     return 2;
   if (partition) cut.partition = static_cast<uint32_t>(*partition);
   auto stream = f->get("stream");

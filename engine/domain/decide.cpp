@@ -78,6 +78,12 @@ Decision decide_place(const PartitionState& s, const PlaceOrder& c, const Decide
       return reject(RejectCode::amount_overflow, "order total out of range");
     priced.push_back(PricedLine{line.sku, line.qty, p->price_minor});
   }
+  // One payment moves at most kMaxAmountMinor, and the views sum order totals: a larger
+  // order could never be paid and would only strain every sum it enters.
+  if (total > kMaxAmountMinor)
+    return reject(
+        RejectCode::amount_overflow,
+        fmt::format("order total {} is above the largest payment {}", total, kMaxAmountMinor));
 
   std::vector<Event> events;
   events.reserve(1 + priced.size());

@@ -3,6 +3,7 @@
 
 #include <fmt/core.h>
 
+#include <limits>
 #include <map>
 
 #include "engine/domain/assert.hpp"
@@ -247,15 +248,35 @@ Decision decide_cmd(const PartitionState& s, const RejectPayout& c, const Decide
 }
 
 Why check_ledger(const PartitionState& s, const Event& event) {
-  // Every posting must leave its wallet's available balance non-negative. A completed
-  // payout's debit is covered by its hold, checked below.
+  // Every posting must land where post() can take it, counting the event's earlier postings
+  // to the same account: a wallet's available balance stays non-negative (a completed
+  // payout's debit is covered by its hold, checked below) and its balance within int64; an
+  // escrow account names an escrow (for EscrowHeld, the one it creates) whose held amount
+  // stays non-negative. The engine's own events always do; a forged log must not stop the
+  // auditor's fold on post()'s assertions.
   const bool covered_by_hold = std::holds_alternative<PayoutCompleted>(event);
-  for (const auto& p : covered_by_hold ? std::vector<Posting>{} : postings(event)) {
-    if (auto owner = wallet_owner_of(p.account); !owner.empty() && p.amount_minor < 0) {
+  const OrderId* new_escrow = nullptr;
+  if (const auto* h = std::get_if<EscrowHeld>(&event)) new_escrow = &h->order_id;
+  std::map<std::string, __int128> moved;  // per account and currency, by this event
+  for (const auto& p : postings(event)) {
+    const __int128 delta = moved[p.account + "/" + p.currency.value()] += p.amount_minor;
+    if (auto owner = wallet_owner_of(p.account); !owner.empty()) {
       const Wallet* w = s.find_wallet(OwnerId{std::string(owner)}, p.currency);
-      if (!w || w->available().value() + p.amount_minor < 0)
+      const __int128 balance = w ? w->balance_minor.value() : 0;
+      const __int128 available = w ? w->available().value() : 0;
+      if (!covered_by_hold && available + delta < 0)
         return fmt::format("{} {}: {} would take the available balance below zero", p.account,
                            p.currency.value(), p.amount_minor);
+      if (balance + delta > std::numeric_limits<int64_t>::max())
+        return fmt::format("{} {}: {} would take the balance past its range", p.account,
+                           p.currency.value(), p.amount_minor);
+    } else if (p.account.starts_with("escrow:")) {
+      const OrderId id{p.account.substr(7)};
+      const Escrow* x = s.find_escrow(id);
+      if (!x && !(new_escrow && *new_escrow == id))
+        return fmt::format("posting to {}, which is not an escrow", p.account);
+      if ((x ? x->held_minor.value() : 0) + delta < 0)
+        return fmt::format("{}: {} would take what it holds below zero", p.account, p.amount_minor);
     }
   }
   return std::visit(

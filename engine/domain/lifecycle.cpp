@@ -2,6 +2,8 @@
 // dispute, refund and automatic completion. Pure: time comes in through DecideContext.
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "engine/domain/assert.hpp"
 #include "engine/domain/decide_parts.hpp"
 
@@ -28,14 +30,13 @@ std::variant<const Order*, Rejection> target(const PartitionState& s, const Orde
 bool reason_ok(const std::string& r) { return is_text_within(r, kMaxReasonLength); }
 
 // A reason cut to the limit without splitting a UTF-8 character (the event must stay valid
-// UTF-8 to survive its JSON encoding); a reason that is not UTF-8 at all is replaced.
+// UTF-8 to survive its JSON encoding); a reason that is not free text at all is replaced.
 std::string clip_reason(const std::string& r) {
-  if (r.size() <= kMaxReasonLength) return is_valid_utf8(r) ? r : std::string("payment failed");
-  size_t n = kMaxReasonLength;
-  while (n > 0 && (static_cast<unsigned char>(r[n]) & 0xC0) == 0x80)
+  size_t n = std::min(r.size(), kMaxReasonLength);
+  while (n > 0 && n < r.size() && (static_cast<unsigned char>(r[n]) & 0xC0) == 0x80)
     --n;  // r[n] continues a character
   std::string out = r.substr(0, n);
-  return is_valid_utf8(out) ? out : std::string("payment failed");
+  return reason_ok(out) ? out : std::string("payment failed");
 }
 
 Order& order_of(PartitionState& s, const OrderId& id) {
@@ -75,8 +76,9 @@ Decision decide_cmd(const PartitionState& s, const PayOrder& c, const DecideCont
   const Order& o = *std::get<const Order*>(t);
   if (ctx.now.value() >= o.expires_at.value())
     return reject(RejectCode::invalid_transition, "the order's reservation has expired");
-  // The ledger takes one movement of at most kMaxAmountMinor: a larger order could never be
-  // paid, so say so now rather than fail the payment later.
+  // The ledger takes one movement of at most kMaxAmountMinor. Orders above it are refused at
+  // placement now, but logs written before that may hold some: say so rather than fail the
+  // payment later.
   if (o.total_minor.value() > kMaxAmountMinor)
     return reject(RejectCode::amount_overflow,
                   fmt::format("order total {} is above the largest payment {}",
@@ -119,8 +121,15 @@ Decision decide_cmd(const PartitionState& s, const MarkOrderRefunded& c, const D
   std::vector<Event> events{OrderRefunded{o.order_id, o.payment_id, "refunded by the card provider",
                                           o.total_minor, o.currency}};
   // Goods not yet shipped go back on the shelf; shipped ones are the seller's to recover.
+  // The refund is the provider's fact and cannot be refused, so a line that would take its
+  // product past the stock ceiling stays off the shelf (apply asserts the ceiling; the seller
+  // can adjust the stock), where a customer's cancel of a paid order is refused instead.
   if (o.status == OrderStatus::paid)
-    for (const auto& l : o.lines) events.push_back(StockRestocked{l.sku, o.order_id, l.qty});
+    for (const auto& l : o.lines) {
+      const Product* p = s.find_product(l.sku);
+      if (p && p->on_hand.value() + l.qty.value() <= kMaxStock)
+        events.push_back(StockRestocked{l.sku, o.order_id, l.qty});
+    }
   return events;
 }
 

@@ -1,15 +1,25 @@
 #include "engine/domain/types.hpp"
 
+#include <algorithm>
+
 namespace ordo {
 
+namespace {
+
+bool is_id_char(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == ':' || c == '-';
+}
+
+}  // namespace
+
 bool is_valid_id(std::string_view s) noexcept {
-  if (s.empty() || s.size() > kMaxIdLength) return false;
-  for (char c : s) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
+  return !s.empty() && s.size() <= kMaxIdLength && std::all_of(s.begin(), s.end(), is_id_char);
+}
+
+bool is_valid_stream_name(std::string_view s) noexcept {
+  return !s.empty() && s.size() <= kMaxStreamNameLength &&
+         std::all_of(s.begin(), s.end(), is_id_char);
 }
 
 size_t utf8_length(std::string_view s) noexcept {
@@ -20,7 +30,8 @@ size_t utf8_length(std::string_view s) noexcept {
 
 bool is_text_within(std::string_view s, size_t max_chars) noexcept {
   // 4 bytes is the longest UTF-8 character: the byte count bounds the work first.
-  return s.size() <= 4 * max_chars && is_valid_utf8(s) && utf8_length(s) <= max_chars;
+  return s.size() <= 4 * max_chars && is_valid_utf8(s) && s.find('\0') == std::string_view::npos &&
+         utf8_length(s) <= max_chars;
 }
 
 bool is_valid_utf8(std::string_view s) noexcept {

@@ -45,11 +45,16 @@ inline constexpr int64_t kMaxFeeBps = 10'000;
 
 // Ids are client-chosen strings [A-Za-z0-9._:-]{1,64} (DESIGN §3).
 bool is_valid_id(std::string_view s) noexcept;
+// A stream's name is its kind and its ids ("order-o1", "wallet-acme.EUR"): id characters
+// only, at most kMaxStreamNameLength.
+inline constexpr size_t kMaxStreamNameLength = 128;
+bool is_valid_stream_name(std::string_view s) noexcept;
 // Well-formed UTF-8 (no overlongs, no surrogates): free text must survive a JSON round trip.
 bool is_valid_utf8(std::string_view s) noexcept;
 // The number of code points of valid UTF-8 `s`.
 size_t utf8_length(std::string_view s) noexcept;
-// Valid UTF-8 of at most `max_chars` code points.
+// Free text: valid UTF-8 of at most `max_chars` code points, without U+0000 (which
+// PostgreSQL's text and jsonb cannot hold: one would stop the views' projector for good).
 bool is_text_within(std::string_view s, size_t max_chars) noexcept;
 // ISO 4217 alphabetic code: three upper-case letters.
 bool is_valid_currency(std::string_view s) noexcept;

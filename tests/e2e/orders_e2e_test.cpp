@@ -168,6 +168,14 @@ TEST_CASE("bad input gets the right problem and changes nothing") {
                 "validation_failed");
   check_problem(c.post("/v1/products/p/stock", R"({"delta":-11})", bearer(f.merchant)), 409,
                 "stock_below_reserved");
+  // U+0000 in free text: PostgreSQL could not store it, so it never reaches the log.
+  auto nul =
+      c.post("/v1/products/p/stock", R"({"delta":1,"reason":"a\u0000b"})", bearer(f.merchant));
+  check_problem(nul, 400, "validation_failed");
+  CHECK(str_field(nul, "field") == "reason");
+  // A stream name outside the id characters (here a NUL) is bad input, not a storage error.
+  check_problem(c.get("/v1/streams/product-p%00/events", bearer(token("a1", Role::auditor))), 400,
+                "validation_failed");
 
   // Oversized body: refused before it is read in full.
   std::string huge = R"({"customer_id":"c1","lines":[{"sku":"p","qty":1}],"pad":")" +

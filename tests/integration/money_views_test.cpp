@@ -300,6 +300,13 @@ TEST_CASE("money views: wallets, escrows, payments, payouts and a trial balance 
     CHECK(parse(q.wallet_entries("nobody", std::nullopt, 10).items_json).as_array().empty());
     CHECK_FALSE(projections::parse_entry_key("1.2.3"));
     CHECK_FALSE(projections::parse_entry_key("1.2.3.x"));
+    // Past the year 9999 PostgreSQL refuses the time: the cursor is bad input, not a 503.
+    CHECK_FALSE(projections::parse_entry_key("10000000000000000.0.0.0"));
+    CHECK(projections::parse_entry_key("253402300799999.0.0.0"));
+    // A cursor at the last time the key can name still queries (no "interval out of range"):
+    // every entry is older.
+    CHECK(q.wallet_entries("alice", projections::parse_entry_key("253402300799999.0.0.0"), 10)
+              .items_json == q.wallet_entries("alice", std::nullopt, 10).items_json);
 
     auto x = q.escrow("o1");
     REQUIRE(x);

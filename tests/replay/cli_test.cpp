@@ -180,6 +180,12 @@ TEST_CASE("the ordo replay command") {
   CHECK(ordo_replay(dir, "verify").code == 2);
   CHECK(ordo_replay(dir, fmt::format("verify --file '{}' --data-dir '{}'", file, data)).code == 2);
   CHECK(ordo_replay(dir, "verify --file /nonexistent.jsonl").code == 1);
+  // Numbers out of range are refused, not wrapped (2^32 would be partition 0).
+  Run wrapped =
+      ordo_replay(dir, fmt::format("export --data-dir '{}' --partition 4294967296", data));
+  CHECK(wrapped.code == 2);
+  CHECK(wrapped.err.find("--partition must be an integer in 0..4294967295") != std::string::npos);
+  CHECK(ordo_replay(dir, "verify --kafka 127.0.0.1:1 --partitions 5x").code == 2);
 }
 
 TEST_CASE("auditor API: GET /v1/events and GET /v1/audit/verify") {

@@ -355,20 +355,23 @@ TEST_CASE("PlaceOrder rejects lines it cannot price together") {
   p.check_stock("a", 10, 0);
 }
 
-TEST_CASE("PlaceOrder whose total passes int64 is amount_overflow") {
-  // Ten lines of 10^6 units at 10^12 each: 10^19 > INT64_MAX; nine lines still fit.
+TEST_CASE("PlaceOrder whose total passes the money ceiling is amount_overflow") {
+  // At 10^12 a unit, 1000 units are exactly kMaxAmountMinor (10^15); 1001 pass it; ten lines
+  // of 10^6 units (10^19) would not even fit in int64.
   Partition p;
-  Lines nine, ten;
+  Lines ten;
   for (int i = 0; i < 10; ++i) {
     std::string sku = "dear-" + std::to_string(i);
     p.accept(define(sku, kMaxLineQty, kMaxPriceMinor));
-    if (i < 9) nine.emplace_back(sku, kMaxLineQty);
     ten.emplace_back(sku, kMaxLineQty);
   }
   p.reject(place("o10", ten), RejectCode::amount_overflow);
+  p.reject(place("o1001", {{"dear-0", 1001}}), RejectCode::amount_overflow);
+  p.reject(place("o2", {{"dear-0", 500}, {"dear-1", 501}}), RejectCode::amount_overflow);
   CHECK(p.state.orders.empty());
-  auto events = p.accept(place("o9", nine));
-  CHECK(as<OrderPlaced>(events[0]).total_minor.value() == 9 * kMaxLineQty * kMaxPriceMinor);
+  p.check_stock("dear-0", kMaxLineQty, 0);
+  auto events = p.accept(place("o1000", {{"dear-0", 1000}}));
+  CHECK(as<OrderPlaced>(events[0]).total_minor.value() == kMaxAmountMinor);
 }
 
 TEST_CASE("PlaceOrder with a bad shape is invalid_command") {

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -569,6 +570,18 @@ TEST_CASE("money: MarkOrderPaymentFailed keeps a long reason valid UTF-8") {
   CHECK(e.reason.starts_with(std::string(kMaxReasonLength - 1, 'x')));
 }
 
+TEST_CASE("money: free text never holds U+0000 (PostgreSQL's text and jsonb cannot)") {
+  const std::string nul("bad\0card", 8);
+  CHECK_FALSE(is_text_within(nul, kMaxReasonLength));
+  CHECK(is_text_within("bad card", kMaxReasonLength));
+  Rig r = order_in(Scenario::reserved);
+  r.reject(CancelOrder{OrderId{"o1"}, nul, std::nullopt}, RejectCode::invalid_command);
+  // A provider's reason cannot be refused: it is replaced.
+  Rig p = order_in(Scenario::payment_pending);
+  auto events = p.accept(MarkOrderPaymentFailed{OrderId{"o1"}, PaymentId{"p1"}, nul});
+  CHECK(as<OrderPaymentFailed>(events[0]).reason == "payment failed");
+}
+
 TEST_CASE("money: ship, deliver and the auto-release time") {
   Rig r = order_in(Scenario::paid);
   auto shipped = r.accept(ship());
@@ -691,6 +704,19 @@ TEST_CASE("money: cancel a reserved order releases the stock, a paid one refunds
     r.check_stock("a", kMaxStock, 0);
     r.reject(cancel(), RejectCode::stock_limit);
     CHECK(r.order().status == OrderStatus::paid);
+  }
+  SUBCASE("a provider's refund is recorded; a line past the stock ceiling stays off the shelf") {
+    // The refund has happened at the provider, so it cannot be refused like a cancel; apply
+    // asserts the ceiling, so the line that would pass it is not restocked.
+    Rig r = order_in(Scenario::paid);
+    r.accept(AdjustStock{Sku{"a"}, Quantity{kMaxStock - 8}, "fill"});
+    const int64_t b_on_hand = r.product("b").on_hand.value();
+    auto events = r.accept(MarkOrderRefunded{OrderId{"o1"}});
+    CHECK(types_of(events) == std::vector<std::string>{"OrderRefunded", "StockRestocked"});
+    CHECK(as<StockRestocked>(events.at(1)).sku == Sku{"b"});
+    r.check_stock("a", kMaxStock, 0);
+    r.check_stock("b", b_on_hand + 1, 0);
+    CHECK(r.order().status == OrderStatus::cancelled);
   }
 }
 
@@ -861,11 +887,20 @@ TEST_CASE("money: a free order (total 0) can be paid and completed") {
   }
 }
 
-TEST_CASE("money: an order above the largest payment cannot be paid (amount_overflow)") {
+TEST_CASE("money: an order above the largest payment is refused (amount_overflow)") {
   Rig r = shop();
   r.accept(define("dear", kMaxLineQty, kMaxPriceMinor));
-  r.accept(place("o1", {{"dear", 1001}}));  // 1.001 × 10^15
-  CHECK(r.order().total_minor.value() > kMaxAmountMinor);
+  r.reject(place("o1", {{"dear", 1001}}), RejectCode::amount_overflow);  // 1.001 × 10^15
+  // One placed before placement refused such totals (an old log) still cannot be paid.
+  r.fold({OrderPlaced{OrderId{"o1"},
+                      CustomerId{"cust-1"},
+                      r.product("dear").seller_id,
+                      r.product("dear").currency,
+                      {PricedLine{Sku{"dear"}, Quantity{1001}, AmountMinor{kMaxPriceMinor}}},
+                      AmountMinor{1001 * kMaxPriceMinor},
+                      TimestampMs{r.now + kTtl},
+                      "api"},
+          StockReserved{Sku{"dear"}, OrderId{"o1"}, Quantity{1001}}});
   r.reject(pay("o1", "p1"), RejectCode::amount_overflow);
   CHECK(r.order().status == OrderStatus::reserved);
   r.accept(place("o2", {{"dear", 1000}}));  // exactly 10^15
@@ -1413,4 +1448,25 @@ TEST_CASE("money flows: a refused InitiatePayment fails the order instead of lea
   r.flow(provider("ev-1", "p1", ProviderEventKind::captured, 999));
   CHECK(r.order("o1").status == OrderStatus::paid);
   CHECK(r.refused.size() == 1u);
+}
+
+TEST_CASE("money: postings the ledger could not take are refused by the precondition") {
+  // apply asserts what money_precondition checks, so the auditor's verify reports a forged log
+  // through the precondition instead of stopping on an assertion.
+  Rig r = shop();  // cust-1's wallet holds 100,000
+  const auto why = [&](const Event& e) { return money_precondition(r.state, e).value_or(""); };
+  const EscrowHeld from_nowhere{
+      OrderId{"o9"},  PaymentId{"p9"}, "escrow:nope", CustomerId{"cust-1"},
+      SellerId{"s1"}, AmountMinor{5},  kUsd};
+  CHECK_MESSAGE(why(from_nowhere).find("escrow:nope, which is not an escrow") != std::string::npos,
+                why(from_nowhere));
+  EscrowRefunded to_nowhere{OrderId{"o9"}, "escrow:nope", AmountMinor{5}, kUsd, true};
+  CHECK_MESSAGE(why(to_nowhere).find("is not an escrow") != std::string::npos, why(to_nowhere));
+  // A balance at the edge of int64 (a forged log can deposit 10^15 at a time without end).
+  r.state.wallets.at(WalletKey{OwnerId{"cust-1"}, kUsd}).balance_minor =
+      AmountMinor{std::numeric_limits<int64_t>::max() - 10};
+  const WalletDeposited past_range{OwnerId{"cust-1"}, kUsd, AmountMinor{11}, "x"};
+  CHECK_MESSAGE(why(past_range).find("past its range") != std::string::npos, why(past_range));
+  const WalletDeposited within{OwnerId{"cust-1"}, kUsd, AmountMinor{10}, "x"};
+  CHECK(why(within).empty());
 }
