@@ -78,12 +78,16 @@ class Verifier {
     // At this size repeats are dropped from `touched` (a log is not trusted to keep commands
     // small); it doubles with what is left.
     size_t touched_compact_at = kTouchedCompactAt;
-    // Per product: the sum of the lines of its reserved orders.
+    // Per product: the sum of its lines in the orders that hold a reservation.
     std::unordered_map<const Product*, int64_t> reserved_by_orders;
+    int64_t held_by_orders(const Product* p) const;
   };
   Part& part(PartitionId p);
   void fail(Part& pt, Offset at, std::string why);
+  // The invariants that hold between commands, for the products the last command touched.
   bool end_command(Part& pt);
+  // The last command's, then every product's and the ledger's: check_invariants, at the end.
+  bool end_log(Part& pt);
 
   std::map<uint32_t, Part> parts_;
 };

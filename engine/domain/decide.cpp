@@ -218,30 +218,37 @@ void apply(PartitionState& s, const Event& event, TimestampMs occurred_at) {
       event);
 }
 
+bool check_product_invariant(const Product& p, int64_t held_by_orders, std::string* why) {
+  if (p.on_hand.value() < 0 || p.reserved.value() < 0 || p.available().value() < 0) {
+    if (why)
+      *why = fmt::format("product {}: on_hand {} reserved {}", p.sku.value(), p.on_hand.value(),
+                         p.reserved.value());
+    return false;
+  }
+  if (held_by_orders != p.reserved.value()) {
+    if (why)
+      *why = fmt::format("product {}: reserved {} but reserved orders hold {}", p.sku.value(),
+                         p.reserved.value(), held_by_orders);
+    return false;
+  }
+  return true;
+}
+
+bool check_ledger_invariants(const PartitionState& s, std::string* why) {
+  return parts::check_ledger_invariants(s, why);
+}
+
 bool check_invariants(const PartitionState& s, std::string* why) {
   std::unordered_map<Sku, int64_t> reserved;
   for (const auto& [id, o] : s.orders) {
-    // A reservation holds until payment commits it (or cancel/expiry releases it).
-    if (o.status != OrderStatus::reserved && o.status != OrderStatus::payment_pending) continue;
+    if (!holds_reservation(o.status)) continue;
     for (const auto& l : o.lines) reserved[l.sku] += l.qty.value();
   }
   for (const auto& [sku, p] : s.products) {
-    if (p.on_hand.value() < 0 || p.reserved.value() < 0 || p.available().value() < 0) {
-      if (why)
-        *why = fmt::format("product {}: on_hand {} reserved {}", sku.value(), p.on_hand.value(),
-                           p.reserved.value());
-      return false;
-    }
     auto it = reserved.find(sku);
-    int64_t want = it == reserved.end() ? 0 : it->second;
-    if (want != p.reserved.value()) {
-      if (why)
-        *why = fmt::format("product {}: reserved {} but reserved orders hold {}", sku.value(),
-                           p.reserved.value(), want);
-      return false;
-    }
+    if (!check_product_invariant(p, it == reserved.end() ? 0 : it->second, why)) return false;
   }
-  return parts::check_ledger_invariants(s, why);
+  return check_ledger_invariants(s, why);
 }
 
 std::optional<std::string> money_precondition(const PartitionState& state, const Event& event) {

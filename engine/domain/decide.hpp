@@ -32,6 +32,13 @@ void apply(PartitionState& state, const Event& event, TimestampMs occurred_at);
 // balance is negative, a resolved escrow holds nothing, refunds never pass the capture.
 bool check_invariants(const PartitionState& state, std::string* why);
 
+// The parts of check_invariants, for a fold that keeps what the reserved orders hold of each
+// product as it goes (replay's verify) instead of summing every order at the end:
+// - one product's stock, given the quantity its reserved orders hold of it;
+bool check_product_invariant(const Product& product, int64_t held_by_orders, std::string* why);
+// - the ledger's.
+bool check_ledger_invariants(const PartitionState& state, std::string* why);
+
 // Why a lifecycle or ledger event cannot follow this state (nullopt when it can, and for
 // the inventory events, which replay/ checks itself). apply asserts the same.
 std::optional<std::string> money_precondition(const PartitionState& state, const Event& event);

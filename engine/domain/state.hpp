@@ -39,6 +39,12 @@ enum class OrderStatus {
 std::string_view to_string(OrderStatus s) noexcept;
 bool parse_order_status(std::string_view s, OrderStatus& out) noexcept;
 
+// An order holds its lines' stock reserved from placement until payment commits it or a
+// cancel or expiry releases it.
+constexpr bool holds_reservation(OrderStatus s) noexcept {
+  return s == OrderStatus::reserved || s == OrderStatus::payment_pending;
+}
+
 struct Order {
   OrderId order_id;
   CustomerId customer_id;

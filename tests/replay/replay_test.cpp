@@ -248,6 +248,33 @@ TEST_CASE("tampering with an export is found at the right offset") {
     CHECK_MESSAGE(v.first_failure().starts_with(offset_of(lines[r]) + ": product"),
                   v.first_failure());
   }
+  SUBCASE("a consistent forgery that drops one reservation breaks the reservation invariant") {
+    // Every event left passes its own preconditions, but the order holds a line whose stock
+    // was never reserved: found when its command ends, not at the end of the log.
+    auto t = lines;
+    size_t r = k;
+    while (t[r].find("\"type\":\"StockReserved\"") == std::string::npos) ++r;
+    const std::string command = decode_envelope(t[r])->command_id;
+    t.erase(t.begin() + static_cast<long>(r));
+    size_t last = r - 1;  // the forged command's last event
+    while (decode_envelope(t[last + 1])->command_id == command) ++last;
+    std::string prev = decode_envelope(t[r - 1])->hash;
+    for (size_t i = r; i < t.size(); ++i) {
+      auto x = decode_envelope(t[i]);
+      REQUIRE(x.ok());
+      seal(x.value(), prev);
+      prev = x->hash;
+      t[i] = encode_envelope(x.value());
+    }
+    write_lines(path, t);
+    VerifyReport v = verify_file(path);
+    CHECK_FALSE(v.ok());
+    CHECK_MESSAGE(v.first_failure().starts_with(offset_of(t[last]) + ": after command " + command +
+                                                ": product "),
+                  v.first_failure());
+    CHECK_MESSAGE(v.first_failure().find("reserved orders hold") != std::string::npos,
+                  v.first_failure());
+  }
 }
 
 namespace {
