@@ -332,8 +332,16 @@ asio::awaitable<Response> App::handle_command(Call& call) {
                               "Idempotency-Key",
                               {}});
     scoped_key = call.who.sub + '\x1f' + std::string(idem_key);
-    std::string fingerprint = sha256_hex(fmt::format(
-        "{} {}\n{}", std::string_view(req.method_string()), std::string_view(req.target()), body));
+    // What makes two requests the same: method, target, body and, when sent, If-Match (the
+    // same body against another version is another request). Without If-Match the text is
+    // what it always was, so records written before stay comparable.
+    std::string_view if_match = req[http::field::if_match];
+    std::string fingerprint = sha256_hex(
+        if_match.empty()
+            ? fmt::format("{} {}\n{}", std::string_view(req.method_string()),
+                          std::string_view(req.target()), body)
+            : fmt::format("{} {}\nIf-Match: {}\n{}", std::string_view(req.method_string()),
+                          std::string_view(req.target()), if_match, body));
     {
       std::lock_guard lock(inflight_mu_);
       if (!inflight_.insert(scoped_key).second)
@@ -431,7 +439,8 @@ asio::awaitable<Response> App::handle_command(Call& call) {
   if (!done->durable)
     co_return call.problem({503,
                             "storage_unavailable",
-                            "the command could not be made durable; nothing was written",
+                            "the command could not be completed; retry with the same "
+                            "Idempotency-Key, which runs it at most once",
                             {},
                             config_.retry_after_s});
   Response res =

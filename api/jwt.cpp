@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 
 #include "api/base64url.hpp"
+#include "engine/domain/types.hpp"
 #include "engine/log/json.hpp"
 
 namespace ordo::api {
@@ -87,8 +88,11 @@ Result<Claims> verify_jwt(std::string_view token, const std::vector<std::string>
   const Json* sub = claims->find("sub");
   const Json* role = claims->find("role");
   const Json* exp = claims->find("exp");
-  if (!sub || !sub->is_string() || sub->as_string().empty() || sub->as_string().size() > 64)
-    return Error{"token needs a sub"};
+  // The caller's name scopes its idempotency keys and is written into every event's actor:
+  // an id, so it can neither collide with the engine's own keys nor carry text PostgreSQL
+  // refuses.
+  if (!sub || !sub->is_string() || !is_valid_id(sub->as_string()))
+    return Error{"token needs a sub of 1..64 characters of [A-Za-z0-9._:-]"};
   if (!role || !role->is_string() || !parse_role(role->as_string()))
     return Error{"token needs a known role"};
   if (!exp || !exp->is_int()) return Error{"token needs exp"};

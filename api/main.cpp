@@ -56,6 +56,10 @@ int cmd_token(const Args& args) {
   auto sub = args.get("sub");
   auto role_name = args.get("role");
   if (!sub || !role_name) return usage();
+  if (!is_valid_id(*sub)) {
+    std::fprintf(stderr, "ordo token: --sub must be 1..64 characters of [A-Za-z0-9._:-]\n");
+    return 2;
+  }
   auto role = parse_role(*role_name);
   if (!role) {
     std::fprintf(stderr, "ordo token: unknown role %s\n", role_name->c_str());

@@ -22,11 +22,14 @@ struct Slot {
   std::optional<Completion> completion;
 };
 
-// Follow-ups are recorded under this caller, apart from every client's keys.
+// Follow-ups act as this caller. Their idempotency keys are apart from every client's: a
+// client's key is "{sub}\x1f{key}" with `sub` an id (api/jwt.cpp checks it), which never
+// starts with \x1e, so not even a token whose sub is "ordo-flow" can claim a step's key.
 constexpr std::string_view kFlowSub = "ordo-flow";
+constexpr std::string_view kStepKeyPrefix = "\x1eordo-flow\x1f";
 
 std::string step_key(const Envelope& env) {
-  return fmt::format("{}\x1f{}-{}", kFlowSub, env.partition.value(), env.offset.value());
+  return fmt::format("{}{}-{}", kStepKeyPrefix, env.partition.value(), env.offset.value());
 }
 
 Rendered render_step(const Outcome& o) {
@@ -206,7 +209,7 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
       auto slot = std::make_shared<Slot>();
       Submission sub;
       sub.command = s.command;
-      sub.meta.command_id = s.key.substr(kFlowSub.size() + 1);
+      sub.meta.command_id = s.key.substr(kStepKeyPrefix.size());
       sub.meta.correlation_id = s.source.correlation_id;
       sub.meta.causation_id =
           fmt::format("{}-{}", s.source.partition.value(), s.source.offset.value());

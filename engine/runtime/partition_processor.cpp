@@ -319,9 +319,10 @@ std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(
     }
     return nullptr;
   }
+  const TimestampMs now = clock_.now();
+  answer_recorded_keys(batch, now);
   auto prepared = std::make_unique<Prepared>();
   Prepared& out = *prepared;
-  const TimestampMs now = clock_.now();
   out.now = now;
   const DecideContext ctx{now, config_.reservation_ttl, config_.auto_release_after,
                           config_.platform_fee_bps};
@@ -407,6 +408,30 @@ std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(
   }
   out.batch = std::move(batch);
   return prepared;
+}
+
+void PartitionProcessor::answer_recorded_keys(std::vector<Submission>& batch, TimestampMs now) {
+  // The caller looked for a record of the key before submitting; one may have appeared since
+  // in a single way: a write whose outcome was in doubt (a Kafka commit that timed out) did
+  // commit, and recovery put its records back. Deciding the command again would run it twice,
+  // so it is answered as a failure to retry: the retry finds the record and replays it.
+  std::erase_if(batch, [&](Submission& s) {
+    if (!s.idempotency) return false;
+    auto record = store_.get_idempotency(s.idempotency->scoped_key);
+    if (record &&
+        !(record.value() &&
+          record.value()->created_at.value() + config_.idempotency_retention_ms > now.value()))
+      return false;
+    if (s.owns_claim) router_.release_claim(s.command);
+    if (s.done)
+      s.done(Completion{
+          Status{Error{record ? "the command's outcome is already recorded; retry"
+                              : "idempotency records cannot be read: " + record.error().message}},
+          {},
+          {},
+          Position{id_, tail_.last_offset}});
+    return true;
+  });
 }
 
 void PartitionProcessor::fail_prepared(Prepared& p, const Status& why) {

@@ -95,6 +95,9 @@ class PartitionProcessor {
   std::unique_ptr<Prepared> prepare(std::vector<Submission>& batch);
   // Committer thread (or inline): the durable append, then the replies.
   void commit(Prepared& p);
+  // Answers (and drops from the batch) the commands whose idempotency key already has a
+  // live record, or whose record cannot be read.
+  void answer_recorded_keys(std::vector<Submission>& batch, TimestampMs now);
   void fail_prepared(Prepared& p, const Status& why);
   void hand_off(std::unique_ptr<Prepared> p);
   void drain_committer();

@@ -40,7 +40,10 @@ struct IdempotencyClaim {
 };
 
 struct Completion {
-  Status durable;  // not ok: an infrastructure failure; nothing was written
+  // Not ok: the command was not acknowledged (an infrastructure failure, or its key's record
+  // appeared while it waited). Its events may be in the log if a write's outcome was in doubt
+  // (a Kafka commit that timed out); a retry with the same key then replays the record.
+  Status durable;
   Outcome outcome;
   Rendered rendered;
   Position position;  // last event of the command, or the partition's tail for a rejection

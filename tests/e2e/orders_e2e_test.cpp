@@ -242,6 +242,14 @@ TEST_CASE("cancel: the customer releases the stock; others see 404; If-Match gua
   stale["If-Match"] = "\"7\"";
   check_problem(c.post("/v1/orders/o1/cancel", "{}", stale), 412, "version_conflict");
   CHECK(s.reserved("p") == 3);
+  // If-Match is part of what an Idempotency-Key stands for: the same key and body against
+  // another version is another request, refused rather than replayed.
+  stale["Idempotency-Key"] = "cancel-o1";
+  check_problem(c.post("/v1/orders/o1/cancel", "{}", stale), 412, "version_conflict");
+  auto other_version = stale;
+  other_version["If-Match"] = "\"1\"";
+  check_problem(c.post("/v1/orders/o1/cancel", "{}", other_version), 422, "idempotency_key_reused");
+  CHECK(s.reserved("p") == 3);
 
   auto fresh = bearer(f.customer);
   fresh["If-Match"] = "\"1\"";

@@ -149,6 +149,21 @@ TEST_CASE("jwt: unknown roles and missing or oversized subjects are refused") {
                           std::to_string(kNow + 60) + "}",
                       kSecret),
                 {kSecret});
+  // A subject is an id: it scopes idempotency keys (apart from the engine's own, which start
+  // with \x1e) and is written into events that PostgreSQL must be able to store.
+  for (const std::string sub :
+       {R"(a\u001eb)", R"(a\u001fb)", R"(a\u0000b)", "a b", "caf\u00e9", ""})
+    check_refused(
+        craft(kHs256,
+              R"({"sub":")" + sub + R"(","role":"admin","exp":)" + std::to_string(kNow + 60) + "}",
+              kSecret),
+        {kSecret});
+  CHECK(verify_jwt(craft(kHs256,
+                         R"({"sub":"ordo-flow:1.a_B","role":"admin","exp":)" +
+                             std::to_string(kNow + 60) + "}",
+                         kSecret),
+                   {kSecret}, kNow)
+            .ok());
 }
 
 TEST_CASE("jwt: rotation — the previous secret is accepted during the grace, refused after") {

@@ -482,6 +482,32 @@ TEST_CASE("a rejection's idempotency record names the position its answer named"
   CHECK(rej.position == no->completion.position.to_string());
 }
 
+// The HTTP layer looks for a key's record before it submits. A record that appears after
+// that (a write whose outcome was in doubt, put back by recovery) must not let the command
+// run a second time: it is answered as a failure to retry, and the retry replays the record.
+TEST_CASE("a command whose key was recorded while it waited is not decided again") {
+  Rig rig;
+  rig.run_ok(define("a", 2));
+  auto first = submit_with_key(rig, place("o1", "a"), "k1");
+  rig.proc->run_once();
+  REQUIRE(first->accepted());
+  const int64_t tail = rig.tail().last_offset.value();
+
+  auto again = submit_with_key(rig, place("o2", "a"), "k1");
+  rig.proc->run_once();
+  REQUIRE(again->called);
+  CHECK_FALSE(again->completion.durable.ok());
+  CHECK(again->completion.durable.message().find("already recorded") != std::string::npos);
+  CHECK(rig.tail().last_offset.value() == tail);  // o2 was not placed
+  CHECK(stored_record(rig, "k1").fingerprint == "fp-k1");
+
+  // Past the retention the key is free again, as the HTTP layer treats it.
+  rig.clock.advance_ms(ProcessorConfig{}.idempotency_retention_ms + 1);
+  auto later = submit_with_key(rig, place("o3", "a"), "k1");
+  rig.proc->run_once();
+  CHECK(later->accepted());
+}
+
 // ---------------------------------------------------------------- Engine
 
 namespace {
