@@ -121,7 +121,7 @@ std::shared_ptr<Subscription> LiveFeed::subscribe(FeedFilter filter, Refusal& wh
   const uint32_t n = engine_.partition_count();
   std::vector<int64_t> start(n);
   for (uint32_t p = 0; p < n; ++p) {
-    auto tail = engine_.log().tail(PartitionId{p});
+    auto tail = engine_.log().known_tail(PartitionId{p});
     if (!tail) {
       why = Refusal::storage;
       return nullptr;

@@ -88,7 +88,7 @@ asio::awaitable<std::optional<Response>> App::wait_min_position(Call& call) {
                             {}});
   // A position past the end of the log was never handed out (a command's reply comes after
   // its events are in the log): refuse it now instead of waiting for it in vain.
-  if (auto tail = engine_.log().tail(PartitionId{static_cast<uint32_t>(*part)});
+  if (auto tail = engine_.log().known_tail(PartitionId{static_cast<uint32_t>(*part)});
       tail && *offset > tail->last_offset.value())
     co_return call.problem({400,
                             "validation_failed",
@@ -375,7 +375,7 @@ Response App::handle_metrics(Call& call) {
       "# TYPE ordo_events_total counter\n";
   for (uint32_t p = 0; p < engine_.partition_count(); ++p) {
     const std::string lp = fmt::format("partition=\"{}\"", p);
-    auto tail = engine_.log().tail(PartitionId{p});
+    auto tail = engine_.log().known_tail(PartitionId{p});
     const int64_t last = tail ? tail->last_offset.value() : -1;
     auto& proc = engine_.processor(PartitionId{p});
     auto stats = proc.stats();

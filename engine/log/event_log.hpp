@@ -29,6 +29,11 @@ class EventLog {
   // The last event's offset and hash of a partition, as recovered on open.
   virtual Result<LogTail> tail(PartitionId p) = 0;
 
+  // The tail as the log last knew it, without waiting on a writer or a broker: for request
+  // threads (readiness, metrics, positions), which must not stall behind them. An error while
+  // the partition's end is unknown. A backend whose tail() never waits needs no override.
+  virtual Result<LogTail> known_tail(PartitionId p) { return tail(p); }
+
   // Builds the state writes of a batch once its offsets are known (idempotency records and
   // the applied position name offsets).
   using DeltaBuilder = std::function<void(std::span<const Envelope>, StateDelta&)>;

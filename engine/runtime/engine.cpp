@@ -64,7 +64,7 @@ SubmitResult Engine::submit(Submission&& s) {
   if (auto* rej = std::get_if<Rejection>(&r)) {
     Outcome o{std::move(*rej), {}};
     Rendered rendered = s.render ? s.render(o) : Rendered{};
-    auto tail = log_->tail(PartitionId{0});
+    auto tail = log_->known_tail(PartitionId{0});  // on a request thread: never waits
     Position pos{PartitionId{0}, tail ? tail->last_offset : Offset{-1}};
     if (s.done) s.done(Completion{Status{}, std::move(o), std::move(rendered), pos});
     return SubmitResult::completed;

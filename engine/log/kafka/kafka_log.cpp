@@ -224,6 +224,7 @@ Result<std::unique_ptr<KafkaLog>> KafkaLog::open(RocksDb& db, uint32_t partition
   for (uint32_t p = 0; p < partitions; ++p) {
     std::lock_guard lock(log->parts_[p]->mu);
     if (auto s = log->sync_partition(p); !s) return Error{s.message()};
+    log->publish(*log->parts_[p]);
   }
   return log;
 }
@@ -237,6 +238,7 @@ Result<std::unique_ptr<KafkaLog>> KafkaLog::open_reader(uint32_t partitions,
     log->parts_[p]->tail = t.value();
     log->parts_[p]->in_doubt = false;
     log->parts_[p]->fenced = "this log was opened for reading only";
+    log->publish(*log->parts_[p]);
   }
   return log;
 }
@@ -356,10 +358,29 @@ Status KafkaLog::catch_up_idempotency(uint32_t p) {
   }
 }
 
+void KafkaLog::publish(Part& part) {
+  std::lock_guard known(part.known_mu);
+  if (!part.fenced.empty() && db_)
+    part.known = Error{part.fenced};
+  else if (part.in_doubt)
+    part.known = Error{"the log's end is unknown until Kafka answers"};
+  else
+    part.known = part.tail;
+}
+
+Result<LogTail> KafkaLog::known_tail(PartitionId p) {
+  if (p.value() >= parts_.size()) return Error{"no such partition"};
+  Part& part = *parts_[p.value()];
+  std::lock_guard known(part.known_mu);
+  return part.known;
+}
+
 Result<LogTail> KafkaLog::tail(PartitionId p) {
   if (p.value() >= parts_.size()) return Error{"no such partition"};
   Part& part = *parts_[p.value()];
   std::lock_guard lock(part.mu);
+  // Whatever this finds (a resync, its failure) is what known_tail() answers next.
+  PublishOnExit publish_on_exit{*this, part};
   if (!part.fenced.empty() && db_) return Error{part.fenced};
   if (part.in_doubt) {
     if (auto s = sync_partition(p.value()); !s)
@@ -404,6 +425,9 @@ Status KafkaLog::append(PartitionId pid, std::span<Envelope> events,
   ORDO_ASSERT(db_ && p < parts_.size(), "append to partition {} of {}", p, parts_.size());
   Part& part = *parts_[p];
   std::lock_guard lock(part.mu);
+  // Every way out of an append (a new tail, a transaction in doubt, fencing) is published
+  // before `mu` is released.
+  PublishOnExit publish_on_exit{*this, part};
   if (!part.fenced.empty()) return Error{part.fenced};
   if (part.in_doubt)
     return Error{fmt::format("partition {}: waiting for Kafka to settle the last transaction", p)};

@@ -41,6 +41,9 @@ class KafkaLog final : public EventLog {
   // While a partition's last transaction has an unknown outcome (the broker went away
   // mid-commit), this re-establishes it from Kafka first, and fails while it cannot.
   Result<LogTail> tail(PartitionId p) override;
+  // Never re-establishes a partition or waits for an append: answers what the last append,
+  // resync or open left (an error while the end is in doubt or the partition fenced).
+  Result<LogTail> known_tail(PartitionId p) override;
   Status append(PartitionId p, std::span<Envelope> events,
                 const DeltaBuilder& build_delta) override;
   Result<std::vector<Envelope>> read(PartitionId p, Offset from, size_t max) override;
@@ -59,6 +62,10 @@ class KafkaLog final : public EventLog {
     LogTail tail;
     bool in_doubt = false;  // last commit's outcome unknown: resync before anything else
     std::string fenced;     // non-empty: another writer took this partition; why
+    // known_tail()'s answer, under its own lock (`mu` is held through whole appends and
+    // resyncs); set by publish() whenever tail, in_doubt or fenced may have changed.
+    std::mutex known_mu;
+    Result<LogTail> known = Error{"the partition is not open yet"};
   };
 
   KafkaLog(RocksDb* db, kafka::Options options, uint32_t partitions);
@@ -68,6 +75,13 @@ class KafkaLog final : public EventLog {
   Status catch_up_index(uint32_t p, const LogTail& tail);
   Status catch_up_idempotency(uint32_t p);
   Status fail_transaction(Part& part, uint32_t p, const std::string& why);
+  void publish(Part& part);  // under part.mu
+  // Declared after the lock on part.mu, so it publishes before the lock is released.
+  struct PublishOnExit {
+    KafkaLog& log;
+    Part& part;
+    ~PublishOnExit() { log.publish(part); }
+  };
 
   RocksDb* db_;  // null for a reader
   const kafka::Options options_;
