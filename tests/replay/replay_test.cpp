@@ -184,6 +184,18 @@ TEST_CASE("tampering with an export is found at the right offset") {
     CHECK_FALSE(r.ok());
     CHECK(r.first_failure().starts_with(offset_of(lines[k + 1]) + ": prev_hash does not match"));
   }
+  // A forger who rewrites the chain from line `from` on: every line is sealed again (in its
+  // canonical form) onto the one before it.
+  auto reseal_from = [](std::vector<std::string>& t, size_t from) {
+    std::string prev = decode_envelope(t[from - 1])->hash;
+    for (size_t i = from; i < t.size(); ++i) {
+      auto x = decode_envelope(t[i]);
+      REQUIRE(x.ok());
+      seal(x.value(), prev);
+      prev = x->hash;
+      t[i] = encode_envelope(x.value());
+    }
+  };
   // A forger who seals the bytes as they are (not their canonical form) gets the verdict the
   // canonical hash gives: the in-place check does not take their word for the spelling.
   auto reseal_raw_from = [&](std::vector<std::string>& t, size_t from) {
@@ -231,17 +243,8 @@ TEST_CASE("tampering with an export is found at the right offset") {
     auto e = decode_envelope(t[r]);
     REQUIRE(e.ok());
     e->payload.as_object()["qty"] = Json(int64_t{1'000'000});
-    std::string prev = e->prev_hash;
-    seal(e.value(), prev);
     t[r] = encode_envelope(e.value());
-    prev = e->hash;
-    for (size_t i = r + 1; i < t.size(); ++i) {
-      auto x = decode_envelope(t[i]);
-      REQUIRE(x.ok());
-      seal(x.value(), prev);
-      prev = x->hash;
-      t[i] = encode_envelope(x.value());
-    }
+    reseal_from(t, r);
     write_lines(path, t);
     VerifyReport v = verify_file(path);
     CHECK_FALSE(v.ok());
@@ -258,14 +261,7 @@ TEST_CASE("tampering with an export is found at the right offset") {
     t.erase(t.begin() + static_cast<long>(r));
     size_t last = r - 1;  // the forged command's last event
     while (decode_envelope(t[last + 1])->command_id == command) ++last;
-    std::string prev = decode_envelope(t[r - 1])->hash;
-    for (size_t i = r; i < t.size(); ++i) {
-      auto x = decode_envelope(t[i]);
-      REQUIRE(x.ok());
-      seal(x.value(), prev);
-      prev = x->hash;
-      t[i] = encode_envelope(x.value());
-    }
+    reseal_from(t, r);
     write_lines(path, t);
     VerifyReport v = verify_file(path);
     CHECK_FALSE(v.ok());
