@@ -47,12 +47,13 @@ class Fields {
       fail(k, "must be a string");
       return std::nullopt;
     }
-    // Characters (code points), as JSON Schema's maxLength counts them; simdjson has
-    // checked the body is UTF-8.
+    // is_text_within refuses U+0000 too; said apart here so the client learns which rule.
     if (v->as_string().find('\0') != std::string::npos) {
       fail(k, "must not contain U+0000");
       return std::nullopt;
     }
+    // Characters (code points), as JSON Schema's maxLength counts them; simdjson has
+    // checked the body is UTF-8.
     if (!is_text_within(v->as_string(), max_len)) {
       fail(k, fmt::format("must be at most {} characters", max_len));
       return std::nullopt;

@@ -257,9 +257,14 @@ Why check_ledger(const PartitionState& s, const Event& event) {
   const bool covered_by_hold = std::holds_alternative<PayoutCompleted>(event);
   const OrderId* new_escrow = nullptr;
   if (const auto* h = std::get_if<EscrowHeld>(&event)) new_escrow = &h->order_id;
-  std::map<std::string, __int128> moved;  // per account and currency, by this event
-  for (const auto& p : postings(event)) {
-    const __int128 delta = moved[p.account + "/" + p.currency.value()] += p.amount_minor;
+  const std::vector<Posting> legs = postings(event);
+  for (size_t i = 0; i < legs.size(); ++i) {
+    const Posting& p = legs[i];
+    // What this event moves on p's account up to and including p (an event has a few legs).
+    __int128 delta = 0;
+    for (size_t j = 0; j <= i; ++j)
+      if (legs[j].account == p.account && legs[j].currency == p.currency)
+        delta += legs[j].amount_minor;
     if (auto owner = wallet_owner_of(p.account); !owner.empty()) {
       const Wallet* w = s.find_wallet(OwnerId{std::string(owner)}, p.currency);
       const __int128 balance = w ? w->balance_minor.value() : 0;

@@ -66,6 +66,12 @@ Why status_is(const PartitionState& s, const OrderId& id, std::initializer_list<
   return fmt::format("{} of order {} in status {}", what, id.value(), to_string(o->status));
 }
 
+// Whether restocking `qty` of product `p` keeps it within the stock ceiling (apply asserts
+// it for StockRestocked).
+bool restock_fits(const Product* p, Quantity qty) {
+  return p && p->on_hand.value() + qty.value() <= kMaxStock;
+}
+
 }  // namespace
 
 Decision decide_cmd(const PartitionState& s, const PayOrder& c, const DecideContext& ctx) {
@@ -125,11 +131,9 @@ Decision decide_cmd(const PartitionState& s, const MarkOrderRefunded& c, const D
   // product past the stock ceiling stays off the shelf (apply asserts the ceiling; the seller
   // can adjust the stock), where a customer's cancel of a paid order is refused instead.
   if (o.status == OrderStatus::paid)
-    for (const auto& l : o.lines) {
-      const Product* p = s.find_product(l.sku);
-      if (p && p->on_hand.value() + l.qty.value() <= kMaxStock)
+    for (const auto& l : o.lines)
+      if (restock_fits(s.find_product(l.sku), l.qty))
         events.push_back(StockRestocked{l.sku, o.order_id, l.qty});
-    }
   return events;
 }
 
@@ -189,7 +193,7 @@ Decision decide_paid_cancel(const PartitionState& s, const Order& o, const Cance
   // The restock must not pass the stock ceiling (apply asserts it): refuse like AdjustStock.
   for (const auto& l : o.lines) {
     const Product* p = s.find_product(l.sku);
-    if (p && p->on_hand.value() + l.qty.value() > kMaxStock)
+    if (p && !restock_fits(p, l.qty))
       return reject(RejectCode::stock_limit, fmt::format("restocking {} of {} would pass {}",
                                                          l.qty.value(), l.sku.value(), kMaxStock));
   }
@@ -238,8 +242,7 @@ Why check_lifecycle(const PartitionState& s, const Event& event) {
                   e.sku.value(), e.qty.value(), p->reserved.value(), e.order_id.value(),
                   to_string(o->status));
           } else {
-            if (o->status != OrderStatus::cancelled ||
-                p->on_hand.value() + e.qty.value() > kMaxStock)
+            if (o->status != OrderStatus::cancelled || !restock_fits(p, e.qty))
               return fmt::format("product {}: restock for order {} in status {}", e.sku.value(),
                                  e.order_id.value(), to_string(o->status));
           }
