@@ -28,7 +28,6 @@ std::string IdSource::next(std::string_view prefix) {
 namespace {
 
 constexpr size_t kMaxIdempotencyKeyBytes = 255;
-constexpr int64_t kMaxStreamPage = 1000;
 
 }  // namespace
 
@@ -43,7 +42,11 @@ App::App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, Re
   if (!config_.jwt_secrets.empty()) current_secret_.push_back(config_.jwt_secrets.front());
 }
 
-App::~App() { query_pool_.join(); }
+App::~App() {
+  query_pool_.join();
+  log_read_pool_.join();
+  audit_pool_.join();
+}
 
 Response App::deny(const Call& call, DenyReason reason, Problem p) {
   std::string_view target = call.req.target();
@@ -148,13 +151,13 @@ asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
     case Endpoint::audit_verify: {
       if (authorize(*rule, call.who, {}) != Verdict::allow)
         co_return fail({403, "forbidden", "this role may not read the event history", {}, {}});
-      co_return rule->endpoint == Endpoint::events ? handle_events(call)
-                                                   : handle_audit_verify(call);
+      if (rule->endpoint == Endpoint::events) co_return co_await handle_events(call);
+      co_return co_await handle_audit_verify(call);
     }
     case Endpoint::stream_events: {
       if (authorize(*rule, call.who, {}) != Verdict::allow)
         co_return fail({403, "forbidden", "this role may not read the event history", {}, {}});
-      co_return handle_stream_events(call);
+      co_return co_await handle_stream_events(call);
     }
     case Endpoint::admin_parked:
     case Endpoint::admin_parked_retry:
@@ -206,50 +209,6 @@ Response App::handle_readyz(Call& call) {
   // partition that cannot write (log unreachable, fenced by another writer) makes it not ready.
   body.emplace("status", Json(unwritable ? "unavailable" : degraded ? "degraded" : "ready"));
   return call.json(unwritable ? 503 : 200, to_canonical(Json(std::move(body))));
-}
-
-Response App::handle_stream_events(Call& call) {
-  const std::string& stream = call.params.at(0);
-  if (!is_valid_stream_name(stream))
-    return call.problem({400,
-                         "validation_failed",
-                         "stream name must be 1..128 characters of [A-Za-z0-9._:-]",
-                         "stream",
-                         {}});
-  int64_t from = 1, limit = 100;
-  if (auto v = call.query.get("from_version")) {
-    auto n = parse_int(*v);
-    if (!n || *n < 1)
-      return call.problem({400,
-                           "validation_failed",
-                           "from_version must be a positive integer",
-                           "from_version",
-                           {}});
-    from = *n;
-  }
-  if (auto v = call.query.get("limit")) {
-    auto n = parse_int(*v);
-    if (!n || *n < 1 || *n > kMaxStreamPage)
-      return call.problem({400, "validation_failed", "limit must be 1..1000", "limit", {}});
-    limit = *n;
-  }
-  auto events = engine_.log().read_stream(stream, from, static_cast<size_t>(limit));
-  if (!events)
-    return call.problem({503, "storage_unavailable", "the log could not be read", {}, 1});
-  std::string body = "{\"events\":[";
-  for (size_t i = 0; i < events->size(); ++i) {
-    if (i) body.push_back(',');
-    body += encode_envelope((*events)[i]);
-  }
-  body += "],\"next_from_version\":";
-  if (static_cast<int64_t>(events->size()) == limit)
-    body += std::to_string(events->back().stream_version + 1);
-  else
-    body += "null";
-  body += ",\"stream\":";
-  write_json_string(stream, body);
-  body += "}";
-  return json_response(200, std::move(body), call.req.version(), call.keep_alive);
 }
 
 asio::awaitable<Response> App::handle_command(Call& call) {

@@ -2,6 +2,7 @@
 // Ordo's HTTP handler: authenticate, match the access table, decode, apply Idempotency-Key
 // semantics, hand the command to the engine and wait (bounded) for its durable outcome.
 // No business rule lives here.
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -53,6 +54,11 @@ struct AppConfig {
   size_t max_target_bytes = 2048;
   std::chrono::milliseconds min_position_timeout{5'000};  // Ordo-Min-Position wait bound
   std::chrono::milliseconds query_timeout{10'000};
+  // Queries waiting for or running on the query pool at once; past it a query is refused
+  // with 503 at once (a hung PostgreSQL would otherwise pile up one queued query per request).
+  size_t max_pending_queries = 64;
+  // GET /v1/audit/verify reads the whole log: one at a time, on its own thread, this long.
+  std::chrono::milliseconds audit_verify_timeout{10 * 60'000};
   RateLimitConfig rate_limit;  // per token (`sub`), or per address before authentication
   // Secrets of the payment provider's webhook HMAC (current first); none: webhooks refused.
   std::vector<std::string> webhook_secrets;
@@ -101,10 +107,10 @@ class App {
   // Every refusal for who the caller is (401, 403, someone else's resource, 429) goes
   // through here: counted for /metrics and logged.
   Response deny(const Call& call, DenyReason reason, Problem p);
-  Response handle_stream_events(Call& call);
+  asio::awaitable<Response> handle_stream_events(Call& call);
   // The auditor's endpoints (api/audit_handlers.cpp).
-  Response handle_events(Call& call);
-  Response handle_audit_verify(Call& call);
+  asio::awaitable<Response> handle_events(Call& call);
+  asio::awaitable<Response> handle_audit_verify(Call& call);
   Response handle_readyz(Call& call);
   Response handle_metrics(Call& call);
   // GET /v1/subscribe (api/subscribe.cpp): 101 with the session left in `client.upgrade`.
@@ -125,8 +131,15 @@ class App {
   std::vector<std::string> current_secret_;  // jwt_secrets[0] alone, for after the grace
   RateLimiter limiter_;
   Denials denials_;
-  // Queries block on PostgreSQL: they run here, never on the HTTP threads.
+  // Queries block on PostgreSQL: they run here, never on the HTTP threads. `pending_queries_`
+  // counts those posted and not yet finished (bounded by config_.max_pending_queries).
   asio::thread_pool query_pool_{4};
+  std::atomic<size_t> pending_queries_{0};
+  // Reads of the log for the auditor's pages: a Kafka log's reads wait on the broker.
+  asio::thread_pool log_read_pool_{2};
+  std::atomic<size_t> pending_log_reads_{0};
+  asio::thread_pool audit_pool_{1};  // GET /v1/audit/verify, one at a time
+  std::atomic<size_t> pending_audits_{0};
   std::unique_ptr<LiveFeed> feed_;
 };
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "engine/domain/assert.hpp"
 #include "engine/runtime/engine.hpp"
 
 namespace ordo::api {
@@ -116,6 +117,11 @@ std::shared_ptr<Subscription> LiveFeed::subscribe(FeedFilter filter, Refusal& wh
     why = Refusal::full;
     return nullptr;
   }
+  if (auto it = open_by_caller_.find(filter.sub);
+      it != open_by_caller_.end() && it->second >= config_.max_per_caller) {
+    why = Refusal::caller_full;
+    return nullptr;
+  }
   // Events appended from now on: each partition's tail, read under the feed's lock, so the
   // poller (which never reads past a tail) cannot have handed out a newer event yet.
   const uint32_t n = engine_.partition_count();
@@ -134,6 +140,7 @@ std::shared_ptr<Subscription> LiveFeed::subscribe(FeedFilter filter, Refusal& wh
   s->id_ = next_id_++;
   subs_.emplace(s->id_, s);
   ++open_;
+  ++open_by_caller_[s->filter_.sub];
   if (!started_) {
     started_ = true;
     thread_ = std::thread([this] {
@@ -154,6 +161,10 @@ void LiveFeed::release(const Subscription& s) {
   std::lock_guard lock(mu_);
   subs_.erase(s.id_);
   --open_;
+  auto it = open_by_caller_.find(s.filter_.sub);
+  ORDO_ASSERT(it != open_by_caller_.end() && it->second > 0,
+              "released a subscription its caller does not hold");
+  if (--it->second == 0) open_by_caller_.erase(it);
   cv_.notify_all();
 }
 

@@ -4,7 +4,8 @@
 // once, to every subscription that may see it and asked for its type. Memory is bounded: at
 // most `max_subscriptions`, each with at most `queue_limit` messages waiting; a subscription
 // whose queue would grow past that is dropped from the feed and marked `overflowed` (its
-// connection closes it with 1008), never buffered further.
+// connection closes it with 1008), never buffered further. One caller (a token's subject)
+// holds at most `max_per_caller` of them, so one client cannot take every slot.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -29,7 +30,8 @@ namespace ordo::api {
 
 struct LiveFeedConfig {
   size_t max_subscriptions = 256;
-  size_t queue_limit = 1000;  // messages waiting for one subscriber
+  size_t max_per_caller = 16;  // open subscriptions of one token subject
+  size_t queue_limit = 1000;   // messages waiting for one subscriber
   std::chrono::milliseconds poll_interval{50};
   size_t read_batch = 500;  // events read per partition per poll
 };
@@ -102,7 +104,8 @@ class LiveFeed {
 
   // A new subscription seeing events appended from now on, open until release(); nullptr
   // (and why) when `max_subscriptions` are open, the feed stopped or the tails cannot be read.
-  enum class Refusal { none, full, stopped, storage };
+  enum class Refusal { none, full, caller_full, stopped, storage };
+  size_t max_per_caller() const { return config_.max_per_caller; }
   std::shared_ptr<Subscription> subscribe(FeedFilter filter, Refusal& why);
   // No more events for `s` (its connection is closing).
   void unsubscribe(const Subscription& s);
@@ -123,7 +126,8 @@ class LiveFeed {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool started_ = false;
-  size_t open_ = 0;  // subscriptions not yet released
+  size_t open_ = 0;                                         // subscriptions not yet released
+  std::unordered_map<std::string, size_t> open_by_caller_;  // not yet released, per subject
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, std::shared_ptr<Subscription>> subs_;
   std::vector<int64_t> cursor_;  // per partition: the next offset to read

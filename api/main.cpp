@@ -38,7 +38,8 @@ int usage() {
       "             [--postgres CONNINFO] [--views-schema ordo]\n"
       "             [--webhook-secret-file F (or ORDO_WEBHOOK_SECRET)] [--platform-fee-bps 500]\n"
       "             [--auto-release-after 7d] [--flow-wait-timeout 10s]\n"
-      "             [--max-subscriptions 256] [--subscribe-queue-limit 1000]\n"
+      "             [--max-subscriptions 256] [--max-subscriptions-per-caller 16]\n"
+      "             [--subscribe-queue-limit 1000] [--max-pending-queries 64]\n"
       "  ordo token --sub S --role R [--tier vip] [--ttl 1h]\n"
       "             (--jwt-secret-file F | --data-dir DIR)\n"
       "  ordo replay export|verify|state-at|stats (--data-dir DIR | --file EXPORT.jsonl) ...\n"
@@ -180,11 +181,16 @@ int cmd_serve(const Args& args) {
   // GET /v1/subscribe: open subscriptions at most, and events one may have waiting.
   try {
     app_config.live.max_subscriptions = std::stoul(args.get_or("max-subscriptions", "256"));
+    app_config.live.max_per_caller = std::stoul(args.get_or("max-subscriptions-per-caller", "16"));
     app_config.live.queue_limit = std::stoul(args.get_or("subscribe-queue-limit", "1000"));
+    // GET queries on the views: how many may wait for or run on the query pool at once.
+    app_config.max_pending_queries = std::stoul(args.get_or("max-pending-queries", "64"));
   } catch (...) {
     return usage();
   }
-  if (app_config.live.queue_limit == 0) return usage();
+  if (app_config.live.queue_limit == 0 || app_config.live.max_per_caller == 0 ||
+      app_config.max_pending_queries == 0)
+    return usage();
   auto secret = read_or_create_secret_file(*secret_path(args));
   if (!secret) {
     std::fprintf(stderr, "ordo serve: %s\n", secret.error().message.c_str());

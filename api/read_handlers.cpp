@@ -8,12 +8,14 @@
 
 #include "api/result_waiter.hpp"
 #include <boost/asio/use_awaitable.hpp>
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <functional>
 #include <mutex>
 
 #include "api/base64url.hpp"
+#include "api/offload.hpp"
 #include "api/call.hpp"
 #include "engine/log/json.hpp"
 #include "projections/queries.hpp"
@@ -24,29 +26,6 @@ namespace {
 
 constexpr int kDefaultPage = 50;
 constexpr int kMaxPage = 500;
-
-// Runs `f` on `pool` and waits for it without blocking the HTTP thread. Bounded by
-// `timeout`: when it passes, the caller gets nullopt (the work still finishes in the pool).
-template <typename R>
-asio::awaitable<std::optional<R>> offload(asio::thread_pool& pool,
-                                          std::chrono::milliseconds timeout, std::function<R()> f,
-                                          std::exception_ptr& error) {
-  using Outcome = std::pair<std::optional<R>, std::exception_ptr>;
-  auto w = ResultWaiter<Outcome>::make(co_await asio::this_coro::executor, timeout);
-  asio::post(pool, [w, f = std::move(f)]() mutable {
-    Outcome out;
-    try {
-      out.first.emplace(f());
-    } catch (...) {
-      out.second = std::current_exception();
-    }
-    w->deliver(std::move(out));
-  });
-  std::optional<Outcome> done = co_await w->wait();
-  if (!done) co_return std::nullopt;
-  error = done->second;
-  co_return std::move(done->first);
-}
 
 std::string page_body(const std::string& items_key, const projections::Page& page) {
   std::string body = "{\"" + items_key + "\":" + page.items_json + ",\"next_cursor\":";
@@ -157,7 +136,9 @@ asio::awaitable<Response> App::handle_query(Call& call) {
   };
 
   projections::ViewQueries& q = *read_.queries;
-  std::exception_ptr error;
+  QueryOutcome outcome;
+  const QueryLane lane{query_pool_, pending_queries_, config_.max_pending_queries,
+                       config_.query_timeout};
   std::optional<Response> bad;
   std::optional<std::optional<std::string>> answer;  // outer: finished in time; inner: found
 
@@ -169,8 +150,8 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       std::function<std::optional<projections::OrderView>()> work = [&q, id] {
         return q.order(id);
       };
-      auto r = co_await offload<std::optional<projections::OrderView>>(
-          query_pool_, config_.query_timeout, std::move(work), error);
+      auto r =
+          co_await offload<std::optional<projections::OrderView>>(lane, std::move(work), outcome);
       if (r && *r) {
         ResourceFacts facts;
         facts.order_customer_id = (*r)->customer_id;
@@ -207,8 +188,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
         f.seller_id = scope.seller_id;
       }
       std::function<projections::Page()> work = [&q, f] { return q.orders(f); };
-      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout,
-                                                   std::move(work), error);
+      auto r = co_await offload<projections::Page>(lane, std::move(work), outcome);
       if (r) answer.emplace(page_body("orders", *r));
       break;
     }
@@ -216,8 +196,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       const std::string sku = call.params.at(0);
       if (!is_valid_id(sku)) co_return call.problem({404, "not_found", "no such product", {}, {}});
       std::function<std::optional<std::string>()> work = [&q, sku] { return q.product(sku); };
-      auto r = co_await offload<std::optional<std::string>>(query_pool_, config_.query_timeout,
-                                                            std::move(work), error);
+      auto r = co_await offload<std::optional<std::string>>(lane, std::move(work), outcome);
       if (r) answer.emplace(*r);
       break;
     }
@@ -230,8 +209,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       std::function<projections::Page()> work = [&q, seller, after, limit] {
         return q.products(seller, after, limit);
       };
-      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout,
-                                                   std::move(work), error);
+      auto r = co_await offload<projections::Page>(lane, std::move(work), outcome);
       if (r) answer.emplace(page_body("products", *r));
       break;
     }
@@ -260,8 +238,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       std::function<std::string()> work = [&q, sales, seller, from, to] {
         return sales ? q.sales_report(seller, from, to) : q.low_stock(seller);
       };
-      auto r =
-          co_await offload<std::string>(query_pool_, config_.query_timeout, std::move(work), error);
+      auto r = co_await offload<std::string>(lane, std::move(work), outcome);
       if (r) answer.emplace("{\"rows\":" + *r + "}");
       break;
     }
@@ -289,8 +266,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
         std::function<std::optional<std::string>()> work = [&q, owner, currency] {
           return q.wallet(owner, currency);
         };
-        auto r = co_await offload<std::optional<std::string>>(query_pool_, config_.query_timeout,
-                                                              std::move(work), error);
+        auto r = co_await offload<std::optional<std::string>>(lane, std::move(work), outcome);
         if (r) answer.emplace(*r);
         break;
       }
@@ -306,8 +282,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       std::function<projections::Page()> work = [&q, owner, after, limit] {
         return q.wallet_entries(owner, after, limit);
       };
-      auto r = co_await offload<projections::Page>(query_pool_, config_.query_timeout,
-                                                   std::move(work), error);
+      auto r = co_await offload<projections::Page>(lane, std::move(work), outcome);
       if (r) answer.emplace(page_body("entries", *r));
       break;
     }
@@ -322,8 +297,8 @@ asio::awaitable<Response> App::handle_query(Call& call) {
                : which == Endpoint::get_payment ? q.payment(id)
                                                 : q.payout(id);
       };
-      auto r = co_await offload<std::optional<projections::MoneyView>>(
-          query_pool_, config_.query_timeout, std::move(work), error);
+      auto r =
+          co_await offload<std::optional<projections::MoneyView>>(lane, std::move(work), outcome);
       if (r && *r) {
         ResourceFacts facts;
         facts.buyer_id = (*r)->buyer;
@@ -340,8 +315,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
     }
     case Endpoint::ledger_balances: {
       std::function<std::string()> work = [&q] { return q.ledger_balances(); };
-      auto r =
-          co_await offload<std::string>(query_pool_, config_.query_timeout, std::move(work), error);
+      auto r = co_await offload<std::string>(lane, std::move(work), outcome);
       if (r) answer.emplace(*r);
       break;
     }
@@ -349,10 +323,17 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       co_return call.problem({404, "not_found", "no such resource", {}, {}});
   }
 
-  if (error) {
+  if (outcome.refused)
+    co_return call.problem({503,
+                            "views_busy",
+                            fmt::format("{} queries are already waiting for the views; retry later",
+                                        config_.max_pending_queries),
+                            {},
+                            config_.retry_after_s});
+  if (outcome.error) {
     std::string what = "the views could not be queried";
     try {
-      std::rethrow_exception(error);
+      std::rethrow_exception(outcome.error);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "ordo: query failed: %s\n", e.what());
     }

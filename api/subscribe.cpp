@@ -191,6 +191,14 @@ Response App::handle_subscribe(Call& call, const ClientInfo& client) {
                            "the server has as many live subscriptions as it takes",
                            {},
                            config_.retry_after_s});
+    if (why == LiveFeed::Refusal::caller_full)
+      return call.problem({429,
+                           "too_many_subscriptions",
+                           fmt::format("this caller already has {} live subscriptions open; close "
+                                       "one first",
+                                       feed_->max_per_caller()),
+                           {},
+                           config_.retry_after_s});
     if (why == LiveFeed::Refusal::stopped)
       return call.problem({503, "stopping", "the server is stopping", {}, config_.retry_after_s});
     return call.problem(

@@ -3,7 +3,8 @@
 // the same number of events, of the same average size, in WriteBatches of the same average
 // size, with sync=true. Also reports peak RSS after all orders.
 //
-//   bench_engine [--orders N] [--window W] [--dir PATH]
+//   bench_engine [--orders N] [--window W] [--dir PATH] [--keyed 1]
+//   (--keyed 1: every PlaceOrder carries an Idempotency-Key, as HTTP clients that retry send)
 #include <rocksdb/write_batch.h>
 #include <sys/resource.h>
 
@@ -43,7 +44,7 @@ struct EngineRun {
   std::vector<std::string> sample;  // encoded events from across the log
 };
 
-EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window) {
+EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window, bool keyed) {
   SystemClock clock;
   EngineConfig cfg;
   cfg.data_dir = dir;
@@ -57,7 +58,9 @@ EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window) {
   e.start();
 
   bench::ClosedLoop loop(e, window);
-  auto submit_and_wait_room = [&](Command cmd) { loop.submit(std::move(cmd)); };
+  auto submit_and_wait_room = [&](Command cmd, std::string key = {}) {
+    loop.submit(std::move(cmd), std::move(key));
+  };
 
   for (int i = 1; i <= 3; ++i)
     submit_and_wait_room(DefineProduct{Sku{"sku-" + std::to_string(i)}, SellerId{"seller-1"},
@@ -67,10 +70,12 @@ EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window) {
   auto before = e.processor(PartitionId{0}).stats();
   auto t0 = Clock_::now();
   for (uint64_t i = 0; i < orders; ++i) {
-    submit_and_wait_room(PlaceOrder{
-        OrderId{"order-" + std::to_string(i)},
-        CustomerId{"customer-" + std::to_string(i % 1000)},
-        {{Sku{"sku-1"}, Quantity{1}}, {Sku{"sku-2"}, Quantity{2}}, {Sku{"sku-3"}, Quantity{1}}}});
+    submit_and_wait_room(PlaceOrder{OrderId{"order-" + std::to_string(i)},
+                                    CustomerId{"customer-" + std::to_string(i % 1000)},
+                                    {{Sku{"sku-1"}, Quantity{1}},
+                                     {Sku{"sku-2"}, Quantity{2}},
+                                     {Sku{"sku-3"}, Quantity{1}}}},
+                         keyed ? "key-" + std::to_string(i) : std::string());
   }
   loop.drain();
   EngineRun run;
@@ -99,6 +104,7 @@ EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window) {
 
 int main(int argc, char** argv) {
   uint64_t orders = 1'000'000, window = 4096;
+  bool keyed = false;
   std::string dir = (std::filesystem::temp_directory_path() / "ordo-bench").string();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -108,9 +114,11 @@ int main(int argc, char** argv) {
       window = std::stoull(argv[i + 1]);
     else if (a == "--dir")
       dir = argv[i + 1];
+    else if (a == "--keyed")
+      keyed = std::string(argv[i + 1]) == "1";
   }
   std::filesystem::remove_all(dir);
-  EngineRun run = run_engine(dir + "/engine", orders, window);
+  EngineRun run = run_engine(dir + "/engine", orders, window, keyed);
   long rss = peak_rss_mib();
   double per_batch = double(run.events) / double(run.batches);
   double raw_s =
@@ -124,8 +132,9 @@ int main(int argc, char** argv) {
 
   double engine_orders = orders / run.seconds;
   double raw_orders = (run.events / raw_s) / (double(run.events) / orders);
-  std::printf("orders                 %lu (3 lines, %lu events, %.1f events/order)\n",
-              (unsigned long)orders, (unsigned long)run.events, double(run.events) / orders);
+  std::printf("orders                 %lu (3 lines, %lu events, %.1f events/order%s)\n",
+              (unsigned long)orders, (unsigned long)run.events, double(run.events) / orders,
+              keyed ? ", each with an Idempotency-Key" : "");
   std::printf("group commits          %lu (%.1f events per fsync'd WriteBatch)\n",
               (unsigned long)run.batches, per_batch);
   std::printf("avg event size         %lu bytes (canonical JSON envelope)\n",

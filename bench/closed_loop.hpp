@@ -15,7 +15,9 @@ class ClosedLoop {
   ClosedLoop(Engine& engine, uint64_t window)
       : engine_(engine), window_(window), low_water_(window - (window + 3) / 4) {}
 
-  void submit(Command cmd) {
+  // With `idempotency_key`, the command carries an Idempotency-Key as an HTTP client's would:
+  // the writer looks its record up before deciding and writes one with the outcome.
+  void submit(Command cmd, std::string idempotency_key = {}) {
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return in_flight_ < window_; });
@@ -26,6 +28,12 @@ class ClosedLoop {
     s.meta.command_id = "bench";
     s.meta.correlation_id = "bench";
     s.meta.actor = Actor{"bench", "admin"};
+    if (!idempotency_key.empty()) {
+      s.idempotency = IdempotencyClaim{"bench\x1f" + std::move(idempotency_key), "bench"};
+      s.render = [](const Outcome& o) {
+        return Rendered{o.rejection ? 409 : 201, o.rejection ? "{\"rejected\":true}" : "{}"};
+      };
+    }
     s.done = [this](Completion&& c) {
       std::lock_guard lock(mu_);
       --in_flight_;

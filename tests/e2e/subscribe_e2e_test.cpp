@@ -201,7 +201,8 @@ TEST_CASE("subscribe: each caller sees live the events it may see, from now on")
 
 TEST_CASE("subscribe: refusals come before the upgrade, as problem responses") {
   TempDir dir{"subscribe-refuse"};
-  ServerProcess server{dir.path() + "/data", {"--max-subscriptions", "2"}};
+  ServerProcess server{dir.path() + "/data",
+                       {"--max-subscriptions", "3", "--max-subscriptions-per-caller", "2"}};
   server.start();
   HttpClient c(server.port());
 
@@ -230,19 +231,49 @@ TEST_CASE("subscribe: refusals come before the upgrade, as problem responses") {
   }
   SUBCASE("more subscriptions than --max-subscriptions: 503; a closed one frees its slot") {
     const std::string t = token("audit", Role::auditor);
+    const std::string other = token("audit-2", Role::auditor);
+    auto first = std::make_unique<WsClient>(server.port(), t);
+    WsClient second(server.port(), t);
+    WsClient third(server.port(), other);
+    REQUIRE(first->open());
+    REQUIRE(second.open());
+    REQUIRE(third.open());
+    const std::string late = token("audit-3", Role::auditor);
+    {
+      WsClient fourth(server.port(), late);
+      CHECK(fourth.status() == 503);
+      CHECK(fourth.response().body().find("\"too_many_subscriptions\"") != std::string::npos);
+      CHECK(!fourth.response()[http::field::retry_after].empty());
+    }
+    first->close();
+    first.reset();
+    // The slot is released once the server's side of the connection ended: retry (bounded).
+    bool opened = false;
+    for (int i = 0; i < 500 && !opened; ++i) {
+      WsClient again(server.port(), late);
+      opened = again.open();
+      if (!opened) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(opened);
+  }
+  SUBCASE("more than --max-subscriptions-per-caller from one subject: 429; others still get in") {
+    const std::string t = token("audit", Role::auditor);
     auto first = std::make_unique<WsClient>(server.port(), t);
     WsClient second(server.port(), t);
     REQUIRE(first->open());
     REQUIRE(second.open());
     {
       WsClient third(server.port(), t);
-      CHECK(third.status() == 503);
+      CHECK(third.status() == 429);
+      CHECK(third.response()[http::field::content_type] == "application/problem+json");
       CHECK(third.response().body().find("\"too_many_subscriptions\"") != std::string::npos);
+      CHECK(third.response().body().find("already has 2 live subscriptions") != std::string::npos);
       CHECK(!third.response()[http::field::retry_after].empty());
     }
+    WsClient someone_else(server.port(), token("audit-2", Role::auditor));
+    CHECK(someone_else.open());
     first->close();
     first.reset();
-    // The slot is released once the server's side of the connection ended: retry (bounded).
     bool opened = false;
     for (int i = 0; i < 500 && !opened; ++i) {
       WsClient again(server.port(), t);
