@@ -256,16 +256,24 @@ int main(int argc, char** argv) {
     print(
         {"check lines only (hash + decode, 1 thread)", count, file_bytes, tm.wall_s(), tm.cpu_s()});
   }
-  for (int threads : {0, 2}) {
+  struct FilePass {
+    const char* what;
+    int threads, worker_nice;
+  };
+  // The last is verify as `ordo replay verify` runs it; the middle one differs from it only in
+  // the workers' priority (VerifyOptions::worker_nice), to show what that is worth.
+  for (const FilePass& pass : {FilePass{"verify --file, all on one thread", 0, 0},
+                               FilePass{"verify --file, workers not niced (A/B)", 2, 0},
+                               FilePass{"verify --file", 2, VerifyOptions{}.worker_nice}}) {
     auto src = FileSource::open(file);
     if (!src) die(src.error().message);
     const Timer tm;
     VerifyOptions o;
-    o.check_threads = threads;
+    o.check_threads = pass.threads;
+    o.worker_nice = pass.worker_nice;
     VerifyReport r = verify(*src.value(), {}, o);
     if (!r.ok()) die("verify failed: " + r.first_failure());
-    print({threads ? "verify --file" : "verify --file, all on one thread", r.events(), file_bytes,
-           tm.wall_s(), tm.cpu_s()});
+    print({pass.what, r.events(), file_bytes, tm.wall_s(), tm.cpu_s()});
   }
   std::printf("\npeak RSS %ld MiB; log values %lld bytes, export file %lld bytes\n", peak_rss_mib(),
               static_cast<long long>(log_bytes), static_cast<long long>(file_bytes));

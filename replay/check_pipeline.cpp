@@ -1,6 +1,8 @@
 #include "replay/check_pipeline.hpp"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -8,7 +10,7 @@
 
 namespace ordo::replay {
 
-CheckPipeline::CheckPipeline(Fill fill, int threads, size_t slots)
+CheckPipeline::CheckPipeline(Fill fill, int threads, size_t slots, int worker_nice)
     : fill_(std::move(fill)), ring_(slots), checked_(slots, 0) {
   ORDO_ASSERT(threads > 0 && slots > 0, "a check pipeline needs a worker and a slot");
   threads_.emplace_back([this] {
@@ -16,8 +18,12 @@ CheckPipeline::CheckPipeline(Fill fill, int threads, size_t slots)
     read();
   });
   for (int i = 0; i < threads; ++i)
-    threads_.emplace_back([this, i] {
+    threads_.emplace_back([this, i, worker_nice] {
       pthread_setname_np(pthread_self(), ("ordo-check-" + std::to_string(i)).c_str());
+      // This thread only (Linux nices threads one by one). Best effort: raising one's own
+      // niceness is always allowed, and if it failed the workers would merely share the
+      // cores evenly with the fold.
+      if (worker_nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), worker_nice);
       work();
     });
 }

@@ -21,7 +21,9 @@ class CheckPipeline {
   // callback keeps). Called on the reader thread only.
   using Fill = std::function<bool(LineBatch&)>;
 
-  CheckPipeline(Fill fill, int threads, size_t slots);
+  // `worker_nice` > 0 runs the workers at that much lower a priority than the caller's
+  // thread (see VerifyOptions::worker_nice).
+  CheckPipeline(Fill fill, int threads, size_t slots, int worker_nice = 0);
   ~CheckPipeline();
   CheckPipeline(const CheckPipeline&) = delete;
   CheckPipeline& operator=(const CheckPipeline&) = delete;

@@ -282,7 +282,7 @@ VerifyReport verify(EventSource& source, const Progress& progress, const VerifyO
   } else {
     // Two batches per worker in flight, one being filled, one being folded.
     CheckPipeline pipe([&](LineBatch& b) { return fill(b); }, options.check_threads,
-                       2 * static_cast<size_t>(options.check_threads) + 2);
+                       2 * static_cast<size_t>(options.check_threads) + 2, options.worker_nice);
     while (CheckedBatch* b = pipe.take()) {
       const bool go_on = fold(*b);
       pipe.release();

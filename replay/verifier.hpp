@@ -101,6 +101,13 @@ struct VerifyOptions {
   // it all on the calling thread.
   int check_threads = 2;
   size_t batch_lines = 4096;
+  // The fold is verify's serial part. With the reader, the workers and the fold runnable on
+  // two cores, an even share gives the fold two thirds of a core and the whole pass waits on
+  // it; so the workers run this much nicer (a lower priority, their threads only): the fold
+  // keeps a core whenever it has a batch, the workers take what it leaves, and the ring
+  // bounds how far they run ahead. 0: the same priority as the fold. `bench_replay` measures
+  // both in one run (bench/RESULTS.md).
+  int worker_nice = 10;
 };
 
 // Reads `source` to its end through a Verifier: stored lines in batches, checked on

@@ -8,6 +8,23 @@
 
 namespace ordo::canonical {
 
+// Whether `n` bytes at `a` and `b` are equal. An inline loop, not memcmp: the readers compare
+// many short spans per line (literals, keys), where a call into libc costs more than the
+// compare; with a constant `n` the compiler unrolls it.
+inline bool same_bytes(const char* a, const char* b, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
+// a < b in byte order (std::string_view's, that of Json::Object's keys), deciding on the
+// first byte where it can: keys that share their first byte are few.
+inline bool bytes_less(std::string_view a, std::string_view b) {
+  if (!a.empty() && !b.empty() && a[0] != b[0])
+    return static_cast<unsigned char>(a[0]) < static_cast<unsigned char>(b[0]);
+  return a < b;
+}
+
 // An optional minus, then digits without a leading zero, within int64; not "-0".
 inline bool scan_int(std::string_view s, size_t& pos, int64_t& out) {
   size_t p = pos;

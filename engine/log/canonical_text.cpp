@@ -1,7 +1,5 @@
 #include "engine/log/canonical_text.hpp"
 
-#include <cstring>
-
 #include "engine/log/canonical_scan.hpp"
 
 namespace ordo {
@@ -63,8 +61,9 @@ bool CanonicalText::value(int depth, uint32_t at) {
       std::string_view key;
       // Canonical members come in strictly increasing byte order of their keys (the order of
       // Json::Object, a std::map of std::string): so also no key twice.
-      if (!canonical::scan_plain_string(s_, pos_, key) || (prev != 0 && !(prev_key < key)) ||
-          pos_ >= s_.size() || s_[pos_] != ':')
+      if (!canonical::scan_plain_string(s_, pos_, key) ||
+          (prev != 0 && !canonical::bytes_less(prev_key, key)) || pos_ >= s_.size() ||
+          s_[pos_] != ':')
         return false;
       ++pos_;
       nodes_[child].key = prev_key = key;
@@ -86,11 +85,11 @@ bool CanonicalText::value(int depth, uint32_t at) {
 
 std::optional<CanonicalText::Value> CanonicalText::Value::find(std::string_view key) const {
   if (!is_object()) return std::nullopt;
-  // Sizes and first bytes first: most members differ there, before a memcmp is needed.
+  // Sizes and first bytes first: most members differ there.
   for (uint32_t i = n().first_child; i != 0; i = t_->nodes_[i].next_sibling) {
     const std::string_view k = t_->nodes_[i].key;
     if (k.size() == key.size() &&
-        (k.empty() || (k[0] == key[0] && std::memcmp(k.data(), key.data(), k.size()) == 0)))
+        (k.empty() || (k[0] == key[0] && canonical::same_bytes(k.data(), key.data(), k.size()))))
       return Value(*t_, i);
   }
   return std::nullopt;

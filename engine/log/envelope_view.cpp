@@ -22,7 +22,7 @@ class Scanner {
   template <size_t N>
   bool lit(const char (&l)[N]) {
     constexpr size_t n = N - 1;
-    if (s_.size() - pos_ < n || std::memcmp(s_.data() + pos_, l, n) != 0) return false;
+    if (s_.size() - pos_ < n || !canonical::same_bytes(s_.data() + pos_, l, n)) return false;
     pos_ += n;
     return true;
   }
@@ -83,7 +83,8 @@ std::optional<EnvelopeView> view_canonical_envelope(std::string_view line) noexc
     const void* c = memrchr(rest.data() + 1, ',', end - 1);
     if (!c) break;
     const size_t i = static_cast<size_t>(static_cast<const char*>(c) - rest.data());
-    if (rest.compare(i, kTail.size(), kTail) == 0) {
+    if (rest.size() - i >= kTail.size() &&
+        canonical::same_bytes(rest.data() + i, kTail.data(), kTail.size())) {
       tail = i;
       break;
     }
