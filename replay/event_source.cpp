@@ -227,7 +227,7 @@ Result<bool> FileSource::next_lines(LineBatch& out, size_t max) {
   // after it waits in buf_ for the next block. Lines are not split here (see LineBatch).
   out.origin = path_;
   out.block = true;
-  out.bytes.assign(buf_, begin_, std::string::npos);
+  out.bytes.assign(buf_.begin() + static_cast<std::ptrdiff_t>(begin_), buf_.end());
   buf_.clear();
   begin_ = 0;
   const size_t want = std::clamp<size_t>(max * 512, 64 << 10, 4 << 20);
@@ -246,7 +246,7 @@ Result<bool> FileSource::next_lines(LineBatch& out, size_t max) {
     if (last_nl) {
       const size_t cut =
           static_cast<size_t>(static_cast<const char*>(last_nl) - out.bytes.data()) + 1;
-      buf_.assign(out.bytes, cut, std::string::npos);
+      buf_.assign(out.bytes.data() + cut, out.bytes.size() - cut);
       out.bytes.resize(cut);
       break;
     }

@@ -10,6 +10,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/log/envelope.hpp"
@@ -22,6 +24,29 @@ class RocksDb;
 
 namespace ordo::replay {
 
+// An allocator that leaves new elements default-initialised: a batch's bytes grow by a block
+// before the file is read into it, and zeroing 2 MiB that the read overwrites at once cost
+// the reader thread more than the read (a tenth of a verify from a file, under perf).
+template <typename T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  DefaultInitAllocator() = default;
+  template <typename U>
+  DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... A>
+  void construct(U* p, A&&... a) {
+    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+  }
+};
+using Bytes = std::vector<char, DefaultInitAllocator<char>>;
+
 // Stored lines in source order, undecoded, for verify, which checks the bytes themselves (on
 // worker threads: a batch is self-contained). Each line is a view into `bytes`. A file hands
 // a whole block of complete lines instead (`block`, `lines` empty): splitting it is left to
@@ -33,12 +58,12 @@ struct LineBatch {
     int64_t stored_offset = -1;
     int64_t line_no = 0;  // in a file, from 1 (0: not a file)
   };
-  std::string bytes;
+  Bytes bytes;
   std::vector<Line> lines;
   std::string origin;  // the file's path, for messages
   bool block = false;
   std::string_view text(const Line& l) const {
-    return std::string_view(bytes).substr(l.begin, l.size);
+    return std::string_view(bytes.data(), bytes.size()).substr(l.begin, l.size);
   }
   void clear() {
     bytes.clear();
@@ -51,7 +76,7 @@ struct LineBatch {
   void add(std::string_view text, Line l) {
     l.begin = bytes.size();
     l.size = text.size();
-    bytes.append(text);
+    bytes.insert(bytes.end(), text.begin(), text.end());
     lines.push_back(l);
   }
 };
