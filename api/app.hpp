@@ -4,6 +4,7 @@
 // No business rule lives here.
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <limits>
@@ -108,6 +109,9 @@ class App {
   // through here: counted for /metrics and logged.
   Response deny(const Call& call, DenyReason reason, Problem p);
   asio::awaitable<Response> handle_stream_events(Call& call);
+  // Runs `work` (a page of the log, as JSON) on the log-read pool: its body with 200, or the
+  // problem when the pool is full, the read failed or it did not answer in time.
+  asio::awaitable<Response> answer_from_log(Call& call, std::function<Result<std::string>()> work);
   // The auditor's endpoints (api/audit_handlers.cpp).
   asio::awaitable<Response> handle_events(Call& call);
   asio::awaitable<Response> handle_audit_verify(Call& call);

@@ -33,6 +33,20 @@ std::optional<Problem> unanswered(const std::optional<Result<std::string>>& answ
 
 }  // namespace
 
+asio::awaitable<Response> App::answer_from_log(Call& call,
+                                               std::function<Result<std::string>()> work) {
+  QueryOutcome outcome;
+  const QueryLane lane{log_read_pool_, pending_log_reads_, kMaxPendingLogReads,
+                       config_.query_timeout};
+  auto body = co_await offload<Result<std::string>>(lane, std::move(work), outcome);
+  if (auto p = unanswered(
+          body, outcome, "busy",
+          fmt::format("{} reads of the log are already waiting; retry later", kMaxPendingLogReads),
+          config_.retry_after_s))
+    co_return call.problem(std::move(*p));
+  co_return call.json(200, std::move(body->value()));
+}
+
 asio::awaitable<Response> App::handle_stream_events(Call& call) {
   const std::string stream = call.params.at(0);
   if (!is_valid_stream_name(stream))
@@ -77,16 +91,7 @@ asio::awaitable<Response> App::handle_stream_events(Call& call) {
     body += "}";
     return body;
   };
-  QueryOutcome outcome;
-  const QueryLane lane{log_read_pool_, pending_log_reads_, kMaxPendingLogReads,
-                       config_.query_timeout};
-  auto body = co_await offload<Result<std::string>>(lane, std::move(work), outcome);
-  if (auto p = unanswered(
-          body, outcome, "busy",
-          fmt::format("{} reads of the log are already waiting; retry later", kMaxPendingLogReads),
-          config_.retry_after_s))
-    co_return call.problem(std::move(*p));
-  co_return call.json(200, std::move(body->value()));
+  co_return co_await answer_from_log(call, std::move(work));
 }
 
 asio::awaitable<Response> App::handle_events(Call& call) {
@@ -124,16 +129,7 @@ asio::awaitable<Response> App::handle_events(Call& call) {
   std::function<Result<std::string>()> work = [&log, page] {
     return replay::events_page_json(log, page);
   };
-  QueryOutcome outcome;
-  const QueryLane lane{log_read_pool_, pending_log_reads_, kMaxPendingLogReads,
-                       config_.query_timeout};
-  auto body = co_await offload<Result<std::string>>(lane, std::move(work), outcome);
-  if (auto p = unanswered(
-          body, outcome, "busy",
-          fmt::format("{} reads of the log are already waiting; retry later", kMaxPendingLogReads),
-          config_.retry_after_s))
-    co_return call.problem(std::move(*p));
-  co_return call.json(200, std::move(body->value()));
+  co_return co_await answer_from_log(call, std::move(work));
 }
 
 // Reads the whole log as of now: seconds for millions of events. One at a time (a second
