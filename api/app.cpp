@@ -42,7 +42,9 @@ App::App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, Re
   if (!config_.jwt_secrets.empty()) current_secret_.push_back(config_.jwt_secrets.front());
 }
 
-App::~App() {
+App::~App() { join_offloads(); }
+
+void App::join_offloads() {
   query_pool_.join();
   log_read_pool_.join();
   audit_pool_.join();

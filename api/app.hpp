@@ -89,6 +89,11 @@ class App {
   // Closes every live subscription (1001) and stops the feed's thread; before the server
   // stops, so no wake-up is posted to a stopped server.
   void stop_subscriptions();
+  // Waits for the work offloaded to the query, log-read and audit pools (a query ends within
+  // its statement timeout, a verify when it has read the log). Call after the HTTP server
+  // stopped and before it is destroyed: finished work wakes its waiter on the server's
+  // io_context, which must still exist then. Idempotent; the destructor calls it too.
+  void join_offloads();
 
  private:
   struct Call;

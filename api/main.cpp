@@ -292,7 +292,8 @@ int cmd_serve(const Args& args) {
   std::fprintf(stderr, "ordo: stopping (signal %d)\n", sig);
   app.stop_subscriptions();  // closes them (1001) while the server still runs
   http_server.stop();
-  flows.stop();  // before the engine: its steps wait on the partitions
+  app.join_offloads();  // while the server's io_context and the engine still exist
+  flows.stop();         // before the engine: its steps wait on the partitions
   engine.value()->stop();
   if (runner) runner->stop();
   return 0;

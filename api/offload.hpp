@@ -45,6 +45,14 @@ boost::asio::awaitable<std::optional<R>> offload(QueryLane lane, std::function<R
     out.refused = true;
     co_return std::nullopt;
   }
+  // The slot is given back when the work ends, or here if it never gets posted (a throw
+  // from make or post), so a lane cannot lose a slot for good.
+  struct SlotGuard {
+    std::atomic<size_t>* pending;
+    ~SlotGuard() {
+      if (pending) pending->fetch_sub(1);
+    }
+  } slot{&lane.pending};
   using Outcome = std::pair<std::optional<R>, std::exception_ptr>;
   auto w = ResultWaiter<Outcome>::make(co_await boost::asio::this_coro::executor, lane.timeout);
   boost::asio::post(lane.pool, [w, f = std::move(f), &pending = lane.pending]() mutable {
@@ -55,8 +63,13 @@ boost::asio::awaitable<std::optional<R>> offload(QueryLane lane, std::function<R
       done.second = std::current_exception();
     }
     pending.fetch_sub(1);
-    w->deliver(std::move(done));
+    try {
+      w->deliver(std::move(done));
+    } catch (...) {
+      // Only an allocation failure gets here; the caller then sees its deadline pass.
+    }
   });
+  slot.pending = nullptr;  // posted: the work gives the slot back
   std::optional<Outcome> done = co_await w->wait();
   if (!done) co_return std::nullopt;
   out.error = done->second;

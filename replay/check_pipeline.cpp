@@ -4,6 +4,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <string>
 
 #include "engine/domain/assert.hpp"
@@ -23,7 +25,12 @@ CheckPipeline::CheckPipeline(Fill fill, int threads, size_t slots, int worker_ni
       // This thread only (Linux nices threads one by one). Best effort: raising one's own
       // niceness is always allowed, and if it failed the workers would merely share the
       // cores evenly with the fold.
-      if (worker_nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), worker_nice);
+      if (worker_nice > 0) {
+        const auto self = static_cast<id_t>(gettid());
+        errno = 0;
+        const int inherited = getpriority(PRIO_PROCESS, self);  // -1 is a valid value too
+        if (errno == 0) setpriority(PRIO_PROCESS, self, std::min(19, inherited + worker_nice));
+      }
       work();
     });
 }

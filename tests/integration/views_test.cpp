@@ -377,7 +377,10 @@ TEST_CASE("queries stuck in PostgreSQL: past --max-pending-queries refused at on
     }
   }
   CHECK(busy >= kClients - 2);
-  // Nothing is left queued behind the lock: the view answers again.
+  // Nothing is left queued behind the lock: the view answers again. (The two admitted
+  // queries gave their slots back before their clients got an answer: PostgreSQL's
+  // statement timeout, 5 s, ends them before the API's 10 s wait; were it longer, this
+  // query could still meet them in the lane.)
   auto again = c.get("/v1/orders/busy-1", bearer(tok));
   CHECK_MESSAGE(again.status == 200, again.body);
   server.terminate();
