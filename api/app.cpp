@@ -45,9 +45,9 @@ App::App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, Re
 App::~App() { join_offloads(); }
 
 void App::join_offloads() {
-  query_pool_.join();
-  log_read_pool_.join();
-  audit_pool_.join();
+  query_lane_.pool.join();
+  log_read_lane_.pool.join();
+  audit_lane_.pool.join();
 }
 
 Response App::deny(const Call& call, DenyReason reason, Problem p) {

@@ -2,7 +2,6 @@
 // Ordo's HTTP handler: authenticate, match the access table, decode, apply Idempotency-Key
 // semantics, hand the command to the engine and wait (bounded) for its durable outcome.
 // No business rule lives here.
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -19,6 +18,7 @@
 #include "api/http_types.hpp"
 #include "api/jwt.hpp"
 #include "api/live_feed.hpp"
+#include "api/offload.hpp"
 #include "api/problem.hpp"
 #include "api/rate_limiter.hpp"
 #include "engine/runtime/clock.hpp"
@@ -58,6 +58,8 @@ struct AppConfig {
   // Queries waiting for or running on the query pool at once; past it a query is refused
   // with 503 at once (a hung PostgreSQL would otherwise pile up one queued query per request).
   size_t max_pending_queries = 64;
+  // Reads of the log for GET /v1/streams/{s}/events and /v1/events, likewise.
+  size_t max_pending_log_reads = 16;
   // GET /v1/audit/verify reads the whole log: one at a time, on its own thread, this long.
   std::chrono::milliseconds audit_verify_timeout{10 * 60'000};
   RateLimitConfig rate_limit;  // per token (`sub`), or per address before authentication
@@ -140,15 +142,12 @@ class App {
   std::vector<std::string> current_secret_;  // jwt_secrets[0] alone, for after the grace
   RateLimiter limiter_;
   Denials denials_;
-  // Queries block on PostgreSQL: they run here, never on the HTTP threads. `pending_queries_`
-  // counts those posted and not yet finished (bounded by config_.max_pending_queries).
-  asio::thread_pool query_pool_{4};
-  std::atomic<size_t> pending_queries_{0};
-  // Reads of the log for the auditor's pages: a Kafka log's reads wait on the broker.
-  asio::thread_pool log_read_pool_{2};
-  std::atomic<size_t> pending_log_reads_{0};
-  asio::thread_pool audit_pool_{1};  // GET /v1/audit/verify, one at a time
-  std::atomic<size_t> pending_audits_{0};
+  // Blocking work never runs on the HTTP threads (api/offload.hpp). Queries block on
+  // PostgreSQL; reads of the log for the auditor's pages wait on the broker with a Kafka log;
+  // GET /v1/audit/verify reads the whole log, one at a time.
+  OffloadLane query_lane_{4, config_.max_pending_queries, config_.query_timeout};
+  OffloadLane log_read_lane_{2, config_.max_pending_log_reads, config_.query_timeout};
+  OffloadLane audit_lane_{1, 1, config_.audit_verify_timeout};
   std::unique_ptr<LiveFeed> feed_;
 };
 

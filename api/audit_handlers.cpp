@@ -5,7 +5,6 @@
 #include <fmt/core.h>
 
 #include "api/call.hpp"
-#include "api/offload.hpp"
 #include "engine/log/envelope.hpp"
 #include "engine/log/json.hpp"
 #include "replay/audit_api.hpp"
@@ -15,8 +14,6 @@ namespace ordo::api {
 namespace {
 
 constexpr int64_t kMaxStreamPage = 1000;
-// Reads of a page waiting for or running on the log-read pool at once.
-constexpr size_t kMaxPendingLogReads = 16;
 
 // The problem for work that did not answer: refused (its lane was full), failed or timed out.
 // nullopt when it answered.
@@ -36,13 +33,11 @@ std::optional<Problem> unanswered(const std::optional<Result<std::string>>& answ
 asio::awaitable<Response> App::answer_from_log(Call& call,
                                                std::function<Result<std::string>()> work) {
   QueryOutcome outcome;
-  const QueryLane lane{log_read_pool_, pending_log_reads_, kMaxPendingLogReads,
-                       config_.query_timeout};
-  auto body = co_await offload<Result<std::string>>(lane, std::move(work), outcome);
-  if (auto p = unanswered(
-          body, outcome, "busy",
-          fmt::format("{} reads of the log are already waiting; retry later", kMaxPendingLogReads),
-          config_.retry_after_s))
+  auto body = co_await offload<Result<std::string>>(log_read_lane_, std::move(work), outcome);
+  if (auto p = unanswered(body, outcome, "busy",
+                          fmt::format("{} reads of the log are already waiting; retry later",
+                                      log_read_lane_.max_pending),
+                          config_.retry_after_s))
     co_return call.problem(std::move(*p));
   co_return call.json(200, std::move(body->value()));
 }
@@ -140,8 +135,7 @@ asio::awaitable<Response> App::handle_audit_verify(Call& call) {
     return replay::audit_verify_json(log);
   };
   QueryOutcome outcome;
-  const QueryLane lane{audit_pool_, pending_audits_, 1, config_.audit_verify_timeout};
-  auto body = co_await offload<Result<std::string>>(lane, std::move(work), outcome);
+  auto body = co_await offload<Result<std::string>>(audit_lane_, std::move(work), outcome);
   if (auto p = unanswered(body, outcome, "audit_busy",
                           "a verify of the whole log is already running; retry later",
                           config_.retry_after_s))

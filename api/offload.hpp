@@ -25,12 +25,16 @@ struct QueryOutcome {
   bool refused = false;      // the lane was full: it never ran
 };
 
-// A pool, with its admission bound and how long a caller waits.
-struct QueryLane {
-  boost::asio::thread_pool& pool;
-  std::atomic<size_t>& pending;
-  size_t max_pending;
-  std::chrono::milliseconds timeout;
+// A pool of threads for one kind of blocking work, with its admission bound (at most
+// `max_pending` posted and not finished) and how long a caller waits for an answer. Join
+// `pool` before destroying the lane: a thread_pool's destructor drops work still queued.
+struct OffloadLane {
+  OffloadLane(size_t threads, size_t max_pending_, std::chrono::milliseconds timeout_)
+      : pool(threads), max_pending(max_pending_), timeout(timeout_) {}
+  boost::asio::thread_pool pool;
+  std::atomic<size_t> pending{0};
+  const size_t max_pending;
+  const std::chrono::milliseconds timeout;
 };
 
 // Runs `f` on the lane's pool and waits for it without blocking the HTTP thread. Bounded by
@@ -38,7 +42,7 @@ struct QueryLane {
 // pool, and holds its place in `pending` until it does). With `max_pending` posted and not
 // finished, `f` is not posted at all: nullopt with `out.refused`.
 template <typename R>
-boost::asio::awaitable<std::optional<R>> offload(QueryLane lane, std::function<R()> f,
+boost::asio::awaitable<std::optional<R>> offload(OffloadLane& lane, std::function<R()> f,
                                                  QueryOutcome& out) {
   if (lane.pending.fetch_add(1) >= lane.max_pending) {
     lane.pending.fetch_sub(1);

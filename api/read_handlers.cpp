@@ -8,14 +8,12 @@
 
 #include "api/result_waiter.hpp"
 #include <boost/asio/use_awaitable.hpp>
-#include <atomic>
 #include <chrono>
 #include <exception>
 #include <functional>
 #include <mutex>
 
 #include "api/base64url.hpp"
-#include "api/offload.hpp"
 #include "api/call.hpp"
 #include "engine/log/json.hpp"
 #include "projections/queries.hpp"
@@ -137,8 +135,6 @@ asio::awaitable<Response> App::handle_query(Call& call) {
 
   projections::ViewQueries& q = *read_.queries;
   QueryOutcome outcome;
-  const QueryLane lane{query_pool_, pending_queries_, config_.max_pending_queries,
-                       config_.query_timeout};
   std::optional<Response> bad;
   std::optional<std::optional<std::string>> answer;  // outer: finished in time; inner: found
 
@@ -150,8 +146,8 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       std::function<std::optional<projections::OrderView>()> work = [&q, id] {
         return q.order(id);
       };
-      auto r =
-          co_await offload<std::optional<projections::OrderView>>(lane, std::move(work), outcome);
+      auto r = co_await offload<std::optional<projections::OrderView>>(query_lane_, std::move(work),
+                                                                       outcome);
       if (r && *r) {
         ResourceFacts facts;
         facts.order_customer_id = (*r)->customer_id;
@@ -188,7 +184,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
         f.seller_id = scope.seller_id;
       }
       std::function<projections::Page()> work = [&q, f] { return q.orders(f); };
-      auto r = co_await offload<projections::Page>(lane, std::move(work), outcome);
+      auto r = co_await offload<projections::Page>(query_lane_, std::move(work), outcome);
       if (r) answer.emplace(page_body("orders", *r));
       break;
     }
@@ -196,7 +192,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       const std::string sku = call.params.at(0);
       if (!is_valid_id(sku)) co_return call.problem({404, "not_found", "no such product", {}, {}});
       std::function<std::optional<std::string>()> work = [&q, sku] { return q.product(sku); };
-      auto r = co_await offload<std::optional<std::string>>(lane, std::move(work), outcome);
+      auto r = co_await offload<std::optional<std::string>>(query_lane_, std::move(work), outcome);
       if (r) answer.emplace(*r);
       break;
     }
@@ -209,7 +205,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       std::function<projections::Page()> work = [&q, seller, after, limit] {
         return q.products(seller, after, limit);
       };
-      auto r = co_await offload<projections::Page>(lane, std::move(work), outcome);
+      auto r = co_await offload<projections::Page>(query_lane_, std::move(work), outcome);
       if (r) answer.emplace(page_body("products", *r));
       break;
     }
@@ -238,7 +234,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       std::function<std::string()> work = [&q, sales, seller, from, to] {
         return sales ? q.sales_report(seller, from, to) : q.low_stock(seller);
       };
-      auto r = co_await offload<std::string>(lane, std::move(work), outcome);
+      auto r = co_await offload<std::string>(query_lane_, std::move(work), outcome);
       if (r) answer.emplace("{\"rows\":" + *r + "}");
       break;
     }
@@ -266,7 +262,8 @@ asio::awaitable<Response> App::handle_query(Call& call) {
         std::function<std::optional<std::string>()> work = [&q, owner, currency] {
           return q.wallet(owner, currency);
         };
-        auto r = co_await offload<std::optional<std::string>>(lane, std::move(work), outcome);
+        auto r =
+            co_await offload<std::optional<std::string>>(query_lane_, std::move(work), outcome);
         if (r) answer.emplace(*r);
         break;
       }
@@ -282,7 +279,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       std::function<projections::Page()> work = [&q, owner, after, limit] {
         return q.wallet_entries(owner, after, limit);
       };
-      auto r = co_await offload<projections::Page>(lane, std::move(work), outcome);
+      auto r = co_await offload<projections::Page>(query_lane_, std::move(work), outcome);
       if (r) answer.emplace(page_body("entries", *r));
       break;
     }
@@ -297,8 +294,8 @@ asio::awaitable<Response> App::handle_query(Call& call) {
                : which == Endpoint::get_payment ? q.payment(id)
                                                 : q.payout(id);
       };
-      auto r =
-          co_await offload<std::optional<projections::MoneyView>>(lane, std::move(work), outcome);
+      auto r = co_await offload<std::optional<projections::MoneyView>>(query_lane_, std::move(work),
+                                                                       outcome);
       if (r && *r) {
         ResourceFacts facts;
         facts.buyer_id = (*r)->buyer;
@@ -315,7 +312,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
     }
     case Endpoint::ledger_balances: {
       std::function<std::string()> work = [&q] { return q.ledger_balances(); };
-      auto r = co_await offload<std::string>(lane, std::move(work), outcome);
+      auto r = co_await offload<std::string>(query_lane_, std::move(work), outcome);
       if (r) answer.emplace(*r);
       break;
     }
@@ -327,7 +324,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
     co_return call.problem({503,
                             "views_busy",
                             fmt::format("{} queries are already waiting for the views; retry later",
-                                        config_.max_pending_queries),
+                                        query_lane_.max_pending),
                             {},
                             config_.retry_after_s});
   if (outcome.error) {

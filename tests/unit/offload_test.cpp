@@ -18,7 +18,7 @@
 
 namespace asio = boost::asio;
 using ordo::api::offload;
-using ordo::api::QueryLane;
+using ordo::api::OffloadLane;
 using ordo::api::QueryOutcome;
 
 namespace {
@@ -30,10 +30,10 @@ struct Attempt {
   bool done = false;
 };
 
-void spawn(asio::io_context& io, QueryLane lane, std::function<int()> f, Attempt& a) {
+void spawn(asio::io_context& io, OffloadLane& lane, std::function<int()> f, Attempt& a) {
   asio::co_spawn(
       io,
-      [lane, f = std::move(f), &a]() mutable -> asio::awaitable<void> {
+      [&lane, f = std::move(f), &a]() mutable -> asio::awaitable<void> {
         a.value = co_await offload<int>(lane, std::move(f), a.outcome);
         a.done = true;
       },
@@ -46,9 +46,7 @@ TEST_CASE(
     "offload: past max_pending, work is refused without running; the slot frees when it ends") {
   asio::io_context io;
   auto keep = asio::make_work_guard(io);  // run_one() waits rather than finding io stopped
-  asio::thread_pool pool(2);
-  std::atomic<size_t> pending{0};
-  const QueryLane lane{pool, pending, 1, std::chrono::minutes(10)};
+  OffloadLane lane{2, 1, std::chrono::minutes(10)};
   std::promise<void> release;
   std::shared_future<void> gate = release.get_future().share();
   std::atomic<int> ran{0};
@@ -63,7 +61,7 @@ TEST_CASE(
       },
       first);
   io.poll();  // the first is posted and waits for its answer
-  CHECK(pending == 1);
+  CHECK(lane.pending == 1);
   CHECK(!first.done);
 
   spawn(
@@ -77,14 +75,14 @@ TEST_CASE(
   REQUIRE(second.done);
   CHECK(second.outcome.refused);
   CHECK(!second.value);
-  CHECK(pending == 1);
+  CHECK(lane.pending == 1);
 
   release.set_value();
   while (!first.done) io.run_one();
   CHECK(first.value == 7);
   CHECK(!first.outcome.refused);
   CHECK(!first.outcome.error);
-  CHECK(pending == 0);
+  CHECK(lane.pending == 0);
 
   spawn(
       io, lane,
@@ -96,15 +94,13 @@ TEST_CASE(
   while (!third.done) io.run_one();
   CHECK(third.value == 9);
   CHECK(ran == 2);  // the refused one never ran
-  pool.join();
+  lane.pool.join();
 }
 
 TEST_CASE("offload: a caller that stops waiting leaves the work's slot taken until the work ends") {
   asio::io_context io;
   auto keep = asio::make_work_guard(io);  // run_one() waits rather than finding io stopped
-  asio::thread_pool pool(1);
-  std::atomic<size_t> pending{0};
-  const QueryLane lane{pool, pending, 1, std::chrono::milliseconds(1)};
+  OffloadLane lane{1, 1, std::chrono::milliseconds(1)};
   std::promise<void> release;
   std::shared_future<void> gate = release.get_future().share();
 
@@ -120,7 +116,7 @@ TEST_CASE("offload: a caller that stops waiting leaves the work's slot taken unt
   CHECK(!stuck.value);
   CHECK(!stuck.outcome.refused);
   CHECK(!stuck.outcome.error);
-  CHECK(pending == 1);  // the work still runs
+  CHECK(lane.pending == 1);  // the work still runs
 
   spawn(
       io, lane, [] { return 2; }, behind);
@@ -128,16 +124,14 @@ TEST_CASE("offload: a caller that stops waiting leaves the work's slot taken unt
   CHECK(behind.outcome.refused);
 
   release.set_value();
-  pool.join();
-  CHECK(pending == 0);
+  lane.pool.join();
+  CHECK(lane.pending == 0);
 }
 
 TEST_CASE("offload: an exception in the work comes back as the outcome's error") {
   asio::io_context io;
   auto keep = asio::make_work_guard(io);  // run_one() waits rather than finding io stopped
-  asio::thread_pool pool(1);
-  std::atomic<size_t> pending{0};
-  const QueryLane lane{pool, pending, 4, std::chrono::minutes(10)};
+  OffloadLane lane{1, 4, std::chrono::minutes(10)};
   Attempt a;
   spawn(
       io, lane, []() -> int { throw std::runtime_error("database gone"); }, a);
@@ -146,6 +140,6 @@ TEST_CASE("offload: an exception in the work comes back as the outcome's error")
   REQUIRE(a.outcome.error);
   CHECK_THROWS_WITH_AS(std::rethrow_exception(a.outcome.error), "database gone",
                        std::runtime_error);
-  CHECK(pending == 0);
-  pool.join();
+  CHECK(lane.pending == 0);
+  lane.pool.join();
 }
