@@ -21,8 +21,18 @@
 namespace ordo::api {
 
 std::string IdSource::next(std::string_view prefix) {
+  const int64_t now_ms = std::max<int64_t>(clock_.now().value(), 0);
   std::lock_guard lock(mu_);
-  return fmt::format("{}{:016x}{:08x}", prefix, rng_(), static_cast<uint32_t>(rng_()));
+  if (now_ms > last_ms_) {
+    last_ms_ = now_ms;
+    seq_ = 0;
+  } else if (++seq_ > 0xFFFF) {  // the clock stood still (or stepped back) for 65,536 ids
+    ++last_ms_;
+    seq_ = 0;
+  }
+  return fmt::format("{}{:012x}{:04x}{:08x}", prefix,
+                     static_cast<uint64_t>(last_ms_) & 0xFFFFFFFFFFFFULL, seq_,
+                     static_cast<uint32_t>(rng_()));
 }
 
 namespace {

@@ -69,16 +69,23 @@ struct AppConfig {
   LiveFeedConfig live;  // GET /v1/subscribe: how many, how far behind a subscriber may fall
 };
 
-// Random ids for commands and for orders the client did not name. Seeded, so a test or a
-// simulation can make them reproducible.
+// Ids for commands and for orders the client did not name: the time in ms (48 bits), a
+// per-millisecond sequence (16 bits) and 32 random bits, in hex after the prefix. Ordered by
+// creation within a process (the sequence borrows the next millisecond when one runs out),
+// so the stores keyed by them (the stream index, the state's orders, the views' primary
+// keys) insert next to the last key instead of at a random place; the random part keeps two
+// processes apart. The clock and the seed are injected, so a test can make them reproducible.
 class IdSource {
  public:
-  explicit IdSource(uint64_t seed) : rng_(seed) {}
+  IdSource(const Clock& clock, uint64_t seed) : clock_(clock), rng_(seed) {}
   std::string next(std::string_view prefix);
 
  private:
+  const Clock& clock_;
   std::mutex mu_;
   std::mt19937_64 rng_;
+  int64_t last_ms_ = 0;
+  uint32_t seq_ = 0;
 };
 
 class App {

@@ -248,7 +248,7 @@ int cmd_serve(const Args& args) {
     return 1;
   }
   engine.value()->start();
-  IdSource ids(std::random_device{}());
+  IdSource ids(clock, std::random_device{}());
   // The query side: PostgreSQL views fed by the projector, when --postgres is given.
   std::unique_ptr<projections::ProjectionRunner> runner;
   std::unique_ptr<projections::ViewQueries> queries;

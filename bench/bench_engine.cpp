@@ -3,7 +3,7 @@
 // the same number of events, of the same average size, in WriteBatches of the same average
 // size, with sync=true. Also reports peak RSS after all orders.
 //
-//   bench_engine [--orders N] [--window W] [--dir PATH] [--keyed 1]
+//   bench_engine [--orders N] [--window W] [--dir PATH] [--keyed 1] [--snapshot-every B]
 //   (--keyed 1: every PlaceOrder carries an Idempotency-Key, as HTTP clients that retry send)
 #include <rocksdb/write_batch.h>
 #include <sys/resource.h>
@@ -30,6 +30,14 @@ double seconds_since(Clock_::time_point t) {
   return std::chrono::duration<double>(Clock_::now() - t).count();
 }
 
+// User + system CPU seconds of the whole process so far (all threads).
+double process_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto s = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  return s(ru.ru_utime) + s(ru.ru_stime);
+}
+
 long peak_rss_mib() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -38,15 +46,18 @@ long peak_rss_mib() {
 
 struct EngineRun {
   double seconds = 0;
+  double cpu_seconds = 0;  // all threads, while the orders ran
   uint64_t events = 0;
   uint64_t batches = 0;
   uint64_t log_bytes = 0;
   std::vector<std::string> sample;  // encoded events from across the log
 };
 
-EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window, bool keyed) {
+EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window, bool keyed,
+                     size_t snapshot_every) {
   SystemClock clock;
   EngineConfig cfg;
+  if (snapshot_every) cfg.processor.snapshot_every_batches = snapshot_every;
   cfg.data_dir = dir;
   cfg.processor.queue_capacity = window * 2;
   auto engine = Engine::open_embedded(cfg, clock);
@@ -69,6 +80,7 @@ EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window, b
   loop.drain();
   auto before = e.processor(PartitionId{0}).stats();
   auto t0 = Clock_::now();
+  const double cpu0 = process_cpu_seconds();
   for (uint64_t i = 0; i < orders; ++i) {
     submit_and_wait_room(PlaceOrder{OrderId{"order-" + std::to_string(i)},
                                     CustomerId{"customer-" + std::to_string(i % 1000)},
@@ -80,6 +92,7 @@ EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window, b
   loop.drain();
   EngineRun run;
   run.seconds = seconds_since(t0);
+  run.cpu_seconds = process_cpu_seconds() - cpu0;
   auto after = e.processor(PartitionId{0}).stats();
   run.events = after.events - before.events;
   run.batches = after.batches - before.batches;
@@ -105,6 +118,7 @@ EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window, b
 int main(int argc, char** argv) {
   uint64_t orders = 1'000'000, window = 4096;
   bool keyed = false;
+  size_t snapshot_every = 0;  // 0: the engine's default
   std::string dir = (std::filesystem::temp_directory_path() / "ordo-bench").string();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -114,11 +128,13 @@ int main(int argc, char** argv) {
       window = std::stoull(argv[i + 1]);
     else if (a == "--dir")
       dir = argv[i + 1];
+    else if (a == "--snapshot-every")
+      snapshot_every = std::stoull(argv[i + 1]);
     else if (a == "--keyed")
       keyed = std::string(argv[i + 1]) == "1";
   }
   std::filesystem::remove_all(dir);
-  EngineRun run = run_engine(dir + "/engine", orders, window, keyed);
+  EngineRun run = run_engine(dir + "/engine", orders, window, keyed, snapshot_every);
   long rss = peak_rss_mib();
   double per_batch = double(run.events) / double(run.batches);
   double raw_s =
@@ -141,6 +157,9 @@ int main(int argc, char** argv) {
               (unsigned long)run.log_bytes);
   std::printf("engine PlaceOrder/s    %.0f  (%.0f events/s, %.2f s)\n", engine_orders,
               run.events / run.seconds, run.seconds);
+  std::printf("engine CPU             %.2f s on all threads (%.1f us per order, %.2f cores busy)\n",
+              run.cpu_seconds, run.cpu_seconds * 1e6 / double(orders),
+              run.cpu_seconds / run.seconds);
   std::printf("raw RocksDB events/s   %.0f  (= %.0f orders/s equivalent, %.2f s)\n",
               run.events / raw_s, raw_orders, raw_s);
   std::printf("engine / raw           %.2f\n", engine_orders / raw_orders);

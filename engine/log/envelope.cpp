@@ -1,6 +1,7 @@
 #include "engine/log/envelope.hpp"
 
 #include <fmt/core.h>
+#include <charconv>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -11,8 +12,10 @@ namespace ordo {
 namespace {
 
 // Writes the envelope's canonical JSON directly, keys in byte order, without building a
-// tree: this runs for every event twice (hash and storage), so it is kept cheap.
-void write_envelope(const Envelope& e, bool for_hash, std::string& out) {
+// tree: this runs for every event, so it is kept cheap. For the hash, `hash` and `offset`
+// are left out and, when `sealed` is given, where they go is noted in it.
+void write_envelope(const Envelope& e, bool for_hash, std::string& out,
+                    Envelope::Sealed* sealed = nullptr) {
   out.reserve(out.size() + 512);
   out += "{\"actor\":{\"role\":";
   write_json_string(e.actor.role, out);
@@ -24,12 +27,14 @@ void write_envelope(const Envelope& e, bool for_hash, std::string& out) {
   write_json_string(e.command_id, out);
   out += ",\"correlation_id\":";
   write_json_string(e.correlation_id, out);
+  if (sealed) sealed->hash_at = static_cast<uint32_t>(out.size());
   if (!for_hash) {
     out += ",\"hash\":";
     write_json_string(e.hash, out);
   }
   out += ",\"occurred_at\":";
   write_int(e.occurred_at.value(), out);
+  if (sealed) sealed->offset_at = static_cast<uint32_t>(out.size());
   if (!for_hash) {
     out += ",\"offset\":";
     write_int(e.offset.value(), out);
@@ -114,13 +119,58 @@ std::string compute_hash(const Envelope& e) {
 
 const std::string& seal(Envelope& e, const std::string& prev_hash) {
   e.prev_hash = prev_hash;
-  e.hash = compute_hash(e);
+  Envelope::Sealed& sealed = e.sealed;
+  sealed.hashed.clear();
+  write_envelope(e, true, sealed.hashed, &sealed);
+  e.hash.resize(kSha256HexChars);
+  sha256_hex_of({e.prev_hash, sealed.hashed}, e.hash.data());
   return e.hash;
+}
+
+std::array<std::string_view, kStoredPieces> stored_pieces(const Envelope& e,
+                                                          std::array<char, 32>& offset_member) {
+  const Envelope::Sealed& s = e.sealed;
+  ORDO_ASSERT(!s.hashed.empty() && e.hash.size() == kSha256HexChars && s.hash_at <= s.offset_at &&
+                  s.offset_at <= s.hashed.size(),
+              "stored_pieces of an envelope that is not sealed");
+  constexpr std::string_view kOffsetKey = ",\"offset\":";
+  std::copy(kOffsetKey.begin(), kOffsetKey.end(), offset_member.begin());
+  // The same digits write_int spells: to_chars writes the shortest decimal, '-' when negative.
+  const auto [end, ec] =
+      std::to_chars(offset_member.data() + kOffsetKey.size(),
+                    offset_member.data() + offset_member.size(), e.offset.value());
+  ORDO_ASSERT(ec == std::errc(), "offset text too long");
+  const std::string_view h = s.hashed;
+#ifndef NDEBUG
+  // The sealed bytes are only right while the fields are as seal() left them.
+  std::string now;
+  write_envelope(e, true, now);
+  ORDO_ASSERT(now == h, "an envelope changed after it was sealed");
+#endif
+  return {h.substr(0, s.hash_at),
+          ",\"hash\":\"",
+          e.hash,
+          "\"",
+          h.substr(s.hash_at, s.offset_at - s.hash_at),
+          std::string_view(offset_member.data(), static_cast<size_t>(end - offset_member.data())),
+          h.substr(s.offset_at)};
 }
 
 std::string encode_envelope(const Envelope& e) {
   std::string out;
   write_envelope(e, false, out);
+  return out;
+}
+
+std::string encode_sealed(const Envelope& e) {
+  if (e.sealed.hashed.empty()) return encode_envelope(e);
+  std::array<char, 32> offset_member;
+  const auto pieces = stored_pieces(e, offset_member);
+  size_t size = 0;
+  for (std::string_view piece : pieces) size += piece.size();
+  std::string out;
+  out.reserve(size);
+  for (std::string_view piece : pieces) out += piece;
   return out;
 }
 

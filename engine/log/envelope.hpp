@@ -38,6 +38,16 @@ struct Envelope {
   std::string payload_bytes;
   std::string prev_hash;  // hex SHA-256 of the previous event of the partition
   std::string hash;       // hex SHA-256(prev_hash ‖ hashed bytes)
+  // What seal() hashed, kept so that the appender splices `hash` and `offset` into these
+  // bytes (encode_sealed, stored_pieces) instead of encoding every field a second time: the
+  // writer and the committer both ran the encoder for every event. Empty unless sealed;
+  // right only while the fields are as seal() left them (debug builds check). Not part of
+  // the event: equality ignores it, and encode_envelope() does not use it.
+  struct Sealed {
+    std::string hashed;      // hashed_bytes() as of seal()
+    uint32_t hash_at = 0;    // where `,"hash":"…"` goes (after correlation_id)
+    uint32_t offset_at = 0;  // where `,"offset":N` goes (after occurred_at)
+  } sealed;
 
   // Equal when every field is, the payload compared by its canonical bytes (however held).
   friend bool operator==(const Envelope& a, const Envelope& b);
@@ -55,8 +65,20 @@ std::string compute_hash(const Envelope& e);
 // Sets `e.prev_hash` and `e.hash`; returns the new hash (the next event's prev_hash).
 const std::string& seal(Envelope& e, const std::string& prev_hash);
 
-// The full canonical JSON line of the envelope, as stored in the log and exported.
+// The full canonical JSON line of the envelope, as stored in the log and exported, encoded
+// from its fields.
 std::string encode_envelope(const Envelope& e);
+// The same line from the bytes seal() kept, for the appenders of freshly sealed events
+// (the offset may have been assigned since): `e` must be unchanged since seal(). From the
+// fields when seal() kept nothing (an envelope decoded or built by hand).
+std::string encode_sealed(const Envelope& e);
+// The same line as pieces to concatenate, for writers that gather (RocksDB's SliceParts):
+// the sealed bytes with `hash` and `offset` between them, copied nowhere. `e` must be
+// sealed (non-empty `sealed`); `offset_member` holds the `,"offset":N` text and must outlive the
+// pieces.
+inline constexpr size_t kStoredPieces = 7;
+std::array<std::string_view, kStoredPieces> stored_pieces(const Envelope& e,
+                                                          std::array<char, 32>& offset_member);
 Result<Envelope> decode_envelope(std::string_view text);
 // The event type of a canonical envelope without decoding it: `type` is the last key, so
 // the text ends with `,"type":"<T>"}`. Nothing when the text is not shaped so (then decode).

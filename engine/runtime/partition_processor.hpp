@@ -39,7 +39,10 @@ struct ProcessorConfig {
   // Aggregate state is snapshotted into RocksDB every this many group commits (or sooner
   // when many aggregates are dirty); recovery loads the snapshot and replays the log after
   // it. The log alone is the source of truth, so state writes need not be in every commit.
-  size_t snapshot_every_batches = 64;
+  // Often and small rather than rare and large: the writer serialises a snapshot between two
+  // groups, and a large one (64 groups' worth of new orders) stalled the pipeline while the
+  // committer waited (bench_engine --snapshot-every: 8 was ≈ 5 % faster than 64).
+  size_t snapshot_every_batches = 8;
   size_t snapshot_max_dirty = 100'000;
 };
 

@@ -67,11 +67,12 @@ Result<Offset> FlowStore::checkpoint(PartitionId p) {
   return Offset{std::stoll(v)};
 }
 
-Status FlowStore::set_checkpoints(const std::vector<std::pair<PartitionId, Offset>>& checkpoints) {
+Status FlowStore::set_checkpoints(const std::vector<std::pair<PartitionId, Offset>>& checkpoints,
+                                  bool sync) {
   rocksdb::WriteBatch batch;
   for (const auto& [p, o] : checkpoints)
     batch.Put(db_.cf(Cf::meta), checkpoint_key(p), std::to_string(o.value()));
-  auto s = db_.db().Write(synced(), &batch);
+  auto s = db_.db().Write(sync ? synced() : rocksdb::WriteOptions(), &batch);
   if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
   return {};
 }

@@ -28,8 +28,10 @@ class FlowStore {
   explicit FlowStore(RocksDb& db) : db_(db) {}
   // The last offset of `p` whose follow-ups are done, or -1.
   Result<Offset> checkpoint(PartitionId p);
-  // Moves several partitions' checkpoints in one synced write.
-  Status set_checkpoints(const std::vector<std::pair<PartitionId, Offset>>& checkpoints);
+  // Moves several partitions' checkpoints in one write, synced when `sync`. A checkpoint
+  // lost in a crash only makes the manager read those events again.
+  Status set_checkpoints(const std::vector<std::pair<PartitionId, Offset>>& checkpoints,
+                         bool sync = true);
   Status park(const ParkedStep& step);  // synced
   Status unpark(const std::string& id);
   Result<std::vector<ParkedStep>> parked(size_t limit);

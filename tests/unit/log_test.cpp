@@ -1,6 +1,7 @@
 // The log encoding: canonical JSON, the envelope and its hash chain, the event codec.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -264,6 +265,36 @@ TEST_CASE("seal chains an envelope to its predecessor") {
   Envelope edited = first;
   edited.payload.as_object()["reason"] = Json("edited");
   CHECK(compute_hash(edited) != second.prev_hash);
+}
+
+TEST_CASE("an appender's line from the sealed bytes is the line encode_envelope writes") {
+  auto joined = [](const Envelope& e) {
+    std::array<char, 32> offset_member;
+    std::string out;
+    for (std::string_view piece : stored_pieces(e, offset_member)) out += piece;
+    return out;
+  };
+  Envelope tree = sample_envelope();  // payload as a Json tree
+  Envelope direct = sample_envelope();
+  direct.payload = Json();
+  write_event_payload(OrderCancelled{OrderId{"o1"}, "too \"slow\"\n"}, direct.payload_bytes);
+  seal(direct, kGenesisHash);
+  for (Envelope* e : {&tree, &direct}) {
+    REQUIRE(!e->sealed.hashed.empty());
+    CHECK(e->sealed.hashed == hashed_bytes(*e));
+    // The offset is assigned after sealing (and is -1 in a Kafka message's value).
+    for (int64_t offset : {int64_t{-1}, int64_t{0}, int64_t{41}, int64_t{1'234'567'890'123},
+                           std::numeric_limits<int64_t>::max()}) {
+      e->offset = Offset{offset};
+      CHECK(encode_sealed(*e) == encode_envelope(*e));
+      CHECK(joined(*e) == encode_envelope(*e));
+    }
+    auto back = decode_envelope(encode_sealed(*e));
+    REQUIRE(back.ok());
+    CHECK(back.value() == *e);
+    CHECK(back.value().sealed.hashed.empty());  // decoded, not sealed: encoded from fields
+    CHECK(encode_sealed(back.value()) == encode_envelope(*e));
+  }
 }
 
 TEST_CASE("the hash covers every field but the offset and the hash itself") {

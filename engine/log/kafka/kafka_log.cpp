@@ -493,7 +493,7 @@ Status KafkaLog::append(PartitionId pid, std::span<Envelope> events,
 
   std::vector<std::pair<std::string, std::string>> kvs;
   kvs.reserve(events.size());
-  for (const auto& e : events) kvs.emplace_back(e.stream, encode_envelope(e));  // "offset":-1
+  for (const auto& e : events) kvs.emplace_back(e.stream, encode_sealed(e));  // "offset":-1
   std::vector<int64_t> offsets;
   if (auto s = produce_all(options_.topic, kvs, offsets); !s) {
     reset_offsets();
@@ -537,8 +537,7 @@ Status KafkaLog::append(PartitionId pid, std::span<Envelope> events,
   // derived, so written without the WAL, which would carry every event a second time.
   rocksdb::WriteBatch index;
   for (const auto& e : events)
-    index.Put(db_->cf(Cf::stream_index), stream_key(e.stream, e.stream_version),
-              encode_envelope(e));
+    index.Put(db_->cf(Cf::stream_index), stream_key(e.stream, e.stream_version), encode_sealed(e));
   index.Put(db_->cf(Cf::stream_index), index_marker_key(p), std::to_string(t.last_offset.value()));
   if (!idem_offsets.empty())
     batch.Put(db_->cf(Cf::meta), meta_key("idem_next", p), std::to_string(idem_offsets.back() + 1));
