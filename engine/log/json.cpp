@@ -4,6 +4,9 @@
 
 #include <fmt/core.h>
 
+#include <cstdint>
+#include <cstring>
+
 namespace ordo {
 
 const Json* Json::find(std::string_view key) const {
@@ -13,11 +16,38 @@ const Json* Json::find(std::string_view key) const {
   return it == o.end() ? nullptr : &it->second;
 }
 
+namespace {
+
+// Whether any of the 8 bytes in `x` needs escaping: below 0x20, '"' or '\\'. The classic
+// bit tricks: (v - 0x01…) & ~v & 0x80… is non-zero exactly when some byte of v is zero, and
+// (v - n·0x01…) & ~v & 0x80… when some byte is below n (n <= 128); bytes >= 0x80 (UTF-8)
+// never count, as their top bit is set in v.
+inline bool any_needs_escape(uint64_t x) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  const uint64_t quote = x ^ (kOnes * '"');
+  const uint64_t backslash = x ^ (kOnes * '\\');
+  return (((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
+          ((backslash - kOnes) & ~backslash)) &
+         kHigh;
+}
+
+}  // namespace
+
 void write_json_string(std::string_view s, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   size_t run = 0;  // start of the current run of bytes that need no escaping
-  for (size_t i = 0; i < s.size(); ++i) {
+  const size_t n = s.size();
+  for (size_t i = 0; i < n; ++i) {
+    // Eight bytes at a time while none needs escaping (most strings: ids, names, hashes).
+    while (i + 8 <= n) {
+      uint64_t x;
+      std::memcpy(&x, s.data() + i, 8);
+      if (any_needs_escape(x)) break;
+      i += 8;
+    }
+    if (i >= n) break;
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s.data() + run, i - run);

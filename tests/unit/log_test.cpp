@@ -1,5 +1,6 @@
 // The log encoding: canonical JSON, the envelope and its hash chain, the event codec.
 #include <doctest/doctest.h>
+#include <fmt/core.h>
 
 #include <array>
 #include <cstdint>
@@ -148,6 +149,59 @@ TEST_CASE("canonical JSON escapes strings the same way every time") {
   CHECK(json_string("caf\xc3\xa9") == "\"caf\xc3\xa9\"");  // UTF-8 passes through unescaped
   // Keys are escaped like values.
   CHECK(to_canonical(Json(Json::Object{{"k\"\x02", Json("v")}})) == R"({"k\"\u0002":"v"})");
+}
+
+TEST_CASE("string escaping is the same whether a byte is met alone or eight at a time") {
+  // A byte at a time, as the rules say: the reference the word-at-a-time scan must match.
+  auto reference = [](std::string_view in) {
+    std::string out = "\"";
+    for (unsigned char c : in) {
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        default:
+          if (c < 0x20)
+            out += fmt::format("\\u{:04x}", c);
+          else
+            out.push_back(static_cast<char>(c));
+      }
+    }
+    return out + "\"";
+  };
+  // Every byte value at every position of strings up to 19 bytes long (two words and a
+  // tail), in a run of plain bytes and of UTF-8 continuation bytes.
+  size_t checked = 0;
+  for (char filler : {'a', '\xa9'})
+    for (size_t len = 1; len < 20; ++len)
+      for (size_t at = 0; at < len; ++at)
+        for (int b = 0; b < 256; ++b) {
+          std::string in(len, filler);
+          in[at] = static_cast<char>(b);
+          REQUIRE_MESSAGE(json_string(in) == reference(in), "byte ", b, " at ", at, " of ", len);
+          ++checked;
+        }
+  CHECK(checked == 2 * 190 * 256);
+  CHECK(json_string("") == "\"\"");
+  CHECK(json_string("0123456789abcdef0123") == "\"0123456789abcdef0123\"");
 }
 
 TEST_CASE("parse then canonical is stable and round-trips") {
