@@ -30,9 +30,8 @@ std::string IdSource::next(std::string_view prefix) {
     ++last_ms_;
     seq_ = 0;
   }
-  return fmt::format("{}{:012x}{:04x}{:08x}", prefix,
-                     static_cast<uint64_t>(last_ms_) & 0xFFFFFFFFFFFFULL, seq_,
-                     static_cast<uint32_t>(rng_()));
+  return fmt::format("{}{:012x}{:04x}{:016x}", prefix,
+                     static_cast<uint64_t>(last_ms_) & 0xFFFFFFFFFFFFULL, seq_, rng_());
 }
 
 namespace {

@@ -70,11 +70,13 @@ struct AppConfig {
 };
 
 // Ids for commands and for orders the client did not name: the time in ms (48 bits), a
-// per-millisecond sequence (16 bits) and 32 random bits, in hex after the prefix. Ordered by
+// per-millisecond sequence (16 bits) and 64 random bits, in hex after the prefix. Ordered by
 // creation within a process (the sequence borrows the next millisecond when one runs out),
 // so the stores keyed by them (the stream index, the state's orders, the views' primary
-// keys) insert next to the last key instead of at a random place; the random part keeps two
-// processes apart. The clock and the seed are injected, so a test can make them reproducible.
+// keys) insert next to the last key instead of at a random place. The random part keeps
+// two processes (or a restart after the clock stepped back) apart: two ids in the same
+// (ms, sequence) slot clash with probability 2^-64. An id shows when it was made, as a
+// UUIDv7 does. The clock and the seed are injected, so a test can make them reproducible.
 class IdSource {
  public:
   IdSource(const Clock& clock, uint64_t seed) : clock_(clock), rng_(seed) {}

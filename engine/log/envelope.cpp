@@ -124,13 +124,14 @@ const std::string& seal(Envelope& e, const std::string& prev_hash) {
   write_envelope(e, true, sealed.hashed, &sealed);
   e.hash.resize(kSha256HexChars);
   sha256_hex_of({e.prev_hash, sealed.hashed}, e.hash.data());
+  sealed.hash = e.hash;
   return e.hash;
 }
 
 std::array<std::string_view, kStoredPieces> stored_pieces(const Envelope& e,
                                                           std::array<char, 32>& offset_member) {
   const Envelope::Sealed& s = e.sealed;
-  ORDO_ASSERT(!s.hashed.empty() && e.hash.size() == kSha256HexChars && s.hash_at <= s.offset_at &&
+  ORDO_ASSERT(has_sealed_bytes(e) && e.hash.size() == kSha256HexChars && s.hash_at <= s.offset_at &&
                   s.offset_at <= s.hashed.size(),
               "stored_pieces of an envelope that is not sealed");
   constexpr std::string_view kOffsetKey = ",\"offset\":";
@@ -163,7 +164,7 @@ std::string encode_envelope(const Envelope& e) {
 }
 
 std::string encode_sealed(const Envelope& e) {
-  if (e.sealed.hashed.empty()) return encode_envelope(e);
+  if (!has_sealed_bytes(e)) return encode_envelope(e);
   std::array<char, 32> offset_member;
   const auto pieces = stored_pieces(e, offset_member);
   size_t size = 0;

@@ -45,6 +45,7 @@ struct Envelope {
   // the event: equality ignores it, and encode_envelope() does not use it.
   struct Sealed {
     std::string hashed;      // hashed_bytes() as of seal()
+    std::string hash;        // the hash seal() gave them: used only while `hash` still is it
     uint32_t hash_at = 0;    // where `,"hash":"…"` goes (after correlation_id)
     uint32_t offset_at = 0;  // where `,"offset":N` goes (after occurred_at)
   } sealed;
@@ -68,13 +69,17 @@ const std::string& seal(Envelope& e, const std::string& prev_hash);
 // The full canonical JSON line of the envelope, as stored in the log and exported, encoded
 // from its fields.
 std::string encode_envelope(const Envelope& e);
+// Whether seal() kept bytes that still go with `e.hash` (not re-hashed some other way since).
+inline bool has_sealed_bytes(const Envelope& e) {
+  return !e.sealed.hashed.empty() && e.sealed.hash == e.hash;
+}
 // The same line from the bytes seal() kept, for the appenders of freshly sealed events
 // (the offset may have been assigned since): `e` must be unchanged since seal(). From the
-// fields when seal() kept nothing (an envelope decoded or built by hand).
+// fields when there are no such bytes (an envelope decoded, built or re-hashed by hand).
 std::string encode_sealed(const Envelope& e);
 // The same line as pieces to concatenate, for writers that gather (RocksDB's SliceParts):
 // the sealed bytes with `hash` and `offset` between them, copied nowhere. `e` must be
-// sealed (non-empty `sealed`); `offset_member` holds the `,"offset":N` text and must outlive the
+// sealed (has_sealed_bytes); `offset_member` holds the `,"offset":N` text and must outlive the
 // pieces.
 inline constexpr size_t kStoredPieces = 7;
 std::array<std::string_view, kStoredPieces> stored_pieces(const Envelope& e,

@@ -364,7 +364,7 @@ bool FlowManager::run_once() {
       std::fprintf(stderr, "ordo: flow manager: %s\n", st.message().c_str());
     return false;
   }
-  // Only now, with every step done or parked, may the checkpoints move (one synced write).
+  // Only now, with every step done or parked, may the checkpoints move (one write).
   // A round that ran no step need not sync: losing its checkpoint in a crash only means
   // reading the same events again and finding nothing to do again. On a busy log most
   // rounds are such (orders placed, no payment yet), and each synced write was one more

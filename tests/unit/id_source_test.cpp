@@ -1,5 +1,5 @@
 // Generated ids: ordered by creation within a process (also when the clock stands still or
-// steps back), unique, and shaped prefix + 24 lower-case hex digits.
+// steps back), unique, and shaped prefix + 32 lower-case hex digits.
 #include <doctest/doctest.h>
 
 #include <set>
@@ -18,7 +18,7 @@ class SetClock final : public Clock {
 };
 
 bool is_id(const std::string& id, std::string_view prefix) {
-  if (!id.starts_with(prefix) || id.size() != prefix.size() + 24) return false;
+  if (!id.starts_with(prefix) || id.size() != prefix.size() + 32) return false;
   for (char c : id.substr(prefix.size()))
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   return true;

@@ -332,6 +332,14 @@ TEST_CASE("an appender's line from the sealed bytes is the line encode_envelope 
     CHECK(back.value().sealed.hashed.empty());  // decoded, not sealed: encoded from fields
     CHECK(encode_sealed(back.value()) == encode_envelope(*e));
   }
+  // Changed and re-hashed without seal(): the kept bytes no longer go with the hash, so the
+  // line comes from the fields (in a release build nothing else would notice).
+  Envelope rehashed = sample_envelope();
+  rehashed.correlation_id = "corr-2";
+  rehashed.hash = compute_hash(rehashed);
+  CHECK_FALSE(has_sealed_bytes(rehashed));
+  CHECK(encode_sealed(rehashed) == encode_envelope(rehashed));
+  CHECK(encode_sealed(rehashed).find("corr-2") != std::string::npos);
 }
 
 TEST_CASE("the hash covers every field but the offset and the hash itself") {

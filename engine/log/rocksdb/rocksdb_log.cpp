@@ -144,8 +144,11 @@ Status RocksDbLog::write_index(std::vector<IndexItem>& items) {
   for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
   // In key order, so that each memtable insert starts next to the previous one: keys are
   // unique ((stream, version) names one event), so the order changes nothing else.
-  std::sort(order.begin(), order.end(),
-            [&](uint32_t a, uint32_t b) { return key_of(entries[a]) < key_of(entries[b]); });
+  // Ties (none expected) keep arrival order, so a later entry is written last and wins.
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    const auto ka = key_of(entries[a]), kb = key_of(entries[b]);
+    return ka != kb ? ka < kb : a < b;
+  });
   for (uint32_t i : order)
     batch.Put(db_.cf(Cf::stream_index), key_of(entries[i]),
               std::string_view(values).substr(size_t(i) * kValueBytes, kValueBytes));
@@ -238,7 +241,7 @@ Status RocksDbLog::append(PartitionId p, std::span<Envelope> events,
     e.offset = Offset{t.last_offset.value() + 1};
     t.last_offset = e.offset;
     t.last_hash = e.hash;
-    if (e.sealed.hashed.empty()) {
+    if (!has_sealed_bytes(e)) {
       batch.Put(db_.cf(Cf::log), log_key(p, e.offset), encode_envelope(e));
       continue;
     }
