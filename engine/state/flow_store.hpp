@@ -30,8 +30,7 @@ class FlowStore {
   Result<Offset> checkpoint(PartitionId p);
   // Moves several partitions' checkpoints in one write, synced when `sync`. A checkpoint
   // lost in a crash only makes the manager read those events again.
-  Status set_checkpoints(const std::vector<std::pair<PartitionId, Offset>>& checkpoints,
-                         bool sync = true);
+  Status set_checkpoints(const std::vector<std::pair<PartitionId, Offset>>& checkpoints, bool sync);
   Status park(const ParkedStep& step);  // synced
   Status unpark(const std::string& id);
   Result<std::vector<ParkedStep>> parked(size_t limit);

@@ -117,41 +117,40 @@ std::string legacy_indexed_key(PartitionId p) {
 Status RocksDbLog::write_index(std::vector<IndexItem>& items) {
   rocksdb::WriteBatch batch;
   std::vector<int64_t> upto(tails_.size(), -1);
-  // Every key in one buffer and every value in another, sorted through an array of
-  // indices: no string per entry (the indexer handles every event of the log).
+  // Every key in one buffer, sorted through small entries that point into it: no string
+  // per event (the indexer handles every event of the log).
   struct Entry {
     uint32_t key_at;
     uint32_t key_size;
+    PartitionId partition;
+    Offset offset;
   };
-  constexpr size_t kValueBytes = 12;  // partition (be32) ‖ offset (be64)
-  std::string keys, values;
+  std::string keys;
   std::vector<Entry> entries;
   entries.reserve(items.size());
-  values.reserve(items.size() * kValueBytes);
   for (const auto& it : items) {
     const size_t at = keys.size();
     keys += it.stream;
     keys.push_back('\0');
     append_be64(keys, static_cast<uint64_t>(it.version));
-    entries.push_back({static_cast<uint32_t>(at), static_cast<uint32_t>(keys.size() - at)});
-    append_be32(values, it.partition.value());
-    append_be64(values, static_cast<uint64_t>(it.offset.value()));
+    ORDO_ASSERT(keys.size() <= UINT32_MAX, "index batch too large");
+    entries.push_back({static_cast<uint32_t>(at), static_cast<uint32_t>(keys.size() - at),
+                       it.partition, it.offset});
     upto[it.partition.value()] = std::max(upto[it.partition.value()], it.offset.value());
   }
-  ORDO_ASSERT(keys.size() <= UINT32_MAX, "index batch too large");
   auto key_of = [&](const Entry& e) { return std::string_view(keys).substr(e.key_at, e.key_size); };
-  std::vector<uint32_t> order(entries.size());
-  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
   // In key order, so that each memtable insert starts next to the previous one: keys are
-  // unique ((stream, version) names one event), so the order changes nothing else.
-  // Ties (none expected) keep arrival order, so a later entry is written last and wins.
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    const auto ka = key_of(entries[a]), kb = key_of(entries[b]);
-    return ka != kb ? ka < kb : a < b;
-  });
-  for (uint32_t i : order)
-    batch.Put(db_.cf(Cf::stream_index), key_of(entries[i]),
-              std::string_view(values).substr(size_t(i) * kValueBytes, kValueBytes));
+  // unique ((stream, version) names one event), so the order changes nothing else. Stable:
+  // ties (none expected) keep arrival order, so a later entry is written last and wins.
+  std::stable_sort(entries.begin(), entries.end(),
+                   [&](const Entry& a, const Entry& b) { return key_of(a) < key_of(b); });
+  std::string position;  // partition (be32) ‖ offset (be64)
+  for (const Entry& e : entries) {
+    position.clear();
+    append_be32(position, e.partition.value());
+    append_be64(position, static_cast<uint64_t>(e.offset.value()));
+    batch.Put(db_.cf(Cf::stream_index), key_of(e), position);
+  }
   for (uint32_t p = 0; p < upto.size(); ++p)
     if (upto[p] >= 0)
       batch.Put(db_.cf(Cf::stream_index), indexed_key(PartitionId{p}), std::to_string(upto[p]));
