@@ -55,7 +55,6 @@ Status PartitionProcessor::recover() {
     return Error{
         fmt::format("partition {}: invariant broken after recovery: {}", id_.value(), why)};
   timers_.clear();
-  timer_of_.clear();
   for (const auto& [id, o] : state_.orders) retime(o);
   router_.load(id_, state_);
   return {};
@@ -179,12 +178,22 @@ std::vector<Submission> PartitionProcessor::take_batch(bool wait) {
 
 void PartitionProcessor::fire_due_timers(std::vector<Submission>& batch) {
   const TimestampMs now = clock_.now();
-  size_t fired = 0;
-  for (auto it = timers_.begin(); it != timers_.end() && it->first.due <= now; ++it) {
-    if (batch.size() >= config_.max_batch + 64 || fired >= 64) break;  // bounded per batch
-    const OrderId& order_id = it->second;
+  size_t fired = 0, examined = 0;
+  // An order pushed twice with the same due (reserved again after a failed payment) has two
+  // live entries: it fires once. The other entry is dead once the command has run.
+  std::unordered_set<OrderId> fired_orders;
+  while (!timers_.empty() && timers_.front().due <= now) {
+    // Bounded per batch, dead entries included.
+    if (batch.size() >= config_.max_batch + 64 || fired >= 64 || ++examined > 4096) break;
+    std::pop_heap(timers_.begin(), timers_.end(), fires_later);
+    const DueTimer t = std::move(timers_.back());
+    timers_.pop_back();
+    const OrderId& order_id = t.order_id;
     const Order* o = state_.find_order(order_id);
     ORDO_ASSERT(o, "timer for unknown order {}", order_id.value());
+    if (timer_due(*o) != t.due || !fired_orders.insert(order_id).second) continue;
+    // Popped: if the command is refused and the order still wants its timer, prepare()
+    // pushes it again; if the write fails, recovery rebuilds every timer from state.
     const bool release = o->status == OrderStatus::delivered;
     Submission s;
     if (release)
@@ -229,18 +238,11 @@ void PartitionProcessor::write_final_snapshot() {
 }
 
 void PartitionProcessor::retime(const Order& o) {
+  // Only pushes: the entry an order no longer wants is dropped when it comes due.
   auto want = timer_due(o);
-  auto it = timer_of_.find(o.order_id);
-  if (it != timer_of_.end()) {
-    if (want && *want == it->second.due) return;
-    timers_.erase(it->second);
-    timer_of_.erase(it);
-  }
-  if (want) {
-    const TimerKey key{*want, ++timer_seq_};
-    timers_.emplace(key, o.order_id);
-    timer_of_.emplace(o.order_id, key);
-  }
+  if (!want) return;
+  timers_.push_back(DueTimer{*want, ++timer_seq_, o.order_id});
+  std::push_heap(timers_.begin(), timers_.end(), fires_later);
 }
 
 size_t PartitionProcessor::run_once() {
@@ -258,7 +260,6 @@ bool PartitionProcessor::ensure_recovered() {
   next_recovery_ = now + std::chrono::seconds(1);
   state_ = PartitionState{};
   timers_.clear();
-  timer_of_.clear();
   if (auto s = recover(); !s) {
     recovery_error_ = s.message();
     set_health(false, "recovery failed: " + recovery_error_);

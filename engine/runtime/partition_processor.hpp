@@ -13,8 +13,6 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <map>
-#include <set>
 #include <thread>
 #include <unordered_set>
 
@@ -121,15 +119,20 @@ class PartitionProcessor {
   // Owned by the writer thread.
   PartitionState state_;
   // Derived from orders (reservation expiry, automatic escrow release); not stored.
-  // Keyed by (due, arrival) so that ordering compares integers, not order ids: with many
-  // reservations pending this set is large and touched for every order.
-  struct TimerKey {
+  // A min-heap on (due, arrival) with lazy removal: an entry is live while its order still
+  // wants a timer at that time, and dead ones are dropped when they come due. Every new
+  // order pushes one; a sorted map plus a map back from order to entry cost the writer two
+  // node allocations and a rebalance per order (≈ 9 % of its time under bench_engine).
+  struct DueTimer {
     TimestampMs due;
     uint64_t seq;
-    friend auto operator<=>(const TimerKey&, const TimerKey&) = default;
+    OrderId order_id;
   };
-  std::map<TimerKey, OrderId> timers_;
-  std::unordered_map<OrderId, TimerKey> timer_of_;
+  // The heap's order: the earliest due on top, then the earliest pushed.
+  static bool fires_later(const DueTimer& a, const DueTimer& b) {
+    return a.due != b.due ? a.due > b.due : a.seq > b.seq;
+  }
+  std::vector<DueTimer> timers_;
   uint64_t timer_seq_ = 0;
   void retime(const Order& o);
   LogTail tail_;  // the durable tail: the committer advances it (the writer reads it

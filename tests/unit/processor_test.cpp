@@ -299,6 +299,59 @@ TEST_CASE("a reservation expires when the clock passes its TTL") {
   CHECK(rig.proc->run_once() == 0u);  // the timer fired once
 }
 
+TEST_CASE("an order reserved again after a failed payment expires once; a paid one never") {
+  Rig rig;
+  rig.run_ok(define("a", 5));
+  rig.run_ok(place("o1", "a", 1));
+  rig.run_ok(place("o2", "a", 1));
+  // o1 waits for its payment, which fails: reserved again, with the same expiry. Its timer
+  // was taken twice (placed, reserved again); it must fire once.
+  rig.run_ok(PayOrder{OrderId{"o1"}, PaymentId{"p1"}, PaymentMethod::card, std::nullopt});
+  rig.run_ok(MarkOrderPaymentFailed{OrderId{"o1"}, PaymentId{"p1"}, "declined"});
+  REQUIRE(rig.order("o1").status == OrderStatus::reserved);
+  // o2 is paid: its reservation became a sale, and its timer must not fire.
+  rig.run_ok(PayOrder{OrderId{"o2"}, PaymentId{"p2"}, PaymentMethod::card, std::nullopt});
+  rig.run_ok(MarkOrderPaid{OrderId{"o2"}, PaymentId{"p2"}});
+  REQUIRE(rig.order("o2").status == OrderStatus::paid);
+
+  rig.clock.advance_ms(kTtl);
+  CHECK(rig.proc->run_once() == 1u);  // one expiry: o1 once, o2 not at all
+  CHECK(rig.order("o1").status == OrderStatus::expired);
+  CHECK(rig.order("o2").status == OrderStatus::paid);
+  CHECK(rig.stream_types("order-o1") ==
+        std::vector<std::string>{"OrderPlaced", "OrderPaymentRequested", "OrderPaymentFailed",
+                                 "OrderExpired"});
+  CHECK(rig.product("a").reserved.value() == 0);
+  CHECK(rig.product("a").on_hand.value() == 4);
+  test::check_partition_invariants(rig.state());
+
+  rig.clock.advance_ms(10 * kTtl);
+  CHECK(rig.proc->run_once() == 0u);
+}
+
+TEST_CASE("timers fire in due order, a bounded number per group commit") {
+  Rig rig;
+  rig.run_ok(define("a", 1000));
+  // 100 orders placed 1 ms apart: due 1 ms apart. 70 come due at once; a group fires at
+  // most 64 of them, the earliest first.
+  for (int i = 0; i < 100; ++i) {
+    rig.run_ok(place(fmt::format("o{:03}", i), "a", 1));
+    rig.clock.advance_ms(1);
+  }
+  rig.clock.advance_ms(kTtl - 100 + 69);  // o000 … o069 are due
+  CHECK(rig.proc->run_once() == 64u);
+  for (int i = 0; i < 100; ++i) {
+    CAPTURE(i);
+    CHECK((rig.order(fmt::format("o{:03}", i)).status == OrderStatus::expired) == (i < 64));
+  }
+  CHECK(rig.proc->run_once() == 6u);
+  CHECK(rig.order("o069").status == OrderStatus::expired);
+  CHECK(rig.order("o070").status == OrderStatus::reserved);
+  CHECK(rig.proc->run_once() == 0u);
+  CHECK(rig.product("a").reserved.value() == 30);
+  test::check_partition_invariants(rig.state());
+}
+
 TEST_CASE("a due timer joins the batch of queued client commands") {
   Rig rig;
   rig.run_ok(define("a", 2));
