@@ -2,10 +2,13 @@
 # HTTP benchmark: POST /v1/orders (3 lines, durable) with wrk, 64 keep-alive connections on
 # loopback, next to Ordo's own Beast server with a handler that does no work, in the same run.
 #   bench/http_bench.sh [DURATION_S]
+# ORDO_BIN=path runs another build of `ordo` (say, the previous commit's) against the same
+# no-op baseline, for before/after comparisons in one session.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
 bash compose/build.sh release >/dev/null
+ordo="${ORDO_BIN:-build/bin/ordo}"
 work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -13,11 +16,11 @@ trap cleanup EXIT
 
 wait_port() { for _ in $(seq 1 500); do curl -s -o /dev/null "http://127.0.0.1:$1/livez" && return 0; sleep 0.02; done; return 1; }
 
-build/bin/ordo serve --data-dir "$work/data" --listen 127.0.0.1:18081 --http-threads 1 2>"$work/ordo.log" &
+"$ordo" serve --data-dir "$work/data" --listen 127.0.0.1:18081 --http-threads 1 2>"$work/ordo.log" &
 pids+=($!)
 wait_port 18081
-merchant="$(build/bin/ordo token --data-dir "$work/data" --sub bench-seller --role merchant)"
-export ORDO_BENCH_TOKEN="$(build/bin/ordo token --data-dir "$work/data" --sub bench-customer --role customer)"
+merchant="$("$ordo" token --data-dir "$work/data" --sub bench-seller --role merchant)"
+export ORDO_BENCH_TOKEN="$("$ordo" token --data-dir "$work/data" --sub bench-customer --role customer)"
 for i in 1 2 3; do
   curl -sf -o /dev/null -X POST http://127.0.0.1:18081/v1/products -H "Authorization: Bearer $merchant" \
     -H 'Content-Type: application/json' \
