@@ -2,6 +2,7 @@
 // and the Engine's routing in front of it.
 #include <doctest/doctest.h>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -68,10 +69,25 @@ Submission submission(Command c, const ReplyPtr& reply, bool vip = false) {
   return s;
 }
 
+// Reads `base`, except that the next reads return `script`'s values in turn: a wall clock
+// that steps at a chosen moment (between a timer firing and its command being decided).
+struct ScriptedClock final : Clock {
+  explicit ScriptedClock(const ManualClock& b) : base(b) {}
+  const ManualClock& base;
+  mutable std::deque<int64_t> script;
+  TimestampMs now() const override {
+    if (script.empty()) return base.now();
+    const int64_t t = script.front();
+    script.pop_front();
+    return TimestampMs{t};
+  }
+};
+
 // One partition over RocksDB in a temporary directory, with a manual clock; reopenable.
 struct Rig {
   test::TempDir dir{"processor"};
   ManualClock clock;
+  const Clock* processor_clock = nullptr;  // the processor reads `clock` unless set (reopen)
   ProcessorConfig config;
   std::unique_ptr<RocksDb> db;
   std::unique_ptr<RocksDbLog> log;
@@ -92,7 +108,8 @@ struct Rig {
     log = std::move(l.value());
     store = std::make_unique<StateStore>(*db);
     router = std::make_unique<Router>(1);
-    proc = std::make_unique<PartitionProcessor>(pid, *log, *store, clock, *router, config);
+    proc = std::make_unique<PartitionProcessor>(
+        pid, *log, *store, processor_clock ? *processor_clock : clock, *router, config);
     auto s = proc->recover();
     REQUIRE_MESSAGE(s.ok(), s.message());
   }
@@ -327,6 +344,30 @@ TEST_CASE("an order reserved again after a failed payment expires once; a paid o
 
   rig.clock.advance_ms(10 * kTtl);
   CHECK(rig.proc->run_once() == 0u);
+}
+
+TEST_CASE("a timer whose command is refused fires again later") {
+  Rig rig;
+  ScriptedClock stepping(rig.clock);
+  rig.processor_clock = &stepping;
+  rig.close();
+  rig.open();
+  rig.run_ok(define("a", 5));
+  rig.run_ok(place("o1", "a", 2));
+  const int64_t due = rig.order("o1").expires_at.value();
+  // The timer fires at `due`; the wall clock then steps back a second before the group is
+  // decided, so the expiry is refused (not yet expired) while the order still wants it.
+  rig.clock.set_ms(due);
+  stepping.script = {due, due - 1000};
+  CHECK(rig.proc->run_once() == 1u);
+  REQUIRE(stepping.script.empty());  // both scripted reads were taken, in that order
+  CHECK(rig.order("o1").status == OrderStatus::reserved);
+  // Not lost: it fires again at the next group, and the order expires once.
+  CHECK(rig.proc->run_once() == 1u);
+  CHECK(rig.order("o1").status == OrderStatus::expired);
+  CHECK(rig.product("a").reserved.value() == 0);
+  CHECK(rig.proc->run_once() == 0u);
+  test::check_partition_invariants(rig.state());
 }
 
 TEST_CASE("timers fire in due order, a bounded number per group commit") {
