@@ -100,11 +100,11 @@ asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
     std::optional<Problem> unauthenticated;
     if (auth.size() < 7 || !auth.starts_with("Bearer ")) {
       unauthenticated = Problem{401, "unauthenticated", "a Bearer token is required", {}, {}};
-    } else if (auto claims = verify_jwt(auth.substr(7),
-                                        clock_.now().value() > config_.previous_secrets_until_ms
-                                            ? current_secret_
-                                            : config_.jwt_secrets,
-                                        clock_.now().value() / 1000)) {
+    } else if (auto claims = tokens_.verify(auth.substr(7),
+                                            clock_.now().value() > config_.previous_secrets_until_ms
+                                                ? current_secret_
+                                                : config_.jwt_secrets,
+                                            clock_.now().value() / 1000)) {
       call.who = std::move(claims.value());
     } else {
       unauthenticated = Problem{401, "unauthenticated", claims.error().message, {}, {}};
@@ -365,7 +365,7 @@ asio::awaitable<Response> App::handle_command(Call& call) {
       std::lock_guard lock(inflight_mu_);
       inflight_.erase(scoped_key);
     }
-    waiter->deliver(std::move(c));
+    waiter->deliver(std::move(c), &wakes_);  // a group's replies wake together
   };
 
   // `?wait=true`: watch the flow before the command runs, so its end cannot be missed.

@@ -99,17 +99,23 @@ Result<Claims> verify_jwt(std::string_view token, const std::vector<std::string>
   c.sub = sub->as_string();
   c.role = *parse_role(role->as_string());
   c.exp_s = exp->as_int();
-  if (now_s > c.exp_s + kJwtLeewayS) return Error{"token expired"};
   if (const Json* nbf = claims->find("nbf")) {
     if (!nbf->is_int()) return Error{"token nbf must be an integer"};
     c.nbf_s = nbf->as_int();
-    if (now_s + kJwtLeewayS < *c.nbf_s) return Error{"token not yet valid"};
   }
   if (const Json* tier = claims->find("tier")) {
     if (!tier->is_string()) return Error{"token tier must be a string"};
     c.tier = tier->as_string();
   }
+  if (auto problem = token_time_problem(c, now_s)) return Error{std::string(*problem)};
   return c;
+}
+
+std::optional<std::string_view> token_time_problem(const Claims& c, int64_t now_s) noexcept {
+  // The leeway goes on the clock's side: exp is the token's, and may be as large as int64.
+  if (now_s - kJwtLeewayS > c.exp_s) return "token expired";
+  if (c.nbf_s && now_s + kJwtLeewayS < *c.nbf_s) return "token not yet valid";
+  return std::nullopt;
 }
 
 }  // namespace ordo::api

@@ -35,6 +35,10 @@ std::string sign_jwt(const Claims& claims, std::string_view secret);
 Result<Claims> verify_jwt(std::string_view token, const std::vector<std::string>& secrets,
                           int64_t now_s);
 
+// Why claims that verified are not valid at `now_s` (expired, or not yet valid), with the
+// leeway above; nullopt when they are. verify_jwt applies it; so does a cache of its results.
+std::optional<std::string_view> token_time_problem(const Claims& claims, int64_t now_s) noexcept;
+
 // HMAC-SHA256 and a comparison that takes the same time whatever the inputs.
 std::string hmac_sha256(std::string_view key, std::string_view data);
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept;

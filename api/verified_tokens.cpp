@@ -1,0 +1,51 @@
+#include "api/verified_tokens.hpp"
+
+#include "engine/domain/assert.hpp"
+
+namespace ordo::api {
+
+VerifiedTokens::VerifiedTokens(size_t capacity) : capacity_(capacity) {
+  ORDO_ASSERT(capacity_ > 0, "a token cache needs room for one entry");
+}
+
+Result<Claims> VerifiedTokens::verify(std::string_view token,
+                                      const std::vector<std::string>& secrets, int64_t now_s) {
+  if (token.size() > kMaxTokenBytes) return verify_jwt(token, secrets, now_s);
+  std::string key(token);
+  {
+    std::lock_guard lock(mu_);
+    if (secrets != secrets_) {
+      entries_.clear();
+      secrets_ = secrets;
+    }
+    if (auto it = entries_.find(key); it != entries_.end()) {
+      if (auto problem = token_time_problem(it->second, now_s)) {
+        entries_.erase(it);  // expired for good (or not yet valid: verified again later)
+        return Error{std::string(*problem)};
+      }
+      ++hits_;
+      return it->second;
+    }
+  }
+  // Verified outside the lock: the HMAC is the cost the cache is there to save.
+  auto verified = verify_jwt(token, secrets, now_s);
+  if (!verified) return verified;
+  std::lock_guard lock(mu_);
+  if (secrets != secrets_) return verified;  // the set changed meanwhile: do not file it
+  if (entries_.size() >= capacity_ && !entries_.contains(key)) entries_.erase(entries_.begin());
+  entries_.insert_or_assign(std::move(key), verified.value());
+  ORDO_ASSERT(entries_.size() <= capacity_, "token cache over its bound");
+  return verified;
+}
+
+size_t VerifiedTokens::size() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
+uint64_t VerifiedTokens::hits() const {
+  std::lock_guard lock(mu_);
+  return hits_;
+}
+
+}  // namespace ordo::api

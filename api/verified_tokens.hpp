@@ -1,0 +1,52 @@
+#pragma once
+// Bearer tokens already verified, so a client that sends the same token on every request
+// pays the HMAC and the two JSON parses of verify_jwt once, not per request.
+//
+// What a hit still checks: the time (exp and nbf, with the same leeway and messages as
+// verify_jwt), on every use. What an entry stands for: the exact token bytes, verified
+// against one set of secrets; when the caller passes another set (the rotation grace ended)
+// the cache is emptied, so a token signed with a retired secret cannot outlive the grace.
+// Only successes are cached: a forged token is verified (and refused) every time.
+//
+// Lookups compare token bytes in constant time, so timing does not tell an attacker how
+// much of a cached token its guess shares. Bounded: at most `capacity` entries (an arbitrary
+// one is dropped to make room); a token is at most kMaxTokenBytes. Thread-safe.
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "api/jwt.hpp"
+
+namespace ordo::api {
+
+class VerifiedTokens {
+ public:
+  static constexpr size_t kDefaultCapacity = 2048;
+
+  explicit VerifiedTokens(size_t capacity = kDefaultCapacity);
+
+  // verify_jwt's contract and results, served from the cache when it can be.
+  Result<Claims> verify(std::string_view token, const std::vector<std::string>& secrets,
+                        int64_t now_s);
+
+  size_t size() const;
+  uint64_t hits() const;
+
+ private:
+  struct ConstantTimeEqual {
+    bool operator()(const std::string& a, const std::string& b) const noexcept {
+      return constant_time_equal(a, b);
+    }
+  };
+
+  const size_t capacity_;
+  mutable std::mutex mu_;
+  std::vector<std::string> secrets_;  // the set every entry was verified against
+  std::unordered_map<std::string, Claims, std::hash<std::string>, ConstantTimeEqual> entries_;
+  uint64_t hits_ = 0;
+};
+
+}  // namespace ordo::api
