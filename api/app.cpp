@@ -365,7 +365,7 @@ asio::awaitable<Response> App::handle_command(Call& call) {
       std::lock_guard lock(inflight_mu_);
       inflight_.erase(scoped_key);
     }
-    waiter->deliver(std::move(c), &wakes_);  // a group's replies wake together
+    waiter->deliver(std::move(c));
   };
 
   // `?wait=true`: watch the flow before the command runs, so its end cannot be missed.

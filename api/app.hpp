@@ -21,7 +21,6 @@
 #include "api/offload.hpp"
 #include "api/problem.hpp"
 #include "api/rate_limiter.hpp"
-#include "api/result_waiter.hpp"
 #include "api/verified_tokens.hpp"
 #include "engine/runtime/clock.hpp"
 #include "engine/runtime/engine.hpp"
@@ -37,6 +36,9 @@ class ProjectionRunner;
 }  // namespace ordo::projections
 
 namespace ordo::api {
+
+template <typename T>
+class ResultWaiter;  // api/result_waiter.hpp
 
 // The query side, when PostgreSQL is configured (both or neither).
 struct ReadSide {
@@ -149,7 +151,6 @@ class App {
   FlowManager* flows_ = nullptr;
   std::vector<std::string> current_secret_;  // jwt_secrets[0] alone, for after the grace
   VerifiedTokens tokens_;                    // verify_jwt's successes, re-checked for time
-  WakeBatch wakes_;  // wakes the command coroutines a partition's group commit completes
   RateLimiter limiter_;
   Denials denials_;
   // Blocking work never runs on the HTTP threads (api/offload.hpp). Queries block on

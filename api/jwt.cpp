@@ -99,15 +99,18 @@ Result<Claims> verify_jwt(std::string_view token, const std::vector<std::string>
   c.sub = sub->as_string();
   c.role = *parse_role(role->as_string());
   c.exp_s = exp->as_int();
+  // Checked as soon as each time claim is read (nbf is unset here), so an expired token is
+  // refused as expired whatever else is wrong with it.
+  if (auto problem = token_time_problem(c, now_s)) return Error{std::string(*problem)};
   if (const Json* nbf = claims->find("nbf")) {
     if (!nbf->is_int()) return Error{"token nbf must be an integer"};
     c.nbf_s = nbf->as_int();
+    if (auto problem = token_time_problem(c, now_s)) return Error{std::string(*problem)};
   }
   if (const Json* tier = claims->find("tier")) {
     if (!tier->is_string()) return Error{"token tier must be a string"};
     c.tier = tier->as_string();
   }
-  if (auto problem = token_time_problem(c, now_s)) return Error{std::string(*problem)};
   return c;
 }
 

@@ -1,5 +1,7 @@
 #include "api/verified_tokens.hpp"
 
+#include <algorithm>
+
 #include "engine/domain/assert.hpp"
 
 namespace ordo::api {
@@ -32,10 +34,21 @@ Result<Claims> VerifiedTokens::verify(std::string_view token,
   if (!verified) return verified;
   std::lock_guard lock(mu_);
   if (secrets != secrets_) return verified;  // the set changed meanwhile: do not file it
-  if (entries_.size() >= capacity_ && !entries_.contains(key)) entries_.erase(entries_.begin());
+  if (entries_.size() >= capacity_ && !entries_.contains(key)) make_room(now_s);
   entries_.insert_or_assign(std::move(key), verified.value());
   ORDO_ASSERT(entries_.size() <= capacity_, "token cache over its bound");
   return verified;
+}
+
+void VerifiedTokens::make_room(int64_t now_s) {
+  // Expired tokens first: clients refresh theirs, and the old ones are never sent again.
+  std::erase_if(entries_,
+                [now_s](const auto& e) { return token_time_problem(e.second, now_s).has_value(); });
+  // Too few of them: start again. So a sweep is paid for by at least a quarter of the
+  // capacity in insertions, and a cache full of live tokens costs each one verification more.
+  const size_t want_free = std::max<size_t>(1, capacity_ / 4);
+  if (capacity_ - entries_.size() < want_free) entries_.clear();
+  ++sweeps_;
 }
 
 size_t VerifiedTokens::size() const {
@@ -46,6 +59,11 @@ size_t VerifiedTokens::size() const {
 uint64_t VerifiedTokens::hits() const {
   std::lock_guard lock(mu_);
   return hits_;
+}
+
+uint64_t VerifiedTokens::sweeps() const {
+  std::lock_guard lock(mu_);
+  return sweeps_;
 }
 
 }  // namespace ordo::api

@@ -9,8 +9,9 @@
 // Only successes are cached: a forged token is verified (and refused) every time.
 //
 // Lookups compare token bytes in constant time, so timing does not tell an attacker how
-// much of a cached token its guess shares. Bounded: at most `capacity` entries (an arbitrary
-// one is dropped to make room); a token is at most kMaxTokenBytes. Thread-safe.
+// much of a cached token its guess shares. Bounded: at most `capacity` entries; when full,
+// expired ones are swept, and if that frees less than a quarter the cache starts again empty.
+// A token is at most kMaxTokenBytes. Thread-safe.
 #include <cstddef>
 #include <mutex>
 #include <string>
@@ -34,6 +35,7 @@ class VerifiedTokens {
 
   size_t size() const;
   uint64_t hits() const;
+  uint64_t sweeps() const;  // times it was full and made room
 
  private:
   struct ConstantTimeEqual {
@@ -42,11 +44,14 @@ class VerifiedTokens {
     }
   };
 
+  void make_room(int64_t now_s);  // with mu_ held
+
   const size_t capacity_;
   mutable std::mutex mu_;
   std::vector<std::string> secrets_;  // the set every entry was verified against
   std::unordered_map<std::string, Claims, std::hash<std::string>, ConstantTimeEqual> entries_;
   uint64_t hits_ = 0;
+  uint64_t sweeps_ = 0;
 };
 
 }  // namespace ordo::api

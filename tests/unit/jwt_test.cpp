@@ -192,3 +192,16 @@ TEST_CASE("secrets: a secret file shorter than 32 bytes is refused") {
   CHECK(ok.value() == std::string(32, 'x'));  // the trailing newline is not part of it
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("jwt: an expired token is refused as expired, whatever else is wrong with its claims") {
+  for (const std::string extra : {R"(,"nbf":"soon")", R"(,"tier":7)"}) {
+    auto r = verify_jwt(craft(kHs256, claims_json(kNow - 3600, extra), kSecret), {kSecret}, kNow);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message == "token expired");
+  }
+  // Not expired: the malformed claim is what is refused.
+  auto r =
+      verify_jwt(craft(kHs256, claims_json(kNow + 60, R"(,"tier":7)"), kSecret), {kSecret}, kNow);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message == "token tier must be a string");
+}

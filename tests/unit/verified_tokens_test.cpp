@@ -110,13 +110,54 @@ TEST_CASE("verified tokens: the cache holds at most its capacity, and every toke
   std::vector<std::string> tokens;
   for (int i = 0; i < 50; ++i)
     tokens.push_back(token_for("user" + std::to_string(i), kNow + 600, kSecret));
-  for (const auto& t : tokens) REQUIRE(cache.verify(t, {kSecret}, kNow).ok());
-  CHECK(cache.size() == 8);
+  for (const auto& t : tokens) {
+    REQUIRE(cache.verify(t, {kSecret}, kNow).ok());
+    REQUIRE(cache.size() <= 8);
+  }
+  CHECK(cache.sweeps() > 0);
   for (int i = 0; i < 50; ++i) {
     auto r = cache.verify(tokens[i], {kSecret}, kNow);
     REQUIRE(r.ok());
     CHECK(r.value().sub == "user" + std::to_string(i));
+    CHECK(cache.size() <= 8);
   }
+}
+
+TEST_CASE("verified tokens: when full, expired tokens make room and live ones stay cached") {
+  VerifiedTokens cache(8);
+  std::vector<std::string> short_lived, long_lived;
+  for (int i = 0; i < 6; ++i)
+    short_lived.push_back(token_for("old" + std::to_string(i), kNow + 60, kSecret));
+  for (int i = 0; i < 2; ++i)
+    long_lived.push_back(token_for("live" + std::to_string(i), kNow + 6000, kSecret));
+  for (const auto& t : short_lived) REQUIRE(cache.verify(t, {kSecret}, kNow).ok());
+  for (const auto& t : long_lived) REQUIRE(cache.verify(t, {kSecret}, kNow).ok());
+  REQUIRE(cache.size() == 8);
+
+  const int64_t later = kNow + 60 + kJwtLeewayS + 1;  // the six short-lived ones expired
+  REQUIRE(cache.verify(token_for("new", kNow + 6000, kSecret), {kSecret}, later).ok());
+  CHECK(cache.sweeps() == 1);
+  CHECK(cache.size() == 3);  // two live ones kept, the new one added
+  const uint64_t hits_before = cache.hits();
+  for (const auto& t : long_lived) CHECK(cache.verify(t, {kSecret}, later).ok());
+  CHECK(cache.hits() == hits_before + 2);
+  for (const auto& t : short_lived) CHECK_FALSE(cache.verify(t, {kSecret}, later).ok());
+}
+
+TEST_CASE(
+    "verified tokens: a full cache of live tokens starts again rather than sweep per insert") {
+  VerifiedTokens cache(8);
+  for (int i = 0; i < 8; ++i)
+    REQUIRE(cache.verify(token_for("u" + std::to_string(i), kNow + 600, kSecret), {kSecret}, kNow)
+                .ok());
+  REQUIRE(cache.verify(token_for("u8", kNow + 600, kSecret), {kSecret}, kNow).ok());
+  CHECK(cache.sweeps() == 1);
+  CHECK(cache.size() == 1);
+  // The next seven fit without another sweep.
+  for (int i = 9; i < 16; ++i)
+    REQUIRE(cache.verify(token_for("u" + std::to_string(i), kNow + 600, kSecret), {kSecret}, kNow)
+                .ok());
+  CHECK(cache.sweeps() == 1);
   CHECK(cache.size() == 8);
 }
 
