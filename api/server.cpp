@@ -103,7 +103,12 @@ void HttpServer::stop() {
 asio::awaitable<void> HttpServer::accept_loop() {
   for (;;) {
     beast::error_code ec;
-    tcp::socket socket(asio::make_strand(io_));
+    // A strand per connection serialises its coroutines (a WebSocket's reader and writer)
+    // when several threads run io_; one thread already runs every handler in turn, and a
+    // strand would only add a queue hop and executor copies to each of them.
+    tcp::socket socket(std::max(1u, config_.threads) == 1
+                           ? asio::any_io_executor(io_.get_executor())
+                           : asio::any_io_executor(asio::make_strand(io_)));
     co_await acceptor_.async_accept(socket, redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;

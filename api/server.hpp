@@ -1,6 +1,7 @@
 #pragma once
-// The HTTP/1.1 server: Beast with C++20 coroutines, one strand per connection, and limits on
-// everything a client controls: body and header size, idle and read timeouts, connections.
+// The HTTP/1.1 server: Beast with C++20 coroutines, one strand per connection (when more than
+// one thread serves), and limits on everything a client controls: body and header size, idle
+// and read timeouts, connections.
 #include <atomic>
 #include <chrono>
 #include <functional>

@@ -90,8 +90,9 @@ class SubscribeSession final : public WebSocketSession {
 
 template <typename Ws>
 asio::awaitable<void> SubscribeSession::serve(Ws& ws) {
-  // Everything below runs on the connection's strand: the feed's thread only posts wake-ups
-  // there, so checking the queue and starting to wait cannot miss one.
+  // Everything below runs on the connection's executor, a strand (or the only HTTP thread):
+  // the feed's thread only posts wake-ups there, so checking the queue and starting to wait
+  // cannot miss one.
   auto ex = co_await asio::this_coro::executor;
   auto conn = std::make_shared<Connection>(ex);
   beast::error_code ec;

@@ -102,6 +102,11 @@ class ServerProcess {
                                   "--listen",          "127.0.0.1:0", "--port-file", port_file,
                                   "--jwt-secret-file", secret_file};
     args.insert(args.end(), extra_.begin(), extra_.end());
+    // ORDO_TEST_HTTP_THREADS=N serves with N HTTP threads (the default is 2, with a strand per
+    // connection; 1 runs every connection on the one thread without strands).
+    if (const char* t = std::getenv("ORDO_TEST_HTTP_THREADS");
+        t && *t && std::find(extra_.begin(), extra_.end(), "--http-threads") == extra_.end())
+      args.insert(args.end(), {"--http-threads", t});
     if (auto brokers = test_kafka_brokers();
         brokers && std::find(extra_.begin(), extra_.end(), "--kafka") == extra_.end()) {
       const std::string topic = test_kafka_topic(data_dir_);
