@@ -2,8 +2,10 @@
 // written through an append's DeltaBuilder.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/log/event_codec.hpp"
@@ -275,6 +277,52 @@ TEST_CASE("reopening the log preserves tails and the chain continues") {
   CHECK(next[0].offset.value() == 2);
   CHECK(next[0].prev_hash == p0.back().hash);
   CHECK(versions_of(s.read_stream("product-a", 0)) == std::vector<int64_t>{1, 2, 3});
+}
+
+TEST_CASE("a failed stream-index write is retried: no durable event goes missing from its stream") {
+  Storage s;
+  s.append(kP0, {event(kP0, "a", 1)});
+  REQUIRE(versions_of(s.read_stream("product-a", 0)) == std::vector<int64_t>{1});
+  // The next three index writes fail; the events are durable all the same.
+  s.log->fail_next_index_writes(3);
+  s.append(kP0, {event(kP0, "a", 2)});
+  s.append(kP0, {event(kP0, "a", 3), event(kP0, "b", 1)});
+
+  // While the index is behind, reads of a stream fail rather than leave events out; once
+  // a retry succeeds they see every event. Polled up to a bound for a hung test.
+  std::vector<int64_t> seen;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < give_up) {
+    auto r = s.log->read_stream("product-a", 0, 1000);
+    if (r.ok()) {
+      seen = versions_of(r.value());
+      CHECK(seen.size() >= 1u);
+      if (seen.size() == 3u) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(seen == std::vector<int64_t>{1, 2, 3});
+  CHECK(versions_of(s.read_stream("product-b", 0)) == std::vector<int64_t>{1});
+
+  // A reopen finds the index complete, and later events are indexed as usual.
+  s.close();
+  s.open();
+  CHECK(versions_of(s.read_stream("product-a", 0)) == std::vector<int64_t>{1, 2, 3});
+  s.append(kP0, {event(kP0, "a", 4)});
+  CHECK(versions_of(s.read_stream("product-a", 0)) == std::vector<int64_t>{1, 2, 3, 4});
+}
+
+TEST_CASE("events whose index writes failed until shutdown are indexed from the log on reopen") {
+  Storage s;
+  s.append(kP0, {event(kP0, "a", 1)});
+  REQUIRE(versions_of(s.read_stream("product-a", 0)) == std::vector<int64_t>{1});
+  s.log->fail_next_index_writes(1'000'000);  // every write fails from now on
+  s.append(kP0, {event(kP0, "a", 2)});
+  s.append(kP1, {event(kP1, "c", 1)});
+  s.close();  // the indexer stops with its items unwritten
+  s.open();
+  CHECK(versions_of(s.read_stream("product-a", 0)) == std::vector<int64_t>{1, 2});
+  CHECK(versions_of(s.read_stream("product-c", 0)) == std::vector<int64_t>{1});
 }
 
 TEST_CASE("the partition count is fixed when the log is first opened") {

@@ -191,20 +191,46 @@ Status RocksDbLog::catch_up_index() {
   return {};
 }
 
+void RocksDbLog::fail_next_index_writes(int n) {
+  std::lock_guard lock(index_mu_);
+  index_failures_to_inject_ = n;
+}
+
 void RocksDbLog::index_loop() {
+  auto retry_after = kIndexRetryFirst;
   for (;;) {
     std::vector<IndexItem> items;
+    bool inject = false;
     {
       std::unique_lock lock(index_mu_);
       index_cv_.wait(lock, [&] { return index_stop_ || !index_pending_.empty(); });
       if (index_pending_.empty() && index_stop_) return;
       items.swap(index_pending_);
+      if (index_failures_to_inject_ > 0) {
+        --index_failures_to_inject_;
+        inject = true;
+      }
     }
     index_cv_.notify_all();  // appends waiting on the backlog limit
-    if (auto s = write_index(items); !s) {
-      std::fprintf(stderr, "ordo: stream index write failed: %s\n", s.message().c_str());
+    Status s = inject ? Status{Error{"injected failure"}} : write_index(items);
+    if (s) {
+      retry_after = kIndexRetryFirst;
       std::lock_guard lock(index_mu_);
+      index_failed_ = false;
+    } else {
+      // The items go back in front of what arrived since, so they are written before it,
+      // and `\0indexed` never moves past an event that is not in the index: were the
+      // process to stop now, the next open would index them again from the log.
+      std::fprintf(stderr, "ordo: stream index write failed (retrying in %lld ms): %s\n",
+                   static_cast<long long>(retry_after.count()), s.message().c_str());
+      std::unique_lock lock(index_mu_);
       index_failed_ = true;
+      items.insert(items.end(), std::make_move_iterator(index_pending_.begin()),
+                   std::make_move_iterator(index_pending_.end()));
+      index_pending_ = std::move(items);
+      index_cv_.notify_all();  // readers waiting for the index: fail fast now
+      if (index_cv_.wait_for(lock, retry_after, [&] { return index_stop_; })) return;
+      retry_after = std::min(retry_after * 2, kIndexRetryMax);
     }
     index_cv_.notify_all();  // readers waiting for the index to catch up
   }

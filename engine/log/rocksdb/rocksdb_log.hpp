@@ -4,6 +4,7 @@
 // sync=true. The stream index (stream, version → position) is derived data: an indexer
 // thread maintains it off the commit path, and stream reads wait until it has caught up
 // with the log as it was when the read began, so a reader always sees its own writes.
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -32,6 +33,9 @@ class RocksDbLog final : public EventLog {
   Result<std::vector<Envelope>> read_stream(std::string_view stream, int64_t from_version,
                                             size_t max) override;
 
+  // Fault injection for tests: the next `n` stream-index writes fail without writing.
+  void fail_next_index_writes(int n);
+
  private:
   struct IndexItem {
     std::string stream;
@@ -40,6 +44,10 @@ class RocksDbLog final : public EventLog {
     Offset offset;
   };
   static constexpr size_t kMaxIndexBacklog = 1'000'000;  // appends wait beyond this
+  // After a failed index write, the indexer retries the same items (with whatever arrived
+  // since) after a pause that doubles from the first to the last value.
+  static constexpr auto kIndexRetryFirst = std::chrono::milliseconds(10);
+  static constexpr auto kIndexRetryMax = std::chrono::milliseconds(2000);
 
   RocksDbLog(RocksDb& db, std::vector<LogTail> tails) : db_(db), tails_(std::move(tails)) {}
   Status catch_up_index();
@@ -55,7 +63,10 @@ class RocksDbLog final : public EventLog {
   std::vector<IndexItem> index_pending_;
   std::vector<int64_t> indexed_upto_;  // per partition: last offset in the stream index
   bool index_stop_ = false;
+  // A write of the index failed and its items wait to be written again; reads of streams
+  // fail fast meanwhile ("behind the log") rather than miss events.
   bool index_failed_ = false;
+  int index_failures_to_inject_ = 0;  // guarded by index_mu_; tests only
   std::thread indexer_;
 };
 
