@@ -4,13 +4,38 @@
 #include <rocksdb/write_batch.h>
 
 #include "engine/domain/assert.hpp"
+#include "engine/state/state_store.hpp"
 
 namespace ordo {
 namespace {
 const char* const kCfNames[] = {"log", "stream_index", "state", "idempotency", "timers", "meta"};
-}
 
-Result<std::unique_ptr<RocksDb>> RocksDb::open(const std::string& path) {
+// Drops idempotency records past their retention (and the slack) when compaction meets
+// them, so the column family holds about a retention's worth of keys, not every key ever
+// used. Stateless but for the clock: RocksDB may call it from several threads.
+class IdempotencyExpiry final : public rocksdb::CompactionFilter {
+ public:
+  IdempotencyExpiry(int64_t retention_ms, std::function<int64_t()> now_ms)
+      : retention_ms_(retention_ms), now_ms_(std::move(now_ms)) {}
+
+  bool Filter(int /*level*/, const rocksdb::Slice& /*key*/, const rocksdb::Slice& value,
+              std::string* /*new_value*/, bool* /*value_changed*/) const override {
+    auto created = StateStore::idempotency_created_at_ms(value.ToStringView());
+    if (!created) return false;  // not a record: kept, and reported by whoever reads it
+    return *created <= now_ms_() - retention_ms_ - RocksDb::kIdempotencySlackMs;
+  }
+  const char* Name() const override { return "ordo.IdempotencyExpiry"; }
+
+ private:
+  const int64_t retention_ms_;
+  const std::function<int64_t()> now_ms_;
+};
+}  // namespace
+
+Result<std::unique_ptr<RocksDb>> RocksDb::open(const std::string& path, RocksDbOptions opts) {
+  ORDO_ASSERT(opts.idempotency_retention_ms >= 0, "a retention is not negative");
+  ORDO_ASSERT(opts.idempotency_retention_ms == 0 || opts.now_ms,
+              "an idempotency retention needs a clock");
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -24,15 +49,28 @@ Result<std::unique_ptr<RocksDb>> RocksDb::open(const std::string& path) {
   cf_options.write_buffer_size = 32 << 20;
   cf_options.compression = rocksdb::kLZ4Compression;
 
+  std::unique_ptr<rocksdb::CompactionFilter> expiry;
+  rocksdb::ColumnFamilyOptions idempotency_options(cf_options);
+  if (opts.idempotency_retention_ms > 0) {
+    expiry =
+        std::make_unique<IdempotencyExpiry>(opts.idempotency_retention_ms, std::move(opts.now_ms));
+    idempotency_options.compaction_filter = expiry.get();
+    // Files nothing else rewrites are compacted (and filtered) at least this often.
+    idempotency_options.periodic_compaction_seconds = 2 * 24 * 3600;
+  }
+
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
-  for (const char* name : kCfNames) descriptors.emplace_back(name, cf_options);
+  for (const char* name : kCfNames)
+    descriptors.emplace_back(
+        name, std::string_view(name) == "idempotency" ? idempotency_options : cf_options);
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), path, descriptors, &handles, &raw);
   if (!s.ok()) return Error{"rocksdb open " + path + ": " + s.ToString()};
   std::unique_ptr<RocksDb> out(new RocksDb());
+  out->idempotency_expiry_ = std::move(expiry);
   out->db_.reset(raw);
   // handles[0] is the default family, unused; keep ours in Cf order.
   for (size_t i = 1; i < handles.size(); ++i) out->handles_.push_back(handles[i]);

@@ -2,8 +2,10 @@
 // One RocksDB instance holds everything the embedded engine keeps: the log, the stream
 // index, aggregate state, idempotency records, timers and metadata, each in its own column
 // family, so a group commit can write all of them in one WriteBatch.
+#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,9 +17,21 @@ namespace ordo {
 
 enum class Cf { log, stream_index, state, idempotency, timers, meta, count_ };
 
+struct RocksDbOptions {
+  // Idempotency records are honoured for this long after their created_at (the engine's
+  // ProcessorConfig::idempotency_retention_ms); compaction drops one once that has passed by
+  // kIdempotencySlackMs more, which covers a wall clock stepped back. 0: kept for ever (the
+  // read-only tools open the database so).
+  int64_t idempotency_retention_ms = 0;
+  std::function<int64_t()> now_ms;  // the wall clock in ms; required with a retention
+};
+
 class RocksDb {
  public:
-  static Result<std::unique_ptr<RocksDb>> open(const std::string& path);
+  static constexpr int64_t kIdempotencySlackMs = 3600 * 1000;
+
+  static Result<std::unique_ptr<RocksDb>> open(const std::string& path,
+                                               RocksDbOptions options = {});
   ~RocksDb();
   RocksDb(const RocksDb&) = delete;
   RocksDb& operator=(const RocksDb&) = delete;
@@ -33,6 +47,8 @@ class RocksDb {
 
  private:
   RocksDb() = default;
+  // Declared before db_: the database uses it until it is closed.
+  std::unique_ptr<rocksdb::CompactionFilter> idempotency_expiry_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };

@@ -186,6 +186,14 @@ void StateStore::put_idempotency(StateDelta& d, const std::string& scoped_key,
                                        {"created_at", Json(r.created_at.value())}})));
 }
 
+std::optional<int64_t> StateStore::idempotency_created_at_ms(std::string_view stored) {
+  auto j = parse_json(stored);
+  if (!j || !j->is_object()) return std::nullopt;
+  const Json* created = j->find("created_at");
+  if (!created || !created->is_int()) return std::nullopt;
+  return created->as_int();
+}
+
 Result<std::optional<IdempotencyRecord>> StateStore::get_idempotency(const std::string& key) {
   std::string v;
   auto s = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::idempotency), key, &v);

@@ -3,6 +3,7 @@
 // StateDelta so they commit atomically with the events that caused them; reads happen at
 // start-up (recovery) and for idempotency look-ups.
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,9 @@ class StateStore {
   static void erase_timer(StateDelta& d, PartitionId p, const TimerEntry& t);
   static void put_idempotency(StateDelta& d, const std::string& scoped_key,
                               const IdempotencyRecord& r);
+  // The created_at of a stored idempotency record (put_idempotency's value); nullopt when
+  // the bytes are not one.
+  static std::optional<int64_t> idempotency_created_at_ms(std::string_view stored);
   static void put_applied(StateDelta& d, PartitionId p, Offset applied);
 
  private:

@@ -2,6 +2,7 @@
 // written through an append's DeltaBuilder.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -421,6 +422,78 @@ TEST_CASE("idempotency records round-trip") {
   auto missing = store.get_idempotency("user-1:key-2");
   REQUIRE(missing.ok());
   CHECK_FALSE(missing.value().has_value());
+}
+
+TEST_CASE(
+    "compaction drops idempotency records past their retention and the slack, and only those") {
+  test::TempDir dir{"idempotency-expiry"};
+  constexpr int64_t kRetentionMs = 24 * 3600 * 1000;
+  std::atomic<int64_t> now_ms{1'800'000'000'000};
+  auto opened = RocksDb::open(dir.sub("rocksdb"),
+                              RocksDbOptions{kRetentionMs, [&now_ms] { return now_ms.load(); }});
+  REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
+  RocksDb& db = *opened.value();
+  StateStore store(db);
+
+  const int64_t boundary = now_ms.load() - kRetentionMs - RocksDb::kIdempotencySlackMs;
+  StateDelta d;
+  auto put = [&](const std::string& key, int64_t created_at) {
+    StateStore::put_idempotency(d, key,
+                                IdempotencyRecord{"fp", 201, "{}", "0-1", TimestampMs{created_at}});
+  };
+  put("u:long-gone", boundary - 3600 * 1000);
+  put("u:just-past", boundary);
+  put("u:in-the-slack", boundary + 1);  // past retention, within the slack: kept
+  put("u:live", now_ms.load() - 1000);
+  rocksdb::WriteBatch batch;
+  db.add_to_batch(d, batch);
+  REQUIRE(db.write_sync(batch).ok());
+  // Not a record at all: kept for whoever reads it to report.
+  REQUIRE(db.db().Put(rocksdb::WriteOptions(), db.cf(Cf::idempotency), "u:garbage", "x").ok());
+
+  rocksdb::CompactRangeOptions all;
+  all.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  REQUIRE(db.db().CompactRange(all, db.cf(Cf::idempotency), nullptr, nullptr).ok());
+
+  auto present = [&](const std::string& key) {
+    std::string v;
+    auto st = db.db().Get(rocksdb::ReadOptions(), db.cf(Cf::idempotency), key, &v);
+    REQUIRE((st.ok() || st.IsNotFound()));
+    return st.ok();
+  };
+  CHECK_FALSE(present("u:long-gone"));
+  CHECK_FALSE(present("u:just-past"));
+  CHECK(present("u:in-the-slack"));
+  CHECK(present("u:live"));
+  CHECK(present("u:garbage"));
+  auto live = store.get_idempotency("u:live");
+  REQUIRE(live.ok());
+  REQUIRE(live.value().has_value());
+  CHECK(live.value()->fingerprint == "fp");
+
+  // Time passes: the next compaction drops what has since expired.
+  now_ms += kRetentionMs + RocksDb::kIdempotencySlackMs;
+  REQUIRE(db.db().CompactRange(all, db.cf(Cf::idempotency), nullptr, nullptr).ok());
+  CHECK_FALSE(present("u:in-the-slack"));
+  CHECK_FALSE(present("u:live"));
+  CHECK(present("u:garbage"));
+}
+
+TEST_CASE("without a retention (the read-only tools) compaction keeps every idempotency record") {
+  Storage s;
+  StateDelta d;
+  StateStore::put_idempotency(d, "u:ancient",
+                              IdempotencyRecord{"fp", 201, "{}", "0-1", TimestampMs{1}});
+  rocksdb::WriteBatch batch;
+  s.db->add_to_batch(d, batch);
+  REQUIRE(s.db->write_sync(batch).ok());
+  rocksdb::CompactRangeOptions all;
+  all.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  REQUIRE(s.db->db().CompactRange(all, s.db->cf(Cf::idempotency), nullptr, nullptr).ok());
+  StateStore store(*s.db);
+  auto r = store.get_idempotency("u:ancient");
+  REQUIRE(r.ok());
+  CHECK(r.value().has_value());
 }
 
 TEST_CASE("big-endian keys sort numerically") {
