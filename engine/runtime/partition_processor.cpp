@@ -47,6 +47,7 @@ Status PartitionProcessor::recover() {
                              id_.value(), applied.value(), tail->last_offset.value())};
   state_ = std::move(loaded);
   tail_ = tail.value();
+  durable_offset_.store(tail_.last_offset.value(), std::memory_order_release);
   chain_tip_ = tail_.last_hash;
   dirty_.clear();
   if (auto s = replay_log_after(applied); !s) return s;
@@ -430,7 +431,7 @@ void PartitionProcessor::answer_recorded_keys(std::vector<Submission>& batch, Ti
                               : "idempotency records cannot be read: " + record.error().message}},
           {},
           {},
-          Position{id_, tail_.last_offset}});
+          Position{id_, Offset{durable_offset_.load(std::memory_order_acquire)}}});
     return true;
   });
 }
@@ -494,6 +495,7 @@ void PartitionProcessor::commit(Prepared& prepared) {
                 "a batch must chain to the durable tail");
     tail_.last_offset = envelopes.back().offset;
     tail_.last_hash = envelopes.back().hash;
+    durable_offset_.store(tail_.last_offset.value(), std::memory_order_release);
   }
 
   for (size_t i = 0; i < batch.size(); ++i) {

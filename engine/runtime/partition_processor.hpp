@@ -139,6 +139,9 @@ class PartitionProcessor {
   void retime(const Order& o);
   LogTail tail_;  // the durable tail: the committer advances it (the writer reads it
                   // only when nothing is in flight)
+  // tail_.last_offset, for the writer to name a position in a reply while the committer
+  // may be advancing tail_.
+  std::atomic<int64_t> durable_offset_{-1};
   std::string chain_tip_ = kGenesisHash;  // the hash of the last prepared event (writer thread)
   DirtyAggregates dirty_;                 // changed since the last snapshot
   size_t batches_since_snapshot_ = 0;
