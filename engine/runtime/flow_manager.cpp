@@ -11,6 +11,7 @@
 
 #include "engine/domain/assert.hpp"
 #include "engine/log/event_codec.hpp"
+#include "engine/state/state_store.hpp"
 
 namespace ordo {
 namespace {
@@ -26,7 +27,7 @@ struct Slot {
 // client's key is "{sub}\x1f{key}" with `sub` an id (api/jwt.cpp checks it), which never
 // starts with \x1e, so not even a token whose sub is "ordo-flow" can claim a step's key.
 constexpr std::string_view kFlowSub = "ordo-flow";
-constexpr std::string_view kStepKeyPrefix = "\x1eordo-flow\x1f";
+constexpr std::string_view kStepKeyPrefix = kFlowStepKeyPrefix;  // kept past retention
 
 std::string step_key(const Envelope& env) {
   return fmt::format("{}{}-{}", kStepKeyPrefix, env.partition.value(), env.offset.value());

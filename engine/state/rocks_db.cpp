@@ -10,16 +10,19 @@ namespace ordo {
 namespace {
 const char* const kCfNames[] = {"log", "stream_index", "state", "idempotency", "timers", "meta"};
 
-// Drops idempotency records past their retention (and the slack) when compaction meets
-// them, so the column family holds about a retention's worth of keys, not every key ever
-// used. Stateless but for the clock: RocksDB may call it from several threads.
+// Drops clients' idempotency records past their retention (and the slack) when compaction
+// meets them, so the column family holds about a retention's worth of clients' keys, not
+// every key ever used. Stateless but for the clock: RocksDB may call it from several threads.
 class IdempotencyExpiry final : public rocksdb::CompactionFilter {
  public:
   IdempotencyExpiry(int64_t retention_ms, std::function<int64_t()> now_ms)
       : retention_ms_(retention_ms), now_ms_(std::move(now_ms)) {}
 
-  bool Filter(int /*level*/, const rocksdb::Slice& /*key*/, const rocksdb::Slice& value,
+  bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& value,
               std::string* /*new_value*/, bool* /*value_changed*/) const override {
+    // A flow step's record is what tells a redelivered event that its step already ran,
+    // however long ago: never dropped.
+    if (key.ToStringView().starts_with(kFlowStepKeyPrefix)) return false;
     auto created = StateStore::idempotency_created_at_ms(value.ToStringView());
     if (!created) return false;  // not a record: kept, and reported by whoever reads it
     return *created <= now_ms_() - retention_ms_ - RocksDb::kIdempotencySlackMs;

@@ -30,6 +30,12 @@ struct IdempotencyRecord {
   TimestampMs created_at{0};
 };
 
+// The idempotency keys of process-manager steps (engine/runtime/flow_manager.cpp) start
+// with this; a client's key is "{sub}\x1f{key}" with `sub` an id, which never starts with
+// \x1e. A step's record is its proof of having run and is kept for good; clients' records
+// expire (RocksDbOptions::idempotency_retention_ms).
+inline constexpr std::string_view kFlowStepKeyPrefix = "\x1eordo-flow\x1f";
+
 class StateStore {
  public:
   explicit StateStore(RocksDb& db) : db_(db) {}

@@ -280,30 +280,37 @@ TEST_CASE("reopening the log preserves tails and the chain continues") {
   CHECK(versions_of(s.read_stream("product-a", 0)) == std::vector<int64_t>{1, 2, 3});
 }
 
-TEST_CASE("a failed stream-index write is retried: no durable event goes missing from its stream") {
+TEST_CASE("failed stream-index writes leave no hole: the index catches up from the log") {
   Storage s;
   s.append(kP0, {event(kP0, "a", 1)});
   REQUIRE(versions_of(s.read_stream("product-a", 0)) == std::vector<int64_t>{1});
-  // The next three index writes fail; the events are durable all the same.
-  s.log->fail_next_index_writes(3);
+  // Index writes fail from now on; the events are durable all the same.
+  s.log->fail_next_index_writes(1'000'000);
   s.append(kP0, {event(kP0, "a", 2)});
   s.append(kP0, {event(kP0, "a", 3), event(kP0, "b", 1)});
+  for (int i = 0; i < 20; ++i) s.append(kP1, {event(kP1, "c", i + 1)});  // appends never wait
 
-  // While the index is behind, reads of a stream fail rather than leave events out; once
-  // a retry succeeds they see every event. Polled up to a bound for a hung test.
+  // A stream the index does not cover is refused, not answered with a hole.
+  auto behind = s.log->read_stream("product-a", 0, 1000);
+  REQUIRE_FALSE(behind.ok());
+  CHECK(behind.error().message == "the stream index is behind the log");
+
+  // Writes work again: the next retry reads the missing events back from the log. Polled up
+  // to a bound for a hung test (the retry pause is at most 2 s).
+  s.log->fail_next_index_writes(0);
   std::vector<int64_t> seen;
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < give_up) {
     auto r = s.log->read_stream("product-a", 0, 1000);
     if (r.ok()) {
       seen = versions_of(r.value());
-      CHECK(seen.size() >= 1u);
-      if (seen.size() == 3u) break;
+      break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   CHECK(seen == std::vector<int64_t>{1, 2, 3});
   CHECK(versions_of(s.read_stream("product-b", 0)) == std::vector<int64_t>{1});
+  CHECK(s.read_stream("product-c", 0).size() == 20u);
 
   // A reopen finds the index complete, and later events are indexed as usual.
   s.close();
@@ -320,6 +327,7 @@ TEST_CASE("events whose index writes failed until shutdown are indexed from the 
   s.log->fail_next_index_writes(1'000'000);  // every write fails from now on
   s.append(kP0, {event(kP0, "a", 2)});
   s.append(kP1, {event(kP1, "c", 1)});
+  CHECK_FALSE(s.log->read_stream("product-a", 0, 1000).ok());
   s.close();  // the indexer stops with its items unwritten
   s.open();
   CHECK(versions_of(s.read_stream("product-a", 0)) == std::vector<int64_t>{1, 2});
@@ -445,6 +453,8 @@ TEST_CASE(
   put("u:just-past", boundary);
   put("u:in-the-slack", boundary + 1);  // past retention, within the slack: kept
   put("u:live", now_ms.load() - 1000);
+  // A process-manager step's record is kept however old: it proves the step ran.
+  put(std::string(kFlowStepKeyPrefix) + "0-17", 1);
   rocksdb::WriteBatch batch;
   db.add_to_batch(d, batch);
   REQUIRE(db.write_sync(batch).ok());
@@ -466,6 +476,7 @@ TEST_CASE(
   CHECK(present("u:in-the-slack"));
   CHECK(present("u:live"));
   CHECK(present("u:garbage"));
+  CHECK(present(std::string(kFlowStepKeyPrefix) + "0-17"));
   auto live = store.get_idempotency("u:live");
   REQUIRE(live.ok());
   REQUIRE(live.value().has_value());

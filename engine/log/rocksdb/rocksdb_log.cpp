@@ -115,6 +115,13 @@ std::string legacy_indexed_key(PartitionId p) {
 }  // namespace
 
 Status RocksDbLog::write_index(std::vector<IndexItem>& items) {
+  {
+    std::lock_guard lock(index_mu_);
+    if (index_failures_to_inject_ > 0) {
+      --index_failures_to_inject_;
+      return Error{"injected failure"};
+    }
+  }
   rocksdb::WriteBatch batch;
   std::vector<int64_t> upto(tails_.size(), -1);
   // Every key in one buffer, sorted through small entries that point into it: no string
@@ -178,7 +185,19 @@ Status RocksDbLog::catch_up_index() {
       indexed_upto_[p] = std::stoll(v);
     else if (!g.IsNotFound())
       return Error{"rocksdb: " + g.ToString()};
-    while (indexed_upto_[p] < tails_[p].last_offset.value()) {
+  }
+  return index_from_log();
+}
+
+Status RocksDbLog::index_from_log() {
+  // indexed_upto_ changes only in write_index, on this thread (or before the indexer starts).
+  for (uint32_t p = 0; p < tails_.size(); ++p) {
+    int64_t tail = 0;
+    {
+      std::lock_guard lock(mu_);
+      tail = tails_[p].last_offset.value();
+    }
+    while (indexed_upto_[p] < tail) {
       auto events = read(PartitionId{p}, Offset{indexed_upto_[p] + 1}, 4096);
       if (!events) return Error{events.error().message};
       if (events->empty()) return Error{"the log ends before its tail record"};
@@ -197,40 +216,36 @@ void RocksDbLog::fail_next_index_writes(int n) {
 }
 
 void RocksDbLog::index_loop() {
-  auto retry_after = kIndexRetryFirst;
   for (;;) {
     std::vector<IndexItem> items;
-    bool inject = false;
     {
       std::unique_lock lock(index_mu_);
       index_cv_.wait(lock, [&] { return index_stop_ || !index_pending_.empty(); });
       if (index_pending_.empty() && index_stop_) return;
       items.swap(index_pending_);
-      if (index_failures_to_inject_ > 0) {
-        --index_failures_to_inject_;
-        inject = true;
-      }
     }
     index_cv_.notify_all();  // appends waiting on the backlog limit
-    Status s = inject ? Status{Error{"injected failure"}} : write_index(items);
-    if (s) {
-      retry_after = kIndexRetryFirst;
-      std::lock_guard lock(index_mu_);
-      index_failed_ = false;
-    } else {
-      // The items go back in front of what arrived since, so they are written before it,
-      // and `\0indexed` never moves past an event that is not in the index: were the
-      // process to stop now, the next open would index them again from the log.
-      std::fprintf(stderr, "ordo: stream index write failed (retrying in %lld ms): %s\n",
+    Status s = write_index(items);
+    auto retry_after = kIndexRetryFirst;
+    while (!s) {
+      // What was taken is dropped, and appends stop queueing while index_failed_ is set:
+      // the log holds all of it, and after a pause the index catches up from the log from
+      // the last indexed offset. So `\0indexed` never passes an event missing from the
+      // index, the backlog cannot grow while writes fail, and no append waits on it.
+      std::fprintf(stderr,
+                   "ordo: stream index write failed (catching up from the log in %lld ms): %s\n",
                    static_cast<long long>(retry_after.count()), s.message().c_str());
-      std::unique_lock lock(index_mu_);
-      index_failed_ = true;
-      items.insert(items.end(), std::make_move_iterator(index_pending_.begin()),
-                   std::make_move_iterator(index_pending_.end()));
-      index_pending_ = std::move(items);
-      index_cv_.notify_all();  // readers waiting for the index: fail fast now
-      if (index_cv_.wait_for(lock, retry_after, [&] { return index_stop_; })) return;
+      {
+        std::unique_lock lock(index_mu_);
+        index_failed_ = true;
+        index_pending_.clear();
+        index_cv_.notify_all();  // readers fail fast; appends stop waiting on the backlog
+        if (index_cv_.wait_for(lock, retry_after, [&] { return index_stop_; })) return;
+        // Appends queue again from here; what came before is read back from the log.
+        index_failed_ = false;
+      }
       retry_after = std::min(retry_after * 2, kIndexRetryMax);
+      s = index_from_log();
     }
     index_cv_.notify_all();  // readers waiting for the index to catch up
   }
@@ -296,9 +311,13 @@ Status RocksDbLog::append(PartitionId p, std::span<Envelope> events,
   }
   if (!events.empty()) {
     std::unique_lock lock(index_mu_);
-    index_cv_.wait(lock, [&] { return index_pending_.size() < kMaxIndexBacklog || index_stop_; });
-    for (const auto& e : events)
-      index_pending_.push_back({e.stream, e.stream_version, p, e.offset});
+    index_cv_.wait(lock, [&] {
+      return index_failed_ || index_pending_.size() < kMaxIndexBacklog || index_stop_;
+    });
+    // While index writes fail, the indexer catches up from the log instead.
+    if (!index_failed_)
+      for (const auto& e : events)
+        index_pending_.push_back({e.stream, e.stream_version, p, e.offset});
     lock.unlock();
     index_cv_.notify_all();
   }
@@ -367,13 +386,14 @@ Result<std::vector<Envelope>> RocksDbLog::read_stream(std::string_view stream, i
   }
   {
     std::unique_lock lock(index_mu_);
-    bool caught_up = index_cv_.wait_for(lock, std::chrono::seconds(5), [&] {
-      if (index_failed_) return true;
+    auto covered = [&] {
       for (size_t p = 0; p < want.size(); ++p)
         if (indexed_upto_[p] < want[p]) return false;
       return true;
-    });
-    if (!caught_up || index_failed_) return Error{"the stream index is behind the log"};
+    };
+    // Not covered and the index failing: answer now rather than wait out the bound.
+    index_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return covered() || index_failed_; });
+    if (!covered()) return Error{"the stream index is behind the log"};
   }
   std::vector<Envelope> out;
   std::unique_ptr<rocksdb::Iterator> it(

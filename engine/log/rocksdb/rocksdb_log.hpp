@@ -33,7 +33,8 @@ class RocksDbLog final : public EventLog {
   Result<std::vector<Envelope>> read_stream(std::string_view stream, int64_t from_version,
                                             size_t max) override;
 
-  // Fault injection for tests: the next `n` stream-index writes fail without writing.
+  // Fault injection for tests: the next `n` stream-index writes fail without writing
+  // (0 ends a run of failures).
   void fail_next_index_writes(int n);
 
  private:
@@ -44,13 +45,15 @@ class RocksDbLog final : public EventLog {
     Offset offset;
   };
   static constexpr size_t kMaxIndexBacklog = 1'000'000;  // appends wait beyond this
-  // After a failed index write, the indexer retries the same items (with whatever arrived
-  // since) after a pause that doubles from the first to the last value.
+  // After a failed index write, the indexer catches up from the log after a pause that
+  // doubles from the first to the last value while it keeps failing.
   static constexpr auto kIndexRetryFirst = std::chrono::milliseconds(10);
   static constexpr auto kIndexRetryMax = std::chrono::milliseconds(2000);
 
   RocksDbLog(RocksDb& db, std::vector<LogTail> tails) : db_(db), tails_(std::move(tails)) {}
   Status catch_up_index();
+  // Indexes each partition's events after indexed_upto_ up to its tail, read from the log.
+  Status index_from_log();
   void index_loop();
   Status write_index(std::vector<IndexItem>& items);
 
@@ -63,8 +66,8 @@ class RocksDbLog final : public EventLog {
   std::vector<IndexItem> index_pending_;
   std::vector<int64_t> indexed_upto_;  // per partition: last offset in the stream index
   bool index_stop_ = false;
-  // A write of the index failed and its items wait to be written again; reads of streams
-  // fail fast meanwhile ("behind the log") rather than miss events.
+  // A write of the index failed: appends do not queue (the indexer will read their events
+  // back from the log), and reads of streams not yet covered fail fast ("behind the log").
   bool index_failed_ = false;
   int index_failures_to_inject_ = 0;  // guarded by index_mu_; tests only
   std::thread indexer_;
