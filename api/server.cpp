@@ -84,8 +84,7 @@ Status HttpServer::start() {
                  ec.message()};
   bound_port_ = acceptor_.local_endpoint().port();
   asio::co_spawn(io_, accept_loop(), asio::detached);
-  for (unsigned i = 0; i < std::max(1u, config_.threads); ++i)
-    threads_.emplace_back([this] { io_.run(); });
+  for (unsigned i = 0; i < io_threads(); ++i) threads_.emplace_back([this] { io_.run(); });
   return {};
 }
 
@@ -106,9 +105,8 @@ asio::awaitable<void> HttpServer::accept_loop() {
     // A strand per connection serialises its coroutines (a WebSocket's reader and writer)
     // when several threads run io_; one thread already runs every handler in turn, and a
     // strand would only add a queue hop and executor copies to each of them.
-    tcp::socket socket(std::max(1u, config_.threads) == 1
-                           ? asio::any_io_executor(io_.get_executor())
-                           : asio::any_io_executor(asio::make_strand(io_)));
+    tcp::socket socket(io_threads() == 1 ? asio::any_io_executor(io_.get_executor())
+                                         : asio::any_io_executor(asio::make_strand(io_)));
     co_await acceptor_.async_accept(socket, redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;

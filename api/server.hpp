@@ -2,6 +2,7 @@
 // The HTTP/1.1 server: Beast with C++20 coroutines, one strand per connection (when more than
 // one thread serves), and limits on everything a client controls: body and header size, idle
 // and read timeouts, connections.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -51,6 +52,7 @@ class HttpServer {
   asio::io_context& io() { return io_; }
 
  private:
+  unsigned io_threads() const { return std::max(1u, config_.threads); }
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket, std::string peer);
   // Counts a connection from `peer`; false (nothing counted) when it already has its cap.

@@ -23,14 +23,13 @@ struct Slot {
   std::optional<Completion> completion;
 };
 
-// Follow-ups act as this caller. Their idempotency keys are apart from every client's: a
-// client's key is "{sub}\x1f{key}" with `sub` an id (api/jwt.cpp checks it), which never
-// starts with \x1e, so not even a token whose sub is "ordo-flow" can claim a step's key.
+// Follow-ups act as this caller. Their idempotency keys start with kFlowStepKeyPrefix
+// (engine/state/state_store.hpp), apart from every client's: not even a token whose sub is
+// "ordo-flow" can claim a step's key.
 constexpr std::string_view kFlowSub = "ordo-flow";
-constexpr std::string_view kStepKeyPrefix = kFlowStepKeyPrefix;  // kept past retention
 
 std::string step_key(const Envelope& env) {
-  return fmt::format("{}{}-{}", kStepKeyPrefix, env.partition.value(), env.offset.value());
+  return fmt::format("{}{}-{}", kFlowStepKeyPrefix, env.partition.value(), env.offset.value());
 }
 
 Rendered render_step(const Outcome& o) {
@@ -210,7 +209,7 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
       auto slot = std::make_shared<Slot>();
       Submission sub;
       sub.command = s.command;
-      sub.meta.command_id = s.key.substr(kStepKeyPrefix.size());
+      sub.meta.command_id = s.key.substr(kFlowStepKeyPrefix.size());
       sub.meta.correlation_id = s.source.correlation_id;
       sub.meta.causation_id =
           fmt::format("{}-{}", s.source.partition.value(), s.source.offset.value());

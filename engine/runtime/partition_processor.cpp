@@ -421,8 +421,8 @@ void PartitionProcessor::answer_recorded_keys(std::vector<Submission>& batch, Ti
     if (!s.idempotency) return false;
     auto record = store_.get_idempotency(s.idempotency->scoped_key);
     if (record &&
-        !(record.value() &&
-          record.value()->created_at.value() + config_.idempotency_retention_ms > now.value()))
+        !(record.value() && idempotency_record_honoured(record.value()->created_at,
+                                                        config_.idempotency_retention_ms, now)))
       return false;
     if (s.owns_claim) router_.release_claim(s.command);
     if (s.done)

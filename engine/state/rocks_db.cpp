@@ -23,9 +23,10 @@ class IdempotencyExpiry final : public rocksdb::CompactionFilter {
     // A flow step's record is what tells a redelivered event that its step already ran,
     // however long ago: never dropped.
     if (key.ToStringView().starts_with(kFlowStepKeyPrefix)) return false;
-    auto created = StateStore::idempotency_created_at_ms(value.ToStringView());
-    if (!created) return false;  // not a record: kept, and reported by whoever reads it
-    return *created <= now_ms_() - retention_ms_ - RocksDb::kIdempotencySlackMs;
+    auto record = StateStore::decode_idempotency(value.ToStringView());
+    if (!record) return false;  // not a record: kept, and reported by whoever reads it
+    return !idempotency_record_honoured(record->created_at, retention_ms_,
+                                        TimestampMs{now_ms_() - RocksDb::kIdempotencySlackMs});
   }
   const char* Name() const override { return "ordo.IdempotencyExpiry"; }
 

@@ -186,12 +186,14 @@ void StateStore::put_idempotency(StateDelta& d, const std::string& scoped_key,
                                        {"created_at", Json(r.created_at.value())}})));
 }
 
-std::optional<int64_t> StateStore::idempotency_created_at_ms(std::string_view stored) {
+Result<IdempotencyRecord> StateStore::decode_idempotency(std::string_view stored) {
   auto j = parse_json(stored);
-  if (!j || !j->is_object()) return std::nullopt;
-  const Json* created = j->find("created_at");
-  if (!created || !created->is_int()) return std::nullopt;
-  return created->as_int();
+  if (!j) return j.error();
+  bool ok = true;
+  IdempotencyRecord r{str(*j, "fingerprint", ok), int(num(*j, "status", ok)), str(*j, "body", ok),
+                      str(*j, "position", ok), TimestampMs{num(*j, "created_at", ok)}};
+  if (!ok) return Error{"corrupt idempotency record"};
+  return r;
 }
 
 Result<std::optional<IdempotencyRecord>> StateStore::get_idempotency(const std::string& key) {
@@ -199,13 +201,9 @@ Result<std::optional<IdempotencyRecord>> StateStore::get_idempotency(const std::
   auto s = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::idempotency), key, &v);
   if (s.IsNotFound()) return std::optional<IdempotencyRecord>{};
   if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
-  auto j = parse_json(v);
-  if (!j) return j.error();
-  bool ok = true;
-  IdempotencyRecord r{str(*j, "fingerprint", ok), int(num(*j, "status", ok)), str(*j, "body", ok),
-                      str(*j, "position", ok), TimestampMs{num(*j, "created_at", ok)}};
-  if (!ok) return Error{"corrupt idempotency record"};
-  return std::optional<IdempotencyRecord>{std::move(r)};
+  auto r = decode_idempotency(v);
+  if (!r) return r.error();
+  return std::optional<IdempotencyRecord>{std::move(r.value())};
 }
 
 Status StateStore::load_partition(PartitionId p, PartitionState& state,

@@ -36,6 +36,13 @@ struct IdempotencyRecord {
 // expire (RocksDbOptions::idempotency_retention_ms).
 inline constexpr std::string_view kFlowStepKeyPrefix = "\x1eordo-flow\x1f";
 
+// The retention window, defined once: a record made at `created_at` is honoured (its key
+// answers with the recorded response) until `retention_ms` have passed.
+inline bool idempotency_record_honoured(TimestampMs created_at, int64_t retention_ms,
+                                        TimestampMs now) {
+  return created_at.value() + retention_ms > now.value();
+}
+
 class StateStore {
  public:
   explicit StateStore(RocksDb& db) : db_(db) {}
@@ -61,9 +68,8 @@ class StateStore {
   static void erase_timer(StateDelta& d, PartitionId p, const TimerEntry& t);
   static void put_idempotency(StateDelta& d, const std::string& scoped_key,
                               const IdempotencyRecord& r);
-  // The created_at of a stored idempotency record (put_idempotency's value); nullopt when
-  // the bytes are not one.
-  static std::optional<int64_t> idempotency_created_at_ms(std::string_view stored);
+  // A stored idempotency record (put_idempotency's value), or why the bytes are not one.
+  static Result<IdempotencyRecord> decode_idempotency(std::string_view stored);
   static void put_applied(StateDelta& d, PartitionId p, Offset applied);
 
  private:
