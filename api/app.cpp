@@ -329,7 +329,7 @@ asio::awaitable<Response> App::handle_command(Call& call) {
           {503, "storage_unavailable", "idempotency records cannot be read", {}, 1});
     }
     const auto& r = record.value();
-    if (r && idempotency_record_honoured(r->created_at, config_.idempotency_retention_ms,
+    if (r && idempotency_record_honoured(r->created_at, engine_.idempotency_retention_ms(),
                                          clock_.now())) {
       {
         std::lock_guard lock(inflight_mu_);

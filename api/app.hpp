@@ -51,7 +51,6 @@ struct AppConfig {
   // End of the rotation grace (wall clock, ms): after it only jwt_secrets[0] is accepted.
   int64_t previous_secrets_until_ms = std::numeric_limits<int64_t>::max();
   std::chrono::milliseconds command_timeout{30'000};
-  int64_t idempotency_retention_ms = 24 * 3600 * 1000;
   int retry_after_s = 1;
   size_t max_target_bytes = 2048;
   std::chrono::milliseconds min_position_timeout{5'000};  // Ordo-Min-Position wait bound

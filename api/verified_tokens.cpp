@@ -13,14 +13,13 @@ VerifiedTokens::VerifiedTokens(size_t capacity) : capacity_(capacity) {
 Result<Claims> VerifiedTokens::verify(std::string_view token,
                                       const std::vector<std::string>& secrets, int64_t now_s) {
   if (token.size() > kMaxTokenBytes) return verify_jwt(token, secrets, now_s);
-  std::string key(token);
   {
     std::lock_guard lock(mu_);
     if (secrets != secrets_) {
       entries_.clear();
       secrets_ = secrets;
     }
-    if (auto it = entries_.find(key); it != entries_.end()) {
+    if (auto it = entries_.find(token); it != entries_.end()) {
       if (auto problem = token_time_problem(it->second, now_s)) {
         entries_.erase(it);  // expired for good (or not yet valid: verified again later)
         return Error{std::string(*problem)};
@@ -34,8 +33,8 @@ Result<Claims> VerifiedTokens::verify(std::string_view token,
   if (!verified) return verified;
   std::lock_guard lock(mu_);
   if (secrets != secrets_) return verified;  // the set changed meanwhile: do not file it
-  if (entries_.size() >= capacity_ && !entries_.contains(key)) make_room(now_s);
-  entries_.insert_or_assign(std::move(key), verified.value());
+  if (entries_.size() >= capacity_ && !entries_.contains(token)) make_room(now_s);
+  entries_.insert_or_assign(std::string(token), verified.value());
   ORDO_ASSERT(entries_.size() <= capacity_, "token cache over its bound");
   return verified;
 }

@@ -38,8 +38,16 @@ class VerifiedTokens {
   uint64_t sweeps() const;  // times it was full and made room
 
  private:
+  // Transparent, so a lookup takes the request's token as it is, without a copy.
+  struct TokenHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
   struct ConstantTimeEqual {
-    bool operator()(const std::string& a, const std::string& b) const noexcept {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const noexcept {
       return constant_time_equal(a, b);
     }
   };
@@ -49,7 +57,7 @@ class VerifiedTokens {
   const size_t capacity_;
   mutable std::mutex mu_;
   std::vector<std::string> secrets_;  // the set every entry was verified against
-  std::unordered_map<std::string, Claims, std::hash<std::string>, ConstantTimeEqual> entries_;
+  std::unordered_map<std::string, Claims, TokenHash, ConstantTimeEqual> entries_;
   uint64_t hits_ = 0;
   uint64_t sweeps_ = 0;
 };

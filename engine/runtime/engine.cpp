@@ -37,7 +37,8 @@ Result<std::unique_ptr<Engine>> Engine::open_with(
   if (!db) return db.error();
   auto log = open_log(*db.value());
   if (!log) return log.error();
-  std::unique_ptr<Engine> e(new Engine(config.partitions));
+  std::unique_ptr<Engine> e(
+      new Engine(config.partitions, config.processor.idempotency_retention_ms));
   e->db_ = std::move(db.value());
   e->log_ = std::move(log.value());
   e->store_ = std::make_unique<StateStore>(*e->db_);

@@ -51,9 +51,13 @@ class Engine {
   EventLog& log() { return *log_; }
   uint32_t partition_count() const { return router_.partition_count(); }
   PartitionProcessor& processor(PartitionId p) { return *processors_.at(p.value()); }
+  // How long an idempotency record is honoured after it was made: one value for the
+  // processors, the HTTP layer's replay check and the compaction filter that drops old ones.
+  int64_t idempotency_retention_ms() const { return idempotency_retention_ms_; }
 
  private:
-  Engine(uint32_t partitions) : router_(partitions) {}
+  Engine(uint32_t partitions, int64_t idempotency_retention_ms)
+      : router_(partitions), idempotency_retention_ms_(idempotency_retention_ms) {}
   static Result<std::unique_ptr<Engine>> open_with(
       const EngineConfig& config, const Clock& clock,
       const std::function<Result<std::unique_ptr<EventLog>>(RocksDb&)>& open_log);
@@ -63,6 +67,7 @@ class Engine {
   std::unique_ptr<FlowStore> flow_store_;
   Router router_;
   std::vector<std::unique_ptr<PartitionProcessor>> processors_;
+  const int64_t idempotency_retention_ms_;
 };
 
 }  // namespace ordo

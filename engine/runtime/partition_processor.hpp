@@ -33,6 +33,8 @@ struct ProcessorConfig {
   DurationMs auto_release_after{7LL * 24 * 3600 *
                                 1000};  // escrow released this long after delivery
   int64_t platform_fee_bps = 500;       // fee on released escrow, rounded down
+  // How long an Idempotency-Key's first response is replayed. The only place it is set:
+  // the HTTP layer and the compaction filter read it through the Engine.
   int64_t idempotency_retention_ms = 24 * 3600 * 1000;
   // Aggregate state is snapshotted into RocksDB every this many group commits (or sooner
   // when many aggregates are dirty); recovery loads the snapshot and replays the log after

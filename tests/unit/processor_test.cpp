@@ -658,6 +658,32 @@ std::pair<std::string, std::string> sellers_apart(EngineRig& rig) {
 
 }  // namespace
 
+TEST_CASE("the engine's idempotency retention is the one its processors honour") {
+  ProcessorConfig processor;
+  processor.idempotency_retention_ms = 60'000;
+  EngineRig rig(1, processor);
+  // The HTTP layer's replay check reads the retention here, not from a second setting.
+  CHECK(rig.engine->idempotency_retention_ms() == 60'000);
+  REQUIRE(rig.run(define("a", 5))->accepted());
+
+  auto keyed = [&](Command c) {
+    auto reply = std::make_shared<Reply>();
+    Submission s = submission(std::move(c), reply);
+    s.render = render_outcome;
+    s.idempotency = IdempotencyClaim{"user-1:k1", "fp-k1"};
+    REQUIRE(rig.engine->submit(std::move(s)) == SubmitResult::queued);
+    rig.drain();
+    REQUIRE(reply->called);
+    return reply;
+  };
+  REQUIRE(keyed(place("o1", "a"))->accepted());
+  rig.clock.advance_ms(59'999);  // still within the configured minute: not decided again
+  auto again = keyed(place("o2", "a"));
+  CHECK_FALSE(again->completion.durable.ok());
+  rig.clock.advance_ms(2);  // past it: the key is free
+  CHECK(keyed(place("o3", "a"))->accepted());
+}
+
 TEST_CASE("the engine routes by seller and refuses what cannot reach one partition") {
   EngineRig rig(4);
   CHECK(rig.engine->partition_count() == 4u);
