@@ -115,10 +115,14 @@ class App {
   struct MoneyDecode;
   bool decode_money_command(Call& call, MoneyDecode& d);
   // Waits (bounded) for the flow `key` when the outcome started one; the response then
-  // tells the flow's end.
+  // tells the flow's end, and `flow_ended` is set.
   asio::awaitable<Response> finish_flow(Call& call, Response immediate, const Completion& done,
                                         uint64_t watch_token,
-                                        std::shared_ptr<ResultWaiter<FlowOutcome>> waiter);
+                                        std::shared_ptr<ResultWaiter<FlowOutcome>> waiter,
+                                        bool& flow_ended);
+  // Makes `key` replay `res` (the end of the flow a `?wait=true` waited for) instead of the
+  // command's own answer, so a retry gets what the first request got.
+  asio::awaitable<void> settle_idempotency(const std::string& key, const Response& res);
   std::optional<Response> check_webhook_signature(Call& call);
   asio::awaitable<Response> handle_parked(Call& call);
   // Every refusal for who the caller is (401, 403, someone else's resource, 429) goes

@@ -3,6 +3,8 @@
 // domain; this file only translates.
 #include <fmt/core.h>
 
+#include <cstdio>
+
 #include <utility>  // before Asio: std::exchange in its coroutine code
 
 #include <boost/asio/redirect_error.hpp>
@@ -146,8 +148,9 @@ std::optional<Response> App::check_webhook_signature(Call& call) {
 }
 
 asio::awaitable<Response> App::finish_flow(Call& call, Response immediate, const Completion& done,
-                                           uint64_t watch_token,
-                                           std::shared_ptr<FlowWaiter> waiter) {
+                                           uint64_t watch_token, std::shared_ptr<FlowWaiter> waiter,
+                                           bool& flow_ended) {
+  flow_ended = false;
   // Only an accepted command that started a flow has one to wait for.
   bool started = false;
   if (!done.outcome.rejection)
@@ -166,6 +169,7 @@ asio::awaitable<Response> App::finish_flow(Call& call, Response immediate, const
     immediate.set("Ordo-Flow", "pending");
     co_return immediate;
   }
+  flow_ended = true;
   auto body = parse_json(done.rendered.body);
   Json::Object o = body && body->is_object() ? body->as_object() : Json::Object{};
   if (out->status == "payment_failed") {
@@ -180,6 +184,23 @@ asio::awaitable<Response> App::finish_flow(Call& call, Response immediate, const
   auto res = call.json(200, to_canonical(Json(std::move(o))));
   res.set("Ordo-Position", out->position.to_string());
   co_return res;
+}
+
+asio::awaitable<void> App::settle_idempotency(const std::string& key, const Response& res) {
+  std::function<Status()> work = [this, key, status = res.result_int(), body = res.body(),
+                                  position = std::string(res["Ordo-Position"])]() mutable {
+    return engine_.store().settle_idempotency(key, int(status), std::move(body),
+                                              std::move(position));
+  };
+  QueryOutcome outcome;
+  auto settled = co_await offload<Status>(log_read_lane_, std::move(work), outcome);
+  // The client still gets the flow's end; only a retry would see the command's own answer
+  // (202 for a payment), as before this record was settled.
+  if (!settled || !*settled)
+    std::fprintf(stderr, "ordo: idempotency record not settled with the flow's end: %s\n",
+                 outcome.refused ? "too much blocking work queued"
+                 : !settled      ? (outcome.error ? "the write threw" : "timed out")
+                                 : settled->message().c_str());
 }
 
 asio::awaitable<Response> App::handle_parked(Call& call) {

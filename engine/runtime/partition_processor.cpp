@@ -80,6 +80,11 @@ Status PartitionProcessor::replay_log_after(Offset applied) {
     if (!batch) return batch.error();
     if (batch->empty()) break;
     for (const Envelope& e : batch.value()) {
+      // The offset is not in the hash: a misnumbered event would pass the chain check.
+      // (Not `last + 1`: a Kafka transaction's marker leaves a gap.)
+      if (e.partition != id_ || e.offset <= last)
+        return Error{fmt::format("partition {}: event at offset {} (of partition {}) after {}",
+                                 id_.value(), e.offset.value(), e.partition.value(), last.value())};
       if (e.prev_hash != prev || compute_hash(e) != e.hash)
         return Error{fmt::format("partition {}: hash chain broken at offset {}", id_.value(),
                                  e.offset.value())};
@@ -227,6 +232,12 @@ void PartitionProcessor::loop() {
 }
 
 void PartitionProcessor::write_final_snapshot() {
+  {
+    // The snapshot is stored at the durable tail: nothing may be on its way to the log.
+    std::lock_guard lock(commit_mu_);
+    ORDO_ASSERT(!commit_slot_ && !committing_, "final snapshot of partition {} while committing",
+                id_.value());
+  }
   if (dirty_.empty() || needs_recovery_) return;
   auto build = [&](std::span<const Envelope>, StateDelta& delta) {
     dirty_.write(delta, id_, state_);

@@ -2,7 +2,11 @@
 
 #include <fmt/core.h>
 
+#include <charconv>
 #include <memory>
+#include <optional>
+
+#include <rocksdb/write_batch.h>
 
 #include "engine/log/canonical_object.hpp"
 #include "engine/log/event_codec.hpp"
@@ -10,6 +14,15 @@
 
 namespace ordo {
 namespace {
+
+// A whole decimal int64 as stored by to_string: a corrupt value is an error to report, not
+// an exception on the writer thread (std::stoll throws, and takes "12x" for 12).
+std::optional<int64_t> parse_stored_int(std::string_view s) {
+  int64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
 
 std::string partition_prefix(PartitionId p) {
   std::string k;
@@ -206,6 +219,22 @@ Result<std::optional<IdempotencyRecord>> StateStore::get_idempotency(const std::
   return std::optional<IdempotencyRecord>{std::move(r.value())};
 }
 
+Status StateStore::settle_idempotency(const std::string& scoped_key, int status, std::string body,
+                                      std::string position) {
+  auto found = get_idempotency(scoped_key);
+  if (!found) return found.error();
+  if (!found.value()) return Error{"no idempotency record to settle"};
+  IdempotencyRecord r = std::move(*found.value());
+  r.status = status;
+  r.body = std::move(body);
+  r.position = std::move(position);
+  StateDelta d;
+  put_idempotency(d, scoped_key, r);
+  rocksdb::WriteBatch batch;
+  db_.add_to_batch(d, batch);
+  return db_.write_sync(batch);
+}
+
 Status StateStore::load_partition(PartitionId p, PartitionState& state,
                                   std::vector<TimerEntry>& timers, Offset& applied) {
   const std::string prefix = partition_prefix(p);
@@ -213,10 +242,13 @@ Status StateStore::load_partition(PartitionId p, PartitionState& state,
     std::unique_ptr<rocksdb::Iterator> it(
         db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::state)));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->key().size() < 5) return Error{"corrupt state key (no kind)"};
       char kind = it->key().data()[4];
       const std::string rest(it->key().data() + 5, it->key().size() - 5);
       if (kind == 'a') {  // a plain balance, not JSON
-        state.other_accounts[rest] = std::stoll(it->value().ToString());
+        auto balance = parse_stored_int(it->value().ToStringView());
+        if (!balance) return Error{"corrupt balance of account " + rest};
+        state.other_accounts[rest] = *balance;
         continue;
       }
       if (kind == 'v') {
@@ -335,7 +367,10 @@ Status StateStore::load_partition(PartitionId p, PartitionState& state,
   if (s.IsNotFound()) {
     applied = Offset{-1};
   } else if (s.ok()) {
-    applied = Offset{std::stoll(v)};
+    auto at = parse_stored_int(v);
+    if (!at || *at < -1)
+      return Error{"corrupt applied position of partition " + std::to_string(p.value()) + ": " + v};
+    applied = Offset{*at};
   } else {
     return Error{"rocksdb: " + s.ToString()};
   }

@@ -52,6 +52,13 @@ class StateStore {
                         Offset& applied);
 
   Result<std::optional<IdempotencyRecord>> get_idempotency(const std::string& scoped_key);
+  // Replaces the response a recorded key replays, keeping its fingerprint and created_at;
+  // synced before it returns. For HTTP `?wait=true`: its answer is how the flow ended,
+  // known only after the command's own commit wrote the record with the command's answer.
+  // An error when the key has no record. (The Kafka backend's topic keeps the command's
+  // answer: a store rebuilt from Kafka replays that one.)
+  Status settle_idempotency(const std::string& scoped_key, int status, std::string body,
+                            std::string position);
 
   static void put_product(StateDelta& d, PartitionId p, const Product& product);
   static void put_order(StateDelta& d, PartitionId p, const Order& order);

@@ -175,9 +175,20 @@ void lifecycle_suite(uint32_t partitions) {
   SUBCASE("insufficient funds changes nothing") {
     s.deposit("alice", 100);
     s.order("o3", "alice", "w1");
-    auto r = s.as(alice, "/v1/orders/o3/pay?wait=true", R"({"method":"wallet"})");
+    const std::map<std::string, std::string> key{{"Idempotency-Key", "pay-o3"}};
+    auto r = s.as(alice, "/v1/orders/o3/pay?wait=true", R"({"method":"wallet"})", key);
     check_problem(r, 409, "insufficient_funds");
     s.check_available("alice", 100);
+    // A retry with the key gets what the first request got (how the flow ended), not the pay
+    // command's own 202, and runs nothing, even now that the wallet could pay.
+    s.deposit("alice", 5000);
+    auto again = s.as(alice, "/v1/orders/o3/pay?wait=true", R"({"method":"wallet"})", key);
+    check_problem(again, 409, "insufficient_funds");
+    CHECK(again.header("Idempotent-Replayed") == "true");
+    CHECK(again.body == r.body);
+    CHECK(again.header("Ordo-Position") == r.header("Ordo-Position"));
+    s.check_available("alice", 5100);
+    CHECK(s.types("order-o3").back() == "OrderPaymentFailed");
     // The order is back to reserved: it can be cancelled, releasing its stock.
     auto c = s.as(alice, "/v1/orders/o3/cancel");
     REQUIRE_MESSAGE(c.status == 200, c.body);

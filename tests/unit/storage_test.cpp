@@ -171,6 +171,42 @@ Loaded load(RocksDb& db, PartitionId p) {
 
 }  // namespace
 
+TEST_CASE("a corrupt stored balance or applied position is an error on load, not a throw") {
+  Storage s;
+  StateDelta d;
+  StateStore::put_account(d, kP0, "platform/EUR", 42);
+  StateStore::put_applied(d, kP0, Offset{7});
+  rocksdb::WriteBatch batch;
+  s.db->add_to_batch(d, batch);
+  REQUIRE(s.db->write_sync(batch).ok());
+  CHECK(load(*s.db, kP0).state.other_accounts.at("platform/EUR") == 42);
+  CHECK(load(*s.db, kP0).applied == Offset{7});
+
+  // Overwrites, in place, the one value of `cf` that holds `good`.
+  auto corrupt = [&](Cf cf, const std::string& good, const std::string& bad) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        s.db->db().NewIterator(rocksdb::ReadOptions(), s.db->cf(cf)));
+    std::string key;
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+      if (it->value().ToString() == good) key = it->key().ToString();
+    REQUIRE_FALSE(key.empty());
+    REQUIRE(s.db->db().Put(rocksdb::WriteOptions(), s.db->cf(cf), key, bad).ok());
+  };
+  StateStore store(*s.db);
+  Loaded out;
+  corrupt(Cf::state, "42", "42x");
+  auto st = store.load_partition(kP0, out.state, out.timers, out.applied);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.message().find("corrupt balance") != std::string::npos);
+
+  corrupt(Cf::state, "42x", "42");
+  corrupt(Cf::meta, "7", "seven");
+  Loaded again;
+  st = store.load_partition(kP0, again.state, again.timers, again.applied);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.message().find("corrupt applied position") != std::string::npos);
+}
+
 TEST_CASE("a fresh log has empty partitions") {
   Storage s;
   CHECK(s.log->partition_count() == 2u);
