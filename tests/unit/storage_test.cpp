@@ -294,6 +294,58 @@ TEST_CASE("read_stream returns one stream's events by version") {
   CHECK(s.read_stream("product-nope", 0).empty());
 }
 
+TEST_CASE("the stream index keeps runs of versions, and reads start anywhere in one") {
+  Storage s;
+  std::vector<Envelope> first;
+  for (int v = 1; v <= 5; ++v) {
+    first.push_back(event(kP0, "a", v));
+    first.push_back(event(kP0, "b", v));
+  }
+  s.append(kP0, first);
+  s.append(kP0, {event(kP0, "a", 6)});
+  // More than one run's worth (RocksDbLog::kMaxIndexRun) in one append, with another
+  // stream whose name extends this one's in between.
+  constexpr int kLast = 2506;
+  std::vector<Envelope> hot;
+  for (int v = 7; v <= kLast; ++v) {
+    hot.push_back(event(kP0, "a", v));
+    if (v % 100 == 0) hot.push_back(event(kP0, "ab", v / 100));
+  }
+  s.append(kP0, hot);
+  REQUIRE(s.read_stream("product-a", 0, 5000).size() == size_t(kLast));  // waits for the index
+
+  // Few keys for thousands of events: at least three runs (1,024 positions at most in
+  // one), at most one per append plus the splits.
+  const std::string prefix = std::string("product-a") + '\0';
+  size_t keys = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      s.db->db().NewIterator(rocksdb::ReadOptions(), s.db->cf(Cf::stream_index)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) ++keys;
+  it.reset();  // before the database closes below
+  CHECK(keys >= 3);
+  CHECK(keys <= 5);
+
+  for (int64_t from :
+       {-3, 0, 1, 2, 5, 6, 7, 8, 1000, 1030, 1031, 1032, 2054, 2055, 2056, 2505, 2506, 2507, 9000})
+    for (size_t max : {size_t{1}, size_t{7}, size_t{3000}}) {
+      const int64_t start = std::max<int64_t>(from, 1);
+      std::vector<int64_t> want;
+      for (int64_t v = start; v <= kLast && want.size() < max; ++v) want.push_back(v);
+      auto got = s.read_stream("product-a", from, max);
+      CHECK_MESSAGE(versions_of(got) == want, "from ", from, " max ", max);
+      for (const auto& e : got) CHECK(e.stream == "product-a");
+    }
+  CHECK(versions_of(s.read_stream("product-ab", 0)) ==
+        std::vector<int64_t>{1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13,
+                             14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25});
+  CHECK(versions_of(s.read_stream("product-b", 3)) == std::vector<int64_t>{3, 4, 5});
+  // And after a reopen (the index read back from its files, or caught up from the log).
+  s.close();
+  s.open();
+  CHECK(versions_of(s.read_stream("product-a", 1030, 3)) == std::vector<int64_t>{1030, 1031, 1032});
+  CHECK(s.read_stream("product-a", 0, 5000).size() == size_t(kLast));
+}
+
 TEST_CASE("reopening the log preserves tails and the chain continues") {
   Storage s;
   auto p0 = s.append(kP0, {event(kP0, "a", 1), event(kP0, "a", 2)});

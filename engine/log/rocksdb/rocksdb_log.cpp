@@ -115,20 +115,23 @@ std::string legacy_indexed_key(PartitionId p) {
 }  // namespace
 
 Status RocksDbLog::write_index(std::vector<IndexItem>& items) {
+  std::vector<int64_t> upto;
   {
     std::lock_guard lock(index_mu_);
     if (index_failures_to_inject_ > 0) {
       --index_failures_to_inject_;
       return Error{"injected failure"};
     }
+    upto = indexed_upto_;  // changes only here, on this thread
   }
+  const std::vector<int64_t> before = upto;
   rocksdb::WriteBatch batch;
-  std::vector<int64_t> upto(tails_.size(), -1);
   // Every key in one buffer, sorted through small entries that point into it: no string
   // per event (the indexer handles every event of the log).
   struct Entry {
     uint32_t key_at;
-    uint32_t key_size;
+    uint32_t key_size;  // the stream, its NUL and the version (8 bytes)
+    int64_t version;
     PartitionId partition;
     Offset offset;
   };
@@ -136,30 +139,44 @@ Status RocksDbLog::write_index(std::vector<IndexItem>& items) {
   std::vector<Entry> entries;
   entries.reserve(items.size());
   for (const auto& it : items) {
+    const uint32_t p = it.partition.value();
+    ORDO_ASSERT(p < upto.size(), "index item of partition {} of {}", p, upto.size());
+    // Already indexed (the catch-up from the log after a failure read it too): written once,
+    // so runs never overlap and a read can start from the run at or before its version.
+    if (it.offset.value() <= before[p]) continue;
     const size_t at = keys.size();
     keys += it.stream;
     keys.push_back('\0');
     append_be64(keys, static_cast<uint64_t>(it.version));
     ORDO_ASSERT(keys.size() <= UINT32_MAX, "index batch too large");
     entries.push_back({static_cast<uint32_t>(at), static_cast<uint32_t>(keys.size() - at),
-                       it.partition, it.offset});
-    upto[it.partition.value()] = std::max(upto[it.partition.value()], it.offset.value());
+                       it.version, it.partition, it.offset});
+    upto[p] = std::max(upto[p], it.offset.value());
   }
   auto key_of = [&](const Entry& e) { return std::string_view(keys).substr(e.key_at, e.key_size); };
-  // In key order, so that each memtable insert starts next to the previous one: keys are
-  // unique ((stream, version) names one event), so the order changes nothing else. Stable:
-  // ties (none expected) keep arrival order, so a later entry is written last and wins.
+  auto stream_of = [&](const Entry& e) { return key_of(e).substr(0, e.key_size - 8); };
+  // In key order: each stream's events by version, so that consecutive versions form runs,
+  // and each memtable insert starts next to the previous one. Stable: ties (none expected)
+  // keep arrival order.
   std::stable_sort(entries.begin(), entries.end(),
                    [&](const Entry& a, const Entry& b) { return key_of(a) < key_of(b); });
-  std::string position;  // partition (be32) ‖ offset (be64)
-  for (const Entry& e : entries) {
-    position.clear();
-    append_be32(position, e.partition.value());
-    append_be64(position, static_cast<uint64_t>(e.offset.value()));
-    batch.Put(db_.cf(Cf::stream_index), key_of(e), position);
+  std::string positions;  // per event: partition (be32) ‖ offset (be64)
+  for (size_t i = 0; i < entries.size();) {
+    const Entry& first = entries[i];
+    positions.clear();
+    size_t n = 0;
+    for (; i < entries.size() && n < kMaxIndexRun; ++i, ++n) {
+      const Entry& e = entries[i];
+      if (n > 0 && (stream_of(e) != stream_of(first) || e.version != first.version + int64_t(n)))
+        break;
+      append_be32(positions, e.partition.value());
+      append_be64(positions, static_cast<uint64_t>(e.offset.value()));
+    }
+    ORDO_ASSERT(n > 0 && positions.size() == 12 * n, "an index run holds its positions");
+    batch.Put(db_.cf(Cf::stream_index), key_of(first), positions);
   }
   for (uint32_t p = 0; p < upto.size(); ++p)
-    if (upto[p] >= 0)
+    if (upto[p] > before[p])
       batch.Put(db_.cf(Cf::stream_index), indexed_key(PartitionId{p}), std::to_string(upto[p]));
   // Neither synced nor in the WAL: derived data, rebuilt from the log after a crash
   // (catch_up_index), and the WAL is the commit path's bandwidth.
@@ -400,18 +417,32 @@ Result<std::vector<Envelope>> RocksDbLog::read_stream(std::string_view stream, i
       db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::stream_index)));
   std::string prefix(stream);
   prefix.push_back('\0');
-  for (it->Seek(stream_key(stream, std::max<int64_t>(from_version, 0)));
-       it->Valid() && out.size() < max && it->key().starts_with(prefix); it->Next()) {
-    if (it->value().size() != 12) return Error{"corrupt stream index entry"};
-    PartitionId p{read_be32(it->value().data())};
-    Offset o{static_cast<int64_t>(read_be64(it->value().data() + 4))};
-    std::string v;
-    auto s = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::log), log_key(p, o), &v);
-    if (!s.ok()) return Error{"stream index points at a missing event: " + s.ToString()};
-    auto e = decode_envelope(v);
-    if (!e) return e.error();
-    if (e->stream != stream) return Error{"stream index points at another stream's event"};
-    out.push_back(std::move(e.value()));
+  int64_t next = std::max<int64_t>(from_version, 0);  // the version wanted next
+  // The run holding `next` starts at or before it: the last key at or before it, when that
+  // is this stream's; otherwise the first run after it.
+  const std::string target = stream_key(stream, next);
+  it->SeekForPrev(target);
+  if (!it->Valid() || !it->key().starts_with(prefix)) it->Seek(target);
+  for (; it->Valid() && out.size() < max && it->key().starts_with(prefix); it->Next()) {
+    const rocksdb::Slice key = it->key(), value = it->value();
+    if (key.size() != prefix.size() + 8 || value.empty() || value.size() % 12 != 0)
+      return Error{"corrupt stream index entry"};
+    const int64_t first = static_cast<int64_t>(read_be64(key.data() + prefix.size()));
+    for (size_t i = 0; i < value.size() / 12 && out.size() < max; ++i) {
+      const int64_t version = first + int64_t(i);
+      if (version < next) continue;
+      PartitionId p{read_be32(value.data() + 12 * i)};
+      Offset o{static_cast<int64_t>(read_be64(value.data() + 12 * i + 4))};
+      std::string v;
+      auto s = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::log), log_key(p, o), &v);
+      if (!s.ok()) return Error{"stream index points at a missing event: " + s.ToString()};
+      auto e = decode_envelope(v);
+      if (!e) return e.error();
+      if (e->stream != stream || e->stream_version != version)
+        return Error{"stream index points at another event than the one it names"};
+      out.push_back(std::move(e.value()));
+      next = version + 1;
+    }
   }
   if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
   return out;

@@ -4,6 +4,9 @@
 // sync=true. The stream index (stream, version → position) is derived data: an indexer
 // thread maintains it off the commit path, and stream reads wait until it has caught up
 // with the log as it was when the read began, so a reader always sees its own writes.
+// It holds runs: one key (stream, first version) per run of consecutive versions of a
+// stream written together, its value the runs' positions in version order (12 bytes
+// each). A hot product's thousand events in one group commit are one key, not a thousand.
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -45,6 +48,7 @@ class RocksDbLog final : public EventLog {
     Offset offset;
   };
   static constexpr size_t kMaxIndexBacklog = 1'000'000;  // appends wait beyond this
+  static constexpr size_t kMaxIndexRun = 1024;           // positions under one stream-index key
   // After a failed index write, the indexer catches up from the log after a pause that
   // doubles from the first to the last value while it keeps failing.
   static constexpr auto kIndexRetryFirst = std::chrono::milliseconds(10);
