@@ -59,12 +59,22 @@ inline std::optional<int64_t> parse_duration_ms(const std::string& s) {
   }
   std::string unit = s.substr(pos);
   if (n < 0) return std::nullopt;
-  if (unit.empty() || unit == "ms") return n;
-  if (unit == "s") return n * 1000;
-  if (unit == "m") return n * 60'000;
-  if (unit == "h") return n * 3'600'000;
-  if (unit == "d") return n * 86'400'000;
-  return std::nullopt;
+  int64_t per = 0;
+  if (unit.empty() || unit == "ms")
+    per = 1;
+  else if (unit == "s")
+    per = 1000;
+  else if (unit == "m")
+    per = 60'000;
+  else if (unit == "h")
+    per = 3'600'000;
+  else if (unit == "d")
+    per = 86'400'000;
+  else
+    return std::nullopt;
+  int64_t ms = 0;
+  if (__builtin_mul_overflow(int64_t(n), per, &ms)) return std::nullopt;
+  return ms;
 }
 
 }  // namespace ordo::api

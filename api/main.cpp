@@ -29,7 +29,8 @@ int usage() {
       "  ordo serve --data-dir DIR [--listen 127.0.0.1:8080] [--partitions N]\n"
       "             [--jwt-secret-file F] [--jwt-previous-secret-file F "
       "[--jwt-previous-secret-grace 24h]]\n"
-      "             [--reservation-ttl 15m] [--http-threads N] [--queue-capacity N]\n"
+      "             [--reservation-ttl 15m] [--payment-timeout 1h (0: never)]\n"
+      "             [--http-threads N] [--queue-capacity N]\n"
       "             [--max-batch N] [--port-file F] [--rate-limit RPS (0: off)]\n"
       "             [--read-timeout 10s] [--idle-timeout 60s] [--tls-cert PEM --tls-key PEM]\n"
       "             [--max-connections-per-client N (0: no cap)]\n"
@@ -131,6 +132,14 @@ int cmd_serve(const Args& args) {
     return 2;
   }
   engine_config.processor.reservation_ttl = DurationMs{*ttl};
+  // "0" turns it off: an order then waits in payment_pending for its payment for ever.
+  auto payment_timeout = parse_duration_ms(args.get_or("payment-timeout", "1h"));
+  if (!payment_timeout) {
+    std::fprintf(stderr,
+                 "ordo serve: bad --payment-timeout (a duration like 1h, or 0 for never)\n");
+    return 2;
+  }
+  engine_config.processor.payment_timeout = DurationMs{*payment_timeout};
   auto auto_release = parse_duration_ms(args.get_or("auto-release-after", "7d"));
   auto flow_wait = parse_duration_ms(args.get_or("flow-wait-timeout", "10s"));
   if (!auto_release || *auto_release <= 0 || !flow_wait || *flow_wait <= 0 || *flow_wait > 60'000) {

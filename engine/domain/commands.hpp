@@ -184,6 +184,10 @@ struct DecideContext {
   // The platform's fee on a released escrow, in basis points, rounded down: the seller
   // gets the remainder of the division.
   int64_t platform_fee_bps = 500;
+  // How long past its reservation's expiry an order waits in payment_pending for its
+  // payment's outcome (a card provider's webhook that never comes, a parked payment step)
+  // before it expires and its stock is released. 0: it waits for ever.
+  DurationMs payment_timeout{60 * 60 * 1000};
 };
 
 }  // namespace ordo

@@ -121,6 +121,15 @@ Decision decide_expire(const PartitionState& s, const ExpireReservation& c,
   const Order* o = s.find_order(c.order_id);
   if (!o)
     return reject(RejectCode::not_found, fmt::format("order {} not found", c.order_id.value()));
+  if (o->status == OrderStatus::payment_pending) {
+    // Its payment never answered: the stock goes back on sale. A capture that comes later
+    // finds the order expired; its step is parked, and the escrow it filled is refunded.
+    const auto deadline = payment_deadline(*o, ctx.payment_timeout);
+    if (!deadline) return reject(RejectCode::invalid_transition, "the order waits for its payment");
+    if (ctx.now.value() < deadline->value())
+      return reject(RejectCode::invalid_transition, "the order's payment has not timed out yet");
+    return release_lines(*o, {OrderExpired{c.order_id}});
+  }
   if (o->status != OrderStatus::reserved)
     return reject(RejectCode::invalid_transition, "only a reserved order can expire");
   if (ctx.now.value() < o->expires_at.value())
@@ -129,6 +138,14 @@ Decision decide_expire(const PartitionState& s, const ExpireReservation& c,
 }
 
 }  // namespace
+
+std::optional<TimestampMs> payment_deadline(const Order& o, DurationMs payment_timeout) {
+  if (o.status != OrderStatus::payment_pending || payment_timeout.value() <= 0) return std::nullopt;
+  int64_t at = 0;
+  if (__builtin_add_overflow(o.expires_at.value(), payment_timeout.value(), &at))
+    return std::nullopt;  // beyond any clock: never
+  return TimestampMs{at};
+}
 
 Decision decide(const PartitionState& state, const Command& command, const DecideContext& ctx) {
   return std::visit(
@@ -210,7 +227,7 @@ void apply(PartitionState& s, const Event& event, TimestampMs occurred_at) {
           ++o.version;
         } else if constexpr (std::is_same_v<T, OrderExpired>) {
           Order& o = order_of(s, e.order_id);
-          ORDO_ASSERT(o.status == OrderStatus::reserved, "expiry of a non-reserved order");
+          ORDO_ASSERT(holds_reservation(o.status), "expiry of an order holding no reservation");
           o.status = OrderStatus::expired;
           ++o.version;
         }

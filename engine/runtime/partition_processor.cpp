@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "engine/domain/assert.hpp"
+#include "engine/domain/decide.hpp"
 #include "engine/log/event_codec.hpp"
 
 namespace ordo {
@@ -19,10 +20,12 @@ namespace {
 // How long the writer sleeps when idle before checking timers again.
 constexpr auto kIdleWait = std::chrono::milliseconds(50);
 
-// The timer an order needs: its reservation's expiry while reserved, its escrow's automatic
-// release once delivered, none otherwise.
-std::optional<TimestampMs> timer_due(const Order& o) {
+// The timer an order needs: its reservation's expiry while reserved, the end of its wait for
+// a payment while payment_pending, its escrow's automatic release once delivered, none
+// otherwise.
+std::optional<TimestampMs> timer_due(const Order& o, DurationMs payment_timeout) {
   if (o.status == OrderStatus::reserved) return o.expires_at;
+  if (o.status == OrderStatus::payment_pending) return payment_deadline(o, payment_timeout);
   if (o.status == OrderStatus::delivered) return o.release_at;
   return std::nullopt;
 }
@@ -197,7 +200,8 @@ void PartitionProcessor::fire_due_timers(std::vector<Submission>& batch) {
     const OrderId& order_id = t.order_id;
     const Order* o = state_.find_order(order_id);
     ORDO_ASSERT(o, "timer for unknown order {}", order_id.value());
-    if (timer_due(*o) != t.due || !fired_orders.insert(order_id).second) continue;
+    if (timer_due(*o, config_.payment_timeout) != t.due || !fired_orders.insert(order_id).second)
+      continue;
     // Popped: if the command is refused and the order still wants its timer, prepare()
     // pushes it again; if the write fails, recovery rebuilds every timer from state.
     const bool release = o->status == OrderStatus::delivered;
@@ -251,7 +255,7 @@ void PartitionProcessor::write_final_snapshot() {
 
 void PartitionProcessor::retime(const Order& o) {
   // Only pushes: the entry an order no longer wants is dropped when it comes due.
-  auto want = timer_due(o);
+  auto want = timer_due(o, config_.payment_timeout);
   if (!want) return;
   timers_.push_back(DueTimer{*want, ++timer_seq_, o.order_id});
   std::push_heap(timers_.begin(), timers_.end(), fires_later);
@@ -338,7 +342,7 @@ std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(
   Prepared& out = *prepared;
   out.now = now;
   const DecideContext ctx{now, config_.reservation_ttl, config_.auto_release_after,
-                          config_.platform_fee_bps};
+                          config_.platform_fee_bps, config_.payment_timeout};
 
   out.pending.resize(batch.size());
   std::vector<Envelope>& envelopes = out.envelopes;

@@ -30,6 +30,7 @@ struct ProcessorConfig {
   size_t queue_capacity = 8192;  // beyond this, submissions are refused (HTTP 503)
   size_t max_batch = 1024;       // commands per group commit
   DurationMs reservation_ttl{15 * 60 * 1000};
+  DurationMs payment_timeout{60 * 60 * 1000};  // DecideContext::payment_timeout; 0: never
   DurationMs auto_release_after{7LL * 24 * 3600 *
                                 1000};  // escrow released this long after delivery
   int64_t platform_fee_bps = 500;       // fee on released escrow, rounded down

@@ -61,6 +61,7 @@ struct Rig {
   PartitionState state;
   int64_t now = kT0;
   int64_t fee_bps = 500;
+  DurationMs payment_timeout = DecideContext{}.payment_timeout;
   // Follow-ups refused while running flows, with the reason.
   std::vector<std::pair<Command, Rejection>> refused;
 
@@ -70,6 +71,7 @@ struct Rig {
     c.reservation_ttl = DurationMs{kTtl};
     c.auto_release_after = DurationMs{kReleaseAfter};
     c.platform_fee_bps = fee_bps;
+    c.payment_timeout = payment_timeout;
     return c;
   }
   Decision run(const Command& c) const { return decide(state, c, ctx()); }
@@ -507,6 +509,47 @@ TEST_CASE("money: PayOrder requests the payment and keeps the reservation") {
   r.reject(cancel(), RejectCode::invalid_transition);
   r.now += kTtl;
   r.reject(ExpireReservation{OrderId{"o1"}}, RejectCode::invalid_transition);
+}
+
+TEST_CASE("money: an order whose payment never answers expires; a late capture is refunded") {
+  Rig r = order_in(Scenario::reserved);
+  r.flow(pay("o1", "p1", PaymentMethod::card));
+  REQUIRE(r.order().status == OrderStatus::payment_pending);
+  const int64_t deadline = r.order().expires_at.value() + r.payment_timeout.value();
+  r.now = deadline - 1;
+  r.reject(ExpireReservation{OrderId{"o1"}}, RejectCode::invalid_transition);
+  r.now = deadline;
+  auto expired = r.accept(ExpireReservation{OrderId{"o1"}});
+  REQUIRE(expired.size() == 3u);  // the order, and each line's stock released
+  CHECK(std::holds_alternative<OrderExpired>(expired[0]));
+  CHECK(r.order().status == OrderStatus::expired);
+  r.check_stock("a", 10, 0);
+  r.check_stock("b", 5, 0);
+  CHECK(r.balance("escrow:o1") == 0);
+
+  // The provider captures after all: the money is held, the order refuses to be paid (not a
+  // benign refusal: the flow parks the step for an operator), and refunding the escrow sends
+  // it back to the card.
+  r.flow(provider("evt-late", "p1", ProviderEventKind::captured, kTotal));
+  CHECK(r.balance("escrow:o1") == kTotal);
+  REQUIRE_FALSE(r.refused.empty());
+  const auto& [sent, why] = r.refused.back();
+  CHECK(std::holds_alternative<MarkOrderPaid>(sent));
+  CHECK(why.code == RejectCode::invalid_transition);
+  CHECK_FALSE(refusal_is_benign(sent, why));
+  r.flow(RefundEscrow{OrderId{"o1"}, kUsd});
+  CHECK(r.balance("escrow:o1") == 0);
+  CHECK(r.order().status == OrderStatus::expired);
+  r.check_stock("a", 10, 0);
+}
+
+TEST_CASE("money: with a payment timeout of 0 an order waits for its payment for ever") {
+  Rig r = order_in(Scenario::reserved);
+  r.payment_timeout = DurationMs{0};
+  r.flow(pay("o1", "p1", PaymentMethod::card));
+  r.now += 1000 * kTtl;
+  r.reject(ExpireReservation{OrderId{"o1"}}, RejectCode::invalid_transition);
+  CHECK(r.order().status == OrderStatus::payment_pending);
 }
 
 TEST_CASE("money: PayOrder of an expired reservation is refused") {

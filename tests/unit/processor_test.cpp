@@ -346,6 +346,48 @@ TEST_CASE("an order reserved again after a failed payment expires once; a paid o
   CHECK(rig.proc->run_once() == 0u);
 }
 
+TEST_CASE("an order whose payment never answers expires once the payment timeout has passed") {
+  ProcessorConfig config;
+  config.payment_timeout = DurationMs{10 * kTtl};
+  Rig rig(config);
+  rig.run_ok(define("a", 5));
+  rig.run_ok(place("o1", "a", 2));
+  rig.run_ok(PayOrder{OrderId{"o1"}, PaymentId{"p1"}, PaymentMethod::card, std::nullopt});
+  REQUIRE(rig.order("o1").status == OrderStatus::payment_pending);
+
+  // Its reservation's time passes, then all but the last millisecond of the timeout.
+  rig.clock.advance_ms(kTtl + 10 * kTtl - 1);
+  CHECK(rig.proc->run_once() == 0u);
+  CHECK(rig.order("o1").status == OrderStatus::payment_pending);
+  CHECK(rig.product("a").reserved.value() == 2);
+  // The timer is rebuilt from the state after a restart.
+  rig.close();
+  rig.open();
+  rig.clock.advance_ms(1);
+  CHECK(rig.proc->run_once() == 1u);
+  CHECK(rig.order("o1").status == OrderStatus::expired);
+  CHECK(rig.product("a").reserved.value() == 0);
+  CHECK(rig.product("a").available().value() == 5);
+  CHECK(rig.stream_types("order-o1") ==
+        std::vector<std::string>{"OrderPlaced", "OrderPaymentRequested", "OrderExpired"});
+  test::check_partition_invariants(rig.state());
+  rig.clock.advance_ms(100 * kTtl);
+  CHECK(rig.proc->run_once() == 0u);  // once
+}
+
+TEST_CASE("with a payment timeout of 0 an order waits for its payment for ever") {
+  ProcessorConfig config;
+  config.payment_timeout = DurationMs{0};
+  Rig rig(config);
+  rig.run_ok(define("a", 5));
+  rig.run_ok(place("o1", "a", 2));
+  rig.run_ok(PayOrder{OrderId{"o1"}, PaymentId{"p1"}, PaymentMethod::card, std::nullopt});
+  rig.clock.advance_ms(1000 * kTtl);
+  CHECK(rig.proc->run_once() == 0u);
+  CHECK(rig.order("o1").status == OrderStatus::payment_pending);
+  CHECK(rig.product("a").reserved.value() == 2);
+}
+
 TEST_CASE("a timer whose command is refused fires again later") {
   Rig rig;
   ScriptedClock stepping(rig.clock);
