@@ -5,6 +5,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <atomic>
 #include <charconv>
 #include <optional>
 
@@ -358,14 +359,33 @@ asio::awaitable<Response> App::handle_command(Call& call) {
   s.meta.vip = call.who.vip();
   s.render = render;
 
-  // Completed on the partition thread, awaited here.
-  auto waiter =
-      ResultWaiter<Completion>::make(co_await asio::this_coro::executor, config_.command_timeout);
-  s.done = [this, waiter, scoped_key](Completion&& c) {
-    if (!scoped_key.empty()) {
+  // The key leaves the in-flight set when all its holders let go: the command's completion
+  // and, with `?wait=true`, the end of the wait (which first settles the key's record with
+  // the flow's end). A retry meanwhile gets 409, not the command's own answer.
+  struct KeyHolds {
+    std::atomic<int> left;
+  };
+  std::shared_ptr<KeyHolds> holds;
+  if (!scoped_key.empty()) holds = std::make_shared<KeyHolds>(money.wait_key.empty() ? 1 : 2);
+  auto let_go = [this, scoped_key](const std::shared_ptr<KeyHolds>& h) {
+    if (h && h->left.fetch_sub(1) == 1) {
       std::lock_guard lock(inflight_mu_);
       inflight_.erase(scoped_key);
     }
+  };
+  struct WaitHold {  // the wait's hold, let go however the handler ends
+    std::function<void()> release;
+    ~WaitHold() {
+      if (release) release();
+    }
+  } wait_hold;
+  if (holds && !money.wait_key.empty()) wait_hold.release = [let_go, holds] { let_go(holds); };
+
+  // Completed on the partition thread, awaited here.
+  auto waiter =
+      ResultWaiter<Completion>::make(co_await asio::this_coro::executor, config_.command_timeout);
+  s.done = [waiter, let_go, holds](Completion&& c) {
+    let_go(holds);
     waiter->deliver(std::move(c));
   };
 
@@ -389,10 +409,7 @@ asio::awaitable<Response> App::handle_command(Call& call) {
 
   SubmitResult submitted = engine_.submit(std::move(s));
   if (submitted == SubmitResult::overloaded) {
-    if (!scoped_key.empty()) {
-      std::lock_guard lock(inflight_mu_);
-      inflight_.erase(scoped_key);
-    }
+    let_go(holds);  // the command's hold: refused, it never completes
     co_return call.problem({503,
                             "overloaded",
                             "the partition queue is full; retry shortly",

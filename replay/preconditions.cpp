@@ -101,18 +101,25 @@ Why check(const PartitionState& s, const OrderPlaced& e) {
   return std::nullopt;
 }
 
+// As apply asserts: a cancel ends a reserved order; an expiry ends one that holds its
+// reservation (reserved, or payment_pending whose payment timed out).
 template <typename E>
-Why check_end(const PartitionState& s, const E& e, std::string_view what) {
+Why check_end(const PartitionState& s, const E& e, std::string_view what,
+              bool (*may_end)(OrderStatus)) {
   const Order* o = s.find_order(e.order_id);
   if (!o) return fmt::format("{} of unknown order {}", what, e.order_id.value());
-  if (o->status != OrderStatus::reserved)
+  if (!may_end(o->status))
     return fmt::format("{} of order {} in status {}", what, e.order_id.value(),
                        to_string(o->status));
   return std::nullopt;
 }
 
-Why check(const PartitionState& s, const OrderCancelled& e) { return check_end(s, e, "cancel"); }
-Why check(const PartitionState& s, const OrderExpired& e) { return check_end(s, e, "expiry"); }
+Why check(const PartitionState& s, const OrderCancelled& e) {
+  return check_end(s, e, "cancel", [](OrderStatus st) { return st == OrderStatus::reserved; });
+}
+Why check(const PartitionState& s, const OrderExpired& e) {
+  return check_end(s, e, "expiry", [](OrderStatus st) { return holds_reservation(st); });
+}
 
 // The lifecycle and ledger events: the domain states their preconditions itself (apply
 // asserts the same ones), so the auditor's verify and the engine cannot disagree.

@@ -184,9 +184,10 @@ struct DecideContext {
   // The platform's fee on a released escrow, in basis points, rounded down: the seller
   // gets the remainder of the division.
   int64_t platform_fee_bps = 500;
-  // How long past its reservation's expiry an order waits in payment_pending for its
-  // payment's outcome (a card provider's webhook that never comes, a parked payment step)
-  // before it expires and its stock is released. 0: it waits for ever.
+  // How long past its reservation's expiry an order waits in payment_pending for its card
+  // payment's outcome (a provider's webhook that never comes) before it expires and its
+  // stock is released. 0: it waits for ever. Wallet payments wait for ever: their steps
+  // are the platform's own, and a parked one waits for an operator's retry.
   DurationMs payment_timeout{60 * 60 * 1000};
 };
 

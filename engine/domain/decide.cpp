@@ -122,8 +122,8 @@ Decision decide_expire(const PartitionState& s, const ExpireReservation& c,
   if (!o)
     return reject(RejectCode::not_found, fmt::format("order {} not found", c.order_id.value()));
   if (o->status == OrderStatus::payment_pending) {
-    // Its payment never answered: the stock goes back on sale. A capture that comes later
-    // finds the order expired; its step is parked, and the escrow it filled is refunded.
+    // Its card payment never answered: the stock goes back on sale. A capture that comes
+    // later finds the order expired; its step is parked, and an operator refunds the escrow.
     const auto deadline = payment_deadline(*o, ctx.payment_timeout);
     if (!deadline) return reject(RejectCode::invalid_transition, "the order waits for its payment");
     if (ctx.now.value() < deadline->value())
@@ -140,7 +140,11 @@ Decision decide_expire(const PartitionState& s, const ExpireReservation& c,
 }  // namespace
 
 std::optional<TimestampMs> payment_deadline(const Order& o, DurationMs payment_timeout) {
-  if (o.status != OrderStatus::payment_pending || payment_timeout.value() <= 0) return std::nullopt;
+  // Card payments only: a wallet payment is the platform's own transfer, and a step of its
+  // that is parked waits for an operator to retry it, which must still find the order.
+  if (o.status != OrderStatus::payment_pending || o.payment_method != PaymentMethod::card ||
+      payment_timeout.value() <= 0)
+    return std::nullopt;
   int64_t at = 0;
   if (__builtin_add_overflow(o.expires_at.value(), payment_timeout.value(), &at))
     return std::nullopt;  // beyond any clock: never

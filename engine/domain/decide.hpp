@@ -22,9 +22,9 @@ using Decision = std::variant<Rejection, std::vector<Event>>;
 
 Decision decide(const PartitionState& state, const Command& command, const DecideContext& ctx);
 
-// When an order waiting in payment_pending gives up on its payment and may expire (its
-// reservation's expiry plus `payment_timeout`); none when it is not waiting or the timeout
-// is 0.
+// When an order waiting in payment_pending for a card payment gives up on it and may
+// expire (its reservation's expiry plus `payment_timeout`); none when it is not waiting for
+// a card payment or the timeout is 0.
 std::optional<TimestampMs> payment_deadline(const Order& o, DurationMs payment_timeout);
 
 // Folds one event into the state. The event must be one decide could have produced from

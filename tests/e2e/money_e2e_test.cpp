@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "api/webhook_signature.hpp"
@@ -194,6 +195,33 @@ void lifecycle_suite(uint32_t partitions) {
     REQUIRE_MESSAGE(c.status == 200, c.body);
     CHECK(str_field(c, "status") == "cancelled");
     CHECK(s.streams.reserved("w1") == 0);
+  }
+
+  SUBCASE("a ?wait=true pay retried while the first waits gets 409, then the flow's end") {
+    s.order("o6", "alice", "w1");
+    const std::map<std::string, std::string> key{{"Idempotency-Key", "pay-o6"}};
+    const std::string target = "/v1/orders/o6/pay?wait=true";
+    const std::string pay = R"({"method":"card","payment_id":"card-o6"})";
+    // The first request waits for the card's webhook, on its own connection.
+    auto first = std::async(std::launch::async, [&] {
+      HttpClient own{s.server.port()};
+      auto h = bearer(alice);
+      h["Idempotency-Key"] = "pay-o6";
+      return own.post(target, pay, h);
+    });
+    s.await_events("payment-card-o6", 1);  // the pay is committed and its flow has started
+    check_problem(s.as(alice, target, pay, key), 409, "idempotency_in_flight");
+    auto captured = s.webhook(
+        R"({"event_id":"evt-o6","payment_id":"card-o6","type":"captured","amount_minor":999})",
+        now_s());
+    REQUIRE_MESSAGE(captured.status == 200, captured.body);
+    HttpResult r = first.get();
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    CHECK(str_field(r, "status") == "paid");
+    auto again = s.as(alice, target, pay, key);
+    CHECK(again.status == 200);
+    CHECK(again.header("Idempotent-Replayed") == "true");
+    CHECK(again.body == r.body);
   }
 
   SUBCASE(

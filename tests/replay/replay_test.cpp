@@ -471,3 +471,36 @@ TEST_CASE("a data directory whose log lost its last event fails against its tail
                                                 h.events - 1, h.events - 2)),
       r.first_failure());
 }
+
+TEST_CASE("verify accepts an order expired because its payment timed out, as the engine wrote it") {
+  TempDir dir("replay-payment-timeout");
+  const std::string data = dir.path() + "/data";
+  {
+    ManualClock clock(1'700'000'000'000);
+    EngineConfig cfg;
+    cfg.data_dir = data;
+    cfg.processor.reservation_ttl = DurationMs{60'000};
+    cfg.processor.payment_timeout = DurationMs{60'000};
+    auto opened = Engine::open_embedded(cfg, clock);
+    REQUIRE_MESSAGE(opened.ok(), (opened.ok() ? "" : opened.error().message));
+    Engine& e = *opened.value();
+    submit(e,
+           DefineProduct{Sku{"k"}, SellerId{"s"}, "Item", AmountMinor{100}, Currency{"USD"},
+                         Quantity{10}},
+           "def");
+    pump(e);  // the router learns of a product when it commits
+    submit(e, PlaceOrder{OrderId{"o1"}, CustomerId{"c"}, {{Sku{"k"}, Quantity{2}}}}, "place");
+    pump(e);
+    submit(e, PayOrder{OrderId{"o1"}, PaymentId{"p1"}, PaymentMethod::card, std::nullopt}, "pay");
+    pump(e);
+    clock.advance_ms(120'000);  // the reservation's TTL, then the payment timeout
+    pump(e);
+    const Order* o = e.processor(PartitionId{0}).state_for_test().find_order(OrderId{"o1"});
+    REQUIRE(o);
+    REQUIRE(o->status == OrderStatus::expired);
+  }
+  auto src = DataDirSource::open(data);
+  REQUIRE_MESSAGE(src.ok(), (src.ok() ? "" : src.error().message));
+  VerifyReport r = verify(*src.value());
+  CHECK_MESSAGE(r.ok(), r.first_failure());
+}

@@ -543,6 +543,16 @@ TEST_CASE("money: an order whose payment never answers expires; a late capture i
   r.check_stock("a", 10, 0);
 }
 
+TEST_CASE("money: an order waiting for a wallet payment does not time out") {
+  Rig r = order_in(Scenario::reserved);
+  r.accept(pay("o1", "p1", PaymentMethod::wallet));  // its InitiatePayment step never runs
+  REQUIRE(r.order().status == OrderStatus::payment_pending);
+  r.now = r.order().expires_at.value() + 1000 * r.payment_timeout.value();
+  r.reject(ExpireReservation{OrderId{"o1"}}, RejectCode::invalid_transition);
+  CHECK(r.order().status == OrderStatus::payment_pending);
+  r.check_stock("a", 10, 2);
+}
+
 TEST_CASE("money: with a payment timeout of 0 an order waits for its payment for ever") {
   Rig r = order_in(Scenario::reserved);
   r.payment_timeout = DurationMs{0};

@@ -346,6 +346,44 @@ TEST_CASE("the stream index keeps runs of versions, and reads start anywhere in 
   CHECK(s.read_stream("product-a", 0, 5000).size() == size_t(kLast));
 }
 
+TEST_CASE("an older binary's per-event index entries past a lowered mark read whole after open") {
+  Storage s;
+  std::vector<Envelope> events;
+  for (int v = 1; v <= 10; ++v) events.push_back(event(kP0, "a", v));
+  auto appended = s.append(kP0, events);
+  REQUIRE(s.read_stream("product-a", 0).size() == 10u);
+  s.close();
+  {
+    // What an older binary could leave after a crash: one entry per event for versions
+    // 1–5, and its mark lowered to version 3's offset (a repeated batch wrote a lower one).
+    auto db = RocksDb::open(s.db_path());
+    REQUIRE(db.ok());
+    RocksDb& d = *db.value();
+    rocksdb::WriteBatch batch;
+    const std::string prefix = std::string("product-a") + '\0';
+    std::unique_ptr<rocksdb::Iterator> it(
+        d.db().NewIterator(rocksdb::ReadOptions(), d.cf(Cf::stream_index)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+      batch.Delete(d.cf(Cf::stream_index), it->key());
+    it.reset();
+    for (int v = 1; v <= 5; ++v) {
+      std::string key = prefix, position;
+      append_be64(key, uint64_t(v));
+      append_be32(position, kP0.value());
+      append_be64(position, uint64_t(appended[size_t(v - 1)].offset.value()));
+      batch.Put(d.cf(Cf::stream_index), key, position);
+    }
+    std::string mark("\0indexed/", 9);
+    append_be32(mark, kP0.value());
+    batch.Put(d.cf(Cf::stream_index), mark, std::to_string(appended[2].offset.value()));
+    REQUIRE(d.write_sync(batch).ok());
+  }
+  s.open();  // catches up from the mark, one entry per event
+  CHECK(versions_of(s.read_stream("product-a", 6)) == std::vector<int64_t>{6, 7, 8, 9, 10});
+  CHECK(versions_of(s.read_stream("product-a", 5, 2)) == std::vector<int64_t>{5, 6});
+  CHECK(s.read_stream("product-a", 0).size() == 10u);
+}
+
 TEST_CASE("reopening the log preserves tails and the chain continues") {
   Storage s;
   auto p0 = s.append(kP0, {event(kP0, "a", 1), event(kP0, "a", 2)});

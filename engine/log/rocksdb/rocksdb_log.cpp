@@ -114,7 +114,7 @@ std::string legacy_indexed_key(PartitionId p) {
 }
 }  // namespace
 
-Status RocksDbLog::write_index(std::vector<IndexItem>& items) {
+Status RocksDbLog::write_index(std::vector<IndexItem>& items, bool as_runs) {
   std::vector<int64_t> upto;
   {
     std::lock_guard lock(index_mu_);
@@ -160,12 +160,13 @@ Status RocksDbLog::write_index(std::vector<IndexItem>& items) {
   // keep arrival order.
   std::stable_sort(entries.begin(), entries.end(),
                    [&](const Entry& a, const Entry& b) { return key_of(a) < key_of(b); });
+  const size_t max_run = as_runs ? kMaxIndexRun : 1;
   std::string positions;  // per event: partition (be32) ‖ offset (be64)
   for (size_t i = 0; i < entries.size();) {
     const Entry& first = entries[i];
     positions.clear();
     size_t n = 0;
-    for (; i < entries.size() && n < kMaxIndexRun; ++i, ++n) {
+    for (; i < entries.size() && n < max_run; ++i, ++n) {
       const Entry& e = entries[i];
       if (n > 0 && (stream_of(e) != stream_of(first) || e.version != first.version + int64_t(n)))
         break;
@@ -203,10 +204,10 @@ Status RocksDbLog::catch_up_index() {
     else if (!g.IsNotFound())
       return Error{"rocksdb: " + g.ToString()};
   }
-  return index_from_log();
+  return index_from_log(/*as_runs=*/false);
 }
 
-Status RocksDbLog::index_from_log() {
+Status RocksDbLog::index_from_log(bool as_runs) {
   // indexed_upto_ changes only in write_index, on this thread (or before the indexer starts).
   for (uint32_t p = 0; p < tails_.size(); ++p) {
     int64_t tail = 0;
@@ -221,7 +222,7 @@ Status RocksDbLog::index_from_log() {
       std::vector<IndexItem> items;
       for (const auto& e : events.value())
         items.push_back({e.stream, e.stream_version, e.partition, e.offset});
-      if (auto s = write_index(items); !s) return s;
+      if (auto s = write_index(items, as_runs); !s) return s;
     }
   }
   return {};
@@ -262,7 +263,7 @@ void RocksDbLog::index_loop() {
         index_failed_ = false;
       }
       retry_after = std::min(retry_after * 2, kIndexRetryMax);
-      s = index_from_log();
+      s = index_from_log(/*as_runs=*/true);
     }
     index_cv_.notify_all();  // readers waiting for the index to catch up
   }

@@ -57,9 +57,12 @@ class RocksDbLog final : public EventLog {
   RocksDbLog(RocksDb& db, std::vector<LogTail> tails) : db_(db), tails_(std::move(tails)) {}
   Status catch_up_index();
   // Indexes each partition's events after indexed_upto_ up to its tail, read from the log.
-  Status index_from_log();
+  // `as_runs` false at open: an older binary's per-event entries past a lowered mark may
+  // survive a crash, and a run written over them could hide versions from a read that
+  // lands on one of them; entries of one event each overwrite them key for key.
+  Status index_from_log(bool as_runs);
   void index_loop();
-  Status write_index(std::vector<IndexItem>& items);
+  Status write_index(std::vector<IndexItem>& items, bool as_runs = true);
 
   RocksDb& db_;
   std::mutex mu_;  // guards tails_ (each partition's writer appends; anyone may ask)
