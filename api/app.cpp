@@ -220,7 +220,10 @@ Response App::handle_readyz(Call& call) {
   // Commands are accepted while the views are degraded, so the server stays ready (200). A
   // partition that cannot write (log unreachable, fenced by another writer) makes it not ready.
   body.emplace("status", Json(unwritable ? "unavailable" : degraded ? "degraded" : "ready"));
-  return call.json(unwritable ? 503 : 200, to_canonical(Json(std::move(body))));
+  Response res = call.json(unwritable ? 503 : 200, to_canonical(Json(std::move(body))));
+  // The same readiness report either way, not a problem document: said as plain JSON.
+  res.set(http::field::content_type, "application/json");
+  return res;
 }
 
 asio::awaitable<Response> App::handle_command(Call& call) {

@@ -355,6 +355,9 @@ TEST_CASE(
   CHECK(body_json(product).find("reserved")->as_int() >= 2);
   auto ready = c.get("/readyz");
   CHECK(ready.status == 503);  // a partition cannot write: not ready, but still answering
+  // A readiness report, not an RFC 9457 problem: labelled as what it is.
+  CHECK(ready.header("Content-Type") == "application/json");
+  CHECK(str_field(ready, "status") == "unavailable");
 
   // The broker returns: commands resume (bounded wait for the producer to recover).
   REQUIRE(std::system(fmt::format("bash {} start", script).c_str()) == 0);
