@@ -121,25 +121,24 @@ Decision decide_expire(const PartitionState& s, const ExpireReservation& c,
   const Order* o = s.find_order(c.order_id);
   if (!o)
     return reject(RejectCode::not_found, fmt::format("order {} not found", c.order_id.value()));
-  if (o->status == OrderStatus::payment_pending) {
-    // Its card payment never answered: the stock goes back on sale. A capture that comes
-    // later finds the order expired; its step is parked, and an operator refunds the escrow.
-    const auto deadline = payment_deadline(*o, ctx.payment_timeout);
-    if (!deadline) return reject(RejectCode::invalid_transition, "the order waits for its payment");
-    if (ctx.now.value() < deadline->value())
-      return reject(RejectCode::invalid_transition, "the order's payment has not timed out yet");
-    return release_lines(*o, {OrderExpired{c.order_id}});
-  }
-  if (o->status != OrderStatus::reserved)
-    return reject(RejectCode::invalid_transition, "only a reserved order can expire");
-  if (ctx.now.value() < o->expires_at.value())
-    return reject(RejectCode::invalid_transition, "the reservation has not expired yet");
+  // A reserved order when its reservation's time is up; one waiting for a card payment
+  // that never answered when the payment timeout is up too (a capture that comes later
+  // finds the order expired: its step is parked, and an operator refunds the escrow).
+  const auto due = expiry_due(*o, ctx.payment_timeout);
+  if (!due)
+    return reject(RejectCode::invalid_transition,
+                  o->status == OrderStatus::payment_pending
+                      ? "the order waits for its payment"
+                      : "only a reserved order (or one whose card payment timed out) can expire");
+  if (ctx.now.value() < due->value())
+    return reject(RejectCode::invalid_transition, "the order is not due to expire yet");
   return release_lines(*o, {OrderExpired{c.order_id}});
 }
 
 }  // namespace
 
-std::optional<TimestampMs> payment_deadline(const Order& o, DurationMs payment_timeout) {
+std::optional<TimestampMs> expiry_due(const Order& o, DurationMs payment_timeout) {
+  if (o.status == OrderStatus::reserved) return o.expires_at;
   // Card payments only: a wallet payment is the platform's own transfer, and a step of its
   // that is parked waits for an operator to retry it, which must still find the order.
   if (o.status != OrderStatus::payment_pending || o.payment_method != PaymentMethod::card ||

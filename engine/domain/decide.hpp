@@ -22,10 +22,10 @@ using Decision = std::variant<Rejection, std::vector<Event>>;
 
 Decision decide(const PartitionState& state, const Command& command, const DecideContext& ctx);
 
-// When an order waiting in payment_pending for a card payment gives up on it and may
-// expire (its reservation's expiry plus `payment_timeout`); none when it is not waiting for
-// a card payment or the timeout is 0.
-std::optional<TimestampMs> payment_deadline(const Order& o, DurationMs payment_timeout);
+// When an order may expire (ExpireReservation), the one rule for decide and the partition's
+// timer: a reserved order at its reservation's expiry; one waiting in payment_pending for a
+// card payment at that expiry plus `payment_timeout` (0: never); any other, never.
+std::optional<TimestampMs> expiry_due(const Order& o, DurationMs payment_timeout);
 
 // Folds one event into the state. The event must be one decide could have produced from
 // this state; anything else is a bug and stops the process.

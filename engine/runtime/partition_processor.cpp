@@ -20,14 +20,11 @@ namespace {
 // How long the writer sleeps when idle before checking timers again.
 constexpr auto kIdleWait = std::chrono::milliseconds(50);
 
-// The timer an order needs: its reservation's expiry while reserved, the end of its wait for
-// a payment while payment_pending, its escrow's automatic release once delivered, none
-// otherwise.
+// The timer an order needs: its escrow's automatic release once delivered, else its expiry
+// when it has one (expiry_due: the rule decide applies too).
 std::optional<TimestampMs> timer_due(const Order& o, DurationMs payment_timeout) {
-  if (o.status == OrderStatus::reserved) return o.expires_at;
-  if (o.status == OrderStatus::payment_pending) return payment_deadline(o, payment_timeout);
   if (o.status == OrderStatus::delivered) return o.release_at;
-  return std::nullopt;
+  return expiry_due(o, payment_timeout);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "engine/state/rocks_db.hpp"
 
+#include <charconv>
+
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -130,6 +132,13 @@ uint32_t read_be32(const char* p) {
   for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
   return v;
 }
+std::optional<int64_t> parse_stored_int(std::string_view s) {
+  int64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
 uint64_t read_be64(const char* p) {
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);

@@ -5,9 +5,12 @@
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/log/result.hpp"
@@ -58,5 +61,9 @@ void append_be32(std::string& out, uint32_t v);
 void append_be64(std::string& out, uint64_t v);
 uint32_t read_be32(const char* p);
 uint64_t read_be64(const char* p);
+// A whole decimal int64 as stored by std::to_string (positions, balances, marks): a corrupt
+// value is an error for the caller to report, not an exception (std::stoll throws, and
+// reads "12x" as 12).
+std::optional<int64_t> parse_stored_int(std::string_view s);
 
 }  // namespace ordo

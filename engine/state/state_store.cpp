@@ -2,7 +2,6 @@
 
 #include <fmt/core.h>
 
-#include <charconv>
 #include <memory>
 #include <optional>
 
@@ -14,15 +13,6 @@
 
 namespace ordo {
 namespace {
-
-// A whole decimal int64 as stored by to_string: a corrupt value is an error to report, not
-// an exception on the writer thread (std::stoll throws, and takes "12x" for 12).
-std::optional<int64_t> parse_stored_int(std::string_view s) {
-  int64_t v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || end != s.data() + s.size() || s.empty()) return std::nullopt;
-  return v;
-}
 
 std::string partition_prefix(PartitionId p) {
   std::string k;

@@ -199,10 +199,13 @@ Status RocksDbLog::catch_up_index() {
     if (g.IsNotFound())
       g = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), legacy_indexed_key(PartitionId{p}),
                        &v);
-    if (g.ok())
-      indexed_upto_[p] = std::stoll(v);
-    else if (!g.IsNotFound())
+    if (g.ok()) {
+      auto mark = parse_stored_int(v);
+      if (!mark || *mark < -1) return Error{"corrupt stream index mark: " + v};
+      indexed_upto_[p] = *mark;
+    } else if (!g.IsNotFound()) {
       return Error{"rocksdb: " + g.ToString()};
+    }
   }
   return index_from_log(/*as_runs=*/false);
 }
