@@ -1,8 +1,9 @@
 #include "engine/state/flow_store.hpp"
 
-#include <memory>
-
+#include <fmt/core.h>
 #include <rocksdb/write_batch.h>
+
+#include <memory>
 
 #include "engine/log/json.hpp"
 
@@ -64,7 +65,9 @@ Result<Offset> FlowStore::checkpoint(PartitionId p) {
   auto s = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), checkpoint_key(p), &v);
   if (s.IsNotFound()) return Offset{-1};
   if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
-  return Offset{std::stoll(v)};
+  auto n = parse_stored_int(v);
+  if (!n) return Error{fmt::format("corrupt flow checkpoint of partition {}", p.value())};
+  return Offset{*n};
 }
 
 Status FlowStore::set_checkpoints(const std::vector<std::pair<PartitionId, Offset>>& checkpoints,

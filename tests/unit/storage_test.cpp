@@ -11,6 +11,7 @@
 
 #include "engine/log/event_codec.hpp"
 #include "engine/log/rocksdb/rocksdb_log.hpp"
+#include "engine/state/flow_store.hpp"
 #include "engine/state/rocks_db.hpp"
 #include "engine/state/state_store.hpp"
 #include "tests/unit/support.hpp"
@@ -205,6 +206,15 @@ TEST_CASE("a corrupt stored balance or applied position is an error on load, not
   st = store.load_partition(kP0, again.state, again.timers, again.applied);
   REQUIRE_FALSE(st.ok());
   CHECK(st.message().find("corrupt applied position") != std::string::npos);
+
+  // The flow manager's checkpoint, read on start the same way.
+  FlowStore flows(*s.db);
+  REQUIRE(flows.set_checkpoints({{kP1, Offset{12345}}}, true).ok());
+  REQUIRE(flows.checkpoint(kP1).value() == Offset{12345});
+  corrupt(Cf::meta, "12345", "12345 ");
+  auto cp = flows.checkpoint(kP1);
+  REQUIRE_FALSE(cp);
+  CHECK(cp.error().message.find("corrupt flow checkpoint") != std::string::npos);
 }
 
 TEST_CASE("a fresh log has empty partitions") {

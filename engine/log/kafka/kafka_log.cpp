@@ -47,7 +47,9 @@ Result<int64_t> get_meta_int(RocksDb& db, const std::string& key, int64_t dflt) 
   auto s = db.db().Get(rocksdb::ReadOptions(), db.cf(Cf::meta), key, &v);
   if (s.IsNotFound()) return dflt;
   if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
-  return std::stoll(v);
+  auto n = parse_stored_int(v);
+  if (!n) return Error{"corrupt stored integer under meta key " + key};
+  return *n;
 }
 
 // Delivery reports are served inside rd_kafka_flush on the appending thread. The tag names
@@ -306,7 +308,9 @@ Status KafkaLog::catch_up_index(uint32_t p, const LogTail& tail) {
     auto g =
         db_->db().Get(rocksdb::ReadOptions(), db_->cf(Cf::stream_index), index_marker_key(p), &v);
     if (g.ok()) {
-      upto = std::stoll(v);
+      auto n = parse_stored_int(v);
+      if (!n) return Error{fmt::format("corrupt stream index mark of partition {}", p)};
+      upto = *n;
     } else if (g.IsNotFound()) {
       auto legacy = get_meta_int(*db_, meta_key("indexed", p), -1);
       if (!legacy) return Error{legacy.error().message};
