@@ -2,12 +2,15 @@
 // PartitionState driven by decide/apply; products and orders routed by seller, the ledger
 // by currency (as engine/runtime/router.cpp does). Thousands of random commands across many
 // wallets, sellers and orders, an injected clock with the partitions' timers (reservation
-// expiry, automatic release), provider webhooks (with duplicates), and the process managers:
+// expiry, the card payment timeout, automatic release), provider webhooks (with duplicates),
+// and the process managers:
 // every accepted event goes through react(); its follow-up is delivered through a queue that
 // duplicates, reorders and sometimes "crashes" (drops everything in flight and redelivers
 // from a checkpoint). A follow-up is idempotent by a key derived from its triggering event
 // (partition, offset), with a key → outcome map as the engine's idempotency records; a
-// refused follow-up goes through on_refused.
+// refused follow-up goes through on_refused. A capture that comes after its order's payment
+// timed out has its MarkOrderPaid refused: the engine parks that step, and the simulated
+// operator refunds the escrow to the card, as the README tells an operator to.
 //
 // A plain reference model predicts every command's outcome and is compared with the
 // partitions after every step; the ledger invariants are checked after every step and the
@@ -78,6 +81,7 @@ struct Model {
     int64_t total = 0, expires_at = 0, release_at = 0;
     std::string status = "reserved";
     std::string payment_id;
+    bool card = false;       // the latest PayOrder was by card
     bool paid_once = false;  // reached paid
     bool cancelled_after_payment = false;
   };
@@ -102,6 +106,7 @@ struct Model {
   };
 
   int64_t fee_bps = 500;
+  int64_t payment_timeout_ms = 0;  // 0: a card payment is waited for for ever
   std::map<std::string, Product> products;
   std::map<std::string, Order> orders;
   std::map<std::pair<std::string, std::string>, Wallet> wallets;  // (owner, currency)
@@ -200,13 +205,18 @@ struct Model {
     o->cancelled_after_payment = true;
     return ok;
   }
+  // A reserved order expires with its reservation; one waiting for a card payment expires a
+  // payment timeout later (never with a timeout of 0, nor for a wallet payment).
   R on(const ExpireReservation& c, int64_t now) {
     auto it = orders.find(c.order_id.value());
     if (it == orders.end()) return RejectCode::not_found;
-    if (it->second.status != "reserved" || now < it->second.expires_at)
-      return RejectCode::invalid_transition;
-    release_stock(it->second);
-    it->second.status = "expired";
+    Order& o = it->second;
+    const bool reservation_due = o.status == "reserved" && now >= o.expires_at;
+    const bool payment_due = o.status == "payment_pending" && o.card && payment_timeout_ms > 0 &&
+                             now >= o.expires_at + payment_timeout_ms;
+    if (!reservation_due && !payment_due) return RejectCode::invalid_transition;
+    release_stock(o);
+    o.status = "expired";
     return ok;
   }
   Order* order(const OrderId& id) {
@@ -220,6 +230,7 @@ struct Model {
     if (o->status != "reserved" || now >= o->expires_at) return RejectCode::invalid_transition;
     o->status = "payment_pending";
     o->payment_id = c.payment_id.value();
+    o->card = c.method == PaymentMethod::card;
     return ok;
   }
   R on(const MarkOrderPaid& c, int64_t) {
@@ -424,6 +435,7 @@ struct Sim {
   Model model;
   int64_t now = 1'700'000'000'000;
   int64_t fee_bps;
+  int64_t payment_timeout_ms;
   // Indexes the router keeps from committed events.
   std::map<std::string, std::string> sku_seller;
   std::map<std::string, uint32_t> order_partition, payment_partition, payout_partition;
@@ -433,6 +445,10 @@ struct Sim {
   std::vector<std::set<size_t>> done;
   std::deque<Delivery> queue;
   std::map<std::string, std::optional<Rejection>> idempotency;
+  // Steps the engine parks for an operator: a late capture's MarkOrderPaid (order → its
+  // escrow's currency), and how many the operator has refunded.
+  std::map<std::string, std::string> parked_late_captures;
+  size_t operator_refunds = 0;
   // Tallies over all logs for the step checks.
   std::map<std::string, int> escrow_resolutions;      // order → resolving events
   std::map<std::string, int64_t> captured, refunded;  // payment → amounts in events
@@ -443,6 +459,9 @@ struct Sim {
     const int64_t fees[] = {0, 250, 500, 999, 10'000};
     fee_bps = fees[rng() % 5];
     model.fee_bps = fee_bps;
+    const int64_t timeouts[] = {0, kTtlMs / 2, 3 * kTtlMs};
+    payment_timeout_ms = timeouts[rng() % 3];
+    model.payment_timeout_ms = payment_timeout_ms;
     cursor.assign(n, 0);
     checkpoint.assign(n, 0);
     done.assign(n, {});
@@ -454,6 +473,7 @@ struct Sim {
     c.reservation_ttl = DurationMs{kTtlMs};
     c.auto_release_after = DurationMs{kReleaseAfterMs};
     c.platform_fee_bps = fee_bps;
+    c.payment_timeout = DurationMs{payment_timeout_ms};
     return c;
   }
   uint32_t for_seller(const std::string& s) const { return uint32_t(fnv1a(s) % n); }
@@ -615,6 +635,9 @@ struct Sim {
         if (again && !refusal_is_benign(*comp, *again))
           anomalies.push_back(fmt::format("{} after {}: {}", command_name(*comp),
                                           command_name(d.command), again->detail));
+      } else if (is_late_capture(d.command, *refused)) {
+        const auto& order = std::get<MarkOrderPaid>(d.command).order_id.value();
+        parked_late_captures.emplace(order, model.orders.at(order).currency);
       } else if (!refusal_is_benign(d.command, *refused)) {
         anomalies.push_back(fmt::format("{} refused: {} {}", command_name(d.command),
                                         to_string(refused->code), refused->detail));
@@ -623,6 +646,27 @@ struct Sim {
     mark_done(d.partition, d.offset);
     return true;
   }
+  // A capture after the order's payment timed out: the order expired, so marking it paid is
+  // refused, and the money sits in the escrow until an operator refunds it.
+  bool is_late_capture(const Command& c, const Rejection& why) const {
+    const auto* paid = std::get_if<MarkOrderPaid>(&c);
+    if (!paid || why.code != RejectCode::invalid_transition) return false;
+    auto it = model.orders.find(paid->order_id.value());
+    return it != model.orders.end() && it->second.status == "expired";
+  }
+  // The operator refunds the escrows of parked late captures (a provider's refund may have
+  // resolved one already: a benign refusal).
+  void operator_step() {
+    for (const auto& [order, currency] : parked_late_captures) {
+      const std::string key = "operator/" + order;
+      operator_refunds += idempotency.count(key) == 0;
+      auto refused = once(key, RefundEscrow{OrderId{order}, Currency{currency}});
+      if (refused && !refusal_is_benign(RefundEscrow{OrderId{order}, Currency{currency}}, *refused))
+        anomalies.push_back(fmt::format("operator refund of {}: {}", order, refused->detail));
+    }
+    parked_late_captures.clear();
+  }
+
   // The process manager dies: deliveries in flight are lost, reading restarts at the
   // checkpoint, so events past it are delivered again.
   void pm_crash() {
@@ -633,23 +677,44 @@ struct Sim {
       done[p].clear();
     }
   }
+  // Delivers everything, the operator's refunds and their follow-ups included.
   void pm_drain() {
-    for (int guard = 0; !pm_quiet(); ++guard) {
-      REQUIRE_MESSAGE(guard < 1'000'000, "the process manager does not settle");
-      if (!pm_deliver(false)) pm_read();
+    for (int round = 0;; ++round) {
+      REQUIRE_MESSAGE(round < 100, "the operator's refunds do not settle");
+      for (int guard = 0; !pm_quiet(); ++guard) {
+        REQUIRE_MESSAGE(guard < 1'000'000, "the process manager does not settle");
+        if (!pm_deliver(false)) pm_read();
+      }
+      if (parked_late_captures.empty()) return;
+      operator_step();
     }
   }
 
-  // The partitions' timers: expiry of reservations, automatic release after delivery.
+  // The partitions' timers: expiry of reservations and of timed-out card payments, automatic
+  // release after delivery. Which orders are due is the model's rule; the engine's timer rule
+  // (expiry_due) must name the same orders.
   void timers() {
     std::map<std::string, Command> due;  // by order id: a stable order across runs
+    for (const auto& [id, o] : model.orders) {
+      const bool expiry = (o.status == "reserved" && o.expires_at <= now) ||
+                          (o.status == "payment_pending" && o.card && payment_timeout_ms > 0 &&
+                           o.expires_at + payment_timeout_ms <= now);
+      if (expiry) due.emplace(id, ExpireReservation{OrderId{id}});
+      if (o.status == "delivered" && o.release_at <= now)
+        due.emplace(id, AutoCompleteOrder{OrderId{id}});
+    }
+    std::set<std::string> engine_due;
     for (const auto& part : parts)
       for (const auto& [id, o] : part.state.orders) {
-        if (o.status == OrderStatus::reserved && o.expires_at.value() <= now)
-          due.emplace(id.value(), ExpireReservation{id});
-        if (o.status == OrderStatus::delivered && o.release_at.value() <= now)
-          due.emplace(id.value(), AutoCompleteOrder{id});
+        const auto at = expiry_due(o, DurationMs{payment_timeout_ms});
+        if ((at && at->value() <= now) ||
+            (o.status == OrderStatus::delivered && o.release_at.value() <= now))
+          engine_due.insert(id.value());
       }
+    std::set<std::string> model_due;
+    for (const auto& [id, c] : due) model_due.insert(id);
+    SIM_REQUIRE(engine_due == model_due, "the engine's timers name ", engine_due.size(),
+                " due orders, the model ", model_due.size());
     for (const auto& [id, c] : due) execute(c);
   }
 
@@ -774,6 +839,17 @@ struct Sim {
         REQUIRE(pay->card);
         REQUIRE(pay->status == "pending");
         REQUIRE(e == model.escrows.end());
+        continue;
+      }
+      if (!o.paid_once && o.status == "expired" && e != model.escrows.end()) {
+        // Its card was captured after the payment timed out: the operator refunded the
+        // escrow, so the card got back all it paid.
+        REQUIRE(pay);
+        REQUIRE(pay->card);
+        REQUIRE(e->second.payment == o.payment_id);
+        REQUIRE(e->second.status == "refunded");
+        REQUIRE(pay->refunded == pay->amount);
+        card[o.currency] += 0;  // its external:card account is checked below, net of this
         continue;
       }
       if (!o.paid_once) {
@@ -1052,6 +1128,7 @@ void run_seed(uint64_t seed, uint32_t partitions, int steps) {
       // The process manager: read an event or deliver a follow-up.
       const bool did = sim.rng() % 2 ? sim.pm_deliver(true) : sim.pm_read();
       if (!did && !sim.pm_read()) sim.pm_deliver(true);
+      if (sim.rng() % 10 == 0) sim.operator_step();
     } else if (k < 98) {
       sim.pm_crash();
     } else {
@@ -1075,13 +1152,17 @@ void run_seed(uint64_t seed, uint32_t partitions, int steps) {
   if (steps < 500) return;  // the short runs pass quietly (a failure above names its seed)
   std::map<std::string, int> by_status;
   for (const auto& [id, o] : sim.model.orders)
-    ++by_status[o.cancelled_after_payment ? "refunded" : o.status];
+    ++by_status[o.cancelled_after_payment                              ? "refunded"
+                : o.status == "expired" && sim.model.escrows.count(id) ? "expired-late-capture"
+                                                                       : o.status];
   std::string statuses;
   for (const auto& [st, c] : by_status) statuses += fmt::format(" {}={}", st, c);
   MESSAGE("seed " << seed << " x" << partitions << ":" << statuses << "; "
                   << sim.model.orders.size() << " orders, " << sim.model.payments.size()
                   << " payments, " << sim.follow_ups << " follow-ups, " << sim.duplicates_skipped
-                  << " duplicate deliveries absorbed, " << sim.crashes << " PM crashes");
+                  << " duplicate deliveries absorbed, " << sim.crashes
+                  << " PM crashes, payment timeout " << sim.payment_timeout_ms << " ms, "
+                  << sim.operator_refunds << " operator refunds");
 }
 
 uint64_t env_or(const char* name, uint64_t fallback) {
