@@ -197,11 +197,10 @@ Response App::handle_readyz(Call& call) {
         {"last_offset", Json(last)},
         {"queue_depth", Json(int64_t(engine_.processor(PartitionId{p}).queue_depth()))}};
     const auto health = engine_.processor(PartitionId{p}).health();
+    // Whether, not why: the reason (a broker address, a file path, a database error) is in
+    // the server's log, not in this unauthenticated answer.
     part.emplace("writable", Json(health.writable));
-    if (!health.writable) {
-      part.emplace("error", Json(health.error));
-      unwritable = true;
-    }
+    unwritable = unwritable || !health.writable;
     if (read_.runner) {
       const int64_t pos = read_.runner->position(p);
       part.emplace("views_position", Json(pos));
@@ -212,8 +211,7 @@ Response App::handle_readyz(Call& call) {
   Json::Object body{{"partitions", Json(std::move(parts))}};
   if (read_.runner) {
     degraded = !read_.runner->healthy();
-    body.emplace("views", Json(degraded ? "degraded" : "ok"));
-    if (degraded) body.emplace("views_error", Json(read_.runner->last_error()));
+    body.emplace("views", Json(degraded ? "degraded" : "ok"));  // why: the projector's log
   } else {
     body.emplace("views", Json("not_configured"));
   }

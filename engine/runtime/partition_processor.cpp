@@ -569,6 +569,12 @@ PartitionProcessor::Health PartitionProcessor::health() const {
 
 void PartitionProcessor::set_health(bool writable, std::string error) {
   std::lock_guard lock(health_mu_);
+  // The operator's record of why a partition stopped writing (the public /readyz says only
+  // that it did): logged when that changes, so a failing log is one line, not one per batch.
+  if (!writable && (health_.writable || health_.error != error))
+    std::fprintf(stderr, "ordo: partition %u cannot write: %s\n", id_.value(), error.c_str());
+  else if (writable && !health_.writable)
+    std::fprintf(stderr, "ordo: partition %u writes again\n", id_.value());
   health_ = Health{writable, std::move(error)};
 }
 

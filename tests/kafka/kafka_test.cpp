@@ -358,6 +358,9 @@ TEST_CASE(
   // A readiness report, not an RFC 9457 problem: labelled as what it is.
   CHECK(ready.header("Content-Type") == "application/json");
   CHECK(str_field(ready, "status") == "unavailable");
+  // Which partition, not why: the broker's error (its address) is in the server's log only.
+  CHECK_MESSAGE(ready.body.find("\"writable\":false") != std::string::npos, ready.body);
+  CHECK_MESSAGE(ready.body.find("error") == std::string::npos, ready.body);
 
   // The broker returns: commands resume (bounded wait for the producer to recover).
   REQUIRE(std::system(fmt::format("bash {} start", script).c_str()) == 0);
