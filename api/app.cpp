@@ -360,33 +360,29 @@ asio::awaitable<Response> App::handle_command(Call& call) {
   s.meta.vip = call.who.vip();
   s.render = render;
 
-  // The key leaves the in-flight set when all its holders let go: the command's completion
-  // and, with `?wait=true`, the end of the wait (which first settles the key's record with
-  // the flow's end). A retry meanwhile gets 409, not the command's own answer.
-  struct KeyHolds {
-    std::atomic<int> left;
-  };
-  std::shared_ptr<KeyHolds> holds;
-  if (!scoped_key.empty()) holds = std::make_shared<KeyHolds>(money.wait_key.empty() ? 1 : 2);
-  auto let_go = [this, scoped_key](const std::shared_ptr<KeyHolds>& h) {
-    if (h && h->left.fetch_sub(1) == 1) {
-      std::lock_guard lock(inflight_mu_);
-      inflight_.erase(scoped_key);
+  // The key leaves the in-flight set when its last holder lets go: the command's completion
+  // and this handler, which holds it through a `?wait=true` wait (and the settling of the
+  // key's record with the flow's end). A retry meanwhile gets 409, not the command's own
+  // answer. A command that outlives its handler (timed out) keeps the key until it completes.
+  struct InflightKey {
+    InflightKey(App& a, std::string k) : app(a), key(std::move(k)) {}
+    InflightKey(const InflightKey&) = delete;  // one owner erases the key, once
+    InflightKey& operator=(const InflightKey&) = delete;
+    App& app;
+    std::string key;
+    ~InflightKey() {
+      std::lock_guard lock(app.inflight_mu_);
+      app.inflight_.erase(key);
     }
   };
-  struct WaitHold {  // the wait's hold, let go however the handler ends
-    std::function<void()> release;
-    ~WaitHold() {
-      if (release) release();
-    }
-  } wait_hold;
-  if (holds && !money.wait_key.empty()) wait_hold.release = [let_go, holds] { let_go(holds); };
+  std::shared_ptr<InflightKey> key_hold;
+  if (!scoped_key.empty()) key_hold = std::make_shared<InflightKey>(*this, scoped_key);
 
   // Completed on the partition thread, awaited here.
   auto waiter =
       ResultWaiter<Completion>::make(co_await asio::this_coro::executor, config_.command_timeout);
-  s.done = [waiter, let_go, holds](Completion&& c) {
-    let_go(holds);
+  s.done = [waiter, key_hold](Completion&& c) mutable {
+    key_hold.reset();  // the command's hold, let go now rather than when the submission dies
     waiter->deliver(std::move(c));
   };
 
@@ -410,7 +406,6 @@ asio::awaitable<Response> App::handle_command(Call& call) {
 
   SubmitResult submitted = engine_.submit(std::move(s));
   if (submitted == SubmitResult::overloaded) {
-    let_go(holds);  // the command's hold: refused, it never completes
     co_return call.problem({503,
                             "overloaded",
                             "the partition queue is full; retry shortly",
