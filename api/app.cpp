@@ -432,11 +432,10 @@ asio::awaitable<Response> App::handle_command(Call& call) {
   res.set("Ordo-Position", done->position.to_string());
   if (flow_waiter) {
     unwatch.token = 0;  // finish_flow unwatches
-    bool flow_ended = false;
-    Response end =
-        co_await finish_flow(call, std::move(res), *done, watch_token, flow_waiter, flow_ended);
-    if (flow_ended && !scoped_key.empty()) co_await settle_idempotency(scoped_key, end);
-    co_return end;
+    FlowAnswer end = co_await finish_flow(call, std::move(res), *done, watch_token, flow_waiter);
+    if (end.flow_ended && !scoped_key.empty())
+      co_await settle_idempotency(scoped_key, end.response);
+    co_return std::move(end.response);
   }
   co_return res;
 }

@@ -114,12 +114,15 @@ class App {
   // an endpoint that is not one of them.
   struct MoneyDecode;
   bool decode_money_command(Call& call, MoneyDecode& d);
-  // Waits (bounded) for the flow `key` when the outcome started one; the response then
-  // tells the flow's end, and `flow_ended` is set.
-  asio::awaitable<Response> finish_flow(Call& call, Response immediate, const Completion& done,
-                                        uint64_t watch_token,
-                                        std::shared_ptr<ResultWaiter<FlowOutcome>> waiter,
-                                        bool& flow_ended);
+  // Waits (bounded) for the flow `key` when the outcome started one: the response tells the
+  // flow's end when it ended within the wait (`flow_ended`), else it is the command's own.
+  struct FlowAnswer {
+    Response response;
+    bool flow_ended = false;
+  };
+  asio::awaitable<FlowAnswer> finish_flow(Call& call, Response immediate, const Completion& done,
+                                          uint64_t watch_token,
+                                          std::shared_ptr<ResultWaiter<FlowOutcome>> waiter);
   // Makes `key` replay `res` (the end of the flow a `?wait=true` waited for) instead of the
   // command's own answer, so a retry gets what the first request got.
   asio::awaitable<void> settle_idempotency(const std::string& key, const Response& res);

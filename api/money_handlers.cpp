@@ -147,10 +147,9 @@ std::optional<Response> App::check_webhook_signature(Call& call) {
   return deny(call, DenyReason::unauthenticated, {401, "invalid_signature", ok.message(), {}, {}});
 }
 
-asio::awaitable<Response> App::finish_flow(Call& call, Response immediate, const Completion& done,
-                                           uint64_t watch_token, std::shared_ptr<FlowWaiter> waiter,
-                                           bool& flow_ended) {
-  flow_ended = false;
+asio::awaitable<App::FlowAnswer> App::finish_flow(Call& call, Response immediate,
+                                                  const Completion& done, uint64_t watch_token,
+                                                  std::shared_ptr<FlowWaiter> waiter) {
   // Only an accepted command that started a flow has one to wait for.
   bool started = false;
   if (!done.outcome.rejection)
@@ -160,16 +159,15 @@ asio::awaitable<Response> App::finish_flow(Call& call, Response immediate, const
                  std::holds_alternative<OrderRefunded>(e);
   if (!started) {
     flows_->unwatch(watch_token);
-    co_return immediate;
+    co_return FlowAnswer{std::move(immediate), false};
   }
   std::optional<FlowOutcome> out = co_await waiter->wait();
   flows_->unwatch(watch_token);
   if (!out) {
     // Still running: the answer is the command's own (202 for a payment), flow pending.
     immediate.set("Ordo-Flow", "pending");
-    co_return immediate;
+    co_return FlowAnswer{std::move(immediate), false};
   }
-  flow_ended = true;
   auto body = parse_json(done.rendered.body);
   Json::Object o = body && body->is_object() ? body->as_object() : Json::Object{};
   if (out->status == "payment_failed") {
@@ -177,13 +175,13 @@ asio::awaitable<Response> App::finish_flow(Call& call, Response immediate, const
         out->detail.starts_with("insufficient_funds") ? "insufficient_funds" : "payment_failed";
     auto res = call.problem({409, code, "the payment failed: " + out->detail, {}, {}});
     res.set("Ordo-Position", out->position.to_string());
-    co_return res;
+    co_return FlowAnswer{std::move(res), true};
   }
   if (out->status == "paid") o["status"] = Json("paid");
   if (out->status == "released" || out->status == "refunded") o["escrow"] = Json(out->status);
   auto res = call.json(200, to_canonical(Json(std::move(o))));
   res.set("Ordo-Position", out->position.to_string());
-  co_return res;
+  co_return FlowAnswer{std::move(res), true};
 }
 
 asio::awaitable<void> App::settle_idempotency(const std::string& key, const Response& res) {
