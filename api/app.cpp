@@ -68,6 +68,14 @@ Response App::deny(const Call& call, DenyReason reason, Problem p) {
 }
 
 asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
+  bool command = false;
+  Response res = co_await answer(req, client, command);
+  if (command && res.find("Ordo-Position") == res.end())
+    res.set("Ordo-Position", engine_.position_without_partition().to_string());
+  co_return res;
+}
+
+asio::awaitable<Response> App::answer(Request& req, const ClientInfo& client, bool& command) {
   const bool keep_alive = req.keep_alive();
   auto fail = [&](Problem p) { return make_problem(p, req.version(), keep_alive); };
   std::string_view target = req.target();
@@ -89,6 +97,7 @@ asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
     }
     co_return fail({404, "not_found", "no such resource", {}, {}});
   }
+  command = rule->method == http::verb::post;
   for (auto& p : params) {
     auto d = percent_decode(p);
     if (!d) co_return fail({400, "bad_path", "the path is not validly encoded", {}, {}});

@@ -94,6 +94,8 @@ class App {
  public:
   App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, ReadSide read = {});
   ~App();
+  // Every answer to a command (a POST the access table knows) carries Ordo-Position, also a
+  // refusal that never reached a partition (validation, authentication, limits).
   asio::awaitable<Response> handle(Request& req, const ClientInfo& client = {});
   // The process managers, for `?wait=true` and the parked steps; optional.
   void set_flows(FlowManager* flows) { flows_ = flows; }
@@ -108,6 +110,8 @@ class App {
 
  private:
   struct Call;
+  // handle() without the position rule; `command` is set once the request matched a command.
+  asio::awaitable<Response> answer(Request& req, const ClientInfo& client, bool& command);
   asio::awaitable<Response> handle_command(Call& call);
   // The lifecycle and money endpoints (api/money_handlers.cpp): decode into `s`, gather the
   // ownership facts, choose the renderer and the flow a `?wait=true` waits for. False for

@@ -62,14 +62,18 @@ void Engine::stop() {
   for (auto& p : processors_) p->stop();
 }
 
+Position Engine::position_without_partition() {
+  auto tail = log_->known_tail(PartitionId{0});  // on a request thread: never waits
+  return Position{PartitionId{0}, tail ? tail->last_offset : Offset{-1}};
+}
+
 SubmitResult Engine::submit(Submission&& s) {
   Route r = router_.route(s.command);
   if (auto* rej = std::get_if<Rejection>(&r)) {
     Outcome o{std::move(*rej), {}};
     Rendered rendered = s.render ? s.render(o) : Rendered{};
-    auto tail = log_->known_tail(PartitionId{0});  // on a request thread: never waits
-    Position pos{PartitionId{0}, tail ? tail->last_offset : Offset{-1}};
-    if (s.done) s.done(Completion{Status{}, std::move(o), std::move(rendered), pos});
+    if (s.done)
+      s.done(Completion{Status{}, std::move(o), std::move(rendered), position_without_partition()});
     return SubmitResult::completed;
   }
   const Routed routed = std::get<Routed>(r);

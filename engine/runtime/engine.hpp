@@ -44,6 +44,10 @@ class Engine {
   void stop();
 
   SubmitResult submit(Submission&& s);
+  // The position a command answer names when no partition decided it (refused by the
+  // router, or before it reached the engine): partition 0's last known offset. Nothing was
+  // written; as an Ordo-Min-Position it asks only for what the log already held. Never waits.
+  Position position_without_partition();
 
   Router& router() { return router_; }
   StateStore& store() { return *store_; }

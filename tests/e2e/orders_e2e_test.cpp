@@ -210,6 +210,18 @@ TEST_CASE("bad input gets the right problem and changes nothing") {
   check_problem(
       c.post("/v1/orders", order_body("c1", {{"p", 1}}), bearer(token("a1", Role::auditor))), 403,
       "forbidden");
+  // Every answer to a command names a position, also a refusal no partition decided
+  // (validation, authentication, role, ownership, the router): nothing was written, so it is
+  // where the log already ended.
+  const std::string at_end = fmt::format("0-{}", before);
+  CHECK(c.post("/v1/orders", R"([1,2,3])", cust).header("Ordo-Position") == at_end);
+  CHECK(c.post("/v1/orders", order_body("c1", {{"p", 1}})).header("Ordo-Position") == at_end);
+  CHECK(c.post("/v1/orders", order_body("c2", {{"p", 1}}), cust).header("Ordo-Position") == at_end);
+  CHECK(c.post("/v1/orders", order_body("c1", {{"nope", 1}}), cust).header("Ordo-Position") ==
+        at_end);
+  CHECK(c.post("/v1/orders/none/cancel", "{}", cust).header("Ordo-Position") == at_end);
+  CHECK(c.get("/v1/nothing", cust).header("Ordo-Position").empty());  // not a command
+
   check_problem(c.get("/v1/streams/product-p/events", cust), 403, "forbidden");
   check_problem(c.get("/v1/nothing", cust), 404, "not_found");
   check_problem(c.request(boost::beast::http::verb::delete_, "/v1/orders", "", cust), 405,
