@@ -70,7 +70,10 @@ Response App::deny(const Call& call, DenyReason reason, Problem p) {
 asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
   bool command = false;
   Response res = co_await answer(req, client, command);
-  if (command && res.find("Ordo-Position") == res.end())
+  // A 4xx refusal wrote nothing: where the log ended is a position a client may read at.
+  // (A 503 names its own, or none when the command's outcome is unknown.)
+  const int status = res.result_int();
+  if (command && status >= 400 && status < 500 && res.find("Ordo-Position") == res.end())
     res.set("Ordo-Position", engine_.position_without_partition().to_string());
   co_return res;
 }
@@ -97,7 +100,8 @@ asio::awaitable<Response> App::answer(Request& req, const ClientInfo& client, bo
     }
     co_return fail({404, "not_found", "no such resource", {}, {}});
   }
-  command = rule->method == http::verb::post;
+  // The domain's commands; the parked-step retry answers with the step's status instead.
+  command = rule->method == http::verb::post && rule->endpoint != Endpoint::admin_parked_retry;
   for (auto& p : params) {
     auto d = percent_decode(p);
     if (!d) co_return fail({400, "bad_path", "the path is not validly encoded", {}, {}});
@@ -415,11 +419,13 @@ asio::awaitable<Response> App::handle_command(Call& call) {
 
   SubmitResult submitted = engine_.submit(std::move(s));
   if (submitted == SubmitResult::overloaded) {
-    co_return call.problem({503,
-                            "overloaded",
-                            "the partition queue is full; retry shortly",
-                            {},
-                            config_.retry_after_s});
+    Response busy = call.problem({503,
+                                  "overloaded",
+                                  "the partition queue is full; retry shortly",
+                                  {},
+                                  config_.retry_after_s});
+    busy.set("Ordo-Position", engine_.position_without_partition().to_string());  // none written
+    co_return busy;
   }
   std::optional<Completion> done = co_await waiter->wait();
   if (!done)
@@ -429,13 +435,16 @@ asio::awaitable<Response> App::handle_command(Call& call) {
          "the command did not finish in time; retry with the same Idempotency-Key",
          {},
          config_.retry_after_s});
-  if (!done->durable)
-    co_return call.problem({503,
-                            "storage_unavailable",
-                            "the command could not be completed; retry with the same "
-                            "Idempotency-Key, which runs it at most once",
-                            {},
-                            config_.retry_after_s});
+  if (!done->durable) {
+    Response failed = call.problem({503,
+                                    "storage_unavailable",
+                                    "the command could not be completed; retry with the same "
+                                    "Idempotency-Key, which runs it at most once",
+                                    {},
+                                    config_.retry_after_s});
+    failed.set("Ordo-Position", done->position.to_string());
+    co_return failed;
+  }
   Response res =
       json_response(done->rendered.status, done->rendered.body, req.version(), call.keep_alive);
   res.set("Ordo-Position", done->position.to_string());

@@ -94,8 +94,9 @@ class App {
  public:
   App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, ReadSide read = {});
   ~App();
-  // Every answer to a command (a POST the access table knows) carries Ordo-Position, also a
-  // refusal that never reached a partition (validation, authentication, limits).
+  // Every answer to a domain command (a POST of the access table) carries Ordo-Position: a
+  // 4xx refusal that never reached a partition (validation, authentication, the router)
+  // names where partition 0's log ended.
   asio::awaitable<Response> handle(Request& req, const ClientInfo& client = {});
   // The process managers, for `?wait=true` and the parked steps; optional.
   void set_flows(FlowManager* flows) { flows_ = flows; }

@@ -490,7 +490,7 @@ void PartitionProcessor::commit(Prepared& prepared) {
     durable = log_.append(id_, envelopes, build);
   }
 
-  set_health(durable.ok(), durable.ok() ? std::string() : durable.message());
+  set_health(durable.ok(), durable.ok() ? std::string() : durable.message(), true);
   if (!durable) {
     // Nothing was written; the in-memory state ran ahead of the disk. Answer every command
     // with the failure; the writer reloads the partition from what is durable.
@@ -567,15 +567,24 @@ PartitionProcessor::Health PartitionProcessor::health() const {
   return health_;
 }
 
-void PartitionProcessor::set_health(bool writable, std::string error) {
-  std::lock_guard lock(health_mu_);
+void PartitionProcessor::set_health(bool writable, std::string error, bool wrote) {
   // The operator's record of why a partition stopped writing (the public /readyz says only
-  // that it did): logged when that changes, so a failing log is one line, not one per batch.
-  if (!writable && (health_.writable || health_.error != error))
-    std::fprintf(stderr, "ordo: partition %u cannot write: %s\n", id_.value(), error.c_str());
-  else if (writable && !health_.writable)
-    std::fprintf(stderr, "ordo: partition %u writes again\n", id_.value());
-  health_ = Health{writable, std::move(error)};
+  // that it did): one line when the failure first shows or changes, one when a write
+  // succeeds again. A reload in between (writable until a write says otherwise) logs
+  // nothing, so a log that stays unwritable is one line, not one per batch.
+  std::string line;
+  {
+    std::lock_guard lock(health_mu_);
+    if (!writable && error != logged_failure_) {
+      line = fmt::format("ordo: partition {} cannot write: {}\n", id_.value(), error);
+      logged_failure_ = error;
+    } else if (writable && wrote && !logged_failure_.empty()) {
+      line = fmt::format("ordo: partition {} writes again\n", id_.value());
+      logged_failure_.clear();
+    }
+    health_ = Health{writable, std::move(error)};
+  }
+  if (!line.empty()) std::fputs(line.c_str(), stderr);  // not under the lock /readyz takes
 }
 
 void PartitionProcessor::reload_after_failure() {

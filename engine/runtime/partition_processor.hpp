@@ -151,9 +151,11 @@ class PartitionProcessor {
   // Set when a reload after a failed write could not read the log back (the Kafka broker is
   // unreachable, or another writer fenced this one): every command is answered with the
   // error, and recovery is tried again, at most once a second, before the next batch.
-  void set_health(bool writable, std::string error);
+  // `wrote`: set by a write's outcome (a reload's "writable until told otherwise" is not).
+  void set_health(bool writable, std::string error, bool wrote = false);
   mutable std::mutex health_mu_;
   Health health_;
+  std::string logged_failure_;  // the failure last logged; empty once a write succeeded
   bool needs_recovery_ = false;
   std::string recovery_error_;
   std::chrono::steady_clock::time_point next_recovery_{};

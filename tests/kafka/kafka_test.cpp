@@ -155,6 +155,11 @@ TEST_CASE(
     auto r =
         ca.post("/v1/orders", order_body("c1", {{"f1", 1}}, fmt::format("fa-late{}", i)), customer);
     CHECK_MESSAGE(r.status == 503, r.body);
+    // Decided not to write by its partition: the answer names that partition's position.
+    if (str_field(r, "code") == "storage_unavailable")
+      CHECK(r.header("Ordo-Position").starts_with("0-"));
+    else  // outcome_unknown: it may still be written, so no position is claimed
+      CHECK_MESSAGE(r.header("Ordo-Position").empty(), r.body);
   }
   // B serves A's acknowledged orders (caught up from Kafka) and takes new ones.
   Streams s{cb};
