@@ -377,6 +377,8 @@ asio::awaitable<Response> App::handle_command(Call& call) {
   // and this handler, which holds it through a `?wait=true` wait (and the settling of the
   // key's record with the flow's end). A retry meanwhile gets 409, not the command's own
   // answer. A command that outlives its handler (timed out) keeps the key until it completes.
+  // It may be let go on a partition thread or the log-read lane: the App outlives both (the
+  // engine drains its queues and the lanes are joined before the App is destroyed).
   struct InflightKey {
     InflightKey(App& a, std::string k) : app(a), key(std::move(k)) {}
     InflightKey(const InflightKey&) = delete;  // one owner erases the key, once
@@ -452,7 +454,7 @@ asio::awaitable<Response> App::handle_command(Call& call) {
     unwatch.token = 0;  // finish_flow unwatches
     FlowAnswer end = co_await finish_flow(call, std::move(res), *done, watch_token, flow_waiter);
     if (end.flow_ended && !scoped_key.empty())
-      co_await settle_idempotency(scoped_key, end.response);
+      co_await settle_idempotency(scoped_key, end.response, key_hold);
     co_return std::move(end.response);
   }
   co_return res;

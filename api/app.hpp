@@ -130,7 +130,8 @@ class App {
                                           std::shared_ptr<ResultWaiter<FlowOutcome>> waiter);
   // Makes `key` replay `res` (the end of the flow a `?wait=true` waited for) instead of the
   // command's own answer, so a retry gets what the first request got.
-  asio::awaitable<void> settle_idempotency(const std::string& key, const Response& res);
+  asio::awaitable<void> settle_idempotency(const std::string& key, const Response& res,
+                                           std::shared_ptr<const void> key_hold);
   std::optional<Response> check_webhook_signature(Call& call);
   asio::awaitable<Response> handle_parked(Call& call);
   // Every refusal for who the caller is (401, 403, someone else's resource, 429) goes

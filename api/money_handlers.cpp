@@ -184,9 +184,13 @@ asio::awaitable<App::FlowAnswer> App::finish_flow(Call& call, Response immediate
   co_return FlowAnswer{std::move(res), true};
 }
 
-asio::awaitable<void> App::settle_idempotency(const std::string& key, const Response& res) {
+asio::awaitable<void> App::settle_idempotency(const std::string& key, const Response& res,
+                                              std::shared_ptr<const void> key_hold) {
+  // The work holds the key in flight until it has run: if this wait times out, a retry
+  // still gets 409 rather than the record before it was settled.
   std::function<Status()> work = [this, key, status = res.result_int(), body = res.body(),
-                                  position = std::string(res["Ordo-Position"])]() mutable {
+                                  position = std::string(res["Ordo-Position"]),
+                                  key_hold = std::move(key_hold)]() mutable {
     return engine_.store().settle_idempotency(key, int(status), std::move(body),
                                               std::move(position));
   };
