@@ -329,6 +329,8 @@ TEST_CASE(
   const std::string schema = fmt::format("t_bd_{}", std::random_device{}() % 1000000000);
   args.insert(args.end(), {"--postgres", pg, "--views-schema", schema});
   ServerProcess server{dir.path() + "/data", args};
+  const std::string server_log = dir.path() + "/server.log";
+  server.capture_stderr(server_log);
   server.start();
   HttpClient c(server.port());
   const auto merchant = bearer(token("s1", Role::merchant));
@@ -381,4 +383,17 @@ TEST_CASE(
   h2["Ordo-Min-Position"] = resumed.header("Ordo-Position");
   CHECK(c.get("/v1/orders/" + str_field(resumed, "order_id"), h2).status == 200);
   server.terminate();
+  // The operator's record (the open /readyz says only that a partition cannot write): why,
+  // when it began, and that writing resumed after it.
+  std::string log;
+  if (FILE* f = std::fopen(server_log.c_str(), "rb")) {
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) log.append(buf, n);
+    std::fclose(f);
+  }
+  const size_t failed = log.rfind("ordo: partition 0 cannot write: ");
+  const size_t again = log.rfind("ordo: partition 0 writes again");
+  CHECK_MESSAGE(failed != std::string::npos, log);
+  CHECK_MESSAGE(again != std::string::npos, log);
+  CHECK_MESSAGE((failed == std::string::npos || again == std::string::npos || failed < again), log);
 }
