@@ -61,13 +61,10 @@ Result<ParkedStep> decode(std::string_view v) {
 }  // namespace
 
 Result<Offset> FlowStore::checkpoint(PartitionId p) {
-  std::string v;
-  auto s = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), checkpoint_key(p), &v);
-  if (s.IsNotFound()) return Offset{-1};
-  if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
-  auto n = parse_stored_int(v);
-  if (!n) return Error{fmt::format("corrupt flow checkpoint of partition {}", p.value())};
-  return Offset{*n};
+  auto n = db_.get_stored_int(Cf::meta, checkpoint_key(p),
+                              fmt::format("flow checkpoint of partition {}", p.value()));
+  if (!n) return Error{n.error().message};
+  return Offset{n.value().value_or(-1)};
 }
 
 Status FlowStore::set_checkpoints(const std::vector<std::pair<PartitionId, Offset>>& checkpoints,

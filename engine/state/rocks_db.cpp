@@ -1,5 +1,7 @@
 #include "engine/state/rocks_db.hpp"
 
+#include <fmt/core.h>
+
 #include <charconv>
 
 #include <rocksdb/table.h>
@@ -121,6 +123,24 @@ Status RocksDb::write_sync(rocksdb::WriteBatch& batch) {
   return {};
 }
 
+Result<std::optional<int64_t>> RocksDb::get_stored_int(Cf c, const std::string& key,
+                                                       std::string_view what, int64_t min) {
+  std::string v;
+  auto s = db_->Get(rocksdb::ReadOptions(), cf(c), key, &v);
+  if (s.IsNotFound()) return std::optional<int64_t>{};
+  if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
+  auto n = parse_stored_int(v);
+  if (!n || *n < min) return Error{fmt::format("corrupt {}: {}", what, v)};
+  return n;
+}
+
+std::optional<int64_t> parse_stored_int(std::string_view s) {
+  int64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
 void append_be32(std::string& out, uint32_t v) {
   for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
 }
@@ -132,13 +152,6 @@ uint32_t read_be32(const char* p) {
   for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
   return v;
 }
-std::optional<int64_t> parse_stored_int(std::string_view s) {
-  int64_t v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
 uint64_t read_be64(const char* p) {
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);

@@ -47,6 +47,11 @@ class RocksDb {
   void add_to_batch(const StateDelta& delta, rocksdb::WriteBatch& batch);
   // Writes `batch` with sync=true: returns only once it is on disk.
   Status write_sync(rocksdb::WriteBatch& batch);
+  // A decimal integer stored under `key` (a position, a mark, a counter): nullopt when the
+  // key is absent; an error naming `what` when the value is not a whole int64 of at least
+  // `min` (parse_stored_int), or the read failed.
+  Result<std::optional<int64_t>> get_stored_int(Cf cf, const std::string& key,
+                                                std::string_view what, int64_t min = INT64_MIN);
 
  private:
   RocksDb() = default;

@@ -352,18 +352,10 @@ Status StateStore::load_partition(PartitionId p, PartitionState& state,
     }
     if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
   }
-  std::string v;
-  auto s = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), applied_key(p), &v);
-  if (s.IsNotFound()) {
-    applied = Offset{-1};
-  } else if (s.ok()) {
-    auto at = parse_stored_int(v);
-    if (!at || *at < -1)
-      return Error{"corrupt applied position of partition " + std::to_string(p.value()) + ": " + v};
-    applied = Offset{*at};
-  } else {
-    return Error{"rocksdb: " + s.ToString()};
-  }
+  auto at = db_.get_stored_int(Cf::meta, applied_key(p),
+                               fmt::format("applied position of partition {}", p.value()), -1);
+  if (!at) return Error{at.error().message};
+  applied = Offset{at.value().value_or(-1)};
   return {};
 }
 

@@ -43,13 +43,9 @@ std::string index_marker_key(uint32_t p) {
 }
 
 Result<int64_t> get_meta_int(RocksDb& db, const std::string& key, int64_t dflt) {
-  std::string v;
-  auto s = db.db().Get(rocksdb::ReadOptions(), db.cf(Cf::meta), key, &v);
-  if (s.IsNotFound()) return dflt;
-  if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
-  auto n = parse_stored_int(v);
-  if (!n) return Error{"corrupt stored integer under meta key " + key};
-  return *n;
+  auto n = db.get_stored_int(Cf::meta, key, "stored integer under meta key " + key);
+  if (!n) return Error{n.error().message};
+  return n.value().value_or(dflt);
 }
 
 // Delivery reports are served inside rd_kafka_flush on the appending thread. The tag names
@@ -304,19 +300,15 @@ Result<LogTail> KafkaLog::find_tail(uint32_t p) {
 Status KafkaLog::catch_up_index(uint32_t p, const LogTail& tail) {
   int64_t upto = -1;
   {
-    std::string v;
-    auto g =
-        db_->db().Get(rocksdb::ReadOptions(), db_->cf(Cf::stream_index), index_marker_key(p), &v);
-    if (g.ok()) {
-      auto n = parse_stored_int(v);
-      if (!n) return Error{fmt::format("corrupt stream index mark of partition {}", p)};
-      upto = *n;
-    } else if (g.IsNotFound()) {
+    auto mark = db_->get_stored_int(Cf::stream_index, index_marker_key(p),
+                                    fmt::format("stream index mark of partition {}", p));
+    if (!mark) return Error{mark.error().message};
+    if (mark.value()) {
+      upto = *mark.value();
+    } else {
       auto legacy = get_meta_int(*db_, meta_key("indexed", p), -1);
       if (!legacy) return Error{legacy.error().message};
       upto = legacy.value();
-    } else {
-      return Error{"rocksdb: " + g.ToString()};
     }
   }
   while (upto < tail.last_offset.value()) {

@@ -193,19 +193,13 @@ Status RocksDbLog::write_index(std::vector<IndexItem>& items, bool as_runs) {
 Status RocksDbLog::catch_up_index() {
   indexed_upto_.assign(tails_.size(), -1);
   for (uint32_t p = 0; p < tails_.size(); ++p) {
-    std::string v;
-    auto g = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::stream_index),
-                          indexed_key(PartitionId{p}), &v);
-    if (g.IsNotFound())
-      g = db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), legacy_indexed_key(PartitionId{p}),
-                       &v);
-    if (g.ok()) {
-      auto mark = parse_stored_int(v);
-      if (!mark || *mark < -1) return Error{"corrupt stream index mark: " + v};
-      indexed_upto_[p] = *mark;
-    } else if (!g.IsNotFound()) {
-      return Error{"rocksdb: " + g.ToString()};
-    }
+    auto mark =
+        db_.get_stored_int(Cf::stream_index, indexed_key(PartitionId{p}), "stream index mark", -1);
+    if (mark && !mark.value())
+      mark =
+          db_.get_stored_int(Cf::meta, legacy_indexed_key(PartitionId{p}), "stream index mark", -1);
+    if (!mark) return Error{mark.error().message};
+    indexed_upto_[p] = mark.value().value_or(-1);
   }
   return index_from_log(/*as_runs=*/false);
 }
