@@ -660,8 +660,9 @@ struct Sim {
     for (const auto& [order, currency] : parked_late_captures) {
       const std::string key = "operator/" + order;
       operator_refunds += idempotency.count(key) == 0;
-      auto refused = once(key, RefundEscrow{OrderId{order}, Currency{currency}});
-      if (refused && !refusal_is_benign(RefundEscrow{OrderId{order}, Currency{currency}}, *refused))
+      const Command refund = RefundEscrow{OrderId{order}, Currency{currency}};
+      auto refused = once(key, refund);
+      if (refused && !refusal_is_benign(refund, *refused))
         anomalies.push_back(fmt::format("operator refund of {}: {}", order, refused->detail));
     }
     parked_late_captures.clear();
