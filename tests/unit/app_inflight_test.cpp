@@ -1,0 +1,142 @@
+// The HTTP handler over a real engine whose partition the test runs by hand: a command that
+// outlives its handler (the handler answered 503 outcome_unknown) keeps its Idempotency-Key
+// in flight until the partition has decided it, so a retry can neither run it a second time
+// nor be told it never happened.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <fmt/core.h>
+
+#include "api/app.hpp"
+#include "engine/runtime/clock.hpp"
+#include "engine/runtime/engine.hpp"
+#include "tests/unit/support.hpp"
+
+using namespace ordo;
+using namespace ordo::api;
+
+namespace {
+
+constexpr const char* kSecret = "app-inflight-test-secret-of-enough-length";
+
+std::string bearer(const Clock& clock, std::string sub, Role role) {
+  Claims c;
+  c.sub = std::move(sub);
+  c.role = role;
+  c.exp_s = clock.now().value() / 1000 + 3600;
+  return "Bearer " + sign_jwt(c, kSecret);
+}
+
+Request post(std::string target, std::string body, std::string auth, std::string key) {
+  Request req{http::verb::post, target, 11};
+  req.set(http::field::authorization, auth);
+  req.set(http::field::content_type, "application/json");
+  if (!key.empty()) req.set("Idempotency-Key", key);
+  req.body() = std::move(body);
+  req.prepare_payload();
+  return req;
+}
+
+// The handler's answer, started on `io`; filled when the coroutine ends.
+struct Pending {
+  Request req;
+  ClientInfo client;  // an lvalue: g++ 12 frees a defaulted temporary across the co_await
+  std::optional<Response> res;
+};
+
+std::shared_ptr<Pending> start(asio::io_context& io, App& app, Request req) {
+  auto p = std::make_shared<Pending>();
+  p->req = std::move(req);
+  asio::co_spawn(
+      io, [p, &app]() -> asio::awaitable<void> { p->res = co_await app.handle(p->req, p->client); },
+      asio::detached);
+  return p;
+}
+
+std::string problem_code(const Response& res) {
+  const std::string& b = res.body();
+  const auto at = b.find("\"code\":\"");
+  if (at == std::string::npos) return {};
+  const auto from = at + 8;
+  return b.substr(from, b.find('"', from) - from);
+}
+
+}  // namespace
+
+TEST_CASE("a command that outlives its handler keeps its Idempotency-Key until it is decided") {
+  test::TempDir dir{"app-inflight"};
+  ManualClock clock;
+  EngineConfig cfg;
+  cfg.data_dir = dir.sub("engine");
+  cfg.partitions = 1;
+  auto opened = Engine::open_embedded(cfg, clock);
+  REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
+  Engine& engine = *opened.value();
+  // Not started: a command waits in the partition's queue until the test runs it.
+  PartitionProcessor& proc = engine.processor(PartitionId{0});
+
+  IdSource ids(clock, 7);
+  AppConfig ac;
+  ac.jwt_secrets = {kSecret};
+  // The handler stops waiting after this long; the test never runs the partition before
+  // it has, so the bound decides nothing but how long the test takes.
+  ac.command_timeout = std::chrono::milliseconds(50);
+  App app(engine, clock, ids, ac);
+  asio::io_context io;
+
+  // A product, through the handler: it waits while the test runs the partition.
+  auto defined = start(io, app,
+                       post("/v1/products",
+                            R"({"sku":"mug","seller_id":"m1","name":"Mug","price_minor":1000,)"
+                            R"("currency":"EUR","stock":5})",
+                            bearer(clock, "m1", Role::merchant), ""));
+  io.poll();
+  REQUIRE(proc.queue_depth() == 1u);
+  CHECK(proc.run_once() == 1u);
+  io.restart();
+  io.run();
+  REQUIRE(defined->res);
+  REQUIRE_MESSAGE(defined->res->result_int() == 201, defined->res->body());
+
+  // An order with a key; no order id, so the server names it and a second run of the
+  // command would place a second order.
+  const std::string customer = bearer(clock, "c1", Role::customer);
+  const std::string body = R"({"customer_id":"c1","lines":[{"sku":"mug","qty":2}]})";
+  auto first = start(io, app, post("/v1/orders", body, customer, "k-1"));
+  io.restart();
+  io.run();  // ends when the handler's wait has run out
+  REQUIRE(first->res);
+  CHECK(first->res->result_int() == 503);
+  CHECK(problem_code(*first->res) == "outcome_unknown");
+  REQUIRE(proc.queue_depth() == 1u);  // the command is still queued
+
+  // A retry while the command is undecided is told to wait; it submits nothing.
+  auto retry = start(io, app, post("/v1/orders", body, customer, "k-1"));
+  io.restart();
+  io.run();
+  REQUIRE(retry->res);
+  CHECK(retry->res->result_int() == 409);
+  CHECK(problem_code(*retry->res) == "idempotency_in_flight");
+  CHECK(proc.queue_depth() == 1u);
+
+  // The partition decides the command: the key is free again, and a retry replays the
+  // first run's answer instead of running it again.
+  CHECK(proc.run_once() == 1u);
+  io.restart();
+  io.run();  // the late completion's wake-up, for a handler that is gone
+  auto replay = start(io, app, post("/v1/orders", body, customer, "k-1"));
+  io.restart();
+  io.run();
+  REQUIRE(replay->res);
+  CHECK_MESSAGE(replay->res->result_int() == 201, replay->res->body());
+  CHECK((*replay->res)["Idempotent-Replayed"] == "true");
+  CHECK(proc.queue_depth() == 0u);
+  CHECK(proc.state_for_test().orders.size() == 1u);
+  CHECK(proc.state_for_test().find_product(Sku{"mug"})->reserved.value() == 2);
+  CHECK(replay->res->body().find(proc.state_for_test().orders.begin()->first.value()) !=
+        std::string::npos);
+}
