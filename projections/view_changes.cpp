@@ -40,6 +40,8 @@ constexpr const char* order_status_after() {
     return "disputed";
   else if constexpr (std::is_same_v<T, OrderRefunded>)
     return "cancelled";
+  else if constexpr (std::is_same_v<T, OrderPaymentReturned>)
+    return "expired";  // only an expired order returns a late payment; it stays expired
   else
     return nullptr;
 }

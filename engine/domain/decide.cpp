@@ -123,7 +123,7 @@ Decision decide_expire(const PartitionState& s, const ExpireReservation& c,
     return reject(RejectCode::not_found, fmt::format("order {} not found", c.order_id.value()));
   // A reserved order when its reservation's time is up; one waiting for a card payment
   // that never answered when the payment timeout is up too (a capture that comes later
-  // finds the order expired: its step is parked, and an operator refunds the escrow).
+  // finds the order expired, which returns the payment: OrderPaymentReturned).
   const auto due = expiry_due(*o, ctx.payment_timeout);
   if (!due)
     return reject(RejectCode::invalid_transition,

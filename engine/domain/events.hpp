@@ -237,13 +237,23 @@ struct PayoutRejected {
   std::string reason;
 };
 
+// expired → expired: the order's card payment was captured after the payment timeout had
+// expired the order. The stock is gone; the ledger returns the money to where it came from
+// (RefundEscrow), with no operator in the loop.
+struct OrderPaymentReturned {
+  OrderId order_id;
+  PaymentId payment_id;
+  AmountMinor amount_minor;
+  Currency currency;
+};
+
 using Event =
     std::variant<ProductDefined, StockAdjusted, OrderPlaced, StockReserved, StockReleased,
                  OrderCancelled, OrderExpired, OrderPaymentRequested, OrderPaid, StockCommitted,
                  OrderPaymentFailed, OrderShipped, OrderDelivered, OrderCompleted, OrderDisputed,
                  OrderRefunded, StockRestocked, WalletDeposited, PaymentInitiated, PaymentCaptured,
                  PaymentFailed, PaymentRefunded, EscrowHeld, EscrowReleased, EscrowRefunded,
-                 PayoutRequested, PayoutCompleted, PayoutRejected>;
+                 PayoutRequested, PayoutCompleted, PayoutRejected, OrderPaymentReturned>;
 
 // The type name written to the log envelope, e.g. "OrderPlaced".
 std::string_view event_type(const Event& e) noexcept;

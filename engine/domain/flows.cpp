@@ -19,7 +19,8 @@ std::optional<Command> react(const Event& event) {
           return MarkOrderPaymentFailed{e.order_id, e.payment_id, e.reason};
         else if constexpr (std::is_same_v<T, OrderCompleted>)
           return ReleaseEscrow{e.order_id, e.currency};
-        else if constexpr (std::is_same_v<T, OrderRefunded>)
+        else if constexpr (std::is_same_v<T, OrderRefunded> ||
+                           std::is_same_v<T, OrderPaymentReturned>)
           return RefundEscrow{e.order_id, e.currency};
         else if constexpr (std::is_same_v<T, EscrowRefunded>) {
           // The card provider refunded everything that was held: the order learns of it.
@@ -33,11 +34,12 @@ std::optional<Command> react(const Event& event) {
 }
 
 bool flow_may_need(std::string_view t) noexcept {
-  // react() starts steps on the first six; the watched outcomes (FlowManager::notify) are
+  // react() starts steps on the first seven; the watched outcomes (FlowManager::notify) are
   // OrderPaid, OrderPaymentFailed, EscrowReleased and EscrowRefunded.
   return t == "OrderPaymentRequested" || t == "PaymentCaptured" || t == "PaymentFailed" ||
-         t == "OrderCompleted" || t == "OrderRefunded" || t == "EscrowRefunded" ||
-         t == "OrderPaid" || t == "OrderPaymentFailed" || t == "EscrowReleased";
+         t == "OrderCompleted" || t == "OrderRefunded" || t == "OrderPaymentReturned" ||
+         t == "EscrowRefunded" || t == "OrderPaid" || t == "OrderPaymentFailed" ||
+         t == "EscrowReleased";
 }
 
 std::optional<Command> on_refused(const Command& sent, const Rejection& why) {

@@ -72,6 +72,12 @@ bool restock_fits(const Product* p, Quantity qty) {
   return p && p->on_hand.value() + qty.value() <= kMaxStock;
 }
 
+// The payment an expired order waited for (the payment timeout expired it) was captured.
+bool captured_after_expiry(const Order& o, const PaymentId& payment) {
+  return o.status == OrderStatus::expired && !o.payment_id.value().empty() &&
+         o.payment_id == payment;
+}
+
 }  // namespace
 
 Decision decide_cmd(const PartitionState& s, const PayOrder& c, const DecideContext& ctx) {
@@ -94,6 +100,12 @@ Decision decide_cmd(const PartitionState& s, const PayOrder& c, const DecideCont
 }
 
 Decision decide_cmd(const PartitionState& s, const MarkOrderPaid& c, const DecideContext&) {
+  // The payment the order waited for was captured after the payment timeout expired the
+  // order: its stock is gone, so the money goes back (the flow refunds the escrow). A
+  // capture of any other payment, or of an order in any other status, is refused below.
+  if (const Order* o = s.find_order(c.order_id); o && captured_after_expiry(*o, c.payment_id))
+    return std::vector<Event>{
+        OrderPaymentReturned{o->order_id, c.payment_id, o->total_minor, o->currency}};
   auto t = target(s, c.order_id, std::nullopt, {OrderStatus::payment_pending}, "marked paid");
   if (auto* r = std::get_if<Rejection>(&t)) return *r;
   const Order& o = *std::get<const Order*>(t);
@@ -261,6 +273,13 @@ Why check_lifecycle(const PartitionState& s, const Event& event) {
                            {OrderStatus::paid, OrderStatus::shipped, OrderStatus::delivered,
                             OrderStatus::disputed},
                            "refund");
+        } else if constexpr (std::is_same_v<T, OrderPaymentReturned>) {
+          if (auto why = status_is(s, e.order_id, {OrderStatus::expired}, "late payment return"))
+            return why;
+          if (s.find_order(e.order_id)->payment_id != e.payment_id)
+            return fmt::format("order {} returns payment {}, not its own", e.order_id.value(),
+                               e.payment_id.value());
+          return std::nullopt;
         } else {
           return std::nullopt;
         }
@@ -289,7 +308,8 @@ bool apply_lifecycle(PartitionState& s, const Event& event) {
                              std::is_same_v<T, OrderPaymentFailed> ||
                              std::is_same_v<T, OrderShipped> || std::is_same_v<T, OrderDelivered> ||
                              std::is_same_v<T, OrderCompleted> ||
-                             std::is_same_v<T, OrderDisputed> || std::is_same_v<T, OrderRefunded>) {
+                             std::is_same_v<T, OrderDisputed> || std::is_same_v<T, OrderRefunded> ||
+                             std::is_same_v<T, OrderPaymentReturned>) {
           Order& o = order_of(s, e.order_id);
           if constexpr (std::is_same_v<T, OrderPaymentRequested>) {
             o.status = OrderStatus::payment_pending;
@@ -308,6 +328,8 @@ bool apply_lifecycle(PartitionState& s, const Event& event) {
             o.status = OrderStatus::completed;
           } else if constexpr (std::is_same_v<T, OrderDisputed>) {
             o.status = OrderStatus::disputed;
+          } else if constexpr (std::is_same_v<T, OrderPaymentReturned>) {
+            // Stays expired: the event is the order's record of the money sent back.
           } else {
             o.status = OrderStatus::cancelled;
           }

@@ -63,6 +63,13 @@ void fields(OrderRefunded& x, F&& f) {
   f("currency", x.currency);
 }
 template <class F>
+void fields(OrderPaymentReturned& x, F&& f) {
+  f("order_id", x.order_id);
+  f("payment_id", x.payment_id);
+  f("amount_minor", x.amount_minor);
+  f("currency", x.currency);
+}
+template <class F>
 void fields(StockRestocked& x, F&& f) {
   f("sku", x.sku);
   f("order_id", x.order_id);

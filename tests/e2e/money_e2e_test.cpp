@@ -364,6 +364,66 @@ void lifecycle_suite(uint32_t partitions) {
 TEST_CASE("money over HTTP, 1 partition") { lifecycle_suite(1); }
 TEST_CASE("money over HTTP, 4 partitions") { lifecycle_suite(4); }
 
+TEST_CASE("money: a card capture after the payment timeout is returned to the card, unattended") {
+  TempDir dir{"money-late"};
+  std::filesystem::create_directories(dir.path());
+  std::ofstream(dir.path() + "/webhook.secret") << kWebhookSecret << "\n";
+  ServerProcess server{dir.path() + "/data",
+                       {"--reservation-ttl", "1s", "--payment-timeout", "1s",
+                        "--webhook-secret-file", dir.path() + "/webhook.secret"}};
+  server.start();
+  HttpClient c(server.port());
+  Streams streams{c};
+  const std::string admin = token("root", Role::admin);
+  const std::string alice = token("alice", Role::customer);
+  REQUIRE(
+      c.post("/v1/products", product_body("w1", "shop", 10, 999, "USD"), bearer(admin)).status ==
+      201);
+  REQUIRE(c.post("/v1/orders", order_body("alice", {{"w1", 2}}, "ol"), bearer(alice)).status ==
+          201);
+  auto pay =
+      c.post("/v1/orders/ol/pay", R"({"method":"card","payment_id":"card-ol"})", bearer(alice));
+  REQUIRE_MESSAGE(pay.status == 202, pay.body);
+  // The provider does not answer: the order expires by its partition's timer (a bounded
+  // wait for the event, not a timing assertion).
+  auto await_types = [&](const std::string& stream, size_t n) {
+    std::vector<std::string> types;
+    for (int i = 0; i < 1000 && types.size() < n; ++i) {
+      types.clear();
+      for (const auto& e : streams.events(stream)) types.push_back(e.find("type")->as_string());
+      if (types.size() < n) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return types;
+  };
+  REQUIRE(await_types("order-ol", 3) ==
+          std::vector<std::string>{"OrderPlaced", "OrderPaymentRequested", "OrderExpired"});
+  CHECK(await_types("product-w1", 3).back() == "StockReleased");
+
+  // The capture comes late: the money is held, the expired order returns it, and the flow
+  // refunds the escrow to the card. No step is parked and no one has to act.
+  const std::string late =
+      R"({"event_id":"late-1","payment_id":"card-ol","type":"captured","amount_minor":1998})";
+  auto captured = c.post("/v1/payments/webhook", late,
+                         {{"Ordo-Signature", api::sign_webhook(kWebhookSecret, now_s(), late)}});
+  REQUIRE_MESSAGE(captured.status == 200, captured.body);
+  CHECK(await_types("order-ol", 4).back() == "OrderPaymentReturned");
+  CHECK(await_types("escrow-ol", 2) == std::vector<std::string>{"EscrowHeld", "EscrowRefunded"});
+  auto escrow = streams.events("escrow-ol");
+  REQUIRE(escrow.size() == 2);
+  CHECK(escrow[1].find("payload")->find("to_account")->as_string() == "external:card");
+  CHECK(escrow[1].find("payload")->find("amount_minor")->as_int() == 1998);
+  CHECK(await_types("payment-card-ol", 3) ==
+        std::vector<std::string>{"PaymentInitiated", "PaymentCaptured", "PaymentRefunded"});
+  // The order stays expired: shipping it is refused.
+  check_problem(c.post("/v1/orders/ol/ship", "", bearer(admin)), 409, "invalid_transition");
+  auto parked = c.get("/v1/admin/parked", bearer(admin));
+  REQUIRE(parked.status == 200);
+  CHECK(body_json(parked).find("parked")->as_array().empty());
+  auto verify = c.get("/v1/audit/verify", bearer(admin));
+  REQUIRE(verify.status == 200);
+  CHECK_MESSAGE(body_json(verify).find("ok")->as_bool(), verify.body);
+}
+
 TEST_CASE("money: automatic escrow release after delivery, and state survives a restart") {
   TempDir dir{"money-auto"};
   const std::vector<std::string> args{"--partitions", "2", "--auto-release-after", "1s"};

@@ -144,6 +144,28 @@ History money_history() {
   h.add(0, StockRestocked{Sku{"mug"}, OrderId{"o2"}, Quantity{1}});
   h.add(0, EscrowRefunded{OrderId{"o2"}, "external:card", eu(1500), eur, true});
   h.add(0, PaymentRefunded{PaymentId{"pay2"}, OrderId{"o2"}, eu(1500), ""});
+  // o3: bob's card payment of 1500 times out and the order expires; the capture comes later
+  // and is returned to the card. The order stays expired.
+  h.add(0, StockReserved{Sku{"mug"}, OrderId{"o3"}, Quantity{1}});
+  h.add(0, OrderPlaced{OrderId{"o3"},
+                       CustomerId{"bob"},
+                       SellerId{"acme"},
+                       eur,
+                       {PricedLine{Sku{"mug"}, Quantity{1}, eu(1500)}},
+                       eu(1500),
+                       TimestampMs{1'767'229'200'000}});
+  h.add(0, OrderPaymentRequested{OrderId{"o3"}, PaymentId{"pay3"}, PaymentMethod::card,
+                                 CustomerId{"bob"}, SellerId{"acme"}, eu(1500), eur});
+  h.add(0, PaymentInitiated{PaymentId{"pay3"}, OrderId{"o3"}, PaymentMethod::card,
+                            CustomerId{"bob"}, SellerId{"acme"}, eu(1500), eur});
+  h.add(0, OrderExpired{OrderId{"o3"}});
+  h.add(0, StockReleased{Sku{"mug"}, OrderId{"o3"}, Quantity{1}});
+  h.add(0, EscrowHeld{OrderId{"o3"}, PaymentId{"pay3"}, "external:card", CustomerId{"bob"},
+                      SellerId{"acme"}, eu(1500), eur});
+  h.add(0, PaymentCaptured{PaymentId{"pay3"}, OrderId{"o3"}, eu(1500), "evt-late"});
+  h.add(0, OrderPaymentReturned{OrderId{"o3"}, PaymentId{"pay3"}, eu(1500), eur});
+  h.add(0, EscrowRefunded{OrderId{"o3"}, "external:card", eu(1500), eur, true});
+  h.add(0, PaymentRefunded{PaymentId{"pay3"}, OrderId{"o3"}, eu(1500), ""});
   // acme pays out 1000 (completed) and asks for 500 more (rejected).
   h.add(0, PayoutRequested{PayoutId{"po1"}, OwnerId{"acme"}, eur, eu(1000), "iban:DE00"});
   h.add(0, PayoutCompleted{PayoutId{"po1"}, OwnerId{"acme"}, eur, eu(1000)});
@@ -238,12 +260,18 @@ TEST_CASE("money views: wallets, escrows, payments, payouts and a trial balance 
   CHECK(row("SELECT status FROM payouts WHERE payout_id = 'po3'") == "requested");
   CHECK(row("SELECT status, version FROM orders WHERE order_id = 'o1'") == "completed|6");
   CHECK(row("SELECT status FROM orders WHERE order_id = 'o2'") == "cancelled");
+  CHECK(row("SELECT status, version FROM orders WHERE order_id = 'o3'") == "expired|4");
+  CHECK(row("SELECT amount_minor, held_minor, status FROM escrows WHERE order_id = 'o3'") ==
+        "1500|0|refunded");
+  CHECK(row("SELECT status, refunded_minor FROM payments WHERE payment_id = 'pay3'") ==
+        "refunded|1500");
   CHECK(row("SELECT on_hand, reserved, available FROM products WHERE sku = 'mug'") == "8|0|8");
-  CHECK(row("SELECT orders_placed, orders_cancelled, cancelled_minor FROM sales_daily") ==
-        "2|1|1500");
+  // o3 counts once as expired: returning its late payment closes nothing more.
+  CHECK(row("SELECT orders_placed, orders_cancelled, cancelled_minor, orders_expired, "
+            "expired_minor FROM sales_daily") == "3|1|1500|1|1500");
 
   // The ledger: one row per leg, each event's legs and every currency sum to zero.
-  CHECK(row("SELECT count(*) FROM ledger_entries") == "15");
+  CHECK(row("SELECT count(*) FROM ledger_entries") == "19");
   CHECK(w.exec("SELECT 1 FROM ledger_entries GROUP BY partition, log_offset HAVING "
                "sum(amount_minor) <> 0")
             .empty());

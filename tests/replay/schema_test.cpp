@@ -131,6 +131,7 @@ TEST_CASE("every event type has a schema per version, and the code's payloads ma
                       "iban:DE00"},
       PayoutCompleted{PayoutId{"po-1"}, OwnerId{"s1"}, Currency{"EUR"}, AmountMinor{1000}},
       PayoutRejected{PayoutId{"po-1"}, "kyc"},
+      OrderPaymentReturned{OrderId{"o1"}, PaymentId{"pay-1"}, AmountMinor{2500}, Currency{"EUR"}},
   };
   REQUIRE(events.size() == std::variant_size_v<Event>);
   for (const Event& e : events) {

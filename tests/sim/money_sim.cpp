@@ -9,8 +9,8 @@
 // from a checkpoint). A follow-up is idempotent by a key derived from its triggering event
 // (partition, offset), with a key → outcome map as the engine's idempotency records; a
 // refused follow-up goes through on_refused. A capture that comes after its order's payment
-// timed out has its MarkOrderPaid refused: the engine parks that step, and the simulated
-// operator refunds the escrow to the card, as the README tells an operator to.
+// timed out finds the order expired: the order returns the payment, and its flow refunds the
+// escrow to the card, with no operator in the loop.
 //
 // A plain reference model predicts every command's outcome and is compared with the
 // partitions after every step; the ledger invariants are checked after every step and the
@@ -107,6 +107,7 @@ struct Model {
 
   int64_t fee_bps = 500;
   int64_t payment_timeout_ms = 0;  // 0: a card payment is waited for for ever
+  size_t late_returns = 0;         // captures that found their order expired
   std::map<std::string, Product> products;
   std::map<std::string, Order> orders;
   std::map<std::pair<std::string, std::string>, Wallet> wallets;  // (owner, currency)
@@ -236,6 +237,12 @@ struct Model {
   R on(const MarkOrderPaid& c, int64_t) {
     Order* o = order(c.order_id);
     if (!o) return RejectCode::not_found;
+    // Captured after the payment timeout expired the order: returned (OrderPaymentReturned;
+    // its flow refunds the escrow), the order stays expired.
+    if (o->status == "expired" && !o->payment_id.empty() && o->payment_id == c.payment_id.value()) {
+      ++late_returns;
+      return ok;
+    }
     if (o->status != "payment_pending" || o->payment_id != c.payment_id.value())
       return RejectCode::invalid_transition;
     for (const auto& [sku, qty] : o->lines) {
@@ -445,10 +452,6 @@ struct Sim {
   std::vector<std::set<size_t>> done;
   std::deque<Delivery> queue;
   std::map<std::string, std::optional<Rejection>> idempotency;
-  // Steps the engine parks for an operator: a late capture's MarkOrderPaid (order → its
-  // escrow's currency), and how many the operator has refunded.
-  std::map<std::string, std::string> parked_late_captures;
-  size_t operator_refunds = 0;
   // Tallies over all logs for the step checks.
   std::map<std::string, int> escrow_resolutions;      // order → resolving events
   std::map<std::string, int64_t> captured, refunded;  // payment → amounts in events
@@ -635,9 +638,6 @@ struct Sim {
         if (again && !refusal_is_benign(*comp, *again))
           anomalies.push_back(fmt::format("{} after {}: {}", command_name(*comp),
                                           command_name(d.command), again->detail));
-      } else if (is_late_capture(d.command, *refused)) {
-        const auto& order = std::get<MarkOrderPaid>(d.command).order_id.value();
-        parked_late_captures.emplace(order, model.orders.at(order).currency);
       } else if (!refusal_is_benign(d.command, *refused)) {
         anomalies.push_back(fmt::format("{} refused: {} {}", command_name(d.command),
                                         to_string(refused->code), refused->detail));
@@ -646,28 +646,6 @@ struct Sim {
     mark_done(d.partition, d.offset);
     return true;
   }
-  // A capture after the order's payment timed out: the order expired, so marking it paid is
-  // refused, and the money sits in the escrow until an operator refunds it.
-  bool is_late_capture(const Command& c, const Rejection& why) const {
-    const auto* paid = std::get_if<MarkOrderPaid>(&c);
-    if (!paid || why.code != RejectCode::invalid_transition) return false;
-    auto it = model.orders.find(paid->order_id.value());
-    return it != model.orders.end() && it->second.status == "expired";
-  }
-  // The operator refunds the escrows of parked late captures (a provider's refund may have
-  // resolved one already: a benign refusal).
-  void operator_step() {
-    for (const auto& [order, currency] : parked_late_captures) {
-      const std::string key = "operator/" + order;
-      operator_refunds += idempotency.count(key) == 0;
-      const Command refund = RefundEscrow{OrderId{order}, Currency{currency}};
-      auto refused = once(key, refund);
-      if (refused && !refusal_is_benign(refund, *refused))
-        anomalies.push_back(fmt::format("operator refund of {}: {}", order, refused->detail));
-    }
-    parked_late_captures.clear();
-  }
-
   // The process manager dies: deliveries in flight are lost, reading restarts at the
   // checkpoint, so events past it are delivered again.
   void pm_crash() {
@@ -678,16 +656,11 @@ struct Sim {
       done[p].clear();
     }
   }
-  // Delivers everything, the operator's refunds and their follow-ups included.
+  // Delivers everything, the follow-ups of follow-ups included.
   void pm_drain() {
-    for (int round = 0;; ++round) {
-      REQUIRE_MESSAGE(round < 100, "the operator's refunds do not settle");
-      for (int guard = 0; !pm_quiet(); ++guard) {
-        REQUIRE_MESSAGE(guard < 1'000'000, "the process manager does not settle");
-        if (!pm_deliver(false)) pm_read();
-      }
-      if (parked_late_captures.empty()) return;
-      operator_step();
+    for (int guard = 0; !pm_quiet(); ++guard) {
+      REQUIRE_MESSAGE(guard < 1'000'000, "the process manager does not settle");
+      if (!pm_deliver(false)) pm_read();
     }
   }
 
@@ -843,8 +816,8 @@ struct Sim {
         continue;
       }
       if (!o.paid_once && o.status == "expired" && e != model.escrows.end()) {
-        // Its card was captured after the payment timed out: the operator refunded the
-        // escrow, so the card got back all it paid.
+        // Its card was captured after the payment timed out: the order returned the payment
+        // and its flow refunded the escrow, so the card got back all it paid.
         REQUIRE(pay);
         REQUIRE(pay->card);
         REQUIRE(e->second.payment == o.payment_id);
@@ -1129,7 +1102,6 @@ void run_seed(uint64_t seed, uint32_t partitions, int steps) {
       // The process manager: read an event or deliver a follow-up.
       const bool did = sim.rng() % 2 ? sim.pm_deliver(true) : sim.pm_read();
       if (!did && !sim.pm_read()) sim.pm_deliver(true);
-      if (sim.rng() % 10 == 0) sim.operator_step();
     } else if (k < 98) {
       sim.pm_crash();
     } else {
@@ -1163,7 +1135,7 @@ void run_seed(uint64_t seed, uint32_t partitions, int steps) {
                   << " payments, " << sim.follow_ups << " follow-ups, " << sim.duplicates_skipped
                   << " duplicate deliveries absorbed, " << sim.crashes
                   << " PM crashes, payment timeout " << sim.payment_timeout_ms << " ms, "
-                  << sim.operator_refunds << " operator refunds");
+                  << sim.model.late_returns << " late captures returned");
 }
 
 uint64_t env_or(const char* name, uint64_t fallback) {

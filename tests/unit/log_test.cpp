@@ -112,6 +112,7 @@ std::vector<Event> every_event() {
                       "iban:DE89"},
       PayoutCompleted{PayoutId{"po1"}, OwnerId{"seller-1"}, Currency{"EUR"}, AmountMinor{500}},
       PayoutRejected{PayoutId{"po1"}, ""},
+      OrderPaymentReturned{OrderId{"o1"}, PaymentId{"p1"}, AmountMinor{2749}, Currency{"EUR"}},
   };
 }
 

@@ -527,20 +527,41 @@ TEST_CASE("money: an order whose payment never answers expires; a late capture i
   r.check_stock("b", 5, 0);
   CHECK(r.balance("escrow:o1") == 0);
 
-  // The provider captures after all: the money is held, the order refuses to be paid (not a
-  // benign refusal: the flow parks the step for an operator), and refunding the escrow sends
-  // it back to the card.
-  r.flow(provider("evt-late", "p1", ProviderEventKind::captured, kTotal));
-  CHECK(r.balance("escrow:o1") == kTotal);
-  REQUIRE_FALSE(r.refused.empty());
-  const auto& [sent, why] = r.refused.back();
-  CHECK(std::holds_alternative<MarkOrderPaid>(sent));
-  CHECK(why.code == RejectCode::invalid_transition);
-  CHECK_FALSE(refusal_is_benign(sent, why));
-  r.flow(RefundEscrow{OrderId{"o1"}, kUsd});
+  // The provider captures after all: the expired order returns the payment (no operator in
+  // the loop), and its flow refunds the escrow to the card.
+  const int64_t card_before = r.balance("external:card");
+  const int64_t version_before = r.order().version;
+  r.refused.clear();
+  auto late = r.flow(provider("evt-late", "p1", ProviderEventKind::captured, kTotal));
+  const auto returned = std::find_if(late.begin(), late.end(), [](const Event& e) {
+    return std::holds_alternative<OrderPaymentReturned>(e);
+  });
+  REQUIRE(returned != late.end());
+  const auto& back = std::get<OrderPaymentReturned>(*returned);
+  CHECK(back.payment_id == PaymentId{"p1"});
+  CHECK(back.amount_minor.value() == kTotal);
+  CHECK(std::any_of(late.begin(), late.end(), [](const Event& e) {
+    const auto* x = std::get_if<EscrowRefunded>(&e);
+    return x && x->to_account == kExternalCard && x->resolves;
+  }));
   CHECK(r.balance("escrow:o1") == 0);
+  CHECK(r.balance("external:card") == card_before);  // the capture took it, the refund gave it
   CHECK(r.order().status == OrderStatus::expired);
+  CHECK(r.order().version == version_before + 1);
   r.check_stock("a", 10, 0);
+  // The only refusal on the way is the card refund's news reaching an expired order: benign.
+  for (const auto& [sent, why] : r.refused) {
+    CHECK(std::holds_alternative<MarkOrderRefunded>(sent));
+    CHECK(refusal_is_benign(sent, why));
+  }
+  // Marked paid again (a second capture of the same payment): it is returned again, and
+  // the escrow, resolved once, stays resolved (a benign refusal of the second refund).
+  r.accept(MarkOrderPaid{OrderId{"o1"}, PaymentId{"p1"}});
+  const Rejection again =
+      r.reject(RefundEscrow{OrderId{"o1"}, kUsd}, RejectCode::invalid_transition);
+  CHECK(refusal_is_benign(RefundEscrow{OrderId{"o1"}, kUsd}, again));
+  // Another payment's capture is refused as before.
+  r.reject(MarkOrderPaid{OrderId{"o1"}, PaymentId{"p2"}}, RejectCode::invalid_transition);
 }
 
 TEST_CASE("money: an order waiting for a wallet payment does not time out") {
