@@ -190,7 +190,15 @@ asio::awaitable<Response> App::answer(Request& req, const ClientInfo& client, bo
     case Endpoint::subscribe:
       co_return handle_subscribe(call, client);
     case Endpoint::payment_webhook:
-      // No token: the provider proves itself with the HMAC over the raw body instead.
+      // No token: the provider proves itself with the HMAC over the raw body instead. Like
+      // any caller without a token it is limited by address, before the HMAC is computed.
+      if (limiter_.enabled()) {
+        auto d = limiter_.take("ip:" + client.address, clock_.now().value());
+        if (!d.allowed)
+          co_return deny(
+              call, DenyReason::rate_limited,
+              {429, "rate_limited", "too many requests; slow down", {}, d.retry_after_s});
+      }
       if (auto refused = check_webhook_signature(call)) co_return std::move(*refused);
       co_return co_await handle_command(call);
     default:
@@ -338,10 +346,15 @@ asio::awaitable<Response> App::handle_command(Call& call) {
     }
     auto record = engine_.store().get_idempotency(scoped_key);
     if (!record) {
-      std::lock_guard lock(inflight_mu_);
-      inflight_.erase(scoped_key);
-      co_return call.problem(
-          {503, "storage_unavailable", "idempotency records cannot be read", {}, 1});
+      {
+        std::lock_guard lock(inflight_mu_);
+        inflight_.erase(scoped_key);
+      }
+      Response failed =
+          call.problem({503, "storage_unavailable", "idempotency records cannot be read", {}, 1});
+      failed.set("Ordo-Position",
+                 engine_.position_without_partition().to_string());  // none written
+      co_return failed;
     }
     const auto& r = record.value();
     if (r && idempotency_record_honoured(r->created_at, engine_.idempotency_retention_ms(),

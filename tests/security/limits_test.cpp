@@ -105,6 +105,21 @@ TEST_CASE("rate limit: callers without a valid token are limited by address") {
   CHECK(denied(c, "unauthenticated") >= 2);
 }
 
+TEST_CASE("rate limit: the payment webhook (no token) is limited by address too") {
+  TempDir dir{"ratelimit-webhook"};
+  ServerProcess server{dir.path() + "/data", {"--rate-limit", "1"}};
+  server.start();
+  HttpClient c(server.port());
+  const std::string body = R"({"event_id":"e1","payment_id":"p1","type":"captured"})";
+  // Unsigned: refused for its signature until the address's bucket is empty, then 429.
+  CHECK(c.post("/v1/payments/webhook", body).status != 429);
+  int limited = 0;
+  for (int i = 0; i < 20 && !limited; ++i)
+    limited += c.post("/v1/payments/webhook", body).status == 429;
+  CHECK(limited == 1);
+  CHECK(denied(c, "rate_limited") == 1);
+}
+
 TEST_CASE("rate limit is off by default") {
   TempDir dir{"ratelimit-off"};
   ServerProcess server{dir.path() + "/data"};
