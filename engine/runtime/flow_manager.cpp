@@ -55,6 +55,7 @@ struct FlowManager::Step {
   Command command;
   std::string key;
   int attempts = 0;
+  int64_t failing_since_ms = -1;  // the first of the current run of infrastructure failures
   bool resolved = false;
   std::shared_ptr<Slot> slot;  // set while submitted
 };
@@ -174,6 +175,7 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
       s.command = std::move(*next);
       s.key += ":refused";
       s.attempts = 0;
+      s.failing_since_ms = -1;
       return {};
     }
     if (refusal_is_benign(s.command, r)) {
@@ -182,10 +184,20 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
     }
     return park(s, fmt::format("{}: {}", to_string(r.code), r.detail));
   };
+  bool backoff = false;
+  // An infrastructure failure: tried again after a backoff, parked once it has lasted.
+  auto failed = [&](Step& s, std::string why) -> Status {
+    ++s.attempts;
+    const int64_t now = clock_.now().value();
+    if (s.failing_since_ms < 0) s.failing_since_ms = now;
+    if (now - s.failing_since_ms >= config_.park_after_ms) return park(s, std::move(why));
+    backoff = true;
+    return {};
+  };
 
   for (;;) {
     bool pending = false;
-    bool backoff = false;
+    backoff = false;
     // Submit every unresolved step that is not in flight.
     for (Step& s : steps) {
       if (s.resolved || s.slot) continue;
@@ -226,11 +238,7 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
         ++stats_.steps;
       }
       if (engine_.submit(std::move(sub)) == SubmitResult::overloaded) {
-        if (++s.attempts >= config_.max_attempts) {
-          if (auto st = park(s, "the target partition stayed overloaded"); !st) return st;
-        } else {
-          backoff = true;
-        }
+        if (auto st = failed(s, "the target partition stayed overloaded"); !st) return st;
         continue;
       }
       s.slot = slot;
@@ -252,11 +260,7 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
       }
       s.slot.reset();
       if (!c->durable) {
-        if (++s.attempts >= config_.max_attempts) {
-          if (auto st = park(s, c->durable.message()); !st) return st;
-        } else {
-          backoff = true;
-        }
+        if (auto st = failed(s, c->durable.message()); !st) return st;
         continue;
       }
       if (c->outcome.rejection) {

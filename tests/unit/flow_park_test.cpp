@@ -9,6 +9,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
+#include <atomic>
 
 #include <fmt/core.h>
 
@@ -87,7 +89,7 @@ TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly on
     REQUIRE(r == SubmitResult::queued);
   }
   FlowConfig fc;
-  fc.max_attempts = 1;
+  fc.park_after_ms = 0;  // parked at the first failure
   fc.first_backoff_ms = 1;
   FlowManager flows(e, e.flow_store(), clock, fc);
   REQUIRE(flows.load().ok());
@@ -162,4 +164,105 @@ TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly on
   int initiated = 0;
   for (const auto& ev : payments.value()) initiated += ev.type == "PaymentInitiated";
   CHECK(initiated == 1);
+}
+
+namespace {
+
+// An order o1 whose wallet payment was requested, on an engine whose writer is not running,
+// with its partition's queue (4) full: the payment's flow step cannot be submitted.
+struct OverloadRig {
+  test::TempDir dir{"flow-overload"};
+  ManualClock clock;
+  std::unique_ptr<Engine> engine;
+  PartitionProcessor* proc = nullptr;
+  std::unique_ptr<FlowManager> flows;
+
+  OverloadRig() {
+    EngineConfig cfg;
+    cfg.data_dir = dir.sub("engine");
+    cfg.partitions = 1;
+    cfg.processor.queue_capacity = 4;
+    auto opened = Engine::open_embedded(cfg, clock);
+    REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
+    engine = std::move(opened.value());
+    proc = &engine->processor(PartitionId{0});
+    auto run = [&](Command c) {
+      auto d = submit(*engine, std::move(c));
+      CHECK(proc->run_once() == 1u);
+      REQUIRE(accepted(d));
+    };
+    run(DefineProduct{Sku{"mug"}, SellerId{"acme"}, "Mug", AmountMinor{1000}, Currency{"EUR"},
+                      Quantity{5}});
+    run(DepositToWallet{OwnerId{"alice"}, Currency{"EUR"}, AmountMinor{5000}, "top-up"});
+    run(PlaceOrder{
+        OrderId{"o1"}, CustomerId{"alice"}, {OrderLineRequest{Sku{"mug"}, Quantity{1}}}});
+    run(PayOrder{OrderId{"o1"}, PaymentId{"pay-1"}, PaymentMethod::wallet, std::nullopt});
+    for (int i = 0; i < 4; ++i) {
+      SubmitResult r{};
+      submit(*engine, AdjustStock{Sku{"mug"}, Quantity{1}, "filler"}, &r);
+      REQUIRE(r == SubmitResult::queued);
+    }
+    FlowConfig fc;
+    fc.first_backoff_ms = 1;
+    fc.park_after_ms = 60'000;
+    flows = std::make_unique<FlowManager>(*engine, engine->flow_store(), clock, fc);
+    REQUIRE(flows->load().ok());
+  }
+  // Waits (bounded) until the manager has backed off `n` times in all.
+  void wait_for_retries(uint64_t n) {
+    const auto until = std::chrono::steady_clock::now() + kWaitBound;
+    while (flows->stats().retries < n) {
+      if (std::chrono::steady_clock::now() >= until) FAIL("the flow manager stopped retrying");
+      std::this_thread::yield();
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a flow step whose partition stays overloaded is retried, then parked after the limit") {
+  OverloadRig r;
+  std::thread round([&] { r.flows->run_once(); });
+  r.wait_for_retries(10);  // ten refusals: still retried, not parked
+  CHECK(r.flows->parked(10)->empty());
+  r.clock.advance_ms(60'000 - 1);
+  const uint64_t retries = r.flows->stats().retries;
+  r.wait_for_retries(retries + 3);  // just short of the limit: still retried
+  CHECK(r.flows->parked(10)->empty());
+  r.clock.advance_ms(1);
+  round.join();  // the next refusal finds the limit reached and parks the step
+  auto parked = r.flows->parked(10);
+  REQUIRE(parked.ok());
+  REQUIRE(parked->size() == 1u);
+  CHECK(parked->front().command == "InitiatePayment");
+  CHECK(parked->front().error.find("overloaded") != std::string::npos);
+  CHECK(r.flows->stats().parked == 1u);
+  CHECK(r.proc->run_once() == 4u);  // the fillers, and nothing else
+  CHECK(r.proc->state_for_test().find_payment(PaymentId{"pay-1"}) == nullptr);
+}
+
+TEST_CASE("a flow step carries on by itself once its overloaded partition has room") {
+  OverloadRig r;
+  std::atomic<bool> round_done{false};
+  std::thread round([&] {
+    r.flows->run_once();
+    round_done = true;
+  });
+  r.wait_for_retries(10);
+  CHECK(r.flows->parked(10)->empty());
+  CHECK(r.proc->run_once() == 4u);  // the fillers: now there is room
+  // The step is submitted at its next attempt; the partition runs until the round has its
+  // outcome.
+  const auto until = std::chrono::steady_clock::now() + kWaitBound;
+  while (!round_done) {
+    if (std::chrono::steady_clock::now() >= until) FAIL("the flow round did not end");
+    r.proc->run_once();
+  }
+  round.join();
+  CHECK(r.flows->parked(10)->empty());
+  CHECK(r.flows->stats().parked == 0u);
+  const PartitionState& s = r.proc->state_for_test();
+  REQUIRE(s.find_payment(PaymentId{"pay-1"}) != nullptr);
+  CHECK(s.find_escrow(OrderId{"o1"})->held_minor.value() == 1000);
+  CHECK(s.find_wallet(OwnerId{"alice"}, Currency{"EUR"})->balance_minor.value() == 4000);
 }
