@@ -58,6 +58,7 @@ void App::join_offloads() {
   query_lane_.pool.join();
   log_read_lane_.pool.join();
   audit_lane_.pool.join();
+  settle_lane_.pool.join();
 }
 
 Response App::deny(const Call& call, DenyReason reason, Problem p) {

@@ -171,6 +171,10 @@ class App {
   OffloadLane query_lane_{4, config_.max_pending_queries, config_.query_timeout};
   OffloadLane log_read_lane_{2, config_.max_pending_log_reads, config_.query_timeout};
   OffloadLane audit_lane_{1, 1, config_.audit_verify_timeout};
+  // The `?wait=true` rewrites of idempotency records (one short local write each), on their
+  // own lane: auditors filling the log-read lane must not make a retry replay a stale answer.
+  // At most one per command in flight, which the partitions' queues bound.
+  OffloadLane settle_lane_{1, 16'384, config_.query_timeout};
   std::unique_ptr<LiveFeed> feed_;
 };
 

@@ -195,7 +195,7 @@ asio::awaitable<void> App::settle_idempotency(const std::string& key, const Resp
                                               std::move(position));
   };
   QueryOutcome outcome;
-  auto settled = co_await offload<Status>(log_read_lane_, std::move(work), outcome);
+  auto settled = co_await offload<Status>(settle_lane_, std::move(work), outcome);
   // The client still gets the flow's end; only a retry would see the command's own answer
   // (202 for a payment), as before this record was settled.
   if (!settled || !*settled)
