@@ -34,6 +34,9 @@ struct LiveFeedConfig {
   size_t queue_limit = 1000;   // messages waiting for one subscriber
   std::chrono::milliseconds poll_interval{50};
   size_t read_batch = 500;  // events read per partition per poll
+  // A message the subscriber has not taken within this long ends its connection: one that
+  // stops reading (while keeping the connection alive) would otherwise hold its slot for good.
+  std::chrono::milliseconds write_timeout{10'000};
 };
 
 // Who subscribes and what they asked for.

@@ -40,7 +40,8 @@ int usage() {
       "             [--webhook-secret-file F (or ORDO_WEBHOOK_SECRET)] [--platform-fee-bps 500]\n"
       "             [--auto-release-after 7d] [--flow-wait-timeout 10s]\n"
       "             [--max-subscriptions 256] [--max-subscriptions-per-caller 16]\n"
-      "             [--subscribe-queue-limit 1000] [--max-pending-queries 64]\n"
+      "             [--subscribe-queue-limit 1000] [--subscribe-write-timeout 10s]\n"
+      "             [--max-pending-queries 64]\n"
       "  ordo token --sub S --role R [--tier vip] [--ttl 1h]\n"
       "             (--jwt-secret-file F | --data-dir DIR)\n"
       "  ordo replay export|verify|state-at|stats (--data-dir DIR | --file EXPORT.jsonl) ...\n"
@@ -148,6 +149,11 @@ int cmd_serve(const Args& args) {
     return 2;
   }
   engine_config.processor.auto_release_after = DurationMs{*auto_release};
+  auto write_timeout = parse_duration_ms(args.get_or("subscribe-write-timeout", "10s"));
+  if (!write_timeout || *write_timeout <= 0) {
+    std::fprintf(stderr, "ordo serve: bad --subscribe-write-timeout (a duration like 10s)\n");
+    return 2;
+  }
   try {
     engine_config.processor.platform_fee_bps = std::stoll(args.get_or("platform-fee-bps", "500"));
   } catch (...) {
@@ -192,6 +198,7 @@ int cmd_serve(const Args& args) {
     app_config.live.max_subscriptions = std::stoul(args.get_or("max-subscriptions", "256"));
     app_config.live.max_per_caller = std::stoul(args.get_or("max-subscriptions-per-caller", "16"));
     app_config.live.queue_limit = std::stoul(args.get_or("subscribe-queue-limit", "1000"));
+    app_config.live.write_timeout = std::chrono::milliseconds(*write_timeout);
     // GET queries on the views: how many may wait for or run on the query pool at once.
     app_config.max_pending_queries = std::stoul(args.get_or("max-pending-queries", "64"));
   } catch (...) {

@@ -49,9 +49,11 @@ std::optional<std::vector<std::string>> parse_types(std::string_view v) {
 
 // What the connection's two coroutines share.
 struct Connection {
-  explicit Connection(asio::any_io_executor ex) : wake(std::move(ex)) {}
-  asio::steady_timer wake;  // the writer waits here; cancelled to wake it
+  explicit Connection(asio::any_io_executor ex) : wake(ex), write_deadline(std::move(ex)) {}
+  asio::steady_timer wake;            // the writer waits here; cancelled to wake it
+  asio::steady_timer write_deadline;  // runs out when a message is not taken in time
   bool reader_done = false;
+  bool writing = false;  // a message is being written
 };
 
 // Reads (and ignores) what the subscriber sends, so control frames (pong, close) are handled;
@@ -71,8 +73,9 @@ asio::awaitable<void> read_loop(Ws& ws, std::shared_ptr<Connection> conn) {
 
 class SubscribeSession final : public WebSocketSession {
  public:
-  SubscribeSession(LiveFeed& feed, std::shared_ptr<Subscription> sub)
-      : feed_(feed), sub_(std::move(sub)) {}
+  SubscribeSession(LiveFeed& feed, std::shared_ptr<Subscription> sub,
+                   std::chrono::milliseconds write_timeout)
+      : feed_(feed), sub_(std::move(sub)), write_timeout_(write_timeout) {}
   ~SubscribeSession() override {
     sub_->set_wake(nullptr);
     feed_.release(*sub_);
@@ -86,6 +89,7 @@ class SubscribeSession final : public WebSocketSession {
 
   LiveFeed& feed_;
   std::shared_ptr<Subscription> sub_;
+  const std::chrono::milliseconds write_timeout_;
 };
 
 template <typename Ws>
@@ -121,7 +125,21 @@ asio::awaitable<void> SubscribeSession::serve(Ws& ws) {
       break;
     }
     if (next.message) {
+      // A subscriber that stops reading fills the socket's buffers and the write waits; past
+      // the deadline the socket is closed, which ends the write (no close frame can get
+      // through). The handler runs on this executor: while `writing`, this frame and `ws`
+      // are alive.
+      conn->write_deadline.expires_after(write_timeout_);
+      conn->write_deadline.async_wait([weak, &ws](beast::error_code e) {
+        auto c = weak.lock();
+        if (e || !c || !c->writing) return;
+        beast::error_code ignored;
+        beast::get_lowest_layer(ws).socket().close(ignored);
+      });
+      conn->writing = true;
       co_await ws.async_write(asio::buffer(*next.message), redirect_error(use_awaitable, ec));
+      conn->writing = false;
+      conn->write_deadline.cancel();
       if (ec) break;
       continue;
     }
@@ -205,7 +223,8 @@ Response App::handle_subscribe(Call& call, const ClientInfo& client) {
     return call.problem(
         {503, "storage_unavailable", "the log could not be read", {}, config_.retry_after_s});
   }
-  client.upgrade = std::make_shared<SubscribeSession>(*feed_, std::move(sub));
+  client.upgrade =
+      std::make_shared<SubscribeSession>(*feed_, std::move(sub), config_.live.write_timeout);
   return Response{http::status::switching_protocols, req.version()};
 }
 

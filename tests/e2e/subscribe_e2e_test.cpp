@@ -286,8 +286,10 @@ TEST_CASE("subscribe: refusals come before the upgrade, as problem responses") {
 
 TEST_CASE("subscribe: a slow reader is closed with 1008; another subscriber gets every event") {
   TempDir dir{"subscribe-slow"};
-  // A small queue limit, so a few hundred events overflow it past the kernel's buffers.
-  ServerProcess server{dir.path() + "/data", {"--subscribe-queue-limit", "100"}};
+  // A small queue limit, so a few hundred events overflow it past the kernel's buffers; a
+  // write timeout longer than the test, so the overflow (not the timeout) ends the slow one.
+  ServerProcess server{dir.path() + "/data",
+                       {"--subscribe-queue-limit", "100", "--subscribe-write-timeout", "120s"}};
   server.start();
   HttpClient c(server.port());
   Admin admin{c};
@@ -335,6 +337,57 @@ TEST_CASE("subscribe: a slow reader is closed with 1008; another subscriber gets
   // The server is fine: commands and new subscriptions work.
   WsClient again(server.port(), t);
   CHECK(again.open());
+  CHECK(c.get("/readyz").status == 200);
+}
+
+TEST_CASE(
+    "subscribe: a subscriber that stops reading is cut off at the write timeout; its slot "
+    "is free again") {
+  TempDir dir{"subscribe-stuck"};
+  ServerProcess server{dir.path() + "/data",
+                       {"--max-subscriptions", "1", "--subscribe-write-timeout", "1s"}};
+  server.start();
+  HttpClient c(server.port());
+  Admin admin{c};
+  constexpr int kSkus = 40, kOrders = 20;  // 820 events: under the queue limit (1000)
+  std::vector<std::pair<std::string, int64_t>> lines;
+  for (int i = 0; i < kSkus; ++i) {
+    admin.post("/v1/products", product_body(fmt::format("s{}", i), "acme", 1000));
+    lines.emplace_back(fmt::format("s{}", i), 1);
+  }
+  const std::string t = token("audit", Role::auditor);
+  WsClient stuck(server.port(), t, "/v1/subscribe", 4096);  // never reads until the end
+  REQUIRE(stuck.open());
+  {
+    WsClient second(server.port(), t);
+    CHECK(second.status() == 503);  // the only slot is taken
+  }
+  // Hundreds of kilobytes of events: far past what the two sockets' buffers hold, so a write
+  // to the stuck subscriber waits.
+  const std::string customer = token("carol", Role::customer);
+  for (int o = 0; o < kOrders; ++o)
+    REQUIRE(
+        c.post("/v1/orders", order_body("carol", lines, fmt::format("o{}", o)), bearer(customer))
+            .status == 201);
+  // A message not taken for a second ends the stuck connection and frees the slot (polled,
+  // bounded; no timing is asserted).
+  bool reopened = false;
+  for (int i = 0; i < 300 && !reopened; ++i) {
+    WsClient again(server.port(), t);
+    reopened = again.open();
+    if (!reopened) {
+      REQUIRE(again.status() == 503);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  CHECK(reopened);
+  // The stuck subscriber reads what the kernel buffered, then the end: no close frame (none
+  // could get through), and not every event.
+  size_t got = 0;
+  while (stuck.next()) ++got;
+  CHECK(stuck.error() != websocket::error::closed);
+  CHECK(got < size_t(kOrders) * (kSkus + 1));
+  MESSAGE("the stuck subscriber got ", got, " events before the connection ended");
   CHECK(c.get("/readyz").status == 200);
 }
 
