@@ -239,6 +239,9 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
       }
       if (engine_.submit(std::move(sub)) == SubmitResult::overloaded) {
         if (auto st = failed(s, "the target partition stayed overloaded"); !st) return st;
+        // The steps after it wait for its next attempt: submitted now, one could overtake it
+        // (a card refund's MarkOrderRefunded ahead of the capture's MarkOrderPaid).
+        if (!s.resolved) break;
         continue;
       }
       s.slot = slot;
