@@ -191,16 +191,19 @@ asio::awaitable<Response> App::answer(Request& req, const ClientInfo& client, bo
     case Endpoint::subscribe:
       co_return handle_subscribe(call, client);
     case Endpoint::payment_webhook:
-      // No token: the provider proves itself with the HMAC over the raw body instead. Like
-      // any caller without a token it is limited by address, before the HMAC is computed.
-      if (limiter_.enabled()) {
-        auto d = limiter_.take("ip:" + client.address, clock_.now().value());
-        if (!d.allowed)
-          co_return deny(
-              call, DenyReason::rate_limited,
-              {429, "rate_limited", "too many requests; slow down", {}, d.retry_after_s});
+      // No token: the provider proves itself with the HMAC over the raw body instead. A
+      // request that fails to is limited by address like a caller without a valid token (so
+      // guessing signatures is throttled); the provider's own bursts never are.
+      if (auto refused = check_webhook_signature(call)) {
+        if (limiter_.enabled()) {
+          auto d = limiter_.take("ip:" + client.address, clock_.now().value());
+          if (!d.allowed)
+            co_return deny(
+                call, DenyReason::rate_limited,
+                {429, "rate_limited", "too many requests; slow down", {}, d.retry_after_s});
+        }
+        co_return std::move(*refused);
       }
-      if (auto refused = check_webhook_signature(call)) co_return std::move(*refused);
       co_return co_await handle_command(call);
     default:
       co_return co_await handle_command(call);

@@ -173,7 +173,7 @@ class App {
   OffloadLane audit_lane_{1, 1, config_.audit_verify_timeout};
   // The `?wait=true` rewrites of idempotency records (one short local write each), on their
   // own lane: auditors filling the log-read lane must not make a retry replay a stale answer.
-  // At most one per command in flight, which the partitions' queues bound.
+  // At most one per `?wait=true` request whose flow ended, which the connections bound.
   OffloadLane settle_lane_{1, 16'384, config_.query_timeout};
   std::unique_ptr<LiveFeed> feed_;
 };

@@ -54,6 +54,7 @@ struct Connection {
   asio::steady_timer write_deadline;  // runs out when a message is not taken in time
   bool reader_done = false;
   bool writing = false;  // a message is being written
+  uint64_t writes = 0;   // messages started: a deadline acts only on its own write
 };
 
 // Reads (and ignores) what the subscriber sends, so control frames (pong, close) are handled;
@@ -129,10 +130,13 @@ asio::awaitable<void> SubscribeSession::serve(Ws& ws) {
       // the deadline the socket is closed, which ends the write (no close frame can get
       // through). The handler runs on this executor: while `writing`, this frame and `ws`
       // are alive.
+      const uint64_t write = ++conn->writes;
       conn->write_deadline.expires_after(write_timeout_);
-      conn->write_deadline.async_wait([weak, &ws](beast::error_code e) {
+      conn->write_deadline.async_wait([weak, &ws, write](beast::error_code e) {
+        // A deadline that ran out as its write finished may still run: it must not close
+        // the socket under the next write.
         auto c = weak.lock();
-        if (e || !c || !c->writing) return;
+        if (e || !c || !c->writing || c->writes != write) return;
         beast::error_code ignored;
         beast::get_lowest_layer(ws).socket().close(ignored);
       });

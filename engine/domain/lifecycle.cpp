@@ -276,9 +276,14 @@ Why check_lifecycle(const PartitionState& s, const Event& event) {
         } else if constexpr (std::is_same_v<T, OrderPaymentReturned>) {
           if (auto why = status_is(s, e.order_id, {OrderStatus::expired}, "late payment return"))
             return why;
-          if (s.find_order(e.order_id)->payment_id != e.payment_id)
+          const Order& o = *s.find_order(e.order_id);
+          if (!captured_after_expiry(o, e.payment_id))
             return fmt::format("order {} returns payment {}, not its own", e.order_id.value(),
                                e.payment_id.value());
+          if (e.amount_minor != o.total_minor || e.currency != o.currency)
+            return fmt::format("order {} returns {} {}, not its total {} {}", e.order_id.value(),
+                               e.amount_minor.value(), e.currency.value(), o.total_minor.value(),
+                               o.currency.value());
           return std::nullopt;
         } else {
           return std::nullopt;

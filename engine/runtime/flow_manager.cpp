@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <unordered_set>
 
 #include "engine/domain/assert.hpp"
 #include "engine/log/event_codec.hpp"
@@ -35,6 +36,18 @@ std::string step_key(const Envelope& env) {
 Rendered render_step(const Outcome& o) {
   if (o.rejection) return Rendered{409, std::string(to_string(o.rejection->code))};
   return Rendered{200, ""};
+}
+
+// The order a follow-up acts for (every flow command names one); "" for none.
+std::string order_of_step(const Command& c) {
+  return std::visit(
+      [](const auto& x) -> std::string {
+        if constexpr (requires { x.order_id; })
+          return x.order_id.value();
+        else
+          return {};
+      },
+      c);
 }
 
 bool parse_reject_code(std::string_view s, RejectCode& out) {
@@ -198,9 +211,15 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
   for (;;) {
     bool pending = false;
     backoff = false;
-    // Submit every unresolved step that is not in flight.
+    // Submit every unresolved step that is not in flight, in log order per order.
+    std::unordered_set<std::string> held;  // orders whose earlier step was refused this pass
     for (Step& s : steps) {
       if (s.resolved || s.slot) continue;
+      const std::string order = order_of_step(s.command);
+      if (!order.empty() && held.count(order)) {
+        pending = true;  // behind an earlier step of its order that could not be submitted
+        continue;
+      }
       pending = true;
       auto record = engine_.store().get_idempotency(s.key);
       if (!record) return record.error();
@@ -239,9 +258,9 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
       }
       if (engine_.submit(std::move(sub)) == SubmitResult::overloaded) {
         if (auto st = failed(s, "the target partition stayed overloaded"); !st) return st;
-        // The steps after it wait for its next attempt: submitted now, one could overtake it
-        // (a card refund's MarkOrderRefunded ahead of the capture's MarkOrderPaid).
-        if (!s.resolved) break;
+        // The later steps of its order wait for its next attempt: submitted now, one could
+        // overtake it (a card refund's MarkOrderRefunded ahead of the capture's MarkOrderPaid).
+        if (!s.resolved && !order.empty()) held.insert(order);
         continue;
       }
       s.slot = slot;

@@ -27,7 +27,7 @@ struct FlowConfig {
   // full, the log not writable) is retried, backing off, for this long before it is parked
   // for an admin: an outage or a burst of load outlasts a few attempts, and a step parked
   // for it would leave its order waiting until someone retried it by hand.
-  int64_t park_after_ms = 5 * 60'000;
+  int64_t park_after_ms = 60'000;
   int64_t first_backoff_ms = 50;  // doubled per attempt, up to 64 times this
   int64_t idle_poll_ms = 10;      // how often an idle manager looks for new events
 };

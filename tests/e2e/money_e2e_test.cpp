@@ -369,7 +369,7 @@ TEST_CASE("money: a card capture after the payment timeout is returned to the ca
   std::filesystem::create_directories(dir.path());
   std::ofstream(dir.path() + "/webhook.secret") << kWebhookSecret << "\n";
   ServerProcess server{dir.path() + "/data",
-                       {"--reservation-ttl", "1s", "--payment-timeout", "1s",
+                       {"--reservation-ttl", "3s", "--payment-timeout", "1s",
                         "--webhook-secret-file", dir.path() + "/webhook.secret"}};
   server.start();
   HttpClient c(server.port());

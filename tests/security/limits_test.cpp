@@ -9,8 +9,11 @@
 #include <memory>
 #include <vector>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
+#include "api/webhook_signature.hpp"
 #include "tests/e2e/e2e_helpers.hpp"
 #include "tests/security/security_helpers.hpp"
 
@@ -105,18 +108,36 @@ TEST_CASE("rate limit: callers without a valid token are limited by address") {
   CHECK(denied(c, "unauthenticated") >= 2);
 }
 
-TEST_CASE("rate limit: the payment webhook (no token) is limited by address too") {
+TEST_CASE(
+    "rate limit: webhooks that fail their signature are limited by address, signed ones "
+    "never") {
   TempDir dir{"ratelimit-webhook"};
-  ServerProcess server{dir.path() + "/data", {"--rate-limit", "1"}};
+  std::filesystem::create_directories(dir.path());
+  const std::string secret = "webhook-secret-0123456789abcdef0123456789";
+  std::ofstream(dir.path() + "/webhook.secret") << secret << "\n";
+  ServerProcess server{
+      dir.path() + "/data",
+      {"--rate-limit", "1", "--webhook-secret-file", dir.path() + "/webhook.secret"}};
   server.start();
   HttpClient c(server.port());
-  const std::string body = R"({"event_id":"e1","payment_id":"p1","type":"captured"})";
-  // Unsigned: refused for its signature until the address's bucket is empty, then 429.
-  CHECK(c.post("/v1/payments/webhook", body).status != 429);
+  const std::string body =
+      R"({"event_id":"e1","payment_id":"p1","type":"captured","amount_minor":1})";
+  auto signed_post = [&] {
+    const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+    return c.post("/v1/payments/webhook", body,
+                  {{"Ordo-Signature", api::sign_webhook(secret, now_s, body)}});
+  };
+  // Unsigned: refused for the signature (401) until the address's bucket is empty, then 429.
+  check_problem(c.post("/v1/payments/webhook", body), 401, "invalid_signature");
   int limited = 0;
   for (int i = 0; i < 20 && !limited; ++i)
     limited += c.post("/v1/payments/webhook", body).status == 429;
   CHECK(limited == 1);
+  // The same address's signed webhooks are still served (an unknown payment: 404), however
+  // many come at once.
+  for (int i = 0; i < 10; ++i) CHECK(signed_post().status == 404);
   CHECK(denied(c, "rate_limited") == 1);
 }
 

@@ -82,7 +82,7 @@ TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly on
   REQUIRE(proc.state_for_test().find_order(OrderId{"o1"})->status == OrderStatus::payment_pending);
 
   // The partition's queue is full (its writer is not running): the payment step cannot be
-  // submitted, and with one attempt allowed it is parked at once.
+  // submitted, and with no time allowed for retries it is parked at once.
   for (int i = 0; i < 4; ++i) {
     SubmitResult r{};
     submit(e, AdjustStock{Sku{"mug"}, Quantity{1}, "filler"}, &r);

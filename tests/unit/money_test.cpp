@@ -1432,6 +1432,12 @@ TEST_CASE("money flows: react() to each triggering event") {
     CHECK(std::get<RefundEscrow>(*c).order_id == o);
     CHECK(std::get<RefundEscrow>(*c).currency == kUsd);
   }
+  {
+    auto c = react(OrderPaymentReturned{o, p, AmountMinor{5}, kUsd});
+    REQUIRE(c);
+    CHECK(std::get<RefundEscrow>(*c).order_id == o);
+    CHECK(std::get<RefundEscrow>(*c).currency == kUsd);
+  }
   // Everything else starts no step.
   const std::vector<Event> quiet = {
       OrderPaid{o, p},
@@ -1467,6 +1473,7 @@ TEST_CASE("money flows: react() to each triggering event") {
            PaymentCaptured{p, o, AmountMinor{5}, "ev"}, PaymentFailed{p, o, "x", ""},
            OrderCompleted{o, "confirmed", AmountMinor{5}, kUsd},
            OrderRefunded{o, p, "r", AmountMinor{5}, kUsd},
+           OrderPaymentReturned{o, p, AmountMinor{5}, kUsd},
            EscrowRefunded{o, std::string(kExternalCard), AmountMinor{5}, kUsd, true}}) {
     CAPTURE(event_type(e));
     REQUIRE(react(e).has_value());
