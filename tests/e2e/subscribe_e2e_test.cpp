@@ -110,6 +110,15 @@ struct Admin {
     auto r = c.post(target, body, bearer(tok));
     REQUIRE_MESSAGE(r.status == want, target, " ", r.body);
   }
+  // Products s0..s{n-1} of seller acme, and an order line of one of each.
+  std::vector<std::pair<std::string, int64_t>> products(int n) {
+    std::vector<std::pair<std::string, int64_t>> lines;
+    for (int i = 0; i < n; ++i) {
+      post("/v1/products", product_body(fmt::format("s{}", i), "acme", 1000));
+      lines.emplace_back(fmt::format("s{}", i), 1);
+    }
+    return lines;
+  }
 };
 
 }  // namespace
@@ -294,11 +303,7 @@ TEST_CASE("subscribe: a slow reader is closed with 1008; another subscriber gets
   HttpClient c(server.port());
   Admin admin{c};
   constexpr int kSkus = 40, kOrders = 25;
-  std::vector<std::pair<std::string, int64_t>> lines;
-  for (int i = 0; i < kSkus; ++i) {
-    admin.post("/v1/products", product_body(fmt::format("s{}", i), "acme", 1000));
-    lines.emplace_back(fmt::format("s{}", i), 1);
-  }
+  const auto lines = admin.products(kSkus);
   const std::string t = token("audit", Role::auditor);
   WsClient slow(server.port(), t, "/v1/subscribe", 4096);  // never reads until the end
   WsClient fast(server.port(), t);
@@ -350,11 +355,7 @@ TEST_CASE(
   HttpClient c(server.port());
   Admin admin{c};
   constexpr int kSkus = 40, kOrders = 20;  // 820 events: under the queue limit (1000)
-  std::vector<std::pair<std::string, int64_t>> lines;
-  for (int i = 0; i < kSkus; ++i) {
-    admin.post("/v1/products", product_body(fmt::format("s{}", i), "acme", 1000));
-    lines.emplace_back(fmt::format("s{}", i), 1);
-  }
+  const auto lines = admin.products(kSkus);
   const std::string t = token("audit", Role::auditor);
   WsClient stuck(server.port(), t, "/v1/subscribe", 4096);  // never reads until the end
   REQUIRE(stuck.open());

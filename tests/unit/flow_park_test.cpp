@@ -54,18 +54,24 @@ bool accepted(const std::shared_ptr<Done>& d) {
   return d->completion && d->completion->durable.ok() && !d->completion->outcome.rejection;
 }
 
-}  // namespace
-
-TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly once when retried") {
-  test::TempDir dir{"flow-park"};
-  ManualClock clock;
+// One partition whose queue takes 4 commands; its writer is not started.
+std::unique_ptr<Engine> open_small_engine(const test::TempDir& dir, const Clock& clock) {
   EngineConfig cfg;
   cfg.data_dir = dir.sub("engine");
   cfg.partitions = 1;
   cfg.processor.queue_capacity = 4;
   auto opened = Engine::open_embedded(cfg, clock);
   REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
-  Engine& e = *opened.value();
+  return std::move(opened.value());
+}
+
+}  // namespace
+
+TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly once when retried") {
+  test::TempDir dir{"flow-park"};
+  ManualClock clock;
+  auto engine = open_small_engine(dir, clock);
+  Engine& e = *engine;
   PartitionProcessor& proc = e.processor(PartitionId{0});
 
   // A product, a funded wallet, an order, and its wallet payment requested.
@@ -178,13 +184,7 @@ struct OverloadRig {
   std::unique_ptr<FlowManager> flows;
 
   OverloadRig() {
-    EngineConfig cfg;
-    cfg.data_dir = dir.sub("engine");
-    cfg.partitions = 1;
-    cfg.processor.queue_capacity = 4;
-    auto opened = Engine::open_embedded(cfg, clock);
-    REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
-    engine = std::move(opened.value());
+    engine = open_small_engine(dir, clock);
     proc = &engine->processor(PartitionId{0});
     auto run = [&](Command c) {
       auto d = submit(*engine, std::move(c));
