@@ -61,6 +61,18 @@ void App::join_offloads() {
   settle_lane_.pool.join();
 }
 
+std::optional<Response> App::throttle(const Call& call, const std::string& key) {
+  if (!limiter_.enabled()) return std::nullopt;
+  auto d = limiter_.take(key, clock_.now().value());
+  if (d.allowed) return std::nullopt;
+  return deny(call, DenyReason::rate_limited,
+              {429, "rate_limited", "too many requests; slow down", {}, d.retry_after_s});
+}
+
+void App::name_log_end(Response& res) {
+  res.set("Ordo-Position", engine_.position_without_partition().to_string());
+}
+
 Response App::deny(const Call& call, DenyReason reason, Problem p) {
   std::string_view target = call.req.target();
   denials_.record(reason, call.req.method_string(), target.substr(0, target.find('?')),
@@ -75,7 +87,7 @@ asio::awaitable<Response> App::handle(Request& req, const ClientInfo& client) {
   // (A 503 names its own, or none when the command's outcome is unknown.)
   const int status = res.result_int();
   if (command && status >= 400 && status < 500 && res.find("Ordo-Position") == res.end())
-    res.set("Ordo-Position", engine_.position_without_partition().to_string());
+    name_log_end(res);
   co_return res;
 }
 
@@ -127,13 +139,9 @@ asio::awaitable<Response> App::answer(Request& req, const ClientInfo& client, bo
     // Rate limit right after authentication: per token, or per address for callers without
     // a valid one (so guessing tokens is throttled too). Open ops endpoints (probes,
     // scrapes) are not limited: they are cheap and must answer while an abuser is throttled.
-    if (limiter_.enabled()) {
-      auto d = limiter_.take(unauthenticated ? "ip:" + client.address : "sub:" + call.who.sub,
-                             clock_.now().value());
-      if (!d.allowed)
-        co_return deny(call, DenyReason::rate_limited,
-                       {429, "rate_limited", "too many requests; slow down", {}, d.retry_after_s});
-    }
+    if (auto limited =
+            throttle(call, unauthenticated ? "ip:" + client.address : "sub:" + call.who.sub))
+      co_return std::move(*limited);
     if (unauthenticated) {
       auto res = deny(call, DenyReason::unauthenticated, std::move(*unauthenticated));
       res.set(http::field::www_authenticate,
@@ -195,13 +203,7 @@ asio::awaitable<Response> App::answer(Request& req, const ClientInfo& client, bo
       // request that fails to is limited by address like a caller without a valid token (so
       // guessing signatures is throttled); the provider's own bursts never are.
       if (auto refused = check_webhook_signature(call)) {
-        if (limiter_.enabled()) {
-          auto d = limiter_.take("ip:" + client.address, clock_.now().value());
-          if (!d.allowed)
-            co_return deny(
-                call, DenyReason::rate_limited,
-                {429, "rate_limited", "too many requests; slow down", {}, d.retry_after_s});
-        }
+        if (auto limited = throttle(call, "ip:" + client.address)) co_return std::move(*limited);
         co_return std::move(*refused);
       }
       co_return co_await handle_command(call);
@@ -318,7 +320,25 @@ asio::awaitable<Response> App::handle_command(Call& call) {
                             invalid->field.empty() ? std::optional<std::string>{} : invalid->field,
                             {}});
 
-  // Idempotency-Key: replay, conflict, or claim the key for this request.
+  // Idempotency-Key: replay, conflict, or claim the key for this request. A claimed key leaves
+  // the in-flight set when its last holder lets go: this handler (however it ends, through a
+  // `?wait=true` wait and the settling of the key's record with the flow's end) and the
+  // command's completion. A retry meanwhile gets 409, not the command's own answer; a command
+  // that outlives its handler (timed out) keeps the key until it completes. It may be let go
+  // on a partition thread or the settle lane: the App outlives both (the engine drains its
+  // queues and the lanes are joined before the App is destroyed).
+  struct InflightKey {
+    InflightKey(App& a, std::string k) : app(a), key(std::move(k)) {}
+    InflightKey(const InflightKey&) = delete;  // one owner erases the key, once
+    InflightKey& operator=(const InflightKey&) = delete;
+    App& app;
+    std::string key;
+    ~InflightKey() {
+      std::lock_guard lock(app.inflight_mu_);
+      app.inflight_.erase(key);
+    }
+  };
+  std::shared_ptr<InflightKey> key_hold;
   std::string_view idem_key = req["Idempotency-Key"];
   std::string scoped_key;
   if (!idem_key.empty()) {
@@ -348,25 +368,17 @@ asio::awaitable<Response> App::handle_command(Call& call) {
                                 {},
                                 1});
     }
+    key_hold = std::make_shared<InflightKey>(*this, scoped_key);
     auto record = engine_.store().get_idempotency(scoped_key);
     if (!record) {
-      {
-        std::lock_guard lock(inflight_mu_);
-        inflight_.erase(scoped_key);
-      }
       Response failed =
           call.problem({503, "storage_unavailable", "idempotency records cannot be read", {}, 1});
-      failed.set("Ordo-Position",
-                 engine_.position_without_partition().to_string());  // none written
+      name_log_end(failed);  // nothing written
       co_return failed;
     }
     const auto& r = record.value();
     if (r && idempotency_record_honoured(r->created_at, engine_.idempotency_retention_ms(),
                                          clock_.now())) {
-      {
-        std::lock_guard lock(inflight_mu_);
-        inflight_.erase(scoped_key);
-      }
       if (r->fingerprint != fingerprint)
         co_return call.problem({422,
                                 "idempotency_key_reused",
@@ -389,26 +401,6 @@ asio::awaitable<Response> App::handle_command(Call& call) {
       money.actor ? *money.actor : Actor{call.who.sub, std::string(to_string(call.who.role))};
   s.meta.vip = call.who.vip();
   s.render = render;
-
-  // The key leaves the in-flight set when its last holder lets go: the command's completion
-  // and this handler, which holds it through a `?wait=true` wait (and the settling of the
-  // key's record with the flow's end). A retry meanwhile gets 409, not the command's own
-  // answer. A command that outlives its handler (timed out) keeps the key until it completes.
-  // It may be let go on a partition thread or the log-read lane: the App outlives both (the
-  // engine drains its queues and the lanes are joined before the App is destroyed).
-  struct InflightKey {
-    InflightKey(App& a, std::string k) : app(a), key(std::move(k)) {}
-    InflightKey(const InflightKey&) = delete;  // one owner erases the key, once
-    InflightKey& operator=(const InflightKey&) = delete;
-    App& app;
-    std::string key;
-    ~InflightKey() {
-      std::lock_guard lock(app.inflight_mu_);
-      app.inflight_.erase(key);
-    }
-  };
-  std::shared_ptr<InflightKey> key_hold;
-  if (!scoped_key.empty()) key_hold = std::make_shared<InflightKey>(*this, scoped_key);
 
   // Completed on the partition thread, awaited here.
   auto waiter =
@@ -443,7 +435,7 @@ asio::awaitable<Response> App::handle_command(Call& call) {
                                   "the partition queue is full; retry shortly",
                                   {},
                                   config_.retry_after_s});
-    busy.set("Ordo-Position", engine_.position_without_partition().to_string());  // none written
+    name_log_end(busy);  // nothing written
     co_return busy;
   }
   std::optional<Completion> done = co_await waiter->wait();

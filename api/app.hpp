@@ -133,6 +133,11 @@ class App {
   asio::awaitable<void> settle_idempotency(const std::string& key, const Response& res,
                                            std::shared_ptr<const void> key_hold);
   std::optional<Response> check_webhook_signature(Call& call);
+  // 429 when the rate limiter has no room left for `key` ("sub:…" or "ip:…"); nullopt when it
+  // has, or is off.
+  std::optional<Response> throttle(const Call& call, const std::string& key);
+  // Names where partition 0's log ended: the position of an answer that wrote nothing.
+  void name_log_end(Response& res);
   asio::awaitable<Response> handle_parked(Call& call);
   // Every refusal for who the caller is (401, 403, someone else's resource, 429) goes
   // through here: counted for /metrics and logged.

@@ -53,8 +53,7 @@ struct Connection {
   asio::steady_timer wake;            // the writer waits here; cancelled to wake it
   asio::steady_timer write_deadline;  // runs out when a message is not taken in time
   bool reader_done = false;
-  bool writing = false;  // a message is being written
-  uint64_t writes = 0;   // messages started: a deadline acts only on its own write
+  uint64_t writing = 0;  // the number of the message being written; 0 between writes
 };
 
 // Reads (and ignores) what the subscriber sends, so control frames (pong, close) are handled;
@@ -111,6 +110,7 @@ asio::awaitable<void> SubscribeSession::serve(Ws& ws) {
   });
   asio::co_spawn(ex, read_loop(ws, conn), asio::detached);
   ws.text(true);
+  uint64_t writes = 0;          // messages written so far, numbering each write's deadline
   websocket::close_reason why;  // close_code::none: no close frame to send
   for (;;) {
     if (conn->reader_done) break;
@@ -130,19 +130,19 @@ asio::awaitable<void> SubscribeSession::serve(Ws& ws) {
       // the deadline the socket is closed, which ends the write (no close frame can get
       // through). The handler runs on this executor: while `writing`, this frame and `ws`
       // are alive.
-      const uint64_t write = ++conn->writes;
+      const uint64_t write = ++writes;
       conn->write_deadline.expires_after(write_timeout_);
       conn->write_deadline.async_wait([weak, &ws, write](beast::error_code e) {
         // A deadline that ran out as its write finished may still run: it must not close
         // the socket under the next write.
         auto c = weak.lock();
-        if (e || !c || !c->writing || c->writes != write) return;
+        if (e || !c || c->writing != write) return;
         beast::error_code ignored;
         beast::get_lowest_layer(ws).socket().close(ignored);
       });
-      conn->writing = true;
+      conn->writing = write;
       co_await ws.async_write(asio::buffer(*next.message), redirect_error(use_awaitable, ec));
-      conn->writing = false;
+      conn->writing = 0;
       conn->write_deadline.cancel();
       if (ec) break;
       continue;

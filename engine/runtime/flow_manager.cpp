@@ -63,10 +63,14 @@ bool parse_reject_code(std::string_view s, RejectCode& out) {
 
 struct FlowManager::Step {
   Step(Envelope src, Command cmd, std::string k)
-      : source(std::move(src)), command(std::move(cmd)), key(std::move(k)) {}
+      : source(std::move(src)),
+        command(std::move(cmd)),
+        key(std::move(k)),
+        order(order_of_step(command)) {}
   Envelope source;
-  Command command;
+  Command command;  // on_refused may replace it, with one for the same order
   std::string key;
+  std::string order;  // the order it acts for: its steps are submitted in log order
   int attempts = 0;
   int64_t failing_since_ms = -1;  // the first of the current run of infrastructure failures
   bool resolved = false;
@@ -215,8 +219,7 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
     std::unordered_set<std::string> held;  // orders whose earlier step was refused this pass
     for (Step& s : steps) {
       if (s.resolved || s.slot) continue;
-      const std::string order = order_of_step(s.command);
-      if (!order.empty() && held.count(order)) {
+      if (!s.order.empty() && held.count(s.order)) {
         pending = true;  // behind an earlier step of its order that could not be submitted
         continue;
       }
@@ -260,7 +263,7 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
         if (auto st = failed(s, "the target partition stayed overloaded"); !st) return st;
         // The later steps of its order wait for its next attempt: submitted now, one could
         // overtake it (a card refund's MarkOrderRefunded ahead of the capture's MarkOrderPaid).
-        if (!s.resolved && !order.empty()) held.insert(order);
+        if (!s.resolved && !s.order.empty()) held.insert(s.order);
         continue;
       }
       s.slot = slot;

@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 
 #include "api/app.hpp"
+#include "engine/log/json.hpp"
 #include "engine/runtime/clock.hpp"
 #include "engine/runtime/engine.hpp"
 #include "tests/unit/support.hpp"
@@ -58,11 +59,9 @@ std::shared_ptr<Pending> start(asio::io_context& io, App& app, Request req) {
 }
 
 std::string problem_code(const Response& res) {
-  const std::string& b = res.body();
-  const auto at = b.find("\"code\":\"");
-  if (at == std::string::npos) return {};
-  const auto from = at + 8;
-  return b.substr(from, b.find('"', from) - from);
+  auto body = parse_json(res.body());
+  const Json* code = body ? body->find("code") : nullptr;
+  return code && code->is_string() ? code->as_string() : std::string();
 }
 
 }  // namespace
