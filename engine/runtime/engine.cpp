@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include <fmt/core.h>
+
 #include "engine/log/kafka/kafka_log.hpp"
 #include "engine/log/rocksdb/rocksdb_log.hpp"
 
@@ -74,6 +76,18 @@ SubmitResult Engine::submit(Submission&& s) {
     Rendered rendered = s.render ? s.render(o) : Rendered{};
     if (s.done)
       s.done(Completion{Status{}, std::move(o), std::move(rendered), position_without_partition()});
+    return SubmitResult::completed;
+  }
+  if (const auto* doubt = std::get_if<ClaimInDoubt>(&r)) {
+    // An infrastructure failure, not a rejection: the id may turn out to be free.
+    if (s.done)
+      s.done(Completion{Status{Error{fmt::format(
+                            "{}: the outcome of an earlier write that claimed it is not known "
+                            "until its partition has read the log back; retry",
+                            doubt->what)}},
+                        {},
+                        {},
+                        position_without_partition()});
     return SubmitResult::completed;
   }
   const Routed routed = std::get<Routed>(r);

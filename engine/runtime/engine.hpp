@@ -24,7 +24,8 @@ struct EngineConfig {
 
 enum class SubmitResult {
   queued,      // `done` will run on the partition thread
-  completed,   // refused by the router; `done` already ran on the calling thread
+  completed,   // refused by the router, or its new id is in doubt (an error to retry);
+               // `done` already ran on the calling thread
   overloaded,  // the partition's queue is full; `done` will not run
 };
 

@@ -27,6 +27,23 @@ std::optional<TimestampMs> timer_due(const Order& o, DurationMs payment_timeout)
   return expiry_due(o, payment_timeout);
 }
 
+// Whether a partition's state holds the effect of a command that claimed a new id: how the
+// writer learns, after a recovery, if a write whose outcome was unknown landed.
+bool effect_in_state(const PartitionState& state, const Command& command) {
+  if (const auto* c = std::get_if<PlaceOrder>(&command)) return state.find_order(c->order_id);
+  if (const auto* y = std::get_if<PayOrder>(&command)) {
+    const Order* o = state.find_order(y->order_id);
+    return o && o->payment_id == y->payment_id;
+  }
+  if (const auto* u = std::get_if<RequestPayout>(&command)) return state.find_payout(u->payout_id);
+  if (const auto* d = std::get_if<DefineProduct>(&command)) {
+    const Product* p = state.find_product(d->sku);
+    return p && p->seller_id == d->seller_id;
+  }
+  ORDO_ASSERT(false, "a command that claims no id was held in doubt");
+  return false;
+}
+
 }  // namespace
 
 PartitionProcessor::PartitionProcessor(PartitionId id, EventLog& log, StateStore& store,
@@ -270,7 +287,7 @@ bool PartitionProcessor::ensure_recovered() {
   if (!needs_recovery_) return true;
   const auto now = std::chrono::steady_clock::now();
   if (now < next_recovery_) return false;
-  next_recovery_ = now + std::chrono::seconds(1);
+  next_recovery_ = now + std::chrono::milliseconds(config_.recovery_retry.value());
   state_ = PartitionState{};
   timers_.clear();
   if (auto s = recover(); !s) {
@@ -279,6 +296,7 @@ bool PartitionProcessor::ensure_recovered() {
     return false;
   }
   std::fprintf(stderr, "ordo: partition %u recovered\n", id_.value());
+  settle_claims_in_doubt();
   set_health(true, "");  // until a write says otherwise
   needs_recovery_ = false;
   return true;
@@ -448,11 +466,30 @@ void PartitionProcessor::answer_recorded_keys(std::vector<Submission>& batch, Ti
   });
 }
 
-void PartitionProcessor::fail_prepared(Prepared& p, const Status& why) {
-  for (auto& s : p.batch) {
-    if (s.owns_claim) router_.release_claim(s.command);
+void PartitionProcessor::fail_prepared(Prepared& p, const Status& why, bool maybe_written) {
+  for (size_t i = 0; i < p.batch.size(); ++i) {
+    Submission& s = p.batch[i];
+    if (s.owns_claim) {
+      // A rejected command wrote nothing of its id, whatever became of the append.
+      if (maybe_written && p.pending[i].event_count > 0) {
+        router_.hold_in_doubt(s.command);
+        std::lock_guard lock(doubt_mu_);
+        claims_in_doubt_.push_back(s.command);
+      } else {
+        router_.release_claim(s.command);
+      }
+    }
     if (s.done) s.done(Completion{why, {}, {}, Position{id_, tail_.last_offset}});
   }
+}
+
+void PartitionProcessor::settle_claims_in_doubt() {
+  std::vector<Command> settled;
+  {
+    std::lock_guard lock(doubt_mu_);
+    settled.swap(claims_in_doubt_);
+  }
+  for (const Command& c : settled) router_.settle_in_doubt(c, effect_in_state(state_, c));
 }
 
 void PartitionProcessor::commit(Prepared& prepared) {
@@ -492,10 +529,11 @@ void PartitionProcessor::commit(Prepared& prepared) {
 
   set_health(durable.ok(), durable.ok() ? std::string() : durable.message(), true);
   if (!durable) {
-    // Nothing was written; the in-memory state ran ahead of the disk. Answer every command
-    // with the failure; the writer reloads the partition from what is durable.
+    // The in-memory state ran ahead of the disk, and the events may or may not be in the log
+    // (a Kafka commit that timed out may have committed). Answer every command with the
+    // failure; the writer reloads the partition from what the log holds.
     write_failed_ = true;
-    fail_prepared(prepared, durable);
+    fail_prepared(prepared, durable, true);
     return;
   }
 

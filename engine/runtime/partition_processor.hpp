@@ -45,6 +45,8 @@ struct ProcessorConfig {
   // committer waited (bench_engine --snapshot-every: 8 was ≈ 5 % faster than 64).
   size_t snapshot_every_batches = 8;
   size_t snapshot_max_dirty = 100'000;
+  // After a failed reload, recovery is tried again at most this often (steady time).
+  DurationMs recovery_retry{1000};
 };
 
 struct ProcessorStats {
@@ -102,7 +104,12 @@ class PartitionProcessor {
   // Answers (and drops from the batch) the commands whose idempotency key already has a
   // live record, or whose record cannot be read.
   void answer_recorded_keys(std::vector<Submission>& batch, TimestampMs now);
-  void fail_prepared(Prepared& p, const Status& why);
+  // Answers every command of a group with the failure. `maybe_written`: the append failed
+  // with its outcome unknown, so the new ids of accepted commands stay claimed, in doubt,
+  // until the next recovery (Router::hold_in_doubt); otherwise they are released.
+  void fail_prepared(Prepared& p, const Status& why, bool maybe_written = false);
+  // After a recovery: tells the router which claims in doubt landed in the log.
+  void settle_claims_in_doubt();
   void hand_off(std::unique_ptr<Prepared> p);
   void drain_committer();
   void reload_if_write_failed();
@@ -159,6 +166,10 @@ class PartitionProcessor {
   bool needs_recovery_ = false;
   std::string recovery_error_;
   std::chrono::steady_clock::time_point next_recovery_{};
+  // Commands whose write failed with its outcome unknown and which claimed a new id: added
+  // by the committer, settled by the writer once recovered (after draining the committer).
+  std::mutex doubt_mu_;
+  std::vector<Command> claims_in_doubt_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -4,6 +4,8 @@
 
 #include <mutex>
 
+#include "engine/domain/assert.hpp"
+
 namespace ordo {
 
 namespace {
@@ -14,7 +16,21 @@ uint64_t fnv1a(std::string_view s, uint64_t h = 1469598103934665603ull) {
   }
   return h;
 }
+
+// The name of the new id a command claims ("order o-1"), if it claims one.
+std::optional<std::string> claim_name(const Command& command) {
+  if (const auto* c = std::get_if<PlaceOrder>(&command)) return "order " + c->order_id.value();
+  if (const auto* y = std::get_if<PayOrder>(&command)) return "payment " + y->payment_id.value();
+  if (const auto* u = std::get_if<RequestPayout>(&command)) return "payout " + u->payout_id.value();
+  if (const auto* d = std::get_if<DefineProduct>(&command)) return "product " + d->sku.value();
+  return std::nullopt;
+}
 }  // namespace
+
+std::optional<ClaimInDoubt> Router::doubt_about(const std::string& name) const {
+  if (!in_doubt_.contains(name)) return std::nullopt;
+  return ClaimInDoubt{name};
+}
 
 PartitionId Router::partition_for_seller(const SellerId& seller) const {
   return PartitionId{static_cast<uint32_t>(fnv1a(seller.value()) % partitions_)};
@@ -31,6 +47,8 @@ Route Router::route(const Command& command) {
         using T = std::decay_t<decltype(c)>;
         if constexpr (std::is_same_v<T, DefineProduct>) {
           std::unique_lock lock(mu_);
+          if (!in_doubt_.empty())
+            if (auto d = doubt_about(*claim_name(command))) return *d;
           auto [it, inserted] = products_.try_emplace(c.sku, ProductRef{c.seller_id, false, 0});
           if (!inserted && it->second.seller_id != c.seller_id)
             return Rejection{RejectCode::already_exists,
@@ -58,6 +76,8 @@ Route Router::route(const Command& command) {
             seller = it->second.seller_id;
           }
           if (!seller) return Rejection{RejectCode::invalid_command, "an order needs lines"};
+          if (!in_doubt_.empty())
+            if (auto d = doubt_about(*claim_name(command))) return *d;
           PartitionId p = partition_for_seller(*seller);
           auto [it, inserted] =
               orders_.try_emplace(c.order_id, OrderRef{p, c.customer_id, *seller, false});
@@ -67,6 +87,8 @@ Route Router::route(const Command& command) {
           return Routed{p, true};
         } else if constexpr (std::is_same_v<T, RequestPayout>) {
           std::unique_lock lock(mu_);
+          if (!in_doubt_.empty())
+            if (auto d = doubt_about(*claim_name(command))) return *d;
           auto [it, inserted] = payouts_.try_emplace(
               c.payout_id, PayoutRef{partition_for_currency(c.currency), c.owner, false});
           if (!inserted)
@@ -79,6 +101,8 @@ Route Router::route(const Command& command) {
           if (o == orders_.end() || !o->second.committed)
             return Rejection{RejectCode::not_found,
                              fmt::format("order {} not found", c.order_id.value())};
+          if (!in_doubt_.empty())
+            if (auto d = doubt_about(*claim_name(command))) return *d;
           auto [it, inserted] =
               payments_.try_emplace(c.payment_id, PaymentRef{PartitionId{0}, false});
           if (!inserted)
@@ -119,6 +143,35 @@ Route Router::route(const Command& command) {
 
 void Router::release_claim(const Command& command) {
   std::unique_lock lock(mu_);
+  release_claim_locked(command);
+}
+
+void Router::hold_in_doubt(const Command& command) {
+  auto name = claim_name(command);
+  if (!name) return;
+  std::unique_lock lock(mu_);
+  ++in_doubt_[*name];
+}
+
+void Router::settle_in_doubt(const Command& command, bool landed) {
+  auto name = claim_name(command);
+  if (!name) return;
+  std::unique_lock lock(mu_);
+  auto it = in_doubt_.find(*name);
+  ORDO_ASSERT(it != in_doubt_.end() && it->second > 0, "settling {}, which is not in doubt", *name);
+  if (--it->second == 0) in_doubt_.erase(it);
+  if (!landed) {
+    release_claim_locked(command);  // the id is free again
+  } else if (const auto* d = std::get_if<DefineProduct>(&command)) {
+    // Committed now (the recovery loaded it); only the count of claims goes down.
+    auto p = products_.find(d->sku);
+    if (p != products_.end()) --p->second.claims;
+  }
+  // A landed PlaceOrder or RequestPayout is committed in the router since the recovery; a
+  // landed PayOrder's payment id stays claimed until its PaymentInitiated commits.
+}
+
+void Router::release_claim_locked(const Command& command) {
   if (const auto* c = std::get_if<PlaceOrder>(&command)) {
     auto it = orders_.find(c->order_id);
     if (it != orders_.end() && !it->second.committed) orders_.erase(it);

@@ -5,6 +5,7 @@
 // so that two partitions never create the same SKU or order.
 #include <optional>
 #include <shared_mutex>
+#include <string>
 #include <unordered_map>
 #include <variant>
 
@@ -50,7 +51,14 @@ struct Routed {
   bool owns_claim = false;
 };
 
-using Route = std::variant<Routed, Rejection>;
+// The command would take or share an id whose claim is in doubt: an earlier write that
+// claimed it failed with its outcome unknown, and its partition has not yet read back what
+// the log holds. Refused as a failure to retry, not as a rejection: the id may be free.
+struct ClaimInDoubt {
+  std::string what;  // "order o-1", for the error message
+};
+
+using Route = std::variant<Routed, Rejection, ClaimInDoubt>;
 
 class Router {
  public:
@@ -65,8 +73,17 @@ class Router {
   // Chooses the partition of a client command, claiming new ids. A Rejection here means
   // the command can be refused without reaching a partition.
   Route route(const Command& c);
-  // Releases a claim made by route() for a command that was then rejected.
+  // Releases a claim made by route() for a command that was then rejected, or whose write
+  // was never attempted or certainly failed.
   void release_claim(const Command& c);
+  // A claim whose command's write failed with its outcome unknown (a Kafka commit that timed
+  // out, an fsync that failed): the events may be in the log. Released at once, the id
+  // could be taken by another partition (another seller's order with the same id) before
+  // this one's recovery finds the events: two aggregates with one id. So the claim is held,
+  // and route() answers ClaimInDoubt for it, until the partition has recovered from the log
+  // and settles it: `landed` says whether the recovered state holds the command's effect.
+  void hold_in_doubt(const Command& c);
+  void settle_in_doubt(const Command& c, bool landed);
 
   // Index maintenance from committed events and from recovered state.
   void on_committed(PartitionId p, const Event& e);
@@ -83,6 +100,10 @@ class Router {
   std::unordered_map<OrderId, OrderRef> orders_;
   std::unordered_map<PaymentId, PaymentRef> payments_;
   std::unordered_map<PayoutId, PayoutRef> payouts_;
+  // Claims in doubt, by "kind id" (`claim_name`), with how many failed writes hold each.
+  std::unordered_map<std::string, int> in_doubt_;
+  std::optional<ClaimInDoubt> doubt_about(const std::string& name) const;  // under mu_
+  void release_claim_locked(const Command& c);
 };
 
 }  // namespace ordo

@@ -169,6 +169,9 @@ struct Rig {
       proc->run_once();
       return std::optional<RejectCode>{rej->code};
     }
+    // A failed append is followed by a recovery at once (run inline), which settles every
+    // claim it left in doubt.
+    REQUIRE(std::holds_alternative<Routed>(r));
     std::optional<Completion> done;
     Submission s;
     s.command = std::move(c);
