@@ -3,13 +3,16 @@
 // the retried step takes effect exactly once.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 #include <atomic>
 
 #include <fmt/core.h>
@@ -265,4 +268,124 @@ TEST_CASE("a flow step carries on by itself once its overloaded partition has ro
   REQUIRE(s.find_payment(PaymentId{"pay-1"}) != nullptr);
   CHECK(s.find_escrow(OrderId{"o1"})->held_minor.value() == 1000);
   CHECK(s.find_wallet(OwnerId{"alice"}, Currency{"EUR"})->balance_minor.value() == 4000);
+}
+
+namespace {
+
+// The manual clock, with a hook run (once, on the thread that reads the clock) the first time
+// the clock is read after it is armed: a test's way to act at an exact point of a flow round.
+class HookClock final : public Clock {
+ public:
+  TimestampMs now() const override {
+    std::function<void()> hook;
+    {
+      std::lock_guard lock(mu_);
+      hook.swap(hook_);  // taken before it runs: the clock it reads is the plain one
+    }
+    if (hook) hook();
+    return inner_.now();
+  }
+  void arm(std::function<void()> hook) {
+    std::lock_guard lock(mu_);
+    hook_ = std::move(hook);
+  }
+
+ private:
+  ManualClock inner_;
+  mutable std::mutex mu_;
+  mutable std::function<void()> hook_;
+};
+
+}  // namespace
+
+TEST_CASE(
+    "a step held back by an overloaded partition is not overtaken by a later step of its "
+    "order") {
+  test::TempDir dir{"flow-order"};
+  HookClock clock;
+  auto engine = open_small_engine(dir, clock);
+  Engine& e = *engine;
+  PartitionProcessor& proc = e.processor(PartitionId{0});
+  auto run = [&](Command c) {
+    auto d = submit(e, std::move(c));
+    CHECK(proc.run_once() == 1u);
+    REQUIRE(accepted(d));
+  };
+  FlowConfig fc;
+  fc.first_backoff_ms = 1;
+  fc.park_after_ms = 60'000;
+  FlowManager flows(e, e.flow_store(), clock, fc);
+  REQUIRE(flows.load().ok());
+  // Runs one flow round on its own thread while this one runs the partition.
+  auto round_with_partition = [&] {
+    std::atomic<bool> done{false};
+    std::thread round([&] {
+      flows.run_once();
+      done = true;
+    });
+    const auto until = std::chrono::steady_clock::now() + kWaitBound;
+    while (!done) {
+      if (std::chrono::steady_clock::now() >= until) FAIL("the flow round did not end");
+      proc.run_once();
+    }
+    round.join();
+  };
+
+  // An order paid by card: its payment initiated by the flow.
+  run(DefineProduct{Sku{"mug"}, SellerId{"acme"}, "Mug", AmountMinor{1000}, Currency{"EUR"},
+                    Quantity{5}});
+  run(PlaceOrder{OrderId{"o1"}, CustomerId{"alice"}, {OrderLineRequest{Sku{"mug"}, Quantity{1}}}});
+  run(PayOrder{OrderId{"o1"}, PaymentId{"pay-1"}, PaymentMethod::card, std::nullopt});
+  round_with_partition();
+  REQUIRE(proc.state_for_test().find_payment(PaymentId{"pay-1"}) != nullptr);
+
+  // The provider captures, then refunds in full, before the flows have run: one round holds
+  // the capture's MarkOrderPaid and, after it, the refund's MarkOrderRefunded.
+  run(ApplyProviderEvent{"evt-capture", PaymentId{"pay-1"}, ProviderEventKind::captured,
+                         AmountMinor{1000}});
+  run(ApplyProviderEvent{"evt-refund", PaymentId{"pay-1"}, ProviderEventKind::refunded,
+                         AmountMinor{1000}});
+  REQUIRE(proc.state_for_test().find_order(OrderId{"o1"})->status == OrderStatus::payment_pending);
+
+  // The queue is full, so MarkOrderPaid is refused. The round then reads the clock to time
+  // its retry: the hook empties the queue right there, so MarkOrderRefunded would fit.
+  for (int i = 0; i < 4; ++i) {
+    SubmitResult r{};
+    submit(e, AdjustStock{Sku{"mug"}, Quantity{1}, "filler"}, &r);
+    REQUIRE(r == SubmitResult::queued);
+  }
+  std::atomic<bool> fired{false};
+  size_t depth_when_fired = 0;
+  clock.arm([&] {
+    depth_when_fired = proc.queue_depth();
+    CHECK(proc.run_once() == 4u);  // on the round's thread; this thread is not running it
+    fired = true;
+  });
+  std::atomic<bool> done{false};
+  std::thread round([&] {
+    flows.run_once();
+    done = true;
+  });
+  const auto until = std::chrono::steady_clock::now() + kWaitBound;
+  while (!fired) {
+    if (std::chrono::steady_clock::now() >= until) FAIL("the flow round never retried");
+    std::this_thread::yield();
+  }
+  while (!done) {
+    if (std::chrono::steady_clock::now() >= until) FAIL("the flow round did not end");
+    proc.run_once();
+  }
+  round.join();
+  CHECK(depth_when_fired == 4u);  // the hook ran after the refusal, with the queue full
+  CHECK(flows.stats().retries >= 1u);
+
+  // Paid, then refunded: the refund was not refused as coming too early.
+  auto evs = e.log().read_stream("order-o1", 0, 100);
+  REQUIRE(evs.ok());
+  std::vector<std::string> types;
+  for (const auto& ev : evs.value()) types.push_back(ev.type);
+  CHECK(std::find(types.begin(), types.end(), "OrderPaid") != types.end());
+  CHECK(std::find(types.begin(), types.end(), "OrderRefunded") != types.end());
+  CHECK(proc.state_for_test().find_order(OrderId{"o1"})->status != OrderStatus::paid);
+  CHECK(flows.parked(10)->empty());
 }
