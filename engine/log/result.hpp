@@ -8,6 +8,9 @@ namespace ordo {
 
 struct Error {
   std::string message;
+  // For a failed EventLog::append: true when it certainly wrote nothing (refused before
+  // writing, or its transaction aborted). False, the default, means it may have landed.
+  bool wrote_nothing = false;
 };
 
 template <typename T>
@@ -31,15 +34,19 @@ class Result {
 class Status {
  public:
   Status() = default;
-  Status(Error e) : err_(std::move(e.message)), failed_(true) {}  // NOLINT
+  Status(Error e)  // NOLINT
+      : err_(std::move(e.message)), failed_(true), wrote_nothing_(e.wrote_nothing) {}
   static Status ok_status() { return {}; }
   bool ok() const noexcept { return !failed_; }
   explicit operator bool() const noexcept { return ok(); }
   const std::string& message() const noexcept { return err_; }
+  // A failed append that certainly wrote nothing (see Error::wrote_nothing).
+  bool wrote_nothing() const noexcept { return failed_ && wrote_nothing_; }
 
  private:
   std::string err_;
   bool failed_ = false;
+  bool wrote_nothing_ = false;
 };
 
 }  // namespace ordo

@@ -241,7 +241,12 @@ void PartitionProcessor::loop() {
     auto batch = take_batch(true);
     reload_if_write_failed();
     fire_due_timers(batch);
-    if (batch.empty()) continue;
+    if (batch.empty()) {
+      // An idle partition still recovers (at most every recovery_retry): new ids held in
+      // doubt by its failed write wait for it, and commands for them never reach it.
+      if (needs_recovery_) ensure_recovered();
+      continue;
+    }
     if (auto p = prepare(batch)) hand_off(std::move(p));
   }
   drain_committer();
@@ -533,7 +538,7 @@ void PartitionProcessor::commit(Prepared& prepared) {
     // (a Kafka commit that timed out may have committed). Answer every command with the
     // failure; the writer reloads the partition from what the log holds.
     write_failed_ = true;
-    fail_prepared(prepared, durable, true);
+    fail_prepared(prepared, durable, !durable.wrote_nothing());
     return;
   }
 

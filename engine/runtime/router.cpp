@@ -28,7 +28,7 @@ std::optional<std::string> claim_name(const Command& command) {
 }  // namespace
 
 std::optional<ClaimInDoubt> Router::doubt_about(const std::string& name) const {
-  if (!in_doubt_.contains(name)) return std::nullopt;
+  if (in_doubt_.empty() || !in_doubt_.contains(name)) return std::nullopt;
   return ClaimInDoubt{name};
 }
 
@@ -47,8 +47,7 @@ Route Router::route(const Command& command) {
         using T = std::decay_t<decltype(c)>;
         if constexpr (std::is_same_v<T, DefineProduct>) {
           std::unique_lock lock(mu_);
-          if (!in_doubt_.empty())
-            if (auto d = doubt_about(*claim_name(command))) return *d;
+          if (auto d = doubt_about(*claim_name(command))) return *d;
           auto [it, inserted] = products_.try_emplace(c.sku, ProductRef{c.seller_id, false, 0});
           if (!inserted && it->second.seller_id != c.seller_id)
             return Rejection{RejectCode::already_exists,
@@ -58,26 +57,29 @@ Route Router::route(const Command& command) {
         } else if constexpr (std::is_same_v<T, AdjustStock>) {
           std::shared_lock lock(mu_);
           auto it = products_.find(c.sku);
-          if (it == products_.end() || !it->second.committed)
+          if (it == products_.end() || !it->second.committed) {
+            if (auto d = doubt_about("product " + c.sku.value())) return *d;
             return Rejection{RejectCode::not_found,
                              fmt::format("product {} not found", c.sku.value())};
+          }
           return Routed{partition_for_seller(it->second.seller_id), false};
         } else if constexpr (std::is_same_v<T, PlaceOrder>) {
           std::unique_lock lock(mu_);
           std::optional<SellerId> seller;
           for (const auto& l : c.lines) {
             auto it = products_.find(l.sku);
-            if (it == products_.end() || !it->second.committed)
+            if (it == products_.end() || !it->second.committed) {
+              if (auto d = doubt_about("product " + l.sku.value())) return *d;
               return Rejection{RejectCode::unknown_sku,
                                fmt::format("unknown sku {}", l.sku.value())};
+            }
             if (seller && *seller != it->second.seller_id)
               return Rejection{RejectCode::mixed_sellers,
                                "all lines of an order must have the same seller"};
             seller = it->second.seller_id;
           }
           if (!seller) return Rejection{RejectCode::invalid_command, "an order needs lines"};
-          if (!in_doubt_.empty())
-            if (auto d = doubt_about(*claim_name(command))) return *d;
+          if (auto d = doubt_about(*claim_name(command))) return *d;
           PartitionId p = partition_for_seller(*seller);
           auto [it, inserted] =
               orders_.try_emplace(c.order_id, OrderRef{p, c.customer_id, *seller, false});
@@ -87,8 +89,7 @@ Route Router::route(const Command& command) {
           return Routed{p, true};
         } else if constexpr (std::is_same_v<T, RequestPayout>) {
           std::unique_lock lock(mu_);
-          if (!in_doubt_.empty())
-            if (auto d = doubt_about(*claim_name(command))) return *d;
+          if (auto d = doubt_about(*claim_name(command))) return *d;
           auto [it, inserted] = payouts_.try_emplace(
               c.payout_id, PayoutRef{partition_for_currency(c.currency), c.owner, false});
           if (!inserted)
@@ -98,11 +99,12 @@ Route Router::route(const Command& command) {
         } else if constexpr (std::is_same_v<T, PayOrder>) {
           std::unique_lock lock(mu_);
           auto o = orders_.find(c.order_id);
-          if (o == orders_.end() || !o->second.committed)
+          if (o == orders_.end() || !o->second.committed) {
+            if (auto d = doubt_about("order " + c.order_id.value())) return *d;
             return Rejection{RejectCode::not_found,
                              fmt::format("order {} not found", c.order_id.value())};
-          if (!in_doubt_.empty())
-            if (auto d = doubt_about(*claim_name(command))) return *d;
+          }
+          if (auto d = doubt_about(*claim_name(command))) return *d;
           auto [it, inserted] =
               payments_.try_emplace(c.payment_id, PaymentRef{PartitionId{0}, false});
           if (!inserted)
@@ -117,24 +119,30 @@ Route Router::route(const Command& command) {
         } else if constexpr (std::is_same_v<T, ApplyProviderEvent>) {
           std::shared_lock lock(mu_);
           auto it = payments_.find(c.payment_id);
-          if (it == payments_.end() || !it->second.committed)
+          if (it == payments_.end() || !it->second.committed) {
+            if (auto d = doubt_about("payment " + c.payment_id.value())) return *d;
             return Rejection{RejectCode::not_found,
                              fmt::format("payment {} not found", c.payment_id.value())};
+          }
           return Routed{it->second.partition, false};
         } else if constexpr (std::is_same_v<T, CompletePayout> || std::is_same_v<T, RejectPayout>) {
           std::shared_lock lock(mu_);
           auto it = payouts_.find(c.payout_id);
-          if (it == payouts_.end() || !it->second.committed)
+          if (it == payouts_.end() || !it->second.committed) {
+            if (auto d = doubt_about("payout " + c.payout_id.value())) return *d;
             return Rejection{RejectCode::not_found,
                              fmt::format("payout {} not found", c.payout_id.value())};
+          }
           return Routed{it->second.partition, false};
         } else {
           // Every other command targets an existing order: cancel, expiry and the lifecycle.
           std::shared_lock lock(mu_);
           auto it = orders_.find(c.order_id);
-          if (it == orders_.end() || !it->second.committed)
+          if (it == orders_.end() || !it->second.committed) {
+            if (auto d = doubt_about("order " + c.order_id.value())) return *d;
             return Rejection{RejectCode::not_found,
                              fmt::format("order {} not found", c.order_id.value())};
+          }
           return Routed{it->second.partition, false};
         }
       },
@@ -160,15 +168,10 @@ void Router::settle_in_doubt(const Command& command, bool landed) {
   auto it = in_doubt_.find(*name);
   ORDO_ASSERT(it != in_doubt_.end() && it->second > 0, "settling {}, which is not in doubt", *name);
   if (--it->second == 0) in_doubt_.erase(it);
-  if (!landed) {
-    release_claim_locked(command);  // the id is free again
-  } else if (const auto* d = std::get_if<DefineProduct>(&command)) {
-    // Committed now (the recovery loaded it); only the count of claims goes down.
-    auto p = products_.find(d->sku);
-    if (p != products_.end()) --p->second.claims;
-  }
-  // A landed PlaceOrder or RequestPayout is committed in the router since the recovery; a
-  // landed PayOrder's payment id stays claimed until its PaymentInitiated commits.
+  // A landed command's id is committed in the router since the recovery loaded the state (a
+  // product's claim count restarted there), and a landed PayOrder's payment id stays claimed
+  // until its PaymentInitiated commits: only an id that did not land is let go.
+  if (!landed) release_claim_locked(command);
 }
 
 void Router::release_claim_locked(const Command& command) {

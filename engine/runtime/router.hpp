@@ -51,9 +51,10 @@ struct Routed {
   bool owns_claim = false;
 };
 
-// The command would take or share an id whose claim is in doubt: an earlier write that
-// claimed it failed with its outcome unknown, and its partition has not yet read back what
-// the log holds. Refused as a failure to retry, not as a rejection: the id may be free.
+// The command would take, or refers to, an id whose claim is in doubt: an earlier write
+// that claimed it failed with its outcome unknown, and its partition has not yet read back
+// what the log holds. Refused as a failure to retry, not as a rejection: the id may be free,
+// or may exist (a PayOrder for the order whose PlaceOrder is in doubt is not a 404).
 struct ClaimInDoubt {
   std::string what;  // "order o-1", for the error message
 };

@@ -4,9 +4,12 @@
 // Two partitions on one router, run inline, over the RocksDB log with faults in front.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <variant>
 
 #include "engine/log/rocksdb/rocksdb_log.hpp"
@@ -26,10 +29,12 @@ namespace {
 // partition from recovering.
 class DoubtfulLog final : public EventLog {
  public:
-  enum class Next { write, land_then_fail, fail_unwritten };
+  // fail_unwritten: an ambiguous failure that did not land; refuse: a failure that says it
+  // wrote nothing (a Kafka transaction aborted).
+  enum class Next { write, land_then_fail, fail_unwritten, refuse };
   explicit DoubtfulLog(EventLog& inner) : inner_(inner) {}
-  Next next = Next::write;
-  bool tail_fails = false;
+  std::atomic<Next> next{Next::write};
+  std::atomic<bool> tail_fails{false};
 
   uint32_t partition_count() const override { return inner_.partition_count(); }
   Result<LogTail> tail(PartitionId p) override {
@@ -37,8 +42,9 @@ class DoubtfulLog final : public EventLog {
     return inner_.tail(p);
   }
   Status append(PartitionId p, std::span<Envelope> events, const DeltaBuilder& b) override {
-    const Next now = std::exchange(next, Next::write);
+    const Next now = next.exchange(Next::write);
     if (now == Next::fail_unwritten) return Error{"injected: append failed"};
+    if (now == Next::refuse) return Error{"injected: transaction aborted", true};
     Status s = inner_.append(p, events, b);
     if (now == Next::land_then_fail && s.ok()) return Error{"injected: commit timed out"};
     return s;
@@ -173,6 +179,13 @@ TEST_CASE(
   CHECK(rig.run(rig.order("o-1", "b")) == Answer::in_doubt);
   CHECK(rig.run(rig.order("o-1", "a")) == Answer::in_doubt);
   CHECK(rig.state(rig.pb).find_order(OrderId{"o-1"}) == nullptr);
+  // Commands that refer to o-1 are not told it does not exist: it may.
+  CHECK(rig.run(PayOrder{OrderId{"o-1"}, PaymentId{"pay-1"}, PaymentMethod::card, std::nullopt}) ==
+        Answer::in_doubt);
+  CHECK(rig.run(CancelOrder{OrderId{"o-1"}, "changed my mind", std::nullopt}) == Answer::in_doubt);
+  CHECK(rig.run(PayOrder{OrderId{"o-404"}, PaymentId{"pay-1"}, PaymentMethod::card,
+                         std::nullopt}) == Answer::refused);
+  CHECK(rig.last_rejection == RejectCode::not_found);
   // Other ids and the other partition are not held up.
   CHECK(rig.run(rig.order("o-2", "b")) == Answer::accepted);
 
@@ -246,4 +259,63 @@ TEST_CASE(
   CHECK(rig.run(DefineProduct{Sku{"c"}, rig.seller_b, "C", AmountMinor{5}, Currency{"USD"},
                               Quantity{3}}) == Answer::refused);
   CHECK(rig.last_rejection == RejectCode::already_exists);
+}
+
+TEST_CASE("a failed write that says it wrote nothing holds no id") {
+  TwoPartitions rig;
+  REQUIRE(rig.run(DefineProduct{Sku{"a"}, rig.seller_a, "A", AmountMinor{100}, Currency{"USD"},
+                                Quantity{50}}) == Answer::accepted);
+  REQUIRE(rig.run(DefineProduct{Sku{"b"}, rig.seller_b, "B", AmountMinor{100}, Currency{"USD"},
+                                Quantity{50}}) == Answer::accepted);
+  rig.log->next = DoubtfulLog::Next::refuse;
+  rig.log->tail_fails = true;
+  CHECK(rig.run(rig.order("o-1", "a")) == Answer::failed);
+  CHECK(rig.run(rig.order("o-1", "b")) == Answer::accepted);
+  CHECK(rig.state(rig.pb).find_order(OrderId{"o-1"}) != nullptr);
+}
+
+TEST_CASE("a payment id whose PayOrder landed stays claimed after the recovery") {
+  TwoPartitions rig;
+  REQUIRE(rig.run(DefineProduct{Sku{"a"}, rig.seller_a, "A", AmountMinor{100}, Currency{"USD"},
+                                Quantity{50}}) == Answer::accepted);
+  REQUIRE(rig.run(rig.order("o-1", "a")) == Answer::accepted);
+  REQUIRE(rig.run(rig.order("o-2", "a")) == Answer::accepted);
+  rig.log->next = DoubtfulLog::Next::land_then_fail;
+  rig.log->tail_fails = true;
+  CHECK(rig.run(PayOrder{OrderId{"o-1"}, PaymentId{"pay-1"}, PaymentMethod::card, std::nullopt}) ==
+        Answer::failed);
+  CHECK(rig.run(PayOrder{OrderId{"o-2"}, PaymentId{"pay-1"}, PaymentMethod::card, std::nullopt}) ==
+        Answer::in_doubt);
+  rig.log->tail_fails = false;
+  CHECK(rig.run(AdjustStock{Sku{"a"}, Quantity{1}, "restock"}) == Answer::accepted);  // recovers
+  CHECK(rig.state(rig.pa).find_order(OrderId{"o-1"})->status == OrderStatus::payment_pending);
+  CHECK(rig.run(PayOrder{OrderId{"o-2"}, PaymentId{"pay-1"}, PaymentMethod::card, std::nullopt}) ==
+        Answer::refused);
+  CHECK(rig.last_rejection == RejectCode::already_exists);
+}
+
+TEST_CASE("an idle partition recovers by itself and settles what it held in doubt") {
+  TwoPartitions rig;
+  REQUIRE(rig.run(DefineProduct{Sku{"a"}, rig.seller_a, "A", AmountMinor{100}, Currency{"USD"},
+                                Quantity{50}}) == Answer::accepted);
+  REQUIRE(rig.run(DefineProduct{Sku{"b"}, rig.seller_b, "B", AmountMinor{100}, Currency{"USD"},
+                                Quantity{50}}) == Answer::accepted);
+  rig.log->next = DoubtfulLog::Next::land_then_fail;
+  rig.log->tail_fails = true;
+  CHECK(rig.run(rig.order("o-1", "a")) == Answer::failed);
+
+  // Its writer runs, with nothing to do: the only traffic is retries the router turns away.
+  rig.procs[rig.pa.value()]->start();
+  CHECK(rig.run(rig.order("o-1", "b")) == Answer::in_doubt);
+  rig.log->tail_fails = false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::holds_alternative<ClaimInDoubt>(rig.router.route(rig.order("o-1", "b")))) {
+    if (std::chrono::steady_clock::now() >= until) FAIL("the idle partition never recovered");
+    std::this_thread::yield();
+  }
+  Route r = rig.router.route(rig.order("o-1", "b"));
+  REQUIRE(std::holds_alternative<Rejection>(r));
+  CHECK(std::get<Rejection>(r).code == RejectCode::already_exists);
+  rig.procs[rig.pa.value()]->stop();
+  CHECK(rig.state(rig.pa).find_order(OrderId{"o-1"}) != nullptr);
 }

@@ -412,7 +412,8 @@ Status KafkaLog::fail_transaction(Part& part, uint32_t p, const std::string& why
     part.in_doubt = true;
   }
   std::fprintf(stderr, "ordo: partition %u: kafka transaction failed: %s\n", p, why.c_str());
-  return Error{fmt::format("partition {}: kafka: {}", p, why)};
+  // Aborted: nothing of it is in the log. Otherwise its outcome waits for the resync.
+  return Error{fmt::format("partition {}: kafka: {}", p, why), !part.in_doubt};
 }
 
 Status KafkaLog::append(PartitionId pid, std::span<Envelope> events,
@@ -424,9 +425,10 @@ Status KafkaLog::append(PartitionId pid, std::span<Envelope> events,
   // Every way out of an append (a new tail, a transaction in doubt, fencing) is published
   // before `mu` is released.
   PublishOnExit publish_on_exit{*this, part};
-  if (!part.fenced.empty()) return Error{part.fenced};
+  if (!part.fenced.empty()) return Error{part.fenced, true};
   if (part.in_doubt)
-    return Error{fmt::format("partition {}: waiting for Kafka to settle the last transaction", p)};
+    return Error{fmt::format("partition {}: waiting for Kafka to settle the last transaction", p),
+                 true};
 
   if (events.empty()) {  // state only (snapshot, rejections): RocksDB alone
     StateDelta delta;
