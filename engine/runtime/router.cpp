@@ -27,9 +27,12 @@ std::optional<std::string> claim_name(const Command& command) {
 }
 }  // namespace
 
-std::optional<ClaimInDoubt> Router::doubt_about(const std::string& name) const {
-  if (in_doubt_.empty() || !in_doubt_.contains(name)) return std::nullopt;
-  return ClaimInDoubt{name};
+std::optional<ClaimInDoubt> Router::doubt_about(std::string_view kind,
+                                                const std::string& id) const {
+  if (in_doubt_.empty()) return std::nullopt;  // the usual case: nothing to build or look up
+  std::string name = fmt::format("{} {}", kind, id);
+  if (!in_doubt_.contains(name)) return std::nullopt;
+  return ClaimInDoubt{std::move(name)};
 }
 
 PartitionId Router::partition_for_seller(const SellerId& seller) const {
@@ -47,7 +50,7 @@ Route Router::route(const Command& command) {
         using T = std::decay_t<decltype(c)>;
         if constexpr (std::is_same_v<T, DefineProduct>) {
           std::unique_lock lock(mu_);
-          if (auto d = doubt_about(*claim_name(command))) return *d;
+          if (auto d = doubt_about("product", c.sku.value())) return *d;
           auto [it, inserted] = products_.try_emplace(c.sku, ProductRef{c.seller_id, false, 0});
           if (!inserted && it->second.seller_id != c.seller_id)
             return Rejection{RejectCode::already_exists,
@@ -58,7 +61,7 @@ Route Router::route(const Command& command) {
           std::shared_lock lock(mu_);
           auto it = products_.find(c.sku);
           if (it == products_.end() || !it->second.committed) {
-            if (auto d = doubt_about("product " + c.sku.value())) return *d;
+            if (auto d = doubt_about("product", c.sku.value())) return *d;
             return Rejection{RejectCode::not_found,
                              fmt::format("product {} not found", c.sku.value())};
           }
@@ -69,7 +72,7 @@ Route Router::route(const Command& command) {
           for (const auto& l : c.lines) {
             auto it = products_.find(l.sku);
             if (it == products_.end() || !it->second.committed) {
-              if (auto d = doubt_about("product " + l.sku.value())) return *d;
+              if (auto d = doubt_about("product", l.sku.value())) return *d;
               return Rejection{RejectCode::unknown_sku,
                                fmt::format("unknown sku {}", l.sku.value())};
             }
@@ -79,7 +82,7 @@ Route Router::route(const Command& command) {
             seller = it->second.seller_id;
           }
           if (!seller) return Rejection{RejectCode::invalid_command, "an order needs lines"};
-          if (auto d = doubt_about(*claim_name(command))) return *d;
+          if (auto d = doubt_about("order", c.order_id.value())) return *d;
           PartitionId p = partition_for_seller(*seller);
           auto [it, inserted] =
               orders_.try_emplace(c.order_id, OrderRef{p, c.customer_id, *seller, false});
@@ -89,7 +92,7 @@ Route Router::route(const Command& command) {
           return Routed{p, true};
         } else if constexpr (std::is_same_v<T, RequestPayout>) {
           std::unique_lock lock(mu_);
-          if (auto d = doubt_about(*claim_name(command))) return *d;
+          if (auto d = doubt_about("payout", c.payout_id.value())) return *d;
           auto [it, inserted] = payouts_.try_emplace(
               c.payout_id, PayoutRef{partition_for_currency(c.currency), c.owner, false});
           if (!inserted)
@@ -100,11 +103,11 @@ Route Router::route(const Command& command) {
           std::unique_lock lock(mu_);
           auto o = orders_.find(c.order_id);
           if (o == orders_.end() || !o->second.committed) {
-            if (auto d = doubt_about("order " + c.order_id.value())) return *d;
+            if (auto d = doubt_about("order", c.order_id.value())) return *d;
             return Rejection{RejectCode::not_found,
                              fmt::format("order {} not found", c.order_id.value())};
           }
-          if (auto d = doubt_about(*claim_name(command))) return *d;
+          if (auto d = doubt_about("payment", c.payment_id.value())) return *d;
           auto [it, inserted] =
               payments_.try_emplace(c.payment_id, PaymentRef{PartitionId{0}, false});
           if (!inserted)
@@ -120,7 +123,7 @@ Route Router::route(const Command& command) {
           std::shared_lock lock(mu_);
           auto it = payments_.find(c.payment_id);
           if (it == payments_.end() || !it->second.committed) {
-            if (auto d = doubt_about("payment " + c.payment_id.value())) return *d;
+            if (auto d = doubt_about("payment", c.payment_id.value())) return *d;
             return Rejection{RejectCode::not_found,
                              fmt::format("payment {} not found", c.payment_id.value())};
           }
@@ -129,7 +132,7 @@ Route Router::route(const Command& command) {
           std::shared_lock lock(mu_);
           auto it = payouts_.find(c.payout_id);
           if (it == payouts_.end() || !it->second.committed) {
-            if (auto d = doubt_about("payout " + c.payout_id.value())) return *d;
+            if (auto d = doubt_about("payout", c.payout_id.value())) return *d;
             return Rejection{RejectCode::not_found,
                              fmt::format("payout {} not found", c.payout_id.value())};
           }
@@ -139,7 +142,7 @@ Route Router::route(const Command& command) {
           std::shared_lock lock(mu_);
           auto it = orders_.find(c.order_id);
           if (it == orders_.end() || !it->second.committed) {
-            if (auto d = doubt_about("order " + c.order_id.value())) return *d;
+            if (auto d = doubt_about("order", c.order_id.value())) return *d;
             return Rejection{RejectCode::not_found,
                              fmt::format("order {} not found", c.order_id.value())};
           }

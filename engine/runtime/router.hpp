@@ -6,6 +6,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <variant>
 
@@ -103,7 +104,8 @@ class Router {
   std::unordered_map<PayoutId, PayoutRef> payouts_;
   // Claims in doubt, by "kind id" (`claim_name`), with how many failed writes hold each.
   std::unordered_map<std::string, int> in_doubt_;
-  std::optional<ClaimInDoubt> doubt_about(const std::string& name) const;  // under mu_
+  // `kind` "order", "payment", "payout" or "product", as claim_name writes it. Under mu_.
+  std::optional<ClaimInDoubt> doubt_about(std::string_view kind, const std::string& id) const;
   void release_claim_locked(const Command& c);
 };
 
