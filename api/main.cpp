@@ -44,7 +44,9 @@ int usage() {
       "             [--max-pending-queries 64]\n"
       "  ordo token --sub S --role R [--tier vip] [--ttl 1h]\n"
       "             (--jwt-secret-file F | --data-dir DIR)\n"
-      "  ordo replay export|verify|state-at|stats (--data-dir DIR | --file EXPORT.jsonl) ...\n"
+      "  ordo replay export|verify|state-at|stats\n"
+      "             (--data-dir DIR | --file EXPORT.jsonl | --kafka BROKERS) ...\n"
+      "  ordo replay rebuild --data-dir DIR --postgres CONNINFO\n"
       "Every flag can also be set as ORDO_<FLAG> in the environment.\n");
   return 2;
 }

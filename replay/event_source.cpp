@@ -29,8 +29,12 @@ Result<bool> EventSource::next_lines(LineBatch& out, size_t max) {
 
 // ---------------------------------------------------------------- LogSource
 
-LogSource::LogSource(EventLog& log, SourceRange range, size_t chunk)
-    : log_(log), chunk_(chunk), from_offset_(range.from_offset), next_offset_(range.from_offset) {
+LogSource::LogSource(EventLog& log, SourceRange range, size_t chunk, bool to_the_end)
+    : log_(log),
+      chunk_(chunk),
+      to_the_end_(to_the_end),
+      from_offset_(range.from_offset),
+      next_offset_(range.from_offset) {
   const uint32_t n = log.partition_count();
   for (uint32_t p = 0; p < n; ++p) {
     if (range.partition && *range.partition != p) continue;
@@ -53,12 +57,12 @@ Result<bool> LogSource::next(Envelope& out) {
     const auto& [p, tail] = tails_[part_];
     buf_.clear();
     pos_ = 0;
-    if (next_offset_ <= tail.last_offset.value()) {
+    if (to_the_end_ || next_offset_ <= tail.last_offset.value()) {
       auto r = log_.read(p, Offset{next_offset_}, chunk_);
       if (!r) return r.error();
       buf_ = std::move(r.value());
       // Events written after this source was made are not part of this read.
-      while (!buf_.empty() && buf_.back().offset.value() > tail.last_offset.value())
+      while (!to_the_end_ && !buf_.empty() && buf_.back().offset.value() > tail.last_offset.value())
         buf_.pop_back();
     }
     if (buf_.empty()) {
@@ -82,11 +86,11 @@ Result<bool> LogSource::next_lines(LineBatch& out, size_t max) {
   while (n < max && part_ < tails_.size()) {
     const auto& [p, tail] = tails_[part_];
     size_t got = 0;
-    if (next_offset_ <= tail.last_offset.value()) {
+    if (to_the_end_ || next_offset_ <= tail.last_offset.value()) {
       auto r =
           log_.read_raw(p, Offset{next_offset_}, max - n, [&](Offset at, std::string_view bytes) {
             // Events written after this source was made are not part of this read.
-            if (at.value() > tail.last_offset.value()) return;
+            if (!to_the_end_ && at.value() > tail.last_offset.value()) return;
             out.add(bytes, {.stored_partition = p.value(), .stored_offset = at.value()});
             next_offset_ = at.value() + 1;
             ++got;
@@ -143,7 +147,7 @@ Result<std::unique_ptr<DataDirSource>> DataDirSource::open(const std::string& da
   std::unique_ptr<DataDirSource> out(new DataDirSource());
   out->db_ = std::move(db.value());
   out->log_ = std::move(log.value());
-  out->source_ = std::make_unique<LogSource>(*out->log_, range);
+  out->source_ = std::make_unique<LogSource>(*out->log_, range, 4096, true);  // stopped: all
   return out;
 }
 
@@ -260,7 +264,8 @@ std::string FileSource::where() const { return fmt::format("{} line {}", path_, 
 
 Result<std::unique_ptr<KafkaSource>> KafkaSource::open(const std::string& brokers,
                                                        const std::string& topic,
-                                                       uint32_t partitions, SourceRange range) {
+                                                       std::optional<uint32_t> partitions,
+                                                       SourceRange range) {
   kafka::Options options;
   options.brokers = brokers;
   options.topic = topic;

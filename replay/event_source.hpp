@@ -106,10 +106,13 @@ struct SourceRange {
 
 // Reads partitions of an EventLog one after the other, in chunks of `chunk` events. The end
 // of each partition is fixed when the source is made (its tail then), so a log that is being
-// written to is read up to a consistent point.
+// written to is read up to a consistent point. A log nobody writes (a stopped engine's data
+// directory: `to_the_end`) is read to its last event instead, so that events its tail record
+// does not account for are seen (verify fails on them, as the engine refuses to start).
 class LogSource final : public EventSource {
  public:
-  explicit LogSource(EventLog& log, SourceRange range = {}, size_t chunk = 4096);
+  explicit LogSource(EventLog& log, SourceRange range = {}, size_t chunk = 4096,
+                     bool to_the_end = false);
   Result<bool> next(Envelope& out) override;
   std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const override { return tails_; }
   std::string where() const override;
@@ -118,6 +121,7 @@ class LogSource final : public EventSource {
  private:
   EventLog& log_;
   size_t chunk_;
+  bool to_the_end_;
   int64_t from_offset_;                                 // where each partition's read starts
   std::vector<std::pair<PartitionId, LogTail>> tails_;  // the partitions to read, in order
   std::optional<Error> open_error_;
@@ -159,7 +163,8 @@ class DataDirSource final : public EventSource {
 class KafkaSource final : public EventSource {
  public:
   static Result<std::unique_ptr<KafkaSource>> open(const std::string& brokers,
-                                                   const std::string& topic, uint32_t partitions,
+                                                   const std::string& topic,
+                                                   std::optional<uint32_t> partitions,
                                                    SourceRange range = {});
   ~KafkaSource() override;
   Result<bool> next(Envelope& out) override { return source_->next(out); }

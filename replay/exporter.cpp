@@ -18,24 +18,34 @@ namespace {
 constexpr size_t kOutBuffer = 1 << 20;
 constexpr size_t kExportBatchLines = 4096;
 
-// An output file (or stdout) with a large buffer, closed and checked at the end.
+// An output file (or stdout) with a large buffer, closed and checked at the end. A file is
+// written as PATH.partial and renamed to PATH only when complete: an export that fails
+// halfway leaves no file that ends at a line boundary and would verify as a whole log, and
+// `--out` naming the input file does not truncate it before it is read.
 class Output {
  public:
   static Result<std::unique_ptr<Output>> open(const std::string& path) {
-    std::FILE* f = path.empty() || path == "-" ? stdout : std::fopen(path.c_str(), "wb");
-    if (!f) return Error{fmt::format("cannot write {}: {}", path, std::strerror(errno))};
-    auto out = std::unique_ptr<Output>(new Output(f, path));
+    const bool to_stdout = path.empty() || path == "-";
+    const std::string partial = to_stdout ? std::string() : path + ".partial";
+    std::FILE* f = to_stdout ? stdout : std::fopen(partial.c_str(), "wb");
+    if (!f) return Error{fmt::format("cannot write {}: {}", partial, std::strerror(errno))};
+    auto out = std::unique_ptr<Output>(new Output(f, path, partial));
     std::setvbuf(f, nullptr, _IOFBF, kOutBuffer);
     return out;
   }
   ~Output() {
     if (f_ && f_ != stdout) std::fclose(f_);
+    if (!partial_.empty()) std::remove(partial_.c_str());  // not completed: not left behind
   }
   std::FILE* file() { return f_; }
   Status close() {
     bool ok = std::fflush(f_) == 0 && !std::ferror(f_);
     if (f_ != stdout) ok = std::fclose(f_) == 0 && ok;
     f_ = nullptr;
+    if (ok && !partial_.empty()) {
+      ok = std::rename(partial_.c_str(), path_.c_str()) == 0;
+      if (ok) partial_.clear();
+    }
     if (!ok)
       return Error{fmt::format("writing {} failed: {}", path_.empty() ? "stdout" : path_,
                                std::strerror(errno))};
@@ -43,9 +53,11 @@ class Output {
   }
 
  private:
-  Output(std::FILE* f, std::string path) : f_(f), path_(std::move(path)) {}
+  Output(std::FILE* f, std::string path, std::string partial)
+      : f_(f), path_(std::move(path)), partial_(std::move(partial)) {}
   std::FILE* f_;
   std::string path_;
+  std::string partial_;  // the file being written, until renamed to path_
 };
 
 bool safe_type_name(std::string_view t) {

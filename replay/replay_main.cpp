@@ -27,7 +27,8 @@ int usage() {
       stderr,
       "usage: ordo replay COMMAND SOURCE [options]\n"
       "  SOURCE: --data-dir DIR (a stopped engine's data) | --file EXPORT.jsonl ('-' = stdin)\n"
-      "          | --kafka BROKERS [--kafka-topic ordo.events] [--partitions N]\n"
+      "          | --kafka BROKERS [--kafka-topic ordo.events] [--partitions N (checked against\n"
+      "            the topic's count, which is used when not given)]\n"
       "  export   [--format jsonl|csv] [--out PATH] [--partition N] [--stream S] [--type T]\n"
       "           [--from-time MS] [--to-time MS] [--from-offset N] [--to-offset N]\n"
       "           (csv without --type writes one {Type}.csv per type into the --out directory)\n"
@@ -117,8 +118,13 @@ std::unique_ptr<EventSource> open_source(const Flags& f, SourceRange range, int&
     exit_code = 2;
     return nullptr;
   }
+  if (!f.get("kafka") && (f.get("partitions") || f.get("kafka-topic"))) {
+    std::fprintf(stderr, "ordo replay: --partitions and --kafka-topic go with --kafka\n");
+    exit_code = 2;
+    return nullptr;
+  }
   if (auto brokers = f.get("kafka")) {
-    uint32_t partitions = 1;
+    std::optional<uint32_t> partitions;  // the topic's, unless given (then checked)
     if (auto n = f.get("partitions")) {
       unsigned long v = 0;
       auto r = std::from_chars(n->data(), n->data() + n->size(), v);
@@ -212,6 +218,10 @@ int cmd_verify(int argc, char** argv) {
   auto src = open_source(*f, {}, code);
   if (!src) return code;
   VerifyReport r = verify(*src, print_progress);
+  // A log with no events verifies; a file with none is more likely a failed or cut export
+  // than an empty log, and proves nothing either way.
+  if (f->get("file") && r.ok() && r.events() == 0)
+    r.source_error = "the file holds no events: nothing to verify";
   if (format == "json") {
     std::printf("%s\n", to_canonical(to_json(r)).c_str());
   } else {

@@ -217,10 +217,12 @@ VerifyReport Verifier::finish(const std::vector<std::pair<PartitionId, LogTail>>
     Part& pt = part(p);
     if (!pt.verdict.ok || pt.closed) continue;
     if (pt.verdict.last_offset != tail.last_offset || pt.verdict.last_hash != tail.last_hash)
-      fail(pt, Offset{pt.verdict.last_offset.value() + 1},
-           fmt::format("the log ends at offset {} but its tail record says offset {}: events are "
-                       "missing at the end",
-                       pt.verdict.last_offset.value(), tail.last_offset.value()));
+      fail(pt, Offset{std::min(pt.verdict.last_offset, tail.last_offset).value() + 1},
+           fmt::format("the log ends at offset {} but its tail record says offset {}: {}",
+                       pt.verdict.last_offset.value(), tail.last_offset.value(),
+                       pt.verdict.last_offset.value() > tail.last_offset.value()
+                           ? "events were added after the recorded end"
+                           : "events are missing at the end"));
   }
   VerifyReport report;
   for (auto& [id, pt] : parts_) {

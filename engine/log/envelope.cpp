@@ -240,6 +240,8 @@ Result<Envelope> decode_envelope(std::string_view text) {
   auto sub = get_string(*actor, "sub");
   auto role = get_string(*actor, "role");
   if (!sub || !role) return Error{"actor needs sub and role"};
+  // Only the two hashed members: anything else would ride along unprotected by the chain.
+  if (actor->as_object().size() != 2) return Error{"actor has unknown fields"};
   e.actor = Actor{sub.value(), role.value()};
   const Json* payload = o.find("payload");
   if (!payload || !payload->is_object()) return Error{"envelope field payload missing"};

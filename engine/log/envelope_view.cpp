@@ -35,6 +35,9 @@ class Scanner {
         s_[pos_ + kSha256HexChars + 1] != '"')
       return false;
     out = s_.substr(pos_ + 1, kSha256HexChars);
+    // Copied as they are by export: anything but lower-case hex is not canonical.
+    for (char c : out)
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
     pos_ += kSha256HexChars + 2;
     return true;
   }

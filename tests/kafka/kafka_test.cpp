@@ -269,7 +269,7 @@ TEST_CASE(
 
 TEST_CASE("ordo replay reads the Kafka log: export and verify agree with the same history") {
   TempDir dir{"kreplay"};
-  ServerProcess server{dir.path() + "/data"};
+  ServerProcess server{dir.path() + "/data", {"--partitions", "2"}};
   server.start();
   HttpClient c(server.port());
   REQUIRE(c.post("/v1/products", product_body("kr1", "s1", 20), bearer(token("s1", Role::merchant)))
@@ -294,6 +294,16 @@ TEST_CASE("ordo replay reads the Kafka log: export and verify agree with the sam
   for (const auto& l : export_lines) CHECK(decode_envelope(l).value().offset.value() >= 0);
   CHECK(std::system(fmt::format("{} replay verify {} >/dev/null", ordo_bin(), source).c_str()) ==
         0);
+  // Every partition of the topic is read without being told how many there are, and a
+  // wrong count is refused rather than checking part of the log.
+  auto report =
+      parse_json(run(fmt::format("{} replay verify {} --format json", ordo_bin(), source)));
+  REQUIRE(report.ok());
+  CHECK(report->find("ok")->as_bool());
+  CHECK(report->find("partitions")->as_array().size() == 2u);
+  CHECK(std::system(
+            fmt::format("{} replay verify {} --partitions 1 >/dev/null 2>&1", ordo_bin(), source)
+                .c_str()) != 0);
   CHECK(std::system(
             fmt::format("{} replay verify --file {} >/dev/null", ordo_bin(), exported).c_str()) ==
         0);

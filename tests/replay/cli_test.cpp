@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "engine/log/event_codec.hpp"
 #include "replay/state_at.hpp"
@@ -116,6 +117,45 @@ TEST_CASE("the ordo replay command") {
                     "verify: FAILED: partition {} offset {}: hash does not match",
                     bad_env->partition.value(), bad_env->offset.value())) != std::string::npos,
                 bad.out);
+
+  // An extra member in the actor would not be covered by the hash: refused.
+  {
+    auto extra = read_lines(file);
+    auto a = extra[k].find("\"actor\":{");
+    REQUIRE(a != std::string::npos);
+    extra[k].insert(a + 9, "\"aa\":\"x\",");
+    write_lines(dir.path() + "/actor.jsonl", extra);
+    Run r = ordo_replay(dir, fmt::format("verify --file '{}'", dir.path() + "/actor.jsonl"));
+    CHECK(r.code == 1);
+    CHECK_MESSAGE(r.out.find("actor has unknown fields") != std::string::npos, r.out << r.err);
+  }
+  // An empty file proves nothing: it does not verify.
+  write_lines(dir.path() + "/empty.jsonl", {});
+  Run empty = ordo_replay(dir, fmt::format("verify --file '{}'", dir.path() + "/empty.jsonl"));
+  CHECK(empty.code == 1);
+  CHECK(empty.out.find("the file holds no events") != std::string::npos);
+  // An export that fails halfway leaves no file behind (not a shorter one that verifies).
+  {
+    auto broken = read_lines(file);
+    broken[broken.size() / 2] = "not json";
+    write_lines(dir.path() + "/broken.jsonl", broken);
+    const std::string out = dir.path() + "/from-broken.jsonl";
+    Run r = ordo_replay(
+        dir, fmt::format("export --file '{}' --out '{}'", dir.path() + "/broken.jsonl", out));
+    CHECK(r.code == 1);
+    CHECK_FALSE(std::filesystem::exists(out));
+    CHECK_FALSE(std::filesystem::exists(out + ".partial"));
+  }
+  // --out may name the file being read: it is replaced once the export is complete.
+  {
+    const std::string same = dir.path() + "/same.jsonl";
+    std::filesystem::copy_file(file, same);
+    Run r = ordo_replay(dir, fmt::format("export --file '{}' --out '{}'", same, same));
+    CHECK_MESSAGE(r.code == 0, r.err);
+    CHECK(read_lines(same) == read_lines(file));
+  }
+  // Kafka-only flags are not silently ignored with another source.
+  CHECK(ordo_replay(dir, fmt::format("verify --file '{}' --partitions 2", file)).code == 2);
 
   // CSV: one file per type into a directory, or one type to stdout; RFC 4180 quoting.
   Run csv = ordo_replay(

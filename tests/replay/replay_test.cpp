@@ -472,6 +472,57 @@ TEST_CASE("a data directory whose log lost its last event fails against its tail
       r.first_failure());
 }
 
+TEST_CASE("a data directory with events after its recorded tail fails verify") {
+  TempDir dir("replay-past-tail");
+  const std::string data = dir.path() + "/data";
+  History h = generate_history(data, 1, 30, 5);
+  auto read_tail = [&] {
+    auto db = RocksDb::open(data + "/rocksdb");
+    REQUIRE(db.ok());
+    std::string v;
+    REQUIRE(db.value()
+                ->db()
+                .Get(rocksdb::ReadOptions(), db.value()->cf(Cf::meta), tail_key(PartitionId{0}), &v)
+                .ok());
+    return v;
+  };
+  const std::string recorded = read_tail();
+  {
+    // One more event through the engine, then the tail record put back as it was: the log
+    // now holds an event its tail record does not account for (the engine refuses to start).
+    ManualClock clock(1'800'000'000'000);
+    EngineConfig cfg;
+    cfg.data_dir = data;
+    cfg.partitions = 1;
+    auto opened = Engine::open_embedded(cfg, clock);
+    REQUIRE_MESSAGE(opened.ok(), (opened.ok() ? "" : opened.error().message));
+    submit(*opened.value(),
+           DefineProduct{Sku{"extra"}, SellerId{"s"}, "Extra", AmountMinor{1}, Currency{"USD"},
+                         Quantity{1}},
+           "extra");
+    pump(*opened.value());
+  }
+  REQUIRE(read_tail() != recorded);
+  {
+    auto db = RocksDb::open(data + "/rocksdb");
+    REQUIRE(db.ok());
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    REQUIRE(db.value()
+                ->db()
+                .Put(wo, db.value()->cf(Cf::meta), tail_key(PartitionId{0}), recorded)
+                .ok());
+  }
+  auto src = DataDirSource::open(data);
+  REQUIRE_MESSAGE(src.ok(), (src.ok() ? "" : src.error().message));
+  VerifyReport r = verify(*src.value());
+  CHECK_FALSE(r.ok());
+  CHECK_MESSAGE(
+      r.first_failure().find("events were added after the recorded end") != std::string::npos,
+      r.first_failure());
+  CHECK(r.events() == h.events + 1);
+}
+
 TEST_CASE("verify accepts an order expired because its payment timed out, as the engine wrote it") {
   TempDir dir("replay-payment-timeout");
   const std::string data = dir.path() + "/data";

@@ -61,22 +61,24 @@ Result<Handle> make_consumer(const Options& o) {
   return Handle(rk);
 }
 
+Result<int> topic_partitions(rd_kafka_t* rk, const std::string& name, int timeout_ms) {
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, name.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, timeout_ms);
+  rd_kafka_topic_destroy(t);
+  if (e) return Error{fmt::format("kafka metadata for {}: {}", name, error_text(e))};
+  int n = -1;
+  if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+    n = md->topics[0].partition_cnt;
+  else if (md->topic_cnt == 1 && md->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+    n = -2;
+  rd_kafka_metadata_destroy(md);
+  if (n == -2) return Error{fmt::format("kafka metadata for {}: topic error", name)};
+  return n;
+}
+
 Status ensure_topic(rd_kafka_t* rk, const std::string& name, uint32_t partitions, int timeout_ms) {
-  auto count_partitions = [&]() -> Result<int> {
-    rd_kafka_topic_t* t = rd_kafka_topic_new(rk, name.c_str(), nullptr);
-    const rd_kafka_metadata_t* md = nullptr;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, timeout_ms);
-    rd_kafka_topic_destroy(t);
-    if (e) return Error{fmt::format("kafka metadata for {}: {}", name, error_text(e))};
-    int n = -1;
-    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
-      n = md->topics[0].partition_cnt;
-    else if (md->topic_cnt == 1 && md->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-      n = -2;
-    rd_kafka_metadata_destroy(md);
-    if (n == -2) return Error{fmt::format("kafka metadata for {}: topic error", name)};
-    return n;
-  };
+  auto count_partitions = [&] { return topic_partitions(rk, name, timeout_ms); };
   auto n = count_partitions();
   if (!n) return Error{n.error().message};
   if (*n < 0) {

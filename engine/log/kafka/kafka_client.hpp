@@ -30,6 +30,9 @@ using Handle = std::unique_ptr<rd_kafka_t, HandleDeleter>;
 // transaction markers are never returned. No group: partitions are assigned by hand.
 Result<Handle> make_consumer(const Options& o);
 
+// How many partitions topic `name` has; -1 when it does not exist.
+Result<int> topic_partitions(rd_kafka_t* rk, const std::string& name, int timeout_ms);
+
 // `name` exists with exactly `partitions` partitions, creating it if it is missing.
 // A different count is an error: routing would change under the data.
 Status ensure_topic(rd_kafka_t* rk, const std::string& name, uint32_t partitions, int timeout_ms);

@@ -227,8 +227,24 @@ Result<std::unique_ptr<KafkaLog>> KafkaLog::open(RocksDb& db, uint32_t partition
   return log;
 }
 
-Result<std::unique_ptr<KafkaLog>> KafkaLog::open_reader(uint32_t partitions,
+Result<std::unique_ptr<KafkaLog>> KafkaLog::open_reader(std::optional<uint32_t> want,
                                                         kafka::Options options) {
+  int count = 0;
+  {
+    auto c = kafka::make_consumer(options);
+    if (!c) return Error{c.error().message};
+    auto n = kafka::topic_partitions(c->get(), options.topic, options.timeout_ms);
+    if (!n) return Error{n.error().message};
+    count = n.value();
+  }
+  if (count < 0) return Error{fmt::format("kafka topic {} does not exist", options.topic)};
+  if (count == 0 || count > 1024)
+    return Error{
+        fmt::format("kafka topic {} has {} partitions; Ordo uses 1..1024", options.topic, count)};
+  if (want && *want != static_cast<uint32_t>(count))
+    return Error{
+        fmt::format("kafka topic {} has {} partitions, not {}", options.topic, count, *want)};
+  const auto partitions = static_cast<uint32_t>(count);
   std::unique_ptr<KafkaLog> log(new KafkaLog(nullptr, std::move(options), partitions));
   for (uint32_t p = 0; p < partitions; ++p) {
     auto t = log->find_tail(p);

@@ -15,6 +15,7 @@
 // otherwise lose them, and a client retrying with its Idempotency-Key would run the command
 // twice. On open they are caught up from Kafka, as is the stream index.
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -34,7 +35,10 @@ class KafkaLog final : public EventLog {
                                                 kafka::Options options);
   // A reader only (export, audit, tests): no producers, so it fences nobody; no RocksDB, so
   // read_stream is unavailable and append fails.
-  static Result<std::unique_ptr<KafkaLog>> open_reader(uint32_t partitions, kafka::Options options);
+  // The partition count is the topic's: `partitions`, when given, must match it (a reader
+  // told 1 of a 4-partition topic would check a quarter of the log and call it whole).
+  static Result<std::unique_ptr<KafkaLog>> open_reader(std::optional<uint32_t> partitions,
+                                                       kafka::Options options);
   ~KafkaLog() override;
 
   uint32_t partition_count() const override { return static_cast<uint32_t>(parts_.size()); }
