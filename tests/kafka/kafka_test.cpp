@@ -1,7 +1,11 @@
 // Kafka-only integration tests against the real broker of the CTest fixture
 // (compose/kafka.sh): the stored events read by kcat, fencing of a second writer, and
 // kill -9 of the broker under load.
+#include <librdkafka/rdkafka.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <random>
@@ -406,4 +410,64 @@ TEST_CASE(
   CHECK_MESSAGE(failed != std::string::npos, log);
   CHECK_MESSAGE(again != std::string::npos, log);
   CHECK_MESSAGE((failed == std::string::npos || again == std::string::npos || failed < again), log);
+}
+
+namespace {
+
+// Sets one configuration value of a topic, as an operator's kafka-configs.sh would.
+void alter_topic_config(const std::string& topic, const char* key, const char* value) {
+  kafka::Options o;
+  o.brokers = brokers();
+  auto c = kafka::make_consumer(o);
+  REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+  rd_kafka_t* rk = c->get();
+  rd_kafka_ConfigResource_t* res =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  REQUIRE(rd_kafka_ConfigResource_set_config(res, key, value) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_AlterConfigs(rk, &res, 1, nullptr, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 15'000);
+  REQUIRE(ev != nullptr);
+  CHECK_MESSAGE(rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR_NO_ERROR,
+                rd_kafka_event_error_string(ev));
+  const auto* result = rd_kafka_event_AlterConfigs_result(ev);
+  REQUIRE(result != nullptr);
+  size_t n = 0;
+  const rd_kafka_ConfigResource_t** rs = rd_kafka_AlterConfigs_result_resources(result, &n);
+  REQUIRE(n == 1u);
+  CHECK_MESSAGE(rd_kafka_ConfigResource_error(rs[0]) == RD_KAFKA_RESP_ERR_NO_ERROR,
+                rd_kafka_ConfigResource_error_string(rs[0]));
+  rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_ConfigResource_destroy(res);
+}
+
+}  // namespace
+
+TEST_CASE("the log's topics are kept whole, and one that would delete old events is refused") {
+  TempDir dir{"kretention"};
+  kafka::Options o;
+  o.brokers = brokers();
+  o.topic = fmt::format("retention-{}-{}", ::getpid(),
+                        std::chrono::steady_clock::now().time_since_epoch().count());
+  o.transactional_prefix = o.topic + "-";
+  auto open_log = [&] {
+    auto db = RocksDb::open(dir.path() + "/rocksdb");
+    REQUIRE_MESSAGE(db.ok(), (db.ok() ? "" : db.error().message));
+    auto log = KafkaLog::open(*db.value(), 1, o);
+    return log.ok() ? std::string() : log.error().message;  // the log closes before its db
+  };
+  // Created by Ordo: no retention by age or size, so it opens again.
+  CHECK(open_log().empty());
+  CHECK(open_log().empty());
+  // An operator (or a broker default) gives it a 1-day retention: refused, with the fix.
+  alter_topic_config(o.topic, "retention.ms", "86400000");
+  const std::string refused = open_log();
+  CHECK_MESSAGE(refused.find("retention.ms=86400000") != std::string::npos, refused);
+  CHECK(refused.find("--add-config retention.ms=-1") != std::string::npos);
+  alter_topic_config(o.topic, "retention.ms", "-1");
+  CHECK(open_log().empty());
+  // Compaction would drop all but the last event of each stream (the key): refused too.
+  alter_topic_config(o.topic + ".idempotency", "cleanup.policy", "compact");
+  CHECK(open_log().find("cleanup.policy=compact") != std::string::npos);
 }

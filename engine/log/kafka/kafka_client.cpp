@@ -3,6 +3,9 @@
 #include <fmt/core.h>
 
 #include <chrono>
+#include <map>
+#include <string>
+#include <utility>
 #include <thread>
 
 namespace ordo::kafka {
@@ -61,6 +64,10 @@ Result<Handle> make_consumer(const Options& o) {
   return Handle(rk);
 }
 
+// What the log's topics must be configured with (set on creation, checked on open).
+const std::pair<const char*, const char*> kLogTopicConfig[] = {
+    {"cleanup.policy", "delete"}, {"retention.ms", "-1"}, {"retention.bytes", "-1"}};
+
 Result<int> topic_partitions(rd_kafka_t* rk, const std::string& name, int timeout_ms) {
   rd_kafka_topic_t* t = rd_kafka_topic_new(rk, name.c_str(), nullptr);
   const rd_kafka_metadata_t* md = nullptr;
@@ -86,6 +93,13 @@ Status ensure_topic(rd_kafka_t* rk, const std::string& name, uint32_t partitions
     rd_kafka_NewTopic_t* nt =
         rd_kafka_NewTopic_new(name.c_str(), static_cast<int>(partitions), -1, err, sizeof err);
     if (!nt) return Error{std::string("kafka new topic: ") + err};
+    // The log is the source of truth and recovery reads it from the snapshot's event (or
+    // from genesis): nothing may be deleted by age or size, and nothing compacted by key.
+    for (const auto& [k, v] : kLogTopicConfig)
+      if (rd_kafka_NewTopic_set_config(nt, k, v)) {
+        rd_kafka_NewTopic_destroy(nt);
+        return Error{fmt::format("kafka new topic: cannot set {}", k)};
+      }
     rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, err, sizeof err);
@@ -126,6 +140,56 @@ Status ensure_topic(rd_kafka_t* rk, const std::string& name, uint32_t partitions
         fmt::format("kafka topic {} has {} partitions but Ordo is configured with {}; "
                     "start with --partitions {} or use another topic",
                     name, *n, partitions, *n)};
+  return check_log_topic_config(rk, name, timeout_ms);
+}
+
+Status check_log_topic_config(rd_kafka_t* rk, const std::string& name, int timeout_ms) {
+  char err[512];
+  rd_kafka_ConfigResource_t* res =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str());
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+  rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, err, sizeof err);
+  rd_kafka_DescribeConfigs(rk, &res, 1, opts, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+  std::string failure;
+  std::map<std::string, std::string> found;
+  if (!ev) {
+    failure = "timed out";
+  } else if (rd_kafka_event_error(ev)) {
+    failure = rd_kafka_event_error_string(ev);
+  } else if (const auto* result = rd_kafka_event_DescribeConfigs_result(ev)) {
+    size_t cnt = 0;
+    const rd_kafka_ConfigResource_t** rs = rd_kafka_DescribeConfigs_result_resources(result, &cnt);
+    for (size_t i = 0; i < cnt; ++i) {
+      if (rd_kafka_ConfigResource_error(rs[i])) {
+        failure = rd_kafka_ConfigResource_error_string(rs[i]);
+        continue;
+      }
+      size_t entries = 0;
+      const rd_kafka_ConfigEntry_t** es = rd_kafka_ConfigResource_configs(rs[i], &entries);
+      for (size_t j = 0; j < entries; ++j) {
+        const char* v = rd_kafka_ConfigEntry_value(es[j]);
+        found[rd_kafka_ConfigEntry_name(es[j])] = v ? v : "";
+      }
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_ConfigResource_destroy(res);
+  if (!failure.empty())
+    return Error{
+        fmt::format("kafka: cannot read the configuration of topic {}: {}", name, failure)};
+  for (const auto& [k, want] : kLogTopicConfig) {
+    auto it = found.find(k);
+    if (it == found.end() || it->second != want)
+      return Error{fmt::format(
+          "kafka topic {} has {}={} but Ordo's log must be kept whole ({}={}): events would be "
+          "deleted and recovery could not read them back; set it with kafka-configs.sh "
+          "--alter --entity-type topics --entity-name {} --add-config {}={}",
+          name, k, it == found.end() ? "(unknown)" : it->second, k, want, name, k, want)};
+  }
   return {};
 }
 

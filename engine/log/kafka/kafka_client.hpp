@@ -33,9 +33,12 @@ Result<Handle> make_consumer(const Options& o);
 // How many partitions topic `name` has; -1 when it does not exist.
 Result<int> topic_partitions(rd_kafka_t* rk, const std::string& name, int timeout_ms);
 
-// `name` exists with exactly `partitions` partitions, creating it if it is missing.
-// A different count is an error: routing would change under the data.
+// `name` exists with exactly `partitions` partitions, creating it if it is missing (kept
+// for ever: no retention by age or size, no compaction). A different count is an error:
+// routing would change under the data; so is a finite retention or compaction
+// (check_log_topic_config).
 Status ensure_topic(rd_kafka_t* rk, const std::string& name, uint32_t partitions, int timeout_ms);
+Status check_log_topic_config(rd_kafka_t* rk, const std::string& name, int timeout_ms);
 
 struct Message {
   int64_t offset;
