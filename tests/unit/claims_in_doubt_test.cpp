@@ -150,6 +150,13 @@ struct TwoPartitions {
     return run_group({std::move(c)}).front();
   }
 
+  // Product "a" of seller_a (partition pa, `stock_a` units) and "b" of seller_b (pb, 50).
+  void define_products(int64_t stock_a = 50) {
+    REQUIRE(run(DefineProduct{Sku{"a"}, seller_a, "A", AmountMinor{100}, Currency{"USD"},
+                              Quantity{stock_a}}) == Answer::accepted);
+    REQUIRE(run(DefineProduct{Sku{"b"}, seller_b, "B", AmountMinor{100}, Currency{"USD"},
+                              Quantity{50}}) == Answer::accepted);
+  }
   PlaceOrder order(const std::string& id, const char* sku) {
     return PlaceOrder{OrderId{id}, CustomerId{"cust-1"}, {OrderLineRequest{Sku{sku}, Quantity{1}}}};
   }
@@ -162,10 +169,7 @@ TEST_CASE(
     "an order id whose write landed but was reported failed is never taken by another "
     "partition") {
   TwoPartitions rig;
-  REQUIRE(rig.run(DefineProduct{Sku{"a"}, rig.seller_a, "A", AmountMinor{100}, Currency{"USD"},
-                                Quantity{50}}) == Answer::accepted);
-  REQUIRE(rig.run(DefineProduct{Sku{"b"}, rig.seller_b, "B", AmountMinor{100}, Currency{"USD"},
-                                Quantity{50}}) == Answer::accepted);
+  rig.define_products();
 
   // o-1's events reach the log, but the append answers an error; the log cannot be read back
   // yet, so the partition cannot learn what happened.
@@ -204,10 +208,7 @@ TEST_CASE(
 
 TEST_CASE("an order id whose write did not land is free again once its partition recovers") {
   TwoPartitions rig;
-  REQUIRE(rig.run(DefineProduct{Sku{"a"}, rig.seller_a, "A", AmountMinor{100}, Currency{"USD"},
-                                Quantity{50}}) == Answer::accepted);
-  REQUIRE(rig.run(DefineProduct{Sku{"b"}, rig.seller_b, "B", AmountMinor{100}, Currency{"USD"},
-                                Quantity{50}}) == Answer::accepted);
+  rig.define_products();
 
   rig.log->next = DoubtfulLog::Next::fail_unwritten;
   rig.log->tail_fails = true;
@@ -227,10 +228,7 @@ TEST_CASE(
     "a rejected command in a group whose write failed holds nothing in doubt; a product's "
     "claim is settled too") {
   TwoPartitions rig;
-  REQUIRE(rig.run(DefineProduct{Sku{"a"}, rig.seller_a, "A", AmountMinor{100}, Currency{"USD"},
-                                Quantity{1}}) == Answer::accepted);
-  REQUIRE(rig.run(DefineProduct{Sku{"b"}, rig.seller_b, "B", AmountMinor{100}, Currency{"USD"},
-                                Quantity{50}}) == Answer::accepted);
+  rig.define_products(1);
 
   // One group: o-8 takes the last unit, o-9 is out of stock. The append lands and fails.
   rig.log->next = DoubtfulLog::Next::land_then_fail;
@@ -263,10 +261,7 @@ TEST_CASE(
 
 TEST_CASE("a failed write that says it wrote nothing holds no id") {
   TwoPartitions rig;
-  REQUIRE(rig.run(DefineProduct{Sku{"a"}, rig.seller_a, "A", AmountMinor{100}, Currency{"USD"},
-                                Quantity{50}}) == Answer::accepted);
-  REQUIRE(rig.run(DefineProduct{Sku{"b"}, rig.seller_b, "B", AmountMinor{100}, Currency{"USD"},
-                                Quantity{50}}) == Answer::accepted);
+  rig.define_products();
   rig.log->next = DoubtfulLog::Next::refuse;
   rig.log->tail_fails = true;
   CHECK(rig.run(rig.order("o-1", "a")) == Answer::failed);
@@ -276,8 +271,7 @@ TEST_CASE("a failed write that says it wrote nothing holds no id") {
 
 TEST_CASE("a payment id whose PayOrder landed stays claimed after the recovery") {
   TwoPartitions rig;
-  REQUIRE(rig.run(DefineProduct{Sku{"a"}, rig.seller_a, "A", AmountMinor{100}, Currency{"USD"},
-                                Quantity{50}}) == Answer::accepted);
+  rig.define_products();
   REQUIRE(rig.run(rig.order("o-1", "a")) == Answer::accepted);
   REQUIRE(rig.run(rig.order("o-2", "a")) == Answer::accepted);
   rig.log->next = DoubtfulLog::Next::land_then_fail;
@@ -296,10 +290,7 @@ TEST_CASE("a payment id whose PayOrder landed stays claimed after the recovery")
 
 TEST_CASE("an idle partition recovers by itself and settles what it held in doubt") {
   TwoPartitions rig;
-  REQUIRE(rig.run(DefineProduct{Sku{"a"}, rig.seller_a, "A", AmountMinor{100}, Currency{"USD"},
-                                Quantity{50}}) == Answer::accepted);
-  REQUIRE(rig.run(DefineProduct{Sku{"b"}, rig.seller_b, "B", AmountMinor{100}, Currency{"USD"},
-                                Quantity{50}}) == Answer::accepted);
+  rig.define_products();
   rig.log->next = DoubtfulLog::Next::land_then_fail;
   rig.log->tail_fails = true;
   CHECK(rig.run(rig.order("o-1", "a")) == Answer::failed);
