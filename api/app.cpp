@@ -305,6 +305,18 @@ asio::awaitable<Response> App::handle_command(Call& call) {
          {},
          {}});
   if (verdict == Verdict::not_found && !invalid) {
+    // Not found may mean not known yet: a write that would have created it failed with its
+    // outcome unknown, and its partition has not read the log back. Retry, do not give up.
+    if (!call.params.empty() && engine_.router().is_in_doubt(call.params.at(0))) {
+      Response unknown = call.problem({503,
+                                       "storage_unavailable",
+                                       "whether this exists is not known until a failed write is "
+                                       "resolved; retry shortly",
+                                       {},
+                                       config_.retry_after_s});
+      name_log_end(unknown);
+      co_return unknown;
+    }
     // Someone else's resource is counted as a denial; a missing one is just missing.
     if (facts.sku_seller_id || facts.order_customer_id || facts.path_owner)
       co_return deny(call, DenyReason::not_found_ownership,

@@ -18,17 +18,24 @@ namespace {
 constexpr size_t kOutBuffer = 1 << 20;
 constexpr size_t kExportBatchLines = 4096;
 
-// An output file (or stdout) with a large buffer, closed and checked at the end. A file is
-// written as PATH.partial and renamed to PATH only when complete: an export that fails
-// halfway leaves no file that ends at a line boundary and would verify as a whole log, and
-// `--out` naming the input file does not truncate it before it is read.
+// An output file (or stdout) with a large buffer, closed and checked at the end. A regular
+// file is written as PATH.partial and renamed to PATH only when complete: an export that
+// fails halfway leaves no file that ends at a line boundary and would verify as a whole log,
+// and `--out` naming the input file does not truncate it before it is read. Anything else
+// that exists (/dev/null, a FIFO, /dev/fd/N) is written in place.
 class Output {
  public:
   static Result<std::unique_ptr<Output>> open(const std::string& path) {
     const bool to_stdout = path.empty() || path == "-";
-    const std::string partial = to_stdout ? std::string() : path + ".partial";
-    std::FILE* f = to_stdout ? stdout : std::fopen(partial.c_str(), "wb");
-    if (!f) return Error{fmt::format("cannot write {}: {}", partial, std::strerror(errno))};
+    std::error_code ec;
+    const auto st = to_stdout ? std::filesystem::file_status{} : std::filesystem::status(path, ec);
+    const bool in_place =
+        to_stdout || (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st));
+    const std::string partial = in_place ? std::string() : path + ".partial";
+    std::FILE* f = to_stdout ? stdout : std::fopen(in_place ? path.c_str() : partial.c_str(), "wb");
+    if (!f)
+      return Error{
+          fmt::format("cannot write {}: {}", in_place ? path : partial, std::strerror(errno))};
     auto out = std::unique_ptr<Output>(new Output(f, path, partial));
     std::setvbuf(f, nullptr, _IOFBF, kOutBuffer);
     return out;

@@ -24,6 +24,12 @@ struct Slot {
   std::optional<Completion> completion;
 };
 
+// Whether a submission's answer is in already and is a failure (refused as it was submitted).
+bool slot_failed(Slot& slot) {
+  std::lock_guard lock(slot.mu);
+  return slot.completion && !slot.completion->durable;
+}
+
 // Follow-ups act as this caller. Their idempotency keys start with kFlowStepKeyPrefix
 // (engine/state/state_store.hpp), apart from every client's: not even a token whose sub is
 // "ordo-flow" can claim a step's key.
@@ -267,6 +273,8 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
         continue;
       }
       s.slot = slot;
+      // Refused at once as a failure (an id in doubt): its later steps wait too.
+      if (!s.order.empty() && slot_failed(*slot)) held.insert(s.order);
     }
     // Wait for what is in flight. The engine always completes a queued submission, so this
     // wait ends; stop() only abandons it (the checkpoint does not move, the keys dedupe).

@@ -242,9 +242,10 @@ void PartitionProcessor::loop() {
     reload_if_write_failed();
     fire_due_timers(batch);
     if (batch.empty()) {
-      // An idle partition still recovers (at most every recovery_retry): new ids held in
-      // doubt by its failed write wait for it, and commands for them never reach it.
-      if (needs_recovery_) ensure_recovered();
+      // An idle partition that holds new ids in doubt still recovers (at most every
+      // recovery_retry): commands for those ids never reach it to wake it. Without doubts
+      // the next command does it, and an unreachable log is not polled for nothing.
+      if (needs_recovery_ && has_claims_in_doubt()) ensure_recovered();
       continue;
     }
     if (auto p = prepare(batch)) hand_off(std::move(p));
@@ -486,6 +487,11 @@ void PartitionProcessor::fail_prepared(Prepared& p, const Status& why, bool mayb
     }
     if (s.done) s.done(Completion{why, {}, {}, Position{id_, tail_.last_offset}});
   }
+}
+
+bool PartitionProcessor::has_claims_in_doubt() {
+  std::lock_guard lock(doubt_mu_);
+  return !claims_in_doubt_.empty();
 }
 
 void PartitionProcessor::settle_claims_in_doubt() {

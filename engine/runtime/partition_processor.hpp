@@ -110,6 +110,7 @@ class PartitionProcessor {
   void fail_prepared(Prepared& p, const Status& why, bool maybe_written = false);
   // After a recovery: tells the router which claims in doubt landed in the log.
   void settle_claims_in_doubt();
+  bool has_claims_in_doubt();
   void hand_off(std::unique_ptr<Prepared> p);
   void drain_committer();
   void reload_if_write_failed();

@@ -157,6 +157,13 @@ void Router::release_claim(const Command& command) {
   release_claim_locked(command);
 }
 
+bool Router::is_in_doubt(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  for (std::string_view kind : {"order", "payment", "payout", "product"})
+    if (doubt_about(kind, id)) return true;
+  return false;
+}
+
 void Router::hold_in_doubt(const Command& command) {
   auto name = claim_name(command);
   if (!name) return;

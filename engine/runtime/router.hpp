@@ -86,6 +86,9 @@ class Router {
   // and settles it: `landed` says whether the recovered state holds the command's effect.
   void hold_in_doubt(const Command& c);
   void settle_in_doubt(const Command& c, bool landed);
+  // Whether an id of any kind (order, payment, payout, product) is in doubt: the HTTP layer
+  // answers 503, not 404, for a path id it cannot find while it is.
+  bool is_in_doubt(const std::string& id) const;
 
   // Index maintenance from committed events and from recovered state.
   void on_committed(PartitionId p, const Event& e);

@@ -154,6 +154,13 @@ TEST_CASE("the ordo replay command") {
     CHECK_MESSAGE(r.code == 0, r.err);
     CHECK(read_lines(same) == read_lines(file));
   }
+  // What is not a regular file is written in place: /dev/null stays a device.
+  {
+    Run r = ordo_replay(dir, fmt::format("export --file '{}' --out /dev/null", file));
+    CHECK_MESSAGE(r.code == 0, r.err);
+    CHECK(std::filesystem::is_character_file("/dev/null"));
+    CHECK_FALSE(std::filesystem::exists("/dev/null.partial"));
+  }
   // Kafka-only flags are not silently ignored with another source.
   CHECK(ordo_replay(dir, fmt::format("verify --file '{}' --partitions 2", file)).code == 2);
 

@@ -139,3 +139,45 @@ TEST_CASE("a command that outlives its handler keeps its Idempotency-Key until i
   CHECK(replay->res->body().find(proc.state_for_test().orders.begin()->first.value()) !=
         std::string::npos);
 }
+
+TEST_CASE("a path id that a failed write may have created answers 503 to retry, not 404") {
+  test::TempDir dir{"app-doubt"};
+  ManualClock clock;
+  EngineConfig cfg;
+  cfg.data_dir = dir.sub("engine");
+  cfg.partitions = 1;
+  auto opened = Engine::open_embedded(cfg, clock);
+  REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
+  Engine& engine = *opened.value();
+  IdSource ids(clock, 7);
+  AppConfig ac;
+  ac.jwt_secrets = {kSecret};
+  App app(engine, clock, ids, ac);
+  asio::io_context io;
+  const std::string customer = bearer(clock, "c1", Role::customer);
+  auto pay = [&] {
+    auto p = start(io, app, post("/v1/orders/o-doubt/pay", R"({"method":"card"})", customer, ""));
+    io.restart();
+    io.run();
+    REQUIRE(p->res);
+    return std::move(*p->res);
+  };
+
+  // The order's PlaceOrder was written with its outcome unknown (held in doubt as the
+  // partition does after such a failure): the order may exist, so the customer is told
+  // to retry rather than that it does not exist.
+  const Command placed =
+      PlaceOrder{OrderId{"o-doubt"}, CustomerId{"c1"}, {OrderLineRequest{Sku{"mug"}, Quantity{1}}}};
+  engine.router().hold_in_doubt(placed);
+  Response unknown = pay();
+  CHECK(unknown.result_int() == 503);
+  CHECK(problem_code(unknown) == "storage_unavailable");
+  CHECK(!unknown["Retry-After"].empty());
+  CHECK(!unknown["Ordo-Position"].empty());
+
+  // Its partition recovered and the order was not there: now it does not exist.
+  engine.router().settle_in_doubt(placed, false);
+  Response missing = pay();
+  CHECK(missing.result_int() == 404);
+  CHECK(problem_code(missing) == "not_found");
+}

@@ -272,27 +272,31 @@ TEST_CASE("a flow step carries on by itself once its overloaded partition has ro
 
 namespace {
 
-// The manual clock, with a hook run (once, on the thread that reads the clock) the first time
-// the clock is read after it is armed: a test's way to act at an exact point of a flow round.
+// The manual clock, with a hook run (once, on that thread) the first time the clock is read
+// on a given thread after it is armed: a test's way to act at an exact point of a flow
+// round. Other threads (RocksDB's compaction reads the engine's clock) never fire it.
 class HookClock final : public Clock {
  public:
   TimestampMs now() const override {
     std::function<void()> hook;
     {
       std::lock_guard lock(mu_);
-      hook.swap(hook_);  // taken before it runs: the clock it reads is the plain one
+      if (std::this_thread::get_id() == hook_thread_)
+        hook.swap(hook_);  // taken before it runs: the clock it reads is the plain one
     }
     if (hook) hook();
     return inner_.now();
   }
-  void arm(std::function<void()> hook) {
+  void arm(std::thread::id on, std::function<void()> hook) {
     std::lock_guard lock(mu_);
+    hook_thread_ = on;
     hook_ = std::move(hook);
   }
 
  private:
   ManualClock inner_;
   mutable std::mutex mu_;
+  std::thread::id hook_thread_;
   mutable std::function<void()> hook_;
 };
 
@@ -354,18 +358,19 @@ TEST_CASE(
     submit(e, AdjustStock{Sku{"mug"}, Quantity{1}, "filler"}, &r);
     REQUIRE(r == SubmitResult::queued);
   }
-  std::atomic<bool> fired{false};
+  std::atomic<bool> fired{false}, armed{false}, done{false};
   size_t depth_when_fired = 0;
-  clock.arm([&] {
+  std::thread round([&] {
+    while (!armed) std::this_thread::yield();
+    flows.run_once();
+    done = true;
+  });
+  clock.arm(round.get_id(), [&] {
     depth_when_fired = proc.queue_depth();
     CHECK(proc.run_once() == 4u);  // on the round's thread; this thread is not running it
     fired = true;
   });
-  std::atomic<bool> done{false};
-  std::thread round([&] {
-    flows.run_once();
-    done = true;
-  });
+  armed = true;
   const auto until = std::chrono::steady_clock::now() + kWaitBound;
   while (!fired) {
     if (std::chrono::steady_clock::now() >= until) FAIL("the flow round never retried");

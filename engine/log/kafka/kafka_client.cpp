@@ -187,7 +187,8 @@ Status check_log_topic_config(rd_kafka_t* rk, const std::string& name, int timeo
       return Error{fmt::format(
           "kafka topic {} has {}={} but Ordo's log must be kept whole ({}={}): events would be "
           "deleted and recovery could not read them back; set it with kafka-configs.sh "
-          "--alter --entity-type topics --entity-name {} --add-config {}={}",
+          "--alter --entity-type topics --entity-name {} --add-config {}={} (events already "
+          "deleted do not come back)",
           name, k, it == found.end() ? "(unknown)" : it->second, k, want, name, k, want)};
   }
   return {};
