@@ -17,12 +17,21 @@ uint64_t fnv1a(std::string_view s, uint64_t h = 1469598103934665603ull) {
   return h;
 }
 
-// The name of the new id a command claims ("order o-1"), if it claims one.
+// An id's key in the claims in doubt: its kind and the id ("order o-1").
+std::string claim_key(std::string_view kind, const std::string& id) {
+  return fmt::format("{} {}", kind, id);
+}
+
+// The key of the new id a command claims, if it claims one.
 std::optional<std::string> claim_name(const Command& command) {
-  if (const auto* c = std::get_if<PlaceOrder>(&command)) return "order " + c->order_id.value();
-  if (const auto* y = std::get_if<PayOrder>(&command)) return "payment " + y->payment_id.value();
-  if (const auto* u = std::get_if<RequestPayout>(&command)) return "payout " + u->payout_id.value();
-  if (const auto* d = std::get_if<DefineProduct>(&command)) return "product " + d->sku.value();
+  if (const auto* c = std::get_if<PlaceOrder>(&command))
+    return claim_key("order", c->order_id.value());
+  if (const auto* y = std::get_if<PayOrder>(&command))
+    return claim_key("payment", y->payment_id.value());
+  if (const auto* u = std::get_if<RequestPayout>(&command))
+    return claim_key("payout", u->payout_id.value());
+  if (const auto* d = std::get_if<DefineProduct>(&command))
+    return claim_key("product", d->sku.value());
   return std::nullopt;
 }
 }  // namespace
@@ -30,7 +39,7 @@ std::optional<std::string> claim_name(const Command& command) {
 std::optional<ClaimInDoubt> Router::doubt_about(std::string_view kind,
                                                 const std::string& id) const {
   if (in_doubt_.empty()) return std::nullopt;  // the usual case: nothing to build or look up
-  std::string name = fmt::format("{} {}", kind, id);
+  std::string name = claim_key(kind, id);
   if (!in_doubt_.contains(name)) return std::nullopt;
   return ClaimInDoubt{std::move(name)};
 }

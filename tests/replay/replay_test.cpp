@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 
 #include "engine/log/envelope_view.hpp"
@@ -447,21 +448,28 @@ TEST_CASE("stats count every event once") {
   CHECK(utc_day(951'782'400'000) == "2000-02-29");
 }
 
+namespace {
+
+// Changes a stopped engine's data directory behind its back, synced.
+void tamper(const std::string& data,
+            const std::function<rocksdb::Status(RocksDb&, const rocksdb::WriteOptions&)>& change) {
+  auto db = RocksDb::open(data + "/rocksdb");
+  REQUIRE(db.ok());
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  REQUIRE(change(*db.value(), wo).ok());
+}
+
+}  // namespace
+
 TEST_CASE("a data directory whose log lost its last event fails against its tail record") {
   TempDir dir("replay-tail");
   const std::string data = dir.path() + "/data";
   History h = generate_history(data, 1, 60, 3);
   REQUIRE(h.events > 100);
-  {
-    auto db = RocksDb::open(data + "/rocksdb");
-    REQUIRE(db.ok());
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    REQUIRE(db.value()
-                ->db()
-                .Delete(wo, db.value()->cf(Cf::log), log_key(PartitionId{0}, Offset{h.events - 1}))
-                .ok());
-  }
+  tamper(data, [&](RocksDb& db, const rocksdb::WriteOptions& wo) {
+    return db.db().Delete(wo, db.cf(Cf::log), log_key(PartitionId{0}, Offset{h.events - 1}));
+  });
   auto src = DataDirSource::open(data);
   REQUIRE_MESSAGE(src.ok(), (src.ok() ? "" : src.error().message));
   VerifyReport r = verify(*src.value());
@@ -503,16 +511,9 @@ TEST_CASE("a data directory with events after its recorded tail fails verify") {
     pump(*opened.value());
   }
   REQUIRE(read_tail() != recorded);
-  {
-    auto db = RocksDb::open(data + "/rocksdb");
-    REQUIRE(db.ok());
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    REQUIRE(db.value()
-                ->db()
-                .Put(wo, db.value()->cf(Cf::meta), tail_key(PartitionId{0}), recorded)
-                .ok());
-  }
+  tamper(data, [&](RocksDb& db, const rocksdb::WriteOptions& wo) {
+    return db.db().Put(wo, db.cf(Cf::meta), tail_key(PartitionId{0}), recorded);
+  });
   auto src = DataDirSource::open(data);
   REQUIRE_MESSAGE(src.ok(), (src.ok() ? "" : src.error().message));
   VerifyReport r = verify(*src.value());

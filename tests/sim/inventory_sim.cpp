@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 
+#include "tests/support/forwarding_log.hpp"
 #include "engine/domain/decide.hpp"
 #include "engine/log/rocksdb/rocksdb_log.hpp"
 #include "engine/runtime/clock.hpp"
@@ -26,12 +27,10 @@ namespace {
 constexpr int64_t kTtlMs = 60'000;
 
 // The log with a fault injector in front: an append may fail before anything is written.
-class FaultyLog final : public EventLog {
+class FaultyLog final : public test::ForwardingLog {
  public:
-  FaultyLog(EventLog& inner, std::mt19937_64& rng) : inner_(inner), rng_(rng) {}
+  FaultyLog(EventLog& inner, std::mt19937_64& rng) : ForwardingLog(inner), rng_(rng) {}
   bool fail_next = false;
-  uint32_t partition_count() const override { return inner_.partition_count(); }
-  Result<LogTail> tail(PartitionId p) override { return inner_.tail(p); }
   Status append(PartitionId p, std::span<Envelope> events, const DeltaBuilder& b) override {
     if (fail_next) {
       fail_next = false;
@@ -39,15 +38,8 @@ class FaultyLog final : public EventLog {
     }
     return inner_.append(p, events, b);
   }
-  Result<std::vector<Envelope>> read(PartitionId p, Offset from, size_t max) override {
-    return inner_.read(p, from, max);
-  }
-  Result<std::vector<Envelope>> read_stream(std::string_view s, int64_t v, size_t max) override {
-    return inner_.read_stream(s, v, max);
-  }
 
  private:
-  EventLog& inner_;
   [[maybe_unused]] std::mt19937_64& rng_;
 };
 

@@ -64,17 +64,23 @@ std::string problem_code(const Response& res) {
   return code && code->is_string() ? code->as_string() : std::string();
 }
 
-}  // namespace
-
-TEST_CASE("a command that outlives its handler keeps its Idempotency-Key until it is decided") {
-  test::TempDir dir{"app-inflight"};
-  ManualClock clock;
+// One partition, its writer not started: a command waits in its queue until the test runs it.
+std::unique_ptr<Engine> open_engine(const test::TempDir& dir, const Clock& clock) {
   EngineConfig cfg;
   cfg.data_dir = dir.sub("engine");
   cfg.partitions = 1;
   auto opened = Engine::open_embedded(cfg, clock);
   REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
-  Engine& engine = *opened.value();
+  return std::move(opened.value());
+}
+
+}  // namespace
+
+TEST_CASE("a command that outlives its handler keeps its Idempotency-Key until it is decided") {
+  test::TempDir dir{"app-inflight"};
+  ManualClock clock;
+  auto opened = open_engine(dir, clock);
+  Engine& engine = *opened;
   // Not started: a command waits in the partition's queue until the test runs it.
   PartitionProcessor& proc = engine.processor(PartitionId{0});
 
@@ -143,12 +149,8 @@ TEST_CASE("a command that outlives its handler keeps its Idempotency-Key until i
 TEST_CASE("a path id that a failed write may have created answers 503 to retry, not 404") {
   test::TempDir dir{"app-doubt"};
   ManualClock clock;
-  EngineConfig cfg;
-  cfg.data_dir = dir.sub("engine");
-  cfg.partitions = 1;
-  auto opened = Engine::open_embedded(cfg, clock);
-  REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
-  Engine& engine = *opened.value();
+  auto opened = open_engine(dir, clock);
+  Engine& engine = *opened;
   IdSource ids(clock, 7);
   AppConfig ac;
   ac.jwt_secrets = {kSecret};

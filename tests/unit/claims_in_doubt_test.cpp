@@ -18,6 +18,7 @@
 #include "engine/runtime/router.hpp"
 #include "engine/state/rocks_db.hpp"
 #include "engine/state/state_store.hpp"
+#include "tests/support/forwarding_log.hpp"
 #include "tests/unit/support.hpp"
 
 using namespace ordo;
@@ -27,16 +28,15 @@ namespace {
 // The RocksDB log, whose next append can fail after writing (the ambiguous case) or without
 // writing, and whose tail can be made unreadable (the broker still down) to keep the
 // partition from recovering.
-class DoubtfulLog final : public EventLog {
+class DoubtfulLog final : public test::ForwardingLog {
  public:
   // fail_unwritten: an ambiguous failure that did not land; refuse: a failure that says it
   // wrote nothing (a Kafka transaction aborted).
   enum class Next { write, land_then_fail, fail_unwritten, refuse };
-  explicit DoubtfulLog(EventLog& inner) : inner_(inner) {}
+  using ForwardingLog::ForwardingLog;
   std::atomic<Next> next{Next::write};
   std::atomic<bool> tail_fails{false};
 
-  uint32_t partition_count() const override { return inner_.partition_count(); }
   Result<LogTail> tail(PartitionId p) override {
     if (tail_fails) return Error{"injected: the log cannot be read"};
     return inner_.tail(p);
@@ -49,15 +49,6 @@ class DoubtfulLog final : public EventLog {
     if (now == Next::land_then_fail && s.ok()) return Error{"injected: commit timed out"};
     return s;
   }
-  Result<std::vector<Envelope>> read(PartitionId p, Offset from, size_t max) override {
-    return inner_.read(p, from, max);
-  }
-  Result<std::vector<Envelope>> read_stream(std::string_view s, int64_t v, size_t max) override {
-    return inner_.read_stream(s, v, max);
-  }
-
- private:
-  EventLog& inner_;
 };
 
 enum class Answer { refused, in_doubt, failed, rejected, accepted };

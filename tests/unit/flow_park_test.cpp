@@ -320,17 +320,25 @@ TEST_CASE(
   fc.park_after_ms = 60'000;
   FlowManager flows(e, e.flow_store(), clock, fc);
   REQUIRE(flows.load().ok());
-  // Runs one flow round on its own thread while this one runs the partition.
-  auto round_with_partition = [&] {
-    std::atomic<bool> done{false};
+  // Runs one flow round on its own thread while this one runs the partition. `arm` is given
+  // the round's thread before the round starts; the partition runs only once `may_run` holds.
+  auto round_with_partition = [&](const std::function<void(std::thread::id)>& arm = {},
+                                  const std::function<bool()>& may_run = {}) {
+    std::atomic<bool> go{false}, done{false};
     std::thread round([&] {
+      while (!go) std::this_thread::yield();
       flows.run_once();
       done = true;
     });
+    if (arm) arm(round.get_id());
+    go = true;
     const auto until = std::chrono::steady_clock::now() + kWaitBound;
     while (!done) {
       if (std::chrono::steady_clock::now() >= until) FAIL("the flow round did not end");
-      proc.run_once();
+      if (!may_run || may_run())
+        proc.run_once();
+      else
+        std::this_thread::yield();
     }
     round.join();
   };
@@ -358,29 +366,17 @@ TEST_CASE(
     submit(e, AdjustStock{Sku{"mug"}, Quantity{1}, "filler"}, &r);
     REQUIRE(r == SubmitResult::queued);
   }
-  std::atomic<bool> fired{false}, armed{false}, done{false};
+  std::atomic<bool> fired{false};
   size_t depth_when_fired = 0;
-  std::thread round([&] {
-    while (!armed) std::this_thread::yield();
-    flows.run_once();
-    done = true;
-  });
-  clock.arm(round.get_id(), [&] {
-    depth_when_fired = proc.queue_depth();
-    CHECK(proc.run_once() == 4u);  // on the round's thread; this thread is not running it
-    fired = true;
-  });
-  armed = true;
-  const auto until = std::chrono::steady_clock::now() + kWaitBound;
-  while (!fired) {
-    if (std::chrono::steady_clock::now() >= until) FAIL("the flow round never retried");
-    std::this_thread::yield();
-  }
-  while (!done) {
-    if (std::chrono::steady_clock::now() >= until) FAIL("the flow round did not end");
-    proc.run_once();
-  }
-  round.join();
+  round_with_partition(
+      [&](std::thread::id round) {
+        clock.arm(round, [&] {
+          depth_when_fired = proc.queue_depth();
+          CHECK(proc.run_once() == 4u);  // on the round's thread; this one is not running it
+          fired = true;
+        });
+      },
+      [&] { return fired.load(); });
   CHECK(depth_when_fired == 4u);  // the hook ran after the refusal, with the queue full
   CHECK(flows.stats().retries >= 1u);
 

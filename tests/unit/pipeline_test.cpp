@@ -19,6 +19,7 @@
 #include "engine/runtime/router.hpp"
 #include "engine/state/rocks_db.hpp"
 #include "engine/state/state_store.hpp"
+#include "tests/support/forwarding_log.hpp"
 #include "tests/unit/support.hpp"
 
 using namespace ordo;
@@ -29,9 +30,9 @@ constexpr auto kWaitBound = std::chrono::seconds(30);  // a bound for a hung tes
 
 // The RocksDB log with a gate in front: the append the test names blocks until the gate
 // opens, then fails without writing anything.
-class GatedLog final : public EventLog {
+class GatedLog final : public test::ForwardingLog {
  public:
-  explicit GatedLog(EventLog& inner) : inner_(inner) {}
+  using ForwardingLog::ForwardingLog;
 
   void block_append(int n) {
     std::lock_guard lock(mu_);
@@ -50,8 +51,6 @@ class GatedLog final : public EventLog {
     cv_.notify_all();
   }
 
-  uint32_t partition_count() const override { return inner_.partition_count(); }
-  Result<LogTail> tail(PartitionId p) override { return inner_.tail(p); }
   Status append(PartitionId p, std::span<Envelope> events, const DeltaBuilder& b) override {
     {
       std::unique_lock lock(mu_);
@@ -64,15 +63,8 @@ class GatedLog final : public EventLog {
     }
     return inner_.append(p, events, b);
   }
-  Result<std::vector<Envelope>> read(PartitionId p, Offset from, size_t max) override {
-    return inner_.read(p, from, max);
-  }
-  Result<std::vector<Envelope>> read_stream(std::string_view s, int64_t v, size_t max) override {
-    return inner_.read_stream(s, v, max);
-  }
 
  private:
-  EventLog& inner_;
   std::mutex mu_;
   std::condition_variable cv_;
   int appends_ = 0;
