@@ -116,7 +116,7 @@ asio::awaitable<Response> App::answer(Request& req, const ClientInfo& client, bo
   // The domain's commands; the parked-step retry answers with the step's status instead.
   command = rule->method == http::verb::post && rule->endpoint != Endpoint::admin_parked_retry;
   for (auto& p : params) {
-    auto d = percent_decode(p);
+    auto d = percent_decode(p, PercentPart::path);
     if (!d) co_return fail({400, "bad_path", "the path is not validly encoded", {}, {}});
     p = std::move(*d);
   }
@@ -125,9 +125,10 @@ asio::awaitable<Response> App::answer(Request& req, const ClientInfo& client, bo
   if (!rule->open) {
     std::string_view auth = req[http::field::authorization];
     std::optional<Problem> unauthenticated;
-    if (auth.size() < 7 || !auth.starts_with("Bearer ")) {
+    const std::string_view token = bearer_token(auth);
+    if (token.empty()) {
       unauthenticated = Problem{401, "unauthenticated", "a Bearer token is required", {}, {}};
-    } else if (auto claims = tokens_.verify(auth.substr(7),
+    } else if (auto claims = tokens_.verify(token,
                                             clock_.now().value() > config_.previous_secrets_until_ms
                                                 ? current_secret_
                                                 : config_.jwt_secrets,
@@ -145,7 +146,7 @@ asio::awaitable<Response> App::answer(Request& req, const ClientInfo& client, bo
     if (unauthenticated) {
       auto res = deny(call, DenyReason::unauthenticated, std::move(*unauthenticated));
       res.set(http::field::www_authenticate,
-              auth.starts_with("Bearer ") ? "Bearer error=\"invalid_token\"" : "Bearer");
+              token.empty() ? "Bearer" : "Bearer error=\"invalid_token\"");
       co_return res;
     }
     // The role column of the access table, for every endpoint: handlers only ever see
@@ -254,7 +255,8 @@ Response App::handle_readyz(Call& call) {
 asio::awaitable<Response> App::handle_command(Call& call) {
   Request& req = call.req;
   std::string_view ctype = req[http::field::content_type];
-  if (!ctype.empty() && !ctype.starts_with("application/json"))
+  // No Content-Type is taken as JSON (a body-less command like a cancel needs none).
+  if (!ctype.empty() && !is_json_media_type(ctype))
     co_return call.problem({415, "unsupported_media_type", "send application/json", {}, {}});
 
   // Decode and gather what the access rule needs to know about the resource.
@@ -353,6 +355,14 @@ asio::awaitable<Response> App::handle_command(Call& call) {
   std::shared_ptr<InflightKey> key_hold;
   std::string_view idem_key = req["Idempotency-Key"];
   std::string scoped_key;
+  // An empty or repeated key is refused, not ignored: the client counts on it to retry safely.
+  if (req.count("Idempotency-Key") > 1 ||
+      (idem_key.empty() && req.find("Idempotency-Key") != req.end()))
+    co_return call.problem({400,
+                            "validation_failed",
+                            "send one Idempotency-Key of 1 to 255 bytes",
+                            "Idempotency-Key",
+                            {}});
   if (!idem_key.empty()) {
     if (idem_key.size() > kMaxIdempotencyKeyBytes)
       co_return call.problem({400,

@@ -21,24 +21,70 @@ struct Query {
   }
 };
 
-inline std::optional<std::string> percent_decode(std::string_view s) {
+inline int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX escapes (exactly two hex digits each); nullopt for a malformed one. In a query
+// string '+' stands for a space (application/x-www-form-urlencoded); in a path it is itself.
+enum class PercentPart { query, path };
+inline std::optional<std::string> percent_decode(std::string_view s,
+                                                 PercentPart part = PercentPart::query) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%') {
       if (i + 2 >= s.size()) return std::nullopt;
-      int v = 0;
-      auto r = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
-      if (r.ec != std::errc() || r.ptr != s.data() + i + 3) return std::nullopt;
-      out.push_back(static_cast<char>(v));
+      const int hi = hex_digit(s[i + 1]);
+      const int lo = hex_digit(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
-    } else if (s[i] == '+') {
+    } else if (s[i] == '+' && part == PercentPart::query) {
       out.push_back(' ');
     } else {
       out.push_back(s[i]);
     }
   }
   return out;
+}
+
+// ASCII case-insensitive equality (media types, auth schemes: RFC 9110 §8.3.1, §11.1).
+inline bool ascii_iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+inline std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Whether a Content-Type names application/json, parameters (charset) aside.
+inline bool is_json_media_type(std::string_view content_type) {
+  return ascii_iequals(trim_ows(content_type.substr(0, content_type.find(';'))),
+                       "application/json");
+}
+
+// The token of `Authorization: Bearer <token>`, the scheme in any case; empty when the
+// header is not a Bearer credential.
+inline std::string_view bearer_token(std::string_view authorization) {
+  constexpr std::string_view kScheme = "bearer";
+  if (authorization.size() <= kScheme.size() ||
+      !ascii_iequals(authorization.substr(0, kScheme.size()), kScheme) ||
+      authorization[kScheme.size()] != ' ')
+    return {};
+  return trim_ows(authorization.substr(kScheme.size() + 1));
 }
 
 inline std::optional<Query> parse_query(std::string_view q) {

@@ -2,6 +2,7 @@
 //   ordo serve --data-dir DIR --listen HOST:PORT [--partitions N] ...
 //   ordo token --sub S --role R [--tier vip] [--ttl 1h] [--jwt-secret-file F | --data-dir DIR]
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -33,7 +34,7 @@ int usage() {
       "             [--http-threads N] [--queue-capacity N]\n"
       "             [--max-batch N] [--port-file F] [--rate-limit RPS (0: off)]\n"
       "             [--read-timeout 10s] [--idle-timeout 60s] [--tls-cert PEM --tls-key PEM]\n"
-      "             [--max-connections-per-client N (0: no cap)]\n"
+      "             [--max-connections 4096] [--max-connections-per-client N (0: no cap)]\n"
       "             [--kafka BROKERS [--kafka-topic ordo.events]\n"
       "              [--kafka-transactional-prefix ordo-] [--kafka-timeout-ms 10000]]\n"
       "             [--postgres CONNINFO] [--views-schema ordo]\n"
@@ -177,8 +178,13 @@ int cmd_serve(const Args& args) {
   server.read_timeout = std::chrono::milliseconds(*read_timeout);
   try {
     server.max_connections_per_client = std::stoul(args.get_or("max-connections-per-client", "0"));
+    server.max_connections = std::stoul(args.get_or("max-connections", "4096"));
   } catch (...) {
     return usage();
+  }
+  if (server.max_connections == 0) {
+    std::fprintf(stderr, "ordo serve: --max-connections must be at least 1\n");
+    return 2;
   }
   // HTTPS: --tls-cert and --tls-key (PEM files). Without them, plain HTTP.
   server.tls_cert_file = args.get_or("tls-cert", "");
@@ -330,7 +336,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ordo: %s\n", error.c_str());
     return usage();
   }
-  if (sub == "serve") return cmd_serve(args);
+  if (sub == "serve") {
+    // Connections, the log's files and the views' connections share the open-file limit:
+    // take the hard limit the system grants (the server sizes its connection cap to it).
+    if (rlimit fds{}; getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
+      fds.rlim_cur = fds.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &fds);  // best effort: the cap follows what is in force
+    }
+    return cmd_serve(args);
+  }
   if (sub == "token") return cmd_token(args);
   return usage();
 }

@@ -22,9 +22,13 @@
 namespace ordo::api {
 namespace {
 
-bool wants_wait(const Query& q) {
+// ?wait=true|false; any other value is a field error (not a silent "no").
+bool wants_wait(const Query& q, std::optional<FieldError>& invalid) {
   auto v = q.get("wait");
-  return v && (*v == "true" || *v == "1");
+  if (!v || *v == "false") return false;
+  if (*v == "true") return true;
+  if (!invalid) invalid = FieldError{"wait", "wait must be true or false"};
+  return false;
 }
 
 // If-Match: "<stream_version>" → the expected version, or a field error.
@@ -60,7 +64,7 @@ bool App::decode_money_command(Call& call, MoneyDecode& d) {
       d.facts.order_seller_id = o->seller_id.value();
     }
   };
-  const bool wait = wants_wait(call.query) && flows_ != nullptr;
+  const bool wait = wants_wait(call.query, d.invalid) && flows_ != nullptr;
   d.render = render_order_transition;
   switch (call.rule.endpoint) {
     case Endpoint::pay_order:

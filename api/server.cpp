@@ -6,11 +6,16 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <sys/resource.h>
+
+#include <array>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdio>
 #include <iterator>
 
 #include "api/problem.hpp"
 #include "api/websocket.hpp"
+#include "engine/state/rocks_db.hpp"
 
 namespace ordo::api {
 
@@ -18,6 +23,14 @@ namespace {
 using asio::redirect_error;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
+
+// File descriptors kept for everything but client connections: RocksDB's open files, the
+// PostgreSQL and Kafka connections, the process's own.
+constexpr size_t kReservedFds = RocksDb::kMaxOpenFiles + 256;
+constexpr size_t kMinConnections = 64;
+// A failed accept (EMFILE, ENFILE, ENOBUFS) is retried after this pause, not at once: the
+// error repeats until a descriptor is freed, and an immediate retry would spin a core.
+constexpr auto kAcceptRetryPause = std::chrono::milliseconds(100);
 
 // Decrements the connection count however the session ends.
 struct ConnectionSlot {
@@ -83,6 +96,19 @@ Status HttpServer::start() {
     return Error{"cannot listen on " + config_.host + ":" + std::to_string(config_.port) + ": " +
                  ec.message()};
   bound_port_ = acceptor_.local_endpoint().port();
+  max_connections_ = config_.max_connections;
+  if (rlimit fds{}; getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur != RLIM_INFINITY) {
+    const size_t room = fds.rlim_cur > kReservedFds + kMinConnections
+                            ? static_cast<size_t>(fds.rlim_cur) - kReservedFds
+                            : kMinConnections;
+    if (room < max_connections_) {
+      std::fprintf(stderr,
+                   "ordo: the open-file limit (%llu) allows %zu connections, not %zu; raise it "
+                   "(ulimit -n) for more\n",
+                   static_cast<unsigned long long>(fds.rlim_cur), room, max_connections_);
+      max_connections_ = room;
+    }
+  }
   asio::co_spawn(io_, accept_loop(), asio::detached);
   for (unsigned i = 0; i < io_threads(); ++i) threads_.emplace_back([this] { io_.run(); });
   return {};
@@ -110,9 +136,11 @@ asio::awaitable<void> HttpServer::accept_loop() {
     co_await acceptor_.async_accept(socket, redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-      continue;  // e.g. EMFILE: keep accepting
+      asio::steady_timer pause(io_, kAcceptRetryPause);  // e.g. EMFILE: retry, not spin
+      co_await pause.async_wait(redirect_error(use_awaitable, ec));
+      continue;
     }
-    if (connections_.fetch_add(1) >= config_.max_connections) {
+    if (connections_.fetch_add(1) >= max_connections_) {
       connections_.fetch_sub(1);
       socket.close(ec);
       continue;
@@ -156,8 +184,9 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, std::string peer) 
   beast::error_code ec;
   if (!tls_) {
     beast::tcp_stream stream(std::move(socket));
-    co_await serve(stream, client);
+    const bool unread = co_await serve(stream, client);
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (unread) co_await linger(stream);
     co_return;
   }
   beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), tls_->ctx);
@@ -171,15 +200,30 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, std::string peer) 
   co_await stream.async_shutdown(redirect_error(use_awaitable, ec));
 }
 
+asio::awaitable<void> HttpServer::linger(beast::tcp_stream& stream) {
+  // Our FIN is sent; read until the client's, the time bound or the byte bound.
+  stream.expires_after(config_.linger_timeout);
+  std::array<char, 16 * 1024> scratch;
+  size_t drained = 0;
+  beast::error_code ec;
+  while (drained < config_.linger_limit_bytes) {
+    drained +=
+        co_await stream.async_read_some(asio::buffer(scratch), redirect_error(use_awaitable, ec));
+    if (ec) break;
+  }
+}
+
 template <typename Stream>
-asio::awaitable<void> HttpServer::serve(Stream& stream, const ClientInfo& client) {
+asio::awaitable<bool> HttpServer::serve(Stream& stream, const ClientInfo& client) {
   auto& tcp_layer = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer(config_.header_limit_bytes + config_.body_limit_bytes);
   beast::error_code ec;
-  for (;;) {
-    // Idle: wait (bounded) for the first byte of the next request.
+  for (bool first = true;; first = false) {
+    // Idle: wait (bounded) for the first byte of the next request. A new connection gets
+    // no more than the read timeout: a client that connects and says nothing holds a slot.
     if (buffer.size() == 0) {
-      tcp_layer.expires_after(config_.idle_timeout);
+      tcp_layer.expires_after(first ? std::min(config_.read_timeout, config_.idle_timeout)
+                                    : config_.idle_timeout);
       size_t n =
           co_await stream.async_read_some(buffer.prepare(4096), redirect_error(use_awaitable, ec));
       if (ec) break;
@@ -207,7 +251,7 @@ asio::awaitable<void> HttpServer::serve(Stream& stream, const ClientInfo& client
       auto res = make_problem(p, 11, false);
       tcp_layer.expires_after(config_.read_timeout);
       co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
-      break;
+      co_return !ec;
     }
     Request req = parser.release();
     Response res;
@@ -222,7 +266,7 @@ asio::awaitable<void> HttpServer::serve(Stream& stream, const ClientInfo& client
           req.version(), false);
       tcp_layer.expires_after(config_.read_timeout);
       co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
-      break;
+      co_return false;  // the request was read whole
     }
     client.upgrade.reset();
     try {
@@ -249,6 +293,7 @@ asio::awaitable<void> HttpServer::serve(Stream& stream, const ClientInfo& client
     co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
     if (ec || !res.keep_alive()) break;
   }
+  co_return false;
 }
 
 }  // namespace ordo::api

@@ -26,7 +26,15 @@ struct ServerConfig {
   size_t max_header_fields = 100;                  // more → 431, however small they are
   std::chrono::milliseconds idle_timeout{60'000};  // keep-alive wait for the next request
   std::chrono::milliseconds read_timeout{10'000};  // from a request's first byte to its end
+  // Open connections at most; start() lowers it to what the open-file limit leaves after
+  // kReservedFds (the log's files, PostgreSQL, Kafka), so clients cannot starve the engine.
   size_t max_connections = 4096;
+  // After an error response that leaves the request unread (413, 431, 400), the connection
+  // reads and discards what the client still sends, for at most this long and this much,
+  // before it closes: closing with unread input would reset the connection and the client
+  // could lose the error response.
+  std::chrono::milliseconds linger_timeout{5'000};
+  size_t linger_limit_bytes = 64 * 1024 * 1024;
   // Open connections from one address; more are closed at accept. 0: no per-address cap
   // (the default: load generators and proxies open hundreds from one address).
   size_t max_connections_per_client = 0;
@@ -49,6 +57,7 @@ class HttpServer {
   Status start();
   void stop();
   uint16_t port() const { return bound_port_; }
+  size_t max_connections() const { return max_connections_; }  // in force once started
   asio::io_context& io() { return io_; }
 
  private:
@@ -59,8 +68,10 @@ class HttpServer {
   bool claim_client_slot(const std::string& peer);
   void release_client_slot(const std::string& peer);
   // The request loop of one connection, over plain TCP or TLS.
+  // True when it ended on an error response with the request left unread (see linger_*).
   template <typename Stream>
-  asio::awaitable<void> serve(Stream& stream, const ClientInfo& client);
+  asio::awaitable<bool> serve(Stream& stream, const ClientInfo& client);
+  asio::awaitable<void> linger(beast::tcp_stream& stream);
 
   ServerConfig config_;
   ClientHandler handler_;
@@ -68,6 +79,7 @@ class HttpServer {
   asio::ip::tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
   std::atomic<size_t> connections_{0};
+  size_t max_connections_ = 0;  // config_.max_connections within the open-file limit
   std::mutex per_client_mu_;
   std::unordered_map<std::string, size_t> per_client_;  // only addresses with connections
   uint16_t bound_port_ = 0;

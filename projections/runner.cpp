@@ -2,7 +2,10 @@
 
 #include <pthread.h>
 
+#include <chrono>
+
 #include <cstdio>
+#include <fmt/core.h>
 #include <pqxx/pqxx>
 
 #include "projections/migrations.hpp"
@@ -68,19 +71,66 @@ void ProjectionRunner::loop() {
       pqxx::connection conn(config_.conninfo);
       apply_migrations(conn, config_.schema);
       ViewWriter writer(conn, config_.schema);
-      for (uint32_t p = 0; p < positions_.size(); ++p) positions_[p]->store(writer.checkpoint(p));
+      const auto done = writer.checkpoints(static_cast<uint32_t>(positions_.size()));
+      for (uint32_t p = 0; p < positions_.size(); ++p) positions_[p]->store(done[p]);
       healthy_ = true;
+      auto rechecked = std::chrono::steady_clock::now();
+      // A partition whose batch keeps failing (an event this binary cannot decode, a log
+      // read error) backs off alone; the others' views go on. A lost connection is not the
+      // partition's fault: it ends the pass and reconnects.
+      using steady = std::chrono::steady_clock;
+      struct Retry {
+        bool failing = false;
+        int backoff_ms = 50;
+        steady::time_point at;
+      };
+      std::vector<Retry> retry(positions_.size());
+      size_t failing = 0;
       for (;;) {
         bool worked = false;
         for (uint32_t p = 0; p < positions_.size(); ++p) {
-          auto events = log_.read(PartitionId{p}, Offset{positions_[p]->load() + 1},
-                                  config_.max_batch_events);
-          if (!events) throw std::runtime_error("log read: " + events.error().message);
-          if (events->empty()) continue;
-          positions_[p]->store(writer.apply_batch(p, events.value(), positions_[p]->load()));
-          ++batches_;
-          backoff_ms = 50;  // reset only once work succeeds, so a failing batch backs off
-          worked = true;
+          if (retry[p].failing && steady::now() < retry[p].at) continue;
+          try {
+            auto events = log_.read(PartitionId{p}, Offset{positions_[p]->load() + 1},
+                                    config_.max_batch_events);
+            if (!events) throw std::runtime_error("log read: " + events.error().message);
+            if (!events->empty()) {
+              positions_[p]->store(writer.apply_batch(p, events.value(), positions_[p]->load()));
+              ++batches_;
+              worked = true;
+            }
+            backoff_ms = 50;  // reset only once work succeeds, so a failing batch backs off
+            if (retry[p].failing) {
+              retry[p] = Retry{};
+              if (--failing == 0) healthy_ = true;
+            }
+          } catch (const pqxx::broken_connection&) {
+            throw;
+          } catch (const std::exception& e) {
+            const std::string why = fmt::format("partition {}: {}", p, e.what());
+            if (!retry[p].failing) ++failing;
+            retry[p].failing = true;
+            healthy_ = false;
+            {
+              std::lock_guard lock(mu_);
+              last_error_ = why;
+            }
+            std::fprintf(stderr, "ordo: projector: %s (retrying in %d ms)\n", why.c_str(),
+                         retry[p].backoff_ms);
+            retry[p].at = steady::now() + std::chrono::milliseconds(retry[p].backoff_ms);
+            retry[p].backoff_ms = std::min(retry[p].backoff_ms * 2, config_.max_backoff_ms);
+          }
+        }
+        // A rebuild (ordo replay rebuild) may have swapped in views whose checkpoints differ
+        // from ours. apply_batch notices on the next event of a partition; an idle one
+        // looks every so often, or its views would stay behind while position() said
+        // they were caught up (Ordo-Min-Position would answer at once with stale rows).
+        if (!worked && std::chrono::steady_clock::now() - rechecked >=
+                           std::chrono::milliseconds(config_.checkpoint_recheck_ms)) {
+          const auto done = writer.checkpoints(static_cast<uint32_t>(positions_.size()));
+          for (uint32_t p = 0; p < positions_.size(); ++p) positions_[p]->store(done[p]);
+          rechecked = std::chrono::steady_clock::now();
+          continue;
         }
         if (!worked && !sleep_ms(config_.idle_poll_ms, true)) return;
         std::lock_guard lock(mu_);

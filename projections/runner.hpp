@@ -22,9 +22,10 @@ inline const char* const kProjectionNames[] = {"events",      "products", "order
 struct RunnerConfig {
   std::string conninfo;
   std::string schema = "ordo";
-  size_t max_batch_events = 4000;  // per transaction
-  int idle_poll_ms = 10;           // how long an idle runner waits before looking again
-  int max_backoff_ms = 2000;       // reconnect backoff cap
+  size_t max_batch_events = 4000;    // per transaction
+  int idle_poll_ms = 10;             // how long an idle runner waits before looking again
+  int max_backoff_ms = 2000;         // reconnect backoff cap
+  int checkpoint_recheck_ms = 1000;  // an idle runner re-reads its checkpoints this often
 };
 
 class ProjectionRunner {

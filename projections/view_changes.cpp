@@ -139,4 +139,17 @@ void ViewChanges::add(const Envelope& env, const Event& event) {
       event);
 }
 
+std::string decimal_string(__int128 v) {
+  const bool negative = v < 0;
+  // Digits of the magnitude, least significant first; -(v % 10) is exact even for the minimum.
+  std::string digits;
+  do {
+    const int d = static_cast<int>(v % 10);
+    digits.push_back(static_cast<char>('0' + (d < 0 ? -d : d)));
+    v /= 10;
+  } while (v != 0);
+  if (negative) digits.push_back('-');
+  return {digits.rbegin(), digits.rend()};
+}
+
 }  // namespace ordo::projections

@@ -41,8 +41,14 @@ struct OrderChange {
 };
 
 struct SalesDelta {
-  int64_t orders = 0, units = 0, gross_minor = 0;
+  int64_t orders = 0, units = 0;
+  // Logs written before totals were capped at 10^15 may hold orders up to INT64_MAX: two of
+  // them in one batch would overflow an int64 sum (the column is numeric, migration 003).
+  __int128 gross_minor = 0;
 };
+
+// `v` in decimal, for a numeric column.
+std::string decimal_string(__int128 v);
 
 // An order that left `reserved` without a sale, to be counted against its placement day.
 struct OrderClosed {

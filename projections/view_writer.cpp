@@ -28,7 +28,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_orders (
   placed_ms bigint, expires_ms bigint, status text, version bigint, updated_ms bigint,
   partition int, last_offset bigint) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_sales (
-  day date, seller_id text, currency text, orders bigint, units bigint, gross_minor bigint)
+  day date, seller_id text, currency text, orders bigint, units bigint, gross_minor numeric)
   ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_closed (order_id text, expired boolean) ON COMMIT DELETE ROWS;
 )";
@@ -136,7 +136,7 @@ void ViewWriter::write_changes(pqxx::work& w, const ViewChanges& changes) {
         std::vector<std::string>{"day", "seller_id", "currency", "orders", "units", "gross_minor"});
     for (const auto& [key, d] : changes.sales)
       s << std::make_tuple(std::get<0>(key), std::get<1>(key), std::get<2>(key), d.orders, d.units,
-                           d.gross_minor);
+                           decimal_string(d.gross_minor));
     s.complete();
     w.exec(R"(
       INSERT INTO sales_daily AS d (day, seller_id, currency, orders_placed, units_placed, gross_minor)
@@ -169,14 +169,17 @@ void ViewWriter::write_changes(pqxx::work& w, const ViewChanges& changes) {
   write_money_changes(w, changes.money);
 }
 
-int64_t ViewWriter::checkpoint(uint32_t p) {
+std::vector<int64_t> ViewWriter::checkpoints(uint32_t count) {
   pqxx::work w(c_);
   w.exec("SET LOCAL search_path TO " + quote_ident(schema_));
   auto r = w.exec_params(
-      "SELECT position FROM projection_checkpoints WHERE projection = 'events' AND partition = $1",
-      static_cast<int>(p));
+      "SELECT partition, position FROM projection_checkpoints "
+      "WHERE projection = 'events' AND partition < $1",
+      static_cast<int>(count));
   w.commit();
-  return r.empty() ? -1 : r[0][0].as<int64_t>();
+  std::vector<int64_t> out(count, -1);
+  for (const auto& row : r) out.at(row[0].as<uint32_t>()) = row[1].as<int64_t>();
+  return out;
 }
 
 int64_t ViewWriter::apply_batch(uint32_t p, const std::vector<Envelope>& events, int64_t expected) {

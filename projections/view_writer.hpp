@@ -32,8 +32,8 @@ class ViewWriter {
   // checkpoint: the part of apply_batch a benchmark compares against.
   static void write_changes(pqxx::work& w, const struct ViewChanges& changes);
 
-  // The checkpoint of partition `p` (-1: nothing applied).
-  int64_t checkpoint(uint32_t p);
+  // The checkpoints of partitions 0..count-1, in one query (-1: nothing applied).
+  std::vector<int64_t> checkpoints(uint32_t count);
 
  private:
   pqxx::connection& c_;

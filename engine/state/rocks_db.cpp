@@ -49,6 +49,9 @@ Result<std::unique_ptr<RocksDb>> RocksDb::open(const std::string& path, RocksDbO
   options.create_missing_column_families = true;
   options.max_background_jobs = 2;
   options.IncreaseParallelism(2);
+  // Bounded file descriptors: the HTTP server sizes its connection cap to what the process
+  // may open less this (api/server.cpp, kReservedFds).
+  options.max_open_files = kMaxOpenFiles;
   // Bounded memory: a small block cache shared by all column families.
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(64 << 20);

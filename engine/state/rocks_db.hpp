@@ -32,6 +32,7 @@ struct RocksDbOptions {
 class RocksDb {
  public:
   static constexpr int64_t kIdempotencySlackMs = 3600 * 1000;
+  static constexpr int kMaxOpenFiles = 1000;  // SST files RocksDB keeps open at most
 
   static Result<std::unique_ptr<RocksDb>> open(const std::string& path,
                                                RocksDbOptions options = {});

@@ -47,6 +47,31 @@ class RawConn {
     ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
     return n <= 0;
   }
+  // What the server sends until it closes (EOF or reset) or `ms` pass without a byte.
+  std::string read_all(int ms) {
+    std::string out;
+    char buf[4096];
+    for (;;) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, ms) <= 0) return out;
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return out;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  // One response's worth: reads until `marker` has arrived or `ms` pass without a byte.
+  std::string read_until(std::string_view marker, int ms) {
+    std::string out;
+    char buf[4096];
+    while (out.find(marker) == std::string::npos) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, ms) <= 0) return out;
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return out;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
 
  private:
   int fd_ = -1;
@@ -307,4 +332,69 @@ TEST_CASE(
     if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   CHECK(served);
+}
+
+TEST_CASE("a new connection that sends nothing is cut off by the read timeout, not the idle one") {
+  TempDir dir{"silent"};
+  ServerProcess server{dir.path() + "/data", {"--read-timeout", "1s", "--idle-timeout", "60s"}};
+  server.start();
+  RawConn silent(server.port());
+  bool cut = false;
+  const auto start = Clock::now();
+  // Polled up to a bound well under the 60 s idle timeout (a loaded machine is slow).
+  while (!cut && Clock::now() - start < std::chrono::seconds(20)) cut = silent.closed_within(200);
+  CHECK(cut);
+  // A kept-alive connection between requests still gets the idle timeout.
+  RawConn kept(server.port());
+  const std::string livez = "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(kept.send(livez));
+  REQUIRE(kept.read_until("\r\n\r\n", 10'000).starts_with("HTTP/1.1 200"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2'500));  // past the read timeout
+  REQUIRE(kept.send(livez));
+  CHECK(kept.read_until("\r\n\r\n", 10'000).starts_with("HTTP/1.1 200"));
+}
+
+TEST_CASE("a 413 reaches a client that is still sending its large body") {
+  TempDir dir{"linger"};
+  ServerProcess server{dir.path() + "/data"};
+  server.start();
+  RawConn conn(server.port());
+  const size_t body_bytes = 8 * 1024 * 1024;  // far past the 64 KiB limit and socket buffers
+  const std::string head =
+      "POST /v1/products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body_bytes) + "\r\n\r\n";
+  REQUIRE(conn.send(head));
+  // The whole body, as a client without Expect: 100-continue sends it; the server closes
+  // once it has drained it (or its linger bound has passed).
+  const std::string chunk(64 * 1024, ' ');
+  size_t sent = 0;
+  while (sent < body_bytes && conn.send(chunk)) sent += chunk.size();
+  const std::string answer = conn.read_all(10'000);
+  MESSAGE("sent ", sent, " body bytes; read ", answer.size(), " bytes back");
+  // The server drained the body: a reset in the middle of the send is what most clients
+  // report (a broken pipe) instead of reading the answer waiting for them.
+  CHECK(sent == body_bytes);
+  CHECK(answer.starts_with("HTTP/1.1 413"));
+  CHECK(answer.find("body_too_large") != std::string::npos);
+}
+
+TEST_CASE("the connection cap leaves room for the engine's files under the open-file limit") {
+  // The server runs with a hard limit of 1400 open files: 1000 are the log's, 256 the rest's,
+  // so it takes at most 144 connections and closes the next at once instead of failing to
+  // accept (EMFILE) with the connection left hanging.
+  TempDir dir{"fdcap"};
+  ServerProcess server{dir.path() + "/data"};
+  server.limit_open_files(1400);
+  server.start();
+  std::vector<std::unique_ptr<RawConn>> held;
+  size_t first_refused = 0;
+  for (size_t i = 0; i < 400 && first_refused == 0; ++i) {
+    held.push_back(std::make_unique<RawConn>(server.port()));
+    if (held.back()->closed_within(i < 130 ? 0 : 300)) first_refused = i + 1;
+  }
+  MESSAGE("connection ", first_refused, " was the first refused");
+  // 144, less the readiness probe's connection if the server has not yet seen it close.
+  CHECK(first_refused >= 144);
+  CHECK(first_refused <= 146);
 }

@@ -3,6 +3,7 @@
 // loopback port, waits until /readyz answers, and stops it with SIGTERM or SIGKILL.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -119,6 +120,10 @@ class ServerProcess {
         int fd = ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) ::dup2(fd, 2);
       }
+      if (open_file_limit_ > 0) {
+        rlimit fds{open_file_limit_, open_file_limit_};
+        if (::setrlimit(RLIMIT_NOFILE, &fds) != 0) ::_exit(126);
+      }
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -153,6 +158,8 @@ class ServerProcess {
   // The server's stderr goes to `path` (appended) instead of the test's, so a test can read
   // what the server logged. Call before start().
   void capture_stderr(std::string path) { stderr_path_ = std::move(path); }
+  // The server runs with this open-file limit, soft and hard (0: the test's own).
+  void limit_open_files(rlim_t n) { open_file_limit_ = n; }
   void kill9() { stop(SIGKILL); }
   void terminate() { stop(SIGTERM); }
   bool running() const { return pid_ > 0; }
@@ -171,6 +178,7 @@ class ServerProcess {
   std::string data_dir_;
   std::vector<std::string> extra_;
   std::string stderr_path_;
+  rlim_t open_file_limit_ = 0;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
 };

@@ -15,66 +15,13 @@
 #include "engine/log/json.hpp"
 #include "engine/runtime/clock.hpp"
 #include "engine/runtime/engine.hpp"
+#include "tests/unit/app_support.hpp"
 #include "tests/unit/support.hpp"
 
 using namespace ordo;
 using namespace ordo::api;
 
-namespace {
-
-constexpr const char* kSecret = "app-inflight-test-secret-of-enough-length";
-
-std::string bearer(const Clock& clock, std::string sub, Role role) {
-  Claims c;
-  c.sub = std::move(sub);
-  c.role = role;
-  c.exp_s = clock.now().value() / 1000 + 3600;
-  return "Bearer " + sign_jwt(c, kSecret);
-}
-
-Request post(std::string target, std::string body, std::string auth, std::string key) {
-  Request req{http::verb::post, target, 11};
-  req.set(http::field::authorization, auth);
-  req.set(http::field::content_type, "application/json");
-  if (!key.empty()) req.set("Idempotency-Key", key);
-  req.body() = std::move(body);
-  req.prepare_payload();
-  return req;
-}
-
-// The handler's answer, started on `io`; filled when the coroutine ends.
-struct Pending {
-  Request req;
-  ClientInfo client;  // an lvalue: g++ 12 frees a defaulted temporary across the co_await
-  std::optional<Response> res;
-};
-
-std::shared_ptr<Pending> start(asio::io_context& io, App& app, Request req) {
-  auto p = std::make_shared<Pending>();
-  p->req = std::move(req);
-  asio::co_spawn(
-      io, [p, &app]() -> asio::awaitable<void> { p->res = co_await app.handle(p->req, p->client); },
-      asio::detached);
-  return p;
-}
-
-std::string problem_code(const Response& res) {
-  auto body = parse_json(res.body());
-  const Json* code = body ? body->find("code") : nullptr;
-  return code && code->is_string() ? code->as_string() : std::string();
-}
-
-// One partition, its writer not started: a command waits in its queue until the test runs it.
-std::unique_ptr<Engine> open_engine(const test::TempDir& dir, const Clock& clock) {
-  EngineConfig cfg;
-  cfg.data_dir = dir.sub("engine");
-  cfg.partitions = 1;
-  auto opened = Engine::open_embedded(cfg, clock);
-  REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
-  return std::move(opened.value());
-}
-
-}  // namespace
+using namespace ordo::test::app;
 
 TEST_CASE("a command that outlives its handler keeps its Idempotency-Key until it is decided") {
   test::TempDir dir{"app-inflight"};
