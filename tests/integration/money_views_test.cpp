@@ -102,6 +102,13 @@ class MemoryLog final : public EventLog {
   size_t limit_;
 };
 
+projections::RunnerConfig runner_config(const std::string& schema) {
+  projections::RunnerConfig rc;
+  rc.conninfo = pg();
+  rc.schema = schema;
+  return rc;
+}
+
 History money_history() {
   const Currency eur{"EUR"}, usd{"USD"};
   const auto eu = [](int64_t v) { return AmountMinor{v}; };
@@ -403,9 +410,7 @@ TEST_CASE("money views: wallets, escrows, payments, payouts and a trial balance 
     // copy of the log (half of each partition) are swapped in under it.
     MemoryLog log(h);
     const std::string live = fresh_schema("moneyq");
-    projections::RunnerConfig rc;
-    rc.conninfo = pg();
-    rc.schema = live;
+    projections::RunnerConfig rc = runner_config(live);
     rc.checkpoint_recheck_ms = 100;
     projections::ProjectionRunner runner(log, rc);
     runner.start();
@@ -453,9 +458,7 @@ TEST_CASE("money views: wallets, escrows, payments, payouts and a trial balance 
     MemoryLog inner(h);
     Undecodable log(inner);
     const std::string live = fresh_schema("moneyu");
-    projections::RunnerConfig rc;
-    rc.conninfo = pg();
-    rc.schema = live;
+    projections::RunnerConfig rc = runner_config(live);
     rc.max_backoff_ms = 100;
     projections::ProjectionRunner runner(log, rc);
     runner.start();

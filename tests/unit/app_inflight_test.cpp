@@ -32,8 +32,7 @@ TEST_CASE("a command that outlives its handler keeps its Idempotency-Key until i
   PartitionProcessor& proc = engine.processor(PartitionId{0});
 
   IdSource ids(clock, 7);
-  AppConfig ac;
-  ac.jwt_secrets = {kSecret};
+  AppConfig ac = app_config();
   // The handler stops waiting after this long; the test never runs the partition before
   // it has, so the bound decides nothing but how long the test takes.
   ac.command_timeout = std::chrono::milliseconds(50);
@@ -99,8 +98,7 @@ TEST_CASE("a path id that a failed write may have created answers 503 to retry, 
   auto opened = open_engine(dir, clock);
   Engine& engine = *opened;
   IdSource ids(clock, 7);
-  AppConfig ac;
-  ac.jwt_secrets = {kSecret};
+  AppConfig ac = app_config();
   App app(engine, clock, ids, ac);
   asio::io_context io;
   const std::string customer = bearer(clock, "c1", Role::customer);

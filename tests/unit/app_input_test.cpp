@@ -46,8 +46,7 @@ TEST_CASE("the handler reads headers as RFC 9110 says and refuses malformed ones
   Engine& engine = *opened;
   PartitionProcessor& proc = engine.processor(PartitionId{0});
   IdSource ids(clock, 7);
-  AppConfig ac;
-  ac.jwt_secrets = {kSecret};
+  AppConfig ac = app_config();
   App app(engine, clock, ids, ac);
   asio::io_context io;
   // Runs a request to its answer, running the partition for whatever it submitted.

@@ -59,6 +59,13 @@ inline std::string problem_code(const Response& res) {
   return code && code->is_string() ? code->as_string() : std::string();
 }
 
+// The handler's configuration with the tests' token secret.
+inline AppConfig app_config() {
+  AppConfig ac;
+  ac.jwt_secrets = {kSecret};
+  return ac;
+}
+
 // One partition, its writer not started: a command waits in its queue until the test runs it.
 inline std::unique_ptr<Engine> open_engine(const test::TempDir& dir, const Clock& clock) {
   EngineConfig cfg;
