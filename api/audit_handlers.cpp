@@ -107,6 +107,17 @@ asio::awaitable<Response> App::handle_events(Call& call) {
       co_return call.problem(
           {400, "validation_failed", "after must be an offset (-1 for the start)", "after", {}});
     page.after = *n;
+    // A cursor past the end (from another server, or a log restored from an older copy)
+    // would silently skip the offsets up to it as they are written: refuse it.
+    auto tail = engine_.log().known_tail(PartitionId{page.partition});
+    if (tail && page.after > tail->last_offset.value())
+      co_return call.problem(
+          {400,
+           "validation_failed",
+           fmt::format("after is past the end of partition {} (its last offset is {})",
+                       page.partition, tail->last_offset.value()),
+           "after",
+           {}});
   }
   if (auto v = call.query.get("limit")) {
     auto n = parse_int(*v);

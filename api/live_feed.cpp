@@ -191,7 +191,7 @@ void LiveFeed::stop(std::chrono::milliseconds drain) {
 void LiveFeed::run() {
   const uint32_t n = engine_.partition_count();
   std::vector<std::vector<Envelope>> batches(n);
-  bool reported = false;
+  std::vector<bool> reported(n, false);  // a read failure is said once per run of failures
   std::unique_lock lock(mu_);
   while (!stopping_) {
     if (subs_.empty()) {
@@ -203,16 +203,22 @@ void LiveFeed::run() {
     bool more = false;
     for (uint32_t p = 0; p < n; ++p) {
       batches[p].clear();
-      auto r = engine_.log().read(PartitionId{p}, Offset{from[p]}, config_.read_batch);
+      // Only what the router knows: a customer sees a StockReserved through its order's
+      // parties, which the router learns from the OrderPlaced of the same batch just after
+      // the append.
+      const int64_t routed = engine_.processor(PartitionId{p}).routed_offset();
+      if (routed < from[p]) continue;
+      const size_t want = std::min(config_.read_batch, static_cast<size_t>(routed - from[p] + 1));
+      auto r = engine_.log().read(PartitionId{p}, Offset{from[p]}, want);
       if (!r) {
-        // Retried on the next poll; said once per run of failures.
-        if (!reported)
+        // Retried on the next poll.
+        if (!reported[p])
           std::fprintf(stderr, "ordo: live feed cannot read partition %u: %s\n", p,
                        r.error().message.c_str());
-        reported = true;
+        reported[p] = true;
         continue;
       }
-      reported = false;
+      reported[p] = false;
       if (r->size() >= config_.read_batch) more = true;
       batches[p] = std::move(*r);
     }

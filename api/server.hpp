@@ -75,16 +75,18 @@ class HttpServer {
 
   ServerConfig config_;
   ClientHandler handler_;
-  asio::io_context io_;
-  asio::ip::tcp::acceptor acceptor_;
-  std::vector<std::thread> threads_;
+  // Declared before io_, so they outlive it: sessions still suspended when the server stops
+  // are destroyed with io_, and their slots are given back to these.
   std::atomic<size_t> connections_{0};
   size_t max_connections_ = 0;  // config_.max_connections within the open-file limit
   std::mutex per_client_mu_;
   std::unordered_map<std::string, size_t> per_client_;  // only addresses with connections
-  uint16_t bound_port_ = 0;
   struct Tls;  // the OpenSSL context, when serving HTTPS (server.cpp)
   std::unique_ptr<Tls> tls_;
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  uint16_t bound_port_ = 0;
 };
 
 }  // namespace ordo::api

@@ -74,8 +74,12 @@ asio::awaitable<void> read_loop(Ws& ws, std::shared_ptr<Connection> conn) {
 class SubscribeSession final : public WebSocketSession {
  public:
   SubscribeSession(LiveFeed& feed, std::shared_ptr<Subscription> sub,
-                   std::chrono::milliseconds write_timeout)
-      : feed_(feed), sub_(std::move(sub)), write_timeout_(write_timeout) {}
+                   std::chrono::milliseconds write_timeout,
+                   std::chrono::steady_clock::time_point token_expires_at)
+      : feed_(feed),
+        sub_(std::move(sub)),
+        write_timeout_(write_timeout),
+        token_expires_at_(token_expires_at) {}
   ~SubscribeSession() override {
     sub_->set_wake(nullptr);
     feed_.release(*sub_);
@@ -90,6 +94,9 @@ class SubscribeSession final : public WebSocketSession {
   LiveFeed& feed_;
   std::shared_ptr<Subscription> sub_;
   const std::chrono::milliseconds write_timeout_;
+  // The subscription ends with its token: what it was allowed to see was decided once, at
+  // the upgrade, by a token that says until when it holds.
+  const std::chrono::steady_clock::time_point token_expires_at_;
 };
 
 template <typename Ws>
@@ -114,6 +121,10 @@ asio::awaitable<void> SubscribeSession::serve(Ws& ws) {
   websocket::close_reason why;  // close_code::none: no close frame to send
   for (;;) {
     if (conn->reader_done) break;
+    if (std::chrono::steady_clock::now() >= token_expires_at_) {
+      why = websocket::close_reason(websocket::close_code::policy_error, "the token has expired");
+      break;
+    }
     auto next = sub_->next();
     if (next.state == Subscription::State::overflowed) {
       why = websocket::close_reason(
@@ -147,7 +158,7 @@ asio::awaitable<void> SubscribeSession::serve(Ws& ws) {
       if (ec) break;
       continue;
     }
-    conn->wake.expires_at(asio::steady_timer::time_point::max());
+    conn->wake.expires_at(token_expires_at_);  // woken earlier by an event or the reader
     co_await conn->wake.async_wait(redirect_error(use_awaitable, ec));
   }
   sub_->set_wake(nullptr);
@@ -227,8 +238,17 @@ Response App::handle_subscribe(Call& call, const ClientInfo& client) {
     return call.problem(
         {503, "storage_unavailable", "the log could not be read", {}, config_.retry_after_s});
   }
-  client.upgrade =
-      std::make_shared<SubscribeSession>(*feed_, std::move(sub), config_.live.write_timeout);
+  // The token's exp (a wall-clock time, with the verifier's leeway) as a deadline on the
+  // steady clock the session waits on. exp may be as large as int64: past a year, never.
+  constexpr int64_t kYearS = 365LL * 24 * 3600;
+  const int64_t now_s = clock_.now().value() / 1000;
+  auto token_expires_at = std::chrono::steady_clock::time_point::max();
+  if (call.who.exp_s - now_s < kYearS)
+    token_expires_at =
+        std::chrono::steady_clock::now() +
+        std::chrono::seconds(std::max<int64_t>(0, call.who.exp_s + kJwtLeewayS - now_s));
+  client.upgrade = std::make_shared<SubscribeSession>(*feed_, std::move(sub),
+                                                      config_.live.write_timeout, token_expires_at);
   return Response{http::status::switching_protocols, req.version()};
 }
 

@@ -46,14 +46,21 @@ void write_money_changes(pqxx::work& w, const MoneyChanges& m) {
                              e.occurred_ms);
       s.complete();
     }
-    // Keyed by the leg's place in the log: a row already there is never written twice.
+    // Keyed by the leg's place in the log: a row already there is never written twice, and
+    // only the rows written move their accounts' balances.
     w.exec(std::string(R"(
-      INSERT INTO ledger_entries (partition, log_offset, idx, account, currency, amount_minor, type,
-                                  order_id, occurred_at)
-      SELECT partition, log_offset, idx, account, currency, amount_minor, type, NULLIF(order_id, ''), )") +
+      WITH written AS (
+        INSERT INTO ledger_entries (partition, log_offset, idx, account, currency, amount_minor,
+                                    type, order_id, occurred_at)
+        SELECT partition, log_offset, idx, account, currency, amount_minor, type, NULLIF(order_id, ''), )") +
            kAt + R"(occurred_ms
-      FROM stage_ledger_entries
-      ON CONFLICT (partition, log_offset, idx) DO NOTHING)");
+        FROM stage_ledger_entries
+        ON CONFLICT (partition, log_offset, idx) DO NOTHING
+        RETURNING account, currency, amount_minor)
+      INSERT INTO account_balances AS b (account, currency, balance_minor)
+      SELECT account, currency, sum(amount_minor) FROM written GROUP BY account, currency
+      ON CONFLICT (account, currency) DO UPDATE SET
+        balance_minor = b.balance_minor + EXCLUDED.balance_minor)");
   }
   if (!m.escrows.empty()) {
     {

@@ -309,8 +309,10 @@ std::optional<MoneyView> ViewQueries::payout(const std::string& payout_id) {
 std::string ViewQueries::ledger_balances() {
   return run([&](pqxx::read_transaction& tx) {
     auto r = tx.exec(
-        "WITH b AS (SELECT account, currency, sum(amount_minor) AS balance FROM ledger_entries "
-        "GROUP BY account, currency), "
+        // Accounts at zero are left out (every settled order's escrow): they add nothing to
+        // a currency's total, and the answer grows with the money held, not the history.
+        "WITH b AS (SELECT account, currency, balance_minor AS balance FROM account_balances "
+        "WHERE balance_minor <> 0), "
         "t AS (SELECT currency, sum(balance) AS total FROM b GROUP BY currency) "
         "SELECT json_build_object("
         "'accounts', coalesce((SELECT json_agg(json_build_object('account', account, 'currency', "

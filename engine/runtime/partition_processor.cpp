@@ -556,12 +556,13 @@ void PartitionProcessor::commit(Prepared& prepared) {
                 "a batch must chain to the durable tail");
     tail_.last_offset = envelopes.back().offset;
     tail_.last_hash = envelopes.back().hash;
-    durable_offset_.store(tail_.last_offset.value(), std::memory_order_release);
   }
+  for (const auto& p : pending)
+    for (const Event& e : p.outcome.events) router_.on_committed(id_, e);
+  durable_offset_.store(tail_.last_offset.value(), std::memory_order_release);
 
   for (size_t i = 0; i < batch.size(); ++i) {
     auto& p = pending[i];
-    for (const Event& e : p.outcome.events) router_.on_committed(id_, e);
     if (p.outcome.rejection && batch[i].owns_claim) router_.release_claim(batch[i].command);
     Offset pos =
         p.event_count ? envelopes[p.first_event + p.event_count - 1].offset : tail_.last_offset;

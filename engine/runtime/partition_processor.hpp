@@ -87,6 +87,10 @@ class PartitionProcessor {
   Health health() const;
   ProcessorStats stats() const;
   size_t queue_depth() const;
+  // The last offset whose events the router knows (new orders, SKUs, payouts and their
+  // parties): readers that look ids up in the router, like the live feed, read no further.
+  // Events past it may already be in the log for a moment.
+  int64_t routed_offset() const { return durable_offset_.load(std::memory_order_acquire); }
   // The state, for tests and the simulation; only safe when the thread is not running.
   const PartitionState& state_for_test() const { return state_; }
 
@@ -151,7 +155,7 @@ class PartitionProcessor {
   LogTail tail_;  // the durable tail: the committer advances it (the writer reads it
                   // only when nothing is in flight)
   // tail_.last_offset, for the writer to name a position in a reply while the committer
-  // may be advancing tail_.
+  // may be advancing tail_; stored once the router knows the batch (routed_offset()).
   std::atomic<int64_t> durable_offset_{-1};
   std::string chain_tip_ = kGenesisHash;  // the hash of the last prepared event (writer thread)
   DirtyAggregates dirty_;                 // changed since the last snapshot

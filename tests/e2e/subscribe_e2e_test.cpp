@@ -392,6 +392,26 @@ TEST_CASE(
   CHECK(c.get("/readyz").status == 200);
 }
 
+TEST_CASE("subscribe: a subscription ends with its token, with a 1008 close") {
+  TempDir dir{"subscribe-exp"};
+  ServerProcess server{dir.path() + "/data"};
+  server.start();
+  // Expired 28 s ago: still inside the 30 s leeway at the upgrade, out of it 2 s later.
+  WsClient w(server.port(), token("audit", Role::auditor, -28));
+  REQUIRE(w.open());
+  CHECK(!w.next());  // bounded by the client's 30 s deadline
+  CHECK(w.error() == websocket::error::closed);
+  CHECK(w.reason().code == websocket::close_code::policy_error);
+  CHECK(std::string(w.reason().reason.c_str()) == "the token has expired");
+  // A token with time left keeps its subscription.
+  WsClient fresh(server.port(), token("audit", Role::auditor));
+  REQUIRE(fresh.open());
+  HttpClient c(server.port());
+  Admin{c}.products(1);
+  auto got = fresh.take(1);
+  CHECK(type_of(got.at(0)) == "ProductDefined");
+}
+
 TEST_CASE("subscribe: on stop, subscribers get a 1001 close") {
   TempDir dir{"subscribe-stop"};
   ServerProcess server{dir.path() + "/data"};

@@ -199,7 +199,7 @@ std::string snapshot(const std::string& schema) {
   w.exec("SET search_path TO " + w.quote_name(schema));
   std::string out;
   for (const char* t : {"events", "products", "orders", "order_lines", "sales_daily", "wallets",
-                        "ledger_entries", "escrows", "payments", "payouts"})
+                        "ledger_entries", "account_balances", "escrows", "payments", "payouts"})
     out +=
         std::string(t) + ":\n" +
         w.exec(fmt::format(
@@ -370,9 +370,26 @@ TEST_CASE("money views: wallets, escrows, payments, payouts and a trial balance 
     CHECK(tb.find("totals")->as_array().size() == 2);
     for (const auto& t : tb.find("totals")->as_array()) CHECK(t.find("total_minor")->as_int() == 0);
     int64_t sum = 0;
-    for (const auto& acc : tb.find("accounts")->as_array())
+    std::string listed;
+    for (const auto& acc : tb.find("accounts")->as_array()) {
       sum += acc.find("balance_minor")->as_int();
+      listed += fmt::format("{}|{}|{}\n", acc.find("account")->as_string(),
+                            acc.find("currency")->as_string(), acc.find("balance_minor")->as_int());
+    }
     CHECK(sum == 0);
+    // The kept balances are the postings' sums; the accounts at zero (settled escrows) are
+    // left out.
+    std::string summed;
+    pqxx::work rows(c);
+    rows.exec("SET LOCAL search_path TO " + rows.quote_name(one));
+    for (const auto& r :
+         rows.exec("SELECT account, currency, sum(amount_minor) FROM ledger_entries GROUP BY 1, 2 "
+                   "HAVING sum(amount_minor) <> 0 ORDER BY currency, account"))
+      summed += fmt::format("{}|{}|{}\n", r[0].as<std::string>(), r[1].as<std::string>(),
+                            r[2].as<int64_t>());
+    CHECK(listed == summed);
+    CHECK(listed.find("escrow:o1|") == std::string::npos);  // released: zero
+    CHECK(rows.exec("SELECT 1 FROM account_balances WHERE account = 'escrow:o1'").size() == 1);
   }
 
   SUBCASE("redelivery changes nothing") {

@@ -279,4 +279,7 @@ TEST_CASE("auditor API: GET /v1/events and GET /v1/audit/verify") {
   check_problem(c.get("/v1/events", bearer(merchant)), 403, "forbidden");
   check_problem(c.get("/v1/events?limit=0", bearer(auditor)), 400, "validation_failed");
   check_problem(c.get("/v1/events?partition=9", bearer(auditor)), 400, "validation_failed");
+  // A cursor past the end is refused, not echoed back (it would skip what comes next).
+  CHECK(c.get("/v1/events?after=6", bearer(auditor)).status == 200);
+  check_problem(c.get("/v1/events?after=7", bearer(auditor)), 400, "validation_failed");
 }
