@@ -24,6 +24,17 @@ struct Slot {
   std::optional<Completion> completion;
 };
 
+// The submission's completion, once it is in; nullopt if `stopping` says so first.
+template <typename Stopping>
+std::optional<Completion> await_slot(Slot& slot, const Stopping& stopping) {
+  std::unique_lock lock(slot.mu);
+  while (!slot.completion) {
+    slot.cv.wait_for(lock, std::chrono::milliseconds(100));
+    if (!slot.completion && stopping()) return std::nullopt;
+  }
+  return std::move(slot.completion);
+}
+
 // Whether a submission's answer is in already and is a failure (refused as it was submitted).
 bool slot_failed(Slot& slot) {
   std::lock_guard lock(slot.mu);
@@ -173,7 +184,25 @@ void FlowManager::notify(const Envelope& env, const Event& event) {
   for (auto& f : fire) f(n->second);
 }
 
-Status FlowManager::run_steps(std::vector<Step>& steps) {
+bool FlowManager::stopping() const {
+  std::lock_guard lock(mu_);
+  return stopping_;
+}
+
+Status FlowManager::run_steps(std::vector<Step>& steps, int64_t park_after_ms) {
+  Status st = run_steps_once(steps, park_after_ms);
+  if (!st) {
+    // A round that fails (a store read or a park write) leaves submissions queued, and the
+    // next round reads the same events again. Their keys have no record until they are
+    // decided, so submitting them again would decide each step twice: wait for them.
+    for (Step& s : steps)
+      if (s.slot && !await_slot(*s.slot, [this] { return stopping(); }))
+        break;  // stopping: the engine drains its queues
+  }
+  return st;
+}
+
+Status FlowManager::run_steps_once(std::vector<Step>& steps, int64_t park_after_ms) {
   auto park = [&](Step& s, std::string why) {
     ParkedStep p{fmt::format("{}-{}", s.source.partition.value(), s.source.offset.value()),
                  s.source.partition,
@@ -213,7 +242,7 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
     ++s.attempts;
     const int64_t now = clock_.now().value();
     if (s.failing_since_ms < 0) s.failing_since_ms = now;
-    if (now - s.failing_since_ms >= config_.park_after_ms) return park(s, std::move(why));
+    if (now - s.failing_since_ms >= park_after_ms) return park(s, std::move(why));
     backoff = true;
     return {};
   };
@@ -281,16 +310,8 @@ Status FlowManager::run_steps(std::vector<Step>& steps) {
     for (Step& s : steps) {
       if (!s.slot) continue;
       pending = true;
-      std::optional<Completion> c;
-      {
-        std::unique_lock lock(s.slot->mu);
-        while (!s.slot->completion) {
-          s.slot->cv.wait_for(lock, std::chrono::milliseconds(100));
-          std::lock_guard l2(mu_);
-          if (stopping_ && !s.slot->completion) return Error{"stopping"};
-        }
-        c = std::move(s.slot->completion);
-      }
+      std::optional<Completion> c = await_slot(*s.slot, [this] { return stopping(); });
+      if (!c) return Error{"stopping"};
       s.slot.reset();
       if (!c->durable) {
         if (auto st = failed(s, c->durable.message()); !st) return st;
@@ -331,9 +352,19 @@ bool FlowManager::read_round(PartitionId p, std::vector<Step>& steps, Offset& la
   for (const Envelope& env : batch.value()) {
     auto ev = decode_event(env.type, env.schema_version, env.payload);
     if (!ev) {
-      (void)store_.park(ParkedStep{
+      // Parked for an admin to see; if even that fails, the round ends here (the checkpoint
+      // stays before this event) rather than pass it by without a trace.
+      auto parked = store_.park(ParkedStep{
           fmt::format("{}-{}", p.value(), env.offset.value()), p, env.offset, env.type, env.stream,
           "", "cannot decode: " + ev.error().message, 0, clock_.now().value()});
+      if (!parked) {
+        std::fprintf(stderr, "ordo: flow manager: cannot park undecodable event %u-%lld: %s\n",
+                     p.value(), static_cast<long long>(env.offset.value()),
+                     parked.message().c_str());
+        if (env.offset.value() <= after.value() + 1) return false;
+        last = Offset{env.offset.value() - 1};
+        return true;
+      }
       continue;
     }
     notify(env, ev.value());
@@ -344,7 +375,9 @@ bool FlowManager::read_round(PartitionId p, std::vector<Step>& steps, Offset& la
 }
 
 void FlowManager::run_retries() {
-  for (;;) {
+  // One retry per round, so queued retries cannot hold every flow up in turn; each tries
+  // for retry_park_after_ms at most, less than its caller waits.
+  {
     std::pair<std::string, std::function<void(Status)>> r;
     {
       std::lock_guard lock(mu_);
@@ -355,28 +388,28 @@ void FlowManager::run_retries() {
     auto found = store_.find_parked(r.first);
     if (!found) {
       r.second(found.error());
-      continue;
+      return;
     }
     if (!found.value()) {
       r.second(Error{"not_found"});
-      continue;
+      return;
     }
     const ParkedStep& ps = *found.value();
     auto evs = engine_.log().read(ps.partition, ps.offset, 1);
     if (!evs || evs->empty() || evs->front().offset != ps.offset) {
       r.second(Error{"the parked step's event cannot be read"});
-      continue;
+      return;
     }
     auto ev = decode_event(evs->front().type, evs->front().schema_version, evs->front().payload);
     auto next = ev ? react(ev.value()) : std::nullopt;
     if (!next) {
       r.second(Error{"the parked step's event starts no step"});
-      continue;
+      return;
     }
     std::vector<Step> steps;
     steps.emplace_back(evs->front(), std::move(*next), step_key(evs->front()));
     const uint64_t parked_before = stats().parked;
-    auto st = run_steps(steps);
+    auto st = run_steps(steps, config_.retry_park_after_ms);
     if (st && stats().parked == parked_before)
       st = store_.unpark(ps.id);
     else if (st)
@@ -396,7 +429,7 @@ bool FlowManager::run_once() {
     if (read_round(PartitionId{p}, steps, last)) read.emplace_back(PartitionId{p}, last);
   }
   if (read.empty()) return false;
-  if (auto st = run_steps(steps); !st) {
+  if (auto st = run_steps(steps, config_.park_after_ms); !st) {
     if (st.message() != "stopping")
       std::fprintf(stderr, "ordo: flow manager: %s\n", st.message().c_str());
     return false;

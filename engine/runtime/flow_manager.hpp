@@ -28,6 +28,9 @@ struct FlowConfig {
   // for an admin: an outage or a burst of load outlasts a few attempts, and a step parked
   // for it would leave its order waiting until someone retried it by hand.
   int64_t park_after_ms = 60'000;
+  // An admin's retry of a parked step gives up sooner (parked again), within the HTTP
+  // call's 10 s wait, and holds the other flows up no longer than that.
+  int64_t retry_park_after_ms = 5'000;
   int64_t first_backoff_ms = 50;  // doubled per attempt, up to 64 times this
   int64_t idle_poll_ms = 10;      // how often an idle manager looks for new events
 };
@@ -77,7 +80,11 @@ class FlowManager {
   void loop();
   // Reads `p`'s events after its checkpoint into `steps`; false when there were none.
   bool read_round(PartitionId p, std::vector<Step>& steps, Offset& last);
-  Status run_steps(std::vector<Step>& steps);
+  // Runs `steps` until each is done or parked (a failing one after `park_after_ms`); on an
+  // error, waits for what it had submitted before returning it.
+  Status run_steps(std::vector<Step>& steps, int64_t park_after_ms);
+  Status run_steps_once(std::vector<Step>& steps, int64_t park_after_ms);
+  bool stopping() const;
   void notify(const Envelope& env, const Event& e);
   void run_retries();
 

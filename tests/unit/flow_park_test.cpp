@@ -68,16 +68,10 @@ std::unique_ptr<Engine> open_small_engine(const test::TempDir& dir, const Clock&
   return std::move(opened.value());
 }
 
-}  // namespace
-
-TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly once when retried") {
-  test::TempDir dir{"flow-park"};
-  ManualClock clock;
-  auto engine = open_small_engine(dir, clock);
-  Engine& e = *engine;
-  PartitionProcessor& proc = e.processor(PartitionId{0});
-
-  // A product, a funded wallet, an order, and its wallet payment requested.
+// A product, a funded wallet, an order o1 and its wallet payment requested, run by hand;
+// then the partition's queue is filled (its writer is not running), so the payment's flow
+// step cannot be submitted.
+void request_payment_behind_a_full_queue(Engine& e, PartitionProcessor& proc) {
   auto run = [&](Command c) {
     auto d = submit(e, std::move(c));
     CHECK(proc.run_once() == 1u);
@@ -89,14 +83,65 @@ TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly on
   run(PlaceOrder{OrderId{"o1"}, CustomerId{"alice"}, {OrderLineRequest{Sku{"mug"}, Quantity{2}}}});
   run(PayOrder{OrderId{"o1"}, PaymentId{"pay-1"}, PaymentMethod::wallet, std::nullopt});
   REQUIRE(proc.state_for_test().find_order(OrderId{"o1"})->status == OrderStatus::payment_pending);
-
-  // The partition's queue is full (its writer is not running): the payment step cannot be
-  // submitted, and with no time allowed for retries it is parked at once.
   for (int i = 0; i < 4; ++i) {
     SubmitResult r{};
     submit(e, AdjustStock{Sku{"mug"}, Quantity{1}, "filler"}, &r);
     REQUIRE(r == SubmitResult::queued);
   }
+}
+
+}  // namespace
+
+TEST_CASE("an admin's retry gives up within its own budget, and one retry runs per round") {
+  test::TempDir dir{"flow-retry-budget"};
+  ManualClock clock;  // never moves: only a budget of 0 ms can run out
+  auto engine = open_small_engine(dir, clock);
+  Engine& e = *engine;
+  request_payment_behind_a_full_queue(e, e.processor(PartitionId{0}));
+  {
+    FlowConfig fc;
+    fc.park_after_ms = 0;
+    FlowManager parker(e, e.flow_store(), clock, fc);
+    REQUIRE(parker.load().ok());
+    CHECK(parker.run_once());
+    REQUIRE(parker.parked(10)->size() == 1u);
+  }
+  // The queue is still full. The manager's own steps would keep trying for an hour; an
+  // admin's retry has retry_park_after_ms, so it is parked again instead of holding every
+  // other flow (and the admin's HTTP call) up.
+  FlowConfig fc;
+  fc.park_after_ms = 3'600'000;
+  fc.retry_park_after_ms = 0;
+  fc.first_backoff_ms = 1;
+  FlowManager flows(e, e.flow_store(), clock, fc);
+  REQUIRE(flows.load().ok());
+  const std::string id = flows.parked(10)->front().id;
+  auto first = std::make_shared<std::optional<Status>>();
+  auto second = std::make_shared<std::optional<Status>>();
+  flows.retry_parked(id, [first](Status s) { *first = std::move(s); });
+  flows.retry_parked("0-999999", [second](Status s) { *second = std::move(s); });
+  flows.run_once();  // retries run on the calling thread, one per round
+  REQUIRE(first->has_value());
+  CHECK_FALSE((*first)->ok());
+  CHECK((*first)->message() == "the step failed again and stays parked");
+  CHECK_FALSE(second->has_value());
+  flows.run_once();
+  REQUIRE(second->has_value());
+  CHECK((*second)->message() == "not_found");
+  REQUIRE(flows.parked(10)->size() == 1u);
+  CHECK(flows.parked(10)->front().id == id);
+}
+
+TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly once when retried") {
+  test::TempDir dir{"flow-park"};
+  ManualClock clock;
+  auto engine = open_small_engine(dir, clock);
+  Engine& e = *engine;
+  PartitionProcessor& proc = e.processor(PartitionId{0});
+
+  request_payment_behind_a_full_queue(e, proc);
+  // The payment step cannot be submitted, and with no time allowed for retries it is parked
+  // at once.
   FlowConfig fc;
   fc.park_after_ms = 0;  // parked at the first failure
   fc.first_backoff_ms = 1;
