@@ -21,7 +21,12 @@ pid_file="$run_dir/kafka.pid"
 log() { echo "kafka.sh: $*" >&2; }
 
 running() {
-  [[ -f "$pid_file" ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null
+  # The pid must still be our broker: after a reboot a stale pid file can name anything.
+  [[ -f "$pid_file" ]] || return 1
+  local pid
+  pid="$(cat "$pid_file")"
+  kill -0 "$pid" 2>/dev/null &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $run_dir/server.properties"
 }
 
 answers() {
@@ -34,9 +39,19 @@ fetch_jars() {
   command -v mvn >/dev/null || { log "maven is missing (compose/setup-debian.sh installs it)"; exit 1; }
   log "fetching Apache Kafka 3.9.1 jars with Maven into $lib"
   mkdir -p "$lib"
-  mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$lib" >&2
-  touch "$lib/.complete"
+  # -C: a jar whose checksum does not match fails the download instead of being cached.
+  # A transient registry error is retried (three attempts, 5 and 10 s apart).
+  local attempt
+  for attempt in 1 2 3; do
+    if mvn -q -B -C -f "$here/kafka/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$lib" >&2; then
+      touch "$lib/.complete"
+      return
+    fi
+    [[ $attempt -lt 3 ]] && { log "maven failed (attempt $attempt); retrying"; sleep $((attempt * 5)); }
+  done
+  log "could not fetch the Kafka jars from Maven Central"
+  exit 1
 }
 
 write_config() {

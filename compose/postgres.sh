@@ -32,7 +32,8 @@ case "$cmd" in
     [ "$(id -u)" = 0 ] && chmod 755 "$(dirname "$dir")" 2>/dev/null || true
     if [ "$(id -u)" = 0 ]; then
       chown postgres:postgres "$dir" "$sock"
-      chmod 700 "$dir"
+      # The cluster trusts whoever reaches its socket: only root and postgres may.
+      chmod 700 "$dir" "$sock"
       if ! runuser -u postgres -- test -w "$dir"; then
         echo "postgres.sh: the postgres user cannot reach $dir (a parent directory is not" \
              "traversable); choose a data directory outside it" >&2
@@ -45,7 +46,7 @@ case "$cmd" in
     fi
     if ! as_pg "$PG_BIN/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
       as_pg "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses='' -k $sock -p $port -c max_connections=100 -c shared_buffers=128MB" \
+        -o "-c listen_addresses='' -k $sock -c unix_socket_permissions=0700 -p $port -c max_connections=100 -c shared_buffers=128MB" \
         start >/dev/null
     fi
     conninfo

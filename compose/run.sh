@@ -4,12 +4,15 @@
 # serves HTTP on 127.0.0.1:8080 with the embedded RocksDB log. Ctrl-C stops both cleanly.
 #   ORDO_DATA_DIR  (default ./data)     ORDO_LISTEN (default 127.0.0.1:8080)
 #   ORDO_POSTGRES  an existing server's conninfo instead of the private cluster
-# Any other `ordo serve` flag can be passed after the script name or as ORDO_<FLAG>.
+# Any other `ordo serve` flag can be passed after the script name or as ORDO_<FLAG> (the
+# binary reads them; paths in flags are taken from the repository's root). The script exits
+# with the server's status.
 set -euo pipefail
+# A relative ORDO_DATA_DIR is the caller's, resolved before moving to the repository.
+data_dir="$(realpath -m "${ORDO_DATA_DIR:-$(dirname "$0")/../data}")"
 cd "$(dirname "$0")/.."
 bash compose/setup-debian.sh
 bash compose/build.sh release
-data_dir="$(realpath -m "${ORDO_DATA_DIR:-$PWD/data}")"
 mkdir -p "$data_dir"
 pg_dir="$data_dir/postgres"
 if [ -n "${ORDO_POSTGRES:-}" ]; then
@@ -27,5 +30,12 @@ build/bin/ordo serve --data-dir "$data_dir" --listen "${ORDO_LISTEN:-127.0.0.1:8
   --postgres "$conninfo" "$@" &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM
-wait "$pid" || true
-wait "$pid" 2>/dev/null || true
+# The first wait returns early when a signal arrives (the trap forwards it); the second
+# collects the server's own exit status, which is the script's.
+status=0
+wait "$pid" || status=$?
+if kill -0 "$pid" 2>/dev/null; then
+  status=0
+  wait "$pid" || status=$?
+fi
+exit "$status"

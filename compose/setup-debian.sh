@@ -20,6 +20,13 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# Ordo runs its own private clusters: Debian's package must not create and start one of
+# its own on port 5432.
+mkdir -p /etc/postgresql-common/createcluster.d
+if [ ! -f /etc/postgresql-common/createcluster.d/ordo.conf ]; then
+  echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/ordo.conf
+fi
+
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
