@@ -227,7 +227,8 @@ asio::awaitable<Response> App::handle_parked(Call& call) {
                                         {"command", Json(p.command)},
                                         {"error", Json(p.error)},
                                         {"attempts", Json(p.attempts)},
-                                        {"parked_at_ms", Json(p.parked_at_ms)}}));
+                                        {"parked_at_ms", Json(p.parked_at_ms)},
+                                        {"transient", Json(p.transient)}}));
     co_return call.json(200, to_canonical(Json(Json::Object{{"parked", Json(std::move(steps))}})));
   }
   const std::string id = call.params.at(0);

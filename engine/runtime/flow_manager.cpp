@@ -106,7 +106,40 @@ Status FlowManager::load() {
     if (!c) return c.error();
     checkpoints_.push_back(c.value());
   }
+  auto_retried_at_ms_ = clock_.now().value();
   return {};
+}
+
+void FlowManager::queue_auto_retries() {
+  const int64_t now = clock_.now().value();
+  if (config_.auto_retry_parked_ms > 0 && auto_pending_.empty() &&
+      now - auto_retried_at_ms_ >= config_.auto_retry_parked_ms) {
+    auto_retried_at_ms_ = now;
+    auto list = store_.parked(kMaxQueuedRetries);
+    if (!list) {
+      std::fprintf(stderr, "ordo: flow manager: cannot list parked steps: %s\n",
+                   list.error().message.c_str());
+      return;
+    }
+    for (const ParkedStep& p : list.value())
+      if (p.transient) auto_pending_.push_back(p.id);
+  }
+  // One at a time, after the admins' own: the first that fails again ends the pass (the
+  // outage is not over), so a long list cannot hold the other flows up for long.
+  if (auto_pending_.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    if (!retries_.empty()) return;
+  }
+  const std::string id = auto_pending_.front();
+  auto_pending_.pop_front();
+  retry_parked(id, [this, id](Status st) {
+    if (st) {
+      std::fprintf(stderr, "ordo: flow step %s retried by itself: done\n", id.c_str());
+    } else {
+      auto_pending_.clear();  // on the manager's thread, like every retry's answer
+    }
+  });
 }
 
 void FlowManager::start() {
@@ -153,7 +186,7 @@ void FlowManager::unwatch(uint64_t token) {
 void FlowManager::retry_parked(const std::string& id, std::function<void(Status)> done) {
   {
     std::lock_guard lock(mu_);
-    if (retries_.size() >= 64) {  // bounded: an admin retries a handful at a time
+    if (retries_.size() >= kMaxQueuedRetries) {  // bounded: a handful at a time
       done(Error{"too many retries queued; try again shortly"});
       return;
     }
@@ -203,7 +236,7 @@ Status FlowManager::run_steps(std::vector<Step>& steps, int64_t park_after_ms) {
 }
 
 Status FlowManager::run_steps_once(std::vector<Step>& steps, int64_t park_after_ms) {
-  auto park = [&](Step& s, std::string why) {
+  auto park = [&](Step& s, std::string why, bool transient) {
     ParkedStep p{fmt::format("{}-{}", s.source.partition.value(), s.source.offset.value()),
                  s.source.partition,
                  s.source.offset,
@@ -212,7 +245,8 @@ Status FlowManager::run_steps_once(std::vector<Step>& steps, int64_t park_after_
                  std::string(command_name(s.command)),
                  std::move(why),
                  s.attempts,
-                 clock_.now().value()};
+                 clock_.now().value(),
+                 transient};
     std::fprintf(stderr, "ordo: flow step %s (%s after %s) parked: %s\n", p.id.c_str(),
                  p.command.c_str(), p.event_type.c_str(), p.error.c_str());
     if (auto st = store_.park(p); !st) return st;
@@ -234,7 +268,7 @@ Status FlowManager::run_steps_once(std::vector<Step>& steps, int64_t park_after_
       s.resolved = true;
       return {};
     }
-    return park(s, fmt::format("{}: {}", to_string(r.code), r.detail));
+    return park(s, fmt::format("{}: {}", to_string(r.code), r.detail), /*transient=*/false);
   };
   bool backoff = false;
   // An infrastructure failure: tried again after a backoff, parked once it has lasted.
@@ -242,7 +276,8 @@ Status FlowManager::run_steps_once(std::vector<Step>& steps, int64_t park_after_
     ++s.attempts;
     const int64_t now = clock_.now().value();
     if (s.failing_since_ms < 0) s.failing_since_ms = now;
-    if (now - s.failing_since_ms >= park_after_ms) return park(s, std::move(why));
+    if (now - s.failing_since_ms >= park_after_ms)
+      return park(s, std::move(why), /*transient=*/true);
     backoff = true;
     return {};
   };
@@ -419,6 +454,7 @@ void FlowManager::run_retries() {
 }
 
 bool FlowManager::run_once() {
+  queue_auto_retries();
   run_retries();
   // Every partition's next events first, then all their steps at once: the follow-ups of
   // different partitions share group commits instead of waiting for each other in turn.

@@ -31,6 +31,10 @@ struct FlowConfig {
   // An admin's retry of a parked step gives up sooner (parked again), within the HTTP
   // call's 10 s wait, and holds the other flows up no longer than that.
   int64_t retry_park_after_ms = 5'000;
+  // Steps parked for the infrastructure (ParkedStep::transient) are retried by the manager
+  // itself this often (0: never), so an outage longer than park_after_ms heals without an
+  // admin; a step parked because it was refused waits for one.
+  int64_t auto_retry_parked_ms = 300'000;
   int64_t first_backoff_ms = 50;  // doubled per attempt, up to 64 times this
   int64_t idle_poll_ms = 10;      // how often an idle manager looks for new events
 };
@@ -87,6 +91,9 @@ class FlowManager {
   bool stopping() const;
   void notify(const Envelope& env, const Event& e);
   void run_retries();
+  // Once auto_retry_parked_ms has passed since the last pass, retries the transient parked
+  // steps, one per round.
+  void queue_auto_retries();
 
   Engine& engine_;
   FlowStore& store_;
@@ -103,6 +110,9 @@ class FlowManager {
   std::multimap<std::string, std::pair<uint64_t, std::function<void(const FlowOutcome&)>>>
       watchers_;
   std::deque<std::pair<std::string, std::function<void(Status)>>> retries_;
+  int64_t auto_retried_at_ms_ = 0;        // manager thread only; load() starts the count
+  std::deque<std::string> auto_pending_;  // manager thread only: this pass's transient steps
+  static constexpr size_t kMaxQueuedRetries = 64;
 };
 
 }  // namespace ordo

@@ -33,7 +33,8 @@ std::string encode(const ParkedStep& s) {
                                         {"command", Json(s.command)},
                                         {"error", Json(s.error)},
                                         {"attempts", Json(s.attempts)},
-                                        {"parked_at_ms", Json(s.parked_at_ms)}}));
+                                        {"parked_at_ms", Json(s.parked_at_ms)},
+                                        {"transient", Json(s.transient)}}));
 }
 
 Result<ParkedStep> decode(std::string_view v) {
@@ -47,15 +48,11 @@ Result<ParkedStep> decode(std::string_view v) {
     const Json* x = j->find(k);
     return x && x->is_int() ? x->as_int() : int64_t{-1};
   };
-  return ParkedStep{s("id"),
-                    PartitionId{static_cast<uint32_t>(n("partition"))},
-                    Offset{n("offset")},
-                    s("event_type"),
-                    s("stream"),
-                    s("command"),
-                    s("error"),
-                    n("attempts"),
-                    n("parked_at_ms")};
+  return ParkedStep{
+      s("id"), PartitionId{static_cast<uint32_t>(n("partition"))}, Offset{n("offset")},
+      s("event_type"), s("stream"), s("command"), s("error"), n("attempts"), n("parked_at_ms"),
+      // Records from before the flag: not retried by themselves.
+      j->find("transient") && j->find("transient")->is_bool() && j->find("transient")->as_bool()};
 }
 
 }  // namespace

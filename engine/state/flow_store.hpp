@@ -21,6 +21,9 @@ struct ParkedStep {
   std::string error;
   int64_t attempts = 0;
   int64_t parked_at_ms = 0;
+  // Parked after failures of the infrastructure (a full queue, an unwritable log), not a
+  // refusal: the manager retries it by itself every so often (FlowConfig).
+  bool transient = false;
 };
 
 class FlowStore {

@@ -132,6 +132,48 @@ TEST_CASE("an admin's retry gives up within its own budget, and one retry runs p
   CHECK(flows.parked(10)->front().id == id);
 }
 
+TEST_CASE("a step parked for a full queue is retried by the manager itself, later") {
+  test::TempDir dir{"flow-auto-retry"};
+  ManualClock clock;
+  auto engine = open_small_engine(dir, clock);
+  Engine& e = *engine;
+  PartitionProcessor& proc = e.processor(PartitionId{0});
+  request_payment_behind_a_full_queue(e, proc);
+  FlowConfig fc;
+  fc.park_after_ms = 0;
+  fc.first_backoff_ms = 1;
+  fc.auto_retry_parked_ms = 60'000;
+  FlowManager flows(e, e.flow_store(), clock, fc);
+  REQUIRE(flows.load().ok());
+  CHECK(flows.run_once());
+  auto parked = flows.parked(10);
+  REQUIRE(parked->size() == 1u);
+  CHECK(parked->front().transient);  // parked for the queue, not refused
+
+  // The queue empties. Before the interval has passed nothing is retried; after it, the
+  // manager runs the step again by itself and the flow carries on.
+  CHECK(proc.run_once() == 4u);
+  e.start();
+  flows.run_once();
+  CHECK(flows.parked(10)->size() == 1u);
+  clock.advance_ms(60'000);
+  flows.run_once();
+  CHECK(flows.parked(10)->empty());
+  const auto until = std::chrono::steady_clock::now() + kWaitBound;
+  for (;;) {  // the order's stream, not the partition's state, while its writer runs
+    flows.run_once();
+    auto evs = e.log().read_stream("order-o1", 0, 100);
+    REQUIRE(evs.ok());
+    if (!evs->empty() && evs->back().type == "OrderPaid") break;
+    if (std::chrono::steady_clock::now() >= until) FAIL("the flow did not finish");
+  }
+  e.stop();
+  CHECK(proc.state_for_test().find_order(OrderId{"o1"})->status == OrderStatus::paid);
+  CHECK(
+      proc.state_for_test().find_wallet(OwnerId{"alice"}, Currency{"EUR"})->balance_minor.value() ==
+      5000 - 2000);
+}
+
 TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly once when retried") {
   test::TempDir dir{"flow-park"};
   ManualClock clock;
