@@ -219,6 +219,9 @@ void LiveFeed::run() {
         continue;
       }
       reported[p] = false;
+      // `want` counts offsets; a log may skip some (Kafka's transaction markers) and hand
+      // over events past `routed`: those wait for the next poll.
+      while (!r->empty() && r->back().offset.value() > routed) r->pop_back();
       if (r->size() >= config_.read_batch) more = true;
       batches[p] = std::move(*r);
     }

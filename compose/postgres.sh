@@ -29,7 +29,11 @@ conninfo() { echo "host=$sock port=$port user=postgres dbname=postgres"; }
 case "$cmd" in
   start)
     mkdir -p "$dir" "$sock"
-    [ "$(id -u)" = 0 ] && chmod 755 "$(dirname "$dir")" 2>/dev/null || true
+    # The postgres user must traverse the parent: add only that, and only if missing (the
+    # parent may be /tmp, whose mode must stay 1777).
+    if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$(dirname "$dir")"; then
+      chmod o+x "$(dirname "$dir")"
+    fi
     if [ "$(id -u)" = 0 ]; then
       chown postgres:postgres "$dir" "$sock"
       # The cluster trusts whoever reaches its socket: only root and postgres may.

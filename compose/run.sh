@@ -34,8 +34,8 @@ trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM
 # collects the server's own exit status, which is the script's.
 status=0
 wait "$pid" || status=$?
-if kill -0 "$pid" 2>/dev/null; then
+if [ "$status" -gt 128 ]; then  # interrupted by a signal, or the server died of one
   status=0
-  wait "$pid" || status=$?
+  wait "$pid" || status=$?  # bash keeps a reaped child's status
 fi
 exit "$status"

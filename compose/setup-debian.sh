@@ -22,8 +22,8 @@ done
 
 # Ordo runs its own private clusters: Debian's package must not create and start one of
 # its own on port 5432.
-mkdir -p /etc/postgresql-common/createcluster.d
-if [ ! -f /etc/postgresql-common/createcluster.d/ordo.conf ]; then
+if [ "$(id -u)" = 0 ] && [ ! -f /etc/postgresql-common/createcluster.d/ordo.conf ]; then
+  mkdir -p /etc/postgresql-common/createcluster.d
   echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/ordo.conf
 fi
 

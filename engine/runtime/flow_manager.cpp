@@ -111,9 +111,9 @@ Status FlowManager::load() {
 }
 
 void FlowManager::queue_auto_retries() {
+  if (config_.auto_retry_parked_ms <= 0) return;  // off: not even the clock is read
   const int64_t now = clock_.now().value();
-  if (config_.auto_retry_parked_ms > 0 && auto_pending_.empty() &&
-      now - auto_retried_at_ms_ >= config_.auto_retry_parked_ms) {
+  if (auto_pending_.empty() && now - auto_retried_at_ms_ >= config_.auto_retry_parked_ms) {
     auto_retried_at_ms_ = now;
     auto list = store_.parked(kMaxQueuedRetries);
     if (!list) {

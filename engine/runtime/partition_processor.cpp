@@ -64,7 +64,6 @@ Status PartitionProcessor::recover() {
                              id_.value(), applied.value(), tail->last_offset.value())};
   state_ = std::move(loaded);
   tail_ = tail.value();
-  durable_offset_.store(tail_.last_offset.value(), std::memory_order_release);
   chain_tip_ = tail_.last_hash;
   dirty_.clear();
   if (auto s = replay_log_after(applied); !s) return s;
@@ -75,6 +74,8 @@ Status PartitionProcessor::recover() {
   timers_.clear();
   for (const auto& [id, o] : state_.orders) retime(o);
   router_.load(id_, state_);
+  // Published once the router knows what the log holds (routed_offset()).
+  durable_offset_.store(tail_.last_offset.value(), std::memory_order_release);
   return {};
 }
 
