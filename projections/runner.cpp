@@ -71,8 +71,11 @@ void ProjectionRunner::loop() {
       pqxx::connection conn(config_.conninfo);
       apply_migrations(conn, config_.schema);
       ViewWriter writer(conn, config_.schema);
-      const auto done = writer.checkpoints(static_cast<uint32_t>(positions_.size()));
-      for (uint32_t p = 0; p < positions_.size(); ++p) positions_[p]->store(done[p]);
+      auto load_positions = [&] {  // the views' own checkpoints, in one query
+        const auto done = writer.checkpoints(static_cast<uint32_t>(positions_.size()));
+        for (uint32_t p = 0; p < positions_.size(); ++p) positions_[p]->store(done[p]);
+      };
+      load_positions();
       healthy_ = true;
       auto rechecked = std::chrono::steady_clock::now();
       // A partition whose batch keeps failing (an event this binary cannot decode, a log
@@ -127,8 +130,7 @@ void ProjectionRunner::loop() {
         // they were caught up (Ordo-Min-Position would answer at once with stale rows).
         if (!worked && std::chrono::steady_clock::now() - rechecked >=
                            std::chrono::milliseconds(config_.checkpoint_recheck_ms)) {
-          const auto done = writer.checkpoints(static_cast<uint32_t>(positions_.size()));
-          for (uint32_t p = 0; p < positions_.size(); ++p) positions_[p]->store(done[p]);
+          load_positions();
           rechecked = std::chrono::steady_clock::now();
           continue;
         }

@@ -485,10 +485,7 @@ bool FlowManager::run_once() {
 
 void FlowManager::loop() {
   for (;;) {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-    }
+    if (stopping()) return;
     if (run_once()) continue;
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(config_.idle_poll_ms),

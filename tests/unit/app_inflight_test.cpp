@@ -24,20 +24,16 @@ using namespace ordo::api;
 using namespace ordo::test::app;
 
 TEST_CASE("a command that outlives its handler keeps its Idempotency-Key until it is decided") {
-  test::TempDir dir{"app-inflight"};
-  ManualClock clock;
-  auto opened = open_engine(dir, clock);
-  Engine& engine = *opened;
-  // Not started: a command waits in the partition's queue until the test runs it.
-  PartitionProcessor& proc = engine.processor(PartitionId{0});
-
-  IdSource ids(clock, 7);
   AppConfig ac = app_config();
   // The handler stops waiting after this long; the test never runs the partition before
   // it has, so the bound decides nothing but how long the test takes.
   ac.command_timeout = std::chrono::milliseconds(50);
-  App app(engine, clock, ids, ac);
-  asio::io_context io;
+  // Not started: a command waits in the partition's queue until the test runs it.
+  AppRig rig("app-inflight", ac);
+  auto& clock = rig.clock;
+  auto& proc = rig.proc;
+  auto& app = rig.app;
+  auto& io = rig.io;
 
   // A product, through the handler: it waits while the test runs the partition.
   auto defined = start(io, app,
@@ -93,14 +89,11 @@ TEST_CASE("a command that outlives its handler keeps its Idempotency-Key until i
 }
 
 TEST_CASE("a path id that a failed write may have created answers 503 to retry, not 404") {
-  test::TempDir dir{"app-doubt"};
-  ManualClock clock;
-  auto opened = open_engine(dir, clock);
-  Engine& engine = *opened;
-  IdSource ids(clock, 7);
-  AppConfig ac = app_config();
-  App app(engine, clock, ids, ac);
-  asio::io_context io;
+  AppRig rig("app-doubt");
+  auto& clock = rig.clock;
+  auto& engine = rig.engine;
+  auto& app = rig.app;
+  auto& io = rig.io;
   const std::string customer = bearer(clock, "c1", Role::customer);
   auto pay = [&] {
     auto p = start(io, app, post("/v1/orders/o-doubt/pay", R"({"method":"card"})", customer, ""));

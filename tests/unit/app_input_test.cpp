@@ -40,15 +40,11 @@ TEST_CASE("media types and the Bearer scheme are compared without regard to case
 }
 
 TEST_CASE("the handler reads headers as RFC 9110 says and refuses malformed ones untouched") {
-  test::TempDir dir{"app-input"};
-  ManualClock clock;
-  auto opened = open_engine(dir, clock);
-  Engine& engine = *opened;
-  PartitionProcessor& proc = engine.processor(PartitionId{0});
-  IdSource ids(clock, 7);
-  AppConfig ac = app_config();
-  App app(engine, clock, ids, ac);
-  asio::io_context io;
+  AppRig rig("app-input");
+  auto& clock = rig.clock;
+  auto& proc = rig.proc;
+  auto& app = rig.app;
+  auto& io = rig.io;
   // Runs a request to its answer, running the partition for whatever it submitted.
   auto call = [&](Request req) {
     auto p = start(io, app, std::move(req));

@@ -76,4 +76,24 @@ inline std::unique_ptr<Engine> open_engine(const test::TempDir& dir, const Clock
   return std::move(opened.value());
 }
 
+// A one-partition engine whose writer the test runs by hand (proc.run_once()), and the
+// handler over it; `config` may be adjusted before the handler is made.
+struct AppRig {
+  explicit AppRig(const char* tag, AppConfig config = app_config())
+      : dir(tag),
+        engine_holder(open_engine(dir, clock)),
+        engine(*engine_holder),
+        proc(engine.processor(PartitionId{0})),
+        ids(clock, 7),
+        app(engine, clock, ids, std::move(config)) {}
+  test::TempDir dir;
+  ManualClock clock;
+  std::unique_ptr<Engine> engine_holder;
+  Engine& engine;
+  PartitionProcessor& proc;
+  IdSource ids;
+  App app;
+  asio::io_context io;
+};
+
 }  // namespace ordo::test::app

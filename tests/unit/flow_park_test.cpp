@@ -90,14 +90,28 @@ void request_payment_behind_a_full_queue(Engine& e, PartitionProcessor& proc) {
   }
 }
 
+// An engine of one small partition with o1's payment requested behind a full queue.
+struct PaymentBehindFullQueue {
+  explicit PaymentBehindFullQueue(const char* tag)
+      : dir(tag),
+        engine(open_small_engine(dir, clock)),
+        e(*engine),
+        proc(e.processor(PartitionId{0})) {
+    request_payment_behind_a_full_queue(e, proc);
+  }
+  test::TempDir dir;
+  ManualClock clock;  // never moves unless a test moves it
+  std::unique_ptr<Engine> engine;
+  Engine& e;
+  PartitionProcessor& proc;
+};
+
 }  // namespace
 
 TEST_CASE("an admin's retry gives up within its own budget, and one retry runs per round") {
-  test::TempDir dir{"flow-retry-budget"};
-  ManualClock clock;  // never moves: only a budget of 0 ms can run out
-  auto engine = open_small_engine(dir, clock);
-  Engine& e = *engine;
-  request_payment_behind_a_full_queue(e, e.processor(PartitionId{0}));
+  PaymentBehindFullQueue rig("flow-retry-budget");
+  auto& e = rig.e;
+  auto& clock = rig.clock;  // the clock never moves: a 0 ms budget runs out
   {
     FlowConfig fc;
     fc.park_after_ms = 0;
@@ -133,12 +147,10 @@ TEST_CASE("an admin's retry gives up within its own budget, and one retry runs p
 }
 
 TEST_CASE("a step parked for a full queue is retried by the manager itself, later") {
-  test::TempDir dir{"flow-auto-retry"};
-  ManualClock clock;
-  auto engine = open_small_engine(dir, clock);
-  Engine& e = *engine;
-  PartitionProcessor& proc = e.processor(PartitionId{0});
-  request_payment_behind_a_full_queue(e, proc);
+  PaymentBehindFullQueue rig("flow-auto-retry");
+  auto& e = rig.e;
+  auto& proc = rig.proc;
+  auto& clock = rig.clock;
   FlowConfig fc;
   fc.park_after_ms = 0;
   fc.first_backoff_ms = 1;
@@ -175,13 +187,10 @@ TEST_CASE("a step parked for a full queue is retried by the manager itself, late
 }
 
 TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly once when retried") {
-  test::TempDir dir{"flow-park"};
-  ManualClock clock;
-  auto engine = open_small_engine(dir, clock);
-  Engine& e = *engine;
-  PartitionProcessor& proc = e.processor(PartitionId{0});
-
-  request_payment_behind_a_full_queue(e, proc);
+  PaymentBehindFullQueue rig("flow-park");
+  auto& e = rig.e;
+  auto& proc = rig.proc;
+  auto& clock = rig.clock;
   // The payment step cannot be submitted, and with no time allowed for retries it is parked
   // at once.
   FlowConfig fc;
