@@ -35,20 +35,6 @@ std::string page_body(const std::string& items_key, const projections::Page& pag
   return body;
 }
 
-// A real calendar day: "0000-00-00" or "2026-02-30" would reach PostgreSQL and fail there
-// (a 503 for what is the caller's mistake).
-bool valid_day(const std::string& s) {
-  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
-  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
-    if (s[i] < '0' || s[i] > '9') return false;
-  const int y = std::stoi(s.substr(0, 4));
-  const unsigned m = static_cast<unsigned>(std::stoi(s.substr(5, 2)));
-  const unsigned d = static_cast<unsigned>(std::stoi(s.substr(8, 2)));
-  return y >= 1 && std::chrono::year_month_day{std::chrono::year{y}, std::chrono::month{m},
-                                               std::chrono::day{d}}
-                       .ok();
-}
-
 }  // namespace
 
 asio::awaitable<std::optional<Response>> App::wait_min_position(Call& call) {
@@ -211,8 +197,11 @@ asio::awaitable<Response> App::handle_query(Call& call) {
     }
     case Endpoint::sales_report:
     case Endpoint::low_stock_report: {
+      const bool sales = call.rule.endpoint == Endpoint::sales_report;
+      int limit = 0;
       std::string seller, from, to;
-      if ((bad = id_param("seller_id", seller))) co_return std::move(*bad);
+      if ((bad = limit_of(limit)) || (bad = id_param("seller_id", seller)))
+        co_return std::move(*bad);
       if (!scope.seller_id.empty()) {
         if (!seller.empty() && seller != scope.seller_id)
           co_return deny(call, DenyReason::forbidden,
@@ -221,7 +210,7 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       }
       for (auto [name, out] : {std::pair{"from", &from}, std::pair{"to", &to}}) {
         if (auto v = call.query.get(name)) {
-          if (!valid_day(*v))
+          if (!projections::is_valid_day(*v))
             co_return call.problem({400,
                                     "validation_failed",
                                     fmt::format("{} must be a date like 2026-11-23", name),
@@ -230,12 +219,23 @@ asio::awaitable<Response> App::handle_query(Call& call) {
           *out = *v;
         }
       }
-      const bool sales = call.rule.endpoint == Endpoint::sales_report;
-      std::function<std::string()> work = [&q, sales, seller, from, to] {
-        return sales ? q.sales_report(seller, from, to) : q.low_stock(seller);
+      // The cursor is the last row's key in the report's order; a forged one is bad input.
+      std::optional<projections::SalesKey> after_sale;
+      std::optional<projections::LowStockKey> after_low;
+      if (auto v = call.query.get("cursor")) {
+        auto d = base64url_decode(*v);
+        if (d && sales) after_sale = projections::parse_sales_key(*d);
+        if (d && !sales) after_low = projections::parse_low_stock_key(*d);
+        if (!after_sale && !after_low)
+          co_return call.problem({400, "validation_failed", "cursor is not valid", "cursor", {}});
+      }
+      std::function<projections::Page()> work = [&q, sales, seller, from, to, after_sale, after_low,
+                                                 limit] {
+        return sales ? q.sales_report(seller, from, to, after_sale, limit)
+                     : q.low_stock(seller, after_low, limit);
       };
-      auto r = co_await offload<std::string>(query_lane_, std::move(work), outcome);
-      if (r) answer.emplace("{\"rows\":" + *r + "}");
+      auto r = co_await offload<projections::Page>(query_lane_, std::move(work), outcome);
+      if (r) answer.emplace(page_body("rows", *r));
       break;
     }
     case Endpoint::get_wallet:

@@ -2,8 +2,10 @@
 
 #include <fmt/core.h>
 
+#include <chrono>
 #include <limits>
 
+#include "engine/domain/types.hpp"
 #include "projections/migrations.hpp"
 
 namespace ordo::projections {
@@ -72,6 +74,56 @@ std::optional<EntryKey> parse_entry_key(const std::string& s) {
   constexpr int64_t kLastMs = 253'402'300'799'999;  // 9999-12-31T23:59:59.999Z
   if (k.at_ms > kLastMs || k.partition > 1'000'000 || k.idx > 1'000'000) return std::nullopt;
   return k;
+}
+
+bool is_valid_day(const std::string& s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (s[i] < '0' || s[i] > '9') return false;
+  const int y = std::stoi(s.substr(0, 4));
+  const unsigned m = static_cast<unsigned>(std::stoi(s.substr(5, 2)));
+  const unsigned d = static_cast<unsigned>(std::stoi(s.substr(8, 2)));
+  return y >= 1 && std::chrono::year_month_day{std::chrono::year{y}, std::chrono::month{m},
+                                               std::chrono::day{d}}
+                       .ok();
+}
+
+namespace {
+// `s` cut at '|' into exactly `n` parts, or nothing.
+std::optional<std::vector<std::string>> split_key(const std::string& s, size_t n) {
+  std::vector<std::string> parts;
+  size_t at = 0;
+  for (;;) {
+    const size_t bar = s.find('|', at);
+    parts.push_back(s.substr(at, bar == std::string::npos ? std::string::npos : bar - at));
+    if (bar == std::string::npos || parts.size() > n) break;
+    at = bar + 1;
+  }
+  if (parts.size() != n) return std::nullopt;
+  return parts;
+}
+}  // namespace
+
+std::optional<SalesKey> parse_sales_key(const std::string& s) {
+  auto parts = split_key(s, 3);
+  if (!parts || !is_valid_day((*parts)[0]) || !is_valid_id((*parts)[1]) ||
+      !is_valid_currency((*parts)[2]))
+    return std::nullopt;
+  return SalesKey{(*parts)[0], (*parts)[1], (*parts)[2]};
+}
+
+std::optional<LowStockKey> parse_low_stock_key(const std::string& s) {
+  auto parts = split_key(s, 2);
+  if (!parts || !is_valid_id((*parts)[1])) return std::nullopt;
+  const std::string& n = (*parts)[0];
+  const size_t digits_at = !n.empty() && n[0] == '-' ? 1 : 0;
+  if (n.size() == digits_at || n.size() - digits_at > 18) return std::nullopt;
+  int64_t v = 0;
+  for (size_t j = digits_at; j < n.size(); ++j) {
+    if (n[j] < '0' || n[j] > '9') return std::nullopt;
+    v = v * 10 + (n[j] - '0');
+  }
+  return LowStockKey{digits_at ? -v : v, (*parts)[1]};
 }
 
 // Returns the connection to the pool when done; drops it if it broke.
@@ -196,35 +248,47 @@ Page ViewQueries::products(const std::string& seller_id, const std::string& afte
   });
 }
 
-std::string ViewQueries::sales_report(const std::string& seller_id, const std::string& from_day,
-                                      const std::string& to_day) {
+Page ViewQueries::sales_report(const std::string& seller_id, const std::string& from_day,
+                               const std::string& to_day, const std::optional<SalesKey>& after,
+                               int limit) {
   return run([&](pqxx::read_transaction& tx) {
+    // Without a cursor the keyset starts before every day ('-infinity' sorts first).
+    const SalesKey k = after.value_or(SalesKey{"-infinity", "", ""});
     auto r = tx.exec_params(
-        "SELECT coalesce(json_agg(json_build_object('day', to_char(day, 'YYYY-MM-DD'), "
-        "'seller_id', seller_id, 'currency', currency, 'orders_placed', orders_placed, "
-        "'units_placed', units_placed, 'gross_minor', gross_minor, 'orders_cancelled', "
-        "orders_cancelled, "
+        "SELECT coalesce(json_agg(x.j ORDER BY x.day, x.seller_id, x.currency), '[]'::json)::text, "
+        "count(*), (array_agg(to_char(x.day, 'YYYY-MM-DD') || '|' || x.seller_id || '|' || "
+        "x.currency ORDER BY x.day DESC, x.seller_id DESC, x.currency DESC))[1] FROM (SELECT day, "
+        "seller_id, currency, json_build_object('day', to_char(day, 'YYYY-MM-DD'), 'seller_id', "
+        "seller_id, 'currency', currency, 'orders_placed', orders_placed, 'units_placed', "
+        "units_placed, 'gross_minor', gross_minor, 'orders_cancelled', orders_cancelled, "
         "'cancelled_minor', cancelled_minor, 'orders_expired', orders_expired, 'expired_minor', "
-        "expired_minor, "
-        "'net_minor', gross_minor - cancelled_minor - expired_minor) ORDER BY day, seller_id, "
-        "currency), "
-        "'[]'::json)::text FROM sales_daily WHERE ($1 = '' OR seller_id = $1) "
-        "AND ($2 = '' OR day >= $2::date) AND ($3 = '' OR day <= $3::date)",
-        seller_id, from_day, to_day);
-    return r[0][0].as<std::string>();
+        "expired_minor, 'net_minor', gross_minor - cancelled_minor - expired_minor) AS j "
+        "FROM sales_daily WHERE ($1 = '' OR seller_id = $1) "
+        "AND ($2 = '' OR day >= $2::date) AND ($3 = '' OR day <= $3::date) "
+        "AND (day, seller_id, currency) > ($4::date, $5, $6) "
+        "ORDER BY day, seller_id, currency LIMIT $7) x",
+        seller_id, from_day, to_day, k.day, k.seller_id, k.currency, limit);
+    Page page{r[0][0].as<std::string>(), std::nullopt};
+    if (r[0][1].as<int64_t>() == limit) page.last_key = r[0][2].as<std::string>();
+    return page;
   });
 }
 
-std::string ViewQueries::low_stock(const std::string& seller_id) {
+Page ViewQueries::low_stock(const std::string& seller_id, const std::optional<LowStockKey>& after,
+                            int limit) {
   return run([&](pqxx::read_transaction& tx) {
+    const LowStockKey k = after.value_or(LowStockKey{std::numeric_limits<int64_t>::min(), ""});
     auto r = tx.exec_params(
-        "SELECT coalesce(json_agg(json_build_object('sku', sku, 'seller_id', seller_id, 'name', "
-        "name, "
-        "'on_hand', on_hand, 'reserved', reserved, 'available', available) ORDER BY available, "
-        "sku), "
-        "'[]'::json)::text FROM low_stock WHERE ($1 = '' OR seller_id = $1)",
-        seller_id);
-    return r[0][0].as<std::string>();
+        "SELECT coalesce(json_agg(x.j ORDER BY x.available, x.sku), '[]'::json)::text, count(*), "
+        "(array_agg(x.available || '|' || x.sku ORDER BY x.available DESC, x.sku DESC))[1] FROM "
+        "(SELECT available, sku, json_build_object('sku', sku, 'seller_id', seller_id, 'name', "
+        "name, 'on_hand', on_hand, 'reserved', reserved, 'available', available) AS j "
+        "FROM low_stock WHERE ($1 = '' OR seller_id = $1) AND (available, sku) > ($2, $3) "
+        "ORDER BY available, sku LIMIT $4) x",
+        seller_id, k.available, k.sku, limit);
+    Page page{r[0][0].as<std::string>(), std::nullopt};
+    if (r[0][1].as<int64_t>() == limit) page.last_key = r[0][2].as<std::string>();
+    return page;
   });
 }
 

@@ -41,6 +41,21 @@ struct EntryKey {
 };
 std::optional<EntryKey> parse_entry_key(const std::string& s);
 
+// A real calendar day "YYYY-MM-DD" (year 1 or later): "2026-02-30" would fail in PostgreSQL.
+bool is_valid_day(const std::string& s);
+
+// The reports' keysets, in their sort order. The sales report: "{day}|{seller}|{currency}".
+struct SalesKey {
+  std::string day, seller_id, currency;
+};
+std::optional<SalesKey> parse_sales_key(const std::string& s);
+// The low-stock report, scarcest first: "{available}|{sku}".
+struct LowStockKey {
+  int64_t available = 0;
+  std::string sku;
+};
+std::optional<LowStockKey> parse_low_stock_key(const std::string& s);
+
 class ViewQueries {
  public:
   ViewQueries(std::string conninfo, std::string schema, size_t pool_size = 4,
@@ -51,9 +66,10 @@ class ViewQueries {
   Page orders(const OrderFilter& f);
   std::optional<std::string> product(const std::string& sku);
   Page products(const std::string& seller_id, const std::string& after_sku, int limit);
-  std::string sales_report(const std::string& seller_id, const std::string& from_day,
-                           const std::string& to_day);
-  std::string low_stock(const std::string& seller_id);
+  // One page of a report, after `after` in its sort order ("" seller = every seller).
+  Page sales_report(const std::string& seller_id, const std::string& from_day,
+                    const std::string& to_day, const std::optional<SalesKey>& after, int limit);
+  Page low_stock(const std::string& seller_id, const std::optional<LowStockKey>& after, int limit);
 
   // The owner's wallet in `currency` ("" = the first by currency) with all its currencies
   // under "wallets"; nullopt when the owner has none (in that currency).

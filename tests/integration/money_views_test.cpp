@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <map>
 #include <pqxx/pqxx>
 #include <random>
@@ -516,20 +517,140 @@ TEST_CASE("the per-seller reports read the seller's rows through an index") {
   pqxx::connection c(pg());
   pqxx::work w(c);
   w.exec("SET LOCAL search_path TO " + w.quote_name(schema));
-  w.exec("SET LOCAL enable_seqscan = off");  // empty tables: the planner would scan them
+  // Empty tables: the planner would scan them, or sort a bitmap scan's few rows.
+  w.exec("SET LOCAL enable_seqscan = off");
+  w.exec("SET LOCAL enable_bitmapscan = off");
   auto plan = [&](const std::string& sql) {
     std::string out;
     for (const auto& row : w.exec("EXPLAIN " + sql)) out += row[0].as<std::string>() + "\n";
     return out;
   };
-  // The queries' shapes as projections/queries.cpp runs them for a merchant.
+  // The queries' shapes as projections/queries.cpp runs them for a merchant, a page at a time.
   const std::string sales = plan(
       "SELECT * FROM sales_daily WHERE ('m1' = '' OR seller_id = 'm1') "
-      "AND ('2026-01-01' = '' OR day >= '2026-01-01'::date)");
+      "AND ('2026-01-01' = '' OR day >= '2026-01-01'::date) AND (day, seller_id, currency) > "
+      "('2026-01-02'::date, 'm1', 'EUR') ORDER BY day, seller_id, currency LIMIT 50");
   CHECK_MESSAGE(sales.find("sales_daily_seller") != std::string::npos, sales);
-  const std::string low = plan("SELECT * FROM low_stock WHERE ('m1' = '' OR seller_id = 'm1')");
-  CHECK_MESSAGE(low.find("products_low_stock") != std::string::npos, low);
+  const std::string low = plan(
+      "SELECT * FROM low_stock WHERE ('m1' = '' OR seller_id = 'm1') AND (available, sku) > "
+      "(3, 'a') ORDER BY available, sku LIMIT 50");
+  CHECK_MESSAGE(low.find("products_low_stock ") != std::string::npos, low);
+  CHECK_MESSAGE(low.find("Sort") == std::string::npos, low);
+  // Every seller's rows (analyst, admin): read in order from an index, not sorted.
+  const std::string all = plan(
+      "SELECT * FROM low_stock WHERE ('' = '' OR seller_id = '') AND (available, sku) > (3, 'a') "
+      "ORDER BY available, sku LIMIT 50");
+  CHECK_MESSAGE(all.find("products_low_stock_all") != std::string::npos, all);
+  CHECK_MESSAGE(all.find("Sort") == std::string::npos, all);
   w.abort();
+  drop_schema(schema);
+}
+
+TEST_CASE("the reports come a page at a time, in order, every row once") {
+  const std::string schema = fresh_schema("reportpages");
+  {
+    pqxx::connection c(pg());
+    projections::apply_migrations(c, schema);
+    pqxx::work w(c);
+    w.exec("SET LOCAL search_path TO " + w.quote_name(schema));
+    // 3 sellers × 9 products; available = 12 - i % 13 ties across sellers.
+    for (int i = 0; i < 27; ++i)
+      w.exec(
+          fmt::format("INSERT INTO products (sku, seller_id, name, price_minor, currency, "
+                      "on_hand, reserved, version, updated_at) VALUES ('p{:02}', 'm{}', 'P', "
+                      "100, 'EUR', {}, 1, 1, now())",
+                      i, i % 3, 13 - i % 13));
+    // 4 days × 2 sellers × 2 currencies.
+    for (int d = 1; d <= 4; ++d)
+      for (const char* seller : {"m0", "m1"})
+        for (const char* cur : {"EUR", "USD"})
+          w.exec(
+              fmt::format("INSERT INTO sales_daily (day, seller_id, currency, orders_placed) "
+                          "VALUES ('2026-03-0{}', '{}', '{}', {})",
+                          d, seller, cur, d));
+    w.commit();
+  }
+  projections::ViewQueries q(pg(), schema, 1);
+  // Reads every page of `limit` rows; returns each row's `fields` joined by '|', in order.
+  auto all_pages = [](auto page_at, auto parse_key, int limit,
+                      const std::vector<std::string>& fields) {
+    std::vector<std::string> rows;
+    decltype(parse_key(std::string())) after;
+    for (int guard = 0; guard < 100; ++guard) {
+      projections::Page page = page_at(after, limit);
+      auto items = parse_json(page.items_json);
+      REQUIRE_MESSAGE(items.ok(), page.items_json);
+      const Json list = items.value();
+      CHECK(list.as_array().size() <= size_t(limit));
+      for (const auto& row : list.as_array()) {
+        std::string key;
+        for (const auto& f : fields) {
+          const Json* v = row.find(f);
+          REQUIRE(v);
+          if (!key.empty()) key += "|";
+          key += v->is_string() ? v->as_string() : std::to_string(v->as_int());
+        }
+        rows.push_back(key);
+      }
+      if (!page.last_key) {
+        CHECK(list.as_array().size() < size_t(limit));
+        break;
+      }
+      CHECK(*page.last_key == rows.back());  // the cursor names the page's last row
+      after = parse_key(*page.last_key);
+      REQUIRE(after);
+    }
+    return rows;
+  };
+  auto low = [&q](const std::string& seller) {
+    return [&q, seller](const std::optional<projections::LowStockKey>& after, int limit) {
+      return q.low_stock(seller, after, limit);
+    };
+  };
+  const std::vector<std::string> stock_fields{"available", "sku"};
+  const auto everyone = all_pages(low(""), projections::parse_low_stock_key, 1000, stock_fields);
+  REQUIRE(everyone.size() == 22);  // available 12 and 11 are not low: p00, p01, p13, p14, p26
+  CHECK(std::is_sorted(everyone.begin(), everyone.end(), [](const auto& a, const auto& b) {
+    return std::pair{std::stoll(a), a} < std::pair{std::stoll(b), b};
+  }));
+  // The same rows, in the same order, whatever the page size.
+  for (int limit : {1, 2, 4, 22, 50})
+    CHECK(all_pages(low(""), projections::parse_low_stock_key, limit, stock_fields) == everyone);
+  std::vector<std::string> m1_expected;
+  for (const auto& row : everyone)
+    if (std::stoi(row.substr(row.find("|p") + 2)) % 3 == 1) m1_expected.push_back(row);
+  CHECK(m1_expected.size() == 7);
+  CHECK(all_pages(low("m1"), projections::parse_low_stock_key, 3, stock_fields) == m1_expected);
+
+  auto sales = [&q](const std::string& seller, const std::string& from, const std::string& to) {
+    return [&q, seller, from, to](const std::optional<projections::SalesKey>& after, int limit) {
+      return q.sales_report(seller, from, to, after, limit);
+    };
+  };
+  const std::vector<std::string> day_fields{"day", "seller_id", "currency"};
+  const auto days = all_pages(sales("", "", ""), projections::parse_sales_key, 1000, day_fields);
+  REQUIRE(days.size() == 16);
+  CHECK(std::is_sorted(days.begin(), days.end()));
+  for (int limit : {1, 3, 16})
+    CHECK(all_pages(sales("", "", ""), projections::parse_sales_key, limit, day_fields) == days);
+  CHECK(all_pages(sales("m1", "2026-03-02", "2026-03-03"), projections::parse_sales_key, 3,
+                  day_fields) == std::vector<std::string>{"2026-03-02|m1|EUR", "2026-03-02|m1|USD",
+                                                          "2026-03-03|m1|EUR",
+                                                          "2026-03-03|m1|USD"});
+
+  // Forged cursors are refused before any query.
+  CHECK_FALSE(projections::parse_low_stock_key("3"));
+  CHECK_FALSE(projections::parse_low_stock_key("3|a|b"));
+  CHECK_FALSE(projections::parse_low_stock_key("x|a"));
+  CHECK_FALSE(projections::parse_low_stock_key("-|a"));
+  CHECK_FALSE(projections::parse_low_stock_key("1234567890123456789|a"));
+  CHECK_FALSE(projections::parse_low_stock_key("3|a b"));
+  CHECK(projections::parse_low_stock_key("-3|a")->available == -3);
+  CHECK_FALSE(projections::parse_sales_key("2026-02-30|m1|EUR"));
+  CHECK_FALSE(projections::parse_sales_key("2026-02-03|m1|eur"));
+  CHECK_FALSE(projections::parse_sales_key("2026-02-03|m1"));
+  CHECK_FALSE(projections::parse_sales_key("2026-02-03||EUR"));
+  CHECK(projections::parse_sales_key("2026-02-03|m1|EUR")->seller_id == "m1");
   drop_schema(schema);
 }
 
