@@ -161,11 +161,11 @@ Decision decide(const PartitionState& state, const Command& command, const Decid
         else if constexpr (std::is_same_v<T, PlaceOrder>)
           return decide_place(state, c, ctx);
         else if constexpr (std::is_same_v<T, CancelOrder>)
-          return decide_cancel(state, c);
+          return parts::within_ceilings(state, decide_cancel(state, c));  // may refund
         else if constexpr (std::is_same_v<T, ExpireReservation>)
           return decide_expire(state, c, ctx);
         else
-          return parts::decide_cmd(state, c, ctx);
+          return parts::within_ceilings(state, parts::decide_cmd(state, c, ctx));
       },
       command);
 }

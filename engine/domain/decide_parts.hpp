@@ -36,6 +36,11 @@ Decision decide_cmd(const PartitionState& s, const RequestPayout& c, const Decid
 Decision decide_cmd(const PartitionState& s, const CompletePayout& c, const DecideContext& ctx);
 Decision decide_cmd(const PartitionState& s, const RejectPayout& c, const DecideContext& ctx);
 
+// The decision, or amount_overflow when its postings would take a wallet past its ceiling
+// (a credit) or one of the platform's accounts past ±4·10^18 (away from zero): sums of
+// balances then never leave int64.
+Decision within_ceilings(const PartitionState& s, Decision decision);
+
 // Why an event cannot follow this state (nullopt when it can). apply asserts it; the
 // auditor's verify reports it.
 using Why = std::optional<std::string>;

@@ -3,6 +3,8 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <map>
 
@@ -57,6 +59,9 @@ bool amount_ok(AmountMinor a) { return a.value() > 0 && a.value() <= kMaxAmountM
 bool text_ok(const std::string& t) { return is_text_within(t, kMaxReasonLength); }
 // A wallet's balance stays far below int64's limit so that sums never overflow.
 constexpr int64_t kMaxWalletMinor = kMaxAmountMinor * 1000;
+// The platform's own accounts (the bank, the card scheme, the fees) add up every movement
+// ever made through them: they stay within ±4·10^18, so no sum can leave int64.
+constexpr int64_t kMaxAccountMinor = kMaxAmountMinor * 4000;
 
 std::string_view wallet_owner_of(std::string_view account) {
   return account.starts_with("wallet:") ? account.substr(7) : std::string_view{};
@@ -81,19 +86,68 @@ void post(PartitionState& s, const Posting& p) {
   }
 }
 
+// Where an escrow's money can come from and go back to: the card scheme or a wallet. An
+// escrow refunded into itself would still hold what it claims to have resolved.
+bool is_payer_account(std::string_view account) {
+  return account == kExternalCard ||
+         (account.starts_with("wallet:") && is_valid_id(wallet_owner_of(account)));
+}
+
+int64_t balance_of(const PartitionState& s, const Posting& p) {
+  if (auto owner = wallet_owner_of(p.account); !owner.empty()) {
+    const Wallet* w = s.find_wallet(OwnerId{std::string(owner)}, p.currency);
+    return w ? w->balance_minor.value() : 0;
+  }
+  auto it = s.other_accounts.find(p.account + "/" + p.currency.value());
+  return it == s.other_accounts.end() ? 0 : it->second;
+}
+
 void note_provider_event(PartitionState& s, const std::string& id, const PaymentId& payment) {
   if (!id.empty()) s.provider_events.emplace(id, payment);
 }
 
 }  // namespace
 
-Decision decide_cmd(const PartitionState& s, const DepositToWallet& c, const DecideContext&) {
+Decision within_ceilings(const PartitionState& s, Decision decision) {
+  const auto* events = std::get_if<std::vector<Event>>(&decision);
+  if (!events) return decision;
+  // What the decision moves on each account, over all its events (escrows are bounded by
+  // what they hold, so only wallets and the platform's accounts are counted).
+  std::vector<Posting> moved;
+  for (const Event& e : *events)
+    for (const Posting& p : postings(e)) {
+      if (p.account.starts_with("escrow:")) continue;
+      auto it = std::find_if(moved.begin(), moved.end(), [&](const Posting& m) {
+        return m.account == p.account && m.currency == p.currency;
+      });
+      if (it == moved.end())
+        moved.push_back(p);
+      else
+        it->amount_minor += p.amount_minor;  // each ≤ kMaxAmountMinor: no overflow
+    }
+  for (const Posting& m : moved) {
+    const int64_t before = balance_of(s, m);
+    const int64_t after = before + m.amount_minor;  // |before| ≤ 4·10^18: no overflow
+    if (!wallet_owner_of(m.account).empty()) {
+      if (m.amount_minor > 0 && after > kMaxWalletMinor)
+        return reject(RejectCode::amount_overflow,
+                      fmt::format("{} {}: the balance would pass its ceiling of {}", m.account,
+                                  m.currency.value(), kMaxWalletMinor));
+    } else if ((after > kMaxAccountMinor || after < -kMaxAccountMinor) &&
+               std::abs(after) > std::abs(before)) {
+      return reject(RejectCode::amount_overflow,
+                    fmt::format("{} {}: the balance would pass its ceiling of ±{}", m.account,
+                                m.currency.value(), kMaxAccountMinor));
+    }
+  }
+  return decision;
+}
+
+Decision decide_cmd(const PartitionState&, const DepositToWallet& c, const DecideContext&) {
   if (!is_valid_id(c.owner.value()) || !is_valid_currency(c.currency.value()) ||
       !amount_ok(c.amount_minor) || !text_ok(c.reference))
     return reject(RejectCode::invalid_command, "deposit fields out of range");
-  const Wallet* w = s.find_wallet(c.owner, c.currency);
-  if (w && w->balance_minor.value() + c.amount_minor.value() > kMaxWalletMinor)
-    return reject(RejectCode::amount_overflow, "the wallet's balance would pass its ceiling");
+  // The wallet's ceiling is checked with every other credit, in within_ceilings.
   return std::vector<Event>{WalletDeposited{c.owner, c.currency, c.amount_minor, c.reference}};
 }
 
@@ -260,6 +314,9 @@ Why check_ledger(const PartitionState& s, const Event& event) {
   const std::vector<Posting> legs = postings(event);
   for (size_t i = 0; i < legs.size(); ++i) {
     const Posting& p = legs[i];
+    // "wallet:" with no owner would be filed as an ordinary account and the wallet not found.
+    if (p.account.starts_with("wallet:") && !is_valid_id(wallet_owner_of(p.account)))
+      return fmt::format("posting to {}, which names no owner", p.account);
     // What this event moves on p's account up to and including p (an event has a few legs).
     __int128 delta = 0;
     for (size_t j = 0; j <= i; ++j)
@@ -275,7 +332,14 @@ Why check_ledger(const PartitionState& s, const Event& event) {
       if (balance + delta > std::numeric_limits<int64_t>::max())
         return fmt::format("{} {}: {} would take the balance past its range", p.account,
                            p.currency.value(), p.amount_minor);
-    } else if (p.account.starts_with("escrow:")) {
+    } else if (!p.account.starts_with("escrow:")) {
+      auto it = s.other_accounts.find(p.account + "/" + p.currency.value());
+      const __int128 balance = it == s.other_accounts.end() ? 0 : it->second;
+      if (balance + delta > std::numeric_limits<int64_t>::max() ||
+          balance + delta < std::numeric_limits<int64_t>::min())
+        return fmt::format("{} {}: {} would take the balance past its range", p.account,
+                           p.currency.value(), p.amount_minor);
+    } else {
       const OrderId id{p.account.substr(7)};
       const Escrow* x = s.find_escrow(id);
       if (!x && !(new_escrow && *new_escrow == id))
@@ -313,6 +377,9 @@ Why check_ledger(const PartitionState& s, const Event& event) {
             return fmt::format("payment {}: refund of {} exceeds the capture", e.payment_id.value(),
                                e.amount_minor.value());
         } else if constexpr (std::is_same_v<T, EscrowHeld>) {
+          if (!is_payer_account(e.from_account))
+            return fmt::format("escrow {}: held from {}, which pays no one", e.order_id.value(),
+                               e.from_account);
           if (s.find_escrow(e.order_id))
             return fmt::format("escrow {} held twice", e.order_id.value());
           const Payment* p = s.find_payment(e.payment_id);
@@ -334,6 +401,9 @@ Why check_ledger(const PartitionState& s, const Event& event) {
                                  e.order_id.value(), e.amount_minor.value(), e.fee_minor.value(),
                                  x->held_minor.value());
           } else {
+            if (!is_payer_account(e.to_account))
+              return fmt::format("escrow {}: refunded to {}, which paid no one", e.order_id.value(),
+                                 e.to_account);
             if (e.resolves != (e.amount_minor == x->held_minor))
               return fmt::format("escrow {}: refund that does not match what it resolves",
                                  e.order_id.value());

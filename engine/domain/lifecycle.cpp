@@ -130,10 +130,12 @@ Decision decide_cmd(const PartitionState& s, const MarkOrderPaymentFailed& c,
 }
 
 Decision decide_cmd(const PartitionState& s, const MarkOrderRefunded& c, const DecideContext&) {
-  auto t = target(
-      s, c.order_id, std::nullopt,
-      {OrderStatus::paid, OrderStatus::shipped, OrderStatus::delivered, OrderStatus::disputed},
-      "refunded by the card provider");
+  // A completed order too: the provider's refund can overtake the completion (the escrow it
+  // emptied then refuses the release), and the seller was never paid.
+  auto t = target(s, c.order_id, std::nullopt,
+                  {OrderStatus::paid, OrderStatus::shipped, OrderStatus::delivered,
+                   OrderStatus::disputed, OrderStatus::completed},
+                  "refunded by the card provider");
   if (auto* r = std::get_if<Rejection>(&t)) return *r;
   const Order& o = *std::get<const Order*>(t);
   std::vector<Event> events{OrderRefunded{o.order_id, o.payment_id, "refunded by the card provider",
@@ -271,7 +273,7 @@ Why check_lifecycle(const PartitionState& s, const Event& event) {
         } else if constexpr (std::is_same_v<T, OrderRefunded>) {
           return status_is(s, e.order_id,
                            {OrderStatus::paid, OrderStatus::shipped, OrderStatus::delivered,
-                            OrderStatus::disputed},
+                            OrderStatus::disputed, OrderStatus::completed},
                            "refund");
         } else if constexpr (std::is_same_v<T, OrderPaymentReturned>) {
           if (auto why = status_is(s, e.order_id, {OrderStatus::expired}, "late payment return"))

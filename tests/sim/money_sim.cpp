@@ -199,7 +199,8 @@ struct Model {
     if (!o) return RejectCode::not_found;
     if (o->status == "paid") {
       for (const auto& [sku, qty] : o->lines) products[sku].on_hand += qty;
-    } else if (o->status != "shipped" && o->status != "delivered" && o->status != "disputed") {
+    } else if (o->status != "shipped" && o->status != "delivered" && o->status != "disputed" &&
+               o->status != "completed") {  // a completion the refund overtook
       return RejectCode::invalid_transition;
     }
     o->status = "cancelled";

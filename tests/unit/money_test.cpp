@@ -407,7 +407,7 @@ TEST_CASE("money: every lifecycle command against every order status") {
        OrderStatus::reserved},
       {"mark refunded (by the card provider)",
        [](const Rig&) { return Command{MarkOrderRefunded{OrderId{"o1"}}}; },
-       {S::paid, S::shipped, S::delivered, S::disputed},
+       {S::paid, S::shipped, S::delivered, S::disputed, S::completed},
        OrderStatus::cancelled},
   };
   for (Scenario s : kScenarios) {
@@ -424,7 +424,14 @@ TEST_CASE("money: every lifecycle command against every order status") {
         r.flow(cmd);
         CHECK(r.order().status == c.to);
         CHECK(r.order().version > v);
-        CHECK(r.refused.empty());
+        if (s == S::completed && std::holds_alternative<MarkOrderRefunded>(cmd)) {
+          // Here the escrow was released; in a real flow the provider's refund emptied it
+          // first (it cannot refund a released one), so its own refund finds nothing.
+          REQUIRE(r.refused.size() == 1u);
+          CHECK(std::holds_alternative<RefundEscrow>(r.refused[0].first));
+        } else {
+          CHECK(r.refused.empty());
+        }
       } else {
         r.reject(cmd, RejectCode::invalid_transition);
       }
@@ -852,6 +859,79 @@ TEST_CASE("money: DepositToWallet stops at the wallet's ceiling (amount_overflow
   r.accept(deposit("w2", 1));  // another wallet is not affected
 }
 
+TEST_CASE("money: a credit past a ceiling is refused, never wrapped or asserted") {
+  // Fills a wallet to the ceiling (10^18) with the largest deposits.
+  auto fill = [](Rig& r, const std::string& owner) {
+    for (int i = 0; i < 1000; ++i) r.accept(deposit(owner, kMaxAmountMinor));
+  };
+  SUBCASE("an escrow released into a full wallet stays held") {
+    Rig r;
+    r.fee_bps = 0;
+    fill(r, "seller");
+    r.accept(deposit("buyer", 5000));
+    r.accept(initiate("p1", "o1", PaymentMethod::wallet, 999, "buyer", "seller"));
+    r.reject(ReleaseEscrow{OrderId{"o1"}, kUsd}, RejectCode::amount_overflow);
+    CHECK(r.escrow().status == EscrowStatus::held);
+    // Once the seller has paid some out, the release goes through.
+    r.accept(RequestPayout{PayoutId{"po1"}, OwnerId{"seller"}, kUsd, AmountMinor{999}, "iban"});
+    r.accept(CompletePayout{PayoutId{"po1"}});
+    r.accept(ReleaseEscrow{OrderId{"o1"}, kUsd});
+    CHECK(r.balance("wallet:seller") == 1000 * kMaxAmountMinor);
+  }
+  SUBCASE("a refund into a full wallet stays held") {
+    Rig r;
+    r.accept(deposit("buyer", 5000));
+    r.accept(initiate("p1", "o1", PaymentMethod::wallet, 999, "buyer", "seller"));
+    for (int i = 0; i < 999; ++i) r.accept(deposit("buyer", kMaxAmountMinor));
+    r.accept(deposit("buyer", kMaxAmountMinor - 4001));  // the balance is at the ceiling
+    CHECK(r.balance("wallet:buyer") == 1000 * kMaxAmountMinor);
+    r.reject(RefundEscrow{OrderId{"o1"}, kUsd}, RejectCode::amount_overflow);
+    CHECK(r.escrow().status == EscrowStatus::held);
+  }
+  SUBCASE("the bank's account stops at -4·10^18; moving it back towards zero is allowed") {
+    Rig r;
+    for (int w = 0; w < 4; ++w) fill(r, "w" + std::to_string(w));
+    CHECK(r.balance("external:bank") == -4000 * kMaxAmountMinor);
+    r.reject(deposit("w4", 1), RejectCode::amount_overflow);
+    r.accept(RequestPayout{PayoutId{"po1"}, OwnerId{"w0"}, kUsd, AmountMinor{7}, "iban"});
+    r.accept(CompletePayout{PayoutId{"po1"}});
+    r.accept(deposit("w4", 7));
+    r.reject(deposit("w4", 1), RejectCode::amount_overflow);
+    std::string why;
+    CHECK_MESSAGE(check_invariants(r.state, &why), why);
+  }
+  SUBCASE("a forged log that would wrap an account is refused by the precondition") {
+    Rig r;
+    r.state.other_accounts["external:bank/USD"] = std::numeric_limits<int64_t>::min() + 5;
+    const Event e = WalletDeposited{OwnerId{"w1"}, kUsd, AmountMinor{10}, "ref"};
+    CHECK(money_precondition(r.state, e).value_or("").find("past its range") != std::string::npos);
+  }
+}
+
+TEST_CASE("money: forged ledger events the fold cannot take are named, not asserted") {
+  Rig r;
+  r.accept(deposit("buyer", 5000));
+  r.accept(initiate("p1", "o1", PaymentMethod::wallet, 999, "buyer", "seller"));
+  // A deposit to "wallet:" (no owner): post() would file it as an ordinary account.
+  CHECK(money_precondition(r.state, WalletDeposited{OwnerId{""}, kUsd, AmountMinor{1}, "r"})
+            .value_or("")
+            .find("names no owner") != std::string::npos);
+  // An escrow refunded into itself would still hold what it claims to have resolved.
+  CHECK(money_precondition(r.state,
+                           EscrowRefunded{OrderId{"o1"}, "escrow:o1", AmountMinor{999}, kUsd, true})
+            .value_or("")
+            .find("paid no one") != std::string::npos);
+  CHECK(money_precondition(
+            r.state, EscrowRefunded{OrderId{"o1"}, "platform:fees", AmountMinor{999}, kUsd, true})
+            .has_value());
+  CHECK_FALSE(money_precondition(
+      r.state, EscrowRefunded{OrderId{"o1"}, "wallet:buyer", AmountMinor{999}, kUsd, true}));
+  CHECK(money_precondition(
+            r.state, EscrowHeld{OrderId{"o2"}, PaymentId{"p1"}, "escrow:o1", CustomerId{"buyer"},
+                                SellerId{"seller"}, AmountMinor{999}, kUsd})
+            .has_value());
+}
+
 TEST_CASE("money: InitiatePayment from a wallet with enough funds holds escrow") {
   Rig r = shop();
   auto events = r.accept(initiate("p1", "o9", PaymentMethod::wallet, 600));
@@ -1181,6 +1261,31 @@ TEST_CASE(
     // EscrowRefunded to the card → MarkOrderRefunded, refused as already cancelled: benign.
     for (const auto& [c, why] : r.refused) CHECK(refusal_is_benign(c, why));
   }
+}
+
+TEST_CASE("money flows: a provider's full refund that reaches the order after completion") {
+  Rig r = order_in(Scenario::reserved);
+  r.flow(pay("o1", "p1", PaymentMethod::card));
+  r.flow(provider("ev-1", "p1", ProviderEventKind::captured, kTotal));
+  r.accept(ship());
+  r.accept(deliver());
+  // The refund lands on the ledger; its MarkOrderRefunded has not reached the order yet.
+  auto refund = r.accept(provider("ev-2", "p1", ProviderEventKind::refunded, kTotal));
+  auto tell_order = react(refund.at(0));
+  REQUIRE(tell_order);
+  REQUIRE(std::holds_alternative<MarkOrderRefunded>(*tell_order));
+  // The customer confirms first: the release finds the escrow refunded.
+  r.flow(confirm());
+  CHECK(r.order().status == OrderStatus::completed);
+  REQUIRE(r.refused.size() == 1u);
+  CHECK(std::holds_alternative<ReleaseEscrow>(r.refused[0].first));
+  // Then the refund reaches the order: it ends refunded, not completed with nobody paid.
+  auto events = r.accept(*tell_order);
+  CHECK(types_of(events) == std::vector<std::string>{"OrderRefunded"});
+  CHECK(r.order().status == OrderStatus::cancelled);
+  CHECK(r.balance("wallet:seller-1") == 0);
+  CHECK(r.balance("external:card") == 0);
+  r.reject(*tell_order, RejectCode::invalid_transition);  // once
 }
 
 TEST_CASE("money: the platform fee rounds down and the seller keeps the remainder") {
