@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <unordered_set>
+
 #include "engine/domain/decide.hpp"
 
 namespace ordo::replay {
@@ -81,7 +83,12 @@ Why check(const PartitionState& s, const StockReleased& e) {
 
 Why check(const PartitionState& s, const OrderPlaced& e) {
   if (s.find_order(e.order_id)) return fmt::format("order {} is placed twice", e.order_id.value());
-  if (e.lines.empty()) return fmt::format("order {} has no lines", e.order_id.value());
+  // As decide_place makes them: 1..kMaxOrderLines lines of distinct SKUs of one seller,
+  // 1..kMaxLineQty each, priced from the catalogue in its currency. (The total's cap came
+  // later than the others, so it is not asked of older logs; the sum must not overflow.)
+  if (e.lines.empty() || e.lines.size() > kMaxOrderLines)
+    return fmt::format("order {} has {} lines", e.order_id.value(), e.lines.size());
+  std::unordered_set<Sku> seen;
   int64_t total = 0;
   for (const auto& l : e.lines) {
     const Product* p = s.find_product(l.sku);
@@ -89,8 +96,15 @@ Why check(const PartitionState& s, const OrderPlaced& e) {
     if (p->seller_id != e.seller_id)
       return fmt::format("order {}: product {} belongs to another seller", e.order_id.value(),
                          l.sku.value());
+    if (!seen.insert(l.sku).second)
+      return fmt::format("order {}: product {} in more than one line", e.order_id.value(),
+                         l.sku.value());
+    if (l.unit_price_minor != p->price_minor || e.currency != p->currency)
+      return fmt::format("order {}: product {} priced {} {}, not as the catalogue's {} {}",
+                         e.order_id.value(), l.sku.value(), l.unit_price_minor.value(),
+                         e.currency.value(), p->price_minor.value(), p->currency.value());
     int64_t line_total = 0;
-    if (l.qty.value() <= 0 ||
+    if (l.qty.value() <= 0 || l.qty.value() > kMaxLineQty ||
         __builtin_mul_overflow(l.unit_price_minor.value(), l.qty.value(), &line_total) ||
         __builtin_add_overflow(total, line_total, &total))
       return fmt::format("order {}: line {} out of range", e.order_id.value(), l.sku.value());

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <map>
 
 #include "engine/log/envelope_view.hpp"
@@ -252,6 +253,44 @@ TEST_CASE("tampering with an export is found at the right offset") {
     CHECK_MESSAGE(v.first_failure().starts_with(offset_of(lines[r]) + ": product"),
                   v.first_failure());
   }
+  SUBCASE("a consistent forgery of an order's lines is refused as the engine would refuse it") {
+    // Lines the engine never writes: a quantity past 10^6 (four of 2^62 wrapped the
+    // reservation sum to 0), a SKU twice, a price other than the catalogue's.
+    size_t r = k;
+    while (lines[r].find("\"type\":\"OrderPlaced\"") == std::string::npos) ++r;
+    for (int forgery = 0; forgery < 3; ++forgery) {
+      CAPTURE(forgery);
+      auto t = lines;
+      auto e = decode_envelope(t[r]);
+      REQUIRE(e.ok());
+      auto& order = e->payload.as_object();
+      auto& ls = order["lines"].as_array();
+      REQUIRE(!ls.empty());
+      if (forgery == 0) {
+        Json line = ls[0];
+        line.as_object()["qty"] = Json(int64_t{1} << 62);
+        line.as_object()["unit_price_minor"] = Json(int64_t{0});
+        ls = {line, line, line, line};
+      } else if (forgery == 1) {
+        ls.push_back(ls[0]);
+      } else {
+        const int64_t price = ls[0].find("unit_price_minor")->as_int();
+        ls[0].as_object()["unit_price_minor"] = Json(price + 1);
+      }
+      // The total agrees with the forged lines: only the lines themselves are wrong.
+      int64_t total = 0;
+      for (const Json& l : ls)
+        total += l.find("qty")->as_int() * l.find("unit_price_minor")->as_int();
+      order["total_minor"] = Json(total);
+      t[r] = encode_envelope(e.value());
+      reseal_from(t, r);
+      write_lines(path, t);
+      VerifyReport v = verify_file(path);
+      CHECK_FALSE(v.ok());
+      CHECK_MESSAGE(v.first_failure().starts_with(offset_of(lines[r]) + ": "), v.first_failure());
+      CHECK_MESSAGE(v.first_failure().find("order ") != std::string::npos, v.first_failure());
+    }
+  }
   SUBCASE("a consistent forgery that drops one reservation breaks the reservation invariant") {
     // Every event left passes its own preconditions, but the order holds a line whose stock
     // was never reserved: found when its command ends, not at the end of the log.
@@ -478,6 +517,41 @@ TEST_CASE("a data directory whose log lost its last event fails against its tail
       r.first_failure().starts_with(fmt::format("partition 0 offset {}: the log ends at offset {}",
                                                 h.events - 1, h.events - 2)),
       r.first_failure());
+}
+
+TEST_CASE("a log key past any real offset fails verify instead of reading the log again") {
+  // A key for offset -1 (all bits set) or INT64_MAX sorts after every real key; stepping
+  // past it by adding one read the partition from the start again, for ever.
+  for (const int64_t bad : {int64_t{-1}, std::numeric_limits<int64_t>::max()}) {
+    CAPTURE(bad);
+    TempDir dir("replay-bad-key");
+    const std::string data = dir.path() + "/data";
+    History h = generate_history(data, 1, 10, 3);
+    tamper(data, [&](RocksDb& db, const rocksdb::WriteOptions& wo) {
+      std::string last;
+      auto s = db.db().Get(rocksdb::ReadOptions(), db.cf(Cf::log),
+                           log_key(PartitionId{0}, Offset{h.events - 1}), &last);
+      if (!s.ok()) return s;
+      return db.db().Put(wo, db.cf(Cf::log), log_key(PartitionId{0}, Offset{bad}), last);
+    });
+    {
+      auto src = DataDirSource::open(data);
+      REQUIRE_MESSAGE(src.ok(), (src.ok() ? "" : src.error().message));
+      VerifyReport r = verify(*src.value());
+      CHECK_FALSE(r.ok());
+      CHECK_MESSAGE(r.first_failure().find("a log key that names no offset") != std::string::npos,
+                    r.first_failure());
+    }
+    // The export path (whole envelopes) stops on it too.
+    auto again = DataDirSource::open(data);
+    REQUIRE(again.ok());
+    Envelope e;
+    Result<bool> more = again.value()->next(e);
+    for (int64_t guard = 0; more.ok() && more.value() && guard <= h.events; ++guard)
+      more = again.value()->next(e);
+    REQUIRE_FALSE(more.ok());
+    CHECK(more.error().message.find("names no offset") != std::string::npos);
+  }
 }
 
 TEST_CASE("a data directory with events after its recorded tail fails verify") {

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
+#include <optional>
 
 #include "engine/domain/assert.hpp"
 
@@ -339,6 +341,23 @@ Status RocksDbLog::append(PartitionId p, std::span<Envelope> events,
   return {};
 }
 
+namespace {
+// The offset a log key names, or nothing for a key the engine never writes: another length,
+// or an offset past the last one an append can take (a negative one reads as huge and sorts
+// after every real key; readers step past an offset by adding one).
+std::optional<Offset> offset_of_log_key(const rocksdb::Slice& key) {
+  if (key.size() != 12) return std::nullopt;
+  const uint64_t o = read_be64(key.data() + 4);
+  if (o >= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
+  return Offset{static_cast<int64_t>(o)};
+}
+
+Error bad_log_key(PartitionId p, const rocksdb::Slice& key) {
+  return Error{fmt::format("partition {}: a log key that names no offset ({} bytes: {})", p.value(),
+                           key.size(), key.ToString(/*hex=*/true))};
+}
+}  // namespace
+
 Result<std::vector<Envelope>> RocksDbLog::read(PartitionId p, Offset from, size_t max) {
   Offset scanned{-1};
   return read_types(
@@ -356,7 +375,9 @@ Result<std::vector<Envelope>> RocksDbLog::read_types(PartitionId p, Offset from,
   size_t seen = 0;
   for (it->Seek(log_key(p, Offset{std::max<int64_t>(from.value(), 0)}));
        it->Valid() && seen < max && it->key().starts_with(prefix); it->Next(), ++seen) {
-    const Offset key_offset{static_cast<int64_t>(read_be64(it->key().data() + 4))};
+    const auto at = offset_of_log_key(it->key());
+    if (!at) return bad_log_key(p, it->key());
+    const Offset key_offset = *at;
     scanned = key_offset;
     // Skipped without decoding when its type is plainly one the reader does not want.
     if (auto type = peek_event_type(it->value().ToStringView()); type && !want(*type)) continue;
@@ -385,8 +406,11 @@ Result<size_t> RocksDbLog::read_raw(PartitionId p, Offset from, size_t max, cons
   append_be32(prefix, p.value());
   size_t n = 0;
   for (it->Seek(log_key(p, Offset{std::max<int64_t>(from.value(), 0)}));
-       it->Valid() && n < max && it->key().starts_with(prefix); it->Next(), ++n)
-    sink(Offset{static_cast<int64_t>(read_be64(it->key().data() + 4))}, it->value().ToStringView());
+       it->Valid() && n < max && it->key().starts_with(prefix); it->Next(), ++n) {
+    const auto at = offset_of_log_key(it->key());
+    if (!at) return bad_log_key(p, it->key());
+    sink(*at, it->value().ToStringView());
+  }
   if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
   return n;
 }
