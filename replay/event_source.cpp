@@ -127,7 +127,9 @@ Result<std::unique_ptr<DataDirSource>> DataDirSource::open(const std::string& da
   const std::string path = data_dir + "/rocksdb";
   if (!std::filesystem::exists(path + "/CURRENT"))
     return Error{fmt::format("{} holds no Ordo log (no {})", data_dir, path)};
-  auto db = RocksDb::open(path);
+  RocksDbOptions read_only;
+  read_only.read_only = true;
+  auto db = RocksDb::open(path, read_only);
   if (!db) return db.error();
   // The partition count is recorded in the meta column family on first open; opening the
   // log with another count is refused, so read it first.
@@ -142,7 +144,7 @@ Result<std::unique_ptr<DataDirSource>> DataDirSource::open(const std::string& da
   } catch (...) {
     return Error{fmt::format("{}: corrupt partition count {}", data_dir, stored)};
   }
-  auto log = RocksDbLog::open(*db.value(), partitions);
+  auto log = RocksDbLog::open(*db.value(), partitions, /*read_only=*/true);
   if (!log) return log.error();
   std::unique_ptr<DataDirSource> out(new DataDirSource());
   out->db_ = std::move(db.value());

@@ -78,7 +78,10 @@ Result<std::unique_ptr<RocksDb>> RocksDb::open(const std::string& path, RocksDbO
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), path, descriptors, &handles, &raw);
+  auto s = opts.read_only
+               ? rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(options), path, descriptors,
+                                              &handles, &raw)
+               : rocksdb::DB::Open(rocksdb::DBOptions(options), path, descriptors, &handles, &raw);
   if (!s.ok()) return Error{"rocksdb open " + path + ": " + s.ToString()};
   std::unique_ptr<RocksDb> out(new RocksDb());
   out->idempotency_expiry_ = std::move(expiry);

@@ -27,6 +27,9 @@ struct RocksDbOptions {
   // read-only tools open the database so).
   int64_t idempotency_retention_ms = 0;
   std::function<int64_t()> now_ms;  // the wall clock in ms; required with a retention
+  // Opened read-only: nothing is written, the WAL is replayed in memory only, and no lock is
+  // taken (the auditor's tools leave the directory they check as they found it).
+  bool read_only = false;
 };
 
 class RocksDb {

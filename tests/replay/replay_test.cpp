@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
@@ -517,6 +519,41 @@ TEST_CASE("a data directory whose log lost its last event fails against its tail
       r.first_failure().starts_with(fmt::format("partition 0 offset {}: the log ends at offset {}",
                                                 h.events - 1, h.events - 2)),
       r.first_failure());
+}
+
+TEST_CASE("verify reads a data directory without changing a byte of it") {
+  TempDir dir("replay-read-only");
+  const std::string data = dir.path() + "/data";
+  generate_history(data, 2, 20, 3);
+  // Every file's name and bytes.
+  auto snapshot = [&] {
+    std::map<std::string, std::string> files;
+    for (const auto& f : std::filesystem::recursive_directory_iterator(data)) {
+      if (!f.is_regular_file()) continue;
+      std::ifstream in(f.path(), std::ios::binary);
+      files[f.path().string()] = std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    return files;
+  };
+  const auto before = snapshot();
+  REQUIRE(!before.empty());
+  {
+    auto src = DataDirSource::open(data);
+    REQUIRE_MESSAGE(src.ok(), (src.ok() ? "" : src.error().message));
+    VerifyReport r = verify(*src.value());
+    CHECK_MESSAGE(r.ok(), r.first_failure());
+    // Read-only takes no lock: a second reader at the same time is fine.
+    auto second = DataDirSource::open(data);
+    CHECK_MESSAGE(second.ok(), (second.ok() ? "" : second.error().message));
+  }
+  const auto after = snapshot();
+  CHECK(after.size() == before.size());
+  for (const auto& [name, bytes] : before) {
+    CAPTURE(name);
+    auto it = after.find(name);
+    REQUIRE(it != after.end());
+    CHECK(it->second == bytes);
+  }
 }
 
 TEST_CASE("a log key past any real offset fails verify instead of reading the log again") {

@@ -54,7 +54,8 @@ Result<LogTail> decode_tail(const std::string& s) {
 
 }  // namespace
 
-Result<std::unique_ptr<RocksDbLog>> RocksDbLog::open(RocksDb& db, uint32_t partitions) {
+Result<std::unique_ptr<RocksDbLog>> RocksDbLog::open(RocksDb& db, uint32_t partitions,
+                                                     bool read_only) {
   if (partitions == 0 || partitions > 1024) return Error{"partition count must be 1..1024"};
   std::string stored;
   auto s = db.db().Get(rocksdb::ReadOptions(), db.cf(Cf::meta), "partitions", &stored);
@@ -62,6 +63,8 @@ Result<std::unique_ptr<RocksDbLog>> RocksDbLog::open(RocksDb& db, uint32_t parti
     if (stored != std::to_string(partitions))
       return Error{fmt::format("the data directory was created with {} partitions, not {}", stored,
                                partitions)};
+  } else if (s.IsNotFound() && read_only) {
+    return Error{"no partition count recorded: not an Ordo log"};
   } else if (s.IsNotFound()) {
     rocksdb::WriteBatch b;
     b.Put(db.cf(Cf::meta), "partitions", std::to_string(partitions));
@@ -82,6 +85,7 @@ Result<std::unique_ptr<RocksDbLog>> RocksDbLog::open(RocksDb& db, uint32_t parti
     tails[p] = t.value();
   }
   std::unique_ptr<RocksDbLog> log(new RocksDbLog(db, std::move(tails)));
+  if (read_only) return log;
   if (auto s = log->catch_up_index(); !s) return Error{s.message()};
   log->indexer_ = std::thread([l = log.get()] {
     pthread_setname_np(pthread_self(), "ordo-index");  // names show in top and perf

@@ -22,7 +22,10 @@ class RocksDbLog final : public EventLog {
  public:
   // Opens the log over `db` with `partitions` partitions. The count is recorded on first
   // open; opening with another count is an error (routing would change under the data).
-  static Result<std::unique_ptr<RocksDbLog>> open(RocksDb& db, uint32_t partitions);
+  // `read_only` (over a database opened so): the count must be recorded already, and the
+  // stream index is neither caught up nor kept (read() and read_raw() only, no appends).
+  static Result<std::unique_ptr<RocksDbLog>> open(RocksDb& db, uint32_t partitions,
+                                                  bool read_only = false);
   ~RocksDbLog() override;
 
   uint32_t partition_count() const override { return static_cast<uint32_t>(tails_.size()); }
