@@ -240,9 +240,12 @@ asio::awaitable<Response> App::handle_parked(Call& call) {
   std::optional<Status> r = co_await w->wait();
   if (!r) co_return call.problem({503, "retry_pending", "the retry did not finish in time", {}, 1});
   if (!*r) {
-    if (r->message() == "not_found")
+    if (r->message() == FlowManager::kRetryNotFound)
       co_return call.problem({404, "not_found", "no such parked step", {}, {}});
-    co_return call.problem({409, "still_failing", r->message(), {}, {}});
+    if (r->message().starts_with(FlowManager::kRetryStillParked))
+      co_return call.problem({409, "still_failing", r->message(), {}, {}});
+    // Too many retries queued, or the store or the log unreachable: not the step's fault.
+    co_return call.problem({503, "retry_unavailable", r->message(), {}, 1});
   }
   co_return call.json(200,
                       to_canonical(Json(Json::Object{{"id", Json(id)}, {"status", Json("done")}})));

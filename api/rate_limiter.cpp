@@ -19,6 +19,9 @@ size_t RateLimiter::size() const {
 }
 
 void RateLimiter::refill(Bucket& b, int64_t now_ms) const {
+  // The wall clock stepped back: nothing is refilled for the step, and time counts again
+  // from now (keeping the later time would starve the caller until the clock reached it).
+  if (now_ms < b.last_ms) b.last_ms = now_ms;
   if (now_ms > b.last_ms) {
     b.tokens = std::min(config_.burst, b.tokens + (now_ms - b.last_ms) * config_.rps / 1000.0);
     b.last_ms = now_ms;

@@ -426,7 +426,7 @@ void FlowManager::run_retries() {
       return;
     }
     if (!found.value()) {
-      r.second(Error{"not_found"});
+      r.second(Error{std::string(kRetryNotFound)});
       return;
     }
     const ParkedStep& ps = *found.value();
@@ -437,8 +437,8 @@ void FlowManager::run_retries() {
     }
     auto ev = decode_event(evs->front().type, evs->front().schema_version, evs->front().payload);
     auto next = ev ? react(ev.value()) : std::nullopt;
-    if (!next) {
-      r.second(Error{"the parked step's event starts no step"});
+    if (!next) {  // (a rule changed since it was parked)
+      r.second(Error{fmt::format("{}: its event starts no step", kRetryStillParked)});
       return;
     }
     std::vector<Step> steps;
@@ -448,7 +448,7 @@ void FlowManager::run_retries() {
     if (st && stats().parked == parked_before)
       st = store_.unpark(ps.id);
     else if (st)
-      st = Error{"the step failed again and stays parked"};
+      st = Error{std::string(kRetryStillParked)};
     r.second(st);
   }
 }

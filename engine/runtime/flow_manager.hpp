@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -74,7 +75,12 @@ class FlowManager {
   void unwatch(uint64_t token);
 
   Result<std::vector<ParkedStep>> parked(size_t limit) { return store_.parked(limit); }
-  // Runs a parked step again on the manager's thread; the result says how it went.
+  // Runs a parked step again on the manager's thread; the result says how it went: ok (done,
+  // unparked), kRetryNotFound, kRetryStillParked (the step itself failed again, or can no
+  // longer run), or any other error (the infrastructure: try again later).
+  static constexpr std::string_view kRetryNotFound = "not_found";
+  static constexpr std::string_view kRetryStillParked = "the step failed again and stays parked";
+  static constexpr size_t kMaxQueuedRetries = 64;  // more at once: refused (infrastructure)
   void retry_parked(const std::string& id, std::function<void(Status)> done);
 
   FlowStats stats() const;
@@ -112,7 +118,6 @@ class FlowManager {
   std::deque<std::pair<std::string, std::function<void(Status)>>> retries_;
   int64_t auto_retried_at_ms_ = 0;        // manager thread only; load() starts the count
   std::deque<std::string> auto_pending_;  // manager thread only: this pass's transient steps
-  static constexpr size_t kMaxQueuedRetries = 64;
 };
 
 }  // namespace ordo

@@ -389,3 +389,28 @@ TEST_CASE("authorization matrix: every endpoint × role × owner/other answers a
     w.commit();
   }
 }
+
+TEST_CASE("routing: a literal segment wins only among the rules of the request's method") {
+  namespace http = boost::beast::http;
+  std::vector<std::string> params;
+  bool known = false;
+  // The webhook is POST /v1/payments/webhook; a payment a customer named "webhook" is still
+  // read at GET /v1/payments/webhook (before, that was a 405).
+  const AccessRule* r = api::match_rule(http::verb::post, "/v1/payments/webhook", params, known);
+  REQUIRE(r);
+  CHECK(r->endpoint == Endpoint::payment_webhook);
+  CHECK(params.empty());
+  r = api::match_rule(http::verb::get, "/v1/payments/webhook", params, known);
+  REQUIRE(r);
+  CHECK(r->endpoint == Endpoint::get_payment);
+  CHECK(params == std::vector<std::string>{"webhook"});
+  r = api::match_rule(http::verb::delete_, "/v1/payments/webhook", params, known);
+  CHECK(r == nullptr);
+  CHECK(known);
+  CHECK(params.empty());
+  CHECK(api::allowed_methods("/v1/payments/webhook") == "POST, GET");
+  CHECK(api::allowed_methods("/v1/payments/p1") == "GET");
+  r = api::match_rule(http::verb::get, "/v1/nowhere", params, known);
+  CHECK(r == nullptr);
+  CHECK_FALSE(known);
+}

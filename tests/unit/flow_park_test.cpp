@@ -137,13 +137,25 @@ TEST_CASE("an admin's retry gives up within its own budget, and one retry runs p
   flows.run_once();  // retries run on the calling thread, one per round
   REQUIRE(first->has_value());
   CHECK_FALSE((*first)->ok());
-  CHECK((*first)->message() == "the step failed again and stays parked");
+  CHECK((*first)->message() == FlowManager::kRetryStillParked);
   CHECK_FALSE(second->has_value());
   flows.run_once();
   REQUIRE(second->has_value());
-  CHECK((*second)->message() == "not_found");
+  CHECK((*second)->message() == FlowManager::kRetryNotFound);
   REQUIRE(flows.parked(10)->size() == 1u);
   CHECK(flows.parked(10)->front().id == id);
+
+  // More retries than the queue holds: the overflow is the manager's state, not the step's
+  // (the HTTP layer answers 503, not 409 still_failing).
+  std::vector<std::shared_ptr<std::optional<Status>>> queued;
+  for (size_t i = 0; i <= FlowManager::kMaxQueuedRetries; ++i) {
+    queued.push_back(std::make_shared<std::optional<Status>>());
+    flows.retry_parked(id, [r = queued.back()](Status s) { *r = std::move(s); });
+  }
+  REQUIRE(queued.back()->has_value());
+  CHECK((*queued.back())->message() != FlowManager::kRetryNotFound);
+  CHECK_FALSE((*queued.back())->message().starts_with(FlowManager::kRetryStillParked));
+  CHECK_FALSE(queued.front()->has_value());  // the first ones wait for their round
 }
 
 TEST_CASE("a step parked for a full queue is retried by the manager itself, later") {

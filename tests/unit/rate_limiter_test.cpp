@@ -52,12 +52,17 @@ TEST_CASE("rate limiter: one caller's exhaustion does not touch another's bucket
   CHECK(rl.take("ip:127.0.0.1", 0).allowed);
 }
 
-TEST_CASE("rate limiter: a clock stepping back refills nothing") {
+TEST_CASE("rate limiter: a clock stepping back refills nothing, and starves no one") {
   RateLimiter rl({1, 1, 10});
   CHECK(rl.take("k", 10'000).allowed);
-  CHECK(!rl.take("k", 5'000).allowed);
-  CHECK(!rl.take("k", 10'500).allowed);
-  CHECK(rl.take("k", 11'000).allowed);
+  CHECK(!rl.take("k", 5'000).allowed);  // the step itself gives nothing back
+  CHECK(!rl.take("k", 5'500).allowed);
+  // Refilled at the configured rate from the new time, not once the clock is back at 10 s.
+  CHECK(rl.take("k", 6'000).allowed);
+  CHECK(!rl.take("k", 6'000).allowed);
+  // An hour back: one second later the caller is served again.
+  CHECK(!rl.take("k", 6'000 - 3'600'000).allowed);
+  CHECK(rl.take("k", 7'000 - 3'600'000).allowed);
 }
 
 TEST_CASE("rate limiter: memory is bounded by max_buckets; idle buckets are dropped") {
