@@ -203,6 +203,11 @@ Decision decide_cmd(const PartitionState& s, const ApplyProviderEvent& c, const 
         return reject(RejectCode::amount_mismatch,
                       fmt::format("captured {} of a payment of {}", c.amount_minor.value(),
                                   p->amount_minor.value()));
+      // One escrow per order: a second payment's capture could not be held (apply asserts
+      // it). The order lets one payment wait at a time, so this is a guard, not a path.
+      if (s.find_escrow(p->order_id))
+        return reject(RejectCode::invalid_transition,
+                      fmt::format("order {} is already paid", p->order_id.value()));
       return std::vector<Event>{
           EscrowHeld{p->order_id, p->payment_id, std::string(kExternalCard), p->buyer, p->seller,
                      p->amount_minor, p->currency},

@@ -908,6 +908,17 @@ TEST_CASE("money: a credit past a ceiling is refused, never wrapped or asserted"
   }
 }
 
+TEST_CASE("money: a second card payment of one order cannot be captured into its escrow") {
+  Rig r;
+  r.accept(initiate("p1", "o1", PaymentMethod::card, 999, "buyer", "seller"));
+  r.accept(initiate("p2", "o1", PaymentMethod::card, 999, "buyer", "seller"));
+  r.accept(provider("ev-1", "p1", ProviderEventKind::captured, 999));
+  r.reject(provider("ev-2", "p2", ProviderEventKind::captured, 999),
+           RejectCode::invalid_transition);
+  CHECK(r.escrow().payment_id == PaymentId{"p1"});
+  CHECK(r.payment("p2").status == PaymentStatus::pending);
+}
+
 TEST_CASE("money: forged ledger events the fold cannot take are named, not asserted") {
   Rig r;
   r.accept(deposit("buyer", 5000));
