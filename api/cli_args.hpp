@@ -1,10 +1,16 @@
 #pragma once
 // Minimal flag parsing for the `ordo` command: `--name value` pairs, each also readable from
 // the environment as ORDO_NAME (dashes become underscores).
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace ordo::api {
@@ -33,6 +39,14 @@ class Args {
     return true;
   }
 
+  // The first flag given on the command line that is not one of `known` ("" when none):
+  // a typo must not quietly fall back to a default.
+  std::string unknown(std::initializer_list<std::string_view> known) const {
+    for (const auto& [name, value] : values_)
+      if (std::find(known.begin(), known.end(), name) == known.end()) return name;
+    return "";
+  }
+
   std::optional<std::string> get(const std::string& name) const {
     if (auto it = values_.find(name); it != values_.end()) return it->second;
     std::string env = "ORDO_";
@@ -48,7 +62,21 @@ class Args {
   std::map<std::string, std::string> values_;
 };
 
-// "15m", "1h", "30s", "250ms", or plain milliseconds.
+// A whole decimal integer within [lo, hi], or nothing: "80abc", " 8", "-1" for a count and
+// "4294967297" for a 32-bit one are refused, not cut or wrapped.
+inline std::optional<int64_t> parse_int_in(const std::string& s, int64_t lo, int64_t hi) {
+  int64_t v = 0;
+  const char* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, v);
+  if (s.empty() || ec != std::errc{} || p != end || v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
+// The longest duration a flag takes: ten years. Timestamps plus durations then stay far
+// from int64's limit.
+inline constexpr int64_t kMaxDurationMs = int64_t{3650} * 86'400'000;
+
+// "15m", "1h", "30s", "250ms", or plain milliseconds; at most kMaxDurationMs.
 inline std::optional<int64_t> parse_duration_ms(const std::string& s) {
   size_t pos = 0;
   long long n = 0;
@@ -73,7 +101,7 @@ inline std::optional<int64_t> parse_duration_ms(const std::string& s) {
   else
     return std::nullopt;
   int64_t ms = 0;
-  if (__builtin_mul_overflow(int64_t(n), per, &ms)) return std::nullopt;
+  if (__builtin_mul_overflow(int64_t(n), per, &ms) || ms > kMaxDurationMs) return std::nullopt;
   return ms;
 }
 

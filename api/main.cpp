@@ -2,6 +2,7 @@
 //   ordo serve --data-dir DIR --listen HOST:PORT [--partitions N] ...
 //   ordo token --sub S --role R [--tier vip] [--ttl 1h] [--jwt-secret-file F | --data-dir DIR]
 #include <signal.h>
+#include <fmt/core.h>
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -58,7 +59,27 @@ std::optional<std::string> secret_path(const Args& args) {
   return std::nullopt;
 }
 
+// The token secret: a file named with --jwt-secret-file must exist (a typo would otherwise
+// make a fresh secret that no token or server shares); the data directory's own jwt.secret
+// is made on first use.
+Result<std::string> token_secret(const Args& args) {
+  if (auto f = args.get("jwt-secret-file")) return read_secret_file(*f);
+  return read_or_create_secret_file(*secret_path(args));
+}
+
+// Refuses a flag the command does not take, with exit status 2 (0: all known).
+int refuse_unknown(const Args& args, const char* command,
+                   std::initializer_list<std::string_view> known) {
+  const std::string name = args.unknown(known);
+  if (name.empty()) return 0;
+  std::fprintf(stderr, "ordo %s: unknown option --%s\n", command, name.c_str());
+  return 2;
+}
+
 int cmd_token(const Args& args) {
+  if (int bad = refuse_unknown(args, "token",
+                               {"sub", "role", "tier", "ttl", "jwt-secret-file", "data-dir"}))
+    return bad;
   auto sub = args.get("sub");
   auto role_name = args.get("role");
   if (!sub || !role_name) return usage();
@@ -72,13 +93,12 @@ int cmd_token(const Args& args) {
     return 2;
   }
   auto ttl_ms = parse_duration_ms(args.get_or("ttl", "1h"));
-  if (!ttl_ms) {
-    std::fprintf(stderr, "ordo token: bad --ttl\n");
+  if (!ttl_ms || *ttl_ms < 1000) {
+    std::fprintf(stderr, "ordo token: bad --ttl (a duration of at least 1s, like 1h)\n");
     return 2;
   }
-  auto path = secret_path(args);
-  if (!path) return usage();
-  auto secret = read_or_create_secret_file(*path);
+  if (!secret_path(args)) return usage();
+  auto secret = token_secret(args);
   if (!secret) {
     std::fprintf(stderr, "ordo token: %s\n", secret.error().message.c_str());
     return 1;
@@ -93,8 +113,54 @@ int cmd_token(const Args& args) {
 }
 
 int cmd_serve(const Args& args) {
+  if (int bad = refuse_unknown(args, "serve",
+                               {"data-dir",
+                                "listen",
+                                "partitions",
+                                "jwt-secret-file",
+                                "jwt-previous-secret-file",
+                                "jwt-previous-secret-grace",
+                                "reservation-ttl",
+                                "payment-timeout",
+                                "http-threads",
+                                "queue-capacity",
+                                "max-batch",
+                                "port-file",
+                                "rate-limit",
+                                "read-timeout",
+                                "idle-timeout",
+                                "tls-cert",
+                                "tls-key",
+                                "max-connections",
+                                "max-connections-per-client",
+                                "kafka",
+                                "kafka-topic",
+                                "kafka-transactional-prefix",
+                                "kafka-timeout-ms",
+                                "postgres",
+                                "views-schema",
+                                "webhook-secret-file",
+                                "platform-fee-bps",
+                                "auto-release-after",
+                                "flow-wait-timeout",
+                                "max-subscriptions",
+                                "max-subscriptions-per-caller",
+                                "subscribe-queue-limit",
+                                "subscribe-write-timeout",
+                                "max-pending-queries"}))
+    return bad;
   auto data_dir = args.get("data-dir");
   if (!data_dir) return usage();
+  // Integer flags: the whole value, within its range; the first bad one is reported.
+  std::string bad_flag;
+  auto int_flag = [&](const char* name, int64_t fallback, int64_t lo, int64_t hi) -> int64_t {
+    auto v = args.get(name);
+    if (!v) return fallback;
+    auto n = parse_int_in(*v, lo, hi);
+    if (!n && bad_flag.empty())
+      bad_flag = fmt::format("--{} must be an integer in {}..{}, not {}", name, lo, hi, *v);
+    return n.value_or(fallback);
+  };
   // --kafka BROKERS: the events live in Kafka (DESIGN §5); RocksDB keeps state under DIR.
   std::optional<kafka::Options> kafka_options;
   if (auto brokers = args.get("kafka")) {
@@ -102,11 +168,8 @@ int cmd_serve(const Args& args) {
     kafka_options->brokers = *brokers;
     kafka_options->topic = args.get_or("kafka-topic", "ordo.events");
     kafka_options->transactional_prefix = args.get_or("kafka-transactional-prefix", "ordo-");
-    try {
-      kafka_options->timeout_ms = std::stoi(args.get_or("kafka-timeout-ms", "10000"));
-    } catch (...) {
-      return usage();
-    }
+    kafka_options->timeout_ms =
+        static_cast<int>(int_flag("kafka-timeout-ms", 10'000, 100, 600'000));
   }
   std::string listen = args.get_or("listen", "127.0.0.1:8080");
   auto colon = listen.rfind(':');
@@ -114,22 +177,21 @@ int cmd_serve(const Args& args) {
 
   ServerConfig server;
   server.host = listen.substr(0, colon);
-  try {
-    server.port = static_cast<uint16_t>(std::stoul(listen.substr(colon + 1)));
-    server.threads = static_cast<unsigned>(std::stoul(args.get_or("http-threads", "2")));
-  } catch (...) {
-    return usage();
+  // Port 0: any free port (written to --port-file).
+  auto port = parse_int_in(listen.substr(colon + 1), 0, 65535);
+  if (!port) {
+    std::fprintf(stderr, "ordo serve: --listen needs HOST:PORT with a port in 0..65535\n");
+    return 2;
   }
+  server.port = static_cast<uint16_t>(*port);
+  server.threads = static_cast<unsigned>(int_flag("http-threads", 2, 1, 64));
 
   EngineConfig engine_config;
   engine_config.data_dir = *data_dir;
-  try {
-    engine_config.partitions = static_cast<uint32_t>(std::stoul(args.get_or("partitions", "1")));
-    engine_config.processor.queue_capacity = std::stoul(args.get_or("queue-capacity", "8192"));
-    engine_config.processor.max_batch = std::stoul(args.get_or("max-batch", "1024"));
-  } catch (...) {
-    return usage();
-  }
+  engine_config.partitions = static_cast<uint32_t>(int_flag("partitions", 1, 1, 1024));
+  engine_config.processor.queue_capacity =
+      static_cast<size_t>(int_flag("queue-capacity", 8192, 1, 1'000'000));
+  engine_config.processor.max_batch = static_cast<size_t>(int_flag("max-batch", 1024, 1, 65'536));
   auto ttl = parse_duration_ms(args.get_or("reservation-ttl", "15m"));
   if (!ttl || *ttl <= 0) {
     std::fprintf(stderr, "ordo serve: bad --reservation-ttl\n");
@@ -157,16 +219,7 @@ int cmd_serve(const Args& args) {
     std::fprintf(stderr, "ordo serve: bad --subscribe-write-timeout (a duration like 10s)\n");
     return 2;
   }
-  try {
-    engine_config.processor.platform_fee_bps = std::stoll(args.get_or("platform-fee-bps", "500"));
-  } catch (...) {
-    return usage();
-  }
-  if (engine_config.processor.platform_fee_bps < 0 ||
-      engine_config.processor.platform_fee_bps > kMaxFeeBps) {
-    std::fprintf(stderr, "ordo serve: --platform-fee-bps must be 0..10000\n");
-    return 2;
-  }
+  engine_config.processor.platform_fee_bps = int_flag("platform-fee-bps", 500, 0, kMaxFeeBps);
   // Slow clients: a request must arrive whole within --read-timeout of its first byte; a
   // keep-alive connection may wait --idle-timeout for the next one.
   auto read_timeout = parse_duration_ms(args.get_or("read-timeout", "10s"));
@@ -176,16 +229,9 @@ int cmd_serve(const Args& args) {
     return 2;
   }
   server.read_timeout = std::chrono::milliseconds(*read_timeout);
-  try {
-    server.max_connections_per_client = std::stoul(args.get_or("max-connections-per-client", "0"));
-    server.max_connections = std::stoul(args.get_or("max-connections", "4096"));
-  } catch (...) {
-    return usage();
-  }
-  if (server.max_connections == 0) {
-    std::fprintf(stderr, "ordo serve: --max-connections must be at least 1\n");
-    return 2;
-  }
+  server.max_connections_per_client =
+      static_cast<size_t>(int_flag("max-connections-per-client", 0, 0, 1'000'000));
+  server.max_connections = static_cast<size_t>(int_flag("max-connections", 4096, 1, 1'000'000));
   // HTTPS: --tls-cert and --tls-key (PEM files). Without them, plain HTTP.
   server.tls_cert_file = args.get_or("tls-cert", "");
   server.tls_key_file = args.get_or("tls-key", "");
@@ -194,28 +240,35 @@ int cmd_serve(const Args& args) {
   std::error_code ec;
   std::filesystem::create_directories(*data_dir, ec);
   AppConfig app_config;
+  // Requests per second per token, with a burst of twice that; 0 (the default) is off.
+  const std::string rate = args.get_or("rate-limit", "0");
+  size_t rate_used = 0;
   try {
-    // Requests per second per token, with a burst of twice that; 0 (the default) is off.
-    app_config.rate_limit.rps = std::stod(args.get_or("rate-limit", "0"));
+    app_config.rate_limit.rps = std::stod(rate, &rate_used);
   } catch (...) {
-    return usage();
+    rate_used = 0;
   }
-  if (!(app_config.rate_limit.rps >= 0)) return usage();
-  // GET /v1/subscribe: open subscriptions at most, and events one may have waiting.
-  try {
-    app_config.live.max_subscriptions = std::stoul(args.get_or("max-subscriptions", "256"));
-    app_config.live.max_per_caller = std::stoul(args.get_or("max-subscriptions-per-caller", "16"));
-    app_config.live.queue_limit = std::stoul(args.get_or("subscribe-queue-limit", "1000"));
-    app_config.live.write_timeout = std::chrono::milliseconds(*write_timeout);
-    // GET queries on the views: how many may wait for or run on the query pool at once.
-    app_config.max_pending_queries = std::stoul(args.get_or("max-pending-queries", "64"));
-  } catch (...) {
-    return usage();
+  if (rate_used != rate.size() ||
+      !(app_config.rate_limit.rps >= 0 && app_config.rate_limit.rps <= 1e6)) {
+    std::fprintf(stderr, "ordo serve: --rate-limit must be 0..1000000 requests per second\n");
+    return 2;
   }
-  if (app_config.live.queue_limit == 0 || app_config.live.max_per_caller == 0 ||
-      app_config.max_pending_queries == 0)
-    return usage();
-  auto secret = read_or_create_secret_file(*secret_path(args));
+  // GET /v1/subscribe: open subscriptions at most (0: none), and events one may have waiting.
+  app_config.live.max_subscriptions =
+      static_cast<size_t>(int_flag("max-subscriptions", 256, 0, 100'000));
+  app_config.live.max_per_caller =
+      static_cast<size_t>(int_flag("max-subscriptions-per-caller", 16, 1, 100'000));
+  app_config.live.queue_limit =
+      static_cast<size_t>(int_flag("subscribe-queue-limit", 1000, 1, 1'000'000));
+  app_config.live.write_timeout = std::chrono::milliseconds(*write_timeout);
+  // GET queries on the views: how many may wait for or run on the query pool at once.
+  app_config.max_pending_queries =
+      static_cast<size_t>(int_flag("max-pending-queries", 64, 1, 100'000));
+  if (!bad_flag.empty()) {
+    std::fprintf(stderr, "ordo serve: %s\n", bad_flag.c_str());
+    return 2;
+  }
+  auto secret = token_secret(args);
   if (!secret) {
     std::fprintf(stderr, "ordo serve: %s\n", secret.error().message.c_str());
     return 1;

@@ -1,5 +1,6 @@
 // Tokens against the real binary: key rotation (a previous secret accepted only while the
 // server is given it) and hostile tokens refused with 401 and counted.
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -95,4 +96,40 @@ TEST_CASE("rotation: with --jwt-previous-secret-grace the old secret expires in 
   }
   CHECK(status == 401);
   CHECK(c.get("/v1/events", bearer(token("aud", Role::auditor))).status == 200);
+}
+
+TEST_CASE("serve refuses a flag it cannot take as written, instead of guessing") {
+  TempDir dir{"bad-flags"};
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases{
+      {{"--partition", "4"}, "unknown option --partition"},  // a typo of --partitions
+      {{"--max-batch", "0"}, "--max-batch must be an integer in 1..65536"},
+      {{"--queue-capacity", "0"}, "--queue-capacity"},
+      {{"--http-threads", "-1"}, "--http-threads"},
+      {{"--partitions", "4294967297"}, "--partitions"},
+      {{"--partitions", "2abc"}, "--partitions"},
+      {{"--platform-fee-bps", "500x"}, "--platform-fee-bps"},
+      {{"--listen", "127.0.0.1:65536"}, "--listen"},
+      {{"--reservation-ttl", "106751991167d"}, "--reservation-ttl"},
+      {{"--rate-limit", "inf"}, "--rate-limit"},
+      {{"--rate-limit", "5abc"}, "--rate-limit"},
+      {{"--jwt-secret-file", dir.path() + "/typo.secret"}, "cannot read secret file"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.args[0]);
+    CAPTURE(c.args[1]);
+    const std::string log = dir.path() + "/stderr";
+    std::filesystem::remove(log);
+    ServerProcess server{dir.path() + "/data", c.args};
+    server.capture_stderr(log);
+    CHECK_THROWS(server.start());
+    std::ifstream in(log);
+    const std::string said{std::istreambuf_iterator<char>(in), {}};
+    CHECK_MESSAGE(said.find(c.says) != std::string::npos, said);
+  }
+  // Nothing was made for the mistyped secret file.
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/typo.secret"));
 }
