@@ -275,6 +275,8 @@ int cmd_serve(const Args& args) {
   }
   app_config.jwt_secrets.push_back(*secret);
   app_config.flow_wait_timeout = std::chrono::milliseconds(*flow_wait);
+  // A stop lets the requests in hand finish: one waiting for a flow may take this long.
+  server.drain_timeout = std::chrono::milliseconds(*flow_wait + 5'000);
   // The payment provider's webhook secret: a file, or the environment (never argv).
   if (auto f = args.get("webhook-secret-file")) {
     auto w = read_secret_file(*f);

@@ -10,8 +10,12 @@
 
 #include <array>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdio>
+#include <future>
 #include <iterator>
+#include <optional>
+#include <thread>
 
 #include "api/problem.hpp"
 #include "api/websocket.hpp"
@@ -115,10 +119,19 @@ Status HttpServer::start() {
 }
 
 void HttpServer::stop() {
-  asio::post(io_, [this] {
+  draining_ = true;
+  // No new connections: closed on the io threads (the acceptor is theirs), waited for.
+  auto closed = std::make_shared<std::promise<void>>();
+  asio::post(io_, [this, closed] {
     beast::error_code ec;
     acceptor_.close(ec);
+    closed->set_value();
   });
+  if (!threads_.empty()) closed->get_future().wait_for(std::chrono::seconds(1));
+  // The requests in hand get their answers (the engine still runs), within the bound.
+  const auto deadline = std::chrono::steady_clock::now() + config_.drain_timeout;
+  while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   io_.stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
@@ -269,6 +282,14 @@ asio::awaitable<bool> HttpServer::serve(Stream& stream, const ClientInfo& client
       co_return false;  // the request was read whole
     }
     client.upgrade.reset();
+    // Counted from here until the answer is written: stop() waits for it.
+    struct InFlight {
+      std::atomic<size_t>& n;
+      explicit InFlight(std::atomic<size_t>& c) : n(c) { n.fetch_add(1); }
+      ~InFlight() { n.fetch_sub(1); }
+    };
+    std::optional<InFlight> in_flight;
+    in_flight.emplace(in_flight_);
     try {
       res = co_await handler_(req, client);
     } catch (const std::exception& e) {
@@ -280,6 +301,7 @@ asio::awaitable<bool> HttpServer::serve(Stream& stream, const ClientInfo& client
       // A WebSocket upgrade the handler accepted: the connection is the session's from now on.
       std::shared_ptr<WebSocketSession> upgrade = std::move(client.upgrade);
       if (upgrade && websocket::is_upgrade(req)) {
+        in_flight.reset();  // a subscription is not a request in hand: it is closed (1001)
         co_await run_websocket(stream, req, *upgrade, config_);
         break;
       }
@@ -288,7 +310,7 @@ asio::awaitable<bool> HttpServer::serve(Stream& stream, const ClientInfo& client
     }
     client.upgrade.reset();
     res.version(req.version());
-    if (!req.keep_alive()) res.keep_alive(false);
+    if (!req.keep_alive() || draining_) res.keep_alive(false);  // stopping: the last answer
     tcp_layer.expires_after(config_.read_timeout);
     co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
     if (ec || !res.keep_alive()) break;

@@ -34,6 +34,9 @@ struct ServerConfig {
   // before it closes: closing with unread input would reset the connection and the client
   // could lose the error response.
   std::chrono::milliseconds linger_timeout{5'000};
+  // stop(): requests already being handled get this long to finish and send their answer
+  // (a `?wait=true` command waits up to --flow-wait-timeout, 10 s by default).
+  std::chrono::milliseconds drain_timeout{15'000};
   size_t linger_limit_bytes = 64 * 1024 * 1024;
   // Open connections from one address; more are closed at accept. 0: no per-address cap
   // (the default: load generators and proxies open hundreds from one address).
@@ -55,6 +58,8 @@ class HttpServer {
   ~HttpServer();
 
   Status start();
+  // Stops accepting, lets the requests in hand finish (at most drain_timeout; their
+  // connections then close), and stops. Idle keep-alive connections are closed.
   void stop();
   uint16_t port() const { return bound_port_; }
   size_t max_connections() const { return max_connections_; }  // in force once started
@@ -78,6 +83,8 @@ class HttpServer {
   // Declared before io_, so they outlive it: sessions still suspended when the server stops
   // are destroyed with io_, and their slots are given back to these.
   std::atomic<size_t> connections_{0};
+  std::atomic<size_t> in_flight_{0};  // requests read and not yet answered
+  std::atomic<bool> draining_{false};
   size_t max_connections_ = 0;  // config_.max_connections within the open-file limit
   std::mutex per_client_mu_;
   std::unordered_map<std::string, size_t> per_client_;  // only addresses with connections

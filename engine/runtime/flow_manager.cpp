@@ -159,7 +159,17 @@ void FlowManager::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  // Whoever still waits learns nothing more: their bounded wait ends on its own.
+  // Whoever still waits learns nothing more: their bounded wait ends on its own. What the
+  // watchers and queued retries hold (the HTTP layer's waiters, with timers on its
+  // io_context) is let go now, while that io_context still exists: kept until this manager
+  // is destroyed, after the server, a timer outlived its service (found by ASan).
+  decltype(watchers_) watchers;
+  decltype(retries_) retries;
+  {
+    std::lock_guard lock(mu_);
+    watchers.swap(watchers_);
+    retries.swap(retries_);
+  }
 }
 
 FlowStats FlowManager::stats() const {

@@ -468,3 +468,37 @@ TEST_CASE("money: automatic escrow release after delivery, and state survives a 
                        bearer(token("shop", Role::merchant)));
   CHECK_MESSAGE(exact.status == 201, exact.body);
 }
+
+TEST_CASE("a stop answers the requests in hand: a payment waiting for its provider gets its 202") {
+  TempDir dir("money-drain");
+  ServerProcess server{dir.path() + "/data", {"--flow-wait-timeout", "2s"}};
+  server.start();
+  HttpClient c(server.port());
+  const std::string admin = token("root", Role::admin);
+  const std::string alice = token("alice", Role::customer);
+  REQUIRE(
+      c.post("/v1/products", product_body("w1", "shop", 10, 999, "USD"), bearer(admin)).status ==
+      201);
+  REQUIRE(c.post("/v1/orders", order_body("alice", {{"w1", 1}}, "o1"), bearer(alice)).status ==
+          201);
+  // A card payment with ?wait=true waits (2 s here) for the provider, who never answers.
+  HttpResult paid;
+  std::thread payer([&] {
+    HttpClient own(server.port());
+    paid = own.post("/v1/orders/o1/pay?wait=true", R"({"method":"card"})", bearer(alice));
+  });
+  // Once the payment is requested in the log, the request is in hand, waiting.
+  Streams streams{c};
+  bool requested = false;
+  for (int i = 0; i < 1000 && !requested; ++i) {
+    for (const auto& e : streams.events("order-o1"))
+      requested = requested || e.find("type")->as_string() == "OrderPaymentRequested";
+    if (!requested) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  REQUIRE(requested);
+  server.terminate();  // SIGTERM while the request waits
+  payer.join();
+  // Before, the stop cut the connection: status 0.
+  CHECK_MESSAGE(paid.status == 202, paid.status, " ", paid.error, " ", paid.body);
+  CHECK(paid.header("Connection") == "close");
+}
