@@ -406,22 +406,31 @@ Result<LogTail> KafkaLog::tail(PartitionId p) {
 
 Status KafkaLog::fail_transaction(Part& part, uint32_t p, const std::string& why) {
   rd_kafka_t* rk = part.producer.get();
-  char buf[512];
-  rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(rk, buf, sizeof buf);
-  if (fatal && is_fencing(fatal)) {
+  // Fenced for good: another writer holds the transactional id. A resync would take it back
+  // from that newer writer, so the partition answers 503 from now on.
+  auto fenced = [&](const std::string& detail) {
     part.fenced = fmt::format(
         "partition {}: fenced: another writer started with transactional.id {}p{} ({}); this "
         "server no longer acknowledges writes to the partition",
-        p, options_.transactional_prefix, p, buf);
+        p, options_.transactional_prefix, p, detail);
     std::fprintf(stderr, "ordo: %s\n", part.fenced.c_str());
     return Error{part.fenced};
-  }
+  };
+  char buf[512];
+  rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(rk, buf, sizeof buf);
+  if (fatal && is_fencing(fatal)) return fenced(buf);
   if (!fatal) {
     rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk, options_.timeout_ms)) {
       std::fprintf(stderr, "ordo: partition %u: abort failed (%s); outcome in doubt\n", p,
                    rd_kafka_error_string(e));
+      const std::string detail = rd_kafka_error_string(e);
+      const bool fenced_now = is_fencing(rd_kafka_error_code(e));
       rd_kafka_error_destroy(e);
+      // The abort's reply may be where the fencing shows first.
+      if (fenced_now) return fenced(detail);
+      if (rd_kafka_resp_err_t f = rd_kafka_fatal_error(rk, buf, sizeof buf); f && is_fencing(f))
+        return fenced(buf);
       part.in_doubt = true;
     }
   } else {
