@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <openssl/rand.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,6 +15,12 @@ namespace ordo::api {
 Result<std::string> read_secret_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error{"cannot read secret file " + path};
+  // Anyone who can read the secret can mint tokens (or webhooks): say so, once per read.
+  if (struct stat st{}; ::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
+    std::fprintf(stderr,
+                 "ordo: warning: secret file %s can be read by other users (mode %03o); "
+                 "chmod 600 it\n",
+                 path.c_str(), static_cast<unsigned>(st.st_mode & 0777));
   std::stringstream ss;
   ss << in.rdbuf();
   std::string s = ss.str();

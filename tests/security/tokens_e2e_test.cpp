@@ -133,3 +133,36 @@ TEST_CASE("serve refuses a flag it cannot take as written, instead of guessing")
   // Nothing was made for the mistyped secret file.
   CHECK_FALSE(std::filesystem::exists(dir.path() + "/typo.secret"));
 }
+
+TEST_CASE("a secret file other users can read is named in a warning at start-up") {
+  TempDir dir{"secret-mode"};
+  const std::string log = dir.path() + "/stderr";
+  auto warned = [&] {
+    std::ifstream in(log);
+    const std::string said{std::istreambuf_iterator<char>(in), {}};
+    return said.find("can be read by other users") != std::string::npos;
+  };
+  const std::string webhook = dir.path() + "/webhook.secret";
+  std::ofstream(webhook) << "webhook-secret-0123456789abcdef0123456789\n";
+  std::filesystem::permissions(webhook, std::filesystem::perms::owner_read |
+                                            std::filesystem::perms::owner_write |
+                                            std::filesystem::perms::group_read);
+  {
+    ServerProcess server{dir.path() + "/data", {"--webhook-secret-file", webhook}};
+    server.capture_stderr(log);
+    server.start();
+    server.terminate();
+  }
+  CHECK(warned());
+  std::filesystem::remove(log);
+  std::filesystem::permissions(
+      webhook, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  // Both secrets 0600 (the test's token secret is written so): nothing to say.
+  {
+    ServerProcess server{dir.path() + "/data2", {"--webhook-secret-file", webhook}};
+    server.capture_stderr(log);
+    server.start();
+    server.terminate();
+  }
+  CHECK_FALSE(warned());
+}

@@ -97,6 +97,8 @@ class ServerProcess {
     std::filesystem::create_directories(data_dir_);
     std::string secret_file = data_dir_ + "/test-jwt.secret";
     std::ofstream(secret_file) << kTestSecret << "\n";
+    std::filesystem::permissions(
+        secret_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     std::string port_file = data_dir_ + "/port";
     std::filesystem::remove(port_file);
     std::vector<std::string> args{ordo_bin(),          "serve",       "--data-dir",  data_dir_,
