@@ -48,7 +48,7 @@ int usage() {
       "             (--jwt-secret-file F | --data-dir DIR)\n"
       "  ordo replay export|verify|state-at|stats\n"
       "             (--data-dir DIR | --file EXPORT.jsonl | --kafka BROKERS) ...\n"
-      "  ordo replay rebuild --data-dir DIR --postgres CONNINFO\n"
+      "  ordo replay rebuild (--data-dir DIR | --kafka BROKERS) --postgres CONNINFO\n"
       "Every flag can also be set as ORDO_<FLAG> in the environment.\n");
   return 2;
 }

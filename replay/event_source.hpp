@@ -175,6 +175,7 @@ class KafkaSource final : public EventSource {
   Result<bool> next_lines(LineBatch& out, size_t max) override {
     return source_->next_lines(out, max);
   }
+  EventLog& log() { return *log_; }
 
  private:
   KafkaSource() = default;

@@ -35,7 +35,7 @@ int usage() {
       "  verify   [--format text|json]    exit 0 when everything holds, 1 when not\n"
       "  state-at (--stream S | --kind product|order) (--offset N | --time MS) [--partition N]\n"
       "  stats\n"
-      "  rebuild  --data-dir DIR --postgres CONNINFO [--views-schema ordo]\n");
+      "  rebuild  (--data-dir DIR | --kafka BROKERS) --postgres CONNINFO [--views-schema ordo]\n");
   return 2;
 }
 
@@ -297,21 +297,28 @@ int cmd_stats(int argc, char** argv) {
 // Rebuilds the PostgreSQL views from a stopped engine's log into a fresh schema and swaps it
 // in atomically (projections/rebuild.hpp). Readers never see a half-built view.
 int cmd_rebuild(int argc, char** argv) {
-  auto f = parse_flags(argc, argv, 3, {"data-dir", "postgres", "views-schema"});
+  auto f = parse_flags(argc, argv, 3, with_source({"postgres", "views-schema"}));
   if (!f) return usage();
-  auto dir = f->get("data-dir");
   auto pg = f->get("postgres");
-  if (!dir || !pg) {
-    std::fprintf(stderr, "ordo replay rebuild: needs --data-dir DIR and --postgres CONNINFO\n");
+  if ((!f->get("data-dir") && !f->get("kafka")) || !pg) {
+    std::fprintf(stderr,
+                 "ordo replay rebuild: needs --data-dir DIR or --kafka BROKERS, and --postgres "
+                 "CONNINFO\n");
     return 2;
   }
-  auto src = DataDirSource::open(*dir);
-  if (!src) {
-    std::fprintf(stderr, "ordo replay rebuild: %s\n", src.error().message.c_str());
-    return 1;
+  int code = 0;
+  auto src = open_source(*f, {}, code);
+  if (!src) return code;
+  // The views are built from the log (an engine in Kafka mode keeps its events there).
+  EventLog* log = nullptr;
+  if (auto* d = dynamic_cast<DataDirSource*>(src.get())) log = &d->log();
+  if (auto* k = dynamic_cast<KafkaSource*>(src.get())) log = &k->log();
+  if (!log) {
+    std::fprintf(stderr, "ordo replay rebuild: reads a data directory or Kafka, not a file\n");
+    return 2;
   }
-  auto r = projections::rebuild_views(src.value()->log(), *pg,
-                                      f->get("views-schema").value_or("ordo"), std::cerr);
+  auto r =
+      projections::rebuild_views(*log, *pg, f->get("views-schema").value_or("ordo"), std::cerr);
   if (!r) {
     std::fprintf(stderr, "ordo replay rebuild: %s\n", r.error().message.c_str());
     return 1;

@@ -2,6 +2,7 @@
 // (compose/kafka.sh): the stored events read by kcat, fencing of a second writer, and
 // kill -9 of the broker under load.
 #include <librdkafka/rdkafka.h>
+#include <pqxx/pqxx>
 #include <unistd.h>
 
 #include <atomic>
@@ -410,6 +411,53 @@ TEST_CASE(
   CHECK_MESSAGE(failed != std::string::npos, log);
   CHECK_MESSAGE(again != std::string::npos, log);
   CHECK_MESSAGE((failed == std::string::npos || again == std::string::npos || failed < again), log);
+}
+
+// Runs in the `kafka_views` CTest entry, which has both the broker and PostgreSQL.
+TEST_CASE("views from Kafka: ordo replay rebuild --kafka builds them from the topic") {
+  const char* pg = std::getenv("ORDO_TEST_POSTGRES");
+  if (!pg || !*pg) {
+    MESSAGE("skipped here: runs as the kafka_views CTest entry, with PostgreSQL");
+    return;
+  }
+  TempDir dir{"rebuild-kafka"};
+  const std::string topic = fmt::format("ordo.rb.{:x}", std::hash<std::string>{}(dir.path()));
+  {
+    auto args = kafka_args(topic);
+    args.insert(args.end(), {"--partitions", "2"});
+    ServerProcess server{dir.path() + "/data", args};
+    server.start();
+    HttpClient c(server.port());
+    REQUIRE(
+        c.post("/v1/products", product_body("rb1", "s1", 20), bearer(token("s1", Role::merchant)))
+            .status == 201);
+    for (int i = 0; i < 4; ++i)
+      REQUIRE(c.post("/v1/orders", order_body("c1", {{"rb1", 2}}, fmt::format("rbo{}", i)),
+                     bearer(token("c1", Role::customer)))
+                  .status == 201);
+    REQUIRE(c.post("/v1/orders/rbo1/cancel", "{}", bearer(token("c1", Role::customer))).status ==
+            200);
+    server.terminate();
+  }
+  // The data directory holds state, not events: the views come from the topic.
+  const std::string schema = fmt::format("t_rbk_{}", std::random_device{}() % 1000000000);
+  const std::string cmd = fmt::format(
+      "{} replay rebuild --kafka {} --kafka-topic {} --postgres '{}' --views-schema {} >/dev/null",
+      ordo_bin(), brokers(), topic, pg, schema);
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  pqxx::connection conn(pg);
+  pqxx::work w(conn);
+  const std::string s = w.quote_name(schema);
+  CHECK(w.exec("SELECT count(*) FROM " + s + ".orders")[0][0].as<int>() == 4);
+  CHECK(w.exec("SELECT status FROM " + s + ".orders WHERE order_id = 'rbo1'")[0][0]
+            .as<std::string>() == "cancelled");
+  CHECK(w.exec("SELECT reserved FROM " + s + ".products WHERE sku = 'rb1'")[0][0].as<int>() == 6);
+  w.exec("DROP SCHEMA " + s + " CASCADE");
+  w.commit();
+  // A file is not a log the views can be rebuilt from.
+  CHECK(std::system(fmt::format("{} replay rebuild --file /dev/null --postgres '{}' 2>/dev/null",
+                                ordo_bin(), pg)
+                        .c_str()) == 2 * 256);
 }
 
 namespace {
