@@ -116,35 +116,40 @@ ListScope scope_for(const Claims& who) {
   return {};
 }
 
+namespace {
+
+// A literal segment beats a `{param}` one: /v1/payments/webhook is the webhook, not the
+// payment named "webhook". Only the rules with the fewest parameters that match a path
+// count for it (for the route and for Allow).
+size_t fewest_params(std::string_view path) {
+  size_t best = SIZE_MAX;
+  std::vector<std::string> params;
+  for (const auto& rule : kTable)
+    if (match_pattern(rule.pattern, path, params)) best = std::min(best, params.size());
+  return best;
+}
+
+}  // namespace
+
 const AccessRule* match_rule(http::verb method, std::string_view path,
                              std::vector<std::string>& params, bool& path_known) {
-  // Among the rules for this method, a literal segment beats a `{param}` one: POST
-  // /v1/payments/webhook is the webhook, while GET /v1/payments/webhook reads the payment
-  // that a customer may have named "webhook".
   path_known = false;
-  const AccessRule* best = nullptr;
-  size_t best_params = SIZE_MAX;
+  const size_t best = fewest_params(path);
   for (const auto& rule : kTable) {
-    if (!match_pattern(rule.pattern, path, params)) continue;
+    if (!match_pattern(rule.pattern, path, params) || params.size() != best) continue;
     path_known = true;
-    if (rule.method == method && params.size() < best_params) {
-      best = &rule;
-      best_params = params.size();
-    }
+    if (rule.method == method) return &rule;
   }
   params.clear();
-  if (best) match_pattern(best->pattern, path, params);
-  return best;
+  return nullptr;
 }
 
 std::string allowed_methods(std::string_view path) {
   std::string out;
   std::vector<std::string> params;
-  std::vector<http::verb> listed;  // one method may match through several patterns
+  const size_t best = fewest_params(path);
   for (const auto& rule : kTable) {
-    if (!match_pattern(rule.pattern, path, params)) continue;
-    if (std::find(listed.begin(), listed.end(), rule.method) != listed.end()) continue;
-    listed.push_back(rule.method);
+    if (!match_pattern(rule.pattern, path, params) || params.size() != best) continue;
     if (!out.empty()) out += ", ";
     out += std::string_view(http::to_string(rule.method));
   }

@@ -46,6 +46,8 @@ Decoded<PayOrder> decode_pay_order(std::string_view body, std::string_view order
         auto id = f.id("payment_id", false);
         if (method && !parse_payment_method(*method, cmd.method))
           f.fail("method", "must be \"wallet\" or \"card\"");
+        // /v1/payments/webhook is the webhook: a payment of that name could not be read.
+        if (id && *id == "webhook") f.fail("payment_id", "\"webhook\" is reserved");
         if (id) cmd.payment_id = PaymentId{*id};
       }))
     return *e;
