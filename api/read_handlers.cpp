@@ -95,16 +95,23 @@ asio::awaitable<Response> App::handle_query(Call& call) {
     }
     return std::nullopt;
   };
-  auto cursor_of = [&](std::string& after) -> std::optional<Response> {
+  // A cursor is the last key of a page, base64url-encoded; `parse` reads the key, and
+  // anything it does not take is forged (arbitrary bytes would fail in PostgreSQL instead).
+  auto keyed_cursor = [&](auto parse, auto& after) -> std::optional<Response> {
     if (auto v = call.query.get("cursor")) {
-      // A cursor is the last key of a page (an order id or a SKU): anything else is forged,
-      // and arbitrary bytes would fail in PostgreSQL rather than here.
       auto d = base64url_decode(*v);
-      if (!d || !is_valid_id(*d))
+      auto key = d ? parse(*d) : decltype(parse(*d)){};
+      if (!key)
         return call.problem({400, "validation_failed", "cursor is not valid", "cursor", {}});
-      after = *d;
+      after = std::move(*key);
     }
     return std::nullopt;
+  };
+  // Lists keyed by one id (an order id or a SKU).
+  auto cursor_of = [&](std::string& after) {
+    return keyed_cursor(
+        [](const std::string& k) { return is_valid_id(k) ? std::optional(k) : std::nullopt; },
+        after);
   };
   auto id_param = [&](const char* name, std::string& out) -> std::optional<Response> {
     if (auto v = call.query.get(name)) {
@@ -219,16 +226,12 @@ asio::awaitable<Response> App::handle_query(Call& call) {
           *out = *v;
         }
       }
-      // The cursor is the last row's key in the report's order; a forged one is bad input.
+      // The cursor is the last row's key in the report's order.
       std::optional<projections::SalesKey> after_sale;
       std::optional<projections::LowStockKey> after_low;
-      if (auto v = call.query.get("cursor")) {
-        auto d = base64url_decode(*v);
-        if (d && sales) after_sale = projections::parse_sales_key(*d);
-        if (d && !sales) after_low = projections::parse_low_stock_key(*d);
-        if (!after_sale && !after_low)
-          co_return call.problem({400, "validation_failed", "cursor is not valid", "cursor", {}});
-      }
+      if ((bad = sales ? keyed_cursor(projections::parse_sales_key, after_sale)
+                       : keyed_cursor(projections::parse_low_stock_key, after_low)))
+        co_return std::move(*bad);
       std::function<projections::Page()> work = [&q, sales, seller, from, to, after_sale, after_low,
                                                  limit] {
         return sales ? q.sales_report(seller, from, to, after_sale, limit)
@@ -269,13 +272,8 @@ asio::awaitable<Response> App::handle_query(Call& call) {
       }
       int limit = 0;
       std::optional<projections::EntryKey> after;
-      if ((bad = limit_of(limit))) co_return std::move(*bad);
-      if (auto v = call.query.get("cursor")) {
-        auto d = base64url_decode(*v);
-        if (d) after = projections::parse_entry_key(*d);
-        if (!after)
-          co_return call.problem({400, "validation_failed", "cursor is not valid", "cursor", {}});
-      }
+      if ((bad = limit_of(limit)) || (bad = keyed_cursor(projections::parse_entry_key, after)))
+        co_return std::move(*bad);
       std::function<projections::Page()> work = [&q, owner, after, limit] {
         return q.wallet_entries(owner, after, limit);
       };

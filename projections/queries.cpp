@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <limits>
+#include <string_view>
 
 #include "engine/domain/types.hpp"
 #include "projections/migrations.hpp"
@@ -55,19 +56,29 @@ constexpr const char* kPayoutJson = R"(json_build_object(
 
 }  // namespace
 
+namespace {
+// 1..18 decimal digits (so no overflow), nothing else.
+std::optional<int64_t> parse_digits(std::string_view s) {
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+}  // namespace
+
 std::optional<EntryKey> parse_entry_key(const std::string& s) {
   EntryKey k;
   int64_t* parts[] = {&k.at_ms, &k.partition, &k.offset, &k.idx};
   size_t at = 0;
   for (size_t i = 0; i < 4; ++i) {
     const size_t end = i < 3 ? s.find('.', at) : s.size();
-    if (end == std::string::npos || end == at || end - at > 18) return std::nullopt;
-    int64_t v = 0;
-    for (size_t j = at; j < end; ++j) {
-      if (s[j] < '0' || s[j] > '9') return std::nullopt;
-      v = v * 10 + (s[j] - '0');
-    }
-    *parts[i] = v;
+    if (end == std::string::npos) return std::nullopt;
+    auto v = parse_digits(std::string_view(s).substr(at, end - at));
+    if (!v) return std::nullopt;
+    *parts[i] = *v;
     at = end + 1;
   }
   // A time past the year 9999 cannot name an entry, and PostgreSQL would refuse the query.
@@ -115,15 +126,11 @@ std::optional<SalesKey> parse_sales_key(const std::string& s) {
 std::optional<LowStockKey> parse_low_stock_key(const std::string& s) {
   auto parts = split_key(s, 2);
   if (!parts || !is_valid_id((*parts)[1])) return std::nullopt;
-  const std::string& n = (*parts)[0];
-  const size_t digits_at = !n.empty() && n[0] == '-' ? 1 : 0;
-  if (n.size() == digits_at || n.size() - digits_at > 18) return std::nullopt;
-  int64_t v = 0;
-  for (size_t j = digits_at; j < n.size(); ++j) {
-    if (n[j] < '0' || n[j] > '9') return std::nullopt;
-    v = v * 10 + (n[j] - '0');
-  }
-  return LowStockKey{digits_at ? -v : v, (*parts)[1]};
+  std::string_view n = (*parts)[0];
+  const bool negative = n.starts_with('-');
+  auto v = parse_digits(n.substr(negative ? 1 : 0));
+  if (!v) return std::nullopt;
+  return LowStockKey{negative ? -*v : *v, (*parts)[1]};
 }
 
 // Returns the connection to the pool when done; drops it if it broke.

@@ -96,6 +96,8 @@ class EventSource {
   // none left. Not to be mixed with next() on one source. The default re-encodes next()'s
   // envelopes; sources that hold lines hand them over as they are.
   virtual Result<bool> next_lines(LineBatch& out, size_t max);
+  // The log behind the source, when there is one (a data directory, Kafka; not a file).
+  virtual EventLog* log() { return nullptr; }
 };
 
 // Narrows what a source reads when it can do so cheaply (a log seeks; a file cannot).
@@ -149,7 +151,7 @@ class DataDirSource final : public EventSource {
   Result<bool> next_lines(LineBatch& out, size_t max) override {
     return source_->next_lines(out, max);
   }
-  EventLog& log() { return *log_; }
+  EventLog* log() override { return log_.get(); }
 
  private:
   DataDirSource() = default;
@@ -175,7 +177,7 @@ class KafkaSource final : public EventSource {
   Result<bool> next_lines(LineBatch& out, size_t max) override {
     return source_->next_lines(out, max);
   }
-  EventLog& log() { return *log_; }
+  EventLog* log() override { return log_.get(); }
 
  private:
   KafkaSource() = default;

@@ -310,9 +310,7 @@ int cmd_rebuild(int argc, char** argv) {
   auto src = open_source(*f, {}, code);
   if (!src) return code;
   // The views are built from the log (an engine in Kafka mode keeps its events there).
-  EventLog* log = nullptr;
-  if (auto* d = dynamic_cast<DataDirSource*>(src.get())) log = &d->log();
-  if (auto* k = dynamic_cast<KafkaSource*>(src.get())) log = &k->log();
+  EventLog* log = src->log();
   if (!log) {
     std::fprintf(stderr, "ordo replay rebuild: reads a data directory or Kafka, not a file\n");
     return 2;

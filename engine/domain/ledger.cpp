@@ -338,8 +338,7 @@ Why check_ledger(const PartitionState& s, const Event& event) {
         return fmt::format("{} {}: {} would take the balance past its range", p.account,
                            p.currency.value(), p.amount_minor);
     } else if (!p.account.starts_with("escrow:")) {
-      auto it = s.other_accounts.find(p.account + "/" + p.currency.value());
-      const __int128 balance = it == s.other_accounts.end() ? 0 : it->second;
+      const __int128 balance = balance_of(s, p);
       if (balance + delta > std::numeric_limits<int64_t>::max() ||
           balance + delta < std::numeric_limits<int64_t>::min())
         return fmt::format("{} {}: {} would take the balance past its range", p.account,
