@@ -138,7 +138,9 @@ const AccessRule* match_rule(http::verb method, std::string_view path,
   for (const auto& rule : kTable) {
     if (!match_pattern(rule.pattern, path, params) || params.size() != best) continue;
     path_known = true;
-    if (rule.method == method) return &rule;
+    // HEAD is GET without the body (RFC 9110 §9.3.2); the server drops the body.
+    if (rule.method == method || (method == http::verb::head && rule.method == http::verb::get))
+      return &rule;
   }
   params.clear();
   return nullptr;
@@ -152,6 +154,7 @@ std::string allowed_methods(std::string_view path) {
     if (!match_pattern(rule.pattern, path, params) || params.size() != best) continue;
     if (!out.empty()) out += ", ";
     out += std::string_view(http::to_string(rule.method));
+    if (rule.method == http::verb::get) out += ", HEAD";
   }
   return out;
 }

@@ -71,8 +71,8 @@ enum class Ownership {
   path_owner_or_staff,  // customer / merchant: the `{owner}` in the path is the caller
   money_party,          // customer: the buyer; merchant: the seller (an escrow, a payment)
   owner_or_staff,       // customer / merchant: the resource's owner is the caller (a payout)
-  // Allowed; customer / merchant: only the events that name the caller (api/live_feed.hpp
-  // event_visible); the other roles see every event.
+  // Allowed; customer / merchant: only the events that name the caller; finance the money
+  // events, analyst the catalogue's; auditor and admin every event (api/live_feed.hpp).
   scoped_events,
 };
 

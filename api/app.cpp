@@ -55,6 +55,7 @@ App::App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, Re
 App::~App() { join_offloads(); }
 
 void App::join_offloads() {
+  offloads_stopping_ = true;  // a verify in hand ends at its next read instead of running on
   query_lane_.pool.join();
   log_read_lane_.pool.join();
   audit_lane_.pool.join();

@@ -2,6 +2,7 @@
 // Ordo's HTTP handler: authenticate, match the access table, decode, apply Idempotency-Key
 // semantics, hand the command to the engine and wait (bounded) for its durable outcome.
 // No business rule lives here.
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -175,6 +176,8 @@ class App {
   // GET /v1/audit/verify reads the whole log, one at a time.
   OffloadLane query_lane_{4, config_.max_pending_queries, config_.query_timeout};
   OffloadLane log_read_lane_{2, config_.max_pending_log_reads, config_.query_timeout};
+  std::atomic<size_t> position_waiters_{0};     // queries waiting for Ordo-Min-Position
+  std::atomic<bool> offloads_stopping_{false};  // join_offloads() began: long reads end
   OffloadLane audit_lane_{1, 1, config_.audit_verify_timeout};
   // The `?wait=true` rewrites of idempotency records (one short local write each), on their
   // own lane: auditors filling the log-read lane must not make a retry replay a stale answer.

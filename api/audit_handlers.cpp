@@ -142,8 +142,8 @@ asio::awaitable<Response> App::handle_events(Call& call) {
 // asks while one runs: 503), on its own thread.
 asio::awaitable<Response> App::handle_audit_verify(Call& call) {
   EventLog& log = engine_.log();
-  std::function<Result<std::string>()> work = [&log]() -> Result<std::string> {
-    return replay::audit_verify_json(log);
+  std::function<Result<std::string>()> work = [&log, this]() -> Result<std::string> {
+    return replay::audit_verify_json(log, &offloads_stopping_);
   };
   QueryOutcome outcome;
   auto body = co_await offload<Result<std::string>>(audit_lane_, std::move(work), outcome);

@@ -48,6 +48,31 @@ EventParties event_parties(const Envelope& e, Engine& engine) {
   return out;
 }
 
+bool role_sees_type(Role role, std::string_view type) {
+  static constexpr std::string_view kMoney[] = {
+      "WalletDeposited", "PaymentInitiated", "PaymentCaptured", "PaymentFailed",
+      "PaymentRefunded", "EscrowHeld",       "EscrowReleased",  "EscrowRefunded",
+      "PayoutRequested", "PayoutCompleted",  "PayoutRejected"};
+  static constexpr std::string_view kCatalogue[] = {"ProductDefined", "StockAdjusted",
+                                                    "StockReserved",  "StockReleased",
+                                                    "StockCommitted", "StockRestocked"};
+  auto in = [&](const auto& list) {
+    return std::find(std::begin(list), std::end(list), type) != std::end(list);
+  };
+  switch (role) {
+    case Role::finance:
+      return in(kMoney);
+    case Role::analyst:
+      return in(kCatalogue);
+    case Role::customer:
+    case Role::merchant:
+    case Role::admin:
+    case Role::auditor:
+      return true;
+  }
+  return false;
+}
+
 bool event_visible(Role role, const std::string& sub, const EventParties& parties) {
   switch (role) {
     case Role::customer:
@@ -245,6 +270,7 @@ void LiveFeed::dispatch(const Envelope& e) {
     const FeedFilter& f = s->filter_;
     if (e.offset.value() < s->start_.at(e.partition.value())) continue;
     if (!f.types.empty() && !contains(f.types, e.type)) continue;
+    if (!role_sees_type(f.role, e.type)) continue;
     if (f.role == Role::customer || f.role == Role::merchant) {
       if (!parties) parties = event_parties(e, engine_);
       if (!event_visible(f.role, f.sub, *parties)) continue;

@@ -56,9 +56,15 @@ struct EventParties {
   std::vector<std::string> owners;
 };
 EventParties event_parties(const Envelope& e, Engine& engine);
-// Whether `who` may see an event naming `parties`: auditor, admin, finance and analyst see
-// everything; a customer only what names them as customer or owner; a merchant only what
-// names them as seller or owner.
+// Which events a role's subscription may carry at all, by type, as its REST reads go:
+// auditor and admin see the raw history, so every event; finance the money (wallets,
+// payments, escrows, payouts: what the ledger shows it); analyst the catalogue and stock
+// (what the product reads and the low-stock report show); customer and merchant every type,
+// narrowed to what names them by event_visible.
+bool role_sees_type(Role role, std::string_view type);
+// Whether `who` may see an event of a type role_sees_type allows, naming `parties`: a
+// customer only what names them as customer or owner; a merchant only what names them as
+// seller or owner; the other roles every such event.
 bool event_visible(Role role, const std::string& sub, const EventParties& parties);
 
 class LiveFeed;

@@ -31,10 +31,11 @@ bool wants_wait(const Query& q, std::optional<FieldError>& invalid) {
   return false;
 }
 
-// If-Match: "<stream_version>" → the expected version, or a field error.
+// If-Match: "<stream_version>" → the expected version, or a field error. `*` (RFC 9110
+// §13.1.1: any current representation) checks no version; a missing order is 404 anyway.
 std::optional<int64_t> if_match(const Request& req, std::optional<FieldError>& invalid) {
   std::string_view v = req[http::field::if_match];
-  if (v.empty()) return std::nullopt;
+  if (v.empty() || v == "*") return std::nullopt;
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
   auto n = parse_int(v);
   if (!n || *n < 1) {

@@ -58,17 +58,34 @@ asio::awaitable<std::optional<Response>> App::wait_min_position(Call& call) {
                             "Ordo-Min-Position is past the end of the log",
                             "Ordo-Min-Position",
                             {}});
-  // Poll the runner's applied position with a short timer; bounded by min_position_timeout.
+  const uint32_t partition = static_cast<uint32_t>(*part);
+  if (read_.runner->position(partition) >= *offset) co_return std::nullopt;
+  // Waiters count against the queries' own bound: a flood of them must not spin timers on
+  // the HTTP threads while the views lag.
+  struct Waiting {
+    std::atomic<size_t>& n;
+    ~Waiting() { --n; }
+  } waiting{position_waiters_};
+  if (++position_waiters_ > config_.max_pending_queries)
+    co_return call.problem({503,
+                            "views_busy",
+                            "too many queries are waiting for the views; retry later",
+                            {},
+                            config_.retry_after_s});
+  // Poll the runner's applied position, from every 2 ms up to every 50 ms; bounded by
+  // min_position_timeout.
   auto deadline = std::chrono::steady_clock::now() + config_.min_position_timeout;
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  while (read_.runner->position(static_cast<uint32_t>(*part)) < *offset) {
+  auto pause = std::chrono::milliseconds(2);
+  while (read_.runner->position(partition) < *offset) {
     if (std::chrono::steady_clock::now() >= deadline)
       co_return call.problem({503,
                               "position_not_reached",
                               fmt::format("the views have not reached position {} yet", header),
                               {},
                               1});
-    timer.expires_after(std::chrono::milliseconds(5));
+    timer.expires_after(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
@@ -98,7 +115,8 @@ asio::awaitable<Response> App::handle_query(Call& call) {
   // A cursor is the last key of a page, base64url-encoded; `parse` reads the key, and
   // anything it does not take is forged (arbitrary bytes would fail in PostgreSQL instead).
   auto keyed_cursor = [&](auto parse, auto& after) -> std::optional<Response> {
-    if (auto v = call.query.get("cursor")) {
+    // An empty cursor is none (the schema's pattern allows it): the first page.
+    if (auto v = call.query.get("cursor"); v && !v->empty()) {
       auto d = base64url_decode(*v);
       auto key = d ? parse(*d) : decltype(parse(*d)){};
       if (!key)

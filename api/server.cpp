@@ -119,6 +119,9 @@ Status HttpServer::start() {
 }
 
 void HttpServer::stop() {
+  // Once: the destructor stops again, and a second drain would wait out its whole bound for
+  // requests whose frames only go away with io_.
+  if (stopped_.exchange(true)) return;
   draining_ = true;
   // No new connections: closed on the io threads (the acceptor is theirs), waited for.
   auto closed = std::make_shared<std::promise<void>>();
@@ -310,6 +313,13 @@ asio::awaitable<bool> HttpServer::serve(Stream& stream, const ClientInfo& client
     }
     client.upgrade.reset();
     res.version(req.version());
+    // A HEAD answer has the GET answer's headers and no body: a body would be read by the
+    // client as the start of the next response on this connection.
+    if (req.method() == http::verb::head) {
+      const size_t body_bytes = res.body().size();
+      res.body().clear();
+      res.content_length(body_bytes);
+    }
     if (!req.keep_alive() || draining_) res.keep_alive(false);  // stopping: the last answer
     tcp_layer.expires_after(config_.read_timeout);
     co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));

@@ -85,7 +85,8 @@ class HttpServer {
   std::atomic<size_t> connections_{0};
   std::atomic<size_t> in_flight_{0};  // requests read and not yet answered
   std::atomic<bool> draining_{false};
-  size_t max_connections_ = 0;  // config_.max_connections within the open-file limit
+  std::atomic<bool> stopped_{false};  // stop() ran (it runs once)
+  size_t max_connections_ = 0;        // config_.max_connections within the open-file limit
   std::mutex per_client_mu_;
   std::unordered_map<std::string, size_t> per_client_;  // only addresses with connections
   struct Tls;  // the OpenSSL context, when serving HTTPS (server.cpp)

@@ -15,6 +15,8 @@
 #include <fmt/core.h>
 
 #include "api/call.hpp"
+#include "api/http_util.hpp"
+#include "api/jwt.hpp"
 #include "api/live_feed.hpp"
 #include "api/websocket.hpp"
 
@@ -243,10 +245,17 @@ Response App::handle_subscribe(Call& call, const ClientInfo& client) {
   constexpr int64_t kYearS = 365LL * 24 * 3600;
   const int64_t now_s = clock_.now().value() / 1000;
   auto token_expires_at = std::chrono::steady_clock::time_point::max();
-  if (call.who.exp_s - now_s < kYearS)
-    token_expires_at =
-        std::chrono::steady_clock::now() +
-        std::chrono::seconds(std::max<int64_t>(0, call.who.exp_s + kJwtLeewayS - now_s));
+  int64_t ends_s = call.who.exp_s - now_s < kYearS ? call.who.exp_s + kJwtLeewayS : INT64_MAX;
+  // A token that verifies only with a previous secret stops being accepted when the rotation
+  // grace ends (app.cpp): so does its subscription, or a token made with a retired (perhaps
+  // leaked) secret would keep its feed open after every request of it is refused.
+  const int64_t grace_end_ms = config_.previous_secrets_until_ms;
+  if (grace_end_ms != std::numeric_limits<int64_t>::max() && config_.jwt_secrets.size() > 1 &&
+      !verify_jwt(bearer_token(req[http::field::authorization]), current_secret_, now_s))
+    ends_s = std::min(ends_s, grace_end_ms / 1000);
+  if (ends_s != INT64_MAX)
+    token_expires_at = std::chrono::steady_clock::now() +
+                       std::chrono::seconds(std::max<int64_t>(0, ends_s - now_s));
   client.upgrade = std::make_shared<SubscribeSession>(*feed_, std::move(sub),
                                                       config_.live.write_timeout, token_expires_at);
   return Response{http::status::switching_protocols, req.version()};

@@ -40,9 +40,38 @@ Result<std::string> events_page_json(EventLog& log, const EventsPage& page) {
   return body;
 }
 
-std::string audit_verify_json(EventLog& log) {
+namespace {
+
+// A source that stops handing over events once `stop` is set.
+class StoppableSource final : public EventSource {
+ public:
+  StoppableSource(EventSource& inner, const std::atomic<bool>& stop) : inner_(inner), stop_(stop) {}
+  Result<bool> next(Envelope& out) override {
+    if (stop_.load()) return Error{"the server is stopping"};
+    return inner_.next(out);
+  }
+  Result<bool> next_lines(LineBatch& out, size_t max) override {
+    if (stop_.load()) return Error{"the server is stopping"};
+    return inner_.next_lines(out, max);
+  }
+  std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const override {
+    return inner_.recorded_tails();
+  }
+  std::string where() const override { return inner_.where(); }
+  EventLog* log() override { return inner_.log(); }
+
+ private:
+  EventSource& inner_;
+  const std::atomic<bool>& stop_;
+};
+
+}  // namespace
+
+std::string audit_verify_json(EventLog& log, const std::atomic<bool>* stop) {
   LogSource source(log);
-  return to_canonical(to_json(verify(source)));
+  if (!stop) return to_canonical(to_json(verify(source)));
+  StoppableSource stoppable(source, *stop);
+  return to_canonical(to_json(verify(stoppable)));
 }
 
 }  // namespace ordo::replay

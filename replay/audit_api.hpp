@@ -1,6 +1,7 @@
 #pragma once
 // The auditor's HTTP answers, computed here so api/ only parses the request and sends the
 // body (no HTTP types in replay/, no log logic in api/).
+#include <atomic>
 #include <optional>
 #include <string>
 
@@ -26,7 +27,9 @@ inline constexpr size_t kMaxEventsPage = 1000;
 // reached the partition's tail.
 Result<std::string> events_page_json(EventLog& log, const EventsPage& page);
 
-// The verify report of the whole log as of now, as JSON (see to_json(VerifyReport)).
-std::string audit_verify_json(EventLog& log);
+// The verify report of the whole log as of now, as JSON (see to_json(VerifyReport)). When
+// `stop` becomes true the read ends (a stopping server does not wait out a long verify): the
+// report then fails with the error "the server is stopping".
+std::string audit_verify_json(EventLog& log, const std::atomic<bool>* stop = nullptr);
 
 }  // namespace ordo::replay

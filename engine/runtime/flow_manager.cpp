@@ -35,12 +35,6 @@ std::optional<Completion> await_slot(Slot& slot, const Stopping& stopping) {
   return std::move(slot.completion);
 }
 
-// Whether a submission's answer is in already and is a failure (refused as it was submitted).
-bool slot_failed(Slot& slot) {
-  std::lock_guard lock(slot.mu);
-  return slot.completion && !slot.completion->durable;
-}
-
 // Follow-ups act as this caller. Their idempotency keys start with kFlowStepKeyPrefix
 // (engine/state/state_store.hpp), apart from every client's: not even a token whose sub is
 // "ordo-flow" can claim a step's key.
@@ -295,12 +289,19 @@ Status FlowManager::run_steps_once(std::vector<Step>& steps, int64_t park_after_
   for (;;) {
     bool pending = false;
     backoff = false;
-    // Submit every unresolved step that is not in flight, in log order per order.
-    std::unordered_set<std::string> held;  // orders whose earlier step was refused this pass
+    // Submit every unresolved step that is not in flight, in log order per order, one step
+    // of an order at a time: a later step decided while an earlier one of its order is still
+    // open could be refused as benign and dropped (a card refund's MarkOrderRefunded seen
+    // before the capture's MarkOrderPaid), and its record would replay that refusal.
+    std::unordered_set<std::string> held;  // orders with an earlier step open this pass
     for (Step& s : steps) {
-      if (s.resolved || s.slot) continue;
+      if (s.resolved) continue;
+      if (s.slot) {
+        if (!s.order.empty()) held.insert(s.order);
+        continue;
+      }
       if (!s.order.empty() && held.count(s.order)) {
-        pending = true;  // behind an earlier step of its order that could not be submitted
+        pending = true;  // behind an earlier step of its order: the next pass takes it
         continue;
       }
       pending = true;
@@ -328,6 +329,7 @@ Status FlowManager::run_steps_once(std::vector<Step>& steps, int64_t park_after_
       sub.meta.causation_id =
           fmt::format("{}-{}", s.source.partition.value(), s.source.offset.value());
       sub.meta.actor = Actor{std::string(kFlowSub), "system"};
+      sub.meta.system = true;
       sub.idempotency = IdempotencyClaim{s.key, s.key};
       sub.render = render_step;
       sub.done = [slot](Completion&& c) {
@@ -347,8 +349,7 @@ Status FlowManager::run_steps_once(std::vector<Step>& steps, int64_t park_after_
         continue;
       }
       s.slot = slot;
-      // Refused at once as a failure (an id in doubt): its later steps wait too.
-      if (!s.order.empty() && slot_failed(*slot)) held.insert(s.order);
+      if (!s.order.empty()) held.insert(s.order);  // its later steps wait for its outcome
     }
     // Wait for what is in flight. The engine always completes a queued submission, so this
     // wait ends; stop() only abandons it (the checkpoint does not move, the keys dedupe).

@@ -167,8 +167,10 @@ void PartitionProcessor::stop() {
 bool PartitionProcessor::try_submit(Submission&& s) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || vip_queue_.size() + queue_.size() >= config_.queue_capacity) return false;
-    if (s.meta.vip)
+    const size_t capacity =
+        config_.queue_capacity + (s.meta.system ? config_.system_reserve : size_t{0});
+    if (stopping_ || vip_queue_.size() + queue_.size() >= capacity) return false;
+    if (s.meta.vip || s.meta.system)
       vip_queue_.push_back(std::move(s));
     else
       queue_.push_back(std::move(s));
@@ -302,7 +304,9 @@ bool PartitionProcessor::ensure_recovered() {
   next_recovery_ = now + std::chrono::milliseconds(config_.recovery_retry.value());
   state_ = PartitionState{};
   timers_.clear();
-  if (auto s = recover(); !s) {
+  Status s = store_.resume_writes();
+  if (s) s = recover();
+  if (!s) {
     recovery_error_ = s.message();
     set_health(false, "recovery failed: " + recovery_error_);
     return false;

@@ -28,6 +28,7 @@ namespace ordo {
 
 struct ProcessorConfig {
   size_t queue_capacity = 8192;  // beyond this, submissions are refused (HTTP 503)
+  size_t system_reserve = 1024;  // more room for process managers' steps (CommandMeta::system)
   size_t max_batch = 1024;       // commands per group commit
   DurationMs reservation_ttl{15 * 60 * 1000};
   DurationMs payment_timeout{60 * 60 * 1000};  // DecideContext::payment_timeout; 0: never

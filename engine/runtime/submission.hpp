@@ -20,6 +20,10 @@ struct CommandMeta {
   std::string causation_id;
   Actor actor;
   bool vip = false;  // served first when the partition queue is contended
+  // A process manager's step (engine/runtime/flow_manager.hpp): served first too, with room
+  // of its own past the queue's capacity, so clients filling the queue cannot hold back the
+  // flows of orders already placed (and every partition's flows wait for a step's round).
+  bool system = false;
 };
 
 // The domain outcome of one command: its events, or the rejection.

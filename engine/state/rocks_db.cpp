@@ -129,6 +129,12 @@ Status RocksDb::write_sync(rocksdb::WriteBatch& batch) {
   return {};
 }
 
+Status RocksDb::resume() {
+  auto s = db_->Resume();
+  if (!s.ok()) return Error{"rocksdb cannot resume writing: " + s.ToString()};
+  return {};
+}
+
 Result<std::optional<int64_t>> RocksDb::get_stored_int(Cf c, const std::string& key,
                                                        std::string_view what, int64_t min) {
   std::string v;

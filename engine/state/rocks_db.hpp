@@ -51,6 +51,10 @@ class RocksDb {
   void add_to_batch(const StateDelta& delta, rocksdb::WriteBatch& batch);
   // Writes `batch` with sync=true: returns only once it is on disk.
   Status write_sync(rocksdb::WriteBatch& batch);
+  // After a failed write RocksDB may hold a background error that fails every later write
+  // while reads still work; this asks it to resume (a no-op without one). Called before a
+  // partition reloads, so a cause that has gone (a full disk freed) does not need a restart.
+  Status resume();
   // A decimal integer stored under `key` (a position, a mark, a counter): nullopt when the
   // key is absent; an error naming `what` when the value is not a whole int64 of at least
   // `min` (parse_stored_int), or the read failed.

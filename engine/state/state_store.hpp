@@ -51,6 +51,9 @@ class StateStore {
   Status load_partition(PartitionId p, PartitionState& state, std::vector<TimerEntry>& timers,
                         Offset& applied);
 
+  // RocksDb::resume(): lets writes work again after a failed one, when the cause has gone.
+  Status resume_writes() { return db_.resume(); }
+
   Result<std::optional<IdempotencyRecord>> get_idempotency(const std::string& scoped_key);
   // Replaces the response a recorded key replays, keeping its fingerprint and created_at;
   // synced before it returns. For HTTP `?wait=true`: its answer is how the flow ended,

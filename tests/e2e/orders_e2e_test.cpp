@@ -1,5 +1,6 @@
 // The real binary over HTTP, as a client app uses it.
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include "api/base64url.hpp"
@@ -275,6 +276,15 @@ TEST_CASE("cancel: the customer releases the stock; others see 404; If-Match gua
   REQUIRE(c.post("/v1/orders", order_body("c1", {{"p", 1}}, "o2"), bearer(f.customer)).status ==
           201);
   CHECK(c.post("/v1/orders/o2/cancel", "", bearer(f.merchant)).status == 200);
+  // `If-Match: *` asks for no version (RFC 9110: any current representation); a weak or
+  // malformed tag is still a 400.
+  REQUIRE(c.post("/v1/orders", order_body("c1", {{"p", 1}}, "o3"), bearer(f.customer)).status ==
+          201);
+  auto any_version = bearer(f.customer);
+  any_version["If-Match"] = "W/\"1\"";
+  check_problem(c.post("/v1/orders/o3/cancel", "{}", any_version), 400, "validation_failed");
+  any_version["If-Match"] = "*";
+  CHECK(c.post("/v1/orders/o3/cancel", "{}", any_version).status == 200);
   auto events = s.events("order-o1");
   REQUIRE(events.size() == 2);
   CHECK(events[1].find("type")->as_string() == "OrderCancelled");
@@ -325,4 +335,32 @@ TEST_CASE("state survives a clean restart and the chain continues") {
   auto events = s.events("product-p");
   REQUIRE(events.size() == 3);
   CHECK(s.reserved("p") == 5);
+}
+
+TEST_CASE("queries waiting for Ordo-Min-Position count against --max-pending-queries") {
+  TempDir dir{"minpos-bound"};
+  // Nothing listens on port 1: the views never move, so a wait lasts its whole 5 s.
+  ServerProcess server{dir.path() + "/data",
+                       {"--postgres", "host=127.0.0.1 port=1 dbname=none connect_timeout=1",
+                        "--max-pending-queries", "1"}};
+  server.start();
+  HttpClient c(server.port());
+  const auto admin = bearer(token("root", Role::admin));
+  auto made = c.post("/v1/products", product_body("mug", "acme", 5), admin);
+  REQUIRE_MESSAGE(made.status == 201, made.body);
+  auto h = admin;
+  h["Ordo-Min-Position"] = made.header("Ordo-Position");
+  // Two at once, with room for one: one waits out its bound, the other is refused at once.
+  HttpResult answers[2];
+  std::thread other([&] { answers[1] = HttpClient(server.port()).get("/v1/products/mug", h); });
+  answers[0] = HttpClient(server.port()).get("/v1/products/mug", h);
+  other.join();
+  std::multiset<std::string> codes;
+  for (const auto& r : answers) {
+    INFO(r.body);
+    CHECK(r.status == 503);
+    CHECK(!r.header("Retry-After").empty());
+    codes.insert(str_field(r, "code"));
+  }
+  CHECK(codes == std::multiset<std::string>{"position_not_reached", "views_busy"});
 }

@@ -141,7 +141,10 @@ TEST_CASE("subscribe: each caller sees live the events it may see, from now on")
                        "/v1/subscribe?types=OrderPlaced,OrderCancelled&from=now");
   WsClient acme(server.port(), token("acme", Role::merchant));
   WsClient zed(server.port(), token("zed", Role::merchant));
-  for (WsClient* w : {&alice, &bob, &auditor, &placed_only, &acme, &zed}) REQUIRE(w->open());
+  WsClient finance(server.port(), token("fin", Role::finance));
+  WsClient analyst(server.port(), token("ana", Role::analyst));
+  for (WsClient* w : {&alice, &bob, &auditor, &placed_only, &acme, &zed, &finance, &analyst})
+    REQUIRE(w->open());
 
   // Bob's order first, then Alice's, then Alice cancels; then a product of another seller.
   auto r = c.post("/v1/orders", order_body("bob", {{"mug", 1}}, "ob"),
@@ -153,6 +156,9 @@ TEST_CASE("subscribe: each caller sees live the events it may see, from now on")
   r = c.post("/v1/orders/oa/cancel", R"({"reason":"changed my mind"})", bearer(alice_tok));
   REQUIRE_MESSAGE(r.status == 200, r.body);
   admin.post("/v1/products", product_body("cup", "zed", 5));
+  // Last, a deposit into a wallet none of the customers or merchants here own.
+  admin.post("/v1/wallets/carol/deposits",
+             R"({"amount_minor":500,"currency":"EUR","reference":"top-up"})");
 
   // The log since subscribing, as the auditor's history endpoint has it.
   auto h = c.get(fmt::format("/v1/events?partition=0&after={}&limit=1000", before),
@@ -160,8 +166,8 @@ TEST_CASE("subscribe: each caller sees live the events it may see, from now on")
   REQUIRE(h.status == 200);
   const Json page = body_json(h);
   const std::vector<Json> history = page.find("events")->as_array();
-  REQUIRE(history.size() ==
-          7);  // OrderPlaced+StockReserved ×2, OrderCancelled+StockReleased, ProductDefined
+  // OrderPlaced+StockReserved ×2, OrderCancelled+StockReleased, ProductDefined, WalletDeposited
+  REQUIRE(history.size() == 8);
 
   SUBCASE("the auditor gets every event, exactly the log's envelopes, in order") {
     auto got = auditor.take(history.size());
@@ -197,6 +203,20 @@ TEST_CASE("subscribe: each caller sees live the events it may see, from now on")
     auto z = zed.take(1);
     CHECK(type_of(z[0]) == "ProductDefined");
     CHECK(payload_str(z[0], "sku") == "cup");
+  }
+  SUBCASE("finance gets the money events only; an analyst the catalogue and stock only") {
+    // Finance: the deposit, the last event, is the first it gets: no order event before it.
+    auto f = finance.take(1);
+    CHECK(type_of(f[0]) == "WalletDeposited");
+    CHECK(to_canonical(f[0]) == to_canonical(history.back()));
+    // Analyst: the stock moves and the new product, not the orders or the deposit; then the
+    // next catalogue event, a stock adjustment made after the deposit.
+    admin.post("/v1/products/mug/stock", R"({"delta":3,"reason":"count"})", 200);
+    auto a = analyst.take(5);
+    std::vector<std::string> types;
+    for (const auto& e : a) types.push_back(type_of(e));
+    CHECK(types == std::vector<std::string>{"StockReserved", "StockReserved", "StockReleased",
+                                            "ProductDefined", "StockAdjusted"});
   }
   SUBCASE("?types= filters by event type") {
     auto got = placed_only.take(3);
@@ -410,6 +430,30 @@ TEST_CASE("subscribe: a subscription ends with its token, with a 1008 close") {
   Admin{c}.products(1);
   auto got = fresh.take(1);
   CHECK(type_of(got.at(0)) == "ProductDefined");
+}
+
+TEST_CASE("subscribe: a token of a retired secret loses its subscription when the grace ends") {
+  TempDir dir{"subscribe-grace"};
+  const std::string old_secret = "old-secret-0123456789abcdef0123456789abcdef";
+  const std::string old_file = dir.path() + "/old.secret";
+  std::ofstream(old_file) << old_secret << "\n";
+  ServerProcess server{
+      dir.path() + "/data",
+      {"--jwt-previous-secret-file", old_file, "--jwt-previous-secret-grace", "3s"}};
+  server.start();
+  // Valid for five years, but signed with the previous secret: accepted in the grace only.
+  const int64_t five_years_s = 5LL * 365 * 24 * 3600;
+  WsClient old(server.port(), token("audit", Role::auditor, five_years_s, {}, old_secret));
+  REQUIRE(old.open());
+  WsClient current(server.port(), token("audit", Role::auditor, five_years_s));
+  REQUIRE(current.open());
+  CHECK(!old.next());  // closed at the grace's end, bounded by the client's 30 s deadline
+  CHECK(old.error() == websocket::error::closed);
+  CHECK(old.reason().code == websocket::close_code::policy_error);
+  // The current secret's token keeps its subscription.
+  HttpClient c(server.port());
+  Admin{c}.products(1);
+  CHECK(type_of(current.take(1).at(0)) == "ProductDefined");
 }
 
 TEST_CASE("subscribe: on stop, subscribers get a 1001 close") {

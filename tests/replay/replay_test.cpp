@@ -13,6 +13,7 @@
 #include "engine/log/event_codec.hpp"
 #include "engine/log/rocksdb/rocksdb_log.hpp"
 #include "engine/state/rocks_db.hpp"
+#include "replay/audit_api.hpp"
 #include "replay/state_at.hpp"
 #include "replay/stats.hpp"
 #include "replay/verifier.hpp"
@@ -666,4 +667,28 @@ TEST_CASE("verify accepts an order expired because its payment timed out, as the
   REQUIRE_MESSAGE(src.ok(), (src.ok() ? "" : src.error().message));
   VerifyReport r = verify(*src.value());
   CHECK_MESSAGE(r.ok(), r.first_failure());
+}
+
+TEST_CASE("the auditor's verify ends at its next read once the server stops") {
+  TempDir dir("replay-verify-stop");
+  const std::string data = dir.path() + "/data";
+  History h = generate_history(data, 2, 20, 3);
+  auto src = DataDirSource::open(data);
+  REQUIRE_MESSAGE(src.ok(), (src.ok() ? "" : src.error().message));
+  REQUIRE(src.value()->log());
+  std::atomic<bool> stop{false};
+  // Running: the whole log, as without a stop flag.
+  auto whole = parse_json(replay::audit_verify_json(*src.value()->log(), &stop));
+  REQUIRE(whole.ok());
+  CHECK(whole->find("ok")->as_bool());
+  CHECK(whole->find("events")->as_int() == h.events);
+  CHECK(replay::audit_verify_json(*src.value()->log()) == to_canonical(whole.value()));
+  // Stopping: nothing more is read, and the report says why instead of passing.
+  stop = true;
+  auto stopped = parse_json(replay::audit_verify_json(*src.value()->log(), &stop));
+  REQUIRE(stopped.ok());
+  CHECK_FALSE(stopped->find("ok")->as_bool());
+  CHECK(stopped->find("events")->as_int() == 0);
+  REQUIRE(stopped->find("error"));
+  CHECK(stopped->find("error")->as_string() == "the server is stopping");
 }

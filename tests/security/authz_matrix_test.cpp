@@ -408,7 +408,12 @@ TEST_CASE("routing: a literal segment beats a parameter, as OpenAPI has it") {
   REQUIRE(r);
   CHECK(r->endpoint == Endpoint::get_payment);
   CHECK(params == std::vector<std::string>{"p1"});
-  CHECK(api::allowed_methods("/v1/payments/p1") == "GET");
+  CHECK(api::allowed_methods("/v1/payments/p1") == "GET, HEAD");
+  // HEAD takes the GET route (and its access rule); it is no way into a POST-only path.
+  r = api::match_rule(http::verb::head, "/v1/payments/p1", params, known);
+  REQUIRE(r);
+  CHECK(r->endpoint == Endpoint::get_payment);
+  CHECK(api::match_rule(http::verb::head, "/v1/payments/webhook", params, known) == nullptr);
   r = api::match_rule(http::verb::get, "/v1/nowhere", params, known);
   CHECK(r == nullptr);
   CHECK_FALSE(known);

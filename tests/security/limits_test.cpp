@@ -400,3 +400,49 @@ TEST_CASE("the connection cap leaves room for the engine's files under the open-
   CHECK(refused >= kOpened - 144);
   CHECK(refused <= kOpened - 143);
 }
+
+TEST_CASE("HEAD is GET without the body, and the connection stays in step") {
+  TempDir dir{"head"};
+  ServerProcess server{dir.path() + "/data"};
+  server.start();
+  RawConn conn(server.port());
+  // Pipelined: a HEAD of a resource, a HEAD the route refuses, then a GET that closes. Any
+  // body sent after a HEAD would be read by the client as the next response's first bytes.
+  REQUIRE(
+      conn.send("HEAD /livez HTTP/1.1\r\nHost: x\r\n\r\n"
+                "HEAD /v1/products HTTP/1.1\r\nHost: x\r\n\r\n"
+                "GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const std::string all = conn.read_all(10'000);
+  INFO(all);
+  auto head_end = [&](size_t from) { return all.find("\r\n\r\n", from); };
+  // 1: 200 with the GET answer's length and nothing after the headers.
+  REQUIRE(all.starts_with("HTTP/1.1 200"));
+  const size_t first_end = head_end(0);
+  REQUIRE(first_end != std::string::npos);
+  const std::string first = all.substr(0, first_end);
+  CHECK(first.find("Content-Length: 0") == std::string::npos);
+  CHECK(first.find("Content-Length: ") != std::string::npos);
+  // 2: the GET route's refusal (no token) as a HEAD: 401 headers, no problem body.
+  const size_t second = first_end + 4;
+  REQUIRE(all.compare(second, 12, "HTTP/1.1 401") == 0);
+  const size_t second_end = head_end(second);
+  REQUIRE(second_end != std::string::npos);
+  CHECK(all.substr(second, second_end - second).find("application/problem+json") !=
+        std::string::npos);
+  // 3: the GET, right after, with its body.
+  const size_t third = second_end + 4;
+  REQUIRE(all.compare(third, 12, "HTTP/1.1 200") == 0);
+  const size_t third_end = head_end(third);
+  REQUIRE(third_end != std::string::npos);
+  const std::string body = all.substr(third_end + 4);
+  CHECK(!body.empty());
+  // The HEAD's Content-Length is the GET body's length.
+  const size_t cl = first.find("Content-Length: ");
+  CHECK(std::stoul(first.substr(cl + 16)) == body.size());
+  // An undeclared method's Allow names HEAD beside GET.
+  RawConn other(server.port());
+  REQUIRE(other.send("DELETE /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const std::string refused = other.read_all(10'000);
+  CHECK(refused.starts_with("HTTP/1.1 405"));
+  CHECK(refused.find("Allow: GET, HEAD\r\n") != std::string::npos);
+}

@@ -96,7 +96,7 @@ TEST_CASE("openapi: /v1/openapi.json is open, OpenAPI 3.1, and covers the access
   // An undeclared method: 405 with the Allow header RFC 9110 requires.
   auto del = c.request(http::verb::delete_, "/v1/products", "", merchant);
   check_problem(del, 405, "method_not_allowed");
-  CHECK(del.header("Allow") == "POST, GET");
+  CHECK(del.header("Allow") == "POST, GET, HEAD");
   for (const auto& p : probes) {
     INFO(p.method, " ", p.path, " → ", p.result.status, " ", p.result.body);
     CHECK(documented(doc, p.path, p.method).count(std::to_string(p.result.status)) == 1);

@@ -63,6 +63,9 @@ std::unique_ptr<Engine> open_small_engine(const test::TempDir& dir, const Clock&
   cfg.data_dir = dir.sub("engine");
   cfg.partitions = 1;
   cfg.processor.queue_capacity = 4;
+  // No room kept for the flows' own steps: a full queue refuses them too, which is what
+  // these tests need (with the reserve, it takes 1,024 more commands to get there).
+  cfg.processor.system_reserve = 0;
   auto opened = Engine::open_embedded(cfg, clock);
   REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
   return std::move(opened.value());

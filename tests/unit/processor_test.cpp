@@ -561,6 +561,35 @@ TEST_CASE("a full queue refuses submissions") {
   CHECK(rig.proc->try_submit(submission(define("c", 1), c)));
 }
 
+TEST_CASE("a process manager's steps have room past a full queue, and are served first") {
+  ProcessorConfig config;
+  config.queue_capacity = 2;
+  config.system_reserve = 1;
+  Rig rig(config);
+  rig.run_ok(define("a", 10));
+  auto n1 = rig.submit(place("n1", "a"));
+  auto n2 = rig.submit(place("n2", "a"));
+  auto refused = std::make_shared<Reply>();
+  CHECK_FALSE(rig.proc->try_submit(submission(place("n3", "a"), refused)));  // clients: full
+  auto step = std::make_shared<Reply>();
+  Submission s = submission(place("s1", "a"), step);
+  s.meta.system = true;
+  CHECK(rig.proc->try_submit(std::move(s)));
+  // The reserve is bounded too.
+  auto over = std::make_shared<Reply>();
+  Submission s2 = submission(place("s2", "a"), over);
+  s2.meta.system = true;
+  CHECK_FALSE(rig.proc->try_submit(std::move(s2)));
+  CHECK(rig.proc->queue_depth() == 3u);
+  CHECK(rig.proc->run_once() == 3u);
+  REQUIRE(step->accepted());
+  REQUIRE(n1->accepted());
+  REQUIRE(n2->accepted());
+  CHECK(step->offset() < n1->offset());
+  CHECK_FALSE(refused->called);
+  CHECK_FALSE(over->called);
+}
+
 TEST_CASE("VIP submissions are served first in a batch") {
   Rig rig;
   rig.run_ok(define("a", 10));
