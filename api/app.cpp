@@ -54,8 +54,20 @@ App::App(Engine& engine, const Clock& clock, IdSource& ids, AppConfig config, Re
 
 App::~App() { join_offloads(); }
 
+void App::track_flow_waiter(const std::shared_ptr<FlowWaiter>& waiter) {
+  std::lock_guard lock(flow_waiters_mu_);
+  if (flow_waits_ended_) {
+    waiter->give_up();
+    return;
+  }
+  // Those that ended are dropped as the list grows: it holds about the waits in hand.
+  if (flow_waiters_.size() >= 64 && flow_waiters_.size() % 64 == 0)
+    std::erase_if(flow_waiters_, [](const auto& w) { return w.expired(); });
+  flow_waiters_.push_back(waiter);
+}
+
 void App::join_offloads() {
-  offloads_stopping_ = true;  // a verify in hand ends at its next read instead of running on
+  offloads_stopping_ = true;
   query_lane_.pool.join();
   log_read_lane_.pool.join();
   audit_lane_.pool.join();
@@ -376,6 +388,7 @@ asio::awaitable<Response> App::handle_command(Call& call) {
     // same body against another version is another request). Without If-Match the text is
     // what it always was, so records written before stay comparable.
     std::string_view if_match = req[http::field::if_match];
+    if (if_match == "*") if_match = {};  // no version asked for, as without the header
     std::string fingerprint = sha256_hex(
         if_match.empty()
             ? fmt::format("{} {}\n{}", std::string_view(req.method_string()),
@@ -438,6 +451,7 @@ asio::awaitable<Response> App::handle_command(Call& call) {
   uint64_t watch_token = 0;
   if (!money.wait_key.empty()) {
     flow_waiter = FlowWaiter::make(co_await asio::this_coro::executor, config_.flow_wait_timeout);
+    track_flow_waiter(flow_waiter);
     std::function<void(const FlowOutcome&)> on_end = [flow_waiter](const FlowOutcome& o) {
       flow_waiter->deliver(o);
     };

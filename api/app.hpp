@@ -16,6 +16,7 @@
 
 #include "api/access.hpp"
 #include "api/denials.hpp"
+#include "api/flow_waiter.hpp"
 #include "api/http_types.hpp"
 #include "api/jwt.hpp"
 #include "api/live_feed.hpp"
@@ -101,9 +102,11 @@ class App {
   asio::awaitable<Response> handle(Request& req, const ClientInfo& client = {});
   // The process managers, for `?wait=true` and the parked steps; optional.
   void set_flows(FlowManager* flows) { flows_ = flows; }
-  // Closes every live subscription (1001) and stops the feed's thread; before the server
-  // stops, so no wake-up is posted to a stopped server.
-  void stop_subscriptions();
+  // The first step of a stop, before the server's: closes every live subscription (1001)
+  // and stops the feed's thread, so no wake-up is posted to a stopped server; ends a running
+  // audit verify (503 `stopping`) and the `?wait=true` waits (202, flow pending), so the
+  // server's drain does not wait for them.
+  void begin_stop();
   // Waits for the work offloaded to the query, log-read and audit pools (a query ends within
   // its statement timeout, a verify when it has read the log). Call after the HTTP server
   // stopped and before it is destroyed: finished work wakes its waiter on the server's
@@ -176,6 +179,12 @@ class App {
   // GET /v1/audit/verify reads the whole log, one at a time.
   OffloadLane query_lane_{4, config_.max_pending_queries, config_.query_timeout};
   OffloadLane log_read_lane_{2, config_.max_pending_log_reads, config_.query_timeout};
+  // Requests waiting for a flow's end (`?wait=true`): a stop answers them at once (202,
+  // flow pending) instead of letting the server's drain wait out --flow-wait-timeout.
+  std::mutex flow_waiters_mu_;
+  std::vector<std::weak_ptr<FlowWaiter>> flow_waiters_;
+  bool flow_waits_ended_ = false;
+  void track_flow_waiter(const std::shared_ptr<FlowWaiter>& waiter);
   std::atomic<size_t> position_waiters_{0};     // queries waiting for Ordo-Min-Position
   std::atomic<bool> offloads_stopping_{false};  // join_offloads() began: long reads end
   OffloadLane audit_lane_{1, 1, config_.audit_verify_timeout};

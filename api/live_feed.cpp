@@ -53,9 +53,8 @@ bool role_sees_type(Role role, std::string_view type) {
       "WalletDeposited", "PaymentInitiated", "PaymentCaptured", "PaymentFailed",
       "PaymentRefunded", "EscrowHeld",       "EscrowReleased",  "EscrowRefunded",
       "PayoutRequested", "PayoutCompleted",  "PayoutRejected"};
-  static constexpr std::string_view kCatalogue[] = {"ProductDefined", "StockAdjusted",
-                                                    "StockReserved",  "StockReleased",
-                                                    "StockCommitted", "StockRestocked"};
+  // Not the stock moves of orders: they name the order and, as actor, its customer.
+  static constexpr std::string_view kCatalogue[] = {"ProductDefined", "StockAdjusted"};
   auto in = [&](const auto& list) {
     return std::find(std::begin(list), std::end(list), type) != std::end(list);
   };

@@ -58,8 +58,9 @@ struct EventParties {
 EventParties event_parties(const Envelope& e, Engine& engine);
 // Which events a role's subscription may carry at all, by type, as its REST reads go:
 // auditor and admin see the raw history, so every event; finance the money (wallets,
-// payments, escrows, payouts: what the ledger shows it); analyst the catalogue and stock
-// (what the product reads and the low-stock report show); customer and merchant every type,
+// payments, escrows, payouts: what the ledger shows it); analyst the catalogue (products
+// defined, stock adjusted: not the orders' reservations, which name the order and, as
+// actor, its customer, whom an analyst may not see); customer and merchant every type,
 // narrowed to what names them by event_visible.
 bool role_sees_type(Role role, std::string_view type);
 // Whether `who` may see an event of a type role_sees_type allows, naming `parties`: a

@@ -317,6 +317,7 @@ int cmd_serve(const Args& args) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // a closed terminal stops it as cleanly as Ctrl-C
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   SystemClock clock;
@@ -369,7 +370,7 @@ int cmd_serve(const Args& args) {
   int sig = 0;
   sigwait(&signals, &sig);
   std::fprintf(stderr, "ordo: stopping (signal %d)\n", sig);
-  app.stop_subscriptions();  // closes them (1001) while the server still runs
+  app.begin_stop();  // subscriptions closed (1001), waits answered, while the server runs
   http_server.stop();
   app.join_offloads();  // while the server's io_context and the engine still exist
   flows.stop();         // before the engine: its steps wait on the partitions

@@ -37,11 +37,22 @@ class ResultWaiter : public std::enable_shared_from_this<ResultWaiter<T>> {
     boost::asio::post(timer_.get_executor(), [self] { self->timer_.cancel(); });
   }
 
-  // Waits until delivered or the deadline passed; nullopt when it passed first.
+  // From any thread: the wait ends now, as if its deadline had passed (unless the result is
+  // in already). For a stopping server, whose requests in hand should be answered at once.
+  void give_up() {
+    {
+      std::lock_guard lock(mu_);
+      given_up_ = true;
+    }
+    auto self = this->shared_from_this();
+    boost::asio::post(timer_.get_executor(), [self] { self->timer_.cancel(); });
+  }
+
+  // Waits until delivered, given up, or the deadline passed; nullopt unless delivered.
   boost::asio::awaitable<std::optional<T>> wait() {
     {
       std::lock_guard lock(mu_);
-      if (result_) co_return std::move(result_);
+      if (result_ || given_up_) co_return std::move(result_);
     }
     boost::system::error_code ec;
     co_await timer_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
@@ -54,6 +65,7 @@ class ResultWaiter : public std::enable_shared_from_this<ResultWaiter<T>> {
   boost::asio::steady_timer timer_;
   std::mutex mu_;
   std::optional<T> result_;
+  bool given_up_ = false;
 };
 
 }  // namespace ordo::api

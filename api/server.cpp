@@ -28,13 +28,19 @@ using asio::redirect_error;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
 
-// File descriptors kept for everything but client connections: RocksDB's open files, the
-// PostgreSQL and Kafka connections, the process's own.
-constexpr size_t kReservedFds = RocksDb::kMaxOpenFiles + 256;
+static_assert(kReservedFds == RocksDb::kMaxOpenFiles + 256, "api/server.hpp: kReservedFds");
 constexpr size_t kMinConnections = 64;
 // A failed accept (EMFILE, ENFILE, ENOBUFS) is retried after this pause, not at once: the
 // error repeats until a descriptor is freed, and an immediate retry would spin a core.
 constexpr auto kAcceptRetryPause = std::chrono::milliseconds(100);
+
+// A HEAD answer has the GET answer's headers and no body (RFC 9110 §9.3.2): a body would be
+// read by the client as the start of the next response on the connection.
+void strip_body_for_head(Response& res) {
+  const size_t body_bytes = res.body().size();
+  res.body().clear();
+  res.content_length(body_bytes);
+}
 
 // Decrements the connection count however the session ends.
 struct ConnectionSlot {
@@ -74,6 +80,7 @@ HttpServer::HttpServer(ServerConfig config, Handler handler)
 HttpServer::~HttpServer() { stop(); }
 
 Status HttpServer::start() {
+  if (stopped_) return Error{"the server was stopped; it does not start again"};
   beast::error_code ec;
   if (!config_.tls_cert_file.empty() || !config_.tls_key_file.empty()) {
     if (config_.tls_cert_file.empty() || config_.tls_key_file.empty())
@@ -265,6 +272,8 @@ asio::awaitable<bool> HttpServer::serve(Stream& stream, const ClientInfo& client
       else if (ec == http::error::header_limit)
         p = Problem{431, "headers_too_large", "the request line and headers are too large", {}, {}};
       auto res = make_problem(p, 11, false);
+      if (parser.is_header_done() && parser.get().method() == http::verb::head)
+        strip_body_for_head(res);
       tcp_layer.expires_after(config_.read_timeout);
       co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
       co_return !ec;
@@ -280,6 +289,7 @@ asio::awaitable<bool> HttpServer::serve(Stream& stream, const ClientInfo& client
                   {},
                   {}},
           req.version(), false);
+      if (req.method() == http::verb::head) strip_body_for_head(res);
       tcp_layer.expires_after(config_.read_timeout);
       co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
       co_return false;  // the request was read whole
@@ -313,13 +323,7 @@ asio::awaitable<bool> HttpServer::serve(Stream& stream, const ClientInfo& client
     }
     client.upgrade.reset();
     res.version(req.version());
-    // A HEAD answer has the GET answer's headers and no body: a body would be read by the
-    // client as the start of the next response on this connection.
-    if (req.method() == http::verb::head) {
-      const size_t body_bytes = res.body().size();
-      res.body().clear();
-      res.content_length(body_bytes);
-    }
+    if (req.method() == http::verb::head) strip_body_for_head(res);
     if (!req.keep_alive() || draining_) res.keep_alive(false);  // stopping: the last answer
     tcp_layer.expires_after(config_.read_timeout);
     co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));

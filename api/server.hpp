@@ -18,6 +18,10 @@
 
 namespace ordo::api {
 
+// File descriptors kept for everything but client connections: RocksDB's open files
+// (RocksDb::kMaxOpenFiles, 1000), the PostgreSQL and Kafka connections, the process's own.
+inline constexpr size_t kReservedFds = 1000 + 256;
+
 struct ServerConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0: pick a free port (tests)

@@ -178,7 +178,19 @@ asio::awaitable<void> SubscribeSession::serve(Ws& ws) {
 
 }  // namespace
 
-void App::stop_subscriptions() { feed_->stop(); }
+void App::begin_stop() {
+  // Before the server's drain: a verify of the whole log in hand ends at its next read (answered
+  // 503 `stopping`), so the server's drain does not wait out a long read.
+  offloads_stopping_ = true;
+  {
+    std::lock_guard lock(flow_waiters_mu_);
+    flow_waits_ended_ = true;
+    for (const auto& w : flow_waiters_)
+      if (auto waiter = w.lock()) waiter->give_up();
+    flow_waiters_.clear();
+  }
+  feed_->stop();
+}
 
 Response App::handle_subscribe(Call& call, const ClientInfo& client) {
   FeedFilter filter{call.who.role, call.who.sub, {}};
@@ -252,7 +264,7 @@ Response App::handle_subscribe(Call& call, const ClientInfo& client) {
   const int64_t grace_end_ms = config_.previous_secrets_until_ms;
   if (grace_end_ms != std::numeric_limits<int64_t>::max() && config_.jwt_secrets.size() > 1 &&
       !verify_jwt(bearer_token(req[http::field::authorization]), current_secret_, now_s))
-    ends_s = std::min(ends_s, grace_end_ms / 1000);
+    ends_s = std::min(ends_s, (grace_end_ms + 999) / 1000);  // not before REST refuses it
   if (ends_s != INT64_MAX)
     token_expires_at = std::chrono::steady_clock::now() +
                        std::chrono::seconds(std::max<int64_t>(0, ends_s - now_s));

@@ -13,29 +13,43 @@ data_dir="$(realpath -m "${ORDO_DATA_DIR:-$(dirname "$0")/../data}")"
 cd "$(dirname "$0")/.."
 bash compose/setup-debian.sh
 bash compose/build.sh release
-mkdir -p "$data_dir"
+# Traversable (the postgres user reaches its cluster inside) but not listable by others.
+mkdir -p -m 0711 "$data_dir"
+# One run per data directory: a second one would find the log locked, and on its way out
+# must not stop the PostgreSQL the first one uses.
+exec 9>"$data_dir/.run.lock"
+if ! flock -n 9; then
+  echo "ordo: $data_dir is in use by another compose/run.sh" >&2
+  exit 1
+fi
 pg_dir="$data_dir/postgres"
+own_pg=0
+stop_pg() { if [ "$own_pg" = 1 ]; then bash compose/postgres.sh stop "$pg_dir"; fi; }
+# Set before PostgreSQL starts: an interrupt while it starts still stops it.
+trap stop_pg EXIT
+trap 'exit 130' INT TERM HUP
 if [ -n "${ORDO_POSTGRES:-}" ]; then
   conninfo="$ORDO_POSTGRES"
-  own_pg=0
 else
-  conninfo="$(bash compose/postgres.sh start "$pg_dir" "${ORDO_PG_PORT:-55432}")"
-  own_pg=1
+  own_pg=1  # with the lock held, a cluster running here is this run's (or a crashed run's)
+  # (Not holding the lock: the postmaster outlives this script if it is killed.)
+  conninfo="$(bash compose/postgres.sh start "$pg_dir" "${ORDO_PG_PORT:-55432}" 9>&-)"
 fi
-stop_pg() { if [ "$own_pg" = 1 ]; then bash compose/postgres.sh stop "$pg_dir"; fi; }
-trap stop_pg EXIT
 echo "ordo: views in PostgreSQL at '$conninfo'" >&2
-echo "ordo: mint a token with: build/bin/ordo token --data-dir $data_dir --sub alice --role customer" >&2
-build/bin/ordo serve --data-dir "$data_dir" --listen "${ORDO_LISTEN:-127.0.0.1:8080}" \
-  --postgres "$conninfo" "$@" &
+echo "ordo: mint a token with: build/bin/ordo token --data-dir '$data_dir' --sub alice --role customer" >&2
+# The log, the state and the secret it writes are the owner's alone (umask 077). The server
+# holds the lock too: should this script be killed, no second run starts beside it.
+(umask 077 && exec build/bin/ordo serve --data-dir "$data_dir" \
+  --listen "${ORDO_LISTEN:-127.0.0.1:8080}" --postgres "$conninfo" "$@") &
 pid=$!
-trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM
-# The first wait returns early when a signal arrives (the trap forwards it); the second
-# collects the server's own exit status, which is the script's.
+trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM HUP
+# A signal cuts a wait short (the trap forwards it to the server): wait again until the
+# server has really exited, so PostgreSQL is stopped after it, never under it. Its own
+# status is the script's.
 status=0
-wait "$pid" || status=$?
-if [ "$status" -gt 128 ]; then  # interrupted by a signal, or the server died of one
+while :; do
   status=0
-  wait "$pid" || status=$?  # bash keeps a reaped child's status
-fi
+  wait "$pid" || status=$?
+  kill -0 "$pid" 2>/dev/null || break
+done
 exit "$status"

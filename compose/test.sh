@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh Debian 12 machine (as root): installs what the build and the
-# tests need, builds with ASan + UBSan, and runs the CTest suites (unit, e2e, crash).
+# tests need, builds with ASan + UBSan, and runs every CTest suite (Schemathesis comes from
+# PyPI, into a virtualenv under build-test).
 # Pass a CTest label to run one suite: compose/test.sh -L unit
 set -euo pipefail
 cd "$(dirname "$0")/.."

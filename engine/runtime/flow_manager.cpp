@@ -319,6 +319,8 @@ Status FlowManager::run_steps_once(std::vector<Step>& steps, int64_t park_after_
         } else if (auto st = refused(s, Rejection{code, "recorded"}); !st) {
           return st;
         }
+        // Turned into its other branch (not resolved): still the order's open step.
+        if (!s.resolved && !s.order.empty()) held.insert(s.order);
         continue;
       }
       auto slot = std::make_shared<Slot>();

@@ -304,9 +304,12 @@ bool PartitionProcessor::ensure_recovered() {
   next_recovery_ = now + std::chrono::milliseconds(config_.recovery_retry.value());
   state_ = PartitionState{};
   timers_.clear();
-  Status s = store_.resume_writes();
-  if (s) s = recover();
-  if (!s) {
+  // Best effort: an error RocksDB cannot resume from leaves writes failing (and the next
+  // write marks the partition unwritable), but the log is still read back, so the ids in
+  // doubt are settled.
+  if (auto resumed = store_.resume_writes(); !resumed)
+    std::fprintf(stderr, "ordo: partition %u: %s\n", id_.value(), resumed.message().c_str());
+  if (auto s = recover(); !s) {
     recovery_error_ = s.message();
     set_health(false, "recovery failed: " + recovery_error_);
     return false;

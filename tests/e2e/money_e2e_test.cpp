@@ -471,7 +471,9 @@ TEST_CASE("money: automatic escrow release after delivery, and state survives a 
 
 TEST_CASE("a stop answers the requests in hand: a payment waiting for its provider gets its 202") {
   TempDir dir("money-drain");
-  ServerProcess server{dir.path() + "/data", {"--flow-wait-timeout", "2s"}};
+  // The longest wait: the request is certainly still waiting when the stop comes (a short
+  // one could time out first and answer on a kept-alive connection).
+  ServerProcess server{dir.path() + "/data", {"--flow-wait-timeout", "60s"}};
   server.start();
   HttpClient c(server.port());
   const std::string admin = token("root", Role::admin);
@@ -481,7 +483,7 @@ TEST_CASE("a stop answers the requests in hand: a payment waiting for its provid
       201);
   REQUIRE(c.post("/v1/orders", order_body("alice", {{"w1", 1}}, "o1"), bearer(alice)).status ==
           201);
-  // A card payment with ?wait=true waits (2 s here) for the provider, who never answers.
+  // A card payment with ?wait=true waits for the provider, who never answers.
   HttpResult paid;
   std::thread payer([&] {
     HttpClient own(server.port());

@@ -1,5 +1,6 @@
 // The real binary over HTTP, as a client app uses it.
 #include <atomic>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -26,38 +27,60 @@ TEST_CASE("400 concurrent single-unit orders for 100 units: exactly 100 accepted
   Fixture f;
   HttpClient c(f.server.port());
   REQUIRE(c.post("/v1/products", product_body("hot", "m1", 100), bearer(f.merchant)).status == 201);
+  Streams s{c};
 
-  constexpr int kThreads = 40, kPerThread = 10;
-  std::atomic<int> accepted{0}, out_of_stock{0}, other{0};
+  // 100 connections, each sending 4 orders one after another, all released at once.
+  constexpr int kThreads = 100, kPerThread = 4;
+  std::atomic<int> ready{0};
+  std::vector<std::string> refused_ids;
+  std::atomic<bool> go{false};
+  std::mutex mu;
+  std::set<std::string> accepted_ids;
+  std::vector<std::string> other;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       HttpClient tc(f.server.port());  // its own connection
       std::string tok = token(fmt::format("c{}", t), Role::customer);
+      ++ready;
+      while (!go) std::this_thread::yield();
       for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = fmt::format("hot-{}-{}", t, i);
         auto r =
-            tc.post("/v1/orders", order_body(fmt::format("c{}", t), {{"hot", 1}}), bearer(tok));
-        if (r.status == 201) {
-          ++accepted;
-        } else if (r.status == 409 && r.body.find("\"out_of_stock\"") != std::string::npos) {
-          ++out_of_stock;
-        } else {
-          ++other;
-        }
+            tc.post("/v1/orders", order_body(fmt::format("c{}", t), {{"hot", 1}}, id), bearer(tok));
+        std::lock_guard lock(mu);
+        if (r.status == 201 && str_field(r, "order_id") == id)
+          accepted_ids.insert(id);
+        else if (r.status == 409 && str_field(r, "code") == "out_of_stock")
+          refused_ids.push_back(id);
+        else
+          other.push_back(fmt::format("{}: {} {}", id, r.status, r.body));
       }
     });
   }
+  while (ready < kThreads) std::this_thread::yield();
+  go = true;
   for (auto& t : threads) t.join();
-  CHECK(accepted == 100);
-  CHECK(out_of_stock == 300);
-  CHECK(other == 0);
+  CHECK(accepted_ids.size() == 100u);
+  CHECK(refused_ids.size() == 300u);
+  CHECK_MESSAGE(other.empty(), (other.empty() ? "" : other.front()));
 
-  Streams s{c};
-  CHECK(s.reserved("hot") == 100);
-  int placed_orders = 0;
-  for (const auto& e : s.events("product-hot"))
-    placed_orders += e.find("type")->as_string() == "StockReserved";
-  CHECK(placed_orders == 100);
+  // The log holds exactly the accepted orders, each once with its reservation; the 300
+  // refusals wrote nothing.
+  CHECK(s.reserved("hot") == 100);  // all of the stock, never more
+  const auto product_events = s.events("product-hot");
+  CHECK(product_events.size() == 1u + 100u);  // ProductDefined, then one StockReserved each
+  std::set<std::string> reserved_for;
+  for (const auto& e : product_events)
+    if (e.find("type")->as_string() == "StockReserved")
+      reserved_for.insert(e.find("payload")->find("order_id")->as_string());
+  CHECK(reserved_for == accepted_ids);
+  for (const auto& id : refused_ids) CHECK(s.events("order-" + id).empty());
+  for (const auto& id : accepted_ids) {
+    auto events = s.events("order-" + id);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].find("type")->as_string() == "OrderPlaced");
+  }
 }
 
 TEST_CASE("a 3-line order with one short line reserves nothing") {

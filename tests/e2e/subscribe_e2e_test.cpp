@@ -204,19 +204,19 @@ TEST_CASE("subscribe: each caller sees live the events it may see, from now on")
     CHECK(type_of(z[0]) == "ProductDefined");
     CHECK(payload_str(z[0], "sku") == "cup");
   }
-  SUBCASE("finance gets the money events only; an analyst the catalogue and stock only") {
+  SUBCASE("finance gets the money events only; an analyst the catalogue only") {
     // Finance: the deposit, the last event, is the first it gets: no order event before it.
     auto f = finance.take(1);
     CHECK(type_of(f[0]) == "WalletDeposited");
     CHECK(to_canonical(f[0]) == to_canonical(history.back()));
-    // Analyst: the stock moves and the new product, not the orders or the deposit; then the
-    // next catalogue event, a stock adjustment made after the deposit.
+    // Analyst: the new product, not the orders (nor their reservations, which name the
+    // order and its customer) or the deposit; then the next catalogue event, a stock
+    // adjustment made after the deposit.
     admin.post("/v1/products/mug/stock", R"({"delta":3,"reason":"count"})", 200);
-    auto a = analyst.take(5);
-    std::vector<std::string> types;
-    for (const auto& e : a) types.push_back(type_of(e));
-    CHECK(types == std::vector<std::string>{"StockReserved", "StockReserved", "StockReleased",
-                                            "ProductDefined", "StockAdjusted"});
+    auto a = analyst.take(2);
+    CHECK(type_of(a[0]) == "ProductDefined");
+    CHECK(payload_str(a[0], "sku") == "cup");
+    CHECK(type_of(a[1]) == "StockAdjusted");
   }
   SUBCASE("?types= filters by event type") {
     auto got = placed_only.take(3);
@@ -439,7 +439,7 @@ TEST_CASE("subscribe: a token of a retired secret loses its subscription when th
   std::ofstream(old_file) << old_secret << "\n";
   ServerProcess server{
       dir.path() + "/data",
-      {"--jwt-previous-secret-file", old_file, "--jwt-previous-secret-grace", "3s"}};
+      {"--jwt-previous-secret-file", old_file, "--jwt-previous-secret-grace", "10s"}};
   server.start();
   // Valid for five years, but signed with the previous secret: accepted in the grace only.
   const int64_t five_years_s = 5LL * 365 * 24 * 3600;

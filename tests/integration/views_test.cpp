@@ -311,7 +311,18 @@ TEST_CASE("PostgreSQL restarts under load: commands never fail, views converge")
     }
   });
   auto run = [](const std::string& cmd) { REQUIRE(std::system(cmd.c_str()) == 0); };
-  while (done < 100) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Bounded waits for the load's progress: a load that stalls fails the test, not hangs it.
+  auto wait_done = [&](int n) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+    while (done < n && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (done < n) {
+      stop = true;
+      load.join();
+      FAIL("the load made ", done.load(), " of ", n, " commands within the bound");
+    }
+  };
+  wait_done(100);
   run(fmt::format("bash {} stop {}", pg_script, pg_dir));
   // The projector notices: /readyz says degraded while commands keep succeeding.
   bool degraded = false;
@@ -324,11 +335,9 @@ TEST_CASE("PostgreSQL restarts under load: commands never fail, views converge")
   }
   // Says that, not why: PostgreSQL's error (host, port, user) is in the server's log only.
   CHECK_MESSAGE(degraded_body.find("error") == std::string::npos, degraded_body);
-  int before = done;
-  while (done < before + 100) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  wait_done(done + 100);
   run(fmt::format("bash {} start {} {} >/dev/null", pg_script, pg_dir, pg_port));
-  int after = done;
-  while (done < after + 100) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  wait_done(done + 100);
   stop = true;
   load.join();
   CHECK(degraded);

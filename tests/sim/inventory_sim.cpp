@@ -3,6 +3,8 @@
 // injected faults: failed appends, crashes (the process dies between group commits and
 // recovers from the snapshot + log), duplicate deliveries and clock jumps.
 // A failure prints its seed; ORDO_SIM_SEED=<seed> reruns exactly that case.
+#include <unistd.h>
+
 #include <doctest/doctest.h>
 #include <fmt/core.h>
 
@@ -202,7 +204,8 @@ void run_seed(uint64_t seed, int steps) {
   INFO("seed " << seed << " (rerun: ORDO_SIM_SEED=" << seed << ")");
   std::mt19937_64 rng(seed);
   const std::string dir =
-      (std::filesystem::temp_directory_path() / fmt::format("ordo-sim-{}", seed)).string();
+      (std::filesystem::temp_directory_path() / fmt::format("ordo-sim-{}-{}", ::getpid(), seed))
+          .string();
   std::filesystem::remove_all(dir);
   {
     Rig rig(dir, rng);

@@ -439,6 +439,29 @@ TEST_CASE("money: every lifecycle command against every order status") {
   }
 }
 
+TEST_CASE("money: the reservation's expiry against every order status, long past any due") {
+  // Only a reserved order expires (a wallet payment's pending order never does; the card
+  // case, with its payment timeout, is tested below); every other status refuses.
+  for (Scenario s : kScenarios) {
+    CAPTURE(name(s));
+    Rig r = order_in(s);
+    r.now += 1000 * (kTtl + r.payment_timeout.value());
+    const Command expire = ExpireReservation{OrderId{"o1"}};
+    if (s == Scenario::reserved) {
+      const int64_t v = r.order().version;
+      auto events = r.accept(expire);
+      CHECK(r.order().status == OrderStatus::expired);
+      CHECK(r.order().version > v);
+      REQUIRE(events.size() == 3u);  // OrderExpired, then a StockReleased per line
+      CHECK(std::holds_alternative<OrderExpired>(events[0]));
+    } else {
+      const OrderStatus before = r.order().status;
+      r.reject(expire, RejectCode::invalid_transition);
+      CHECK(r.order().status == before);
+    }
+  }
+}
+
 TEST_CASE("money: lifecycle commands on an unknown order are not_found") {
   Rig r = shop();
   const std::vector<Command> cmds = {pay("nope", "p1"),
