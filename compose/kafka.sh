@@ -102,10 +102,12 @@ start() {
   nohup java $heap -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
     -cp "$lib/*" kafka.Kafka "$run_dir/server.properties" >"$run_dir/kafka.log" 2>&1 &
-  echo $! >"$pid_file"
-  # Bounded wait: 120 tries, about a minute on a loaded machine.
+  local pid=$!
+  echo "$pid" >"$pid_file"
+  # Bounded wait: 120 tries, about a minute on a loaded machine. Alive is `kill -0` here: the
+  # child may not have exec'd java yet, so its command line is not yet the broker's.
   for _ in $(seq 1 120); do
-    if ! running; then
+    if ! kill -0 "$pid" 2>/dev/null; then
       log "the broker exited during start-up; its log:"
       tail -n 40 "$run_dir/kafka.log" >&2
       rm -f "$pid_file"
