@@ -148,8 +148,9 @@ asio::awaitable<Response> App::handle_audit_verify(Call& call) {
   QueryOutcome outcome;
   auto body = co_await offload<Result<std::string>>(audit_lane_, std::move(work), outcome);
   // Cut short by a stop: no verdict on the log (a cut between two events of one command
-  // would read as a broken invariant).
-  if (offloads_stopping_)
+  // would read as a broken invariant). A verify that ended before the stop keeps its answer.
+  if (offloads_stopping_ && body && body->ok() &&
+      body->value().find(R"("error":"the server is stopping")") != std::string::npos)
     co_return call.problem({503, "stopping", "the server is stopping", {}, config_.retry_after_s});
   if (auto p = unanswered(body, outcome, "audit_busy",
                           "a verify of the whole log is already running; retry later",

@@ -317,7 +317,11 @@ int cmd_serve(const Args& args) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);  // a closed terminal stops it as cleanly as Ctrl-C
+  // A closed terminal stops it as cleanly as Ctrl-C, unless SIGHUP was ignored on entry
+  // (`nohup`): a blocked signal in sigwait's set would be taken even so.
+  struct sigaction hup {};
+  if (sigaction(SIGHUP, nullptr, &hup) == 0 && hup.sa_handler != SIG_IGN)
+    sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   SystemClock clock;
@@ -370,7 +374,8 @@ int cmd_serve(const Args& args) {
   int sig = 0;
   sigwait(&signals, &sig);
   std::fprintf(stderr, "ordo: stopping (signal %d)\n", sig);
-  app.begin_stop();  // subscriptions closed (1001), waits answered, while the server runs
+  http_server.begin_drain();  // first: the answers woken next close their connections
+  app.begin_stop();           // subscriptions closed (1001), waits answered, while the server runs
   http_server.stop();
   app.join_offloads();  // while the server's io_context and the engine still exist
   flows.stop();         // before the engine: its steps wait on the partitions

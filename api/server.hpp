@@ -62,6 +62,9 @@ class HttpServer {
   ~HttpServer();
 
   Status start();
+  // From now on every answer closes its connection (`Connection: close`): the first step of
+  // a stop, before the requests in hand are woken to answer.
+  void begin_drain() { draining_ = true; }
   // Stops accepting, lets the requests in hand finish (at most drain_timeout; their
   // connections then close), and stops. Idle keep-alive connections are closed.
   void stop();

@@ -87,14 +87,11 @@ std::vector<std::string> placed_orders(const std::string& topic, uint32_t partit
 }
 
 std::vector<std::string> kafka_args(const std::string& topic) {
-  return {"--kafka",
-          brokers(),
-          "--kafka-topic",
-          topic,
-          "--kafka-transactional-prefix",
-          topic + "-",
-          "--kafka-timeout-ms",
-          "5000"};
+  return {"--kafka", brokers(), "--kafka-topic", topic, "--kafka-transactional-prefix", topic + "-",
+          "--kafka-timeout-ms", "5000",
+          // No reservation expires during a test, however slow the machine: the counts of
+          // events in the topic are exact.
+          "--reservation-ttl", "1h"};
 }
 
 }  // namespace
