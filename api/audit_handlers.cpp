@@ -17,7 +17,8 @@ constexpr int64_t kMaxStreamPage = 1000;
 
 // The problem for work that did not answer: refused (its lane was full), failed or timed out.
 // nullopt when it answered.
-std::optional<Problem> unanswered(const std::optional<Result<std::string>>& answer,
+template <typename T>
+std::optional<Problem> unanswered(const std::optional<Result<T>>& answer,
                                   const QueryOutcome& outcome, std::string_view busy_code,
                                   std::string busy_text, int retry_after_s) {
   if (outcome.refused)
@@ -142,21 +143,21 @@ asio::awaitable<Response> App::handle_events(Call& call) {
 // asks while one runs: 503), on its own thread.
 asio::awaitable<Response> App::handle_audit_verify(Call& call) {
   EventLog& log = engine_.log();
-  std::function<Result<std::string>()> work = [&log, this]() -> Result<std::string> {
+  using Answer = Result<replay::VerifyAnswer>;
+  std::function<Answer()> work = [&log, this]() -> Answer {
     return replay::audit_verify_json(log, &offloads_stopping_);
   };
   QueryOutcome outcome;
-  auto body = co_await offload<Result<std::string>>(audit_lane_, std::move(work), outcome);
+  auto body = co_await offload<Answer>(audit_lane_, std::move(work), outcome);
   // Cut short by a stop: no verdict on the log (a cut between two events of one command
   // would read as a broken invariant). A verify that ended before the stop keeps its answer.
-  if (offloads_stopping_ && body && body->ok() &&
-      body->value().find(R"("error":"the server is stopping")") != std::string::npos)
+  if (body && body->ok() && body->value().cut_short)
     co_return call.problem({503, "stopping", "the server is stopping", {}, config_.retry_after_s});
   if (auto p = unanswered(body, outcome, "audit_busy",
                           "a verify of the whole log is already running; retry later",
                           config_.retry_after_s))
     co_return call.problem(std::move(*p));
-  co_return call.json(200, std::move(body->value()));
+  co_return call.json(200, std::move(body->value().json));
 }
 
 }  // namespace ordo::api

@@ -47,11 +47,11 @@ class StoppableSource final : public EventSource {
  public:
   StoppableSource(EventSource& inner, const std::atomic<bool>& stop) : inner_(inner), stop_(stop) {}
   Result<bool> next(Envelope& out) override {
-    if (stop_.load()) return Error{"the server is stopping"};
+    if (stop_.load()) return cut();
     return inner_.next(out);
   }
   Result<bool> next_lines(LineBatch& out, size_t max) override {
-    if (stop_.load()) return Error{"the server is stopping"};
+    if (stop_.load()) return cut();
     return inner_.next_lines(out, max);
   }
   std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const override {
@@ -59,19 +59,27 @@ class StoppableSource final : public EventSource {
   }
   std::string where() const override { return inner_.where(); }
   EventLog* log() override { return inner_.log(); }
+  bool was_cut() const { return cut_; }
 
  private:
+  Error cut() {
+    cut_ = true;
+    return Error{"the server is stopping"};
+  }
+
   EventSource& inner_;
   const std::atomic<bool>& stop_;
+  bool cut_ = false;
 };
 
 }  // namespace
 
-std::string audit_verify_json(EventLog& log, const std::atomic<bool>* stop) {
+VerifyAnswer audit_verify_json(EventLog& log, const std::atomic<bool>* stop) {
   LogSource source(log);
-  if (!stop) return to_canonical(to_json(verify(source)));
+  if (!stop) return {to_canonical(to_json(verify(source))), false};
   StoppableSource stoppable(source, *stop);
-  return to_canonical(to_json(verify(stoppable)));
+  std::string json = to_canonical(to_json(verify(stoppable)));
+  return {std::move(json), stoppable.was_cut()};
 }
 
 }  // namespace ordo::replay

@@ -27,9 +27,13 @@ inline constexpr size_t kMaxEventsPage = 1000;
 // reached the partition's tail.
 Result<std::string> events_page_json(EventLog& log, const EventsPage& page);
 
-// The verify report of the whole log as of now, as JSON (see to_json(VerifyReport)). When
-// `stop` becomes true the read ends (a stopping server does not wait out a long verify): the
-// report then fails with the error "the server is stopping".
-std::string audit_verify_json(EventLog& log, const std::atomic<bool>* stop = nullptr);
+// The verify report of the whole log as of now, as JSON (see to_json(VerifyReport)).
+struct VerifyAnswer {
+  std::string json;
+  // `stop` became true before the read reached the end (a stopping server does not wait out
+  // a long verify): `json` is then a partial report and no verdict on the log.
+  bool cut_short = false;
+};
+VerifyAnswer audit_verify_json(EventLog& log, const std::atomic<bool>* stop = nullptr);
 
 }  // namespace ordo::replay
