@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -53,6 +54,16 @@ int usage() {
   return 2;
 }
 
+// "2026-12-07T14:03:00Z", for messages to the operator.
+std::string utc_text(int64_t ms) {
+  const time_t s = static_cast<time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 std::optional<std::string> secret_path(const Args& args) {
   if (auto f = args.get("jwt-secret-file")) return f;
   if (auto d = args.get("data-dir")) return *d + "/jwt.secret";
@@ -97,7 +108,16 @@ int cmd_token(const Args& args) {
     std::fprintf(stderr, "ordo token: bad --ttl (a duration of at least 1s, like 1h)\n");
     return 2;
   }
-  if (!secret_path(args)) return usage();
+  if (auto tier = args.get("tier"); tier && *tier != "vip" && *tier != "standard") {
+    std::fprintf(stderr, "ordo token: --tier is vip or standard, not %s\n", tier->c_str());
+    return 2;
+  }
+  if (!secret_path(args)) {
+    std::fprintf(stderr,
+                 "ordo token: needs the server's --data-dir DIR (its jwt.secret) or "
+                 "--jwt-secret-file F\n");
+    return 2;
+  }
   auto secret = token_secret(args);
   if (!secret) {
     std::fprintf(stderr, "ordo token: %s\n", secret.error().message.c_str());
@@ -151,6 +171,18 @@ int cmd_serve(const Args& args) {
     return bad;
   auto data_dir = args.get("data-dir");
   if (!data_dir) return usage();
+  // A flag that only means something beside another: refused alone, as it would be ignored
+  // (a mistyped --kafka would otherwise start an embedded log without a word).
+  for (auto [flag, needs] : {std::pair{"kafka-topic", "kafka"},
+                             {"kafka-transactional-prefix", "kafka"},
+                             {"kafka-timeout-ms", "kafka"},
+                             {"views-schema", "postgres"},
+                             {"jwt-previous-secret-grace", "jwt-previous-secret-file"}}) {
+    if (args.get(flag) && !args.get(needs)) {
+      std::fprintf(stderr, "ordo serve: --%s needs --%s\n", flag, needs);
+      return 2;
+    }
+  }
   // Integer flags: the whole value, within its range; the first bad one is reported.
   std::string bad_flag;
   auto int_flag = [&](const char* name, int64_t fallback, int64_t lo, int64_t hi) -> int64_t {
@@ -300,16 +332,19 @@ int cmd_serve(const Args& args) {
       return 1;
     }
     app_config.jwt_secrets.push_back(*s);
-    // --jwt-previous-secret-grace 24h: the old secret stops working on its own after that
-    // long, without a restart (default: for as long as the flag is given).
-    if (auto grace = args.get("jwt-previous-secret-grace")) {
-      auto ms = parse_duration_ms(*grace);
-      if (!ms) {
-        std::fprintf(stderr, "ordo serve: bad --jwt-previous-secret-grace\n");
-        return 2;
-      }
-      app_config.previous_secrets_until_ms = SystemClock().now().value() + *ms;
+    // The old secret stops working on its own after the grace (24 h unless
+    // --jwt-previous-secret-grace says otherwise), without a restart: a leaked secret being
+    // rotated out must not stay valid for as long as nobody restarts the server.
+    auto ms = parse_duration_ms(args.get_or("jwt-previous-secret-grace", "24h"));
+    if (!ms || *ms <= 0) {
+      std::fprintf(stderr, "ordo serve: bad --jwt-previous-secret-grace (a duration like 24h)\n");
+      return 2;
     }
+    app_config.previous_secrets_until_ms = SystemClock().now().value() + *ms;
+    std::fprintf(stderr,
+                 "ordo serve: the previous JWT secret is accepted until %s "
+                 "(--jwt-previous-secret-grace)\n",
+                 utc_text(app_config.previous_secrets_until_ms).c_str());
   }
 
   // Signals are taken by sigwait on this thread; every other thread blocks them.

@@ -1,5 +1,6 @@
 // Tokens against the real binary: key rotation (a previous secret accepted only while the
 // server is given it) and hostile tokens refused with 401 and counted.
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -20,12 +21,28 @@ TEST_CASE("rotation: the previous secret is accepted during the grace and refuse
   const std::string old_token = token("aud", Role::auditor, 3600, std::nullopt, old_secret);
   const std::string new_token = token("aud", Role::auditor);  // the current secret
   {
+    const std::string log = dir.path() + "/stderr";
     ServerProcess server{dir.path() + "/data", {"--jwt-previous-secret-file", old_file}};
+    server.capture_stderr(log);
+    const auto started = std::chrono::system_clock::now();
     server.start();
     HttpClient c(server.port());
     CHECK(c.get("/v1/events", bearer(old_token)).status == 200);
     CHECK(c.get("/v1/events", bearer(new_token)).status == 200);
     server.terminate();
+    // Without --jwt-previous-secret-grace the grace is 24 h, not for ever: the server says
+    // until when.
+    std::ifstream in(log);
+    const std::string said{std::istreambuf_iterator<char>(in), {}};
+    const std::string marker = "the previous JWT secret is accepted until ";
+    const auto at = said.find(marker);
+    REQUIRE_MESSAGE(at != std::string::npos, said);
+    std::tm tm{};
+    REQUIRE(strptime(said.c_str() + at + marker.size(), "%Y-%m-%dT%H:%M:%SZ", &tm) != nullptr);
+    const auto until = std::chrono::system_clock::from_time_t(timegm(&tm));
+    const auto grace = std::chrono::duration_cast<std::chrono::seconds>(until - started);
+    CHECK(grace.count() > 24 * 3600 - 120);
+    CHECK(grace.count() < 24 * 3600 + 120);
   }
   {
     // Grace over: the operator restarts without --jwt-previous-secret-file.
@@ -101,6 +118,8 @@ TEST_CASE("rotation: with --jwt-previous-secret-grace the old secret expires in 
 
 TEST_CASE("serve refuses a flag it cannot take as written, instead of guessing") {
   TempDir dir{"bad-flags"};
+  const std::string old_file = dir.path() + "/old.secret";
+  std::ofstream(old_file) << "old-secret-0123456789abcdef0123456789abcdef\n";
   struct Case {
     std::vector<std::string> args;
     std::string says;
@@ -117,6 +136,14 @@ TEST_CASE("serve refuses a flag it cannot take as written, instead of guessing")
       {{"--reservation-ttl", "106751991167d"}, "--reservation-ttl"},
       {{"--rate-limit", "inf"}, "--rate-limit"},
       {{"--rate-limit", "5abc"}, "--rate-limit"},
+      {{"--kafka-topic", "t"}, "--kafka-topic needs --kafka"},
+      {{"--kafka-timeout-ms", "5abc"}, "--kafka-timeout-ms needs --kafka"},
+      {{"--kafka-transactional-prefix", "p-"}, "--kafka-transactional-prefix needs --kafka"},
+      {{"--views-schema", "v"}, "--views-schema needs --postgres"},
+      {{"--jwt-previous-secret-grace", "1h"},
+       "--jwt-previous-secret-grace needs --jwt-previous-secret-file"},
+      {{"--jwt-previous-secret-file", old_file, "--jwt-previous-secret-grace", "5x"},
+       "--jwt-previous-secret-grace"},
       {{"--jwt-secret-file", dir.path() + "/typo.secret"}, "cannot read secret file"},
   };
   for (const auto& c : cases) {
@@ -130,6 +157,8 @@ TEST_CASE("serve refuses a flag it cannot take as written, instead of guessing")
     std::ifstream in(log);
     const std::string said{std::istreambuf_iterator<char>(in), {}};
     CHECK_MESSAGE(said.find(c.says) != std::string::npos, said);
+    // A usage error is 2; an unreadable secret file is a failure to start (1).
+    CHECK(server.startup_exit_code() == (c.says == "cannot read secret file" ? 1 : 2));
   }
   // Nothing was made for the mistyped secret file.
   CHECK_FALSE(std::filesystem::exists(dir.path() + "/typo.secret"));
@@ -166,4 +195,101 @@ TEST_CASE("a secret file other users can read is named in a warning at start-up"
     server.terminate();
   }
   CHECK_FALSE(warned());
+}
+
+namespace {
+
+struct CliRun {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// Runs `ordo ARGS` through the shell (bounded by `timeout`), capturing output and exit code.
+CliRun ordo_cli(const TempDir& dir, const std::string& args) {
+  const std::string out = dir.path() + "/cli.out", err = dir.path() + "/cli.err";
+  const std::string cmd =
+      "timeout 60 '" + ordo_bin() + "' " + args + " > '" + out + "' 2> '" + err + "'";
+  const int status = std::system(cmd.c_str());
+  CliRun r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_all(out);
+  r.err = read_all(err);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("ordo token mints with the data directory's secret, made once, owner-only") {
+  TempDir dir{"token-cli"};
+  const std::string data = dir.path() + "/data";
+  std::filesystem::create_directories(data);
+  const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  auto first =
+      ordo_cli(dir, "token --data-dir '" + data + "' --sub alice --role customer --ttl 2h");
+  REQUIRE_MESSAGE(first.code == 0, first.err);
+  const std::string secret_file = data + "/jwt.secret";
+  REQUIRE(std::filesystem::exists(secret_file));
+  const auto perms = std::filesystem::status(secret_file).permissions();
+  CHECK((perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) ==
+        std::filesystem::perms::none);
+  std::string secret = read_all(secret_file);
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  CHECK(secret.size() >= 32);
+  std::string tok = first.out;
+  while (!tok.empty() && tok.back() == '\n') tok.pop_back();
+  auto claims = api::verify_jwt(tok, {secret}, now_s);
+  REQUIRE_MESSAGE(claims.ok(), (claims.ok() ? "" : claims.error().message));
+  CHECK(claims->sub == "alice");
+  CHECK(claims->role == Role::customer);
+  CHECK_FALSE(claims->tier.has_value());
+  CHECK(claims->exp_s >= now_s + 7200);
+  CHECK(claims->exp_s <= now_s + 7200 + 120);
+
+  // The second run reuses the secret (tokens from both verify with it) and carries the tier.
+  auto second =
+      ordo_cli(dir, "token --data-dir '" + data + "' --sub acme --role merchant --tier vip");
+  REQUIRE_MESSAGE(second.code == 0, second.err);
+  std::string again = read_all(secret_file);
+  while (!again.empty() && (again.back() == '\n' || again.back() == '\r')) again.pop_back();
+  CHECK(again == secret);
+  tok = second.out;
+  while (!tok.empty() && tok.back() == '\n') tok.pop_back();
+  auto vip = api::verify_jwt(tok, {secret}, now_s);
+  REQUIRE(vip.ok());
+  CHECK(vip->role == Role::merchant);
+  REQUIRE(vip->tier.has_value());
+  CHECK(*vip->tier == "vip");
+  CHECK(vip->exp_s <= now_s + 3600 + 120);  // the default ttl, 1 h
+
+  // Mistakes exit 2 (usage) or 1 (the secret file), print no token, and make no file.
+  struct Case {
+    std::string args;
+    int code;
+    std::string says;
+  };
+  const std::vector<Case> cases{
+      {"--sub x --role king --data-dir '" + data + "'", 2, "unknown role king"},
+      {"--sub x --role admin --tier gold --data-dir '" + data + "'", 2, "--tier"},
+      {"--sub x --role admin --ttl 0s --data-dir '" + data + "'", 2, "--ttl"},
+      {"--sub 'a b' --role admin --data-dir '" + data + "'", 2, "--sub"},
+      {"--sub x --role admin", 2, "needs the server's --data-dir"},
+      {"--sub x --role admin --jwt-secret-file '" + dir.path() + "/missing.secret'", 1,
+       "missing.secret"},
+      {"--sub x --role admin --data-dir '" + data + "' --secret s", 2, "unknown option --secret"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.args);
+    auto r = ordo_cli(dir, "token " + c.args);
+    CHECK(r.code == c.code);
+    CHECK(r.out.empty());
+    CHECK_MESSAGE(r.err.find(c.says) != std::string::npos, r.err);
+  }
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/missing.secret"));
 }

@@ -138,6 +138,7 @@ class ServerProcess {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
+        startup_exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         throw std::runtime_error("ordo serve exited during start-up");
       }
       std::ifstream pf(port_file);
@@ -162,6 +163,8 @@ class ServerProcess {
   void capture_stderr(std::string path) { stderr_path_ = std::move(path); }
   // The server runs with this open-file limit, soft and hard (0: the test's own).
   void limit_open_files(rlim_t n) { open_file_limit_ = n; }
+  // The exit status of a server that exited during start() (-1: did not exit, or by a signal).
+  int startup_exit_code() const { return startup_exit_code_; }
   void kill9() { stop(SIGKILL); }
   void terminate() { stop(SIGTERM); }
   bool running() const { return pid_ > 0; }
@@ -182,6 +185,7 @@ class ServerProcess {
   std::string stderr_path_;
   rlim_t open_file_limit_ = 0;
   pid_t pid_ = -1;
+  int startup_exit_code_ = -1;
   uint16_t port_ = 0;
 };
 
