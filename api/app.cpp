@@ -285,6 +285,10 @@ asio::awaitable<Response> App::handle_command(Call& call) {
     s.command = std::move(std::get<0>(decoded));
   };
   const std::string& body = req.body();
+  // `?wait` means the same on every command: true or false, nothing else (on a command
+  // without a flow to wait for, true answers as false does).
+  if (auto w = call.query.get("wait"); w && *w != "true" && *w != "false")
+    invalid = FieldError{"wait", "wait must be true or false"};
   MoneyDecode money{s, facts, render, invalid, {}, {}};
   switch (call.rule.endpoint) {
     case Endpoint::create_product:

@@ -77,7 +77,7 @@ Decoded<DisputeOrder> decode_dispute_order(std::string_view body, std::string_vi
 Decoded<ResolveDispute> decode_resolve_dispute(std::string_view body, std::string_view order_id,
                                                bool release) {
   if (auto e = path_id(order_id, "order_id")) return *e;
-  ResolveDispute cmd{OrderId{std::string(order_id)}, release, ""};
+  ResolveDispute cmd{OrderId{std::string(order_id)}, release, "", std::nullopt};
   if (auto e = with_body(body, {"reason"}, false, [&](Fields& f) {
         cmd.reason = f.string("reason", kMaxReasonLength, false).value_or("");
       }))

@@ -108,9 +108,10 @@ bool App::decode_money_command(Call& call, MoneyDecode& d) {
     case Endpoint::escrow_release:
     case Endpoint::escrow_refund:
       if (take(decode_resolve_dispute(body, call.params.at(0),
-                                      call.rule.endpoint == Endpoint::escrow_release)) &&
-          wait)
-        d.wait_key = "escrow:" + call.params.at(0);
+                                      call.rule.endpoint == Endpoint::escrow_release))) {
+        std::get<ResolveDispute>(d.s.command).expected_version = if_match(call.req, d.invalid);
+        if (wait) d.wait_key = "escrow:" + call.params.at(0);
+      }
       return true;
     case Endpoint::deposit:
       take(decode_deposit(body, call.params.at(0)));

@@ -4,6 +4,7 @@
 // server then runs the SubscribeSession below on the upgraded connection: one text message
 // per event (its canonical envelope), a close with 1008 when the subscriber falls more than
 // the queue limit behind, 1001 when the server stops.
+#include <cctype>
 #include <utility>
 
 #include <boost/asio/co_spawn.hpp>
@@ -26,6 +27,14 @@ namespace {
 
 using asio::redirect_error;
 using asio::use_awaitable;
+
+// A Sec-WebSocket-Key is 16 bytes in base64: 22 characters of the alphabet, then "==".
+bool is_websocket_key(std::string_view key) {
+  if (key.size() != 24 || key.substr(22) != "==") return false;
+  for (char c : key.substr(0, 22))
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') return false;
+  return true;
+}
 
 // The kernel's send buffer of a subscriber's socket: together with the queue limit, what one
 // slow subscriber can hold on the server.
@@ -227,9 +236,18 @@ Response App::handle_subscribe(Call& call, const ClientInfo& client) {
     res.set(http::field::sec_websocket_version, "13");
     return res;
   }
-  if (req[http::field::sec_websocket_key].empty())
-    return call.problem(
-        {400, "bad_request", "Sec-WebSocket-Key is required", "Sec-WebSocket-Key", {}});
+  // What the WebSocket accept checks too (RFC 6455 §4.2.1): refused here, as a problem,
+  // before a subscription is taken; the accept would answer with a bare text 400.
+  if (!is_websocket_key(req[http::field::sec_websocket_key]))
+    return call.problem({400,
+                         "bad_request",
+                         "Sec-WebSocket-Key must be 16 bytes in base64 (24 characters)",
+                         "Sec-WebSocket-Key",
+                         {}});
+  if (req.version() != 11)
+    return call.problem({400, "bad_request", "a WebSocket handshake is HTTP/1.1", {}, {}});
+  if (req.count(http::field::host) == 0)
+    return call.problem({400, "bad_request", "Host is required", "Host", {}});
   LiveFeed::Refusal why;
   auto sub = feed_->subscribe(std::move(filter), why);
   if (!sub) {

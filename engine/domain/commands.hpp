@@ -85,6 +85,7 @@ struct ResolveDispute {
   OrderId order_id;
   bool release = true;
   std::string reason;
+  std::optional<int64_t> expected_version;
 };
 
 // From the payment process manager, after the ledger's outcome.

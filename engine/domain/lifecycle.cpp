@@ -191,8 +191,9 @@ Decision decide_cmd(const PartitionState& s, const DisputeOrder& c, const Decide
 Decision decide_cmd(const PartitionState& s, const ResolveDispute& c, const DecideContext&) {
   if (!reason_ok(c.reason))
     return reject(RejectCode::invalid_command, "reason must be UTF-8 of at most 200 characters");
-  auto t = target(s, c.order_id, std::nullopt, {OrderStatus::delivered, OrderStatus::disputed},
-                  c.release ? "released" : "refunded");
+  auto t =
+      target(s, c.order_id, c.expected_version, {OrderStatus::delivered, OrderStatus::disputed},
+             c.release ? "released" : "refunded");
   if (auto* r = std::get_if<Rejection>(&t)) return *r;
   const Order& o = *std::get<const Order*>(t);
   if (c.release)

@@ -343,6 +343,15 @@ void lifecycle_suite(uint32_t partitions) {
     REQUIRE(s.as(alice, "/v1/orders/o5/dispute", R"({"reason":"broken"})").status == 200);
     check_problem(s.as(alice, "/v1/orders/o5/confirm"), 409, "invalid_transition");
     check_problem(s.as(alice, "/v1/escrows/o5/refund"), 403, "forbidden");
+    // The admin's settlement is guarded by If-Match like every lifecycle command.
+    check_problem(s.as(s.admin, "/v1/escrows/o5/release", "{}", {{"If-Match", "\"1\""}}), 412,
+                  "version_conflict");
+    check_problem(
+        s.as(s.admin, "/v1/escrows/o5/refund", R"({"reason":"upheld"})", {{"If-Match", "\"1\""}}),
+        412, "version_conflict");
+    check_problem(
+        s.as(s.admin, "/v1/escrows/o5/refund", R"({"reason":"upheld"})", {{"If-Match", "one"}}),
+        400, "validation_failed");
     auto refund = s.as(s.admin, "/v1/escrows/o5/refund?wait=true", R"({"reason":"upheld"})");
     REQUIRE_MESSAGE(refund.status == 200, refund.body);
     CHECK(str_field(refund, "escrow") == "refunded");

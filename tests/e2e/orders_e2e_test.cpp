@@ -183,6 +183,17 @@ TEST_CASE("bad input gets the right problem and changes nothing") {
   check_problem(field, 400, "validation_failed");
   CHECK(str_field(field, "field") == "lines[1].qty");
   check_problem(c.post("/v1/orders", order_body("c1", {{"nope", 1}}), cust), 422, "unknown_sku");
+  // ?wait is true or false on every command, also where there is no flow to wait for.
+  for (const char* target : {"/v1/orders?wait=maybe", "/v1/orders?wait=", "/v1/orders?wait=TRUE"}) {
+    CAPTURE(target);
+    auto bad_wait = c.post(target, order_body("c1", {{"p", 1}}), cust);
+    check_problem(bad_wait, 400, "validation_failed");
+    CHECK(str_field(bad_wait, "field") == "wait");
+  }
+  check_problem(c.post("/v1/products/p/stock?wait=1", R"({"delta":1})", bearer(f.merchant)), 400,
+                "validation_failed");
+  check_problem(c.post("/v1/products?wait=no", product_body("w", "m1", 1), bearer(f.merchant)), 400,
+                "validation_failed");
   check_problem(c.post("/v1/products", product_body("neg", "m1", -1), bearer(f.merchant)), 400,
                 "validation_failed");
   check_problem(

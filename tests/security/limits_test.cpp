@@ -448,3 +448,43 @@ TEST_CASE("HEAD is GET without the body, and the connection stays in step") {
   CHECK(refused.starts_with("HTTP/1.1 405"));
   CHECK(refused.find("Allow: GET, HEAD\r\n") != std::string::npos);
 }
+
+TEST_CASE("a WebSocket handshake the accept would refuse gets a problem, before any upgrade") {
+  TempDir dir{"ws-handshake"};
+  ServerProcess server{dir.path() + "/data"};
+  server.start();
+  const std::string auth = "Authorization: Bearer " + token("audit", Role::auditor) + "\r\n";
+  auto handshake = [&](std::string_view version, bool host, std::string_view key) {
+    return fmt::format(
+        "GET /v1/subscribe HTTP/{}\r\n{}{}Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {}\r\n\r\n",
+        version, host ? "Host: x\r\n" : "", auth, key);
+  };
+  const std::string good_key = "dGhlIHNhbXBsZSBub25jZQ==";  // RFC 6455's example
+  struct Case {
+    std::string request, says;
+  };
+  const std::vector<Case> cases{
+      {handshake("1.1", true, "AAAAAAAAAAAAAAAAAAAAAAAAA"), "Sec-WebSocket-Key"},  // 25 bytes
+      {handshake("1.1", true, "dGhlIHNhbXBsZSBub25jZQ="), "Sec-WebSocket-Key"},    // 23
+      {handshake("1.1", true, "dGhlIHNhbXBsZSBub25j!Q=="), "Sec-WebSocket-Key"},   // not base64
+      {handshake("1.1", false, good_key), "Host"},
+      {handshake("1.2", true, good_key), "HTTP/1.1"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.request);
+    RawConn conn(server.port());
+    REQUIRE(conn.send(c.request));
+    const std::string got = conn.read_until("}", 10'000);
+    INFO(got);
+    CHECK(got.find(" 400 ") != std::string::npos);
+    CHECK(got.find("application/problem+json") != std::string::npos);
+    CHECK(got.find("\"code\":\"bad_request\"") != std::string::npos);
+    CHECK(got.find(c.says) != std::string::npos);
+    CHECK(got.find("Boost.Beast") == std::string::npos);  // not the accept's own text answer
+  }
+  // The same handshake with a good key, a Host and HTTP/1.1 is taken.
+  RawConn ok(server.port());
+  REQUIRE(ok.send(handshake("1.1", true, good_key)));
+  CHECK(ok.read_until("\r\n\r\n", 10'000).starts_with("HTTP/1.1 101"));
+}

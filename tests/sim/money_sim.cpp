@@ -1000,7 +1000,8 @@ struct Driver {
     } else if (k < 71) {
       sim.execute(DisputeOrder{OrderId{order_in({"delivered"})}, "sim", std::nullopt});
     } else if (k < 74) {
-      sim.execute(ResolveDispute{OrderId{order_in({"disputed", "delivered"})}, chance(50), "sim"});
+      sim.execute(
+          ResolveDispute{OrderId{order_in({"disputed", "delivered"})}, chance(50), "sim", {}});
     } else if (k < 80) {
       sim.execute(CancelOrder{OrderId{order_in({"reserved", "paid"})}, "sim", std::nullopt});
     } else if (k < 83) {

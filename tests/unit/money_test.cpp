@@ -244,7 +244,7 @@ DisputeOrder dispute(const std::string& id = "o1") {
   return DisputeOrder{OrderId{id}, "broken", std::nullopt};
 }
 ResolveDispute resolve(bool release, const std::string& id = "o1") {
-  return ResolveDispute{OrderId{id}, release, "admin"};
+  return ResolveDispute{OrderId{id}, release, "admin", std::nullopt};
 }
 CancelOrder cancel(const std::string& id = "o1", std::optional<int64_t> v = std::nullopt) {
   return CancelOrder{OrderId{id}, "changed my mind", v};
@@ -503,6 +503,20 @@ TEST_CASE("money: If-Match on lifecycle commands") {
     r.flow(ConfirmOrder{OrderId{"o1"}, v});
     CHECK(r.order().status == OrderStatus::completed);
   }
+  SUBCASE("an admin's release or refund of a disputed order") {
+    for (bool release : {true, false}) {
+      CAPTURE(release);
+      Rig r = order_in(Scenario::disputed);
+      const int64_t v = r.order().version;
+      r.reject(ResolveDispute{OrderId{"o1"}, release, "admin", v - 1},
+               RejectCode::version_conflict);
+      r.reject(ResolveDispute{OrderId{"o1"}, release, "admin", v + 1},
+               RejectCode::version_conflict);
+      CHECK(r.order().status == OrderStatus::disputed);
+      r.flow(ResolveDispute{OrderId{"o1"}, release, "admin", v});
+      CHECK(r.order().status == (release ? OrderStatus::completed : OrderStatus::cancelled));
+    }
+  }
   SUBCASE("a version conflict wins over a wrong status") {
     Rig r = order_in(Scenario::completed);
     r.reject(ShipOrder{OrderId{"o1"}, 0}, RejectCode::version_conflict);
@@ -743,9 +757,9 @@ TEST_CASE("money: a disputed order is not auto-completed; resolve releases or re
   }
   SUBCASE("bad reason") {
     Rig r = order_in(Scenario::disputed);
-    r.reject(ResolveDispute{OrderId{"o1"}, true, std::string(kMaxReasonLength + 1, 'x')},
+    r.reject(ResolveDispute{OrderId{"o1"}, true, std::string(kMaxReasonLength + 1, 'x'), {}},
              RejectCode::invalid_command);
-    r.reject(ResolveDispute{OrderId{"o1"}, true, "\xff"}, RejectCode::invalid_command);
+    r.reject(ResolveDispute{OrderId{"o1"}, true, "\xff", {}}, RejectCode::invalid_command);
     Rig d = order_in(Scenario::delivered);
     d.reject(DisputeOrder{OrderId{"o1"}, "\xc3", std::nullopt}, RejectCode::invalid_command);
   }
