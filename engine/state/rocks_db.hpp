@@ -20,6 +20,10 @@ namespace ordo {
 
 enum class Cf { log, stream_index, state, idempotency, timers, meta, count_ };
 
+// In Cf::meta: the Kafka topic of a data directory whose log is in Kafka (absent for the
+// embedded log). A directory belongs to one backend; each refuses the other's.
+inline constexpr std::string_view kKafkaTopicMetaKey = "kafka/topic";
+
 struct RocksDbOptions {
   // Idempotency records are honoured for this long after their created_at (the engine's
   // ProcessorConfig::idempotency_retention_ms); compaction drops one once that has passed by

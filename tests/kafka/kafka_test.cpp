@@ -16,6 +16,8 @@
 #include "engine/domain/decide.hpp"
 #include "engine/log/event_codec.hpp"
 #include "engine/log/kafka/kafka_log.hpp"
+#include "engine/log/rocksdb/rocksdb_log.hpp"
+#include "engine/state/rocks_db.hpp"
 #include "tests/e2e/e2e_helpers.hpp"
 
 using namespace ordo;
@@ -518,4 +520,50 @@ TEST_CASE("the log's topics are kept whole, and one that would delete old events
   // Compaction would drop all but the last event of each stream (the key): refused too.
   alter_topic_config(o.topic + ".idempotency", "cleanup.policy", "compact");
   CHECK(open_log().find("cleanup.policy=compact") != std::string::npos);
+}
+
+TEST_CASE("a data directory belongs to one backend: Kafka refuses an embedded one, and back") {
+  TempDir dir{"kbackend"};
+  kafka::Options o;
+  o.brokers = brokers();
+  o.topic = fmt::format("backend-{}-{}", ::getpid(),
+                        std::chrono::steady_clock::now().time_since_epoch().count());
+  o.transactional_prefix = o.topic + "-";
+  std::filesystem::create_directories(dir.path() + "/embedded");
+  std::filesystem::create_directories(dir.path() + "/kafka");
+  // An embedded log made this directory.
+  {
+    auto db = RocksDb::open(dir.path() + "/embedded/rocksdb");
+    REQUIRE(db.ok());
+    REQUIRE(RocksDbLog::open(*db.value(), 1).ok());
+  }
+  {
+    auto db = RocksDb::open(dir.path() + "/embedded/rocksdb");
+    REQUIRE(db.ok());
+    auto log = KafkaLog::open(*db.value(), 1, o);
+    REQUIRE_FALSE(log.ok());
+    CHECK(log.error().message.find("holds an embedded log") != std::string::npos);
+    std::string topic;
+    CHECK(db.value()
+              ->db()
+              .Get(rocksdb::ReadOptions(), db.value()->cf(Cf::meta),
+                   std::string(kKafkaTopicMetaKey), &topic)
+              .IsNotFound());  // the refusal bound nothing
+  }
+  // A Kafka log made this one: the embedded log refuses it, Kafka opens it again.
+  {
+    auto db = RocksDb::open(dir.path() + "/kafka/rocksdb");
+    REQUIRE(db.ok());
+    auto log = KafkaLog::open(*db.value(), 1, o);
+    REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.error().message));
+  }
+  {
+    auto db = RocksDb::open(dir.path() + "/kafka/rocksdb");
+    REQUIRE(db.ok());
+    auto embedded = RocksDbLog::open(*db.value(), 1);
+    REQUIRE_FALSE(embedded.ok());
+    CHECK(embedded.error().message.find("belongs to a Kafka log") != std::string::npos);
+    auto log = KafkaLog::open(*db.value(), 1, o);
+    CHECK_MESSAGE(log.ok(), (log.ok() ? "" : log.error().message));
+  }
 }

@@ -394,6 +394,32 @@ TEST_CASE("an older binary's per-event index entries past a lowered mark read wh
   CHECK(s.read_stream("product-a", 0).size() == 10u);
 }
 
+TEST_CASE("a data directory of a Kafka log is refused as an embedded log, also read-only") {
+  test::TempDir dir{"kafka-dir"};
+  {
+    auto d = RocksDb::open(dir.sub("rocksdb"));
+    REQUIRE(d.ok());
+    rocksdb::WriteBatch b;
+    b.Put(d.value()->cf(Cf::meta), "partitions", "1");
+    b.Put(d.value()->cf(Cf::meta), std::string(kKafkaTopicMetaKey), "shop.events");
+    REQUIRE(d.value()->write_sync(b).ok());
+    for (bool read_only : {false, true}) {
+      CAPTURE(read_only);
+      auto l = RocksDbLog::open(*d.value(), 1, read_only);
+      REQUIRE_FALSE(l.ok());
+      CHECK(l.error().message.find("belongs to a Kafka log (topic shop.events)") !=
+            std::string::npos);
+    }
+    // Nothing was written by the refusal: the directory still reads as the Kafka one.
+    std::string stored;
+    CHECK(d.value()
+              ->db()
+              .Get(rocksdb::ReadOptions(), d.value()->cf(Cf::meta), "partitions", &stored)
+              .ok());
+    CHECK(stored == "1");
+  }
+}
+
 TEST_CASE("reopening the log preserves tails and the chain continues") {
   Storage s;
   auto p0 = s.append(kP0, {event(kP0, "a", 1), event(kP0, "a", 2)});

@@ -200,23 +200,33 @@ KafkaLog::~KafkaLog() {
 Result<std::unique_ptr<KafkaLog>> KafkaLog::open(RocksDb& db, uint32_t partitions,
                                                  kafka::Options options) {
   if (partitions == 0 || partitions > 1024) return Error{"partition count must be 1..1024"};
-  // The data directory is bound to one partition count and one topic.
+  // The data directory is bound to one partition count and one topic, recorded together.
+  // A partition count without a topic is a directory of the embedded log, whose events are
+  // in it and not in Kafka: refused, not mixed with a topic.
+  rocksdb::WriteBatch bind;
+  bool partitions_recorded = false, topic_recorded = false;
   for (auto [key, want] :
        {std::pair<std::string, std::string>{"partitions", std::to_string(partitions)},
-        {"kafka/topic", options.topic}}) {
+        {std::string(kKafkaTopicMetaKey), options.topic}}) {
     std::string stored;
     auto s = db.db().Get(rocksdb::ReadOptions(), db.cf(Cf::meta), key, &stored);
     if (s.ok() && stored != want)
       return Error{
           fmt::format("the data directory was created with {} {}, not {}", key, stored, want)};
     if (s.IsNotFound()) {
-      rocksdb::WriteBatch b;
-      b.Put(db.cf(Cf::meta), key, want);
-      if (auto w = db.write_sync(b); !w) return Error{w.message()};
+      bind.Put(db.cf(Cf::meta), key, want);
     } else if (!s.ok()) {
       return Error{"rocksdb: " + s.ToString()};
+    } else {
+      (key == "partitions" ? partitions_recorded : topic_recorded) = true;
     }
   }
+  if (partitions_recorded && !topic_recorded)
+    return Error{
+        "this data directory holds an embedded log: a Kafka log needs a data directory of its "
+        "own"};
+  if (bind.Count() > 0)
+    if (auto w = db.write_sync(bind); !w) return Error{w.message()};
   std::unique_ptr<KafkaLog> log(new KafkaLog(&db, std::move(options), partitions));
   if (auto s = log->ensure_topics(); !s) return Error{s.message()};
   for (uint32_t p = 0; p < partitions; ++p) {
