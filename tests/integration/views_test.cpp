@@ -569,3 +569,86 @@ TEST_CASE(
   check_views_equal(schema, expected);
   drop_schema(schema);
 }
+
+TEST_CASE("wallet reads over HTTP: every currency, ?currency=, entries newest first in pages") {
+  TempDir dir{"views-wallet"};
+  const std::string schema = fresh_schema("wallet");
+  ServerProcess server{dir.path() + "/data", server_args(schema, 2)};
+  server.start();
+  HttpClient c(server.port());
+  const auto fin = bearer(token("fin", Role::finance));
+  const auto alice = bearer(token("alice", Role::customer));
+  std::vector<int64_t> eur_amounts;  // alice's EUR entries, oldest first
+  for (int64_t amount : {100, 200, 300}) {
+    auto r = c.post("/v1/wallets/alice/deposits",
+                    fmt::format(R"({{"amount_minor":{},"currency":"EUR"}})", amount), fin);
+    REQUIRE_MESSAGE(r.status == 201, r.body);
+    eur_amounts.push_back(amount);
+  }
+  REQUIRE(
+      c.post("/v1/wallets/alice/deposits", R"({"amount_minor":50,"currency":"USD"})", fin).status ==
+      201);
+  auto payout = c.post(
+      "/v1/wallets/alice/payouts",
+      R"({"payout_id":"po-1","amount_minor":120,"currency":"EUR","destination":"bank"})", alice);
+  REQUIRE_MESSAGE(payout.status == 201, payout.body);
+  wait_views_caught_up(c);
+
+  // Without ?currency: the first currency's fields at the top, every currency below.
+  auto all = c.get("/v1/wallets/alice", alice);
+  REQUIRE_MESSAGE(all.status == 200, all.body);
+  const Json w = body_json(all);
+  CHECK(w.find("owner")->as_string() == "alice");
+  CHECK(w.find("currency")->as_string() == "EUR");
+  const auto& wallets = w.find("wallets")->as_array();
+  REQUIRE(wallets.size() == 2);
+  CHECK(wallets[0].find("currency")->as_string() == "EUR");
+  CHECK(wallets[1].find("currency")->as_string() == "USD");
+  CHECK(wallets[1].find("balance_minor")->as_int() == 50);
+  // EUR: 600 in, 120 held for the payout (still in the balance until it completes).
+  auto eur = c.get("/v1/wallets/alice?currency=EUR", bearer(token("fin", Role::finance)));
+  REQUIRE(eur.status == 200);
+  const Json e = body_json(eur);
+  CHECK(e.find("balance_minor")->as_int() == 600);
+  CHECK(e.find("held_minor")->as_int() == 120);
+  CHECK(e.find("available_minor")->as_int() == 480);
+  auto usd = c.get("/v1/wallets/alice?currency=USD", alice);
+  REQUIRE(usd.status == 200);
+  CHECK(body_json(usd).find("available_minor")->as_int() == 50);
+  check_problem(c.get("/v1/wallets/alice?currency=GBP", alice), 404, "not_found");
+  auto bad = c.get("/v1/wallets/alice?currency=eur", alice);
+  check_problem(bad, 400, "validation_failed");
+  CHECK(str_field(bad, "field") == "currency");
+  check_problem(c.get("/v1/wallets/nobody", bearer(token("nobody", Role::customer))), 404,
+                "not_found");
+  check_problem(c.get("/v1/wallets/alice", bearer(token("bob", Role::customer))), 404, "not_found");
+
+  // Entries: newest first, two per page, until next_cursor is null; every deposit is there.
+  std::vector<std::pair<std::string, int64_t>> entries;  // (currency, amount)
+  std::string cursor;
+  int pages = 0;
+  for (; pages < 20; ++pages) {
+    auto r = c.get(
+        "/v1/wallets/alice/entries?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor), alice);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    const Json page = body_json(r);
+    const auto& items = page.find("entries")->as_array();
+    CHECK(items.size() <= 2);
+    for (const auto& it : items) {
+      CHECK(it.find("account")->as_string() == "wallet:alice");
+      entries.emplace_back(it.find("currency")->as_string(), it.find("amount_minor")->as_int());
+    }
+    const Json* next = page.find("next_cursor");
+    if (next->is_null()) break;
+    cursor = next->as_string();
+  }
+  CHECK(pages < 20);
+  // The four deposits, newest first (a payout's hold moves no entry until it completes).
+  std::vector<std::pair<std::string, int64_t>> deposits;
+  for (const auto& [cur, amount] : entries)
+    if (amount > 0) deposits.emplace_back(cur, amount);
+  CHECK(deposits == std::vector<std::pair<std::string, int64_t>>{
+                        {"USD", 50}, {"EUR", 300}, {"EUR", 200}, {"EUR", 100}});
+  check_problem(c.get("/v1/wallets/alice/entries?limit=0", alice), 400, "validation_failed");
+  check_problem(c.get("/v1/wallets/alice/entries?cursor=1.2.3", alice), 400, "validation_failed");
+}

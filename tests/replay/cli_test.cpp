@@ -190,10 +190,50 @@ TEST_CASE("the ordo replay command") {
       dir,
       fmt::format("export --data-dir '{}' --partition 1 --type OrderPlaced --to-offset 50", data));
   CHECK(filtered.code == 0);
-  for (const auto& l : read_lines(dir.path() + "/cli.out")) {
-    CHECK(l.find("\"partition\":1,") != std::string::npos);
-    CHECK(l.find("\"type\":\"OrderPlaced\"") != std::string::npos);
+  // Exactly the lines of the full export that pass the same filters, in the same order.
+  auto expect = [&](auto keep) {
+    std::vector<std::string> out;
+    for (const auto& l : read_lines(file)) {
+      auto e = decode_envelope(l);
+      REQUIRE(e.ok());
+      if (keep(e.value())) out.push_back(l);
+    }
+    return out;
+  };
+  const auto placed_p1 = expect([](const Envelope& e) {
+    return e.partition.value() == 1 && e.type == "OrderPlaced" && e.offset.value() <= 50;
+  });
+  CHECK_FALSE(placed_p1.empty());
+  CHECK(read_lines(dir.path() + "/cli.out") == placed_p1);
+  // An offset range (inclusive) on each partition, and a time range (inclusive), each against
+  // the full export.
+  Run range =
+      ordo_replay(dir, fmt::format("export --data-dir '{}' --from-offset 10 --to-offset 20", data));
+  REQUIRE_MESSAGE(range.code == 0, range.err);
+  const auto in_range =
+      expect([](const Envelope& e) { return e.offset.value() >= 10 && e.offset.value() <= 20; });
+  CHECK(in_range.size() == 2 * 11);  // two partitions, 11 offsets each
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  CHECK(sorted(read_lines(dir.path() + "/cli.out")) == sorted(in_range));
+  {
+    const auto all = read_lines(file);
+    const int64_t t_from = decode_envelope(all[all.size() / 4])->occurred_at.value();
+    const int64_t t_to = decode_envelope(all[all.size() / 2])->occurred_at.value();
+    Run timed = ordo_replay(
+        dir, fmt::format("export --file '{}' --from-time {} --to-time {}", file, t_from, t_to));
+    REQUIRE_MESSAGE(timed.code == 0, timed.err);
+    const auto in_time = expect([&](const Envelope& e) {
+      return e.occurred_at.value() >= t_from && e.occurred_at.value() <= t_to;
+    });
+    CHECK_FALSE(in_time.empty());
+    CHECK(in_time.size() < all.size());
+    CHECK(read_lines(dir.path() + "/cli.out") == in_time);
   }
+  CHECK(ordo_replay(dir, fmt::format("export --file '{}' --from-offset -1", file)).code == 2);
+  CHECK(ordo_replay(dir, fmt::format("export --file '{}' --to-time 5x", file)).code == 2);
 
   Run stats = ordo_replay(dir, fmt::format("stats --file '{}'", file));
   REQUIRE(stats.code == 0);
