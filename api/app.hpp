@@ -185,7 +185,6 @@ class App {
   std::vector<std::weak_ptr<FlowWaiter>> flow_waiters_;
   bool flow_waits_ended_ = false;
   void track_flow_waiter(const std::shared_ptr<FlowWaiter>& waiter);
-  std::atomic<size_t> position_waiters_{0};     // queries waiting for Ordo-Min-Position
   std::atomic<bool> offloads_stopping_{false};  // join_offloads() began: long reads end
   OffloadLane audit_lane_{1, 1, config_.audit_verify_timeout};
   // The `?wait=true` rewrites of idempotency records (one short local write each), on their

@@ -60,18 +60,21 @@ asio::awaitable<std::optional<Response>> App::wait_min_position(Call& call) {
                             {}});
   const uint32_t partition = static_cast<uint32_t>(*part);
   if (read_.runner->position(partition) >= *offset) co_return std::nullopt;
-  // Waiters count against the queries' own bound: a flood of them must not spin timers on
-  // the HTTP threads while the views lag.
-  struct Waiting {
-    std::atomic<size_t>& n;
-    ~Waiting() { --n; }
-  } waiting{position_waiters_};
-  if (++position_waiters_ > config_.max_pending_queries)
+  // A waiter holds a place of the query lane while it waits (given back before its query is
+  // offloaded): waiting and running queries share the one --max-pending-queries bound, so a
+  // flood of waiters cannot spin timers on the HTTP threads while the views lag.
+  if (query_lane_.pending.fetch_add(1) >= query_lane_.max_pending) {
+    query_lane_.pending.fetch_sub(1);
     co_return call.problem({503,
                             "views_busy",
                             "too many queries are waiting for the views; retry later",
                             {},
                             config_.retry_after_s});
+  }
+  struct Waiting {
+    std::atomic<size_t>& pending;
+    ~Waiting() { pending.fetch_sub(1); }
+  } waiting{query_lane_.pending};
   // Poll the runner's applied position, from every 2 ms up to every 50 ms; bounded by
   // min_position_timeout.
   auto deadline = std::chrono::steady_clock::now() + config_.min_position_timeout;

@@ -397,4 +397,30 @@ TEST_CASE("queries waiting for Ordo-Min-Position count against --max-pending-que
     codes.insert(str_field(r, "code"));
   }
   CHECK(codes == std::multiset<std::string>{"position_not_reached", "views_busy"});
+
+  // Waits and queries share the bound: while one waits, a plain query is refused at once
+  // (without the wait it would run, and fail on the unreachable PostgreSQL instead).
+  std::atomic<bool> waited{false};
+  HttpResult waiting;
+  std::thread waiter([&] {
+    // Refused only if a plain query held the one place at that moment: then again.
+    HttpClient own(server.port());
+    for (int i = 0; i < 50; ++i) {
+      waiting = own.get("/v1/products/mug", h);
+      if (str_field(waiting, "code") != "views_busy") break;
+    }
+    waited = true;
+  });
+  // Only the waiter can hold the place a plain query is refused for.
+  bool refused_while_waiting = false;
+  HttpClient plain(server.port());
+  while (!waited && !refused_while_waiting) {
+    auto r = plain.get("/v1/products/mug", admin);
+    CHECK(r.status == 503);
+    refused_while_waiting = str_field(r, "code") == "views_busy";
+    if (!refused_while_waiting) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  waiter.join();
+  CHECK(refused_while_waiting);
+  CHECK(str_field(waiting, "code") == "position_not_reached");
 }
