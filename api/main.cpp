@@ -334,17 +334,27 @@ int cmd_serve(const Args& args) {
     app_config.jwt_secrets.push_back(*s);
     // The old secret stops working on its own after the grace (24 h unless
     // --jwt-previous-secret-grace says otherwise), without a restart: a leaked secret being
-    // rotated out must not stay valid for as long as nobody restarts the server.
+    // rotated out must not stay valid for as long as nobody restarts the server. The grace
+    // counts from the first start with this previous secret (recorded in the data
+    // directory), so neither a restart nor a crash loop lengthens it.
     auto ms = parse_duration_ms(args.get_or("jwt-previous-secret-grace", "24h"));
     if (!ms || *ms <= 0) {
       std::fprintf(stderr, "ordo serve: bad --jwt-previous-secret-grace (a duration like 24h)\n");
       return 2;
     }
-    app_config.previous_secrets_until_ms = SystemClock().now().value() + *ms;
+    const int64_t now_ms = SystemClock().now().value();
+    auto since = previous_secret_first_seen(*data_dir + "/jwt-previous.since", *s, now_ms);
+    if (!since) {
+      std::fprintf(stderr, "ordo serve: %s\n", since.error().message.c_str());
+      return 1;
+    }
+    app_config.previous_secrets_until_ms = since.value() + *ms;
     std::fprintf(stderr,
                  "ordo serve: the previous JWT secret is accepted until %s "
-                 "(--jwt-previous-secret-grace)\n",
-                 utc_text(app_config.previous_secrets_until_ms).c_str());
+                 "(--jwt-previous-secret-grace, from its first use at %s)%s\n",
+                 utc_text(app_config.previous_secrets_until_ms).c_str(),
+                 utc_text(since.value()).c_str(),
+                 app_config.previous_secrets_until_ms <= now_ms ? ": over, it is refused" : "");
   }
 
   // Signals are taken by sigwait on this thread; every other thread blocks them.

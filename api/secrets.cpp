@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/log/envelope.hpp"  // sha256_hex
+
 namespace ordo::api {
 
 Result<std::string> read_secret_file(const std::string& path) {
@@ -51,6 +53,28 @@ Result<std::string> read_or_create_secret_file(const std::string& path) {
     }
   }
   return read_secret_file(path);
+}
+
+Result<int64_t> previous_secret_first_seen(const std::string& path, const std::string& secret,
+                                           int64_t now_ms) {
+  const std::string digest = sha256_hex(secret);  // names the secret without holding it
+  {
+    std::ifstream in(path);
+    std::string stored_digest;
+    int64_t stored_ms = 0;
+    if (in >> stored_digest >> stored_ms && stored_digest == digest && stored_ms > 0)
+      return stored_ms;
+  }
+  // Another secret's record (an earlier rotation), or none: this start is the first.
+  const std::string line = digest + " " + std::to_string(now_ms) + "\n";
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return Error{"cannot write " + tmp};
+  const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Error{"cannot write " + path};
+  return now_ms;
 }
 
 }  // namespace ordo::api

@@ -221,6 +221,9 @@ Response App::handle_subscribe(Call& call, const ClientInfo& client) {
                          "from",
                          {}});
   Request& req = call.req;
+  // HTTP/1.0 asking for an upgrade: is_upgrade says no below 1.1, so answer that first.
+  if (req.version() < 11 && req.find(http::field::upgrade) != req.end())
+    return call.problem({400, "bad_request", "a WebSocket handshake is HTTP/1.1", {}, {}});
   if (!websocket::is_upgrade(req)) {
     auto res = call.problem({426,
                              "upgrade_required",

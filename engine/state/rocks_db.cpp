@@ -129,6 +129,13 @@ Status RocksDb::write_sync(rocksdb::WriteBatch& batch) {
   return {};
 }
 
+Result<bool> RocksDb::holds_any(Cf c) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(c)));
+  it->SeekToFirst();
+  if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
+  return it->Valid();
+}
+
 Status RocksDb::resume() {
   auto s = db_->Resume();
   if (!s.ok()) return Error{"rocksdb cannot resume writing: " + s.ToString()};

@@ -20,8 +20,10 @@ namespace ordo {
 
 enum class Cf { log, stream_index, state, idempotency, timers, meta, count_ };
 
-// In Cf::meta: the Kafka topic of a data directory whose log is in Kafka (absent for the
-// embedded log). A directory belongs to one backend; each refuses the other's.
+// In Cf::meta: the Kafka topic of a data directory whose log is in Kafka. A directory
+// belongs to one backend, and each refuses the other's: events in Cf::log (which only the
+// embedded log writes) make it the embedded log's, whatever else is recorded (an older
+// binary wrote this key before it reached the broker); a topic without them, Kafka's.
 inline constexpr std::string_view kKafkaTopicMetaKey = "kafka/topic";
 
 struct RocksDbOptions {
@@ -59,6 +61,8 @@ class RocksDb {
   // while reads still work; this asks it to resume (a no-op without one). Called before a
   // partition reloads, so a cause that has gone (a full disk freed) does not need a restart.
   Status resume();
+  // Whether the column family holds any key (one iterator step).
+  Result<bool> holds_any(Cf c);
   // A decimal integer stored under `key` (a position, a mark, a counter): nullopt when the
   // key is absent; an error naming `what` when the value is not a whole int64 of at least
   // `min` (parse_stored_int), or the read failed.

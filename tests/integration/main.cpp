@@ -1,2 +1,2 @@
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include <doctest/doctest.h>
+// Drops the ORDO_<FLAG> variables of the environment, then runs the suite.
+#include "tests/support/test_main.hpp"

@@ -531,11 +531,26 @@ TEST_CASE("a data directory belongs to one backend: Kafka refuses an embedded on
   o.transactional_prefix = o.topic + "-";
   std::filesystem::create_directories(dir.path() + "/embedded");
   std::filesystem::create_directories(dir.path() + "/kafka");
-  // An embedded log made this directory.
+  // An embedded log made this directory and holds an event.
   {
     auto db = RocksDb::open(dir.path() + "/embedded/rocksdb");
     REQUIRE(db.ok());
-    REQUIRE(RocksDbLog::open(*db.value(), 1).ok());
+    auto log = RocksDbLog::open(*db.value(), 1);
+    REQUIRE(log.ok());
+    const Event ev = StockAdjusted{Sku{"x"}, Quantity{1}, "restock", Quantity{1}};
+    Envelope e;
+    e.partition = PartitionId{0};
+    e.stream = event_stream(ev);
+    e.stream_version = 1;
+    e.type = std::string(event_type(ev));
+    e.schema_version = current_schema_version(e.type);
+    e.occurred_at = TimestampMs{1'700'000'000'000};
+    e.command_id = e.correlation_id = "cmd-x";
+    e.actor = Actor{"tester", "admin"};
+    e.payload = encode_event_payload(ev);
+    std::vector<Envelope> one{e};
+    seal(one[0], log.value()->tail(PartitionId{0})->last_hash);
+    REQUIRE(log.value()->append(PartitionId{0}, one, {}).ok());
   }
   {
     auto db = RocksDb::open(dir.path() + "/embedded/rocksdb");

@@ -470,6 +470,7 @@ TEST_CASE("a WebSocket handshake the accept would refuse gets a problem, before 
       {handshake("1.1", true, "dGhlIHNhbXBsZSBub25j!Q=="), "Sec-WebSocket-Key"},   // not base64
       {handshake("1.1", false, good_key), "Host"},
       {handshake("1.2", true, good_key), "HTTP/1.1"},
+      {handshake("1.0", true, good_key), "HTTP/1.1"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.request);

@@ -114,6 +114,20 @@ TEST_CASE("rotation: with --jwt-previous-secret-grace the old secret expires in 
   }
   CHECK(status == 401);
   CHECK(c.get("/v1/events", bearer(token("aud", Role::auditor))).status == 200);
+  server.terminate();
+  // A restart with the same flags does not start the grace again: it counts from the first
+  // start with this previous secret.
+  const std::string log = dir.path() + "/stderr";
+  ServerProcess again{
+      dir.path() + "/data",
+      {"--jwt-previous-secret-file", old_file, "--jwt-previous-secret-grace", "10s"}};
+  again.capture_stderr(log);
+  again.start();
+  HttpClient c2(again.port());
+  check_problem(c2.get("/v1/events", bearer(old_token)), 401, "unauthenticated");
+  std::ifstream in(log);
+  const std::string said{std::istreambuf_iterator<char>(in), {}};
+  CHECK_MESSAGE(said.find(": over, it is refused") != std::string::npos, said);
 }
 
 TEST_CASE("serve refuses a flag it cannot take as written, instead of guessing") {

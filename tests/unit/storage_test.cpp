@@ -420,6 +420,20 @@ TEST_CASE("a data directory of a Kafka log is refused as an embedded log, also r
   }
 }
 
+TEST_CASE("an embedded log that an older binary once opened with --kafka still opens") {
+  // Such a binary recorded the topic before it reached the broker, on a directory whose
+  // events are in it: the events decide.
+  Storage s;
+  auto written = s.append(kP0, {event(kP0, "a", 1)});
+  rocksdb::WriteBatch b;
+  b.Put(s.db->cf(Cf::meta), std::string(kKafkaTopicMetaKey), "ordo.events");
+  REQUIRE(s.db->write_sync(b).ok());
+  s.close();
+  s.open();
+  CHECK(s.tail(kP0).last_hash == written.back().hash);
+  CHECK(s.read(kP0, 0).size() == 1u);
+}
+
 TEST_CASE("reopening the log preserves tails and the chain continues") {
   Storage s;
   auto p0 = s.append(kP0, {event(kP0, "a", 1), event(kP0, "a", 2)});

@@ -200,11 +200,16 @@ KafkaLog::~KafkaLog() {
 Result<std::unique_ptr<KafkaLog>> KafkaLog::open(RocksDb& db, uint32_t partitions,
                                                  kafka::Options options) {
   if (partitions == 0 || partitions > 1024) return Error{"partition count must be 1..1024"};
+  // A directory of the embedded log (its events are in it, not in Kafka) is refused, not
+  // mixed with a topic; see kKafkaTopicMetaKey.
+  auto embedded = db.holds_any(Cf::log);
+  if (!embedded) return embedded.error();
+  if (embedded.value())
+    return Error{
+        "this data directory holds an embedded log: a Kafka log needs a data directory of its "
+        "own"};
   // The data directory is bound to one partition count and one topic, recorded together.
-  // A partition count without a topic is a directory of the embedded log, whose events are
-  // in it and not in Kafka: refused, not mixed with a topic.
   rocksdb::WriteBatch bind;
-  bool partitions_recorded = false, topic_recorded = false;
   for (auto [key, want] :
        {std::pair<std::string, std::string>{"partitions", std::to_string(partitions)},
         {std::string(kKafkaTopicMetaKey), options.topic}}) {
@@ -217,14 +222,8 @@ Result<std::unique_ptr<KafkaLog>> KafkaLog::open(RocksDb& db, uint32_t partition
       bind.Put(db.cf(Cf::meta), key, want);
     } else if (!s.ok()) {
       return Error{"rocksdb: " + s.ToString()};
-    } else {
-      (key == "partitions" ? partitions_recorded : topic_recorded) = true;
     }
   }
-  if (partitions_recorded && !topic_recorded)
-    return Error{
-        "this data directory holds an embedded log: a Kafka log needs a data directory of its "
-        "own"};
   if (bind.Count() > 0)
     if (auto w = db.write_sync(bind); !w) return Error{w.message()};
   std::unique_ptr<KafkaLog> log(new KafkaLog(&db, std::move(options), partitions));

@@ -58,16 +58,21 @@ Result<std::unique_ptr<RocksDbLog>> RocksDbLog::open(RocksDb& db, uint32_t parti
                                                      bool read_only) {
   if (partitions == 0 || partitions > 1024) return Error{"partition count must be 1..1024"};
   // A directory the Kafka backend made holds state for a log in Kafka: read as an embedded
-  // log it would look empty (and its state beyond that empty log's end).
+  // log it would look empty (and its state beyond that empty log's end). See
+  // kKafkaTopicMetaKey for how the two are told apart.
   std::string topic;
   if (auto k = db.db().Get(rocksdb::ReadOptions(), db.cf(Cf::meta), kKafkaTopicMetaKey, &topic);
-      k.ok())
-    return Error{fmt::format(
-        "this data directory belongs to a Kafka log (topic {}): use --kafka BROKERS --kafka-topic "
-        "{}, or another data directory for the embedded log",
-        topic, topic)};
-  else if (!k.IsNotFound())
+      k.ok()) {
+    auto has_events = db.holds_any(Cf::log);
+    if (!has_events) return has_events.error();
+    if (!has_events.value())
+      return Error{
+          fmt::format("this data directory belongs to a Kafka log (topic {}): use --kafka BROKERS "
+                      "--kafka-topic {}, or another data directory for the embedded log",
+                      topic, topic)};
+  } else if (!k.IsNotFound()) {
     return Error{"rocksdb: " + k.ToString()};
+  }
   std::string stored;
   auto s = db.db().Get(rocksdb::ReadOptions(), db.cf(Cf::meta), "partitions", &stored);
   if (s.ok()) {
