@@ -325,6 +325,7 @@ int cmd_serve(const Args& args) {
     }
     app_config.webhook_secrets.push_back(env);
   }
+  std::optional<int64_t> previous_grace_ms;  // with --jwt-previous-secret-file
   if (auto prev = args.get("jwt-previous-secret-file")) {
     auto s = read_secret_file(*prev);
     if (!s) {
@@ -342,19 +343,7 @@ int cmd_serve(const Args& args) {
       std::fprintf(stderr, "ordo serve: bad --jwt-previous-secret-grace (a duration like 24h)\n");
       return 2;
     }
-    const int64_t now_ms = SystemClock().now().value();
-    auto since = previous_secret_first_seen(*data_dir + "/jwt-previous.since", *s, now_ms);
-    if (!since) {
-      std::fprintf(stderr, "ordo serve: %s\n", since.error().message.c_str());
-      return 1;
-    }
-    app_config.previous_secrets_until_ms = since.value() + *ms;
-    std::fprintf(stderr,
-                 "ordo serve: the previous JWT secret is accepted until %s "
-                 "(--jwt-previous-secret-grace, from its first use at %s)%s\n",
-                 utc_text(app_config.previous_secrets_until_ms).c_str(),
-                 utc_text(since.value()).c_str(),
-                 app_config.previous_secrets_until_ms <= now_ms ? ": over, it is refused" : "");
+    previous_grace_ms = *ms;
   }
 
   // Signals are taken by sigwait on this thread; every other thread blocks them.
@@ -375,6 +364,24 @@ int cmd_serve(const Args& args) {
   if (!engine) {
     std::fprintf(stderr, "ordo serve: %s\n", engine.error().message.c_str());
     return 1;
+  }
+  // Recorded once the engine holds the data directory's lock: a second server started on it
+  // by mistake exits above without touching the record.
+  if (previous_grace_ms) {
+    const int64_t now_ms = clock.now().value();
+    auto since = previous_secret_first_seen(*data_dir + "/jwt-previous.since",
+                                            app_config.jwt_secrets.back(), now_ms);
+    if (!since) {
+      std::fprintf(stderr, "ordo serve: %s\n", since.error().message.c_str());
+      return 1;
+    }
+    app_config.previous_secrets_until_ms = since.value() + *previous_grace_ms;
+    std::fprintf(stderr,
+                 "ordo serve: the previous JWT secret is accepted until %s "
+                 "(--jwt-previous-secret-grace, from its first use at %s)%s\n",
+                 utc_text(app_config.previous_secrets_until_ms).c_str(),
+                 utc_text(since.value()).c_str(),
+                 app_config.previous_secrets_until_ms <= now_ms ? ": over, it is refused" : "");
   }
   engine.value()->start();
   IdSource ids(clock, std::random_device{}());

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -58,12 +59,14 @@ Result<std::string> read_or_create_secret_file(const std::string& path) {
 Result<int64_t> previous_secret_first_seen(const std::string& path, const std::string& secret,
                                            int64_t now_ms) {
   const std::string digest = sha256_hex(secret);  // names the secret without holding it
-  {
-    std::ifstream in(path);
+  if (std::ifstream in(path); in) {
     std::string stored_digest;
     int64_t stored_ms = 0;
-    if (in >> stored_digest >> stored_ms && stored_digest == digest && stored_ms > 0)
-      return stored_ms;
+    if (!(in >> stored_digest >> stored_ms) || stored_digest.size() != 64 || stored_ms <= 0)
+      std::fprintf(stderr, "ordo: warning: %s is not a grace record; starting the grace again\n",
+                   path.c_str());
+    else if (stored_digest == digest)
+      return std::min(stored_ms, now_ms);  // a clock stepped back does not lengthen it
   }
   // Another secret's record (an earlier rotation), or none: this start is the first.
   const std::string line = digest + " " + std::to_string(now_ms) + "\n";
@@ -74,6 +77,12 @@ Result<int64_t> previous_secret_first_seen(const std::string& path, const std::s
                   ::fsync(fd) == 0;
   ::close(fd);
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Error{"cannot write " + path};
+  // The rename is durable once the directory is synced.
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  const bool dir_synced = dfd >= 0 && ::fsync(dfd) == 0;
+  if (dfd >= 0) ::close(dfd);
+  if (!dir_synced) return Error{"cannot sync the directory of " + path};
   return now_ms;
 }
 

@@ -3,8 +3,8 @@
 // ORDO_<FLAG> variable too, so a server or CLI started by a test would pick up whatever the
 // shell running the tests exported (ORDO_DATA_DIR, ORDO_POSTGRES, …): those are dropped
 // first, before any thread starts. ORDO_BIN, the tests' own ORDO_TEST_* and ORDO_SIM_*
-// settings and compose/kafka.sh's (ORDO_KAFKA_SCRIPT, _PORT, _DIR: no flag has these names)
-// stay.
+// settings and compose/kafka.sh's (ORDO_KAFKA_SCRIPT, _PORT, _DIR, _LIB, _HEAP: no flag has
+// these names) stay.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
     const std::string_view name = var.substr(0, var.find('='));
     const bool kept = name == "ORDO_BIN" || name.starts_with("ORDO_TEST_") ||
                       name.starts_with("ORDO_SIM_") || name == "ORDO_KAFKA_SCRIPT" ||
-                      name == "ORDO_KAFKA_PORT" || name == "ORDO_KAFKA_DIR";
+                      name == "ORDO_KAFKA_PORT" || name == "ORDO_KAFKA_DIR" ||
+                      name == "ORDO_KAFKA_LIB" || name == "ORDO_KAFKA_HEAP";
     if (name.starts_with("ORDO_") && !kept) flags.emplace_back(name);
   }
   for (const auto& name : flags) ::unsetenv(name.c_str());

@@ -224,8 +224,6 @@ Result<std::unique_ptr<KafkaLog>> KafkaLog::open(RocksDb& db, uint32_t partition
       return Error{"rocksdb: " + s.ToString()};
     }
   }
-  if (bind.Count() > 0)
-    if (auto w = db.write_sync(bind); !w) return Error{w.message()};
   std::unique_ptr<KafkaLog> log(new KafkaLog(&db, std::move(options), partitions));
   if (auto s = log->ensure_topics(); !s) return Error{s.message()};
   for (uint32_t p = 0; p < partitions; ++p) {
@@ -233,6 +231,10 @@ Result<std::unique_ptr<KafkaLog>> KafkaLog::open(RocksDb& db, uint32_t partition
     if (auto s = log->sync_partition(p); !s) return Error{s.message()};
     log->publish(*log->parts_[p]);
   }
+  // Bound only once the topic answered: a mistyped --kafka (no broker there) leaves the
+  // directory as it found it.
+  if (bind.Count() > 0)
+    if (auto w = db.write_sync(bind); !w) return Error{w.message()};
   return log;
 }
 
