@@ -22,14 +22,8 @@
 namespace ordo::api {
 namespace {
 
-// ?wait=true|false; any other value is a field error (not a silent "no").
-bool wants_wait(const Query& q, std::optional<FieldError>& invalid) {
-  auto v = q.get("wait");
-  if (!v || *v == "false") return false;
-  if (*v == "true") return true;
-  if (!invalid) invalid = FieldError{"wait", "wait must be true or false"};
-  return false;
-}
+// ?wait=true; handle_command has already refused any value but true or false.
+bool wants_wait(const Query& q) { return q.get("wait") == "true"; }
 
 // If-Match: "<stream_version>" → the expected version, or a field error. `*` (RFC 9110
 // §13.1.1: any current representation) checks no version; a missing order is 404 anyway.
@@ -65,7 +59,7 @@ bool App::decode_money_command(Call& call, MoneyDecode& d) {
       d.facts.order_seller_id = o->seller_id.value();
     }
   };
-  const bool wait = wants_wait(call.query, d.invalid) && flows_ != nullptr;
+  const bool wait = wants_wait(call.query) && flows_ != nullptr;
   d.render = render_order_transition;
   switch (call.rule.endpoint) {
     case Endpoint::pay_order:
