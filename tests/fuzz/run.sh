@@ -29,17 +29,40 @@ flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 # differently by clang, so linking against it fails.
 libs=(-lsimdjson -lcrypto)
 
-mkdir -p "$out/artifacts"
-for target in command_decoders event_decoder; do
-  files=()
-  for f in ${sources[$target]} "${common[@]}"; do files+=("$src/$f"); done
+mkdir -p "$out/artifacts" "$out/obj"
+targets=(command_decoders event_decoder)
+# Rebuild only when a source or header changed (headers: anything under the dirs used).
+stale=0
+for target in "${targets[@]}"; do
   bin="$out/fuzz_$target"
-  # Rebuild only when a source or header changed (headers: anything under the dirs used).
   if [[ ! -x "$bin" ]] || [[ -n "$(find "$src/api" "$src/engine/domain" "$src/engine/log" "$src/tests/fuzz" \
         -maxdepth 1 -newer "$bin" -name '*.[ch]pp' -print -quit)" ]]; then
-    echo "fuzz: building $bin" >&2
-    nice "$cxx" "${flags[@]}" "${files[@]}" "${libs[@]}" -o "$bin"
+    stale=1
   fi
+done
+if ((stale)); then
+  # Each source once (the common ones serve both targets), as many at a time as there are
+  # cores: the instrumented -O1 compile is most of this suite's time.
+  unique=()
+  for target in "${targets[@]}"; do
+    for f in ${sources[$target]} "${common[@]}"; do
+      [[ " ${unique[*]} " == *" $f "* ]] || unique+=("$f")
+    done
+  done
+  echo "fuzz: compiling ${#unique[@]} sources" >&2
+  export cxx src out
+  printf '%s\n' "${unique[@]}" |
+    xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} bash -c \
+      'nice "$cxx" "$@" -c "$src/{}" -o "$out/obj/$(printf %s "{}" | tr / _).o"' _ "${flags[@]}"
+  for target in "${targets[@]}"; do
+    objs=()
+    for f in ${sources[$target]} "${common[@]}"; do objs+=("$out/obj/$(printf %s "$f" | tr / _).o"); done
+    echo "fuzz: linking $out/fuzz_$target" >&2
+    nice "$cxx" "${flags[@]}" "${objs[@]}" "${libs[@]}" -o "$out/fuzz_$target"
+  done
+fi
+for target in "${targets[@]}"; do
+  bin="$out/fuzz_$target"
   mkdir -p "$out/corpus/$target"
   echo "fuzz: running $target for ${secs}s" >&2
   # -rss_limit_mb bounds memory; -timeout flags an input that hangs a decoder.

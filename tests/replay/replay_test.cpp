@@ -430,9 +430,11 @@ TEST_CASE("state-at agrees with the engine's own state at that offset") {
     }
   };
 
-  // Through state-at's own entry point (fold_until with a cut), for a few snapshots.
-  for (size_t i : {size_t{0}, s.history.snapshots.size() / 2}) {
-    const auto& snap = s.history.snapshots[i];
+  // Through state-at's own entry point (fold_until with a cut), at a snapshot half-way: the
+  // cut partition stops there while the other is folded to its end. (Each fold reads the whole
+  // export, so one here; the pass below checks every snapshot.)
+  {
+    const auto& snap = s.history.snapshots[s.history.snapshots.size() / 2];
     auto src = FileSource::open(s.export_path);
     REQUIRE(src.ok());
     Cut cut;
@@ -440,6 +442,7 @@ TEST_CASE("state-at agrees with the engine's own state at that offset") {
     cut.partition = snap.partition;
     auto folded = fold_until(*src.value(), cut);
     REQUIRE_MESSAGE(folded.ok(), (folded.ok() ? "" : folded.error().message));
+    CHECK(folded->report.partitions.size() == 2);
     CHECK(folded->report.partitions.at(snap.partition).last_offset.value() == snap.offset);
     compare(
         snap, [&](const Product& p) { return folded->product(product_stream(p.sku)); },
