@@ -229,19 +229,21 @@ asio::awaitable<Response> App::handle_parked(Call& call) {
   }
   const std::string id = call.params.at(0);
   if (id.size() > 64) co_return call.problem({404, "not_found", "no such parked step", {}, {}});
-  auto w =
-      ResultWaiter<Status>::make(co_await asio::this_coro::executor, config_.flow_wait_timeout);
-  std::function<void(Status)> done = [w](Status st) { w->deliver(std::move(st)); };
-  flows_->retry_parked(id, done);
-  std::optional<Status> r = co_await w->wait();
+  auto w = ResultWaiter<RetryOutcome>::make(co_await asio::this_coro::executor,
+                                            config_.flow_wait_timeout);
+  flows_->retry_parked(id, [w](const RetryOutcome& outcome) { w->deliver(outcome); });
+  std::optional<RetryOutcome> r = co_await w->wait();
   if (!r) co_return call.problem({503, "retry_pending", "the retry did not finish in time", {}, 1});
-  if (!*r) {
-    if (r->message() == FlowManager::kRetryNotFound)
+  switch (r->kind) {
+    case RetryOutcome::Kind::done:
+      break;
+    case RetryOutcome::Kind::not_found:
       co_return call.problem({404, "not_found", "no such parked step", {}, {}});
-    if (r->message().starts_with(FlowManager::kRetryStillParked))
-      co_return call.problem({409, "still_failing", r->message(), {}, {}});
-    // Too many retries queued, or the store or the log unreachable: not the step's fault.
-    co_return call.problem({503, "retry_unavailable", r->message(), {}, 1});
+    case RetryOutcome::Kind::still_parked:
+      co_return call.problem({409, "still_failing", r->message, {}, {}});
+    case RetryOutcome::Kind::unavailable:
+      // Too many retries queued, or the store or the log unreachable: not the step's fault.
+      co_return call.problem({503, "retry_unavailable", r->message, {}, 1});
   }
   co_return call.json(200,
                       to_canonical(Json(Json::Object{{"id", Json(id)}, {"status", Json("done")}})));

@@ -39,6 +39,7 @@ std::optional<Completion> await_slot(Slot& slot, const Stopping& stopping) {
 // (engine/state/state_store.hpp), apart from every client's: not even a token whose sub is
 // "ordo-flow" can claim a step's key.
 constexpr std::string_view kFlowSub = "ordo-flow";
+constexpr std::string_view kStillParked = "the step failed again and stays parked";
 
 std::string step_key(const Envelope& env) {
   return fmt::format("{}{}-{}", kFlowStepKeyPrefix, env.partition.value(), env.offset.value());
@@ -127,8 +128,8 @@ void FlowManager::queue_auto_retries() {
   }
   const std::string id = auto_pending_.front();
   auto_pending_.pop_front();
-  retry_parked(id, [this, id](Status st) {
-    if (st) {
+  retry_parked(id, [this, id](const RetryOutcome& r) {
+    if (r.ok()) {
       std::fprintf(stderr, "ordo: flow step %s retried by itself: done\n", id.c_str());
     } else {
       auto_pending_.clear();  // on the manager's thread, like every retry's answer
@@ -187,11 +188,12 @@ void FlowManager::unwatch(uint64_t token) {
     }
 }
 
-void FlowManager::retry_parked(const std::string& id, std::function<void(Status)> done) {
+void FlowManager::retry_parked(const std::string& id,
+                               std::function<void(const RetryOutcome&)> done) {
   {
     std::lock_guard lock(mu_);
     if (retries_.size() >= kMaxQueuedRetries) {  // bounded: a handful at a time
-      done(Error{"too many retries queued; try again shortly"});
+      done({RetryOutcome::Kind::unavailable, "too many retries queued; try again shortly"});
       return;
     }
     retries_.emplace_back(id, std::move(done));
@@ -426,7 +428,7 @@ void FlowManager::run_retries() {
   // One retry per round, so queued retries cannot hold every flow up in turn; each tries
   // for retry_park_after_ms at most, less than its caller waits.
   {
-    std::pair<std::string, std::function<void(Status)>> r;
+    std::pair<std::string, std::function<void(const RetryOutcome&)>> r;
     {
       std::lock_guard lock(mu_);
       if (retries_.empty()) return;
@@ -434,35 +436,37 @@ void FlowManager::run_retries() {
       retries_.pop_front();
     }
     auto found = store_.find_parked(r.first);
+    using Kind = RetryOutcome::Kind;
     if (!found) {
-      r.second(found.error());
+      r.second({Kind::unavailable, found.error().message});
       return;
     }
     if (!found.value()) {
-      r.second(Error{std::string(kRetryNotFound)});
+      r.second({Kind::not_found, "no such parked step"});
       return;
     }
     const ParkedStep& ps = *found.value();
     auto evs = engine_.log().read(ps.partition, ps.offset, 1);
     if (!evs || evs->empty() || evs->front().offset != ps.offset) {
-      r.second(Error{"the parked step's event cannot be read"});
+      r.second({Kind::unavailable, "the parked step's event cannot be read"});
       return;
     }
     auto ev = decode_event(evs->front().type, evs->front().schema_version, evs->front().payload);
     auto next = ev ? react(ev.value()) : std::nullopt;
     if (!next) {  // (a rule changed since it was parked)
-      r.second(Error{fmt::format("{}: its event starts no step", kRetryStillParked)});
+      r.second({Kind::still_parked, std::string(kStillParked) + ": its event starts no step"});
       return;
     }
     std::vector<Step> steps;
     steps.emplace_back(evs->front(), std::move(*next), step_key(evs->front()));
     const uint64_t parked_before = stats().parked;
     auto st = run_steps(steps, config_.retry_park_after_ms);
-    if (st && stats().parked == parked_before)
-      st = store_.unpark(ps.id);
-    else if (st)
-      st = Error{std::string(kRetryStillParked)};
-    r.second(st);
+    if (st && stats().parked != parked_before) {
+      r.second({Kind::still_parked, std::string(kStillParked)});
+      return;
+    }
+    if (st) st = store_.unpark(ps.id);
+    r.second(st ? RetryOutcome{} : RetryOutcome{Kind::unavailable, st.message()});
   }
 }
 

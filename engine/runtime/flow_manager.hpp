@@ -54,6 +54,19 @@ struct FlowStats {
   uint64_t retries = 0;
 };
 
+// How a retry of a parked step ended. `message` says why when it is not `done`.
+struct RetryOutcome {
+  enum class Kind {
+    done,          // the step ran and is no longer parked
+    not_found,     // no parked step has that id
+    still_parked,  // the step itself failed again, or its event no longer starts a step
+    unavailable,   // the manager, the store or the log could not run it: try again later
+  };
+  Kind kind = Kind::done;
+  std::string message;
+  bool ok() const { return kind == Kind::done; }
+};
+
 class FlowManager {
  public:
   FlowManager(Engine& engine, FlowStore& store, const Clock& clock, FlowConfig config = {});
@@ -75,13 +88,9 @@ class FlowManager {
   void unwatch(uint64_t token);
 
   Result<std::vector<ParkedStep>> parked(size_t limit) { return store_.parked(limit); }
-  // Runs a parked step again on the manager's thread; the result says how it went: ok (done,
-  // unparked), kRetryNotFound, kRetryStillParked (the step itself failed again, or can no
-  // longer run), or any other error (the infrastructure: try again later).
-  static constexpr std::string_view kRetryNotFound = "not_found";
-  static constexpr std::string_view kRetryStillParked = "the step failed again and stays parked";
-  static constexpr size_t kMaxQueuedRetries = 64;  // more at once: refused (infrastructure)
-  void retry_parked(const std::string& id, std::function<void(Status)> done);
+  // Runs a parked step again on the manager's thread; `done` is told how it went.
+  static constexpr size_t kMaxQueuedRetries = 64;  // more at once: refused (unavailable)
+  void retry_parked(const std::string& id, std::function<void(const RetryOutcome&)> done);
 
   FlowStats stats() const;
 
@@ -115,7 +124,7 @@ class FlowManager {
   uint64_t next_token_ = 1;
   std::multimap<std::string, std::pair<uint64_t, std::function<void(const FlowOutcome&)>>>
       watchers_;
-  std::deque<std::pair<std::string, std::function<void(Status)>>> retries_;
+  std::deque<std::pair<std::string, std::function<void(const RetryOutcome&)>>> retries_;
   int64_t auto_retried_at_ms_ = 0;        // manager thread only; load() starts the count
   std::deque<std::string> auto_pending_;  // manager thread only: this pass's transient steps
 };

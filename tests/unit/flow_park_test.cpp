@@ -133,31 +133,31 @@ TEST_CASE("an admin's retry gives up within its own budget, and one retry runs p
   FlowManager flows(e, e.flow_store(), clock, fc);
   REQUIRE(flows.load().ok());
   const std::string id = flows.parked(10)->front().id;
-  auto first = std::make_shared<std::optional<Status>>();
-  auto second = std::make_shared<std::optional<Status>>();
-  flows.retry_parked(id, [first](Status s) { *first = std::move(s); });
-  flows.retry_parked("0-999999", [second](Status s) { *second = std::move(s); });
+  auto first = std::make_shared<std::optional<RetryOutcome>>();
+  auto second = std::make_shared<std::optional<RetryOutcome>>();
+  flows.retry_parked(id, [first](const RetryOutcome& r) { *first = r; });
+  flows.retry_parked("0-999999", [second](const RetryOutcome& r) { *second = r; });
   flows.run_once();  // retries run on the calling thread, one per round
   REQUIRE(first->has_value());
-  CHECK_FALSE((*first)->ok());
-  CHECK((*first)->message() == FlowManager::kRetryStillParked);
+  CHECK((*first)->kind == RetryOutcome::Kind::still_parked);
+  CHECK((*first)->message == "the step failed again and stays parked");
   CHECK_FALSE(second->has_value());
   flows.run_once();
   REQUIRE(second->has_value());
-  CHECK((*second)->message() == FlowManager::kRetryNotFound);
+  CHECK((*second)->kind == RetryOutcome::Kind::not_found);
   REQUIRE(flows.parked(10)->size() == 1u);
   CHECK(flows.parked(10)->front().id == id);
 
   // More retries than the queue holds: the overflow is the manager's state, not the step's
   // (the HTTP layer answers 503, not 409 still_failing).
-  std::vector<std::shared_ptr<std::optional<Status>>> queued;
+  std::vector<std::shared_ptr<std::optional<RetryOutcome>>> queued;
   for (size_t i = 0; i <= FlowManager::kMaxQueuedRetries; ++i) {
-    queued.push_back(std::make_shared<std::optional<Status>>());
-    flows.retry_parked(id, [r = queued.back()](Status s) { *r = std::move(s); });
+    queued.push_back(std::make_shared<std::optional<RetryOutcome>>());
+    flows.retry_parked(id, [r = queued.back()](const RetryOutcome& o) { *r = o; });
   }
   REQUIRE(queued.back()->has_value());
-  CHECK((*queued.back())->message() != FlowManager::kRetryNotFound);
-  CHECK_FALSE((*queued.back())->message().starts_with(FlowManager::kRetryStillParked));
+  CHECK((*queued.back())->kind == RetryOutcome::Kind::unavailable);
+  CHECK((*queued.back())->message == "too many retries queued; try again shortly");
   CHECK_FALSE(queued.front()->has_value());  // the first ones wait for their round
 }
 
@@ -238,23 +238,23 @@ TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly on
   struct RetryResult {
     std::mutex mu;
     std::condition_variable cv;
-    std::optional<Status> status;
+    std::optional<RetryOutcome> outcome;
   };
   auto retry = [&](const std::string& id) {
     auto r = std::make_shared<RetryResult>();
-    flows.retry_parked(id, [r](Status s) {
+    flows.retry_parked(id, [r](const RetryOutcome& o) {
       std::lock_guard lock(r->mu);
-      r->status = std::move(s);
+      r->outcome = o;
       r->cv.notify_all();
     });
     flows.run_once();
     std::unique_lock lock(r->mu);
-    REQUIRE(r->cv.wait_for(lock, kWaitBound, [&] { return r->status.has_value(); }));
-    return *r->status;
+    REQUIRE(r->cv.wait_for(lock, kWaitBound, [&] { return r->outcome.has_value(); }));
+    return *r->outcome;
   };
-  CHECK_FALSE(retry("0-999999").ok());
-  const Status retried = retry(step.id);
-  CHECK_MESSAGE(retried.ok(), retried.message());
+  CHECK(retry("0-999999").kind == RetryOutcome::Kind::not_found);
+  const RetryOutcome retried = retry(step.id);
+  CHECK_MESSAGE(retried.ok(), retried.message);
   CHECK(flows.parked(10)->empty());
 
   // The flow carries on from the retried step to its end: paid from the wallet, held in escrow.
@@ -274,7 +274,7 @@ TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly on
   while (flows.run_once()) {
   }
   // A second retry of the same id finds nothing parked; the payment happened once.
-  CHECK_FALSE(retry(step.id).ok());
+  CHECK(retry(step.id).kind == RetryOutcome::Kind::not_found);
   e.stop();
   const PartitionState& s = proc.state_for_test();
   CHECK(s.find_order(OrderId{"o1"})->status == OrderStatus::paid);
