@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include "engine/log/json.hpp"
+#include "tests/support/cli.hpp"
 #include "tests/support/server_process.hpp"
 
 namespace ordo::test {

@@ -473,11 +473,7 @@ TEST_CASE("subscribe: over TLS (wss) too") {
   namespace ssl = asio::ssl;
   TempDir dir{"subscribe-tls"};
   const std::string cert = dir.path() + "/cert.pem", key = dir.path() + "/key.pem";
-  const std::string cmd =
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-      "-addext subjectAltName=IP:127.0.0.1 -keyout " +
-      key + " -out " + cert + " >/dev/null 2>&1";
-  REQUIRE(std::system(cmd.c_str()) == 0);
+  make_self_signed_cert(cert, key);
   ServerProcess server{dir.path() + "/data", {"--tls-cert", cert, "--tls-key", key}};
   server.start();
 

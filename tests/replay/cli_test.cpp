@@ -18,21 +18,11 @@ using namespace ordo::test;
 
 namespace {
 
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
+using Run = CliRun;
 
-// Runs `ordo replay ARGS` through the shell, capturing stdout, stderr and the exit code.
+// `ordo replay ARGS` (tests/support/cli.hpp).
 Run ordo_replay(const TempDir& dir, const std::string& args) {
-  const std::string out = dir.path() + "/cli.out", err = dir.path() + "/cli.err";
-  std::string cmd = fmt::format("'{}' replay {} > '{}' 2> '{}'", ordo_bin(), args, out, err);
-  int status = std::system(cmd.c_str());
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return run_ordo(dir, "replay " + args);
 }
 
 const std::string kGolden = std::string(ORDO_SOURCE_DIR) + "/tests/golden/events-v1.jsonl";

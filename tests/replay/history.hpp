@@ -14,6 +14,7 @@
 #include "engine/runtime/engine.hpp"
 #include "replay/event_source.hpp"
 #include "replay/exporter.hpp"
+#include "tests/support/cli.hpp"
 
 namespace ordo::test {
 
@@ -126,11 +127,6 @@ inline std::vector<std::string> read_lines(const std::string& path) {
 inline void write_lines(const std::string& path, const std::vector<std::string>& lines) {
   std::ofstream out(path);
   for (const auto& l : lines) out << l << '\n';
-}
-
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 }  // namespace ordo::test

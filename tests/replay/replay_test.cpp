@@ -96,7 +96,7 @@ TEST_CASE("export → verify round trip over a large generated history") {
   auto again = FileSource::open(s.export_path);
   REQUIRE(again.ok());
   export_to(*again.value(), s.dir.path() + "/again.jsonl");
-  CHECK(slurp(s.dir.path() + "/again.jsonl") == slurp(s.export_path));
+  CHECK(read_file(s.dir.path() + "/again.jsonl") == read_file(s.export_path));
 }
 
 TEST_CASE("filters: one partition verifies on its own; one stream is not a whole chain") {
@@ -373,7 +373,7 @@ TEST_CASE("lines re-spelled without changing a value still verify (they are judg
   auto src = FileSource::open(path);
   REQUIRE(src.ok());
   export_to(*src.value(), s.dir.path() + "/respelled-export.jsonl");
-  CHECK(slurp(s.dir.path() + "/respelled-export.jsonl") == slurp(s.export_path));
+  CHECK(read_file(s.dir.path() + "/respelled-export.jsonl") == read_file(s.export_path));
 
   // A line that is no envelope stops the export, named by its line number.
   t[7] = "{\"not\":\"an envelope\"}";

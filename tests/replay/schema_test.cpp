@@ -18,7 +18,7 @@ const std::string kSchemas = std::string(ORDO_SOURCE_DIR) + "/schemas/events/";
 Json load_schema(const std::string& type, int64_t version) {
   const std::string path = kSchemas + fmt::format("{}.v{}.json", type, version);
   REQUIRE_MESSAGE(std::filesystem::exists(path), path);
-  auto j = parse_json(slurp(path));
+  auto j = parse_json(read_file(path));
   REQUIRE_MESSAGE(j.ok(), path);
   return j.value();
 }

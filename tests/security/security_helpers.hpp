@@ -11,6 +11,7 @@
 #include <string>
 
 #include "engine/log/json.hpp"
+#include "tests/support/cli.hpp"
 #include "tests/support/server_process.hpp"
 
 namespace ordo::test {
@@ -30,13 +31,6 @@ inline int64_t denied(HttpClient& c, const std::string& reason) {
   auto v = metric(c, fmt::format("ordo_http_denied_total{{reason=\"{}\"}}", reason));
   REQUIRE_MESSAGE(v, "no ordo_http_denied_total for ", reason);
   return *v;
-}
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 inline std::string problem_code(const HttpResult& r) {

@@ -211,32 +211,7 @@ TEST_CASE("a secret file other users can read is named in a warning at start-up"
   CHECK_FALSE(warned());
 }
 
-namespace {
-
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-// Runs `ordo ARGS` through the shell (bounded by `timeout`), capturing output and exit code.
-CliRun ordo_cli(const TempDir& dir, const std::string& args) {
-  const std::string out = dir.path() + "/cli.out", err = dir.path() + "/cli.err";
-  const std::string cmd =
-      "timeout 60 '" + ordo_bin() + "' " + args + " > '" + out + "' 2> '" + err + "'";
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_all(out);
-  r.err = read_all(err);
-  return r;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("ordo token mints with the data directory's secret, made once, owner-only") {
   TempDir dir{"token-cli"};
@@ -246,14 +221,14 @@ TEST_CASE("ordo token mints with the data directory's secret, made once, owner-o
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
   auto first =
-      ordo_cli(dir, "token --data-dir '" + data + "' --sub alice --role customer --ttl 2h");
+      run_ordo(dir, "token --data-dir '" + data + "' --sub alice --role customer --ttl 2h");
   REQUIRE_MESSAGE(first.code == 0, first.err);
   const std::string secret_file = data + "/jwt.secret";
   REQUIRE(std::filesystem::exists(secret_file));
   const auto perms = std::filesystem::status(secret_file).permissions();
   CHECK((perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) ==
         std::filesystem::perms::none);
-  std::string secret = read_all(secret_file);
+  std::string secret = read_file(secret_file);
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
   CHECK(secret.size() >= 32);
   std::string tok = first.out;
@@ -268,9 +243,9 @@ TEST_CASE("ordo token mints with the data directory's secret, made once, owner-o
 
   // The second run reuses the secret (tokens from both verify with it) and carries the tier.
   auto second =
-      ordo_cli(dir, "token --data-dir '" + data + "' --sub acme --role merchant --tier vip");
+      run_ordo(dir, "token --data-dir '" + data + "' --sub acme --role merchant --tier vip");
   REQUIRE_MESSAGE(second.code == 0, second.err);
-  std::string again = read_all(secret_file);
+  std::string again = read_file(secret_file);
   while (!again.empty() && (again.back() == '\n' || again.back() == '\r')) again.pop_back();
   CHECK(again == secret);
   tok = second.out;
@@ -300,7 +275,7 @@ TEST_CASE("ordo token mints with the data directory's secret, made once, owner-o
   };
   for (const auto& c : cases) {
     CAPTURE(c.args);
-    auto r = ordo_cli(dir, "token " + c.args);
+    auto r = run_ordo(dir, "token " + c.args);
     CHECK(r.code == c.code);
     CHECK(r.out.empty());
     CHECK_MESSAGE(r.err.find(c.says) != std::string::npos, r.err);
