@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -39,7 +40,7 @@ int usage() {
       "             [--max-connections 4096] [--max-connections-per-client N (0: no cap)]\n"
       "             [--kafka BROKERS [--kafka-topic ordo.events]\n"
       "              [--kafka-transactional-prefix ordo-] [--kafka-timeout-ms 10000]]\n"
-      "             [--postgres CONNINFO] [--views-schema ordo]\n"
+      "             [--postgres CONNINFO [--views-schema ordo] [--min-position-wait 5s]]\n"
       "             [--webhook-secret-file F (or ORDO_WEBHOOK_SECRET)] [--platform-fee-bps 500]\n"
       "             [--auto-release-after 7d] [--flow-wait-timeout 10s]\n"
       "             [--max-subscriptions 256] [--max-subscriptions-per-caller 16]\n"
@@ -167,7 +168,8 @@ int cmd_serve(const Args& args) {
                                 "max-subscriptions-per-caller",
                                 "subscribe-queue-limit",
                                 "subscribe-write-timeout",
-                                "max-pending-queries"}))
+                                "max-pending-queries",
+                                "min-position-wait"}))
     return bad;
   auto data_dir = args.get("data-dir");
   if (!data_dir) return usage();
@@ -177,6 +179,7 @@ int cmd_serve(const Args& args) {
                              {"kafka-transactional-prefix", "kafka"},
                              {"kafka-timeout-ms", "kafka"},
                              {"views-schema", "postgres"},
+                             {"min-position-wait", "postgres"},
                              {"jwt-previous-secret-grace", "jwt-previous-secret-file"}}) {
     if (args.get(flag) && !args.get(needs)) {
       std::fprintf(stderr, "ordo serve: --%s needs --%s\n", flag, needs);
@@ -246,6 +249,12 @@ int cmd_serve(const Args& args) {
     return 2;
   }
   engine_config.processor.auto_release_after = DurationMs{*auto_release};
+  // How long a query with Ordo-Min-Position waits for the views to reach it (then 503).
+  auto min_position_wait = parse_duration_ms(args.get_or("min-position-wait", "5s"));
+  if (!min_position_wait || *min_position_wait <= 0 || *min_position_wait > 60'000) {
+    std::fprintf(stderr, "ordo serve: bad --min-position-wait (a duration like 5s, at most 60s)\n");
+    return 2;
+  }
   auto write_timeout = parse_duration_ms(args.get_or("subscribe-write-timeout", "10s"));
   if (!write_timeout || *write_timeout <= 0) {
     std::fprintf(stderr, "ordo serve: bad --subscribe-write-timeout (a duration like 10s)\n");
@@ -307,8 +316,11 @@ int cmd_serve(const Args& args) {
   }
   app_config.jwt_secrets.push_back(*secret);
   app_config.flow_wait_timeout = std::chrono::milliseconds(*flow_wait);
-  // A stop lets the requests in hand finish: one waiting for a flow may take this long.
-  server.drain_timeout = std::chrono::milliseconds(*flow_wait + 5'000);
+  app_config.min_position_timeout = std::chrono::milliseconds(*min_position_wait);
+  // A stop lets the requests in hand finish: one waiting for a flow, or for the views to
+  // reach a position, may take this long.
+  server.drain_timeout =
+      std::chrono::milliseconds(std::max(*flow_wait, *min_position_wait) + 5'000);
   // The payment provider's webhook secret: a file, or the environment (never argv).
   if (auto f = args.get("webhook-secret-file")) {
     auto w = read_secret_file(*f);

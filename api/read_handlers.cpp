@@ -84,7 +84,8 @@ asio::awaitable<std::optional<Response>> App::wait_min_position(Call& call) {
     if (std::chrono::steady_clock::now() >= deadline)
       co_return call.problem({503,
                               "position_not_reached",
-                              fmt::format("the views have not reached position {} yet", header),
+                              fmt::format("the views have not reached position {} within {} ms",
+                                          header, config_.min_position_timeout.count()),
                               {},
                               1});
     timer.expires_after(pause);

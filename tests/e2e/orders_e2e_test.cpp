@@ -373,10 +373,10 @@ TEST_CASE("state survives a clean restart and the chain continues") {
 
 TEST_CASE("queries waiting for Ordo-Min-Position count against --max-pending-queries") {
   TempDir dir{"minpos-bound"};
-  // Nothing listens on port 1: the views never move, so a wait lasts its whole 5 s.
+  // Nothing listens on port 1: the views never move, so a wait lasts its whole bound (2 s).
   ServerProcess server{dir.path() + "/data",
                        {"--postgres", "host=127.0.0.1 port=1 dbname=none connect_timeout=1",
-                        "--max-pending-queries", "1"}};
+                        "--max-pending-queries", "1", "--min-position-wait", "2s"}};
   server.start();
   HttpClient c(server.port());
   const auto admin = bearer(token("root", Role::admin));
@@ -397,6 +397,9 @@ TEST_CASE("queries waiting for Ordo-Min-Position count against --max-pending-que
     codes.insert(str_field(r, "code"));
   }
   CHECK(codes == std::multiset<std::string>{"position_not_reached", "views_busy"});
+  for (const auto& r : answers)  // the bound waited is --min-position-wait's
+    if (str_field(r, "code") == "position_not_reached")
+      CHECK_MESSAGE(str_field(r, "detail").ends_with("within 2000 ms"), r.body);
 
   // Waits and queries share the bound: while one waits, a plain query is refused at once
   // (without the wait it would run, and fail on the unreachable PostgreSQL instead).
