@@ -110,14 +110,13 @@ void FlowManager::queue_auto_retries() {
   const int64_t now = clock_.now().value();
   if (auto_pending_.empty() && now - auto_retried_at_ms_ >= config_.auto_retry_parked_ms) {
     auto_retried_at_ms_ = now;
-    auto list = store_.parked(kMaxQueuedRetries);
+    auto list = store_.transient_parked(kMaxQueuedRetries);
     if (!list) {
       std::fprintf(stderr, "ordo: flow manager: cannot list parked steps: %s\n",
                    list.error().message.c_str());
       return;
     }
-    for (const ParkedStep& p : list.value())
-      if (p.transient) auto_pending_.push_back(p.id);
+    for (const ParkedStep& p : list.value()) auto_pending_.push_back(p.id);
   }
   // One at a time, after the admins' own: the first that fails again ends the pass (the
   // outage is not over), so a long list cannot hold the other flows up for long.

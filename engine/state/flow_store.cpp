@@ -88,13 +88,24 @@ Status FlowStore::unpark(const std::string& id) {
 }
 
 Result<std::vector<ParkedStep>> FlowStore::parked(size_t limit) {
+  return scan_parked(limit, false);
+}
+
+Result<std::vector<ParkedStep>> FlowStore::transient_parked(size_t limit) {
+  return scan_parked(limit, true);
+}
+
+Result<std::vector<ParkedStep>> FlowStore::scan_parked(size_t limit, bool transient_only) {
   std::vector<ParkedStep> out;
   std::unique_ptr<rocksdb::Iterator> it(
       db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::meta)));
-  for (it->Seek(kParkedPrefix);
-       it->Valid() && it->key().starts_with(kParkedPrefix) && out.size() < limit; it->Next()) {
+  size_t scanned = 0;
+  for (it->Seek(kParkedPrefix); it->Valid() && it->key().starts_with(kParkedPrefix) &&
+                                out.size() < limit && scanned < kMaxParkedScan;
+       it->Next(), ++scanned) {
     auto s = decode(it->value().ToStringView());
     if (!s) return s.error();
+    if (transient_only && !s->transient) continue;
     out.push_back(std::move(s.value()));
   }
   if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};

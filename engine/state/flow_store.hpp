@@ -36,10 +36,16 @@ class FlowStore {
   Status set_checkpoints(const std::vector<std::pair<PartitionId, Offset>>& checkpoints, bool sync);
   Status park(const ParkedStep& step);  // synced
   Status unpark(const std::string& id);
+  // The first `limit` parked steps, in key order.
   Result<std::vector<ParkedStep>> parked(size_t limit);
+  // The first `limit` transient ones, looking past refused steps (however many sort first)
+  // for at most kMaxParkedScan records: what the manager retries by itself.
+  static constexpr size_t kMaxParkedScan = 100'000;
+  Result<std::vector<ParkedStep>> transient_parked(size_t limit);
   Result<std::optional<ParkedStep>> find_parked(const std::string& id);
 
  private:
+  Result<std::vector<ParkedStep>> scan_parked(size_t limit, bool transient_only);
   RocksDb& db_;
 };
 

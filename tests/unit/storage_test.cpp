@@ -217,6 +217,39 @@ TEST_CASE("a corrupt stored balance or applied position is an error on load, not
   CHECK(cp.error().message.find("corrupt flow checkpoint") != std::string::npos);
 }
 
+TEST_CASE("the manager's own retries find a transient parked step behind many refused ones") {
+  Storage s;
+  FlowStore flows(*s.db);
+  auto step = [](const std::string& id, bool transient) {
+    ParkedStep p;
+    p.id = id;
+    p.partition = PartitionId{0};
+    p.offset = Offset{1};
+    p.event_type = "PaymentRequested";
+    p.stream = "order-o1";
+    p.command = "InitiatePayment";
+    p.error = transient ? "overloaded" : "insufficient_funds";
+    p.transient = transient;
+    return p;
+  };
+  // 70 refused steps whose keys sort before the one transient step ("0-…" < "1-…").
+  for (int i = 0; i < 70; ++i) REQUIRE(flows.park(step(fmt::format("0-{}", 100 + i), false)).ok());
+  REQUIRE(flows.park(step("1-5", true)).ok());
+
+  auto first = flows.parked(64);
+  REQUIRE(first.ok());
+  REQUIRE(first->size() == 64u);
+  for (const auto& p : first.value()) CHECK_FALSE(p.transient);  // what the admin list shows
+
+  auto transient = flows.transient_parked(64);
+  REQUIRE(transient.ok());
+  REQUIRE(transient->size() == 1u);
+  CHECK(transient->front().id == "1-5");
+  CHECK(transient->front().transient);
+  CHECK(flows.transient_parked(0)->empty());
+  CHECK(flows.parked(1000)->size() == 71u);
+}
+
 TEST_CASE("a fresh log has empty partitions") {
   Storage s;
   CHECK(s.log->partition_count() == 2u);
