@@ -217,6 +217,25 @@ TEST_CASE("a corrupt stored balance or applied position is an error on load, not
   CHECK(cp.error().message.find("corrupt flow checkpoint") != std::string::npos);
 }
 
+TEST_CASE("state without its applied position is an error on load (an incomplete directory)") {
+  Storage s;
+  StateDelta d;
+  StateStore::put_account(d, kP0, "platform/EUR", 42);  // as if the applied key were lost
+  rocksdb::WriteBatch batch;
+  s.db->add_to_batch(d, batch);
+  REQUIRE(s.db->write_sync(batch).ok());
+  StateStore store(*s.db);
+  Loaded out;
+  auto st = store.load_partition(kP0, out.state, out.timers, out.applied);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.message() ==
+        "partition 0 has state but no applied position: the data directory is incomplete");
+  // Another partition, with neither, is a fresh one.
+  Loaded fresh;
+  CHECK(store.load_partition(kP1, fresh.state, fresh.timers, fresh.applied).ok());
+  CHECK(fresh.applied == Offset{-1});
+}
+
 TEST_CASE("the manager's own retries find a transient parked step behind many refused ones") {
   Storage s;
   FlowStore flows(*s.db);
