@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <rocksdb/write_batch.h>
 
+#include <cstdint>
 #include <memory>
 
 #include "engine/log/json.hpp"
@@ -48,9 +49,13 @@ Result<ParkedStep> decode(std::string_view v) {
     const Json* x = j->find(k);
     return x && x->is_int() ? x->as_int() : int64_t{-1};
   };
+  // The fields a retry needs must be there and in range; the rest are for people to read.
+  const int64_t partition = n("partition");
+  if (s("id").empty() || partition < 0 || partition > int64_t{UINT32_MAX} || n("offset") < 0)
+    return Error{"corrupt parked step record"};
   return ParkedStep{
-      s("id"), PartitionId{static_cast<uint32_t>(n("partition"))}, Offset{n("offset")},
-      s("event_type"), s("stream"), s("command"), s("error"), n("attempts"), n("parked_at_ms"),
+      s("id"), PartitionId{static_cast<uint32_t>(partition)}, Offset{n("offset")}, s("event_type"),
+      s("stream"), s("command"), s("error"), n("attempts"), n("parked_at_ms"),
       // Records from before the flag: not retried by themselves.
       j->find("transient") && j->find("transient")->is_bool() && j->find("transient")->as_bool()};
 }
@@ -58,9 +63,11 @@ Result<ParkedStep> decode(std::string_view v) {
 }  // namespace
 
 Result<Offset> FlowStore::checkpoint(PartitionId p) {
-  auto n = db_.get_stored_int(Cf::meta, checkpoint_key(p),
-                              fmt::format("flow checkpoint of partition {}", p.value()));
+  const std::string what = fmt::format("flow checkpoint of partition {}", p.value());
+  auto n = db_.get_stored_int(Cf::meta, checkpoint_key(p), what, -1);
   if (!n) return Error{n.error().message};
+  // The manager reads on from the checkpoint's next offset: the largest int64 has none.
+  if (n.value() == INT64_MAX) return Error{fmt::format("corrupt {}: {}", what, INT64_MAX)};
   return Offset{n.value().value_or(-1)};
 }
 

@@ -215,6 +215,37 @@ TEST_CASE("a corrupt stored balance or applied position is an error on load, not
   auto cp = flows.checkpoint(kP1);
   REQUIRE_FALSE(cp);
   CHECK(cp.error().message.find("corrupt flow checkpoint") != std::string::npos);
+  // Below -1 ("none yet"), or the largest int64 (it has no next offset): corrupt too.
+  corrupt(Cf::meta, "12345 ", "-2");
+  CHECK(flows.checkpoint(kP1).error().message.find("corrupt flow checkpoint") != std::string::npos);
+  corrupt(Cf::meta, "-2", "9223372036854775807");
+  CHECK(flows.checkpoint(kP1).error().message.find("corrupt flow checkpoint") != std::string::npos);
+
+  // A parked step's record without what a retry needs is an error, not a step of partition
+  // 4294967295 at offset -1.
+  ParkedStep step;
+  step.id = "0-7";
+  step.partition = kP0;
+  step.offset = Offset{7};
+  REQUIRE(flows.park(step).ok());
+  REQUIRE(flows.parked(10).ok());
+  std::string record;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        s.db->db().NewIterator(rocksdb::ReadOptions(), s.db->cf(Cf::meta)));
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+      if (it->value().ToString().find("\"0-7\"") != std::string::npos)
+        record = it->value().ToString();
+  }
+  REQUIRE_FALSE(record.empty());
+  std::string no_partition = record;
+  const size_t at = no_partition.find("\"partition\":0");
+  REQUIRE(at != std::string::npos);
+  no_partition.replace(at, std::string("\"partition\":0").size(), "\"partition\":\"0\"");
+  corrupt(Cf::meta, record, no_partition);
+  auto listed = flows.parked(10);
+  REQUIRE_FALSE(listed.ok());
+  CHECK(listed.error().message == "corrupt parked step record");
 }
 
 TEST_CASE("state without its applied position is an error on load (an incomplete directory)") {
