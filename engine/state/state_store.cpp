@@ -193,7 +193,10 @@ Result<IdempotencyRecord> StateStore::decode_idempotency(std::string_view stored
   auto j = parse_json(stored);
   if (!j) return j.error();
   bool ok = true;
-  IdempotencyRecord r{str(*j, "fingerprint", ok), int(num(*j, "status", ok)), str(*j, "body", ok),
+  // An HTTP status, or 0 for a record with no rendered answer: checked before narrowing.
+  const int64_t status = num(*j, "status", ok);
+  ok = ok && status >= 0 && status <= 999;
+  IdempotencyRecord r{str(*j, "fingerprint", ok), static_cast<int>(status), str(*j, "body", ok),
                       str(*j, "position", ok), TimestampMs{num(*j, "created_at", ok)}};
   if (!ok) return Error{"corrupt idempotency record"};
   return r;

@@ -248,6 +248,28 @@ TEST_CASE("a corrupt stored balance or applied position is an error on load, not
   CHECK(listed.error().message == "corrupt parked step record");
 }
 
+TEST_CASE("a stored idempotency record round-trips; a status out of range is corrupt") {
+  auto stored = [](int64_t status) {
+    return fmt::format(
+        R"({{"body":"{{}}","created_at":5,"fingerprint":"f","position":"0-1","status":{}}})",
+        status);
+  };
+  auto r = StateStore::decode_idempotency(stored(201));
+  REQUIRE(r.ok());
+  CHECK(r->status == 201);
+  CHECK(r->body == "{}");
+  CHECK(r->position == "0-1");
+  CHECK(r->created_at == TimestampMs{5});
+  CHECK(StateStore::decode_idempotency(stored(0)).ok());  // no rendered answer
+  // 2^32 + 201 would narrow to 201 in an int.
+  for (int64_t bad : {int64_t{-1}, int64_t{1000}, (int64_t{1} << 32) + 201}) {
+    CAPTURE(bad);
+    auto b = StateStore::decode_idempotency(stored(bad));
+    REQUIRE_FALSE(b.ok());
+    CHECK(b.error().message == "corrupt idempotency record");
+  }
+}
+
 TEST_CASE("state without its applied position is an error on load (an incomplete directory)") {
   Storage s;
   StateDelta d;
