@@ -81,6 +81,10 @@ asio::awaitable<std::optional<Response>> App::wait_min_position(Call& call) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   auto pause = std::chrono::milliseconds(2);
   while (read_.runner->position(partition) < *offset) {
+    // A stop does not wait the bound out: the drain is for answers, not for waits.
+    if (offloads_stopping_.load())
+      co_return call.problem(
+          {503, "stopping", "the server is stopping", {}, config_.retry_after_s});
     if (std::chrono::steady_clock::now() >= deadline)
       co_return call.problem({503,
                               "position_not_reached",

@@ -50,13 +50,16 @@ if ((stale)); then
     done
   done
   echo "fuzz: compiling ${#unique[@]} sources" >&2
+  # Objects mirror the source tree under obj/, so two sources cannot share an object name.
   export cxx src out
-  printf '%s\n' "${unique[@]}" |
-    xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} bash -c \
-      'nice "$cxx" "$@" -c "$src/{}" -o "$out/obj/$(printf %s "{}" | tr / _).o"' _ "${flags[@]}"
+  printf '%s\0' "${unique[@]}" |
+    xargs -0 -P "$(nproc 2>/dev/null || echo 2)" -n 1 bash -c \
+      'f="${!#}"; set -- "${@:1:$#-1}"  # xargs puts the source last, after the flags
+       mkdir -p "$out/obj/$(dirname "$f")" && nice "$cxx" "$@" -c "$src/$f" -o "$out/obj/$f.o"' \
+      _ "${flags[@]}"
   for target in "${targets[@]}"; do
     objs=()
-    for f in ${sources[$target]} "${common[@]}"; do objs+=("$out/obj/$(printf %s "$f" | tr / _).o"); done
+    for f in ${sources[$target]} "${common[@]}"; do objs+=("$out/obj/$f.o"); done
     echo "fuzz: linking $out/fuzz_$target" >&2
     nice "$cxx" "${flags[@]}" "${objs[@]}" "${libs[@]}" -o "$out/fuzz_$target"
   done

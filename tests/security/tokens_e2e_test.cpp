@@ -166,8 +166,9 @@ TEST_CASE("serve refuses a flag it cannot take as written, instead of guessing")
       {{"--jwt-secret-file", dir.path() + "/typo.secret"}, "cannot read secret file"},
   };
   for (const auto& c : cases) {
-    CAPTURE(c.args[0]);
-    CAPTURE(c.args[1]);
+    std::string all_args;
+    for (const auto& a : c.args) all_args += a + " ";
+    CAPTURE(all_args);
     const std::string log = dir.path() + "/stderr";
     std::filesystem::remove(log);
     ServerProcess server{dir.path() + "/data", c.args};
@@ -215,8 +216,6 @@ TEST_CASE("a secret file other users can read is named in a warning at start-up"
   }
   CHECK_FALSE(warned());
 }
-
-namespace {}  // namespace
 
 TEST_CASE("ordo token mints with the data directory's secret, made once, owner-only") {
   TempDir dir{"token-cli"};

@@ -176,16 +176,29 @@ TEST_CASE("a step parked for a full queue is retried by the manager itself, late
   auto parked = flows.parked(10);
   REQUIRE(parked->size() == 1u);
   CHECK(parked->front().transient);  // parked for the queue, not refused
+  // More refused steps (waiting for an admin) than one pass of retries takes, all listed
+  // before it: they must not hide it.
+  const std::string transient_id = parked->front().id;
+  for (size_t i = 0; i < FlowManager::kMaxQueuedRetries + 6; ++i) {
+    ParkedStep refused;
+    refused.id = fmt::format("0-0{:04}", i);  // sorts before "0-{offset}"
+    refused.partition = PartitionId{0};
+    refused.offset = Offset{0};
+    refused.error = "insufficient_funds";
+    REQUIRE(e.flow_store().park(refused).ok());
+  }
+  REQUIRE(flows.parked(1)->front().id < transient_id);
 
   // The queue empties. Before the interval has passed nothing is retried; after it, the
   // manager runs the step again by itself and the flow carries on.
   CHECK(proc.run_once() == 4u);
   e.start();
   flows.run_once();
-  CHECK(flows.parked(10)->size() == 1u);
+  CHECK(e.flow_store().transient_parked(10)->size() == 1u);
   clock.advance_ms(60'000);
   flows.run_once();
-  CHECK(flows.parked(10)->empty());
+  CHECK(e.flow_store().transient_parked(10)->empty());
+  CHECK(flows.parked(1000)->size() == FlowManager::kMaxQueuedRetries + 6);  // still refused
   const auto until = std::chrono::steady_clock::now() + kWaitBound;
   for (;;) {  // the order's stream, not the partition's state, while its writer runs
     flows.run_once();
