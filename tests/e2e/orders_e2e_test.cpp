@@ -371,19 +371,37 @@ TEST_CASE("state survives a clean restart and the chain continues") {
   CHECK(s.reserved("p") == 5);
 }
 
+namespace {
+
+// A server whose views never move (nothing listens on port 1), with room for one query, and
+// a product just made: `h` asks for its position, so a query with it waits its whole bound.
+struct StuckViews {
+  TempDir dir;
+  ServerProcess server;
+  std::map<std::string, std::string> admin = bearer(token("root", Role::admin));
+  std::map<std::string, std::string> h;
+
+  StuckViews(const std::string& tag, const std::string& wait)
+      : dir(tag),
+        server(dir.path() + "/data",
+               {"--postgres", "host=127.0.0.1 port=1 dbname=none connect_timeout=1",
+                "--max-pending-queries", "1", "--min-position-wait", wait}) {
+    server.start();
+    auto made =
+        HttpClient(server.port()).post("/v1/products", product_body("mug", "acme", 5), admin);
+    REQUIRE_MESSAGE(made.status == 201, made.body);
+    h = admin;
+    h["Ordo-Min-Position"] = made.header("Ordo-Position");
+  }
+};
+
+}  // namespace
+
 TEST_CASE("queries waiting for Ordo-Min-Position count against --max-pending-queries") {
-  TempDir dir{"minpos-bound"};
-  // Nothing listens on port 1: the views never move, so a wait lasts its whole bound (2 s).
-  ServerProcess server{dir.path() + "/data",
-                       {"--postgres", "host=127.0.0.1 port=1 dbname=none connect_timeout=1",
-                        "--max-pending-queries", "1", "--min-position-wait", "2s"}};
-  server.start();
-  HttpClient c(server.port());
-  const auto admin = bearer(token("root", Role::admin));
-  auto made = c.post("/v1/products", product_body("mug", "acme", 5), admin);
-  REQUIRE_MESSAGE(made.status == 201, made.body);
-  auto h = admin;
-  h["Ordo-Min-Position"] = made.header("Ordo-Position");
+  StuckViews rig("minpos-bound", "2s");
+  auto& server = rig.server;
+  const auto& admin = rig.admin;
+  const auto& h = rig.h;
   // Two at once, with room for one: one waits out its bound, the other is refused at once.
   // (Should the second come only after the first's wait ended, on a slow machine, both
   // waited: the pair is sent again, a bounded number of times.)
@@ -435,19 +453,11 @@ TEST_CASE("queries waiting for Ordo-Min-Position count against --max-pending-que
 }
 
 TEST_CASE("a stop ends a wait for Ordo-Min-Position with 503 stopping, not a cut connection") {
-  TempDir dir{"minpos-stop"};
-  // The views never move (nothing listens on port 1), and the wait could last a minute: far
-  // longer than the stop's drain.
-  ServerProcess server{dir.path() + "/data",
-                       {"--postgres", "host=127.0.0.1 port=1 dbname=none connect_timeout=1",
-                        "--max-pending-queries", "1", "--min-position-wait", "60s"}};
-  server.start();
-  HttpClient c(server.port());
-  const auto admin = bearer(token("root", Role::admin));
-  auto made = c.post("/v1/products", product_body("mug", "acme", 5), admin);
-  REQUIRE_MESSAGE(made.status == 201, made.body);
-  auto h = admin;
-  h["Ordo-Min-Position"] = made.header("Ordo-Position");
+  // The wait could last a minute: far longer than the stop's drain.
+  StuckViews rig("minpos-stop", "60s");
+  auto& server = rig.server;
+  const auto& admin = rig.admin;
+  const auto& h = rig.h;
   HttpResult waited;
   std::atomic<bool> answered{false};
   std::thread waiter([&] {
