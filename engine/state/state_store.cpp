@@ -231,12 +231,12 @@ Status StateStore::settle_idempotency(const std::string& scoped_key, int status,
 Status StateStore::load_partition(PartitionId p, PartitionState& state,
                                   std::vector<TimerEntry>& timers, Offset& applied) {
   const std::string prefix = partition_prefix(p);
-  size_t state_rows = 0;
+  bool has_state = false;
   {
     std::unique_ptr<rocksdb::Iterator> it(
         db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::state)));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      ++state_rows;
+      has_state = true;
       if (it->key().size() < 5) return Error{"corrupt state key (no kind)"};
       char kind = it->key().data()[4];
       const std::string rest(it->key().data() + 5, it->key().size() - 5);
@@ -363,7 +363,7 @@ Status StateStore::load_partition(PartitionId p, PartitionState& state,
   applied = Offset{at.value().value_or(-1)};
   // State is only ever written with its applied position, in one batch. State without one
   // (a partial copy of the directory) would have the whole log applied on top of it again.
-  if (!at.value() && state_rows > 0)
+  if (!at.value() && has_state)
     return Error{fmt::format(
         "partition {} has state but no applied position: the data directory is incomplete",
         p.value())};

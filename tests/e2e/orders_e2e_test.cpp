@@ -393,6 +393,32 @@ struct StuckViews {
     h = admin;
     h["Ordo-Min-Position"] = made.header("Ordo-Position");
   }
+
+  // A query with `h` on its own connection; asked again (a bounded number of times) when a
+  // plain query held the one place at that moment. Sets `answered` when it has its answer.
+  HttpResult wait_query(std::atomic<bool>& answered) {
+    HttpClient own(server.port());
+    HttpResult r;
+    for (int i = 0; i < 50; ++i) {
+      r = own.get("/v1/products/mug", h);
+      if (str_field(r, "code") != "views_busy") break;
+    }
+    answered = true;
+    return r;
+  }
+
+  // Plain queries until one is refused as views_busy (only a wait can hold the place then),
+  // or until `answered`; each fails, as the views cannot be reached. True when refused.
+  bool refused_while_waiting(const std::atomic<bool>& answered) {
+    HttpClient plain(server.port());
+    while (!answered) {
+      auto r = plain.get("/v1/products/mug", admin);
+      CHECK(r.status == 503);
+      if (str_field(r, "code") == "views_busy") return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
 };
 
 }  // namespace
@@ -400,7 +426,6 @@ struct StuckViews {
 TEST_CASE("queries waiting for Ordo-Min-Position count against --max-pending-queries") {
   StuckViews rig("minpos-bound", "2s");
   auto& server = rig.server;
-  const auto& admin = rig.admin;
   const auto& h = rig.h;
   // Two at once, with room for one: one waits out its bound, the other is refused at once.
   // (Should the second come only after the first's wait ended, on a slow machine, both
@@ -429,24 +454,8 @@ TEST_CASE("queries waiting for Ordo-Min-Position count against --max-pending-que
   // (without the wait it would run, and fail on the unreachable PostgreSQL instead).
   std::atomic<bool> waited{false};
   HttpResult waiting;
-  std::thread waiter([&] {
-    // Refused only if a plain query held the one place at that moment: then again.
-    HttpClient own(server.port());
-    for (int i = 0; i < 50; ++i) {
-      waiting = own.get("/v1/products/mug", h);
-      if (str_field(waiting, "code") != "views_busy") break;
-    }
-    waited = true;
-  });
-  // Only the waiter can hold the place a plain query is refused for.
-  bool refused_while_waiting = false;
-  HttpClient plain(server.port());
-  while (!waited && !refused_while_waiting) {
-    auto r = plain.get("/v1/products/mug", admin);
-    CHECK(r.status == 503);
-    refused_while_waiting = str_field(r, "code") == "views_busy";
-    if (!refused_while_waiting) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  std::thread waiter([&] { waiting = rig.wait_query(waited); });
+  const bool refused_while_waiting = rig.refused_while_waiting(waited);
   waiter.join();
   CHECK(refused_while_waiting);
   CHECK(str_field(waiting, "code") == "position_not_reached");
@@ -456,26 +465,11 @@ TEST_CASE("a stop ends a wait for Ordo-Min-Position with 503 stopping, not a cut
   // The wait could last a minute: far longer than the stop's drain.
   StuckViews rig("minpos-stop", "60s");
   auto& server = rig.server;
-  const auto& admin = rig.admin;
-  const auto& h = rig.h;
   HttpResult waited;
   std::atomic<bool> answered{false};
-  std::thread waiter([&] {
-    // Refused only if a plain query below held the one place at that moment: then again.
-    HttpClient own(server.port());
-    for (int i = 0; i < 50; ++i) {
-      waited = own.get("/v1/products/mug", h);
-      if (str_field(waited, "code") != "views_busy") break;
-    }
-    answered = true;
-  });
+  std::thread waiter([&] { waited = rig.wait_query(answered); });
   // The wait holds the one place: a plain query refused as views_busy says it is in hand.
-  bool in_hand = false;
-  HttpClient plain(server.port());
-  while (!answered && !in_hand) {
-    in_hand = str_field(plain.get("/v1/products/mug", admin), "code") == "views_busy";
-    if (!in_hand) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  const bool in_hand = rig.refused_while_waiting(answered);
   if (!in_hand) {
     waiter.join();
     FAIL("the wait ended before the stop: ", waited.body);
