@@ -24,22 +24,21 @@ const Order* Folded::order(const std::string& stream) const {
 
 Result<Folded> fold_until(EventSource& source, const Cut& cut, const Progress& progress) {
   Folded f;
-  Envelope e;
-  int64_t n = 0;
-  for (;;) {
-    auto r = source.next(e);
-    if (!r) return Error{r.error().message};
-    if (!r.value()) break;
-    if (++n % kProgressEvery == 0 && progress) progress(n);
-    if (!f.verifier.accepts(e.partition)) continue;
-    const bool cut_here = !cut.partition || *cut.partition == e.partition.value();
-    if (cut_here && ((cut.offset && e.offset.value() > *cut.offset) ||
-                     (cut.time_ms && e.occurred_at.value() > *cut.time_ms))) {
-      f.verifier.close(e.partition);
-      continue;
-    }
-    f.verifier.add(e);
-  }
+  // Read as verify reads (lines checked in place on worker threads, payloads decoded there),
+  // so a state-at costs what a verify of the same events costs.
+  auto source_error =
+      for_each_checked(source, VerifyOptions{}, progress, [&](const CheckedLine& c) {
+        const EventFacts& e = c.facts;
+        if (!f.verifier.accepts(e.partition)) return;
+        const bool cut_here = !cut.partition || *cut.partition == e.partition.value();
+        if (cut_here && ((cut.offset && e.offset.value() > *cut.offset) ||
+                         (cut.time_ms && e.occurred_at.value() > *cut.time_ms))) {
+          f.verifier.close(e.partition);
+          return;
+        }
+        f.verifier.add(e, c.event);
+      });
+  if (source_error) return Error{*source_error};
   f.report = f.verifier.finish();
   if (!f.report.ok()) return Error{"the history does not verify: " + f.report.first_failure()};
   return f;

@@ -243,17 +243,18 @@ std::vector<PartitionId> Verifier::partitions() const {
   return out;
 }
 
-VerifyReport verify(EventSource& source, const Progress& progress, const VerifyOptions& options) {
-  ORDO_ASSERT(options.batch_lines > 0, "verify needs batches of at least one line");
-  Verifier v;
+std::optional<std::string> for_each_checked(EventSource& source, const VerifyOptions& options,
+                                            const Progress& progress,
+                                            const std::function<void(const CheckedLine&)>& each) {
+  ORDO_ASSERT(options.batch_lines > 0, "a read needs batches of at least one line");
   int64_t n = 0;
   std::optional<std::string> source_error;
   std::optional<std::pair<uint32_t, int64_t>> last_read;  // partition and offset, for messages
-  int64_t file_lines = 0;  // lines of a file's blocks folded so far, for messages
-  // Folds one checked batch; false when the source cannot be read past it.
+  int64_t file_lines = 0;  // lines of a file's blocks handed on so far, for messages
+  // Hands on one checked batch; false when the source cannot be read past it.
   auto fold = [&](const CheckedBatch& b) {
     for (const CheckedLine& c : b.events) {
-      v.add(c.facts, c.event);
+      each(c);
       if (++n % kProgressEvery == 0 && progress) progress(n);
     }
     if (!b.events.empty())
@@ -296,6 +297,13 @@ VerifyReport verify(EventSource& source, const Progress& progress, const VerifyO
   if (source_error && last_read)
     *source_error +=
         fmt::format(" (after partition {} offset {})", last_read->first, last_read->second);
+  return source_error;
+}
+
+VerifyReport verify(EventSource& source, const Progress& progress, const VerifyOptions& options) {
+  Verifier v;
+  std::optional<std::string> source_error = for_each_checked(
+      source, options, progress, [&](const CheckedLine& c) { v.add(c.facts, c.event); });
   VerifyReport report = v.finish(source_error ? std::vector<std::pair<PartitionId, LogTail>>{}
                                               : source.recorded_tails());
   report.source_error = std::move(source_error);

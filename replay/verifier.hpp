@@ -110,6 +110,15 @@ struct VerifyOptions {
   int worker_nice = 10;
 };
 
+// Reads `source` to its end as verify does: stored lines in batches, each line read and hashed
+// and its payload decoded by check_lines() on `check_threads` workers (CheckPipeline), then
+// handed to `each` in source order on the calling thread. Returns why the source could not be
+// read to its end (a line that is no envelope, named by its line in a file; a read error),
+// with the last position handed on; nothing when it was read to its end.
+std::optional<std::string> for_each_checked(EventSource& source, const VerifyOptions& options,
+                                            const Progress& progress,
+                                            const std::function<void(const CheckedLine&)>& each);
+
 // Reads `source` to its end through a Verifier: stored lines in batches, checked on
 // `check_threads` workers (CheckPipeline), folded in source order on the calling thread.
 VerifyReport verify(EventSource& source, const Progress& progress = {},

@@ -40,6 +40,21 @@ void export_to(EventSource& src, const std::string& out, EventFilter filter = {}
   REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
 }
 
+// The same values in another spelling: members in reverse order, with spaces.
+std::string respelled(const std::string& line) {
+  auto j = parse_json(line);
+  REQUIRE(j.ok());
+  std::string spelled = "{ ";
+  const auto& members = j->as_object();
+  for (auto it = members.rbegin(); it != members.rend(); ++it)
+    spelled += (it == members.rbegin() ? "" : " , ") + to_canonical(Json(it->first)) + " : " +
+               to_canonical(it->second);
+  spelled += " }";
+  REQUIRE(decode_envelope(spelled).ok());
+  REQUIRE(spelled != line);
+  return spelled;
+}
+
 std::string offset_of(const std::string& line) {
   auto e = decode_envelope(line);
   REQUIRE(e.ok());
@@ -350,18 +365,7 @@ TEST_CASE("verify gives one verdict however its work is split") {
 TEST_CASE("lines re-spelled without changing a value still verify (they are judged decoded)") {
   Shared& s = shared();
   auto t = read_lines(s.export_path);
-  for (size_t i = 5; i < t.size(); i += 1009) {
-    auto j = parse_json(t[i]);
-    REQUIRE(j.ok());
-    // Same values, other spelling: members in reverse order, with spaces.
-    std::string spelled = "{ ";
-    const auto& members = j->as_object();
-    for (auto it = members.rbegin(); it != members.rend(); ++it)
-      spelled += (it == members.rbegin() ? "" : " , ") + to_canonical(Json(it->first)) + " : " +
-                 to_canonical(it->second);
-    t[i] = spelled + " }";
-    REQUIRE(decode_envelope(t[i]).ok());
-  }
+  for (size_t i = 5; i < t.size(); i += 1009) t[i] = respelled(t[i]);
   const std::string path = s.dir.path() + "/respelled.jsonl";
   write_lines(path, t);
   const std::string reference = verify_file_json(s.export_path);
@@ -409,6 +413,15 @@ TEST_CASE(
     CHECK_MESSAGE(r.source_error->ends_with("(after " + before + ")"), *r.source_error);
     CHECK(r.events() == static_cast<int64_t>(bad));
   }
+  // state-at reads the same way, and stops at the same line.
+  auto src = FileSource::open(path);
+  REQUIRE(src.ok());
+  auto folded = fold_until(*src.value(), Cut{});
+  REQUIRE_FALSE(folded.ok());
+  const std::string& why = folded.error().message;
+  CHECK_MESSAGE(
+      why.starts_with(fmt::format("{} line {}: not a valid event envelope", path, bad + 1)), why);
+  CHECK_MESSAGE(why.ends_with("(after " + before + ")"), why);
 }
 
 TEST_CASE("state-at agrees with the engine's own state at that offset") {
@@ -456,17 +469,17 @@ TEST_CASE("state-at agrees with the engine's own state at that offset") {
   auto src = FileSource::open(s.export_path);
   REQUIRE(src.ok());
   Verifier v;
-  Envelope e;
-  while (src.value()->next(e).value()) {
-    v.add(e);
-    auto [lo, hi] = due.equal_range({e.partition.value(), e.offset.value()});
+  auto source_error = for_each_checked(*src.value(), {}, {}, [&](const CheckedLine& c) {
+    v.add(c.facts, c.event);
+    auto [lo, hi] = due.equal_range({c.facts.partition.value(), c.facts.offset.value()});
     for (auto it = lo; it != hi; ++it) {
-      const PartitionState* st = v.state(e.partition);
+      const PartitionState* st = v.state(c.facts.partition);
       compare(
           *it->second, [&](const Product& p) { return st->find_product(p.sku); },
           [&](const Order& o) { return st->find_order(o.order_id); });
     }
-  }
+  });
+  CHECK_FALSE(source_error.has_value());
   CHECK(v.finish().ok());
   CHECK(compared > 40);
 }
@@ -491,6 +504,46 @@ TEST_CASE("stats count every event once") {
   CHECK(utc_day(0) == "1970-01-01");
   CHECK(utc_day(-1) == "1969-12-31");
   CHECK(utc_day(951'782'400'000) == "2000-02-29");
+
+  // The data directory counts the same as its export.
+  auto dd = DataDirSource::open(s.data);
+  REQUIRE(dd.ok());
+  auto from_dir = collect_stats(*dd.value());
+  REQUIRE(from_dir.ok());
+  CHECK(to_canonical(to_json(from_dir.value())) == to_canonical(to_json(st.value())));
+  dd.value().reset();
+
+  // Lines read in place count as lines decoded in full: the reference decodes every line of a
+  // part of the export, some of them re-spelled (which stats itself must decode).
+  auto t = read_lines(s.export_path);
+  t.resize(3000);
+  for (size_t i = 3; i < t.size(); i += 7) t[i] = respelled(t[i]);
+  const std::string path = s.dir.path() + "/stats-part.jsonl";
+  write_lines(path, t);
+  LogStats reference;
+  {
+    auto part = FileSource::open(path);
+    REQUIRE(part.ok());
+    Envelope e;
+    while (part.value()->next(e).value()) reference.add(e);
+  }
+  CHECK(reference.events == 3000);
+  auto part = FileSource::open(path);
+  REQUIRE(part.ok());
+  auto got = collect_stats(*part.value());
+  REQUIRE(got.ok());
+  CHECK(to_canonical(to_json(got.value())) == to_canonical(to_json(reference)));
+
+  // A line that is no envelope stops stats, named by its line number.
+  t[1500] = "{\"not\":\"an envelope\"}";
+  write_lines(path, t);
+  auto bad = FileSource::open(path);
+  REQUIRE(bad.ok());
+  auto failed = collect_stats(*bad.value());
+  REQUIRE_FALSE(failed.ok());
+  CHECK_MESSAGE(failed.error().message.find(path + " line 1501: not a valid event envelope") !=
+                    std::string::npos,
+                failed.error().message);
 }
 
 namespace {
