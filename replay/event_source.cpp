@@ -267,10 +267,11 @@ std::string FileSource::where() const { return fmt::format("{} line {}", path_, 
 Result<std::unique_ptr<KafkaSource>> KafkaSource::open(const std::string& brokers,
                                                        const std::string& topic,
                                                        std::optional<uint32_t> partitions,
-                                                       SourceRange range) {
+                                                       SourceRange range, int timeout_ms) {
   kafka::Options options;
   options.brokers = brokers;
   options.topic = topic;
+  options.timeout_ms = timeout_ms;
   auto log = KafkaLog::open_reader(partitions, options);
   if (!log) return log.error();
   std::unique_ptr<KafkaSource> s(new KafkaSource());

@@ -161,13 +161,13 @@ class DataDirSource final : public EventSource {
 };
 
 // The Kafka log (topic `topic`, `partitions` partitions), read as a read_committed consumer
-// that writes nothing and fences nobody.
+// that writes nothing and fences nobody. Each broker interaction is bounded by `timeout_ms`.
 class KafkaSource final : public EventSource {
  public:
   static Result<std::unique_ptr<KafkaSource>> open(const std::string& brokers,
                                                    const std::string& topic,
                                                    std::optional<uint32_t> partitions,
-                                                   SourceRange range = {});
+                                                   SourceRange range = {}, int timeout_ms = 10'000);
   ~KafkaSource() override;
   Result<bool> next(Envelope& out) override { return source_->next(out); }
   std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const override {

@@ -28,7 +28,7 @@ int usage() {
       "usage: ordo replay COMMAND SOURCE [options]\n"
       "  SOURCE: --data-dir DIR (a stopped engine's data) | --file EXPORT.jsonl ('-' = stdin)\n"
       "          | --kafka BROKERS [--kafka-topic ordo.events] [--partitions N (checked against\n"
-      "            the topic's count, which is used when not given)]\n"
+      "            the topic's count, which is used when not given)] [--kafka-timeout-ms 10000]\n"
       "  export   [--format jsonl|csv] [--out PATH] [--partition N] [--stream S] [--type T]\n"
       "           [--from-time MS] [--to-time MS] [--from-offset N] [--to-offset N]\n"
       "           (csv without --type writes one {Type}.csv per type into the --out directory)\n"
@@ -118,8 +118,11 @@ std::unique_ptr<EventSource> open_source(const Flags& f, SourceRange range, int&
     exit_code = 2;
     return nullptr;
   }
-  if (!f.get("kafka") && (f.get("partitions") || f.get("kafka-topic"))) {
-    std::fprintf(stderr, "ordo replay: --partitions and --kafka-topic go with --kafka\n");
+  if (!f.get("kafka") &&
+      (f.get("partitions") || f.get("kafka-topic") || f.get("kafka-timeout-ms"))) {
+    std::fprintf(
+        stderr,
+        "ordo replay: --partitions, --kafka-topic and --kafka-timeout-ms go with --kafka\n");
     exit_code = 2;
     return nullptr;
   }
@@ -135,8 +138,15 @@ std::unique_ptr<EventSource> open_source(const Flags& f, SourceRange range, int&
       }
       partitions = static_cast<uint32_t>(v);
     }
+    // The bound on each broker interaction, as `ordo serve --kafka-timeout-ms`: an unreachable
+    // broker is an error within this long.
+    std::optional<int64_t> timeout_ms;
+    if (!int_flag(f, "kafka-timeout-ms", timeout_ms, 100, 600'000)) {
+      exit_code = 2;
+      return nullptr;
+    }
     auto s = KafkaSource::open(*brokers, f.get("kafka-topic").value_or("ordo.events"), partitions,
-                               range);
+                               range, static_cast<int>(timeout_ms.value_or(10'000)));
     if (!s) {
       std::fprintf(stderr, "ordo replay: %s\n", s.error().message.c_str());
       exit_code = 1;
@@ -166,8 +176,8 @@ void print_progress(int64_t n) {
   std::fprintf(stderr, "ordo replay: %lld events read\n", static_cast<long long>(n));
 }
 
-const std::set<std::string> kSourceFlags = {"data-dir", "file", "kafka", "kafka-topic",
-                                            "partitions"};
+const std::set<std::string> kSourceFlags = {"data-dir",    "file",       "kafka",
+                                            "kafka-topic", "partitions", "kafka-timeout-ms"};
 std::set<std::string> with_source(std::set<std::string> s) {
   s.insert(kSourceFlags.begin(), kSourceFlags.end());
   return s;

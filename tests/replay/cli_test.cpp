@@ -257,9 +257,17 @@ TEST_CASE("the ordo replay command") {
   Run rebuild = ordo_replay(dir, fmt::format("rebuild --data-dir '{}'", data));
   CHECK(rebuild.code == 2);
   CHECK(rebuild.err.find("--postgres") != std::string::npos);
-  Run kafka = ordo_replay(dir, "verify --kafka 127.0.0.1:1");
+  Run kafka = ordo_replay(dir, "verify --kafka 127.0.0.1:1 --kafka-timeout-ms 500");
   CHECK(kafka.code == 1);
   CHECK(!kafka.err.empty());
+  Run slow = ordo_replay(dir, "verify --kafka 127.0.0.1:1 --kafka-timeout-ms 99");
+  CHECK(slow.code == 2);
+  CHECK_MESSAGE(
+      slow.err.find("--kafka-timeout-ms must be an integer in 100..600000") != std::string::npos,
+      slow.err);
+  Run no_kafka = ordo_replay(dir, fmt::format("verify --file '{}' --kafka-timeout-ms 500", file));
+  CHECK(no_kafka.code == 2);
+  CHECK(no_kafka.err.find("go with --kafka") != std::string::npos);
   CHECK(ordo_replay(dir, "verify").code == 2);
   CHECK(ordo_replay(dir, fmt::format("verify --file '{}' --data-dir '{}'", file, data)).code == 2);
   CHECK(ordo_replay(dir, "verify --file /nonexistent.jsonl").code == 1);
