@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace ordo::api {
@@ -103,6 +104,16 @@ inline std::optional<int64_t> parse_duration_ms(const std::string& s) {
   int64_t ms = 0;
   if (__builtin_mul_overflow(int64_t(n), per, &ms) || ms > kMaxDurationMs) return std::nullopt;
   return ms;
+}
+
+// The words parse_duration_ms reads back: the largest unit the value is a whole number of.
+inline std::string format_duration_ms(int64_t ms) {
+  for (auto [per, unit] : {std::pair<int64_t, const char*>{86'400'000, "d"},
+                           {3'600'000, "h"},
+                           {60'000, "m"},
+                           {1000, "s"}})
+    if (ms != 0 && ms % per == 0) return std::to_string(ms / per) + unit;
+  return std::to_string(ms) + "ms";
 }
 
 }  // namespace ordo::api

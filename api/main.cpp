@@ -196,6 +196,18 @@ int cmd_serve(const Args& args) {
       bad_flag = fmt::format("--{} must be an integer in {}..{}, not {}", name, lo, hi, *v);
     return n.value_or(fallback);
   };
+  // Duration flags ("15m", "10s", "250ms", plain milliseconds) within their range, reported as
+  // int_flag's are. A bad value reads as the fallback until the report stops the start.
+  auto duration_flag = [&](const char* name, const char* fallback, int64_t lo_ms,
+                           int64_t hi_ms) -> DurationMs {
+    const std::string v = args.get_or(name, fallback);
+    auto ms = parse_duration_ms(v);
+    if (ms && *ms >= lo_ms && *ms <= hi_ms) return DurationMs{*ms};
+    if (bad_flag.empty())
+      bad_flag = fmt::format("bad --{}: {} is not a duration in {}..{} (like 15m, 10s or 250ms)",
+                             name, v, format_duration_ms(lo_ms), format_duration_ms(hi_ms));
+    return DurationMs{*parse_duration_ms(fallback)};
+  };
   // --kafka BROKERS: the events live in Kafka (DESIGN §5); RocksDB keeps state under DIR.
   std::optional<kafka::Options> kafka_options;
   if (auto brokers = args.get("kafka")) {
@@ -227,59 +239,32 @@ int cmd_serve(const Args& args) {
   engine_config.processor.queue_capacity =
       static_cast<size_t>(int_flag("queue-capacity", 8192, 1, 1'000'000));
   engine_config.processor.max_batch = static_cast<size_t>(int_flag("max-batch", 1024, 1, 65'536));
-  auto ttl = parse_duration_ms(args.get_or("reservation-ttl", "15m"));
-  if (!ttl || *ttl <= 0) {
-    std::fprintf(stderr, "ordo serve: bad --reservation-ttl\n");
-    return 2;
-  }
-  engine_config.processor.reservation_ttl = DurationMs{*ttl};
-  // "0" turns it off: an order then waits in payment_pending for its payment for ever.
-  auto payment_timeout = parse_duration_ms(args.get_or("payment-timeout", "1h"));
-  if (!payment_timeout) {
-    std::fprintf(stderr,
-                 "ordo serve: bad --payment-timeout (a duration like 1h, or 0 for never)\n");
-    return 2;
-  }
-  engine_config.processor.payment_timeout = DurationMs{*payment_timeout};
-  auto auto_release = parse_duration_ms(args.get_or("auto-release-after", "7d"));
-  auto flow_wait = parse_duration_ms(args.get_or("flow-wait-timeout", "10s"));
-  if (!auto_release || *auto_release <= 0 || !flow_wait || *flow_wait <= 0 || *flow_wait > 60'000) {
-    std::fprintf(stderr,
-                 "ordo serve: bad --auto-release-after or --flow-wait-timeout (at most 60s)\n");
-    return 2;
-  }
-  engine_config.processor.auto_release_after = DurationMs{*auto_release};
+  engine_config.processor.reservation_ttl =
+      duration_flag("reservation-ttl", "15m", 1, kMaxDurationMs);
+  // 0 turns it off: an order then waits in payment_pending for its payment for ever.
+  engine_config.processor.payment_timeout =
+      duration_flag("payment-timeout", "1h", 0, kMaxDurationMs);
+  engine_config.processor.auto_release_after =
+      duration_flag("auto-release-after", "7d", 1, kMaxDurationMs);
+  const DurationMs flow_wait = duration_flag("flow-wait-timeout", "10s", 1, 60'000);
   // How long a query with Ordo-Min-Position waits for the views to reach it (then 503).
-  auto min_position_wait = parse_duration_ms(args.get_or("min-position-wait", "5s"));
-  if (!min_position_wait || *min_position_wait <= 0 || *min_position_wait > 60'000) {
-    std::fprintf(stderr, "ordo serve: bad --min-position-wait (a duration like 5s, at most 60s)\n");
-    return 2;
-  }
-  auto write_timeout = parse_duration_ms(args.get_or("subscribe-write-timeout", "10s"));
-  if (!write_timeout || *write_timeout <= 0) {
-    std::fprintf(stderr, "ordo serve: bad --subscribe-write-timeout (a duration like 10s)\n");
-    return 2;
-  }
+  const DurationMs min_position_wait = duration_flag("min-position-wait", "5s", 1, 60'000);
+  const DurationMs write_timeout =
+      duration_flag("subscribe-write-timeout", "10s", 1, kMaxDurationMs);
   engine_config.processor.platform_fee_bps = int_flag("platform-fee-bps", 500, 0, kMaxFeeBps);
   // Slow clients: a request must arrive whole within --read-timeout of its first byte; a
   // keep-alive connection may wait --idle-timeout for the next one.
-  auto read_timeout = parse_duration_ms(args.get_or("read-timeout", "10s"));
-  auto idle_timeout = parse_duration_ms(args.get_or("idle-timeout", "60s"));
-  if (!read_timeout || *read_timeout <= 0 || !idle_timeout || *idle_timeout <= 0) {
-    std::fprintf(stderr, "ordo serve: bad --read-timeout or --idle-timeout\n");
-    return 2;
-  }
-  server.read_timeout = std::chrono::milliseconds(*read_timeout);
+  server.read_timeout =
+      std::chrono::milliseconds(duration_flag("read-timeout", "10s", 1, kMaxDurationMs).value());
+  server.idle_timeout =
+      std::chrono::milliseconds(duration_flag("idle-timeout", "60s", 1, kMaxDurationMs).value());
   server.max_connections_per_client =
       static_cast<size_t>(int_flag("max-connections-per-client", 0, 0, 1'000'000));
   server.max_connections = static_cast<size_t>(int_flag("max-connections", 4096, 1, 1'000'000));
   // HTTPS: --tls-cert and --tls-key (PEM files). Without them, plain HTTP.
   server.tls_cert_file = args.get_or("tls-cert", "");
   server.tls_key_file = args.get_or("tls-key", "");
-  server.idle_timeout = std::chrono::milliseconds(*idle_timeout);
 
-  std::error_code ec;
-  std::filesystem::create_directories(*data_dir, ec);
   AppConfig app_config;
   // Requests per second per token, with a burst of twice that; 0 (the default) is off.
   const std::string rate = args.get_or("rate-limit", "0");
@@ -301,22 +286,28 @@ int cmd_serve(const Args& args) {
       static_cast<size_t>(int_flag("max-subscriptions-per-caller", 16, 1, 100'000));
   app_config.live.queue_limit =
       static_cast<size_t>(int_flag("subscribe-queue-limit", 1000, 1, 1'000'000));
-  app_config.live.write_timeout = std::chrono::milliseconds(*write_timeout);
+  app_config.live.write_timeout = std::chrono::milliseconds(write_timeout.value());
   // GET queries on the views: how many may wait for or run on the query pool at once.
   app_config.max_pending_queries =
       static_cast<size_t>(int_flag("max-pending-queries", 64, 1, 100'000));
+  // With --jwt-previous-secret-file: how long the previous secret keeps working (below).
+  std::optional<DurationMs> previous_grace;
+  if (args.get("jwt-previous-secret-file"))
+    previous_grace = duration_flag("jwt-previous-secret-grace", "24h", 1, kMaxDurationMs);
   if (!bad_flag.empty()) {
     std::fprintf(stderr, "ordo serve: %s\n", bad_flag.c_str());
     return 2;
   }
+  std::error_code ec;
+  std::filesystem::create_directories(*data_dir, ec);
   auto secret = token_secret(args);
   if (!secret) {
     std::fprintf(stderr, "ordo serve: %s\n", secret.error().message.c_str());
     return 1;
   }
   app_config.jwt_secrets.push_back(*secret);
-  app_config.flow_wait_timeout = std::chrono::milliseconds(*flow_wait);
-  app_config.min_position_timeout = std::chrono::milliseconds(*min_position_wait);
+  app_config.flow_wait_timeout = std::chrono::milliseconds(flow_wait.value());
+  app_config.min_position_timeout = std::chrono::milliseconds(min_position_wait.value());
   // A stop lets the requests in hand finish: one waiting for a flow, or a query on the
   // views, may take this long. (Waits for Ordo-Min-Position end at the stop.)
   server.drain_timeout = std::max(app_config.flow_wait_timeout, app_config.query_timeout) +
@@ -337,7 +328,6 @@ int cmd_serve(const Args& args) {
     }
     app_config.webhook_secrets.push_back(env);
   }
-  std::optional<int64_t> previous_grace_ms;  // with --jwt-previous-secret-file
   if (auto prev = args.get("jwt-previous-secret-file")) {
     auto s = read_secret_file(*prev);
     if (!s) {
@@ -350,12 +340,6 @@ int cmd_serve(const Args& args) {
     // rotated out must not stay valid for as long as nobody restarts the server. The grace
     // counts from the first start with this previous secret (recorded in the data
     // directory), so neither a restart nor a crash loop lengthens it.
-    auto ms = parse_duration_ms(args.get_or("jwt-previous-secret-grace", "24h"));
-    if (!ms || *ms <= 0) {
-      std::fprintf(stderr, "ordo serve: bad --jwt-previous-secret-grace (a duration like 24h)\n");
-      return 2;
-    }
-    previous_grace_ms = *ms;
   }
 
   // Signals are taken by sigwait on this thread; every other thread blocks them.
@@ -379,7 +363,7 @@ int cmd_serve(const Args& args) {
   }
   // Recorded once the engine holds the data directory's lock: a second server started on it
   // by mistake exits above without touching the record.
-  if (previous_grace_ms) {
+  if (previous_grace) {
     const int64_t now_ms = clock.now().value();
     auto since = previous_secret_first_seen(*data_dir + "/jwt-previous.since",
                                             app_config.jwt_secrets.back(), now_ms);
@@ -387,7 +371,7 @@ int cmd_serve(const Args& args) {
       std::fprintf(stderr, "ordo serve: %s\n", since.error().message.c_str());
       return 1;
     }
-    app_config.previous_secrets_until_ms = since.value() + *previous_grace_ms;
+    app_config.previous_secrets_until_ms = since.value() + previous_grace->value();
     std::fprintf(stderr,
                  "ordo serve: the previous JWT secret is accepted until %s "
                  "(--jwt-previous-secret-grace, from its first use at %s)%s\n",

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+using ordo::api::format_duration_ms;
 using ordo::api::parse_duration_ms;
 
 TEST_CASE("durations on the command line: units, zero, and refusals instead of overflow") {
@@ -48,4 +49,17 @@ TEST_CASE("flags: the first one given that the command does not know") {
   REQUIRE(args.parse(5, const_cast<char**>(argv), 2, error));
   CHECK(args.unknown({"data-dir", "partitions"}) == "partition");
   CHECK(args.unknown({"data-dir", "partition"}).empty());
+}
+
+TEST_CASE("a duration is written in the largest unit it is a whole number of, and reads back") {
+  CHECK(format_duration_ms(0) == "0ms");
+  CHECK(format_duration_ms(1) == "1ms");
+  CHECK(format_duration_ms(1500) == "1500ms");
+  CHECK(format_duration_ms(60'000) == "1m");
+  CHECK(format_duration_ms(90'000) == "90s");
+  CHECK(format_duration_ms(3'600'000) == "1h");
+  CHECK(format_duration_ms(ordo::api::kMaxDurationMs) == "3650d");
+  for (int64_t ms : {int64_t{0}, int64_t{7}, int64_t{61'000}, int64_t{86'400'000} * 2 + 1000,
+                     ordo::api::kMaxDurationMs})
+    CHECK(parse_duration_ms(format_duration_ms(ms)) == ms);
 }
