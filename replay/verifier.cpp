@@ -113,12 +113,6 @@ int64_t version_after(const PartitionState& s, const Event& ev) {
 
 }  // namespace
 
-void Verifier::add(const Envelope& e) {
-  if (!accepts(e.partition)) return;
-  const auto ev = decode_event(e.type, e.schema_version, e.payload);
-  add(facts_of(e, ev), ev);
-}
-
 void Verifier::add(const EventFacts& e, const Result<Event>& ev) {
   Part& pt = part(e.partition);
   if (!pt.verdict.ok || pt.closed) return;

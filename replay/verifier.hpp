@@ -51,8 +51,7 @@ class Verifier {
   // Products touched by one command before their list is first compacted.
   static constexpr size_t kTouchedCompactAt = 512;
 
-  void add(const Envelope& e);
-  // The same for an event already read and checked by check_lines().
+  // An event read and checked by check_lines() (for_each_checked hands them over).
   void add(const EventFacts& e, const Result<Event>& ev);
   // Stops folding partition `p` (state-at cuts a partition at an offset or a time); later
   // events of `p` are ignored.
@@ -114,7 +113,8 @@ struct VerifyOptions {
 // and its payload decoded by check_lines() on `check_threads` workers (CheckPipeline), then
 // handed to `each` in source order on the calling thread. Returns why the source could not be
 // read to its end (a line that is no envelope, named by its line in a file; a read error),
-// with the last position handed on; nothing when it was read to its end.
+// with the last position handed on; nothing when it was read to its end. A CheckedLine (its
+// views, its event) is valid only during its call: the batch behind it is then reused.
 std::optional<std::string> for_each_checked(EventSource& source, const VerifyOptions& options,
                                             const Progress& progress,
                                             const std::function<void(const CheckedLine&)>& each);

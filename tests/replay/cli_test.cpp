@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 
@@ -257,9 +258,12 @@ TEST_CASE("the ordo replay command") {
   Run rebuild = ordo_replay(dir, fmt::format("rebuild --data-dir '{}'", data));
   CHECK(rebuild.code == 2);
   CHECK(rebuild.err.find("--postgres") != std::string::npos);
+  const auto kafka_started = std::chrono::steady_clock::now();
   Run kafka = ordo_replay(dir, "verify --kafka 127.0.0.1:1 --kafka-timeout-ms 500");
   CHECK(kafka.code == 1);
   CHECK(!kafka.err.empty());
+  // The bound given, not the default 10 s (an upper bound, with room for a slow machine).
+  CHECK(std::chrono::steady_clock::now() - kafka_started < std::chrono::seconds(8));
   Run slow = ordo_replay(dir, "verify --kafka 127.0.0.1:1 --kafka-timeout-ms 99");
   CHECK(slow.code == 2);
   CHECK_MESSAGE(

@@ -513,37 +513,78 @@ TEST_CASE("stats count every event once") {
   CHECK(to_canonical(to_json(from_dir.value())) == to_canonical(to_json(st.value())));
   dd.value().reset();
 
-  // Lines read in place count as lines decoded in full: the reference decodes every line of a
-  // part of the export, some of them re-spelled (which stats itself must decode).
+  // Lines read in place count as lines decoded in full. The reference decodes every line of a
+  // part of the export and counts on its own; some lines are re-spelled, their envelope or
+  // only their payload (stats itself must decode those).
   auto t = read_lines(s.export_path);
-  t.resize(3000);
-  for (size_t i = 3; i < t.size(); i += 7) t[i] = respelled(t[i]);
-  const std::string path = s.dir.path() + "/stats-part.jsonl";
-  write_lines(path, t);
-  LogStats reference;
-  {
-    auto part = FileSource::open(path);
-    REQUIRE(part.ok());
-    Envelope e;
-    while (part.value()->next(e).value()) reference.add(e);
+  std::vector<std::string> part_lines(t.begin(), t.begin() + 3000);
+  for (size_t i = 3; i < part_lines.size(); i += 7) part_lines[i] = respelled(part_lines[i]);
+  for (size_t i = 5; i < part_lines.size(); i += 11) {
+    if (i % 7 == 3) continue;  // re-spelled above
+    const auto at = part_lines[i].find("\"payload\":{");
+    REQUIRE(at != std::string::npos);
+    part_lines[i].insert(at + 11, " ");
+    REQUIRE(decode_envelope(part_lines[i]).ok());
   }
-  CHECK(reference.events == 3000);
+  const std::string path = s.dir.path() + "/stats-part.jsonl";
+  write_lines(path, part_lines);
+  std::map<std::string, int64_t, std::less<>> types, days;
+  std::map<uint32_t, LogStats::Partition> parts;
+  for (const auto& line : part_lines) {
+    auto e = decode_envelope(line);
+    REQUIRE(e.ok());
+    ++types[e->type];
+    ++days[utc_day(e->occurred_at.value())];
+    auto& p = parts[e->partition.value()];
+    if (p.events++ == 0) p.first_offset = e->offset.value();
+    p.last_offset = e->offset.value();
+  }
   auto part = FileSource::open(path);
   REQUIRE(part.ok());
   auto got = collect_stats(*part.value());
   REQUIRE(got.ok());
-  CHECK(to_canonical(to_json(got.value())) == to_canonical(to_json(reference)));
+  CHECK(got->events == 3000);
+  CHECK(got->by_type == types);
+  CHECK(std::map<std::string, int64_t, std::less<>>(got->by_day.begin(), got->by_day.end()) ==
+        days);
+  REQUIRE(got->by_partition.size() == parts.size());
+  for (const auto& [id, p] : parts) {
+    CAPTURE(id);
+    CHECK(got->by_partition.at(id).events == p.events);
+    CHECK(got->by_partition.at(id).first_offset == p.first_offset);
+    CHECK(got->by_partition.at(id).last_offset == p.last_offset);
+  }
 
-  // A line that is no envelope stops stats, named by its line number.
-  t[1500] = "{\"not\":\"an envelope\"}";
+  // A line that is no envelope stops stats, named by its line number (far past the first
+  // block the file is read in).
+  const size_t bad_at = t.size() / 2 + 3;
+  t[bad_at] = "{\"not\":\"an envelope\"}";
   write_lines(path, t);
   auto bad = FileSource::open(path);
   REQUIRE(bad.ok());
   auto failed = collect_stats(*bad.value());
   REQUIRE_FALSE(failed.ok());
-  CHECK_MESSAGE(failed.error().message.find(path + " line 1501: not a valid event envelope") !=
-                    std::string::npos,
+  CHECK_MESSAGE(failed.error().message.starts_with(
+                    fmt::format("{} line {}: not a valid event envelope", path, bad_at + 1)),
                 failed.error().message);
+}
+
+TEST_CASE("stats count each event on its UTC day, across midnights and before 1970") {
+  LogStats st;
+  std::map<std::string, int64_t> days;
+  int64_t offset = 0;
+  for (int64_t ms : {int64_t{-86'400'001}, int64_t{-86'400'000}, int64_t{-1}, int64_t{0},
+                     int64_t{86'399'999}, int64_t{86'400'000}, int64_t{-1}, int64_t{0},
+                     int64_t{1'700'000'000'000}, int64_t{86'400'000}, int64_t{86'400'000}}) {
+    st.add(0, offset++, ms, "OrderPlaced");
+    ++days[utc_day(ms)];
+  }
+  CHECK(st.by_day == days);
+  CHECK(st.by_day.at("1969-12-30") == 1);
+  CHECK(st.by_day.at("1969-12-31") == 3);
+  CHECK(st.by_day.at("1970-01-01") == 3);
+  CHECK(st.by_day.at("1970-01-02") == 3);
+  CHECK(st.by_type.at("OrderPlaced") == 11);
 }
 
 namespace {
