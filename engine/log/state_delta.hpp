@@ -9,7 +9,7 @@
 
 namespace ordo {
 
-enum class StateColumn { state, idempotency, timers, meta };
+enum class StateColumn { state, idempotency, meta };
 
 struct KvWrite {
   StateColumn column;

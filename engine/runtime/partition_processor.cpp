@@ -54,9 +54,8 @@ PartitionProcessor::~PartitionProcessor() { stop(); }
 
 Status PartitionProcessor::recover() {
   PartitionState loaded;
-  std::vector<TimerEntry> stored_timers;  // older data directories kept timers; now derived
   Offset applied{-1};
-  if (auto s = store_.load_partition(id_, loaded, stored_timers, applied); !s) return s;
+  if (auto s = store_.load_partition(id_, loaded, applied); !s) return s;
   auto tail = log_.tail(id_);
   if (!tail) return tail.error();
   if (applied.value() > tail->last_offset.value())

@@ -103,8 +103,6 @@ rocksdb::ColumnFamilyHandle* RocksDb::cf(StateColumn c) {
       return cf(Cf::state);
     case StateColumn::idempotency:
       return cf(Cf::idempotency);
-    case StateColumn::timers:
-      return cf(Cf::timers);
     case StateColumn::meta:
       return cf(Cf::meta);
   }

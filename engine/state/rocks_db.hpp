@@ -1,7 +1,7 @@
 #pragma once
 // One RocksDB instance holds everything the embedded engine keeps: the log, the stream
-// index, aggregate state, idempotency records, timers and metadata, each in its own column
-// family, so a group commit can write all of them in one WriteBatch.
+// index, aggregate state, idempotency records and metadata, each in its own column family, so
+// a group commit can write all of them in one WriteBatch.
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 
@@ -18,6 +18,9 @@
 
 namespace ordo {
 
+// `timers` is retired: timers are derived from the orders' snapshots on recovery, and nothing
+// writes or reads it. It stays because RocksDB opens a directory with every column family it
+// has, and older data directories have it.
 enum class Cf { log, stream_index, state, idempotency, timers, meta, count_ };
 
 // In Cf::meta: the Kafka topic of a data directory whose log is in Kafka. A directory

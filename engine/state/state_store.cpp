@@ -46,13 +46,6 @@ std::string provider_event_key(PartitionId p, const std::string& id) {
   return partition_prefix(p) + "v" + id;
 }
 
-std::string timer_key(PartitionId p, const TimerEntry& t) {
-  std::string k = partition_prefix(p);
-  append_be64(k, static_cast<uint64_t>(t.due.value()));
-  k += t.order_id.value();
-  return k;
-}
-
 std::string applied_key(PartitionId p) { return "applied/" + partition_prefix(p); }
 
 int64_t num(const Json& o, std::string_view k, bool& ok) {
@@ -169,12 +162,6 @@ void StateStore::put_provider_event(StateDelta& d, PartitionId p, const std::str
   d.put(StateColumn::state, provider_event_key(p, id), payment.value());
 }
 
-void StateStore::put_timer(StateDelta& d, PartitionId p, const TimerEntry& t) {
-  d.put(StateColumn::timers, timer_key(p, t), "");
-}
-void StateStore::erase_timer(StateDelta& d, PartitionId p, const TimerEntry& t) {
-  d.erase(StateColumn::timers, timer_key(p, t));
-}
 void StateStore::put_applied(StateDelta& d, PartitionId p, Offset applied) {
   d.put(StateColumn::meta, applied_key(p), std::to_string(applied.value()));
 }
@@ -228,8 +215,7 @@ Status StateStore::settle_idempotency(const std::string& scoped_key, int status,
   return db_.write_sync(batch);
 }
 
-Status StateStore::load_partition(PartitionId p, PartitionState& state,
-                                  std::vector<TimerEntry>& timers, Offset& applied) {
+Status StateStore::load_partition(PartitionId p, PartitionState& state, Offset& applied) {
   const std::string prefix = partition_prefix(p);
   bool has_state = false;
   {
@@ -343,17 +329,6 @@ Status StateStore::load_partition(PartitionId p, PartitionState& state,
       } else {
         return Error{"unknown state record kind"};
       }
-    }
-    if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
-  }
-  {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::timers)));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (it->key().size() < 12) return Error{"corrupt timer key"};
-      TimestampMs due{static_cast<int64_t>(read_be64(it->key().data() + 4))};
-      timers.push_back(
-          TimerEntry{due, OrderId{std::string(it->key().data() + 12, it->key().size() - 12)}});
     }
     if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
   }

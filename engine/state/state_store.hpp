@@ -1,5 +1,6 @@
 #pragma once
-// Aggregate state, idempotency records and timers in RocksDB. Writes go through a
+// Aggregate state and idempotency records in RocksDB. (Reservation and payment timers are
+// not stored: recovery derives them from the orders' snapshots.) Writes go through a
 // StateDelta so they commit atomically with the events that caused them; reads happen at
 // start-up (recovery) and for idempotency look-ups.
 #include <optional>
@@ -14,12 +15,6 @@
 #include "engine/state/rocks_db.hpp"
 
 namespace ordo {
-
-struct TimerEntry {
-  TimestampMs due;
-  OrderId order_id;
-  friend auto operator<=>(const TimerEntry&, const TimerEntry&) = default;
-};
 
 // A stored command response, replayed for a retried Idempotency-Key.
 struct IdempotencyRecord {
@@ -47,9 +42,8 @@ class StateStore {
  public:
   explicit StateStore(RocksDb& db) : db_(db) {}
 
-  // Loads every aggregate and timer of partition `p`, and the position the state reflects.
-  Status load_partition(PartitionId p, PartitionState& state, std::vector<TimerEntry>& timers,
-                        Offset& applied);
+  // Loads every aggregate of partition `p`, and the position the state reflects.
+  Status load_partition(PartitionId p, PartitionState& state, Offset& applied);
 
   // RocksDb::resume(): lets writes work again after a failed one, when the cause has gone.
   Status resume_writes() { return db_.resume(); }
@@ -74,8 +68,6 @@ class StateStore {
                           int64_t balance);
   static void put_provider_event(StateDelta& d, PartitionId p, const std::string& id,
                                  const PaymentId& payment);
-  static void put_timer(StateDelta& d, PartitionId p, const TimerEntry& t);
-  static void erase_timer(StateDelta& d, PartitionId p, const TimerEntry& t);
   static void put_idempotency(StateDelta& d, const std::string& scoped_key,
                               const IdempotencyRecord& r);
   // A stored idempotency record (put_idempotency's value), or why the bytes are not one.

@@ -158,14 +158,13 @@ void check_same_order(const Order& a, const Order& b) {
 
 struct Loaded {
   PartitionState state;
-  std::vector<TimerEntry> timers;
   Offset applied{-99};
 };
 
 Loaded load(RocksDb& db, PartitionId p) {
   StateStore store(db);
   Loaded out;
-  auto s = store.load_partition(p, out.state, out.timers, out.applied);
+  auto s = store.load_partition(p, out.state, out.applied);
   REQUIRE_MESSAGE(s.ok(), s.message());
   return out;
 }
@@ -196,14 +195,14 @@ TEST_CASE("a corrupt stored balance or applied position is an error on load, not
   StateStore store(*s.db);
   Loaded out;
   corrupt(Cf::state, "42", "42x");
-  auto st = store.load_partition(kP0, out.state, out.timers, out.applied);
+  auto st = store.load_partition(kP0, out.state, out.applied);
   REQUIRE_FALSE(st.ok());
   CHECK(st.message().find("corrupt balance") != std::string::npos);
 
   corrupt(Cf::state, "42x", "42");
   corrupt(Cf::meta, "7", "seven");
   Loaded again;
-  st = store.load_partition(kP0, again.state, again.timers, again.applied);
+  st = store.load_partition(kP0, again.state, again.applied);
   REQUIRE_FALSE(st.ok());
   CHECK(st.message().find("corrupt applied position") != std::string::npos);
 
@@ -279,13 +278,13 @@ TEST_CASE("state without its applied position is an error on load (an incomplete
   REQUIRE(s.db->write_sync(batch).ok());
   StateStore store(*s.db);
   Loaded out;
-  auto st = store.load_partition(kP0, out.state, out.timers, out.applied);
+  auto st = store.load_partition(kP0, out.state, out.applied);
   REQUIRE_FALSE(st.ok());
   CHECK(st.message() ==
         "partition 0 has state but no applied position: the data directory is incomplete");
   // Another partition, with neither, is a fresh one.
   Loaded fresh;
-  CHECK(store.load_partition(kP1, fresh.state, fresh.timers, fresh.applied).ok());
+  CHECK(store.load_partition(kP1, fresh.state, fresh.applied).ok());
   CHECK(fresh.applied == Offset{-1});
 }
 
@@ -632,8 +631,6 @@ TEST_CASE("state written through an append's delta loads back") {
   Storage s;
   const Product product = sample_product();
   const Order order = sample_order();
-  const TimerEntry timer{TimestampMs{1'700'000'900'000}, OrderId{"o1"}};
-  const TimerEntry timer2{TimestampMs{1'700'000'000'500}, OrderId{"o2"}};
   bool built = false;
   s.append(kP0, {event(kP0, "sku-1", 1), event(kP0, "sku-1", 2)},
            [&](std::span<const Envelope> evs, StateDelta& d) {
@@ -645,8 +642,6 @@ TEST_CASE("state written through an append's delta loads back") {
              CHECK(evs[1].offset.value() == 1);
              StateStore::put_product(d, kP0, product);
              StateStore::put_order(d, kP0, order);
-             StateStore::put_timer(d, kP0, timer);
-             StateStore::put_timer(d, kP0, timer2);
              StateStore::put_applied(d, kP0, evs.back().offset);
            });
   CHECK(built);
@@ -657,24 +652,19 @@ TEST_CASE("state written through an append's delta loads back") {
   check_same_product(l.state.products.at(Sku{"sku-1"}), product);
   REQUIRE(l.state.orders.size() == 1u);
   check_same_order(l.state.orders.at(OrderId{"o1"}), order);
-  REQUIRE(l.timers.size() == 2u);
-  CHECK(l.timers[0] == timer2);  // in due order
-  CHECK(l.timers[1] == timer);
 
   // Another partition sees none of it.
   Loaded other = load(*s.db, kP1);
   CHECK(other.state.products.empty());
   CHECK(other.state.orders.empty());
-  CHECK(other.timers.empty());
   CHECK(other.applied.value() == -1);
 
-  // A later delta overwrites and erases, and survives a reopen.
+  // A later delta overwrites, and survives a reopen.
   Product restocked = product;
   restocked.on_hand = Quantity{50};
   restocked.version = 3;
   s.append(kP0, {event(kP0, "sku-1", 3)}, [&](std::span<const Envelope> evs, StateDelta& d) {
     StateStore::put_product(d, kP0, restocked);
-    StateStore::erase_timer(d, kP0, timer);
     StateStore::put_applied(d, kP0, evs.back().offset);
   });
   s.close();
@@ -682,8 +672,6 @@ TEST_CASE("state written through an append's delta loads back") {
   l = load(*s.db, kP0);
   CHECK(l.applied.value() == 2);
   check_same_product(l.state.products.at(Sku{"sku-1"}), restocked);
-  REQUIRE(l.timers.size() == 1u);
-  CHECK(l.timers[0] == timer2);
 }
 
 TEST_CASE("idempotency records round-trip") {
