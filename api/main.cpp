@@ -204,8 +204,9 @@ int cmd_serve(const Args& args) {
     auto ms = parse_duration_ms(v);
     if (ms && *ms >= lo_ms && *ms <= hi_ms) return DurationMs{*ms};
     if (bad_flag.empty())
-      bad_flag = fmt::format("bad --{}: {} is not a duration in {}..{} (like 15m, 10s or 250ms)",
-                             name, v, format_duration_ms(lo_ms), format_duration_ms(hi_ms));
+      bad_flag =
+          fmt::format("bad --{}: {} is not a duration in {}..{} (like {}, the default)", name, v,
+                      format_duration_ms(lo_ms), format_duration_ms(hi_ms), fallback);
     return DurationMs{*parse_duration_ms(fallback)};
   };
   // --kafka BROKERS: the events live in Kafka (DESIGN §5); RocksDB keeps state under DIR.

@@ -163,7 +163,7 @@ TEST_CASE("serve refuses a flag it cannot take as written, instead of guessing")
       {{"--views-schema", "v"}, "--views-schema needs --postgres"},
       {{"--min-position-wait", "1s"}, "--min-position-wait needs --postgres"},
       {{"--postgres", "host=127.0.0.1 port=1", "--min-position-wait", "61s"},
-       "bad --min-position-wait: 61s is not a duration in 1ms..1m (like 15m, 10s or 250ms)"},
+       "bad --min-position-wait: 61s is not a duration in 1ms..1m (like 5s, the default)"},
       {{"--postgres", "host=127.0.0.1 port=1", "--min-position-wait", "0s"},
        "bad --min-position-wait"},
       {{"--jwt-previous-secret-grace", "1h"},
@@ -189,6 +189,17 @@ TEST_CASE("serve refuses a flag it cannot take as written, instead of guessing")
   }
   // Nothing was made for the mistyped secret file.
   CHECK_FALSE(std::filesystem::exists(dir.path() + "/typo.secret"));
+  // Nor a data directory (or the secret the server makes in it) for a refused flag.
+  const std::string fresh = dir.path() + "/not-made";
+  CliRun refused = run_ordo(dir, fmt::format("serve --data-dir '{}' --idle-timeout 0", fresh));
+  CHECK(refused.code == 2);
+  CHECK_MESSAGE(refused.err.find("bad --idle-timeout: 0 is not a duration in 1ms..3650d") !=
+                    std::string::npos,
+                refused.err);
+  CHECK_FALSE(std::filesystem::exists(fresh));
+  refused = run_ordo(dir, fmt::format("serve --data-dir '{}' --rate-limit inf", fresh));
+  CHECK(refused.code == 2);
+  CHECK_FALSE(std::filesystem::exists(fresh));
 }
 
 TEST_CASE("a secret file other users can read is named in a warning at start-up") {
