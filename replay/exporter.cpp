@@ -7,7 +7,6 @@
 #include <map>
 #include <memory>
 
-#include "engine/log/canonical_text.hpp"
 #include "engine/log/envelope_view.hpp"
 #include "replay/csv.hpp"
 #include "replay/line_check.hpp"
@@ -81,44 +80,31 @@ bool safe_type_name(std::string_view t) {
 Result<ExportSummary> export_jsonl(EventSource& source, const EventFilter& filter, Output& out,
                                    const Progress& progress) {
   ExportSummary sum;
-  LineBatch b;
-  CanonicalText payload;
   std::string line;
-  int64_t file_lines = 0;  // lines of a file's blocks read before this one, for messages
-  auto write = [&](std::string_view text) {
+  auto write = [&](std::string_view text) -> Status {
     ++sum.written;
-    return std::fwrite(text.data(), 1, text.size(), out.file()) == text.size() &&
-           std::fputc('\n', out.file()) != EOF;
+    if (std::fwrite(text.data(), 1, text.size(), out.file()) == text.size() &&
+        std::fputc('\n', out.file()) != EOF)
+      return {};
+    return Error{"write failed: " + std::string(std::strerror(errno))};
   };
-  for (;;) {
-    b.clear();
-    auto r = source.next_lines(b, kExportBatchLines);
-    if (!r) return Error{r.error().message};
-    if (!r.value()) break;
-    const int64_t block_lines = b.block ? b.split_block() : 0;
-    for (const auto& l : b.lines) {
-      if (++sum.read % kProgressEvery == 0 && progress) progress(sum.read);
-      const std::string_view text = b.text(l);
-      bool ok = true;
-      if (auto v = view_canonical_envelope(text);
-          v && stored_where_it_claims(l, v->partition, v->offset) && payload.read(v->payload)) {
-        if (filter.matches(v->partition, v->offset, v->occurred_at, v->type, v->stream))
-          ok = write(text);
-      } else {
-        auto e = decode_stored_line(l, text);
-        if (!e)
-          return Error{l.line_no > 0 ? fmt::format("{} line {}: {}", b.origin,
-                                                   file_lines + l.line_no, e.error().message)
-                                     : e.error().message};
-        if (filter.matches(e.value())) {
-          line = encode_envelope(e.value());
-          ok = write(line);
-        }
-      }
-      if (!ok) return Error{"write failed: " + std::string(std::strerror(errno))};
-    }
-    file_lines += block_lines;
-  }
+  auto read = [&] {
+    if (++sum.read % kProgressEvery == 0 && progress) progress(sum.read);
+  };
+  auto copied = read_stored_lines(
+      source, kExportBatchLines,
+      [&](const EnvelopeView& v, std::string_view text) -> Status {
+        read();
+        if (!filter.matches(v.partition, v.offset, v.occurred_at, v.type, v.stream)) return {};
+        return write(text);
+      },
+      [&](const Envelope& e) -> Status {
+        read();
+        if (!filter.matches(e)) return {};
+        line = encode_envelope(e);
+        return write(line);
+      });
+  if (!copied) return Error{copied.message()};
   if (auto s = out.close(); !s) return Error{s.message()};
   return sum;
 }

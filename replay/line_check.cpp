@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include "engine/log/canonical_text.hpp"
 #include "engine/log/envelope_view.hpp"
 #include "engine/log/event_codec.hpp"
 
@@ -34,6 +35,39 @@ bool check_in_place(const LineBatch::Line& l, std::string_view text, CheckedLine
 }
 
 }  // namespace
+
+Status read_stored_lines(
+    EventSource& source, size_t batch_lines,
+    const std::function<Status(const EnvelopeView&, std::string_view)>& in_place,
+    const std::function<Status(const Envelope&)>& decoded) {
+  LineBatch b;
+  CanonicalText payload;
+  int64_t file_lines = 0;  // lines of a file's blocks read before this one, for messages
+  for (;;) {
+    b.clear();
+    auto r = source.next_lines(b, batch_lines);
+    if (!r) return Error{r.error().message};
+    if (!r.value()) return {};
+    const int64_t block_lines = b.block ? b.split_block() : 0;
+    for (const auto& l : b.lines) {
+      const std::string_view text = b.text(l);
+      Status s;
+      if (auto v = view_canonical_envelope(text);
+          v && stored_where_it_claims(l, v->partition, v->offset) && payload.read(v->payload)) {
+        s = in_place(*v, text);
+      } else {
+        auto e = decode_stored_line(l, text);
+        if (!e)
+          return Error{l.line_no > 0 ? fmt::format("{} line {}: {}", b.origin,
+                                                   file_lines + l.line_no, e.error().message)
+                                     : e.error().message};
+        s = decoded(e.value());
+      }
+      if (!s) return s;
+    }
+    file_lines += block_lines;
+  }
+}
 
 Result<Envelope> decode_stored_line(const LineBatch::Line& l, std::string_view text) {
   auto e = decode_envelope(text);

@@ -5,6 +5,7 @@
 // line, or one whose hash does not match in place, is decoded in full and judged on its
 // decoded form, so the verdict is the same as decoding every line would give.
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 
 #include "engine/domain/events.hpp"
 #include "engine/log/envelope.hpp"
+#include "engine/log/envelope_view.hpp"
 #include "engine/log/result.hpp"
 #include "replay/event_source.hpp"
 
@@ -61,6 +63,17 @@ inline bool stored_where_it_claims(const LineBatch::Line& l, int64_t partition, 
 // check that a log stored it where it claims to be; the error is worded as verify reports it
 // (a file's line still lacks the "PATH line N: " the caller prefixes).
 Result<Envelope> decode_stored_line(const LineBatch::Line& l, std::string_view text);
+
+// The read export and stats share: `source`'s stored lines in batches of `batch_lines`. A line
+// that is canonical (its envelope read in place, its payload accepted by CanonicalText, a
+// log's line stored where it claims) goes to `in_place` with its text; any other line is
+// decoded in full and goes to `decoded`. No hash is checked. Stops at the first line that is
+// no envelope (its error names the line, in a file "PATH line N: …"), at the source's error,
+// or at a callback's error, and returns it.
+Status read_stored_lines(
+    EventSource& source, size_t batch_lines,
+    const std::function<Status(const EnvelopeView&, std::string_view)>& in_place,
+    const std::function<Status(const Envelope&)>& decoded);
 
 // Checks `b.batch` into `b.events` (and `b.decoded`, `b.error`), replacing what they held;
 // their buffers are kept, so a batch can be refilled and checked again without allocating.

@@ -2,7 +2,6 @@
 
 #include <fmt/core.h>
 
-#include "engine/log/canonical_text.hpp"
 #include "engine/log/envelope_view.hpp"
 #include "replay/line_check.hpp"
 
@@ -50,32 +49,21 @@ Result<LogStats> collect_stats(EventSource& source, const Progress& progress) {
   // envelope's members (its payload only checked to be canonical JSON); any other line is
   // decoded in full, so the lines accepted are the ones decoding every line would accept.
   LogStats s;
-  LineBatch b;
-  CanonicalText payload;
-  int64_t file_lines = 0;  // lines of a file's blocks read before this one, for messages
-  for (;;) {
-    b.clear();
-    auto r = source.next_lines(b, kStatsBatchLines);
-    if (!r) return Error{r.error().message};
-    if (!r.value()) break;
-    const int64_t block_lines = b.block ? b.split_block() : 0;
-    for (const auto& l : b.lines) {
-      const std::string_view text = b.text(l);
-      if (auto v = view_canonical_envelope(text);
-          v && stored_where_it_claims(l, v->partition, v->offset) && payload.read(v->payload)) {
-        s.add(v->partition, v->offset, v->occurred_at, v->type);
-      } else {
-        auto e = decode_stored_line(l, text);
-        if (!e)
-          return Error{l.line_no > 0 ? fmt::format("{} line {}: {}", b.origin,
-                                                   file_lines + l.line_no, e.error().message)
-                                     : e.error().message};
-        s.add(e.value());
-      }
-      if (s.events % kProgressEvery == 0 && progress) progress(s.events);
-    }
-    file_lines += block_lines;
-  }
+  auto counted = [&] {
+    if (s.events % kProgressEvery == 0 && progress) progress(s.events);
+    return Status{};
+  };
+  auto read = read_stored_lines(
+      source, kStatsBatchLines,
+      [&](const EnvelopeView& v, std::string_view) {
+        s.add(v.partition, v.offset, v.occurred_at, v.type);
+        return counted();
+      },
+      [&](const Envelope& e) {
+        s.add(e);
+        return counted();
+      });
+  if (!read) return Error{read.message()};
   return s;
 }
 
