@@ -256,9 +256,13 @@ Result<bool> FileSource::next_lines(LineBatch& out, size_t max) {
       out.bytes.resize(cut);
       break;
     }
+    // The block's first line has no end in sight: named as next() names it.
     if (out.bytes.size() > kMaxLineBytes)
-      return Error{fmt::format("{}: a line longer than {} bytes", path_, kMaxLineBytes)};
+      return Error{
+          fmt::format("{} line {}: longer than {} bytes", path_, line_no_ + 1, kMaxLineBytes)};
   }
+  // Lines handed over so far, for the message above (the workers number a block's own lines).
+  line_no_ += std::count(out.bytes.begin(), out.bytes.end(), '\n');
   return !out.bytes.empty();
 }
 

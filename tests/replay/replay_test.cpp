@@ -569,6 +569,45 @@ TEST_CASE("stats count every event once") {
                 failed.error().message);
 }
 
+TEST_CASE("a line longer than the limit stops every reader of a file, named by its number") {
+  Shared& s = shared();
+  auto t = read_lines(s.export_path);
+  // Far past the first block a file is read in, so the blocks before it are counted.
+  const size_t at = 20'000;
+  REQUIRE(t.size() > at);
+  t.resize(at);
+  // Past the limit by more than a read's chunk: a reader may take in a chunk before it looks.
+  t.push_back(std::string(FileSource::kMaxLineBytes + (8 << 20), 'x'));
+  const std::string path = s.dir.path() + "/long-line.jsonl";
+  write_lines(path, t);
+  const std::string says =
+      fmt::format("{} line {}: longer than {} bytes", path, at + 1, FileSource::kMaxLineBytes);
+  auto open = [&] {
+    auto src = FileSource::open(path);
+    REQUIRE(src.ok());
+    return std::move(src.value());
+  };
+  VerifyReport r = verify(*open());
+  REQUIRE(r.source_error.has_value());
+  CHECK_MESSAGE(r.source_error->starts_with(says), *r.source_error);
+  CHECK(r.events() == static_cast<int64_t>(at));
+  auto st = collect_stats(*open());
+  REQUIRE_FALSE(st.ok());
+  CHECK_MESSAGE(st.error().message.starts_with(says), st.error().message);
+  ExportOptions o;
+  o.out = s.dir.path() + "/long-line-export.jsonl";
+  auto ex = export_events(*open(), o);
+  REQUIRE_FALSE(ex.ok());
+  CHECK_MESSAGE(ex.error().message.starts_with(says), ex.error().message);
+  // The one-event-at-a-time reader says the same.
+  auto one = open();
+  Envelope e;
+  Result<bool> next = true;
+  while (next.ok() && next.value()) next = one->next(e);
+  REQUIRE_FALSE(next.ok());
+  CHECK(next.error().message == says);
+}
+
 TEST_CASE("stats count each event on its UTC day, across midnights and before 1970") {
   LogStats st;
   std::map<std::string, int64_t> days;
