@@ -127,26 +127,19 @@ std::unique_ptr<EventSource> open_source(const Flags& f, SourceRange range, int&
     return nullptr;
   }
   if (auto brokers = f.get("kafka")) {
-    std::optional<uint32_t> partitions;  // the topic's, unless given (then checked)
-    if (auto n = f.get("partitions")) {
-      unsigned long v = 0;
-      auto r = std::from_chars(n->data(), n->data() + n->size(), v);
-      if (r.ec != std::errc() || r.ptr != n->data() + n->size() || v == 0 || v > 1024) {
-        std::fprintf(stderr, "ordo replay: --partitions must be 1..1024\n");
-        exit_code = 2;
-        return nullptr;
-      }
-      partitions = static_cast<uint32_t>(v);
-    }
-    // The bound on each broker interaction, as `ordo serve --kafka-timeout-ms`: an unreachable
-    // broker is an error within this long.
-    std::optional<int64_t> timeout_ms;
-    if (!int_flag(f, "kafka-timeout-ms", timeout_ms, 100, 600'000)) {
+    // The partition count is the topic's, unless given (then checked against it). The timeout
+    // bounds each broker interaction, as `ordo serve --kafka-timeout-ms`: an unreachable broker
+    // is an error within this long.
+    std::optional<int64_t> partitions, timeout_ms;
+    if (!int_flag(f, "partitions", partitions, 1, 1024) ||
+        !int_flag(f, "kafka-timeout-ms", timeout_ms, 100, 600'000)) {
       exit_code = 2;
       return nullptr;
     }
-    auto s = KafkaSource::open(*brokers, f.get("kafka-topic").value_or("ordo.events"), partitions,
-                               range, static_cast<int>(timeout_ms.value_or(10'000)));
+    auto s = KafkaSource::open(
+        *brokers, f.get("kafka-topic").value_or("ordo.events"),
+        partitions ? std::optional<uint32_t>(static_cast<uint32_t>(*partitions)) : std::nullopt,
+        range, static_cast<int>(timeout_ms.value_or(10'000)));
     if (!s) {
       std::fprintf(stderr, "ordo replay: %s\n", s.error().message.c_str());
       exit_code = 1;

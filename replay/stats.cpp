@@ -7,12 +7,16 @@
 
 namespace ordo::replay {
 
+namespace {
+
+// Days since the epoch, rounded towards minus infinity.
+int64_t epoch_day(int64_t ms) { return ms / 86'400'000 - (ms % 86'400'000 < 0 ? 1 : 0); }
+
+}  // namespace
+
 std::string utc_day(int64_t ms) {
-  // Days since the epoch, rounded towards minus infinity, then Howard Hinnant's
-  // civil_from_days (public domain).
-  int64_t z = ms / 86'400'000;
-  if (ms % 86'400'000 < 0) --z;
-  z += 719468;
+  // Howard Hinnant's civil_from_days (public domain).
+  int64_t z = epoch_day(ms) + 719468;
   const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
   const int64_t doe = z - era * 146097;
   const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
@@ -35,7 +39,7 @@ void LogStats::add(uint32_t partition, int64_t offset, int64_t occurred_at_ms,
   if (p.events++ == 0) p.first_offset = offset;
   p.last_offset = offset;
   // Events come in runs of one day: the day's name is made once per run, not per event.
-  const int64_t day = occurred_at_ms / 86'400'000 - (occurred_at_ms % 86'400'000 < 0 ? 1 : 0);
+  const int64_t day = epoch_day(occurred_at_ms);
   if (!last_day_ || last_day_->first != day) last_day_.emplace(day, utc_day(occurred_at_ms));
   ++by_day[last_day_->second];
 }
