@@ -45,7 +45,7 @@ int usage() {
       "             [--auto-release-after 7d] [--flow-wait-timeout 10s]\n"
       "             [--max-subscriptions 256] [--max-subscriptions-per-caller 16]\n"
       "             [--subscribe-queue-limit 1000] [--subscribe-write-timeout 10s]\n"
-      "             [--max-pending-queries 64]\n"
+      "             [--max-pending-queries 64] [--query-timeout 10s]\n"
       "  ordo token --sub S --role R [--tier vip] [--ttl 1h]\n"
       "             (--jwt-secret-file F | --data-dir DIR)\n"
       "  ordo replay export|verify|state-at|stats\n"
@@ -169,6 +169,7 @@ int cmd_serve(const Args& args) {
                                 "subscribe-queue-limit",
                                 "subscribe-write-timeout",
                                 "max-pending-queries",
+                                "query-timeout",
                                 "min-position-wait"}))
     return bad;
   auto data_dir = args.get("data-dir");
@@ -250,6 +251,9 @@ int cmd_serve(const Args& args) {
   const DurationMs flow_wait = duration_flag("flow-wait-timeout", "10s", 1, 60'000);
   // How long a query with Ordo-Min-Position waits for the views to reach it (then 503).
   const DurationMs min_position_wait = duration_flag("min-position-wait", "5s", 1, 60'000);
+  // How long a query on the views, or a read of the log, may take before 503 views_timeout
+  // (storage_timeout for the log).
+  const DurationMs query_timeout = duration_flag("query-timeout", "10s", 1, 60'000);
   const DurationMs write_timeout =
       duration_flag("subscribe-write-timeout", "10s", 1, kMaxDurationMs);
   engine_config.processor.platform_fee_bps = int_flag("platform-fee-bps", 500, 0, kMaxFeeBps);
@@ -309,6 +313,7 @@ int cmd_serve(const Args& args) {
   app_config.jwt_secrets.push_back(*secret);
   app_config.flow_wait_timeout = std::chrono::milliseconds(flow_wait.value());
   app_config.min_position_timeout = std::chrono::milliseconds(min_position_wait.value());
+  app_config.query_timeout = std::chrono::milliseconds(query_timeout.value());
   // A stop lets the requests in hand finish: one waiting for a flow, or a query on the
   // views, may take this long. (Waits for Ordo-Min-Position end at the stop.)
   server.drain_timeout = std::max(app_config.flow_wait_timeout, app_config.query_timeout) +

@@ -1,4 +1,9 @@
 // The real binary over HTTP, as a client app uses it.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -459,6 +464,54 @@ TEST_CASE("queries waiting for Ordo-Min-Position count against --max-pending-que
   waiter.join();
   CHECK(refused_while_waiting);
   CHECK(str_field(waiting, "code") == "position_not_reached");
+}
+
+namespace {
+
+// A loopback port whose connections the kernel completes and nobody ever answers: a
+// PostgreSQL that hangs (libpq then waits out its connect_timeout).
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd_, 64) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentListener() { ::close(fd_); }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("a query the views do not answer within --query-timeout gets 503 views_timeout") {
+  SilentListener pg;
+  TempDir dir("query-timeout");
+  // libpq waits 3 s for the silent PostgreSQL; the API answers after 500 ms.
+  ServerProcess server(
+      dir.path() + "/data",
+      {"--postgres", fmt::format("host=127.0.0.1 port={} dbname=none connect_timeout=3", pg.port()),
+       "--query-timeout", "500ms"});
+  server.start();
+  HttpClient c(server.port());
+  auto r = c.get("/v1/products/mug", bearer(token("root", Role::admin)));
+  check_problem(r, 503, "views_timeout");
+  CHECK(!r.header("Retry-After").empty());
+  // Commands do not wait on the views: the log takes them as before.
+  CHECK(c.post("/v1/products", product_body("mug", "acme", 5), bearer(token("root", Role::admin)))
+            .status == 201);
 }
 
 TEST_CASE("a stop ends a wait for Ordo-Min-Position with 503 stopping, not a cut connection") {

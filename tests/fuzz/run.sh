@@ -64,11 +64,27 @@ if ((stale)); then
     nice "$cxx" "${flags[@]}" "${objs[@]}" "${libs[@]}" -o "$out/fuzz_$target"
   done
 fi
+# The targets run at the same time (each fuzzes on one core), each into a log of its own that
+# is printed when it ends; the suite fails if either found a crash.
+pids=()
 for target in "${targets[@]}"; do
   bin="$out/fuzz_$target"
   mkdir -p "$out/corpus/$target"
   echo "fuzz: running $target for ${secs}s" >&2
   # -rss_limit_mb bounds memory; -timeout flags an input that hangs a decoder.
   "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$out/artifacts/$target-" "$out/corpus/$target" "$src/tests/fuzz/corpus/$target"
+    -artifact_prefix="$out/artifacts/$target-" "$out/corpus/$target" "$src/tests/fuzz/corpus/$target" \
+    >"$out/$target.log" 2>&1 &
+  pids+=($!)
 done
+failed=0
+for i in "${!targets[@]}"; do
+  rc=0
+  wait "${pids[$i]}" || rc=$?
+  cat "$out/${targets[$i]}.log" >&2
+  if ((rc != 0)); then
+    echo "fuzz: ${targets[$i]} failed (exit $rc)" >&2
+    failed=1
+  fi
+done
+exit "$failed"

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
+#include <thread>
 
 #include "engine/log/event_codec.hpp"
 #include "replay/state_at.hpp"
@@ -330,4 +332,44 @@ TEST_CASE("auditor API: GET /v1/events and GET /v1/audit/verify") {
   // A cursor past the end is refused, not echoed back (it would skip what comes next).
   CHECK(c.get("/v1/events?after=6", bearer(auditor)).status == 200);
   check_problem(c.get("/v1/events?after=7", bearer(auditor)), 400, "validation_failed");
+}
+
+TEST_CASE("a whole-log verify asked for while one runs is refused with 503 audit_busy") {
+  // A log long enough that a verify takes a while, made by the engine in-process.
+  TempDir dir("replay-http-busy");
+  const std::string data = dir.path() + "/data";
+  History h = generate_history(data, 1, 3'000, 11);
+  ServerProcess server(data);
+  server.start();
+  const std::string auditor = token("a1", api::Role::auditor);
+  // Two at once: one runs, the other is refused at once. (Should one come only after the
+  // other ended, on a slow machine, both ran: the pair is sent again, a bounded number of
+  // times.)
+  HttpResult answers[2];
+  std::multiset<std::string> codes;
+  for (int attempt = 0; attempt < 10 && !codes.contains("audit_busy"); ++attempt) {
+    std::thread other(
+        [&] { answers[1] = HttpClient(server.port()).get("/v1/audit/verify", bearer(auditor)); });
+    answers[0] = HttpClient(server.port()).get("/v1/audit/verify", bearer(auditor));
+    other.join();
+    codes.clear();
+    for (const auto& r : answers) {
+      INFO(r.body);
+      if (r.status == 200) {
+        // The one that ran read the whole log.
+        Json j = body_json(r);
+        CHECK(j.find("ok")->as_bool());
+        CHECK(j.find("events")->as_int() == h.events);
+        codes.insert("ok");
+      } else {
+        check_problem(r, 503, "audit_busy");
+        CHECK(!r.header("Retry-After").empty());
+        codes.insert(str_field(r, "code"));
+      }
+    }
+  }
+  CHECK(codes == std::multiset<std::string>{"audit_busy", "ok"});
+  // Once it ended, the next verify runs.
+  auto after = HttpClient(server.port()).get("/v1/audit/verify", bearer(auditor));
+  CHECK_MESSAGE(after.status == 200, after.body);
 }

@@ -155,6 +155,8 @@ TEST_CASE("serve refuses a flag it cannot take as written, instead of guessing")
       {{"--read-timeout", "0s"}, "bad --read-timeout"},
       {{"--idle-timeout", "10w"}, "bad --idle-timeout"},
       {{"--subscribe-write-timeout", "0"}, "bad --subscribe-write-timeout"},
+      {{"--query-timeout", "61s"},
+       "bad --query-timeout: 61s is not a duration in 1ms..1m (like 10s"},
       {{"--rate-limit", "inf"}, "--rate-limit"},
       {{"--rate-limit", "5abc"}, "--rate-limit"},
       {{"--kafka-topic", "t"}, "--kafka-topic needs --kafka"},
