@@ -68,6 +68,9 @@ struct AppConfig {
   // Secrets of the payment provider's webhook HMAC (current first); none: webhooks refused.
   std::vector<std::string> webhook_secrets;
   std::chrono::milliseconds flow_wait_timeout{10'000};  // bound of `?wait=true`
+  // How long a `?wait=true` request waits for its idempotency record's rewrite (the write
+  // goes on after it): apart from --query-timeout, which is about the views.
+  std::chrono::milliseconds settle_timeout{10'000};
   LiveFeedConfig live;  // GET /v1/subscribe: how many, how far behind a subscriber may fall
 };
 
@@ -190,7 +193,7 @@ class App {
   // The `?wait=true` rewrites of idempotency records (one short local write each), on their
   // own lane: auditors filling the log-read lane must not make a retry replay a stale answer.
   // At most one per `?wait=true` request whose flow ended, which the connections bound.
-  OffloadLane settle_lane_{1, 16'384, config_.query_timeout};
+  OffloadLane settle_lane_{1, 16'384, config_.settle_timeout};
   std::unique_ptr<LiveFeed> feed_;
 };
 

@@ -396,7 +396,13 @@ int cmd_serve(const Args& args) {
     rc.schema = args.get_or("views-schema", "ordo");
     runner = std::make_unique<projections::ProjectionRunner>(engine.value()->log(), rc);
     runner->start();
-    queries = std::make_unique<projections::ViewQueries>(*pg, rc.schema);
+    // PostgreSQL gives up on a query (and a wait for a pooled connection) at half of
+    // --query-timeout, so a slow query ends, and frees its place, before its client's wait
+    // does: the client reads views_unavailable, and views_timeout only when the database
+    // does not answer at all.
+    const int statement_timeout_ms =
+        static_cast<int>(std::max<int64_t>(1, query_timeout.value() / 2));
+    queries = std::make_unique<projections::ViewQueries>(*pg, rc.schema, 4, statement_timeout_ms);
   }
   // The process managers: the flows between the orders' partitions and the ledger's.
   FlowManager flows(*engine.value(), engine.value()->flow_store(), clock);

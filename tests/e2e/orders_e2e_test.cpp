@@ -478,10 +478,12 @@ class SilentListener {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(fd_, 64) == 0);
     socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    const bool listening = ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                           ::listen(fd_, 64) == 0 &&
+                           ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    if (!listening) ::close(fd_);  // the destructor does not run when the constructor throws
+    REQUIRE(listening);
     port_ = ntohs(addr.sin_port);
   }
   ~SilentListener() { ::close(fd_); }

@@ -66,13 +66,16 @@ if ((stale)); then
 fi
 # The targets run at the same time (each fuzzes on one core), each into a log of its own that
 # is printed when it ends; the suite fails if either found a crash.
+# libFuzzer exits 77 on a crash by default, which CTest would read as "skipped": 1 instead.
 pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; exit 143' INT TERM
 for target in "${targets[@]}"; do
   bin="$out/fuzz_$target"
   mkdir -p "$out/corpus/$target"
   echo "fuzz: running $target for ${secs}s" >&2
   # -rss_limit_mb bounds memory; -timeout flags an input that hangs a decoder.
   "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -error_exitcode=1 -timeout_exitcode=1 \
     -artifact_prefix="$out/artifacts/$target-" "$out/corpus/$target" "$src/tests/fuzz/corpus/$target" \
     >"$out/$target.log" 2>&1 &
   pids+=($!)
