@@ -57,7 +57,6 @@ class StoppableSource final : public EventSource {
   std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const override {
     return inner_.recorded_tails();
   }
-  std::string where() const override { return inner_.where(); }
   EventLog* log() override { return inner_.log(); }
   bool was_cut() const { return cut_; }
 

@@ -73,11 +73,8 @@ Result<bool> LogSource::next(Envelope& out) {
     next_offset_ = buf_.back().offset.value() + 1;
   }
   out = std::move(buf_[pos_++]);
-  where_ = fmt::format("partition {} offset {}", out.partition.value(), out.offset.value());
   return true;
 }
-
-std::string LogSource::where() const { return where_; }
 
 Result<bool> LogSource::next_lines(LineBatch& out, size_t max) {
   if (open_error_) return *open_error_;
@@ -108,7 +105,6 @@ Result<bool> LogSource::next_lines(LineBatch& out, size_t max) {
       continue;
     }
     n += got;
-    where_ = fmt::format("partition {} offset {}", p.value(), next_offset_ - 1);
   }
   return n > 0;
 }
@@ -265,8 +261,6 @@ Result<bool> FileSource::next_lines(LineBatch& out, size_t max) {
   line_no_ += std::count(out.bytes.begin(), out.bytes.end(), '\n');
   return !out.bytes.empty();
 }
-
-std::string FileSource::where() const { return fmt::format("{} line {}", path_, line_no_); }
 
 Result<std::unique_ptr<KafkaSource>> KafkaSource::open(const std::string& brokers,
                                                        const std::string& topic,

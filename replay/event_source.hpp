@@ -90,8 +90,6 @@ class EventSource {
   // the source has such a record: a log does, a file does not. Lets verify see a truncated
   // tail that the chain alone cannot show.
   virtual std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const { return {}; }
-  // Human words for where the last event came from (e.g. "line 12"), for error messages.
-  virtual std::string where() const { return {}; }
   // Appends up to `max` of the next events to `out` as stored lines; false when there were
   // none left. Not to be mixed with next() on one source. The default re-encodes next()'s
   // envelopes; sources that hold lines hand them over as they are.
@@ -117,7 +115,6 @@ class LogSource final : public EventSource {
                      bool to_the_end = false);
   Result<bool> next(Envelope& out) override;
   std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const override { return tails_; }
-  std::string where() const override;
   Result<bool> next_lines(LineBatch& out, size_t max) override;
 
  private:
@@ -132,7 +129,6 @@ class LogSource final : public EventSource {
   int64_t next_offset_ = 0;
   std::vector<Envelope> buf_;
   size_t pos_ = 0;
-  std::string where_;
 };
 
 // A stopped engine's data directory (`DIR/rocksdb`), opened with the partition count the
@@ -147,7 +143,6 @@ class DataDirSource final : public EventSource {
   std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const override {
     return source_->recorded_tails();
   }
-  std::string where() const override { return source_->where(); }
   Result<bool> next_lines(LineBatch& out, size_t max) override {
     return source_->next_lines(out, max);
   }
@@ -173,7 +168,6 @@ class KafkaSource final : public EventSource {
   std::vector<std::pair<PartitionId, LogTail>> recorded_tails() const override {
     return source_->recorded_tails();
   }
-  std::string where() const override { return source_->where(); }
   Result<bool> next_lines(LineBatch& out, size_t max) override {
     return source_->next_lines(out, max);
   }
@@ -194,7 +188,6 @@ class FileSource final : public EventSource {
   static Result<std::unique_ptr<FileSource>> open(const std::string& path);
   ~FileSource() override;
   Result<bool> next(Envelope& out) override;
-  std::string where() const override;
   Result<bool> next_lines(LineBatch& out, size_t max) override;
   // The raw bytes of the line last returned (without the newline).
   std::string_view last_line() const { return line_; }
