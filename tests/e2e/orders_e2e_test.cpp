@@ -1,9 +1,4 @@
 // The real binary over HTTP, as a client app uses it.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -469,31 +464,11 @@ TEST_CASE("queries waiting for Ordo-Min-Position count against --max-pending-que
 namespace {
 
 // A loopback port whose connections the kernel completes and nobody ever answers: a
-// PostgreSQL that hangs (libpq then waits out its connect_timeout).
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    const bool listening = ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                           ::listen(fd_, 64) == 0 &&
-                           ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-    if (!listening) ::close(fd_);  // the destructor does not run when the constructor throws
-    REQUIRE(listening);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~SilentListener() { ::close(fd_); }
-  SilentListener(const SilentListener&) = delete;
-  SilentListener& operator=(const SilentListener&) = delete;
-  uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
+// PostgreSQL that hangs (libpq then waits out its connect_timeout). Never accepts.
+struct SilentListener {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
+  uint16_t port() const { return acceptor.local_endpoint().port(); }
 };
 
 }  // namespace
