@@ -21,11 +21,25 @@ void write_int(int64_t v, std::string& out) {
   out.append(p, static_cast<size_t>(end - p));
 }
 
+namespace {
+// A key written as it is, between quotes: it holds no byte write_json_string would escape.
+bool plain_key(std::string_view key) {
+  for (char ch : key) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+}  // namespace
+
 CanonicalObject::Member& CanonicalObject::add(std::string_view key) {
   ORDO_ASSERT(count_ < kMaxMembers, "canonical object has more than {} members", kMaxMembers);
-  for (size_t i = 0; i < count_; ++i) ORDO_ASSERT(members_[i].key != key, "duplicate key {}", key);
+  ORDO_ASSERT(plain_key(key), "canonical object key {} needs escaping", key);
+  // Duplicate keys are caught in write_to(), next to each other once sorted: checking each
+  // new key against all the others here cost a comparison per pair, on every event.
   Member& m = members_[count_++];
-  m.key = key;
+  m.key_data = key.data();
+  m.key_size = static_cast<uint32_t>(key.size());
   m.begin = static_cast<uint32_t>(values_.size());
   return m;
 }
@@ -57,12 +71,17 @@ void CanonicalObject::raw(std::string_view key, std::string_view canonical_json)
 void CanonicalObject::write_to(std::string& out) {
   // Byte order of the keys, as std::map<std::string> orders the Json tree's members.
   std::sort(members_.begin(), members_.begin() + static_cast<std::ptrdiff_t>(count_),
-            [](const Member& a, const Member& b) { return a.key < b.key; });
+            [](const Member& a, const Member& b) { return a.key() < b.key(); });
   out.push_back('{');
   for (size_t i = 0; i < count_; ++i) {
-    if (i) out.push_back(',');
-    write_json_string(members_[i].key, out);
-    out.push_back(':');
+    if (i) {
+      ORDO_ASSERT(members_[i - 1].key() != members_[i].key(), "duplicate key {}",
+                  members_[i].key());
+      out.push_back(',');
+    }
+    out.push_back('"');
+    out.append(members_[i].key());  // plain: checked in add()
+    out.append("\":", 2);
     out.append(values_, members_[i].begin, members_[i].end - members_[i].begin);
   }
   out.push_back('}');

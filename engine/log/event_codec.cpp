@@ -216,14 +216,18 @@ void field_write(CanonicalObject& o, const char* name, const T& v) {
 }  // namespace
 
 void write_priced_lines(const std::vector<PricedLine>& lines, std::string& out) {
+  // Written straight out: the keys below are already in byte order, so this is the object
+  // CanonicalObject would write, without its buffer (three per order, on every order).
   out.push_back('[');
   for (size_t i = 0; i < lines.size(); ++i) {
     if (i) out.push_back(',');
-    CanonicalObject l;
-    l.num("qty", lines[i].qty.value());
-    l.str("sku", lines[i].sku.value());
-    l.num("unit_price_minor", lines[i].unit_price_minor.value());
-    l.write_to(out);
+    out += "{\"qty\":";
+    write_int(lines[i].qty.value(), out);
+    out += ",\"sku\":";
+    write_json_string(lines[i].sku.value(), out);
+    out += ",\"unit_price_minor\":";
+    write_int(lines[i].unit_price_minor.value(), out);
+    out.push_back('}');
   }
   out.push_back(']');
 }
@@ -246,13 +250,11 @@ void write_event_payload(const Event& e, std::string& out) {
                    o.num("on_hand_after", x.on_hand_after.value());
                  },
                  [&](const OrderPlaced& x) {
-                   std::string lines;
-                   write_priced_lines(x.lines, lines);
                    o.str("order_id", x.order_id.value());
                    o.str("customer_id", x.customer_id.value());
                    o.str("seller_id", x.seller_id.value());
                    o.str("currency", x.currency.value());
-                   o.raw("lines", lines);
+                   o.raw_with("lines", [&](std::string& out) { write_priced_lines(x.lines, out); });
                    o.num("total_minor", x.total_minor.value());
                    o.num("expires_at", x.expires_at.value());
                    o.str("channel", x.channel);

@@ -82,14 +82,12 @@ void StateStore::put_product(StateDelta& d, PartitionId p, const Product& x) {
 
 void StateStore::put_order(StateDelta& d, PartitionId p, const Order& x) {
   // Written directly (no Json tree): a snapshot writes every order touched since the last.
-  std::string lines;
-  write_priced_lines(x.lines, lines);
   CanonicalObject o;
   o.str("order_id", x.order_id.value());
   o.str("customer_id", x.customer_id.value());
   o.str("seller_id", x.seller_id.value());
   o.str("currency", x.currency.value());
-  o.raw("lines", lines);
+  o.raw_with("lines", [&](std::string& out) { write_priced_lines(x.lines, out); });
   o.num("total_minor", x.total_minor.value());
   o.num("placed_at", x.placed_at.value());
   o.num("expires_at", x.expires_at.value());
@@ -99,7 +97,7 @@ void StateStore::put_order(StateDelta& d, PartitionId p, const Order& x) {
   o.str("payment_method", to_string(x.payment_method));
   o.num("release_at", x.release_at.value());
   std::string value;
-  value.reserve(256 + lines.size());
+  value.reserve(320 + 64 * x.lines.size());
   o.write_to(value);
   d.put(StateColumn::state, order_key(p, x.order_id), std::move(value));
 }

@@ -546,6 +546,30 @@ TEST_CASE("peek_event_type reads the type off a canonical envelope's end, or dec
   CHECK(peek_event_type(R"({"a":1,"type":"X"})") == std::optional<std::string_view>("X"));
 }
 
+TEST_CASE("the writer's direct payload bytes are the canonical form of every event's payload") {
+  // write_event_payload (the hot path, no Json tree; priced lines written by hand) must spell
+  // exactly what to_canonical makes of the tree: the hash covers these bytes.
+  for (const Event& e : every_event()) {
+    CAPTURE(event_type(e));
+    std::string direct;
+    write_event_payload(e, direct);
+    CHECK(direct == to_canonical(encode_event_payload(e)));
+    CHECK(canonical_of(direct) == direct);
+  }
+  OrderPlaced many = std::get<OrderPlaced>(every_event()[2]);
+  many.lines.clear();
+  for (int i = 0; i < 5; ++i)
+    many.lines.push_back(PricedLine{Sku{"s\"" + std::to_string(i)}, Quantity{i + 1},
+                                    AmountMinor{int64_t{1} << (10 * i)}});
+  std::string direct;
+  write_event_payload(many, direct);
+  CHECK(direct == to_canonical(encode_event_payload(many)));
+  std::string none;
+  many.lines.clear();
+  write_event_payload(many, none);
+  CHECK(none == to_canonical(encode_event_payload(many)));
+}
+
 TEST_CASE("CanonicalObject sorts members by their bytes and writes integers exactly") {
   CanonicalObject o;
   o.num("b", std::numeric_limits<int64_t>::min());

@@ -1,6 +1,8 @@
 #include "engine/log/rocksdb/rocksdb_log.hpp"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <fmt/core.h>
 #include <rocksdb/write_batch.h>
@@ -105,6 +107,10 @@ Result<std::unique_ptr<RocksDbLog>> RocksDbLog::open(RocksDb& db, uint32_t parti
   if (auto s = log->catch_up_index(); !s) return Error{s.message()};
   log->indexer_ = std::thread([l = log.get()] {
     pthread_setname_np(pthread_self(), "ordo-index");  // names show in top and perf
+    // Derived data: it yields the CPU to the partitions' writers and committers (on Linux a
+    // thread's own nice value). Its backlog is bounded (appends wait on it), so it cannot
+    // fall behind without limit. Best effort.
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
     l->index_loop();
   });
   return log;
@@ -303,11 +309,6 @@ Status RocksDbLog::append(PartitionId p, std::span<Envelope> events,
                 tails_.size());
     t = tails_[p.value()];
   }
-  // Sized for the events up front: a group commit's batch is megabytes, and growing it by
-  // doubling copied it about twice over.
-  size_t expected_bytes = 64;
-  for (const auto& e : events) expected_bytes += e.sealed.hashed.size() + 128;
-  rocksdb::WriteBatch batch(expected_bytes);
   for (auto& e : events) {
     // The chain must continue exactly from the tail: checked before anything is written.
     ORDO_ASSERT(e.partition == p, "event of partition {} appended to {}", e.partition.value(),
@@ -318,6 +319,18 @@ Status RocksDbLog::append(PartitionId p, std::span<Envelope> events,
     e.offset = Offset{t.last_offset.value() + 1};
     t.last_offset = e.offset;
     t.last_hash = e.hash;
+  }
+  // The state written with these events (it names their offsets), built before the batch so
+  // the batch can be sized for all of it up front: a group commit's batch is megabytes, and
+  // growing it by doubling copied it about twice over.
+  StateDelta delta;
+  if (build_delta) build_delta(events, delta);
+  size_t expected_bytes = 128;
+  for (const auto& e : events) expected_bytes += e.sealed.hashed.size() + 128;
+  for (const auto& w : delta.writes)
+    expected_bytes += w.key.size() + (w.value ? w.value->size() : 0) + 16;
+  rocksdb::WriteBatch batch(expected_bytes);
+  for (auto& e : events) {
     if (!has_sealed_bytes(e)) {
       batch.Put(db_.cf(Cf::log), log_key(p, e.offset), encode_envelope(e));
       continue;
@@ -334,8 +347,6 @@ Status RocksDbLog::append(PartitionId p, std::span<Envelope> events,
               rocksdb::SliceParts(slices.data(), int(slices.size())));
   }
   if (!events.empty()) batch.Put(db_.cf(Cf::meta), tail_key(p), encode_tail(t));
-  StateDelta delta;
-  if (build_delta) build_delta(events, delta);
   db_.add_to_batch(delta, batch);
   auto s = db_.write_sync(batch);
   if (!s) {
