@@ -218,7 +218,18 @@ void Router::on_committed(PartitionId p, const Event& e) {
     ref.committed = true;
   } else if (const auto* o = std::get_if<OrderPlaced>(&e)) {
     std::unique_lock lock(mu_);
-    orders_[o->order_id] = OrderRef{p, o->customer_id, o->seller_id, true};
+    // Usually claimed by route() with these very ids: marked committed in place, not
+    // assigned again (two string copies per order, on the committer).
+    auto it = orders_.find(o->order_id);
+    if (it == orders_.end()) {
+      orders_.emplace(o->order_id, OrderRef{p, o->customer_id, o->seller_id, true});
+    } else {
+      OrderRef& ref = it->second;
+      ref.partition = p;
+      ref.committed = true;
+      if (ref.customer_id != o->customer_id) ref.customer_id = o->customer_id;
+      if (ref.seller_id != o->seller_id) ref.seller_id = o->seller_id;
+    }
   } else if (const auto* y = std::get_if<PaymentInitiated>(&e)) {
     std::unique_lock lock(mu_);
     payments_[y->payment_id] = PaymentRef{p, true};
