@@ -2,6 +2,7 @@
 // Ordo's HTTP handler: authenticate, match the access table, decode, apply Idempotency-Key
 // semantics, hand the command to the engine and wait (bounded) for its durable outcome.
 // No business rule lives here.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -73,6 +74,16 @@ struct AppConfig {
   std::chrono::milliseconds settle_timeout{10'000};
   LiveFeedConfig live;  // GET /v1/subscribe: how many, how far behind a subscriber may fall
 };
+
+// How long a stop lets the requests in hand finish: the longest any of them may still take.
+// A query on the views waits for PostgreSQL; a `?wait=true` payment whose flow has ended
+// waits for its idempotency record's rewrite (one still waiting for its flow is answered
+// 202 at the stop, as a wait for Ordo-Min-Position is answered 503: the flow's bound stays
+// in as the bound it was). Plus 5 s to write the answers.
+inline std::chrono::milliseconds drain_timeout_for(const AppConfig& c) {
+  return std::max({c.flow_wait_timeout, c.settle_timeout, c.query_timeout}) +
+         std::chrono::milliseconds(5'000);
+}
 
 // Ids for commands and for orders the client did not name: the time in ms (48 bits), a
 // per-millisecond sequence (16 bits) and 64 random bits, in hex after the prefix. Ordered by

@@ -314,10 +314,7 @@ int cmd_serve(const Args& args) {
   app_config.flow_wait_timeout = std::chrono::milliseconds(flow_wait.value());
   app_config.min_position_timeout = std::chrono::milliseconds(min_position_wait.value());
   app_config.query_timeout = std::chrono::milliseconds(query_timeout.value());
-  // A stop lets the requests in hand finish: one waiting for a flow, or a query on the
-  // views, may take this long. (Waits for Ordo-Min-Position end at the stop.)
-  server.drain_timeout = std::max(app_config.flow_wait_timeout, app_config.query_timeout) +
-                         std::chrono::milliseconds(5'000);
+  server.drain_timeout = drain_timeout_for(app_config);
   // The payment provider's webhook secret: a file, or the environment (never argv).
   if (auto f = args.get("webhook-secret-file")) {
     auto w = read_secret_file(*f);

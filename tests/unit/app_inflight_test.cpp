@@ -121,3 +121,19 @@ TEST_CASE("a path id that a failed write may have created answers 503 to retry, 
   CHECK(missing.result_int() == 404);
   CHECK(problem_code(missing) == "not_found");
 }
+
+TEST_CASE("a stop waits as long as the longest request in hand may take, settles included") {
+  AppConfig c;
+  c.flow_wait_timeout = std::chrono::milliseconds(10'000);
+  c.settle_timeout = std::chrono::milliseconds(10'000);
+  c.query_timeout = std::chrono::milliseconds(10'000);
+  CHECK(drain_timeout_for(c) == std::chrono::milliseconds(15'000));
+  c.query_timeout = std::chrono::milliseconds(60'000);
+  CHECK(drain_timeout_for(c) == std::chrono::milliseconds(65'000));
+  // A short query bound does not cut a settle in progress short.
+  c.query_timeout = std::chrono::milliseconds(1);
+  c.flow_wait_timeout = std::chrono::milliseconds(2'000);
+  CHECK(drain_timeout_for(c) == std::chrono::milliseconds(15'000));
+  c.settle_timeout = std::chrono::milliseconds(1);
+  CHECK(drain_timeout_for(c) == std::chrono::milliseconds(7'000));
+}
