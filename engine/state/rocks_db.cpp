@@ -9,6 +9,7 @@
 
 #include "engine/domain/assert.hpp"
 #include "engine/state/state_store.hpp"
+#include "engine/state/wal_page_dropper.hpp"
 
 namespace ordo {
 namespace {
@@ -44,7 +45,9 @@ Result<std::unique_ptr<RocksDb>> RocksDb::open(const std::string& path, RocksDbO
   ORDO_ASSERT(opts.idempotency_retention_ms >= 0, "a retention is not negative");
   ORDO_ASSERT(opts.idempotency_retention_ms == 0 || opts.now_ms,
               "an idempotency retention needs a clock");
+  std::unique_ptr<rocksdb::Env> env = new_wal_page_dropping_env();
   rocksdb::Options options;
+  options.env = env.get();
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.max_background_jobs = 2;
@@ -92,6 +95,7 @@ Result<std::unique_ptr<RocksDb>> RocksDb::open(const std::string& path, RocksDbO
                : rocksdb::DB::Open(rocksdb::DBOptions(options), path, descriptors, &handles, &raw);
   if (!s.ok()) return Error{"rocksdb open " + path + ": " + s.ToString()};
   std::unique_ptr<RocksDb> out(new RocksDb());
+  out->env_ = std::move(env);
   out->idempotency_expiry_ = std::move(expiry);
   out->db_.reset(raw);
   // handles[0] is the default family, unused; keep ours in Cf order.

@@ -74,7 +74,8 @@ class RocksDb {
 
  private:
   RocksDb() = default;
-  // Declared before db_: the database uses it until it is closed.
+  // Declared before db_: the database uses them until it is closed.
+  std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::CompactionFilter> idempotency_expiry_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;

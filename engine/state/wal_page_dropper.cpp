@@ -1,0 +1,79 @@
+#include "engine/state/wal_page_dropper.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <rocksdb/file_system.h>
+
+#include <cstdint>
+#include <string>
+
+namespace ordo {
+namespace {
+
+bool is_wal(const std::string& fname) {
+  return fname.size() > 4 && fname.compare(fname.size() - 4, 4, ".log") == 0;
+}
+
+class PageDroppingFile final : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  PageDroppingFile(std::unique_ptr<rocksdb::FSWritableFile>&& f, const std::string& fname)
+      : FSWritableFileOwnerWrapper(std::move(f)),
+        // Its own descriptor: the wrapped file does not show its own. Advice on any
+        // descriptor of the file acts on the file's pages.
+        fd_(::open(fname.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  ~PageDroppingFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+    auto s = target()->Sync(o, d);
+    if (s.ok()) drop_synced(o, d);
+    return s;
+  }
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+    auto s = target()->Fsync(o, d);
+    if (s.ok()) drop_synced(o, d);
+    return s;
+  }
+
+ private:
+  void drop_synced(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) {
+    if (fd_ < 0) return;
+    static const uint64_t kPage = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    // Whole pages only: the last, partly written page is written again by the next append.
+    const uint64_t synced = target()->GetFileSize(o, d) / kPage * kPage;
+    if (synced <= dropped_) return;
+    ::posix_fadvise(fd_, static_cast<off_t>(dropped_), static_cast<off_t>(synced - dropped_),
+                    POSIX_FADV_DONTNEED);
+    dropped_ = synced;
+  }
+
+  const int fd_;
+  uint64_t dropped_ = 0;  // [0, dropped_) advised away
+};
+
+class WalPageDroppingFs final : public rocksdb::FileSystemWrapper {
+ public:
+  explicit WalPageDroppingFs(const std::shared_ptr<rocksdb::FileSystem>& target)
+      : FileSystemWrapper(target) {}
+  const char* Name() const override { return "OrdoWalPageDropping"; }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& fname, const rocksdb::FileOptions& opts,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* result,
+                                    rocksdb::IODebugContext* dbg) override {
+    auto s = target()->NewWritableFile(fname, opts, result, dbg);
+    if (s.ok() && is_wal(fname))
+      *result = std::make_unique<PageDroppingFile>(std::move(*result), fname);
+    return s;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<rocksdb::Env> new_wal_page_dropping_env() {
+  return rocksdb::NewCompositeEnv(
+      std::make_shared<WalPageDroppingFs>(rocksdb::FileSystem::Default()));
+}
+
+}  // namespace ordo
