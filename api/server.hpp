@@ -19,7 +19,8 @@
 namespace ordo::api {
 
 // File descriptors kept for everything but client connections: RocksDB's open files
-// (RocksDb::kMaxOpenFiles, 1000), the PostgreSQL and Kafka connections, the process's own.
+// (RocksDb::kMaxOpenFiles, 1000), the PostgreSQL and Kafka connections, the process's own,
+// and one more per live write-ahead log file (engine/state/wal_page_dropper.cpp; a few).
 inline constexpr size_t kReservedFds = 1000 + 256;
 
 struct ServerConfig {

@@ -52,14 +52,16 @@ Result<std::unique_ptr<RocksDb>> RocksDb::open(const std::string& path, RocksDbO
   options.create_missing_column_families = true;
   options.max_background_jobs = 2;
   options.IncreaseParallelism(2);
-  // Flushes and compactions yield the CPU to the partition writers and committers: the
-  // writer is the stage every command waits on, and on a busy machine the scheduler otherwise
-  // gives it only its equal share against them. They still run whenever a core is free, and
-  // a flush that falls behind stalls the writes (RocksDB's own limit), so none starves.
-  // The pools are process-wide (Env::Default); nice 19, best effort.
+  // Compactions yield the CPU to the partition writers and committers: the writer is the
+  // stage every command waits on, and on a busy machine the scheduler otherwise gives it only
+  // its equal share against them. They still run whenever a core is free, and RocksDB slows
+  // and then stops writes when they fall far behind, so they do not starve. Flushes keep
+  // their priority: a memtable that cannot be flushed stalls the writes at once, and a
+  // preempted flush may hold the DB's mutex the writes need. The pool is process-wide
+  // (Env::Default); nice 19, best effort.
   if (!opts.read_only)
-    for (auto pool : {rocksdb::Env::Priority::HIGH, rocksdb::Env::Priority::LOW})
-      (void)options.env->LowerThreadPoolCPUPriority(pool, rocksdb::CpuPriority::kLow);
+    (void)options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW,
+                                                  rocksdb::CpuPriority::kLow);
   // Bounded file descriptors: the HTTP server sizes its connection cap to what the process
   // may open less this (api/server.cpp, kReservedFds).
   options.max_open_files = kMaxOpenFiles;

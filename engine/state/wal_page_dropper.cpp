@@ -6,6 +6,7 @@
 #include <rocksdb/file_system.h>
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 namespace ordo {
@@ -27,29 +28,36 @@ class PageDroppingFile final : public rocksdb::FSWritableFileOwnerWrapper {
   }
 
   rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+    // The size before the sync: all of it is covered by the sync. (Bytes appended while it
+    // runs, if RocksDB ever syncs alongside appends, wait for the next one.)
+    const uint64_t size = target()->GetFileSize(o, d);
     auto s = target()->Sync(o, d);
-    if (s.ok()) drop_synced(o, d);
+    if (s.ok()) drop_up_to(size);
     return s;
   }
   rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+    const uint64_t size = target()->GetFileSize(o, d);
     auto s = target()->Fsync(o, d);
-    if (s.ok()) drop_synced(o, d);
+    if (s.ok()) drop_up_to(size);
     return s;
   }
 
  private:
-  void drop_synced(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) {
+  void drop_up_to(uint64_t synced_size) {
     if (fd_ < 0) return;
     static const uint64_t kPage = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
     // Whole pages only: the last, partly written page is written again by the next append.
-    const uint64_t synced = target()->GetFileSize(o, d) / kPage * kPage;
-    if (synced <= dropped_) return;
-    ::posix_fadvise(fd_, static_cast<off_t>(dropped_), static_cast<off_t>(synced - dropped_),
+    // (The kernel leaves dirty pages alone anyway: only clean, synced ones go.)
+    const uint64_t until = synced_size / kPage * kPage;
+    std::lock_guard lock(mu_);
+    if (until <= dropped_) return;
+    ::posix_fadvise(fd_, static_cast<off_t>(dropped_), static_cast<off_t>(until - dropped_),
                     POSIX_FADV_DONTNEED);
-    dropped_ = synced;
+    dropped_ = until;
   }
 
   const int fd_;
+  std::mutex mu_;         // RocksDB may sync from another thread than the appender
   uint64_t dropped_ = 0;  // [0, dropped_) advised away
 };
 
