@@ -24,11 +24,8 @@ void write_int(int64_t v, std::string& out) {
 namespace {
 // A key written as it is, between quotes: it holds no byte write_json_string would escape.
 bool plain_key(std::string_view key) {
-  for (char ch : key) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == '"' || c == '\\') return false;
-  }
-  return true;
+  return std::none_of(key.begin(), key.end(),
+                      [](char c) { return json_escapes(static_cast<unsigned char>(c)); });
 }
 }  // namespace
 

@@ -49,7 +49,7 @@ void write_json_string(std::string_view s, std::string& out) {
     }
     if (i >= n) break;
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (!json_escapes(c)) continue;
     out.append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {

@@ -58,6 +58,8 @@ class Json {
 // Appends the canonical bytes of `v` to `out`.
 void write_canonical(const Json& v, std::string& out);
 std::string to_canonical(const Json& v);
+// Whether write_json_string escapes this byte: a control byte, '"' or '\\'.
+inline bool json_escapes(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
 // Appends `s` as a JSON string literal (with quotes), escaped canonically.
 void write_json_string(std::string_view s, std::string& out);
 

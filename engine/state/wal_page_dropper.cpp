@@ -28,21 +28,24 @@ class PageDroppingFile final : public rocksdb::FSWritableFileOwnerWrapper {
   }
 
   rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+    return then_drop(o, d, [&] { return target()->Sync(o, d); });
+  }
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+    return then_drop(o, d, [&] { return target()->Fsync(o, d); });
+  }
+
+ private:
+  template <class SyncFn>
+  rocksdb::IOStatus then_drop(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d,
+                              SyncFn sync) {
     // The size before the sync: all of it is covered by the sync. (Bytes appended while it
     // runs, if RocksDB ever syncs alongside appends, wait for the next one.)
     const uint64_t size = target()->GetFileSize(o, d);
-    auto s = target()->Sync(o, d);
-    if (s.ok()) drop_up_to(size);
-    return s;
-  }
-  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
-    const uint64_t size = target()->GetFileSize(o, d);
-    auto s = target()->Fsync(o, d);
+    auto s = sync();
     if (s.ok()) drop_up_to(size);
     return s;
   }
 
- private:
   void drop_up_to(uint64_t synced_size) {
     if (fd_ < 0) return;
     static const uint64_t kPage = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
