@@ -253,6 +253,7 @@ void PartitionProcessor::loop() {
       // recovery_retry): commands for those ids never reach it to wake it. Without doubts
       // the next command does it, and an unreachable log is not polled for nothing.
       if (needs_recovery_ && has_claims_in_doubt()) ensure_recovered();
+      retry_refused_writes();  // so /readyz comes back without a command failing first
       continue;
     }
     if (auto p = prepare(batch)) hand_off(std::move(p));
@@ -303,11 +304,9 @@ bool PartitionProcessor::ensure_recovered() {
   next_recovery_ = now + std::chrono::milliseconds(config_.recovery_retry.value());
   state_ = PartitionState{};
   timers_.clear();
-  // Best effort: an error RocksDB cannot resume from leaves writes failing (and the next
-  // write marks the partition unwritable), but the log is still read back, so the ids in
-  // doubt are settled.
-  if (auto resumed = store_.resume_writes(); !resumed)
-    std::fprintf(stderr, "ordo: partition %u: %s\n", id_.value(), resumed.message().c_str());
+  // Best effort: an error RocksDB cannot resume from leaves writes failing, but the log is
+  // still read back, so the ids in doubt are settled and reads stay current.
+  const Status resumed = store_.resume_writes();
   if (auto s = recover(); !s) {
     recovery_error_ = s.message();
     set_health(false, "recovery failed: " + recovery_error_);
@@ -315,9 +314,32 @@ bool PartitionProcessor::ensure_recovered() {
   }
   std::fprintf(stderr, "ordo: partition %u recovered\n", id_.value());
   settle_claims_in_doubt();
-  set_health(true, "");  // until a write says otherwise
+  // Writable until a write says otherwise, unless the store has already refused to write
+  // again: then /readyz stays unready (not ready, a write fails, ready again after the reload,
+  // and so on) until a write succeeds.
+  writes_refused_ = !resumed;
+  if (resumed) {
+    set_health(true, "");
+  } else {
+    // Unready for the reason the failed write gave, already logged (RocksDB's refusal to
+    // resume is mostly "busy": its own recovery, which waits for the disk, is under way).
+    const std::string why = health().error;
+    set_health(false, why.empty() ? resumed.message() : why);
+  }
   needs_recovery_ = false;
   return true;
+}
+
+void PartitionProcessor::retry_refused_writes() {
+  if (!writes_refused_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_recovery_) return;
+  next_recovery_ = now + std::chrono::milliseconds(config_.recovery_retry.value());
+  // The state is what the log holds (reloaded when the write failed), so only the store's
+  // refusal stands between the partition and its next write.
+  if (!store_.resume_writes()) return;  // still unready, for the reason already given
+  writes_refused_ = false;
+  set_health(true, "");
 }
 
 // A group of commands decided, applied and sealed into the chain on the writer thread,
@@ -369,6 +391,7 @@ std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(
     }
     return nullptr;
   }
+  retry_refused_writes();
   const TimestampMs now = clock_.now();
   answer_recorded_keys(batch, now);
   auto prepared = std::make_unique<Prepared>();

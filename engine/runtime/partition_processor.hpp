@@ -170,6 +170,12 @@ class PartitionProcessor {
   Health health_;
   std::string logged_failure_;  // the failure last logged; empty once a write succeeded
   bool needs_recovery_ = false;
+  // Set when a reload found the store refusing to write again (RocksDB's Resume failed:
+  // the disk is still full, or the error is one it cannot resume from). Resume is asked again
+  // at most every recovery_retry, before a batch or when idle; a write that fails meanwhile
+  // reloads as any failed write does.
+  bool writes_refused_ = false;
+  void retry_refused_writes();
   std::string recovery_error_;
   std::chrono::steady_clock::time_point next_recovery_{};
   // Commands whose write failed with its outcome unknown and which claimed a new id: added

@@ -45,7 +45,7 @@ Result<std::unique_ptr<RocksDb>> RocksDb::open(const std::string& path, RocksDbO
   ORDO_ASSERT(opts.idempotency_retention_ms >= 0, "a retention is not negative");
   ORDO_ASSERT(opts.idempotency_retention_ms == 0 || opts.now_ms,
               "an idempotency retention needs a clock");
-  std::unique_ptr<rocksdb::Env> env = new_wal_page_dropping_env();
+  std::unique_ptr<rocksdb::Env> env = new_wal_page_dropping_env(opts.file_system);
   rocksdb::Options options;
   options.env = env.get();
   options.create_if_missing = true;

@@ -4,6 +4,7 @@
 // a group commit can write all of them in one WriteBatch.
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
+#include <rocksdb/file_system.h>
 
 #include <cstdint>
 #include <functional>
@@ -39,6 +40,9 @@ struct RocksDbOptions {
   // Opened read-only: nothing is written, the WAL is replayed in memory only, and no lock is
   // taken (the auditor's tools leave the directory they check as they found it).
   bool read_only = false;
+  // The file system under RocksDB; null: the machine's. Tests put one here that fails
+  // chosen writes, to drive the real engine through a disk's failures.
+  std::shared_ptr<rocksdb::FileSystem> file_system = nullptr;
 };
 
 class RocksDb {

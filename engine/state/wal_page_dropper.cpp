@@ -82,9 +82,9 @@ class WalPageDroppingFs final : public rocksdb::FileSystemWrapper {
 
 }  // namespace
 
-std::unique_ptr<rocksdb::Env> new_wal_page_dropping_env() {
+std::unique_ptr<rocksdb::Env> new_wal_page_dropping_env(std::shared_ptr<rocksdb::FileSystem> base) {
   return rocksdb::NewCompositeEnv(
-      std::make_shared<WalPageDroppingFs>(rocksdb::FileSystem::Default()));
+      std::make_shared<WalPageDroppingFs>(base ? std::move(base) : rocksdb::FileSystem::Default()));
 }
 
 }  // namespace ordo

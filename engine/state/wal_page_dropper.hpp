@@ -7,12 +7,15 @@
 // the synced size are dropped; data files are left alone. Best effort: a failed advice
 // changes nothing but the cache.
 #include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 
 #include <memory>
 
 namespace ordo {
 
-// An Env over the default one (threads, clock) whose file system drops WAL pages after sync.
-std::unique_ptr<rocksdb::Env> new_wal_page_dropping_env();
+// An Env over the default one (threads, clock) whose file system drops WAL pages after sync,
+// over `base` (null: the machine's file system).
+std::unique_ptr<rocksdb::Env> new_wal_page_dropping_env(
+    std::shared_ptr<rocksdb::FileSystem> base = nullptr);
 
 }  // namespace ordo

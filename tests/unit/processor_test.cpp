@@ -92,6 +92,7 @@ struct Rig {
   ManualClock clock;
   const Clock* processor_clock = nullptr;  // the processor reads `clock` unless set (reopen)
   ProcessorConfig config;
+  RocksDbOptions db_options;
   std::unique_ptr<RocksDb> db;
   std::unique_ptr<RocksDbLog> log;
   std::unique_ptr<StateStore> store;
@@ -99,11 +100,15 @@ struct Rig {
   std::unique_ptr<PartitionProcessor> proc;
   const PartitionId pid{0};
 
-  explicit Rig(ProcessorConfig c = {}) : config(c) { open(); }
+  explicit Rig(ProcessorConfig c = {}, std::shared_ptr<rocksdb::FileSystem> fs = nullptr)
+      : config(c) {
+    db_options.file_system = std::move(fs);
+    open();
+  }
   ~Rig() { close(); }
 
   void open() {
-    auto d = RocksDb::open(dir.sub("rocksdb"));
+    auto d = RocksDb::open(dir.sub("rocksdb"), db_options);
     REQUIRE_MESSAGE(d.ok(), test::error_of(d));
     db = std::move(d.value());
     auto l = RocksDbLog::open(*db, 1);
@@ -907,4 +912,185 @@ TEST_CASE("routed_offset() names only events whose ids the router already knows"
   writer.join();
   CHECK(next_order == kOrders);
   CHECK(unknown == 0u);
+}
+
+namespace {
+
+// A disk whose syncs of RocksDB's write-ahead logs fail on demand. The bytes appended before
+// a failed sync still reach the file, as when a real fsync fails: whether they come back on
+// a restart is RocksDB's recovery's business, and the tests below check what they mean.
+struct DiskFaults {
+  std::atomic<bool> fail_wal_sync{false};
+  std::atomic<bool> disk_full{true};  // the error a full disk gives; else a plain I/O error
+  std::atomic<int> failed_syncs{0};
+
+  rocksdb::IOStatus sync_error() {
+    if (!fail_wal_sync) return rocksdb::IOStatus::OK();
+    ++failed_syncs;
+    return disk_full ? rocksdb::IOStatus::NoSpace("injected: no space left on device")
+                     : rocksdb::IOStatus::IOError("injected: the device failed the sync");
+  }
+};
+
+class FaultyWal final : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  FaultyWal(std::unique_ptr<rocksdb::FSWritableFile>&& f, std::shared_ptr<DiskFaults> faults)
+      : FSWritableFileOwnerWrapper(std::move(f)), faults_(std::move(faults)) {}
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+    if (auto s = faults_->sync_error(); !s.ok()) return s;
+    return target()->Sync(o, d);
+  }
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+    if (auto s = faults_->sync_error(); !s.ok()) return s;
+    return target()->Fsync(o, d);
+  }
+
+ private:
+  std::shared_ptr<DiskFaults> faults_;
+};
+
+class FaultyFs final : public rocksdb::FileSystemWrapper {
+ public:
+  explicit FaultyFs(std::shared_ptr<DiskFaults> faults)
+      : FileSystemWrapper(rocksdb::FileSystem::Default()), faults_(std::move(faults)) {}
+  const char* Name() const override { return "OrdoTestFaultyFs"; }
+  rocksdb::IOStatus NewWritableFile(const std::string& fname, const rocksdb::FileOptions& opts,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* result,
+                                    rocksdb::IODebugContext* dbg) override {
+    auto s = target()->NewWritableFile(fname, opts, result, dbg);
+    if (s.ok() && fname.ends_with(".log"))
+      *result = std::make_unique<FaultyWal>(std::move(*result), faults_);
+    return s;
+  }
+
+ private:
+  std::shared_ptr<DiskFaults> faults_;
+};
+
+PlaceOrder place_two(const std::string& id, int64_t qty) {
+  return PlaceOrder{
+      OrderId{id},
+      CustomerId{"cust-1"},
+      {OrderLineRequest{Sku{"a"}, Quantity{qty}}, OrderLineRequest{Sku{"b"}, Quantity{qty}}}};
+}
+
+// Nothing of the failed group is in the partition: `reserved` units of each product are
+// held by the orders written around it.
+void check_untouched_by_failed_group(Rig& rig, int64_t reserved = 1) {
+  CHECK(rig.product("a").reserved.value() == reserved);
+  CHECK(rig.product("b").reserved.value() == reserved);
+  for (const char* id : {"f-1", "f-2", "f-3"})
+    CHECK(rig.state().find_order(OrderId{id}) == nullptr);
+  test::check_partition_invariants(rig.state());
+}
+
+}  // namespace
+
+TEST_CASE("a failed WAL sync acknowledges nothing; writes resume once the disk has room") {
+  auto faults = std::make_shared<DiskFaults>();
+  ProcessorConfig config;
+  config.recovery_retry = DurationMs{0};  // the test decides when the disk has room
+  Rig rig(config, std::make_shared<FaultyFs>(faults));
+  rig.run_ok(define("a", 10));
+  rig.run_ok(define("b", 10));
+  rig.run_ok(place_two("o-0", 1));
+  const int64_t tail_before = rig.tail().last_offset.value();
+
+  // A group of three orders (nine events) whose sync fails: every one is answered with the
+  // failure, and the partition reloads what the disk holds.
+  faults->fail_wal_sync = true;
+  std::vector<ReplyPtr> failed;
+  for (const char* id : {"f-1", "f-2", "f-3"}) failed.push_back(rig.submit(place_two(id, 2)));
+  CHECK(rig.proc->run_once() == 3u);
+  CHECK(faults->failed_syncs > 0);
+  for (const auto& r : failed) {
+    REQUIRE(r->called);
+    CHECK_FALSE(r->completion.durable.ok());
+  }
+  CHECK_FALSE(rig.proc->health().writable);
+  CHECK(rig.tail().last_offset.value() == tail_before);
+  check_untouched_by_failed_group(rig);
+
+  // Still full: a command fails, and readiness stays down across the reloads in between.
+  for (int i = 0; i < 3; ++i) {
+    auto r = rig.submit(place_two(fmt::format("g-{}", i), 1));
+    CHECK(rig.proc->run_once() == 1u);
+    REQUIRE(r->called);
+    CHECK_FALSE(r->completion.durable.ok());
+    CHECK_FALSE(rig.proc->health().writable);
+    check_untouched_by_failed_group(rig);
+  }
+
+  // Room again. RocksDB's own recovery from a full disk polls for free space every few
+  // seconds and answers Resume "busy" meanwhile, so the client retries (bounded) until the
+  // store writes again; every refused attempt changes nothing.
+  faults->fail_wal_sync = false;
+  ReplyPtr r;
+  for (int attempt = 0; attempt < 600; ++attempt) {
+    r = rig.submit(place_two("o-1", 1));
+    CHECK(rig.proc->run_once() == 1u);
+    REQUIRE(r->called);
+    if (r->completion.durable.ok()) break;
+    CHECK_FALSE(rig.proc->health().writable);
+    check_untouched_by_failed_group(rig);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(r->accepted());
+  CHECK(rig.proc->health().writable);
+  CHECK(rig.product("a").reserved.value() == 2);
+  check_chain(rig.read_all(), rig.tail());
+
+  // A restart finds the same: the failed group left no event, no order, no reservation.
+  rig.close();
+  rig.open();
+  check_chain(rig.read_all(), rig.tail());
+  CHECK(rig.order("o-1").status == OrderStatus::reserved);
+  check_untouched_by_failed_group(rig, 2);
+}
+
+TEST_CASE("a WAL sync error RocksDB cannot resume from keeps the partition unready until restart") {
+  auto faults = std::make_shared<DiskFaults>();
+  faults->disk_full = false;
+  ProcessorConfig config;
+  config.recovery_retry = DurationMs{0};
+  Rig rig(config, std::make_shared<FaultyFs>(faults));
+  rig.run_ok(define("a", 10));
+  rig.run_ok(define("b", 10));
+  rig.run_ok(place_two("o-0", 1));
+
+  faults->fail_wal_sync = true;
+  std::vector<ReplyPtr> failed;
+  for (const char* id : {"f-1", "f-2", "f-3"}) failed.push_back(rig.submit(place_two(id, 2)));
+  CHECK(rig.proc->run_once() == 3u);
+  for (const auto& r : failed) CHECK_FALSE(r->completion.durable.ok());
+  check_untouched_by_failed_group(rig);
+
+  // The device works again, but this process's RocksDB will not write: every command fails,
+  // and /readyz stays down (no ready, failed, ready again in between).
+  faults->fail_wal_sync = false;
+  for (int i = 0; i < 3; ++i) {
+    auto r = rig.submit(place_two(fmt::format("g-{}", i), 1));
+    CHECK(rig.proc->run_once() == 1u);
+    REQUIRE(r->called);
+    CHECK_FALSE(r->completion.durable.ok());
+    CHECK_FALSE(rig.proc->health().writable);
+  }
+
+  // A restart writes again. The failed group's bytes may have reached the file before its
+  // sync failed; whatever RocksDB replays, the chain verifies and the books balance.
+  rig.close();
+  rig.open();
+  check_chain(rig.read_all(), rig.tail());
+  test::check_partition_invariants(rig.state());
+  // One WriteBatch: the group is back whole or not at all (its clients were told to retry
+  // with their keys, whose records are in the same batch).
+  int present = 0;
+  for (const char* id : {"f-1", "f-2", "f-3"})
+    present += rig.state().find_order(OrderId{id}) != nullptr;
+  CHECK((present == 0 || present == 3));
+  auto r = rig.run(place_two("o-1", 1));
+  CHECK(r->accepted());
+  CHECK(rig.proc->health().writable);
+  check_chain(rig.read_all(), rig.tail());
+  test::check_partition_invariants(rig.state());
 }
