@@ -33,7 +33,8 @@ int usage() {
       "           [--from-time MS] [--to-time MS] [--from-offset N] [--to-offset N]\n"
       "           (csv without --type writes one {Type}.csv per type into the --out directory)\n"
       "  verify   [--format text|json]    exit 0 when everything holds, 1 when not\n"
-      "  state-at (--stream S | --kind product|order) (--offset N | --time MS) [--partition N]\n"
+      "  state-at (--stream S | --kind product|order|wallet|payment|escrow|payout)\n"
+      "           (--offset N | --time MS) [--partition N]\n"
       "  stats\n"
       "  rebuild  (--data-dir DIR | --kafka BROKERS) --postgres CONNINFO [--views-schema ordo]\n");
   return 2;
@@ -264,7 +265,7 @@ int cmd_state_at(int argc, char** argv) {
                  "ordo replay state-at: give one of --stream/--kind and one of --offset/--time\n");
     return 2;
   }
-  if (kind && *kind != "product" && *kind != "order") return usage();
+  if (kind && !is_state_kind(*kind)) return usage();
   int code = 0;
   auto src = open_source(*f, {}, code);
   if (!src) return code;

@@ -22,6 +22,71 @@ const Order* Folded::order(const std::string& stream) const {
   return nullptr;
 }
 
+namespace {
+constexpr StateKind kKinds[] = {{"product", "product-"}, {"order", "order-"},
+                                {"wallet", "wallet-"},   {"payment", "payment-"},
+                                {"escrow", "escrow-"},   {"payout", "payout-"}};
+
+// Every aggregate of `kind` in `s`, as (stream name, state) pairs.
+void collect(const PartitionState& s, std::string_view kind,
+             std::vector<std::pair<std::string, Json>>& out) {
+  if (kind == "product")
+    for (const auto& [sku, x] : s.products) out.emplace_back(product_stream(sku), product_json(x));
+  else if (kind == "order")
+    for (const auto& [id, x] : s.orders) out.emplace_back(order_stream(id), order_json(x));
+  else if (kind == "wallet")
+    for (const auto& [k, x] : s.wallets)
+      out.emplace_back(wallet_stream(k.owner, k.currency), wallet_json(x));
+  else if (kind == "payment")
+    for (const auto& [id, x] : s.payments) out.emplace_back(payment_stream(id), payment_json(x));
+  else if (kind == "escrow")
+    for (const auto& [id, x] : s.escrows) out.emplace_back(escrow_stream(id), escrow_json(x));
+  else if (kind == "payout")
+    for (const auto& [id, x] : s.payouts) out.emplace_back(payout_stream(id), payout_json(x));
+}
+}  // namespace
+
+std::span<const StateKind> state_kinds() { return kKinds; }
+
+bool is_state_kind(std::string_view kind) {
+  for (const auto& k : kKinds)
+    if (k.kind == kind) return true;
+  return false;
+}
+
+Result<Json> Folded::stream_state(const std::string& stream) const {
+  const StateKind* kind = nullptr;
+  for (const auto& k : kKinds)
+    if (stream.starts_with(k.stream_prefix)) kind = &k;
+  if (!kind) {
+    std::string prefixes;
+    for (const auto& k : kKinds)
+      prefixes += fmt::format("{}{}…", prefixes.empty() ? "" : ", ", k.stream_prefix);
+    return Error{fmt::format("{} is not an aggregate's stream ({})", stream, prefixes)};
+  }
+  const std::string id = stream.substr(kind->stream_prefix.size());
+  for (PartitionId p : verifier.partitions()) {
+    const PartitionState& s = *verifier.state(p);
+    if (kind->kind == "product") {
+      if (const Product* x = s.find_product(Sku{id})) return product_json(*x);
+    } else if (kind->kind == "order") {
+      if (const Order* x = s.find_order(OrderId{id})) return order_json(*x);
+    } else if (kind->kind == "payment") {
+      if (const Payment* x = s.find_payment(PaymentId{id})) return payment_json(*x);
+    } else if (kind->kind == "escrow") {
+      if (const Escrow* x = s.find_escrow(OrderId{id})) return escrow_json(*x);
+    } else if (kind->kind == "payout") {
+      if (const Payout* x = s.find_payout(PayoutId{id})) return payout_json(*x);
+    } else {
+      // A wallet's stream joins owner and currency; matched by name rather than split, so
+      // an owner id that holds the separator cannot be misread.
+      for (const auto& [k, w] : s.wallets)
+        if (wallet_stream(k.owner, k.currency) == stream) return wallet_json(w);
+    }
+  }
+  return Json(nullptr);  // the stream did not exist yet
+}
+
 Result<Folded> fold_until(EventSource& source, const Cut& cut, const Progress& progress) {
   Folded f;
   // Read as verify reads (lines checked in place on worker threads, payloads decoded there),
@@ -74,6 +139,51 @@ Json order_json(const Order& o) {
                            {"version", Json(o.version)}});
 }
 
+Json wallet_json(const Wallet& w) {
+  return Json(Json::Object{{"owner", Json(w.owner.value())},
+                           {"currency", Json(w.currency.value())},
+                           {"balance_minor", Json(w.balance_minor.value())},
+                           {"held_minor", Json(w.held_minor.value())},
+                           {"available_minor", Json(w.available().value())},
+                           {"version", Json(w.version)}});
+}
+
+Json payment_json(const Payment& p) {
+  return Json(Json::Object{{"payment_id", Json(p.payment_id.value())},
+                           {"order_id", Json(p.order_id.value())},
+                           {"method", Json(std::string(to_string(p.method)))},
+                           {"buyer", Json(p.buyer.value())},
+                           {"seller", Json(p.seller.value())},
+                           {"amount_minor", Json(p.amount_minor.value())},
+                           {"currency", Json(p.currency.value())},
+                           {"status", Json(std::string(to_string(p.status)))},
+                           {"refunded_minor", Json(p.refunded_minor.value())},
+                           {"version", Json(p.version)}});
+}
+
+Json escrow_json(const Escrow& e) {
+  return Json(Json::Object{{"order_id", Json(e.order_id.value())},
+                           {"payment_id", Json(e.payment_id.value())},
+                           {"source_account", Json(e.source_account)},
+                           {"buyer", Json(e.buyer.value())},
+                           {"seller", Json(e.seller.value())},
+                           {"currency", Json(e.currency.value())},
+                           {"amount_minor", Json(e.amount_minor.value())},
+                           {"held_minor", Json(e.held_minor.value())},
+                           {"status", Json(std::string(to_string(e.status)))},
+                           {"version", Json(e.version)}});
+}
+
+Json payout_json(const Payout& p) {
+  return Json(Json::Object{{"payout_id", Json(p.payout_id.value())},
+                           {"owner", Json(p.owner.value())},
+                           {"currency", Json(p.currency.value())},
+                           {"amount_minor", Json(p.amount_minor.value())},
+                           {"destination", Json(p.destination)},
+                           {"status", Json(std::string(to_string(p.status)))},
+                           {"version", Json(p.version)}});
+}
+
 Result<Json> state_at_json(const Folded& f, const Cut& cut,
                            const std::optional<std::string>& stream,
                            const std::optional<std::string>& kind) {
@@ -88,28 +198,20 @@ Result<Json> state_at_json(const Folded& f, const Cut& cut,
   as_of.emplace("positions", Json(std::move(positions)));
   Json::Object out{{"as_of", Json(std::move(as_of))}};
   if (stream) {
+    auto state = f.stream_state(*stream);
+    if (!state) return state.error();
     out.emplace("stream", Json(*stream));
-    if (const Product* p = f.product(*stream))
-      out.emplace("state", product_json(*p));
-    else if (const Order* o = f.order(*stream))
-      out.emplace("state", order_json(*o));
-    else if (!stream->starts_with("product-") && !stream->starts_with("order-"))
-      return Error{fmt::format("{} is not a product-… or order-… stream", *stream)};
-    else
-      out.emplace("state", Json(nullptr));  // the stream did not exist yet
+    out.emplace("state", std::move(state.value()));
     return Json(std::move(out));
   }
-  if (!kind || (*kind != "product" && *kind != "order"))
-    return Error{"--kind must be product or order"};
+  if (!kind || !is_state_kind(*kind)) {
+    std::string kinds;
+    for (const auto& k : kKinds) kinds += fmt::format("{}{}", kinds.empty() ? "" : "|", k.kind);
+    return Error{fmt::format("--kind must be one of {}", kinds)};
+  }
   out.emplace("kind", Json(*kind));
   std::vector<std::pair<std::string, Json>> rows;
-  for (PartitionId p : f.verifier.partitions()) {
-    const PartitionState& s = *f.verifier.state(p);
-    if (*kind == "product")
-      for (const auto& [sku, prod] : s.products) rows.emplace_back(sku.value(), product_json(prod));
-    else
-      for (const auto& [id, ord] : s.orders) rows.emplace_back(id.value(), order_json(ord));
-  }
+  for (PartitionId p : f.verifier.partitions()) collect(*f.verifier.state(p), *kind, rows);
   std::sort(rows.begin(), rows.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   Json::Array states;

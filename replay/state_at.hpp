@@ -2,6 +2,7 @@
 // Time travel by folding: the state of aggregates as of an offset or a time. The fold is the
 // verifier's, so a state-at answer also vouches that the history up to it is intact.
 #include <optional>
+#include <span>
 #include <string>
 
 #include "engine/domain/state.hpp"
@@ -27,16 +28,32 @@ struct Folded {
   // Product or order of a stream name (`product-…`, `order-…`), in whichever partition has it.
   const Product* product(const std::string& stream) const;
   const Order* order(const std::string& stream) const;
+  // The state of any aggregate stream state-at knows (state_kinds()) as state-at prints it;
+  // null when the stream does not exist at the cut. An error for another stream name.
+  Result<Json> stream_state(const std::string& stream) const;
 };
+
+// The kinds of aggregate state-at folds, each with its streams' prefix: product, order,
+// wallet, payment, escrow, payout.
+struct StateKind {
+  std::string_view kind;
+  std::string_view stream_prefix;
+};
+std::span<const StateKind> state_kinds();
+bool is_state_kind(std::string_view kind);
 
 // Folds `source` up to `cut`. An error when the history up to the cut does not verify.
 Result<Folded> fold_until(EventSource& source, const Cut& cut, const Progress& progress = {});
 
 Json product_json(const Product& p);
 Json order_json(const Order& o);
+Json wallet_json(const Wallet& w);
+Json payment_json(const Payment& p);
+Json escrow_json(const Escrow& e);
+Json payout_json(const Payout& p);
 
 // The CLI's answer: {"as_of":…, "stream":S, "state":{…}|null} for one stream, or
-// {"as_of":…, "kind":K, "states":[…]} for every stream of a kind, sorted by id.
+// {"as_of":…, "kind":K, "states":[…]} for every stream of a kind, sorted by stream name.
 Result<Json> state_at_json(const Folded& f, const Cut& cut,
                            const std::optional<std::string>& stream,
                            const std::optional<std::string>& kind);

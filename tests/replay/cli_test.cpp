@@ -255,6 +255,12 @@ TEST_CASE("the ordo replay command") {
       dir, fmt::format("state-at --data-dir '{}' --kind product --offset 1000000", data));
   REQUIRE(kind.code == 0);
   CHECK(parse_json(kind.out)->find("states")->as_array().size() == 40);
+  Run wallets = ordo_replay(
+      dir, fmt::format("state-at --data-dir '{}' --kind wallet --offset 1000000", data));
+  REQUIRE_MESSAGE(wallets.code == 0, wallets.err);
+  CHECK(parse_json(wallets.out)->find("states")->as_array().empty());  // no money moved here
+  CHECK(ordo_replay(dir, fmt::format("state-at --file '{}' --kind ledger --offset 1", file)).code ==
+        2);
 
   // Missing pieces are said plainly: rebuild needs PostgreSQL; an unreachable Kafka is an
   // error within the client's bounded timeout, not a hang.
