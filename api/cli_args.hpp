@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -42,10 +43,13 @@ class Args {
 
   // The first flag given on the command line that is not one of `known` ("" when none):
   // a typo must not quietly fall back to a default.
-  std::string unknown(std::initializer_list<std::string_view> known) const {
+  std::string unknown(std::span<const std::string_view> known) const {
     for (const auto& [name, value] : values_)
       if (std::find(known.begin(), known.end(), name) == known.end()) return name;
     return "";
+  }
+  std::string unknown(std::initializer_list<std::string_view> known) const {
+    return unknown(std::span<const std::string_view>(known.begin(), known.size()));
   }
 
   std::optional<std::string> get(const std::string& name) const {

@@ -11,9 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <span>
 
 #include "api/app.hpp"
 #include "api/cli_args.hpp"
+#include "api/cli_usage.hpp"
 #include "api/secrets.hpp"
 #include "engine/runtime/flow_manager.hpp"
 #include "api/server.hpp"
@@ -27,31 +29,7 @@ using namespace ordo;
 using namespace ordo::api;
 
 int usage() {
-  std::fprintf(
-      stderr,
-      "usage:\n"
-      "  ordo serve --data-dir DIR [--listen 127.0.0.1:8080] [--partitions N]\n"
-      "             [--jwt-secret-file F] [--jwt-previous-secret-file F "
-      "[--jwt-previous-secret-grace 24h]]\n"
-      "             [--reservation-ttl 15m] [--payment-timeout 1h (0: never)]\n"
-      "             [--http-threads N] [--queue-capacity N]\n"
-      "             [--max-batch N] [--port-file F] [--rate-limit RPS (0: off)]\n"
-      "             [--read-timeout 10s] [--idle-timeout 60s] [--tls-cert PEM --tls-key PEM]\n"
-      "             [--max-connections 4096] [--max-connections-per-client N (0: no cap)]\n"
-      "             [--kafka BROKERS [--kafka-topic ordo.events]\n"
-      "              [--kafka-transactional-prefix ordo-] [--kafka-timeout-ms 10000]]\n"
-      "             [--postgres CONNINFO [--views-schema ordo] [--min-position-wait 5s]]\n"
-      "             [--webhook-secret-file F (or ORDO_WEBHOOK_SECRET)] [--platform-fee-bps 500]\n"
-      "             [--auto-release-after 7d] [--flow-wait-timeout 10s]\n"
-      "             [--max-subscriptions 256] [--max-subscriptions-per-caller 16]\n"
-      "             [--subscribe-queue-limit 1000] [--subscribe-write-timeout 10s]\n"
-      "             [--max-pending-queries 64] [--query-timeout 10s]\n"
-      "  ordo token --sub S --role R [--tier vip] [--ttl 1h]\n"
-      "             (--jwt-secret-file F | --data-dir DIR)\n"
-      "  ordo replay export|verify|state-at|stats\n"
-      "             (--data-dir DIR | --file EXPORT.jsonl | --kafka BROKERS) ...\n"
-      "  ordo replay rebuild (--data-dir DIR | --kafka BROKERS) --postgres CONNINFO\n"
-      "Every flag can also be set as ORDO_<FLAG> in the environment.\n");
+  std::fputs(std::string(kUsage).c_str(), stderr);
   return 2;
 }
 
@@ -80,8 +58,7 @@ Result<std::string> token_secret(const Args& args) {
 }
 
 // Refuses a flag the command does not take, with exit status 2 (0: all known).
-int refuse_unknown(const Args& args, const char* command,
-                   std::initializer_list<std::string_view> known) {
+int refuse_unknown(const Args& args, const char* command, std::span<const std::string_view> known) {
   const std::string name = args.unknown(known);
   if (name.empty()) return 0;
   std::fprintf(stderr, "ordo %s: unknown option --%s\n", command, name.c_str());
@@ -89,9 +66,7 @@ int refuse_unknown(const Args& args, const char* command,
 }
 
 int cmd_token(const Args& args) {
-  if (int bad = refuse_unknown(args, "token",
-                               {"sub", "role", "tier", "ttl", "jwt-secret-file", "data-dir"}))
-    return bad;
+  if (int bad = refuse_unknown(args, "token", kTokenFlags)) return bad;
   auto sub = args.get("sub");
   auto role_name = args.get("role");
   if (!sub || !role_name) return usage();
@@ -134,44 +109,7 @@ int cmd_token(const Args& args) {
 }
 
 int cmd_serve(const Args& args) {
-  if (int bad = refuse_unknown(args, "serve",
-                               {"data-dir",
-                                "listen",
-                                "partitions",
-                                "jwt-secret-file",
-                                "jwt-previous-secret-file",
-                                "jwt-previous-secret-grace",
-                                "reservation-ttl",
-                                "payment-timeout",
-                                "http-threads",
-                                "queue-capacity",
-                                "max-batch",
-                                "port-file",
-                                "rate-limit",
-                                "read-timeout",
-                                "idle-timeout",
-                                "tls-cert",
-                                "tls-key",
-                                "max-connections",
-                                "max-connections-per-client",
-                                "kafka",
-                                "kafka-topic",
-                                "kafka-transactional-prefix",
-                                "kafka-timeout-ms",
-                                "postgres",
-                                "views-schema",
-                                "webhook-secret-file",
-                                "platform-fee-bps",
-                                "auto-release-after",
-                                "flow-wait-timeout",
-                                "max-subscriptions",
-                                "max-subscriptions-per-caller",
-                                "subscribe-queue-limit",
-                                "subscribe-write-timeout",
-                                "max-pending-queries",
-                                "query-timeout",
-                                "min-position-wait"}))
-    return bad;
+  if (int bad = refuse_unknown(args, "serve", kServeFlags)) return bad;
   auto data_dir = args.get("data-dir");
   if (!data_dir) return usage();
   // A flag that only means something beside another: refused alone, as it would be ignored

@@ -2,8 +2,16 @@
 #include <doctest/doctest.h>
 
 #include "api/cli_args.hpp"
+#include "api/cli_usage.hpp"
 
+#include <cctype>
 #include <cstdint>
+#include <iterator>
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace api = ordo::api;
 
 using ordo::api::format_duration_ms;
 using ordo::api::parse_duration_ms;
@@ -62,4 +70,43 @@ TEST_CASE("a duration is written in the largest unit it is a whole number of, an
   for (int64_t ms : {int64_t{0}, int64_t{7}, int64_t{61'000}, int64_t{86'400'000} * 2 + 1000,
                      ordo::api::kMaxDurationMs})
     CHECK(parse_duration_ms(format_duration_ms(ms)) == ms);
+}
+
+namespace {
+// The flags a part of the usage text names (`--name`).
+std::set<std::string> flags_named(std::string_view text) {
+  std::set<std::string> out;
+  for (size_t at = text.find("--"); at != std::string_view::npos; at = text.find("--", at + 2)) {
+    size_t end = at + 2;
+    while (end < text.size() &&
+           (std::islower(static_cast<unsigned char>(text[end])) ||
+            std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '-'))
+      ++end;
+    out.emplace(text.substr(at + 2, end - at - 2));
+  }
+  return out;
+}
+
+std::string_view section(std::string_view usage, std::string_view from, std::string_view to) {
+  const size_t a = usage.find(from);
+  REQUIRE(a != std::string_view::npos);
+  const size_t b = usage.find(to, a);
+  REQUIRE(b != std::string_view::npos);
+  return usage.substr(a, b - a);
+}
+}  // namespace
+
+TEST_CASE("the usage text names every flag serve and token take, and no other") {
+  const std::set<std::string> serve(std::begin(api::kServeFlags), std::end(api::kServeFlags));
+  const std::set<std::string> token(std::begin(api::kTokenFlags), std::end(api::kTokenFlags));
+  CHECK(serve.size() == std::size(api::kServeFlags));  // no flag listed twice
+  CHECK(token.size() == std::size(api::kTokenFlags));
+  CHECK(flags_named(section(api::kUsage, "ordo serve", "ordo token")) == serve);
+  CHECK(flags_named(section(api::kUsage, "ordo token", "ordo replay")) == token);
+  // And the parser refuses what the list leaves out.
+  api::Args args;
+  std::string error;
+  const char* argv[] = {"ordo", "serve", "--data-dir", "d", "--max-conections", "5"};
+  REQUIRE(args.parse(6, const_cast<char**>(argv), 2, error));
+  CHECK(args.unknown(api::kServeFlags) == "max-conections");
 }
