@@ -304,6 +304,7 @@ bool PartitionProcessor::ensure_recovered() {
   next_recovery_ = now + std::chrono::milliseconds(config_.recovery_retry.value());
   state_ = PartitionState{};
   timers_.clear();
+  writes_refused_ = false;  // decided again below, once the log reads back
   // Best effort: an error RocksDB cannot resume from leaves writes failing, but the log is
   // still read back, so the ids in doubt are settled and reads stay current.
   const Status resumed = store_.resume_writes();
@@ -323,7 +324,12 @@ bool PartitionProcessor::ensure_recovered() {
   } else {
     // Unready for the reason the failed write gave, already logged (RocksDB's refusal to
     // resume is mostly "busy": its own recovery, which waits for the disk, is under way).
-    const std::string why = health().error;
+    next_resume_ = now + std::chrono::milliseconds(config_.recovery_retry.value());
+    std::string why;
+    {
+      std::lock_guard lock(health_mu_);
+      why = last_write_failure_;
+    }
     set_health(false, why.empty() ? resumed.message() : why);
   }
   needs_recovery_ = false;
@@ -331,10 +337,11 @@ bool PartitionProcessor::ensure_recovered() {
 }
 
 void PartitionProcessor::retry_refused_writes() {
-  if (!writes_refused_) return;
+  // A partition still to be reloaded is not writable whatever the store says.
+  if (!writes_refused_ || needs_recovery_) return;
   const auto now = std::chrono::steady_clock::now();
-  if (now < next_recovery_) return;
-  next_recovery_ = now + std::chrono::milliseconds(config_.recovery_retry.value());
+  if (now < next_resume_) return;
+  next_resume_ = now + std::chrono::milliseconds(config_.recovery_retry.value());
   // The state is what the log holds (reloaded when the write failed), so only the store's
   // refusal stands between the partition and its next write.
   if (!store_.resume_writes()) return;  // still unready, for the reason already given
@@ -376,22 +383,30 @@ void PartitionProcessor::reload_if_write_failed() {
   reload_after_failure();
 }
 
+void PartitionProcessor::refuse_batch(std::vector<Submission>& batch, const std::string& why) {
+  for (auto& s : batch) {
+    if (s.owns_claim) router_.release_claim(s.command);
+    if (s.done)
+      s.done(Completion{Status{Error{why, true}}, {}, {}, Position{id_, tail_.last_offset}});
+  }
+}
+
 std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(
     std::vector<Submission>& batch) {
   if (!ensure_recovered()) {
     // The partition's state is unknown until the log can be read again: acknowledge nothing.
     // (Nothing is in flight: the writer drains the committer before it reloads.)
-    for (auto& s : batch) {
-      if (s.owns_claim) router_.release_claim(s.command);
-      if (s.done)
-        s.done(Completion{Status{Error{"partition unavailable: " + recovery_error_}},
-                          {},
-                          {},
-                          Position{id_, tail_.last_offset}});
-    }
+    refuse_batch(batch, "partition unavailable: " + recovery_error_);
     return nullptr;
   }
   retry_refused_writes();
+  if (writes_refused_) {
+    // The store refuses to write (nothing is in flight: it said so in the reload after a
+    // failed write). A write now would fail and reload the whole partition again, and with
+    // the Kafka log it would commit events the state store then fails to follow.
+    refuse_batch(batch, "partition cannot write: " + health().error);
+    return nullptr;
+  }
   const TimestampMs now = clock_.now();
   answer_recorded_keys(batch, now);
   auto prepared = std::make_unique<Prepared>();
@@ -660,6 +675,7 @@ void PartitionProcessor::set_health(bool writable, std::string error, bool wrote
   std::string line;
   {
     std::lock_guard lock(health_mu_);
+    if (!writable && wrote) last_write_failure_ = error;
     if (!writable && error != logged_failure_) {
       line = fmt::format("ordo: partition {} cannot write: {}\n", id_.value(), error);
       logged_failure_ = error;

@@ -168,14 +168,18 @@ class PartitionProcessor {
   void set_health(bool writable, std::string error, bool wrote = false);
   mutable std::mutex health_mu_;
   Health health_;
-  std::string logged_failure_;  // the failure last logged; empty once a write succeeded
+  std::string logged_failure_;      // the failure last logged; empty once a write succeeded
+  std::string last_write_failure_;  // why the last failed write failed (under health_mu_)
   bool needs_recovery_ = false;
   // Set when a reload found the store refusing to write again (RocksDB's Resume failed:
   // the disk is still full, or the error is one it cannot resume from). Resume is asked again
-  // at most every recovery_retry, before a batch or when idle; a write that fails meanwhile
-  // reloads as any failed write does.
+  // at most every recovery_retry, before a batch or when idle; meanwhile batches are answered
+  // with the failure, unwritten, and /readyz says the partition cannot write.
   bool writes_refused_ = false;
+  std::chrono::steady_clock::time_point next_resume_{};
   void retry_refused_writes();
+  // Answers every command of `batch` with `why`: nothing of it was written.
+  void refuse_batch(std::vector<Submission>& batch, const std::string& why);
   std::string recovery_error_;
   std::chrono::steady_clock::time_point next_recovery_{};
   // Commands whose write failed with its outcome unknown and which claimed a new id: added

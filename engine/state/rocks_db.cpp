@@ -103,7 +103,32 @@ Result<std::unique_ptr<RocksDb>> RocksDb::open(const std::string& path, RocksDbO
   // handles[0] is the default family, unused; keep ours in Cf order.
   for (size_t i = 1; i < handles.size(); ++i) out->handles_.push_back(handles[i]);
   raw->DestroyColumnFamilyHandle(handles[0]);
+  if (!opts.read_only)
+    if (auto cleared = out->clear_retired_timers(); !cleared) return Error{cleared.message()};
   return out;
+}
+
+Status RocksDb::clear_retired_timers() {
+  // Timers are derived from the orders since they left this column family; what an older
+  // binary left there is read by nothing. Deleted once (one range tombstone) and compacted
+  // away, so it no longer takes disk; an empty family costs one iterator step per open.
+  rocksdb::ColumnFamilyHandle* timers = cf(Cf::timers);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), timers));
+  it->SeekToFirst();
+  if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
+  if (!it->Valid()) return {};
+  const std::string first = it->key().ToString();
+  it->SeekToLast();
+  if (!it->status().ok() || !it->Valid()) return Error{"rocksdb: " + it->status().ToString()};
+  const std::string last = it->key().ToString();
+  it.reset();
+  rocksdb::WriteBatch batch;
+  batch.DeleteRange(timers, first, last);  // [first, last)
+  batch.Delete(timers, last);
+  if (auto s = write_sync(batch); !s) return s;
+  auto s = db_->CompactRange(rocksdb::CompactRangeOptions(), timers, nullptr, nullptr);
+  if (!s.ok()) return Error{"rocksdb compact retired timers: " + s.ToString()};
+  return {};
 }
 
 RocksDb::~RocksDb() {

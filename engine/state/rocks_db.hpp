@@ -21,7 +21,7 @@ namespace ordo {
 
 // `timers` is retired: timers are derived from the orders' snapshots on recovery, and nothing
 // writes or reads it. It stays because RocksDB opens a directory with every column family it
-// has, and older data directories have it.
+// has, and older data directories have it; a writable open empties it of what they left.
 enum class Cf { log, stream_index, state, idempotency, timers, meta, count_ };
 
 // In Cf::meta: the Kafka topic of a data directory whose log is in Kafka. A directory
@@ -78,6 +78,7 @@ class RocksDb {
 
  private:
   RocksDb() = default;
+  Status clear_retired_timers();
   // Declared before db_: the database uses them until it is closed.
   std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::CompactionFilter> idempotency_expiry_;

@@ -4,6 +4,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <deque>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -1093,4 +1094,52 @@ TEST_CASE("a WAL sync error RocksDB cannot resume from keeps the partition unrea
   CHECK(rig.proc->health().writable);
   check_chain(rig.read_all(), rig.tail());
   test::check_partition_invariants(rig.state());
+}
+
+TEST_CASE("with its thread running, a partition comes back by itself once the disk has room") {
+  auto faults = std::make_shared<DiskFaults>();
+  ProcessorConfig config;
+  config.recovery_retry = DurationMs{20};
+  Rig rig(config, std::make_shared<FaultyFs>(faults));
+  rig.run_ok(define("a", 10));
+  rig.run_ok(define("b", 10));
+  rig.run_ok(place_two("o-0", 1));
+  faults->fail_wal_sync = true;
+  auto failed = rig.submit(place_two("f-1", 2));
+  CHECK(rig.proc->run_once() == 1u);
+  REQUIRE(failed->called);
+  CHECK_FALSE(failed->completion.durable.ok());
+  CHECK_FALSE(rig.proc->health().writable);
+  const int syncs_failed = faults->failed_syncs;
+
+  rig.proc->start();
+  // While the disk is full, a command is refused without a write (no sync is tried).
+  auto refused = std::make_shared<std::promise<Completion>>();
+  Submission s = submission(place_two("g-1", 1), std::make_shared<Reply>());
+  s.done = [refused](Completion&& c) { refused->set_value(std::move(c)); };
+  REQUIRE(rig.proc->try_submit(std::move(s)));
+  Completion c = refused->get_future().get();
+  CHECK_FALSE(c.durable.ok());
+  CHECK(c.durable.wrote_nothing());
+  CHECK(faults->failed_syncs == syncs_failed);
+
+  // Room again, and no command: the idle writer asks the store to resume until it does
+  // (RocksDB's own recovery polls for space every few seconds; bounded here at a minute).
+  faults->fail_wal_sync = false;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!rig.proc->health().writable && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(rig.proc->health().writable);
+
+  // The first command after is written.
+  auto written = std::make_shared<std::promise<Completion>>();
+  Submission t = submission(place_two("o-1", 1), std::make_shared<Reply>());
+  t.done = [written](Completion&& c) { written->set_value(std::move(c)); };
+  REQUIRE(rig.proc->try_submit(std::move(t)));
+  Completion w = written->get_future().get();
+  CHECK(w.durable.ok());
+  CHECK_FALSE(w.outcome.rejection.has_value());
+  rig.proc->stop();
+  CHECK(rig.product("a").reserved.value() == 2);
+  check_chain(rig.read_all(), rig.tail());
 }

@@ -851,6 +851,51 @@ TEST_CASE("without a retention (the read-only tools) compaction keeps every idem
   CHECK(r.value().has_value());
 }
 
+TEST_CASE("timers an older binary left in the retired column family are cleared on open") {
+  test::TempDir dir{"retired-timers"};
+  const std::string path = dir.sub("rocksdb");
+  auto count = [](RocksDb& db, Cf c) {
+    std::unique_ptr<rocksdb::Iterator> it(db.db().NewIterator(rocksdb::ReadOptions(), db.cf(c)));
+    int n = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+    REQUIRE(it->status().ok());
+    return n;
+  };
+  {
+    auto opened = RocksDb::open(path);
+    REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
+    RocksDb& db = *opened.value();
+    rocksdb::WriteBatch b;
+    for (uint32_t p = 0; p < 3; ++p)
+      for (int i = 0; i < 100; ++i) {
+        std::string key;
+        append_be32(key, p);
+        append_be64(key, 1'700'000'000'000 + i);
+        b.Put(db.cf(Cf::timers), key + fmt::format("o-{}", i), "");
+      }
+    b.Put(db.cf(Cf::meta), "kept", "yes");  // the other families are left alone
+    REQUIRE(db.write_sync(b).ok());
+    REQUIRE(db.db().Flush(rocksdb::FlushOptions(), db.cf(Cf::timers)).ok());  // some in a file
+    CHECK(count(db, Cf::timers) == 300);
+  }
+  {
+    // The read-only tools leave the directory as they found it.
+    RocksDbOptions read_only;
+    read_only.read_only = true;
+    auto ro = RocksDb::open(path, read_only);
+    REQUIRE_MESSAGE(ro.ok(), test::error_of(ro));
+    CHECK(count(*ro.value(), Cf::timers) == 300);
+  }
+  auto opened = RocksDb::open(path);
+  REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
+  CHECK(count(*opened.value(), Cf::timers) == 0);
+  CHECK(count(*opened.value(), Cf::meta) == 1);
+  std::string live;
+  opened.value()->db().GetProperty(opened.value()->cf(Cf::timers), "rocksdb.live-sst-files-size",
+                                   &live);
+  CHECK(live == "0");  // compacted away, not only hidden by a tombstone
+}
+
 TEST_CASE("big-endian keys sort numerically") {
   std::string a, b;
   append_be64(a, 255);
