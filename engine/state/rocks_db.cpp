@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <charconv>
+#include <cstdio>
 
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -104,30 +105,42 @@ Result<std::unique_ptr<RocksDb>> RocksDb::open(const std::string& path, RocksDbO
   for (size_t i = 1; i < handles.size(); ++i) out->handles_.push_back(handles[i]);
   raw->DestroyColumnFamilyHandle(handles[0]);
   if (!opts.read_only)
-    if (auto cleared = out->clear_retired_timers(); !cleared) return Error{cleared.message()};
+    if (auto cleared = out->clear_retired_timers(); !cleared)
+      // Only disk space is at stake: the next open tries again.
+      std::fprintf(stderr, "ordo: clearing the retired timers column family: %s\n",
+                   cleared.message().c_str());
   return out;
 }
 
 Status RocksDb::clear_retired_timers() {
   // Timers are derived from the orders since they left this column family; what an older
   // binary left there is read by nothing. Deleted once (one range tombstone) and compacted
-  // away, so it no longer takes disk; an empty family costs one iterator step per open.
+  // away, so it no longer takes disk. An open after an interrupted cleanup finds no key but
+  // files still on disk, and compacts again; an empty family costs an iterator step.
   rocksdb::ColumnFamilyHandle* timers = cf(Cf::timers);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), timers));
   it->SeekToFirst();
-  if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
-  if (!it->Valid()) return {};
-  const std::string first = it->key().ToString();
-  it->SeekToLast();
-  if (!it->status().ok() || !it->Valid()) return Error{"rocksdb: " + it->status().ToString()};
-  const std::string last = it->key().ToString();
+  if (!it->status().ok()) return Error{"reading: " + it->status().ToString()};
+  if (it->Valid()) {
+    const std::string first = it->key().ToString();
+    it->SeekToLast();
+    if (!it->status().ok() || !it->Valid()) return Error{"reading: " + it->status().ToString()};
+    const std::string last = it->key().ToString();
+    rocksdb::WriteBatch batch;
+    batch.DeleteRange(timers, first, last);  // [first, last)
+    batch.Delete(timers, last);
+    if (auto s = write_sync(batch); !s) return s;
+  }
   it.reset();
-  rocksdb::WriteBatch batch;
-  batch.DeleteRange(timers, first, last);  // [first, last)
-  batch.Delete(timers, last);
-  if (auto s = write_sync(batch); !s) return s;
-  auto s = db_->CompactRange(rocksdb::CompactRangeOptions(), timers, nullptr, nullptr);
-  if (!s.ok()) return Error{"rocksdb compact retired timers: " + s.ToString()};
+  uint64_t sst_bytes = 0;
+  if (!db_->GetIntProperty(timers, "rocksdb.total-sst-files-size", &sst_bytes) || sst_bytes == 0)
+    return {};
+  rocksdb::CompactRangeOptions compact;
+  compact.exclusive_manual_compaction = false;  // other compactions go on meanwhile
+  // Rewrites the last level too, which drops the tombstones (moved files would keep them).
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  auto s = db_->CompactRange(compact, timers, nullptr, nullptr);
+  if (!s.ok()) return Error{"compacting: " + s.ToString()};
   return {};
 }
 

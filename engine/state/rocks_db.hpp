@@ -19,9 +19,10 @@
 
 namespace ordo {
 
-// `timers` is retired: timers are derived from the orders' snapshots on recovery, and nothing
-// writes or reads it. It stays because RocksDB opens a directory with every column family it
-// has, and older data directories have it; a writable open empties it of what they left.
+// `timers` is retired: timers are derived from the orders' snapshots on recovery, and the
+// engine neither reads nor writes timers there. It stays because RocksDB opens a directory
+// with every column family it has, and older data directories have it; a writable open
+// deletes what they left there (RocksDb::clear_retired_timers).
 enum class Cf { log, stream_index, state, idempotency, timers, meta, count_ };
 
 // In Cf::meta: the Kafka topic of a data directory whose log is in Kafka. A directory

@@ -598,6 +598,8 @@ TEST_CASE("state-at folds wallets, payments, escrows and payouts too") {
   CHECK(field(escrow, "status").as_string() == "released");
   CHECK(field(escrow, "amount_minor").as_int() == 500);
   CHECK(field(escrow, "held_minor").as_int() == 0);
+  CHECK(field(escrow, "source_account").as_string() == "wallet:cust-1");
+  CHECK(field(escrow, "seller").as_string() == "seller-1");
   Json payout = state_of("payout-po1");
   CHECK(field(payout, "status").as_string() == "completed");
   CHECK(field(payout, "amount_minor").as_int() == 475);
