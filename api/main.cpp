@@ -29,7 +29,7 @@ using namespace ordo;
 using namespace ordo::api;
 
 int usage() {
-  std::fputs(std::string(kUsage).c_str(), stderr);
+  std::fwrite(kUsage.data(), 1, kUsage.size(), stderr);
   return 2;
 }
 
