@@ -33,7 +33,7 @@ int usage() {
       "           [--from-time MS] [--to-time MS] [--from-offset N] [--to-offset N]\n"
       "           (csv without --type writes one {Type}.csv per type into the --out directory)\n"
       "  verify   [--format text|json]    exit 0 when everything holds, 1 when not\n"
-      "  state-at (--stream S | --kind product|order|wallet|payment|escrow|payout)\n"
+      "  state-at (--stream S | --kind product|order|wallet|payment|escrow|payout|account)\n"
       "           (--offset N | --time MS) [--partition N]\n"
       "  stats\n"
       "  rebuild  (--data-dir DIR | --kafka BROKERS) --postgres CONNINFO [--views-schema ordo]\n");

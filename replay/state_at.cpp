@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <map>
 
 namespace ordo::replay {
 
@@ -49,9 +50,46 @@ void collect(const PartitionState& s, std::string_view kind,
 std::span<const StateKind> state_kinds() { return kKinds; }
 
 bool is_state_kind(std::string_view kind) {
+  if (kind == kAccountKind) return true;
   for (const auto& k : kKinds)
     if (k.kind == kind) return true;
   return false;
+}
+
+Json trial_balance_json(const Folded& f) {
+  // (currency, account) → balance, as the ledger's invariant check counts them: a wallet's
+  // balance, what an escrow still holds, and the accounts that are neither.
+  std::map<std::pair<std::string, std::string>, __int128> balances;
+  for (PartitionId p : f.verifier.partitions()) {
+    const PartitionState& s = *f.verifier.state(p);
+    for (const auto& [k, w] : s.wallets)
+      balances[{k.currency.value(), "wallet:" + k.owner.value()}] += w.balance_minor.value();
+    for (const auto& [id, e] : s.escrows)
+      balances[{e.currency.value(), "escrow:" + id.value()}] += e.held_minor.value();
+    for (const auto& [k, v] : s.other_accounts) {
+      const size_t slash = k.rfind('/');
+      balances[{k.substr(slash + 1), k.substr(0, slash)}] += v;
+    }
+  }
+  std::map<std::string, __int128> totals;
+  Json::Array accounts;
+  for (const auto& [key, balance] : balances) {
+    if (balance == 0) continue;  // as the trial balance over HTTP: settled escrows, empty wallets
+    totals[key.first] += balance;
+    accounts.push_back(Json(Json::Object{{"account", Json(key.second)},
+                                         {"currency", Json(key.first)},
+                                         {"balance_minor", Json(static_cast<int64_t>(balance))}}));
+  }
+  Json::Array total_rows;
+  bool balanced = true;
+  for (const auto& [currency, total] : totals) {
+    balanced = balanced && total == 0;
+    total_rows.push_back(Json(Json::Object{{"currency", Json(currency)},
+                                           {"total_minor", Json(static_cast<int64_t>(total))}}));
+  }
+  return Json(Json::Object{{"accounts", Json(std::move(accounts))},
+                           {"totals", Json(std::move(total_rows))},
+                           {"balanced", Json(balanced)}});
 }
 
 Result<Json> Folded::stream_state(const std::string& stream) const {
@@ -206,10 +244,15 @@ Result<Json> state_at_json(const Folded& f, const Cut& cut,
   }
   if (!kind || !is_state_kind(*kind)) {
     std::string kinds;
-    for (const auto& k : kKinds) kinds += fmt::format("{}{}", kinds.empty() ? "" : "|", k.kind);
-    return Error{fmt::format("--kind must be one of {}", kinds)};
+    for (const auto& k : kKinds) kinds += fmt::format("{}|", k.kind);
+    return Error{fmt::format("--kind must be one of {}{}", kinds, kAccountKind)};
   }
   out.emplace("kind", Json(*kind));
+  if (*kind == kAccountKind) {
+    Json balance = trial_balance_json(f);
+    for (auto& [name, value] : balance.as_object()) out.emplace(name, std::move(value));
+    return Json(std::move(out));
+  }
   std::vector<std::pair<std::string, Json>> rows;
   for (PartitionId p : f.verifier.partitions()) collect(*f.verifier.state(p), *kind, rows);
   std::sort(rows.begin(), rows.end(),

@@ -40,7 +40,16 @@ struct StateKind {
   std::string_view stream_prefix;
 };
 std::span<const StateKind> state_kinds();
+// `--kind account`: the trial balance at the cut (not a stream kind).
+inline constexpr std::string_view kAccountKind = "account";
 bool is_state_kind(std::string_view kind);
+
+// The ledger's trial balance as of the fold, in the shape of GET /v1/ledger/balances:
+// {"accounts":[{account, currency, balance_minor}] (non-zero, by currency then account),
+//  "totals":[{currency, total_minor}], "balanced": every total is 0}. Accounts are
+// wallet:{owner} (its balance), escrow:{order_id} (what it still holds) and the others
+// (platform:fees, external:bank, external:card).
+Json trial_balance_json(const Folded& f);
 
 // Folds `source` up to `cut`. An error when the history up to the cut does not verify.
 Result<Folded> fold_until(EventSource& source, const Cut& cut, const Progress& progress = {});
@@ -52,8 +61,9 @@ Json payment_json(const Payment& p);
 Json escrow_json(const Escrow& e);
 Json payout_json(const Payout& p);
 
-// The CLI's answer: {"as_of":…, "stream":S, "state":{…}|null} for one stream, or
-// {"as_of":…, "kind":K, "states":[…]} for every stream of a kind, sorted by stream name.
+// The CLI's answer: {"as_of":…, "stream":S, "state":{…}|null} for one stream,
+// {"as_of":…, "kind":K, "states":[…]} for every stream of a kind, sorted by stream name, or
+// {"as_of":…, "kind":"account", "accounts":…, "totals":…, "balanced":…} for the ledger.
 Result<Json> state_at_json(const Folded& f, const Cut& cut,
                            const std::optional<std::string>& stream,
                            const std::optional<std::string>& kind);

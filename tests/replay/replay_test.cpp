@@ -628,13 +628,44 @@ TEST_CASE("state-at folds wallets, payments, escrows and payouts too") {
     CHECK(field(all.value(), "states").as_array().size() == 1u);
   }
 
+  // The trial balance at a cut, as GET /v1/ledger/balances shows it now: non-zero accounts
+  // (the seller's emptied wallet and the released escrow are left out), each currency at 0.
+  auto balance_at = [&](std::optional<int64_t> offset) {
+    auto j = state_at(offset, {}, std::string("account"));
+    REQUIRE_MESSAGE(j.ok(), (j.ok() ? "" : j.error().message));
+    CHECK(field(j.value(), "kind").as_string() == "account");
+    return j.value();
+  };
+  auto accounts_of = [&](const Json& j) {
+    std::map<std::string, int64_t> out;
+    const Json accounts = field(j, "accounts");
+    for (const Json& a : accounts.as_array()) {
+      CHECK(field(a, "currency").as_string() == "USD");
+      out[field(a, "account").as_string()] = field(a, "balance_minor").as_int();
+    }
+    return out;
+  };
+  Json end = balance_at({});
+  CHECK(accounts_of(end) == std::map<std::string, int64_t>{{"external:bank", -10'000 + 475},
+                                                           {"platform:fees", 25},
+                                                           {"wallet:cust-1", 9'500}});
+  CHECK(field(end, "balanced").as_bool());
+  CHECK(to_canonical(field(end, "totals")) == R"([{"currency":"USD","total_minor":0}])");
+  Json before_payout = balance_at(tail_after_payout_request);
+  CHECK(accounts_of(before_payout) == std::map<std::string, int64_t>{{"external:bank", -10'000},
+                                                                     {"platform:fees", 25},
+                                                                     {"wallet:cust-1", 9'500},
+                                                                     {"wallet:seller-1", 475}});
+  CHECK(field(before_payout, "balanced").as_bool());
+  CHECK(field(balance_at(0), "accounts").as_array().empty());  // no money yet
+
   // Names state-at does not fold are refused, naming what it does.
   auto bad_stream = state_at({}, std::string("ledger-x"), {});
   REQUIRE_FALSE(bad_stream.ok());
   CHECK(bad_stream.error().message.find("wallet-") != std::string::npos);
   auto bad_kind = state_at({}, {}, std::string("ledger"));
   REQUIRE_FALSE(bad_kind.ok());
-  CHECK(bad_kind.error().message.find("product|order|wallet|payment|escrow|payout") !=
+  CHECK(bad_kind.error().message.find("product|order|wallet|payment|escrow|payout|account") !=
         std::string::npos);
 }
 

@@ -985,40 +985,64 @@ void check_untouched_by_failed_group(Rig& rig, int64_t reserved = 1) {
   test::check_partition_invariants(rig.state());
 }
 
+// A partition over a disk that fails on demand, with products a and b (10 each) and order
+// o-0 holding one of each; the reload after a failed write retries every `retry_ms`.
+struct FaultyRig {
+  std::shared_ptr<DiskFaults> faults = std::make_shared<DiskFaults>();
+  Rig rig;
+  explicit FaultyRig(int64_t retry_ms, bool disk_full = true)
+      : rig(config(retry_ms), std::make_shared<FaultyFs>(faults)) {
+    faults->disk_full = disk_full;
+    rig.run_ok(define("a", 10));
+    rig.run_ok(define("b", 10));
+    rig.run_ok(place_two("o-0", 1));
+  }
+  static ProcessorConfig config(int64_t retry_ms) {
+    ProcessorConfig c;
+    c.recovery_retry = DurationMs{retry_ms};
+    return c;
+  }
+  // Syncs fail from now on; a group of orders `ids` (two units of a and b each) is answered
+  // with the failure.
+  void fail_group(std::initializer_list<const char*> ids) {
+    faults->fail_wal_sync = true;
+    std::vector<ReplyPtr> failed;
+    for (const char* id : ids) failed.push_back(rig.submit(place_two(id, 2)));
+    CHECK(rig.proc->run_once() == ids.size());
+    CHECK(faults->failed_syncs > 0);
+    for (const auto& r : failed) {
+      REQUIRE(r->called);
+      CHECK_FALSE(r->completion.durable.ok());
+    }
+    CHECK_FALSE(rig.proc->health().writable);
+  }
+  // A command is answered with the failure, and the partition stays unready.
+  void expect_refused(const std::string& id) {
+    auto r = rig.submit(place_two(id, 1));
+    CHECK(rig.proc->run_once() == 1u);
+    REQUIRE(r->called);
+    CHECK_FALSE(r->completion.durable.ok());
+    CHECK_FALSE(rig.proc->health().writable);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("a failed WAL sync acknowledges nothing; writes resume once the disk has room") {
-  auto faults = std::make_shared<DiskFaults>();
-  ProcessorConfig config;
-  config.recovery_retry = DurationMs{0};  // the test decides when the disk has room
-  Rig rig(config, std::make_shared<FaultyFs>(faults));
-  rig.run_ok(define("a", 10));
-  rig.run_ok(define("b", 10));
-  rig.run_ok(place_two("o-0", 1));
+  FaultyRig f(0);  // the test decides when the disk has room
+  Rig& rig = f.rig;
+  auto& faults = f.faults;
   const int64_t tail_before = rig.tail().last_offset.value();
 
   // A group of three orders (nine events) whose sync fails: every one is answered with the
   // failure, and the partition reloads what the disk holds.
-  faults->fail_wal_sync = true;
-  std::vector<ReplyPtr> failed;
-  for (const char* id : {"f-1", "f-2", "f-3"}) failed.push_back(rig.submit(place_two(id, 2)));
-  CHECK(rig.proc->run_once() == 3u);
-  CHECK(faults->failed_syncs > 0);
-  for (const auto& r : failed) {
-    REQUIRE(r->called);
-    CHECK_FALSE(r->completion.durable.ok());
-  }
-  CHECK_FALSE(rig.proc->health().writable);
+  f.fail_group({"f-1", "f-2", "f-3"});
   CHECK(rig.tail().last_offset.value() == tail_before);
   check_untouched_by_failed_group(rig);
 
   // Still full: a command fails, and readiness stays down across the reloads in between.
   for (int i = 0; i < 3; ++i) {
-    auto r = rig.submit(place_two(fmt::format("g-{}", i), 1));
-    CHECK(rig.proc->run_once() == 1u);
-    REQUIRE(r->called);
-    CHECK_FALSE(r->completion.durable.ok());
-    CHECK_FALSE(rig.proc->health().writable);
+    f.expect_refused(fmt::format("g-{}", i));
     check_untouched_by_failed_group(rig);
   }
 
@@ -1050,32 +1074,16 @@ TEST_CASE("a failed WAL sync acknowledges nothing; writes resume once the disk h
 }
 
 TEST_CASE("a WAL sync error RocksDB cannot resume from keeps the partition unready until restart") {
-  auto faults = std::make_shared<DiskFaults>();
-  faults->disk_full = false;
-  ProcessorConfig config;
-  config.recovery_retry = DurationMs{0};
-  Rig rig(config, std::make_shared<FaultyFs>(faults));
-  rig.run_ok(define("a", 10));
-  rig.run_ok(define("b", 10));
-  rig.run_ok(place_two("o-0", 1));
-
-  faults->fail_wal_sync = true;
-  std::vector<ReplyPtr> failed;
-  for (const char* id : {"f-1", "f-2", "f-3"}) failed.push_back(rig.submit(place_two(id, 2)));
-  CHECK(rig.proc->run_once() == 3u);
-  for (const auto& r : failed) CHECK_FALSE(r->completion.durable.ok());
+  FaultyRig f(0, /*disk_full=*/false);
+  Rig& rig = f.rig;
+  auto& faults = f.faults;
+  f.fail_group({"f-1", "f-2", "f-3"});
   check_untouched_by_failed_group(rig);
 
   // The device works again, but this process's RocksDB will not write: every command fails,
   // and /readyz stays down (no ready, failed, ready again in between).
   faults->fail_wal_sync = false;
-  for (int i = 0; i < 3; ++i) {
-    auto r = rig.submit(place_two(fmt::format("g-{}", i), 1));
-    CHECK(rig.proc->run_once() == 1u);
-    REQUIRE(r->called);
-    CHECK_FALSE(r->completion.durable.ok());
-    CHECK_FALSE(rig.proc->health().writable);
-  }
+  for (int i = 0; i < 3; ++i) f.expect_refused(fmt::format("g-{}", i));
 
   // A restart writes again. The failed group's bytes may have reached the file before its
   // sync failed; whatever RocksDB replays, the chain verifies and the books balance.
@@ -1097,31 +1105,21 @@ TEST_CASE("a WAL sync error RocksDB cannot resume from keeps the partition unrea
 }
 
 TEST_CASE("with its thread running, a partition comes back by itself once the disk has room") {
-  auto faults = std::make_shared<DiskFaults>();
-  ProcessorConfig config;
-  config.recovery_retry = DurationMs{20};
-  Rig rig(config, std::make_shared<FaultyFs>(faults));
-  rig.run_ok(define("a", 10));
-  rig.run_ok(define("b", 10));
-  rig.run_ok(place_two("o-0", 1));
-  faults->fail_wal_sync = true;
-  auto failed = rig.submit(place_two("f-1", 2));
-  CHECK(rig.proc->run_once() == 1u);
-  REQUIRE(failed->called);
-  CHECK_FALSE(failed->completion.durable.ok());
-  CHECK_FALSE(rig.proc->health().writable);
-  const int syncs_failed = faults->failed_syncs;
+  FaultyRig f(20);
+  Rig& rig = f.rig;
+  auto& faults = f.faults;
+  f.fail_group({"f-1"});
 
   rig.proc->start();
-  // While the disk is full, a command is refused without a write (no sync is tried).
+  // While the disk is full, a command is refused without a write.
   auto refused = std::make_shared<std::promise<Completion>>();
   Submission s = submission(place_two("g-1", 1), std::make_shared<Reply>());
   s.done = [refused](Completion&& c) { refused->set_value(std::move(c)); };
   REQUIRE(rig.proc->try_submit(std::move(s)));
   Completion c = refused->get_future().get();
   CHECK_FALSE(c.durable.ok());
-  CHECK(c.durable.wrote_nothing());
-  CHECK(faults->failed_syncs == syncs_failed);
+  CHECK(c.durable.wrote_nothing());  // refused before a write (RocksDB's own recovery may
+                                     // still try syncs meanwhile: not counted here)
 
   // Room again, and no command: the idle writer asks the store to resume until it does
   // (RocksDB's own recovery polls for space every few seconds; bounded here at a minute).
