@@ -388,10 +388,13 @@ std::string ViewQueries::ledger_balances() {
         "SELECT json_build_object("
         "'accounts', coalesce((SELECT json_agg(json_build_object('account', account, 'currency', "
         "currency, "
-        "'balance_minor', balance) ORDER BY currency, account) FROM b), '[]'::json), "
+        // Byte order, whatever the database's collation: as `ordo replay state-at --kind
+        // account` lists them.
+        "'balance_minor', balance) ORDER BY currency COLLATE \"C\", account COLLATE \"C\") "
+        "FROM b), '[]'::json), "
         "'totals', coalesce((SELECT json_agg(json_build_object('currency', currency, "
         "'total_minor', total) "
-        "ORDER BY currency) FROM t), '[]'::json), "
+        "ORDER BY currency COLLATE \"C\") FROM t), '[]'::json), "
         "'balanced', NOT EXISTS (SELECT 1 FROM t WHERE total <> 0))::text");
     return r[0][0].as<std::string>();
   });

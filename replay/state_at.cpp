@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 
 namespace ordo::replay {
@@ -56,7 +57,7 @@ bool is_state_kind(std::string_view kind) {
   return false;
 }
 
-Json trial_balance_json(const Folded& f) {
+Result<Json> trial_balance_json(const Folded& f) {
   // (currency, account) → balance, as the ledger's invariant check counts them: a wallet's
   // balance, what an escrow still holds, and the accounts that are neither.
   std::map<std::pair<std::string, std::string>, __int128> balances;
@@ -67,14 +68,20 @@ Json trial_balance_json(const Folded& f) {
     for (const auto& [id, e] : s.escrows)
       balances[{e.currency.value(), "escrow:" + id.value()}] += e.held_minor.value();
     for (const auto& [k, v] : s.other_accounts) {
-      const size_t slash = k.rfind('/');
+      const size_t slash = k.find('/');  // account names hold no '/'
       balances[{k.substr(slash + 1), k.substr(0, slash)}] += v;
     }
   }
   std::map<std::string, __int128> totals;
   Json::Array accounts;
+  auto in_range = [](__int128 v) { return v >= INT64_MIN && v <= INT64_MAX; };
   for (const auto& [key, balance] : balances) {
     if (balance == 0) continue;  // as the trial balance over HTTP: settled escrows, empty wallets
+    // Each partition keeps its accounts within int64; one account summed over partitions
+    // (a currency the engine would have kept in one) might not be.
+    if (!in_range(balance))
+      return Error{fmt::format("{} in {} is beyond a 64-bit amount across partitions", key.second,
+                               key.first)};
     totals[key.first] += balance;
     accounts.push_back(Json(Json::Object{{"account", Json(key.second)},
                                          {"currency", Json(key.first)},
@@ -83,6 +90,8 @@ Json trial_balance_json(const Folded& f) {
   Json::Array total_rows;
   bool balanced = true;
   for (const auto& [currency, total] : totals) {
+    if (!in_range(total))
+      return Error{fmt::format("the {} total is beyond a 64-bit amount", currency)};
     balanced = balanced && total == 0;
     total_rows.push_back(Json(Json::Object{{"currency", Json(currency)},
                                            {"total_minor", Json(static_cast<int64_t>(total))}}));
@@ -249,8 +258,9 @@ Result<Json> state_at_json(const Folded& f, const Cut& cut,
   }
   out.emplace("kind", Json(*kind));
   if (*kind == kAccountKind) {
-    Json balance = trial_balance_json(f);
-    for (auto& [name, value] : balance.as_object()) out.emplace(name, std::move(value));
+    auto balance = trial_balance_json(f);
+    if (!balance) return balance.error();
+    for (auto& [name, value] : balance.value().as_object()) out.emplace(name, std::move(value));
     return Json(std::move(out));
   }
   std::vector<std::pair<std::string, Json>> rows;

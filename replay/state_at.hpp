@@ -48,8 +48,10 @@ bool is_state_kind(std::string_view kind);
 // {"accounts":[{account, currency, balance_minor}] (non-zero, by currency then account),
 //  "totals":[{currency, total_minor}], "balanced": every total is 0}. Accounts are
 // wallet:{owner} (its balance), escrow:{order_id} (what it still holds) and the others
-// (platform:fees, external:bank, external:card).
-Json trial_balance_json(const Folded& f);
+// (platform:fees, external:bank, external:card). `balanced` is true on any history that
+// folds (the ledger keeps every currency at 0); an error if an amount summed over partitions
+// leaves int64 (a currency the engine keeps in one partition, spread over several).
+Result<Json> trial_balance_json(const Folded& f);
 
 // Folds `source` up to `cut`. An error when the history up to the cut does not verify.
 Result<Folded> fold_until(EventSource& source, const Cut& cut, const Progress& progress = {});

@@ -523,7 +523,8 @@ bool check_ledger_invariants(const PartitionState& s, std::string* why) {
                               e.held_minor.value()));
     sum[e.currency.value()] += e.held_minor.value();
   }
-  for (const auto& [k, v] : s.other_accounts) sum[k.substr(k.rfind('/') + 1)] += v;
+  // Keys are "{account}/{currency}"; account names hold no '/', currencies are not checked.
+  for (const auto& [k, v] : s.other_accounts) sum[k.substr(k.find('/') + 1)] += v;
   for (const auto& [cur, total] : sum)
     if (total != 0)
       return fail(

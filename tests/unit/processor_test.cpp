@@ -1138,6 +1138,7 @@ TEST_CASE("with its thread running, a partition comes back by itself once the di
   CHECK(w.durable.ok());
   CHECK_FALSE(w.outcome.rejection.has_value());
   rig.proc->stop();
+  CHECK(rig.state().find_order(OrderId{"g-1"}) == nullptr);
   CHECK(rig.product("a").reserved.value() == 2);
   check_chain(rig.read_all(), rig.tail());
 }
