@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <optional>
 
 namespace ordo::replay {
 
@@ -25,36 +26,83 @@ const Order* Folded::order(const std::string& stream) const {
 }
 
 namespace {
-constexpr StateKind kKinds[] = {{"product", "product-"}, {"order", "order-"},
-                                {"wallet", "wallet-"},   {"payment", "payment-"},
-                                {"escrow", "escrow-"},   {"payout", "payout-"}};
+using Rows = std::vector<std::pair<std::string, Json>>;  // (stream name, state)
 
-// Every aggregate of `kind` in `s`, as (stream name, state) pairs.
-void collect(const PartitionState& s, std::string_view kind,
-             std::vector<std::pair<std::string, Json>>& out) {
-  if (kind == "product")
-    for (const auto& [sku, x] : s.products) out.emplace_back(product_stream(sku), product_json(x));
-  else if (kind == "order")
-    for (const auto& [id, x] : s.orders) out.emplace_back(order_stream(id), order_json(x));
-  else if (kind == "wallet")
-    for (const auto& [k, x] : s.wallets)
-      out.emplace_back(wallet_stream(k.owner, k.currency), wallet_json(x));
-  else if (kind == "payment")
-    for (const auto& [id, x] : s.payments) out.emplace_back(payment_stream(id), payment_json(x));
-  else if (kind == "escrow")
-    for (const auto& [id, x] : s.escrows) out.emplace_back(escrow_stream(id), escrow_json(x));
-  else if (kind == "payout")
-    for (const auto& [id, x] : s.payouts) out.emplace_back(payout_stream(id), payout_json(x));
+// One kind of aggregate: its streams' prefix, how to find one by its stream (`id` is the
+// part after the prefix), and how to list them all.
+struct StateKind {
+  std::string_view kind;
+  std::string_view stream_prefix;
+  std::optional<Json> (*find)(const PartitionState& s, const std::string& stream,
+                              const std::string& id);
+  void (*collect)(const PartitionState& s, Rows& out);
+};
+
+template <class T>
+std::optional<Json> render(const T* x, Json (*to_json)(const T&)) {
+  return x ? std::optional<Json>(to_json(*x)) : std::nullopt;
+}
+
+const StateKind kKinds[] = {
+    {"product", "product-",
+     [](const PartitionState& s, const std::string&, const std::string& id) {
+       return render(s.find_product(Sku{id}), product_json);
+     },
+     [](const PartitionState& s, Rows& out) {
+       for (const auto& [k, x] : s.products) out.emplace_back(product_stream(k), product_json(x));
+     }},
+    {"order", "order-",
+     [](const PartitionState& s, const std::string&, const std::string& id) {
+       return render(s.find_order(OrderId{id}), order_json);
+     },
+     [](const PartitionState& s, Rows& out) {
+       for (const auto& [k, x] : s.orders) out.emplace_back(order_stream(k), order_json(x));
+     }},
+    {"wallet", "wallet-",
+     // A wallet's stream joins owner and currency; matched by name rather than split, so an
+     // owner id that holds the separator cannot be misread.
+     [](const PartitionState& s, const std::string& stream, const std::string&) {
+       for (const auto& [k, w] : s.wallets)
+         if (wallet_stream(k.owner, k.currency) == stream)
+           return std::optional<Json>(wallet_json(w));
+       return std::optional<Json>();
+     },
+     [](const PartitionState& s, Rows& out) {
+       for (const auto& [k, x] : s.wallets)
+         out.emplace_back(wallet_stream(k.owner, k.currency), wallet_json(x));
+     }},
+    {"payment", "payment-",
+     [](const PartitionState& s, const std::string&, const std::string& id) {
+       return render(s.find_payment(PaymentId{id}), payment_json);
+     },
+     [](const PartitionState& s, Rows& out) {
+       for (const auto& [k, x] : s.payments) out.emplace_back(payment_stream(k), payment_json(x));
+     }},
+    {"escrow", "escrow-",
+     [](const PartitionState& s, const std::string&, const std::string& id) {
+       return render(s.find_escrow(OrderId{id}), escrow_json);
+     },
+     [](const PartitionState& s, Rows& out) {
+       for (const auto& [k, x] : s.escrows) out.emplace_back(escrow_stream(k), escrow_json(x));
+     }},
+    {"payout", "payout-",
+     [](const PartitionState& s, const std::string&, const std::string& id) {
+       return render(s.find_payout(PayoutId{id}), payout_json);
+     },
+     [](const PartitionState& s, Rows& out) {
+       for (const auto& [k, x] : s.payouts) out.emplace_back(payout_stream(k), payout_json(x));
+     }},
+};
+
+const StateKind* stream_kind(std::string_view kind) {
+  for (const auto& k : kKinds)
+    if (k.kind == kind) return &k;
+  return nullptr;
 }
 }  // namespace
 
-std::span<const StateKind> state_kinds() { return kKinds; }
-
 bool is_state_kind(std::string_view kind) {
-  if (kind == kAccountKind) return true;
-  for (const auto& k : kKinds)
-    if (k.kind == kind) return true;
-  return false;
+  return kind == kAccountKind || stream_kind(kind) != nullptr;
 }
 
 Result<Json> trial_balance_json(const Folded& f) {
@@ -112,25 +160,8 @@ Result<Json> Folded::stream_state(const std::string& stream) const {
     return Error{fmt::format("{} is not an aggregate's stream ({})", stream, prefixes)};
   }
   const std::string id = stream.substr(kind->stream_prefix.size());
-  for (PartitionId p : verifier.partitions()) {
-    const PartitionState& s = *verifier.state(p);
-    if (kind->kind == "product") {
-      if (const Product* x = s.find_product(Sku{id})) return product_json(*x);
-    } else if (kind->kind == "order") {
-      if (const Order* x = s.find_order(OrderId{id})) return order_json(*x);
-    } else if (kind->kind == "payment") {
-      if (const Payment* x = s.find_payment(PaymentId{id})) return payment_json(*x);
-    } else if (kind->kind == "escrow") {
-      if (const Escrow* x = s.find_escrow(OrderId{id})) return escrow_json(*x);
-    } else if (kind->kind == "payout") {
-      if (const Payout* x = s.find_payout(PayoutId{id})) return payout_json(*x);
-    } else {
-      // A wallet's stream joins owner and currency; matched by name rather than split, so
-      // an owner id that holds the separator cannot be misread.
-      for (const auto& [k, w] : s.wallets)
-        if (wallet_stream(k.owner, k.currency) == stream) return wallet_json(w);
-    }
-  }
+  for (PartitionId p : verifier.partitions())
+    if (auto state = kind->find(*verifier.state(p), stream, id)) return std::move(*state);
   return Json(nullptr);  // the stream did not exist yet
 }
 
@@ -263,8 +294,9 @@ Result<Json> state_at_json(const Folded& f, const Cut& cut,
     for (auto& [name, value] : balance.value().as_object()) out.emplace(name, std::move(value));
     return Json(std::move(out));
   }
-  std::vector<std::pair<std::string, Json>> rows;
-  for (PartitionId p : f.verifier.partitions()) collect(*f.verifier.state(p), *kind, rows);
+  Rows rows;
+  for (PartitionId p : f.verifier.partitions())
+    stream_kind(*kind)->collect(*f.verifier.state(p), rows);
   std::sort(rows.begin(), rows.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   Json::Array states;

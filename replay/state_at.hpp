@@ -2,7 +2,6 @@
 // Time travel by folding: the state of aggregates as of an offset or a time. The fold is the
 // verifier's, so a state-at answer also vouches that the history up to it is intact.
 #include <optional>
-#include <span>
 #include <string>
 
 #include "engine/domain/state.hpp"
@@ -28,18 +27,13 @@ struct Folded {
   // Product or order of a stream name (`product-…`, `order-…`), in whichever partition has it.
   const Product* product(const std::string& stream) const;
   const Order* order(const std::string& stream) const;
-  // The state of any aggregate stream state-at knows (state_kinds()) as state-at prints it;
+  // The state of any aggregate stream state-at knows (is_state_kind) as state-at prints it;
   // null when the stream does not exist at the cut. An error for another stream name.
   Result<Json> stream_state(const std::string& stream) const;
 };
 
-// The kinds of aggregate state-at folds, each with its streams' prefix: product, order,
-// wallet, payment, escrow, payout.
-struct StateKind {
-  std::string_view kind;
-  std::string_view stream_prefix;
-};
-std::span<const StateKind> state_kinds();
+// The kinds state-at folds: product, order, wallet, payment, escrow, payout (each by its
+// streams, `{kind}-…`), and account (the ledger; below).
 // `--kind account`: the trial balance at the cut (not a stream kind).
 inline constexpr std::string_view kAccountKind = "account";
 bool is_state_kind(std::string_view kind);

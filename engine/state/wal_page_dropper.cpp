@@ -12,9 +12,7 @@
 namespace ordo {
 namespace {
 
-bool is_wal(const std::string& fname) {
-  return fname.size() > 4 && fname.compare(fname.size() - 4, 4, ".log") == 0;
-}
+bool is_wal(const std::string& fname) { return fname.ends_with(".log"); }
 
 class PageDroppingFile final : public rocksdb::FSWritableFileOwnerWrapper {
  public:

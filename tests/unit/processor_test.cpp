@@ -1110,13 +1110,18 @@ TEST_CASE("with its thread running, a partition comes back by itself once the di
   auto& faults = f.faults;
   f.fail_group({"f-1"});
 
+  // Submits `c` to the running partition and waits for its completion.
+  auto run_threaded = [&](Command c) {
+    auto done = std::make_shared<std::promise<Completion>>();
+    Submission s = submission(std::move(c), std::make_shared<Reply>());
+    s.done = [done](Completion&& completion) { done->set_value(std::move(completion)); };
+    REQUIRE(rig.proc->try_submit(std::move(s)));
+    return done->get_future().get();
+  };
+
   rig.proc->start();
   // While the disk is full, a command is refused without a write.
-  auto refused = std::make_shared<std::promise<Completion>>();
-  Submission s = submission(place_two("g-1", 1), std::make_shared<Reply>());
-  s.done = [refused](Completion&& c) { refused->set_value(std::move(c)); };
-  REQUIRE(rig.proc->try_submit(std::move(s)));
-  Completion c = refused->get_future().get();
+  Completion c = run_threaded(place_two("g-1", 1));
   CHECK_FALSE(c.durable.ok());
   CHECK(c.durable.wrote_nothing());  // refused before a write (RocksDB's own recovery may
                                      // still try syncs meanwhile: not counted here)
@@ -1130,11 +1135,7 @@ TEST_CASE("with its thread running, a partition comes back by itself once the di
   REQUIRE(rig.proc->health().writable);
 
   // The first command after is written.
-  auto written = std::make_shared<std::promise<Completion>>();
-  Submission t = submission(place_two("o-1", 1), std::make_shared<Reply>());
-  t.done = [written](Completion&& c) { written->set_value(std::move(c)); };
-  REQUIRE(rig.proc->try_submit(std::move(t)));
-  Completion w = written->get_future().get();
+  Completion w = run_threaded(place_two("o-1", 1));
   CHECK(w.durable.ok());
   CHECK_FALSE(w.outcome.rejection.has_value());
   rig.proc->stop();
