@@ -18,6 +18,7 @@ inline constexpr std::string_view kServeFlags[] = {
     "http-threads",
     "queue-capacity",
     "max-batch",
+    "min-free-disk-mb",
     "port-file",
     "rate-limit",
     "read-timeout",
@@ -56,7 +57,8 @@ inline constexpr std::string_view kUsage =
     "[--jwt-previous-secret-grace 24h]]\n"
     "             [--reservation-ttl 15m] [--payment-timeout 1h (0: never)]\n"
     "             [--http-threads N] [--queue-capacity N]\n"
-    "             [--max-batch N] [--port-file F] [--rate-limit RPS (0: off)]\n"
+    "             [--max-batch N] [--min-free-disk-mb 128 (0: off)]\n"
+    "             [--port-file F] [--rate-limit RPS (0: off)]\n"
     "             [--read-timeout 10s] [--idle-timeout 60s] [--tls-cert PEM --tls-key PEM]\n"
     "             [--max-connections 4096] [--max-connections-per-client N (0: no cap)]\n"
     "             [--kafka BROKERS [--kafka-topic ordo.events]\n"

@@ -179,6 +179,9 @@ int cmd_serve(const Args& args) {
   engine_config.processor.queue_capacity =
       static_cast<size_t>(int_flag("queue-capacity", 8192, 1, 1'000'000));
   engine_config.processor.max_batch = static_cast<size_t>(int_flag("max-batch", 1024, 1, 65'536));
+  // Writes pause (503, /readyz down) while the data directory's disk has less free; 0: off.
+  engine_config.processor.min_free_disk_bytes =
+      static_cast<uint64_t>(int_flag("min-free-disk-mb", 128, 0, 1'000'000)) << 20;
   engine_config.processor.reservation_ttl =
       duration_flag("reservation-ttl", "15m", 1, kMaxDurationMs);
   // 0 turns it off: an order then waits in payment_pending for its payment for ever.

@@ -4,6 +4,7 @@
 // size, with sync=true. Also reports peak RSS after all orders.
 //
 //   bench_engine [--orders N] [--window W] [--dir PATH] [--keyed 1] [--snapshot-every B]
+//                [--min-free-disk-mb M]  (the disk check before each group commit; 0: off)
 //   (--keyed 1: every PlaceOrder carries an Idempotency-Key, as HTTP clients that retry send)
 #include <rocksdb/write_batch.h>
 #include <sys/resource.h>
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "bench/closed_loop.hpp"
@@ -54,10 +56,11 @@ struct EngineRun {
 };
 
 EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window, bool keyed,
-                     size_t snapshot_every) {
+                     size_t snapshot_every, std::optional<uint64_t> min_free_disk_mb) {
   SystemClock clock;
   EngineConfig cfg;
   if (snapshot_every) cfg.processor.snapshot_every_batches = snapshot_every;
+  if (min_free_disk_mb) cfg.processor.min_free_disk_bytes = *min_free_disk_mb << 20;
   cfg.data_dir = dir;
   cfg.processor.queue_capacity = window * 2;
   auto engine = Engine::open_embedded(cfg, clock);
@@ -118,7 +121,8 @@ EngineRun run_engine(const std::string& dir, uint64_t orders, uint64_t window, b
 int main(int argc, char** argv) {
   uint64_t orders = 1'000'000, window = 4096;
   bool keyed = false;
-  size_t snapshot_every = 0;  // 0: the engine's default
+  size_t snapshot_every = 0;                 // 0: the engine's default
+  std::optional<uint64_t> min_free_disk_mb;  // unset: the engine's default
   std::string dir = (std::filesystem::temp_directory_path() / "ordo-bench").string();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -132,9 +136,12 @@ int main(int argc, char** argv) {
       snapshot_every = std::stoull(argv[i + 1]);
     else if (a == "--keyed")
       keyed = std::string(argv[i + 1]) == "1";
+    else if (a == "--min-free-disk-mb")
+      min_free_disk_mb = std::stoull(argv[i + 1]);
   }
   std::filesystem::remove_all(dir);
-  EngineRun run = run_engine(dir + "/engine", orders, window, keyed, snapshot_every);
+  EngineRun run =
+      run_engine(dir + "/engine", orders, window, keyed, snapshot_every, min_free_disk_mb);
   long rss = peak_rss_mib();
   double per_batch = double(run.events) / double(run.batches);
   double raw_s =

@@ -7,6 +7,8 @@
 #include <map>
 #include <optional>
 
+#include "engine/domain/ledger.hpp"
+
 namespace ordo::replay {
 
 const Product* Folded::product(const std::string& stream) const {
@@ -106,19 +108,14 @@ bool is_state_kind(std::string_view kind) {
 }
 
 Result<Json> trial_balance_json(const Folded& f) {
-  // (currency, account) → balance, as the ledger's invariant check counts them: a wallet's
-  // balance, what an escrow still holds, and the accounts that are neither.
+  // (currency, account) → balance, summed over partitions: the accounts the ledger's
+  // invariant check counts (for_each_account).
   std::map<std::pair<std::string, std::string>, __int128> balances;
   for (PartitionId p : f.verifier.partitions()) {
-    const PartitionState& s = *f.verifier.state(p);
-    for (const auto& [k, w] : s.wallets)
-      balances[{k.currency.value(), "wallet:" + k.owner.value()}] += w.balance_minor.value();
-    for (const auto& [id, e] : s.escrows)
-      balances[{e.currency.value(), "escrow:" + id.value()}] += e.held_minor.value();
-    for (const auto& [k, v] : s.other_accounts) {
-      const size_t slash = k.find('/');  // account names hold no '/'
-      balances[{k.substr(slash + 1), k.substr(0, slash)}] += v;
-    }
+    for_each_account(*f.verifier.state(p), [&](std::string_view currency, std::string_view account,
+                                               int64_t balance_minor) {
+      balances[{std::string(currency), std::string(account)}] += balance_minor;
+    });
   }
   std::map<std::string, __int128> totals;
   Json::Array accounts;

@@ -510,21 +510,20 @@ bool check_ledger_invariants(const PartitionState& s, std::string* why) {
     if (why) *why = std::move(w);
     return false;
   };
-  std::map<std::string, __int128> sum;  // per currency: every account's balance
-  for (const auto& [k, w] : s.wallets) {
+  for (const auto& [k, w] : s.wallets)
     if (w.held_minor.value() < 0 || w.available().value() < 0)
       return fail(fmt::format("wallet {} {}: balance {} held {}", k.owner.value(),
                               k.currency.value(), w.balance_minor.value(), w.held_minor.value()));
-    sum[k.currency.value()] += w.balance_minor.value();
-  }
-  for (const auto& [id, e] : s.escrows) {
+  for (const auto& [id, e] : s.escrows)
     if (e.held_minor.value() < 0 || (e.status != EscrowStatus::held && e.held_minor.value() != 0))
       return fail(fmt::format("escrow {}: {} with {} held", id.value(), to_string(e.status),
                               e.held_minor.value()));
-    sum[e.currency.value()] += e.held_minor.value();
-  }
-  // Keys are "{account}/{currency}"; account names hold no '/', currencies are not checked.
-  for (const auto& [k, v] : s.other_accounts) sum[k.substr(k.find('/') + 1)] += v;
+  std::map<std::string, __int128, std::less<>> sum;  // per currency: every account's balance
+  for_each_account(s, [&](std::string_view currency, std::string_view, int64_t balance_minor) {
+    auto it = sum.find(currency);
+    if (it == sum.end()) it = sum.emplace(std::string(currency), 0).first;
+    it->second += balance_minor;
+  });
   for (const auto& [cur, total] : sum)
     if (total != 0)
       return fail(
@@ -537,4 +536,19 @@ bool check_ledger_invariants(const PartitionState& s, std::string* why) {
 }
 
 }  // namespace parts
+
+void for_each_account(const PartitionState& s,
+                      const std::function<void(std::string_view currency, std::string_view account,
+                                               int64_t balance_minor)>& visit) {
+  for (const auto& [k, w] : s.wallets)
+    visit(k.currency.value(), wallet_account(k.owner), w.balance_minor.value());
+  for (const auto& [id, e] : s.escrows)
+    visit(e.currency.value(), escrow_account(id), e.held_minor.value());
+  // Keys are "{account}/{currency}"; account names hold no '/', currencies are not checked.
+  for (const auto& [k, v] : s.other_accounts) {
+    const size_t slash = k.find('/');
+    visit(std::string_view(k).substr(slash + 1), std::string_view(k).substr(0, slash), v);
+  }
+}
+
 }  // namespace ordo

@@ -45,9 +45,12 @@ Result<std::unique_ptr<Engine>> Engine::open_with(
   e->log_ = std::move(log.value());
   e->store_ = std::make_unique<StateStore>(*e->db_);
   e->flow_store_ = std::make_unique<FlowStore>(*e->db_);
+  ProcessorConfig processor = config.processor;
+  if (!processor.disk_space)  // RocksDB's files, log and state, live under the data directory
+    processor.disk_space = std::make_shared<FileSystemSpace>(config.data_dir);
   for (uint32_t p = 0; p < config.partitions; ++p) {
     auto proc = std::make_unique<PartitionProcessor>(PartitionId{p}, *e->log_, *e->store_, clock,
-                                                     e->router_, config.processor);
+                                                     e->router_, processor);
     if (auto s = proc->recover(); !s) return Error{s.message()};
     e->processors_.push_back(std::move(proc));
   }

@@ -253,7 +253,9 @@ void PartitionProcessor::loop() {
       // recovery_retry): commands for those ids never reach it to wake it. Without doubts
       // the next command does it, and an unreachable log is not polled for nothing.
       if (needs_recovery_ && has_claims_in_doubt()) ensure_recovered();
-      retry_refused_writes();  // so /readyz comes back without a command failing first
+      // So /readyz follows the store and the disk without a command failing first.
+      retry_refused_writes();
+      check_disk_room();
       continue;
     }
     if (auto p = prepare(batch)) hand_off(std::move(p));
@@ -270,7 +272,8 @@ void PartitionProcessor::write_final_snapshot() {
     ORDO_ASSERT(!commit_slot_ && !committing_, "final snapshot of partition {} while committing",
                 id_.value());
   }
-  if (dirty_.empty() || needs_recovery_) return;
+  // (Not on a nearly full disk: recovery replays the log after the last snapshot anyway.)
+  if (dirty_.empty() || needs_recovery_ || check_disk_room()) return;
   auto build = [&](std::span<const Envelope>, StateDelta& delta) {
     dirty_.write(delta, id_, state_);
     StateStore::put_applied(delta, id_, tail_.last_offset);
@@ -336,6 +339,44 @@ bool PartitionProcessor::ensure_recovered() {
   return true;
 }
 
+void PartitionProcessor::retime_if_timer(const Command& command) {
+  const OrderId* id = nullptr;
+  if (const auto* x = std::get_if<ExpireReservation>(&command)) id = &x->order_id;
+  if (const auto* x = std::get_if<AutoCompleteOrder>(&command)) id = &x->order_id;
+  if (const Order* o = id ? state_.find_order(*id) : nullptr) retime(*o);
+}
+
+std::optional<std::string> PartitionProcessor::check_disk_room() {
+  if (!config_.disk_space || config_.min_free_disk_bytes == 0) return std::nullopt;
+  const uint64_t pause_below = config_.min_free_disk_bytes;
+  const uint64_t resume_at = pause_below + pause_below / 8;
+  auto free = config_.disk_space->free_bytes();
+  if (!free && !disk_unmeasurable_)  // written anyway: RocksDB's own error handling behind it
+    std::fprintf(stderr, "ordo: partition %u cannot measure the disk's free space: %s\n",
+                 id_.value(), free.error().message.c_str());
+  disk_unmeasurable_ = !free;
+  const bool low = free && free.value() < (disk_low_ ? resume_at : pause_below);
+  std::string pause;
+  if (low)
+    pause = fmt::format(
+        "the disk is nearly full: {} MiB free under the data directory; writes pause below {} "
+        "MiB (--min-free-disk-mb) and resume from {} MiB",
+        free.value() >> 20, pause_below >> 20, resume_at >> 20);
+  if (low != disk_low_) {
+    const std::string line =
+        low ? fmt::format("ordo: partition {} pauses writes: {}\n", id_.value(), pause)
+            : fmt::format("ordo: partition {} resumes writes: {} MiB free\n", id_.value(),
+                          free ? free.value() >> 20 : 0);
+    std::fputs(line.c_str(), stderr);
+    disk_low_ = low;
+  }
+  {
+    std::lock_guard lock(health_mu_);
+    disk_pause_ = pause;
+  }
+  return low ? std::optional<std::string>(std::move(pause)) : std::nullopt;
+}
+
 void PartitionProcessor::retry_refused_writes() {
   // A partition still to be reloaded is not writable whatever the store says.
   if (!writes_refused_ || needs_recovery_) return;
@@ -385,6 +426,8 @@ void PartitionProcessor::reload_if_write_failed() {
 
 void PartitionProcessor::refuse_batch(std::vector<Submission>& batch, const std::string& why) {
   for (auto& s : batch) {
+    // After a failed reload the state is not there to ask; recovery rebuilds every timer.
+    if (!needs_recovery_) retime_if_timer(s.command);
     if (s.owns_claim) router_.release_claim(s.command);
     if (s.done)
       s.done(Completion{Status{Error{why, true}}, {}, {}, Position{id_, tail_.last_offset}});
@@ -405,6 +448,12 @@ std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(
     // failed write). A write now would fail and reload the whole partition again, and with
     // the Kafka log it would commit events the state store then fails to follow.
     refuse_batch(batch, "partition cannot write: " + health().error);
+    return nullptr;
+  }
+  if (auto pause = check_disk_room()) {
+    // Refused before RocksDB is asked: it stays clear of a full disk, and of the failed WAL
+    // append that Debian's RocksDB 7.8 may abort on.
+    refuse_batch(batch, "partition cannot write: " + *pause);
     return nullptr;
   }
   const TimestampMs now = clock_.now();
@@ -461,12 +510,7 @@ std::unique_ptr<PartitionProcessor::Prepared> PartitionProcessor::prepare(
   }
 
   // A timer that fired for an order that has moved on (the command was refused) is dropped.
-  for (const auto& s : batch) {
-    const OrderId* id = nullptr;
-    if (const auto* x = std::get_if<ExpireReservation>(&s.command)) id = &x->order_id;
-    if (const auto* x = std::get_if<AutoCompleteOrder>(&s.command)) id = &x->order_id;
-    if (const Order* o = id ? state_.find_order(*id) : nullptr) retime(*o);
-  }
+  for (const auto& s : batch) retime_if_timer(s.command);
 
   bool any_idempotency = false;
   for (const auto& s : batch) any_idempotency |= s.idempotency.has_value();
@@ -663,6 +707,7 @@ void PartitionProcessor::committer_loop() {
 
 PartitionProcessor::Health PartitionProcessor::health() const {
   std::lock_guard lock(health_mu_);
+  if (!disk_pause_.empty()) return Health{false, disk_pause_};
   return health_;
 }
 

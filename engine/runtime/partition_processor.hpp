@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_set>
 
@@ -20,6 +21,7 @@
 #include "engine/log/event_log.hpp"
 #include "engine/runtime/clock.hpp"
 #include "engine/runtime/dirty_aggregates.hpp"
+#include "engine/runtime/disk_space.hpp"
 #include "engine/runtime/router.hpp"
 #include "engine/runtime/submission.hpp"
 #include "engine/state/state_store.hpp"
@@ -48,6 +50,15 @@ struct ProcessorConfig {
   size_t snapshot_max_dirty = 100'000;
   // After a failed reload, recovery is tried again at most this often (steady time).
   DurationMs recovery_retry{1000};
+  // Writes stop (commands are answered 503 unwritten, /readyz is down) while the disk under
+  // the data directory has less than this free, and start again by themselves once it has
+  // more. RocksDB needs room to flush and compact, and Debian's RocksDB 7.8 may abort the
+  // process on a WAL append that fails for want of space: better to stop just short of it.
+  // 0: not checked.
+  uint64_t min_free_disk_bytes = 128ULL << 20;
+  // Where the room is measured. The Engine sets statvfs on its data directory when this is
+  // null; a processor without one does not check.
+  std::shared_ptr<const DiskSpace> disk_space;
 };
 
 struct ProcessorStats {
@@ -80,7 +91,8 @@ class PartitionProcessor {
 
   PartitionId id() const { return id_; }
 
-  // Whether the last group commit (or recovery) succeeded, and why not; for /readyz.
+  // Whether the partition can write, and why not, for /readyz: the last group commit (or
+  // recovery) succeeded and the disk is not paused for want of space.
   struct Health {
     bool writable = true;
     std::string error;
@@ -180,6 +192,17 @@ class PartitionProcessor {
   void retry_refused_writes();
   // Answers every command of `batch` with `why`: nothing of it was written.
   void refuse_batch(std::vector<Submission>& batch, const std::string& why);
+  // A fired timer's command that did not run: its order gets its timer back if it still
+  // wants one (the heap entry was popped when it fired).
+  void retime_if_timer(const Command& command);
+  // Measures the disk's free space against ProcessorConfig::min_free_disk_bytes and returns
+  // why writes are paused, or nothing. Paused below the reserve, resumed only an eighth
+  // above it, so free space wobbling around the line (flushes, compactions) does not toggle
+  // writes. Keeps disk_pause_ (and so /readyz) in step, and logs each pause and resume.
+  std::optional<std::string> check_disk_room();
+  bool disk_low_ = false;           // writer thread
+  bool disk_unmeasurable_ = false;  // writer thread: the last measurement failed (logged)
+  std::string disk_pause_;          // why writes are paused for the disk (under health_mu_)
   std::string recovery_error_;
   std::chrono::steady_clock::time_point next_recovery_{};
   // Commands whose write failed with its outcome unknown and which claimed a new id: added

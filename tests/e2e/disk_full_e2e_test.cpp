@@ -4,7 +4,11 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <memory>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "tests/e2e/e2e_helpers.hpp"
@@ -45,45 +49,121 @@ int64_t fill(const std::string& path, int max_mib) {
   return written;
 }
 
-}  // namespace
-
-TEST_CASE("a full disk: nothing is acknowledged that is not on disk; keys settle every order") {
-  if (test_kafka_brokers()) {
-    MESSAGE("embedded log only: with Kafka the events do not live on this disk");
-    return;
-  }
+// The server with its data directory on a 24 MiB tmpfs, a product "mug" defined and one
+// order placed; `reserve_mib` is its --min-free-disk-mb.
+struct FullDiskRig {
+  // With Kafka the events do not live on this disk: nothing is mounted or started.
+  const bool kafka = test_kafka_brokers().has_value();
   TempDir dir{"e2e-disk-full"};
-  SmallDisk disk(dir.path() + "/disk", 24);
-  if (!disk.mounted) {
-    MESSAGE("cannot mount a tmpfs here (not root?): the full-disk test did not run");
-    return;
+  std::optional<SmallDisk> disk;
+  std::unique_ptr<ServerProcess> server;
+  std::string filler;
+
+  explicit FullDiskRig(int reserve_mib) {
+    if (kafka) return;
+    disk.emplace(dir.path() + "/disk", 24);
+    if (!disk->mounted) return;
+    filler = disk->path + "/filler";
+    server = std::make_unique<ServerProcess>(
+        disk->path + "/data",
+        std::vector<std::string>{"--min-free-disk-mb", std::to_string(reserve_mib)});
+    server->capture_stderr(dir.path() + "/server.log");  // off the small disk
+    server->start();
+    HttpClient c(server->port());
+    REQUIRE(
+        c.post("/v1/products", product_body("mug", "m1", 1000), bearer(token("m1", Role::merchant)))
+            .status == 201);
+    REQUIRE(place("before").status == 201);
   }
-  ServerProcess server{disk.path + "/data"};
-  server.capture_stderr(dir.path() + "/server.log");  // off the small disk
-  server.start();
-  const auto merchant = bearer(token("m1", Role::merchant));
-  auto place = [&](const std::string& id) {
-    HttpClient c(server.port());  // a new connection: the server may have stopped
+  // Whether the test can run here (it says why not).
+  bool runs() const {
+    if (kafka) {
+      MESSAGE("embedded log only: with Kafka the events do not live on this disk");
+      return false;
+    }
+    if (!disk->mounted)
+      MESSAGE("cannot mount a tmpfs here (not root?): the full-disk test did not run");
+    return disk->mounted;
+  }
+  HttpResult place(const std::string& id) {
+    HttpClient c(server->port());  // a new connection: the server may have stopped
     auto h = bearer(token("c1", Role::customer));
     h["Idempotency-Key"] = "key-" + id;
     return c.post("/v1/orders", order_body("c1", {{"mug", 1}}, id), h);
-  };
-  {
-    HttpClient c(server.port());
-    REQUIRE(c.post("/v1/products", product_body("mug", "m1", 1000), merchant).status == 201);
   }
-  REQUIRE(place("before").status == 201);
+  // Every order of `ids` retried with its key is placed, and the log holds each exactly
+  // once (with "before" and "after"), before and after a restart.
+  void check_settled_once(const std::vector<std::string>& ids) {
+    for (const auto& id : ids) {
+      auto r = place(id);
+      CHECK_MESSAGE(r.status == 201, id, ": ", r.body);
+    }
+    REQUIRE(place("after").status == 201);
+    for (int pass = 0; pass < 2; ++pass) {
+      CAPTURE(pass);
+      HttpClient h(server->port());
+      Streams s{h};
+      CHECK(s.reserved("mug") == 2 + static_cast<int64_t>(ids.size()));
+      for (const auto& id : ids) {
+        auto events = s.events("order-" + id);
+        REQUIRE(events.size() == 1u);
+        CHECK(events[0].find("type")->as_string() == "OrderPlaced");
+      }
+      if (pass == 0) {
+        server->kill9();
+        server->start();
+      }
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "a nearly full disk: writes pause with 503 and resume by themselves; the server stays up") {
+  FullDiskRig rig(4);  // writes pause below 4 MiB free
+  if (!rig.runs()) return;
+
+  // No room left: RocksDB is not asked to write, so every order is refused cleanly with 503
+  // storage_unavailable (retry with the same key), and /readyz is down.
+  CHECK(fill(rig.filler, 64) > 0);
+  std::vector<std::string> refused;
+  for (int i = 0; i < 8; ++i) {
+    const std::string id = fmt::format("full-{}", i);
+    auto r = rig.place(id);
+    REQUIRE_MESSAGE(r.status == 503, r.body);
+    CHECK(str_field(r, "code") == "storage_unavailable");
+    CHECK_FALSE(r.header("Retry-After").empty());
+    refused.push_back(id);
+  }
+  HttpClient probe(rig.server->port());
+  CHECK(probe.get("/readyz", {}).status == 503);
+
+  // Room again, and no restart: /readyz comes back by itself (polled, bounded), and every
+  // refused order retried with its key is placed once.
+  std::filesystem::remove(rig.filler);
+  int ready = 0;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while ((ready = HttpClient(rig.server->port()).get("/readyz", {}).status) != 200 &&
+         std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(ready == 200);
+  rig.check_settled_once(refused);
+}
+
+TEST_CASE("a full disk with no reserve: nothing is acknowledged that is not on disk") {
+  FullDiskRig rig(0);  // the reserve off: RocksDB meets the full disk itself
+  if (!rig.runs()) return;
 
   // No room left. An order may still fit the WAL's last page; after that each is refused
   // with 503 storage_unavailable (retry with the same key), or finds the server stopped:
   // Debian's RocksDB 7.8 is built with assertions, and its recovery from a failed WAL
   // append can abort the process. Never a 2xx for what is not on disk.
-  const std::string filler = disk.path + "/filler";
-  CHECK(fill(filler, 64) > 0);
+  CHECK(fill(rig.filler, 64) > 0);
   std::vector<std::string> unsettled;
   for (int i = 0; i < 8; ++i) {
     const std::string id = fmt::format("full-{}", i);
-    auto r = place(id);
+    auto r = rig.place(id);
     if (r.status == 201) continue;  // written before the disk ran out
     unsettled.push_back(id);
     if (r.status == 0) continue;  // the server stopped
@@ -97,27 +177,10 @@ TEST_CASE("a full disk: nothing is acknowledged that is not on disk; keys settle
   // Space again, and a restart (what an operator does if the server stopped). Each refused
   // order retried with its key runs at most once: 201 whether it is placed now or was
   // written before the failure, and then the log holds it exactly once.
-  std::filesystem::remove(filler);
-  server.kill9();
-  server.start();
-  for (const auto& id : unsettled) {
-    auto r = place(id);
-    CHECK_MESSAGE(r.status == 201, id, ": ", r.body);
-  }
-  REQUIRE(place("after").status == 201);
-  for (int pass = 0; pass < 2; ++pass) {
-    CAPTURE(pass);
-    HttpClient h(server.port());
-    Streams s{h};
-    CHECK(s.reserved("mug") == 2 + 8);  // before, full-0..7, after: each once
-    for (int i = 0; i < 8; ++i) {
-      auto events = s.events(fmt::format("order-full-{}", i));
-      REQUIRE(events.size() == 1u);
-      CHECK(events[0].find("type")->as_string() == "OrderPlaced");
-    }
-    if (pass == 0) {  // and the same after another restart
-      server.kill9();
-      server.start();
-    }
-  }
+  std::filesystem::remove(rig.filler);
+  rig.server->kill9();
+  rig.server->start();
+  std::vector<std::string> all;
+  for (int i = 0; i < 8; ++i) all.push_back(fmt::format("full-{}", i));
+  rig.check_settled_once(all);
 }

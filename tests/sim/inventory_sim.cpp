@@ -1,7 +1,9 @@
 // Seeded simulation: random command streams through the real partition processor (real
 // RocksDB, injected clock) checked after every step against a plain reference model, with
 // injected faults: failed appends, crashes (the process dies between group commits and
-// recovers from the snapshot + log), duplicate deliveries and clock jumps.
+// recovers from the snapshot + log), a nearly full disk (every group commit refused
+// unwritten, timers included, until there is room again), duplicate deliveries and clock
+// jumps.
 // A failure prints its seed; ORDO_SIM_SEED=<seed> reruns exactly that case.
 #include <unistd.h>
 
@@ -111,8 +113,15 @@ struct Model {
   }
 };
 
+// The disk under the data directory: nearly full or not, as the simulation says.
+struct SimDisk final : DiskSpace {
+  bool low = false;
+  Result<uint64_t> free_bytes() const override { return low ? uint64_t{0} : uint64_t{1} << 40; }
+};
+
 struct Rig {
   std::string dir;
+  std::shared_ptr<SimDisk> disk = std::make_shared<SimDisk>();  // outlives a crash
   ManualClock clock;
   std::mt19937_64& rng;
   std::unique_ptr<RocksDb> db;
@@ -137,6 +146,7 @@ struct Rig {
     ProcessorConfig cfg;
     cfg.reservation_ttl = DurationMs{kTtlMs};
     cfg.snapshot_every_batches = 1 + rng() % 8;  // vary how much a recovery must replay
+    cfg.disk_space = disk;
     proc =
         std::make_unique<PartitionProcessor>(PartitionId{0}, *faulty, *store, clock, *router, cfg);
     auto s = proc->recover();
@@ -219,6 +229,10 @@ void run_seed(uint64_t seed, int steps) {
       const int64_t now = rig.clock.now().value();
       const bool inject_failure = rng() % 20 == 0;
       rig.faulty->fail_next = inject_failure;
+      // Now and then the disk fills up for a few steps. While it is nearly full nothing is
+      // written, due timers included: the model expires nothing either.
+      if (rng() % (rig.disk->low ? 4 : 40) == 0) rig.disk->low = !rig.disk->low;
+      const bool disk_low = rig.disk->low;
 
       std::optional<std::optional<RejectCode>> got;
       std::optional<RejectCode> want;
@@ -260,7 +274,7 @@ void run_seed(uint64_t seed, int steps) {
         // No command: only the timer runs.
         rig.faulty->fail_next = false;
         rig.proc->run_once();
-        model.expire_due(now);
+        if (!disk_low) model.expire_due(now);
         compare(model, rig.proc->state_for_test());
         continue;
       }
@@ -273,7 +287,7 @@ void run_seed(uint64_t seed, int steps) {
                               << (got.value() ? to_string(*got.value()) : "accepted") << ", model "
                               << (want ? to_string(*want) : "accepted"));
         if (got.value() != want) return;
-        model.expire_due(now);
+        if (!disk_low) model.expire_due(now);  // (a router's rejection ran only the timers)
       }
       compare(model, rig.proc->state_for_test());
       if (rng() % 25 == 0) {

@@ -1515,6 +1515,28 @@ TEST_CASE("money: check_invariants catches broken ledgers") {
   }
 }
 
+TEST_CASE("money: for_each_account lists each account once with its balance") {
+  Rig r = order_in(Scenario::paid);
+  std::map<std::pair<std::string, std::string>, int64_t> seen;
+  for_each_account(r.state, [&](std::string_view currency, std::string_view account,
+                                int64_t balance_minor) {
+    CHECK(
+        seen.emplace(std::pair{std::string(currency), std::string(account)}, balance_minor).second);
+  });
+  int64_t total = 0;
+  for (const auto& [key, balance] : seen) {
+    CAPTURE(key.second);
+    CHECK(key.first == "USD");
+    CHECK(balance == r.balance(key.second));
+    total += balance;
+  }
+  CHECK(total == 0);
+  // The wallet that paid, the escrow that holds it, and where the money came from.
+  CHECK(seen.contains({"USD", "wallet:cust-1"}));
+  CHECK(seen.at({"USD", "escrow:o1"}) == kTotal);
+  CHECK(seen.size() == 3u);
+}
+
 TEST_CASE("money: money_precondition refuses events that cannot follow the state") {
   Rig r = order_in(Scenario::paid);
   CHECK(money_precondition(

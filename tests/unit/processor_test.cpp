@@ -149,6 +149,15 @@ struct Rig {
                   r->completion.outcome.rejection ? r->completion.outcome.rejection->detail : "");
   }
 
+  // Submits `c` to the partition while its thread runs, and waits for the completion.
+  Completion run_threaded(Command c) {
+    auto done = std::make_shared<std::promise<Completion>>();
+    Submission s = submission(std::move(c), std::make_shared<Reply>());
+    s.done = [done](Completion&& completion) { done->set_value(std::move(completion)); };
+    REQUIRE(proc->try_submit(std::move(s)));
+    return done->get_future().get();
+  }
+
   const PartitionState& state() const { return proc->state_for_test(); }
   const Product& product(const std::string& sku) const {
     const Product* p = state().find_product(Sku{sku});
@@ -1110,18 +1119,9 @@ TEST_CASE("with its thread running, a partition comes back by itself once the di
   auto& faults = f.faults;
   f.fail_group({"f-1"});
 
-  // Submits `c` to the running partition and waits for its completion.
-  auto run_threaded = [&](Command c) {
-    auto done = std::make_shared<std::promise<Completion>>();
-    Submission s = submission(std::move(c), std::make_shared<Reply>());
-    s.done = [done](Completion&& completion) { done->set_value(std::move(completion)); };
-    REQUIRE(rig.proc->try_submit(std::move(s)));
-    return done->get_future().get();
-  };
-
   rig.proc->start();
   // While the disk is full, a command is refused without a write.
-  Completion c = run_threaded(place_two("g-1", 1));
+  Completion c = rig.run_threaded(place_two("g-1", 1));
   CHECK_FALSE(c.durable.ok());
   CHECK(c.durable.wrote_nothing());  // refused before a write (RocksDB's own recovery may
                                      // still try syncs meanwhile: not counted here)
@@ -1135,11 +1135,111 @@ TEST_CASE("with its thread running, a partition comes back by itself once the di
   REQUIRE(rig.proc->health().writable);
 
   // The first command after is written.
-  Completion w = run_threaded(place_two("o-1", 1));
+  Completion w = rig.run_threaded(place_two("o-1", 1));
   CHECK(w.durable.ok());
   CHECK_FALSE(w.outcome.rejection.has_value());
   rig.proc->stop();
   CHECK(rig.state().find_order(OrderId{"g-1"}) == nullptr);
   CHECK(rig.product("a").reserved.value() == 2);
+  check_chain(rig.read_all(), rig.tail());
+}
+
+namespace {
+
+// A disk whose free space the test sets.
+struct SettableDiskSpace final : DiskSpace {
+  std::atomic<uint64_t> free{uint64_t{1} << 40};
+  Result<uint64_t> free_bytes() const override { return free.load(); }
+};
+
+constexpr uint64_t kReserve = uint64_t{64} << 20;
+
+ProcessorConfig reserve_config(std::shared_ptr<const DiskSpace> disk) {
+  ProcessorConfig c;
+  c.min_free_disk_bytes = kReserve;
+  c.disk_space = std::move(disk);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("a nearly full disk refuses writes before RocksDB sees them; they resume with room") {
+  auto disk = std::make_shared<SettableDiskSpace>();
+  Rig rig(reserve_config(disk));
+  rig.run_ok(define("a", 5));
+  rig.run_ok(place("o1", "a", 2));
+  const int64_t due = rig.order("o1").expires_at.value();
+  const int64_t tail_before = rig.tail().last_offset.value();
+
+  // One byte short of the reserve: the order is refused unwritten, and /readyz says why.
+  disk->free = kReserve - 1;
+  auto refused = rig.submit(place("o2", "a", 1));
+  CHECK(rig.proc->run_once() == 1u);
+  REQUIRE(refused->called);
+  CHECK_FALSE(refused->completion.durable.ok());
+  CHECK(refused->completion.durable.wrote_nothing());
+  const auto health = rig.proc->health();
+  CHECK_FALSE(health.writable);
+  CHECK_MESSAGE(health.error.find("63 MiB free") != std::string::npos, health.error);
+  CHECK_MESSAGE(health.error.find("pause below 64 MiB") != std::string::npos, health.error);
+  CHECK(refused->completion.durable.message().find("nearly full") != std::string::npos);
+
+  // o1's reservation comes due meanwhile: its expiry is refused too, and not lost.
+  rig.clock.set_ms(due);
+  CHECK(rig.proc->run_once() == 1u);
+  CHECK(rig.order("o1").status == OrderStatus::reserved);
+  CHECK(rig.state().find_order(OrderId{"o2"}) == nullptr);
+  CHECK(rig.product("a").reserved.value() == 2);
+  CHECK(rig.tail().last_offset.value() == tail_before);
+
+  // Back at the reserve: still paused, so that free space wobbling around the line does not
+  // toggle writes. They resume from an eighth above it.
+  disk->free = kReserve;
+  auto still = rig.submit(place("o3", "a", 1));
+  CHECK(rig.proc->run_once() == 2u);  // o3, and o1's expiry again
+  CHECK_FALSE(still->completion.durable.ok());
+  CHECK(rig.order("o1").status == OrderStatus::reserved);
+  CHECK(rig.tail().last_offset.value() == tail_before);
+
+  // An eighth above: the next group is written, with o1's expiry in it.
+  disk->free = kReserve + kReserve / 8;
+  auto placed = rig.submit(place("o2", "a", 1));
+  CHECK(rig.proc->run_once() == 2u);
+  CHECK(placed->accepted());
+  CHECK(rig.proc->health().writable);
+  CHECK(rig.order("o1").status == OrderStatus::expired);
+  CHECK(rig.product("a").reserved.value() == 1);
+  CHECK(rig.proc->run_once() == 0u);  // the expiry fired once
+  check_chain(rig.read_all(), rig.tail());
+  test::check_partition_invariants(rig.state());
+}
+
+TEST_CASE("with its thread running, readiness follows the disk's free space without a command") {
+  auto disk = std::make_shared<SettableDiskSpace>();
+  Rig rig(reserve_config(disk));
+  rig.run_ok(define("a", 5));
+  rig.proc->start();
+  // Polls for a state the idle writer reaches by itself (bounded at a minute).
+  auto wait_writable = [&](bool want) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (rig.proc->health().writable != want && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return rig.proc->health().writable == want;
+  };
+
+  disk->free = 0;
+  REQUIRE(wait_writable(false));
+  Completion c = rig.run_threaded(place("o1", "a", 1));
+  CHECK_FALSE(c.durable.ok());
+  CHECK(c.durable.wrote_nothing());
+
+  disk->free = kReserve * 2;
+  REQUIRE(wait_writable(true));
+  Completion w = rig.run_threaded(place("o2", "a", 1));
+  CHECK(w.durable.ok());
+  CHECK_FALSE(w.outcome.rejection.has_value());
+  rig.proc->stop();
+  CHECK(rig.state().find_order(OrderId{"o1"}) == nullptr);
+  CHECK(rig.product("a").reserved.value() == 1);
   check_chain(rig.read_all(), rig.tail());
 }
