@@ -933,6 +933,10 @@ struct DiskFaults {
   std::atomic<bool> fail_wal_sync{false};
   std::atomic<bool> disk_full{true};  // the error a full disk gives; else a plain I/O error
   std::atomic<int> failed_syncs{0};
+  // Table files (a memtable flush, a compaction's output) cannot be written: a background
+  // job fails, not a write's own WAL.
+  std::atomic<bool> fail_table_writes{false};
+  std::atomic<int> failed_table_writes{0};
 
   rocksdb::IOStatus sync_error() {
     if (!fail_wal_sync) return rocksdb::IOStatus::OK();
@@ -959,6 +963,33 @@ class FaultyWal final : public rocksdb::FSWritableFileOwnerWrapper {
   std::shared_ptr<DiskFaults> faults_;
 };
 
+// A table file whose appends fail while DiskFaults::fail_table_writes is set (no space).
+class FaultyTable final : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  FaultyTable(std::unique_ptr<rocksdb::FSWritableFile>&& f, std::shared_ptr<DiskFaults> faults)
+      : FSWritableFileOwnerWrapper(std::move(f)), faults_(std::move(faults)) {}
+  rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                           rocksdb::IODebugContext* d) override {
+    if (faults_->fail_table_writes) {
+      ++faults_->failed_table_writes;
+      return rocksdb::IOStatus::NoSpace("injected: no space left for a table file");
+    }
+    return target()->Append(data, o, d);
+  }
+  rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                           const rocksdb::DataVerificationInfo& v,
+                           rocksdb::IODebugContext* d) override {
+    if (faults_->fail_table_writes) {
+      ++faults_->failed_table_writes;
+      return rocksdb::IOStatus::NoSpace("injected: no space left for a table file");
+    }
+    return target()->Append(data, o, v, d);
+  }
+
+ private:
+  std::shared_ptr<DiskFaults> faults_;
+};
+
 class FaultyFs final : public rocksdb::FileSystemWrapper {
  public:
   explicit FaultyFs(std::shared_ptr<DiskFaults> faults)
@@ -970,6 +1001,8 @@ class FaultyFs final : public rocksdb::FileSystemWrapper {
     auto s = target()->NewWritableFile(fname, opts, result, dbg);
     if (s.ok() && fname.ends_with(".log"))
       *result = std::make_unique<FaultyWal>(std::move(*result), faults_);
+    if (s.ok() && fname.ends_with(".sst"))
+      *result = std::make_unique<FaultyTable>(std::move(*result), faults_);
     return s;
   }
 
@@ -1110,6 +1143,61 @@ TEST_CASE("a WAL sync error RocksDB cannot resume from keeps the partition unrea
   CHECK(r->accepted());
   CHECK(rig.proc->health().writable);
   check_chain(rig.read_all(), rig.tail());
+  test::check_partition_invariants(rig.state());
+}
+
+// Flushes the memtables of the log and the state (where the events and snapshots are).
+rocksdb::Status flush_all(Rig& rig) {
+  return rig.db->db().Flush(rocksdb::FlushOptions(), {rig.db->cf(Cf::log), rig.db->cf(Cf::state)});
+}
+
+TEST_CASE("a memtable flush that fails for want of space stops writes until one succeeds") {
+  FaultyRig f(0);
+  Rig& rig = f.rig;
+  auto& faults = f.faults;
+  const int64_t tail_before = rig.tail().last_offset.value();
+
+  // A flush (RocksDB's background job) cannot write its table file. The data stays in the
+  // memtable and the WAL, and RocksDB takes no more writes until a flush succeeds.
+  faults->fail_table_writes = true;
+  CHECK_FALSE(flush_all(rig).ok());
+  CHECK(faults->failed_table_writes > 0);
+
+  // Every command is answered with the failure, nothing of it written, and readiness is
+  // down across the reloads in between.
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = fmt::format("g-{}", i);
+    f.expect_refused(id);
+    CHECK(rig.state().find_order(OrderId{id}) == nullptr);
+    CHECK(rig.product("a").reserved.value() == 1);
+  }
+  CHECK(rig.tail().last_offset.value() == tail_before);
+
+  // Room again. Resuming retries the flush (asked before each batch; RocksDB's own recovery
+  // from no space may answer "busy" for a few seconds meanwhile), bounded.
+  faults->fail_table_writes = false;
+  ReplyPtr r;
+  for (int attempt = 0; attempt < 600; ++attempt) {
+    r = rig.submit(place_two("o-1", 1));
+    CHECK(rig.proc->run_once() == 1u);
+    REQUIRE(r->called);
+    if (r->completion.durable.ok()) break;
+    CHECK_FALSE(rig.proc->health().writable);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(r->accepted());
+  CHECK(rig.proc->health().writable);
+  CHECK(flush_all(rig).ok());
+
+  // A restart finds what was acknowledged, and nothing that was refused.
+  rig.close();
+  rig.open();
+  check_chain(rig.read_all(), rig.tail());
+  CHECK(rig.order("o-0").status == OrderStatus::reserved);
+  CHECK(rig.order("o-1").status == OrderStatus::reserved);
+  for (int i = 0; i < 3; ++i)
+    CHECK(rig.state().find_order(OrderId{fmt::format("g-{}", i)}) == nullptr);
+  CHECK(rig.product("a").reserved.value() == 2);
   test::check_partition_invariants(rig.state());
 }
 
