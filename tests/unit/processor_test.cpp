@@ -4,6 +4,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -1058,6 +1059,22 @@ struct FaultyRig {
     }
     CHECK_FALSE(rig.proc->health().writable);
   }
+  // Submits `c` until it is written, at most 600 times 50 ms apart (RocksDB's own recovery
+  // from no space polls for room every few seconds and answers Resume "busy" meanwhile).
+  // After each refusal the partition is unready, and `check` runs.
+  ReplyPtr retry_until_written(const Command& c, const std::function<void()>& check = {}) {
+    ReplyPtr r;
+    for (int attempt = 0; attempt < 600; ++attempt) {
+      r = rig.submit(c);
+      CHECK(rig.proc->run_once() == 1u);
+      REQUIRE(r->called);
+      if (r->completion.durable.ok()) break;
+      CHECK_FALSE(rig.proc->health().writable);
+      if (check) check();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return r;
+  }
   // A command is answered with the failure, and the partition stays unready.
   void expect_refused(const std::string& id) {
     auto r = rig.submit(place_two(id, 1));
@@ -1092,16 +1109,8 @@ TEST_CASE("a failed WAL sync acknowledges nothing; writes resume once the disk h
   // seconds and answers Resume "busy" meanwhile, so the client retries (bounded) until the
   // store writes again; every refused attempt changes nothing.
   faults->fail_wal_sync = false;
-  ReplyPtr r;
-  for (int attempt = 0; attempt < 600; ++attempt) {
-    r = rig.submit(place_two("o-1", 1));
-    CHECK(rig.proc->run_once() == 1u);
-    REQUIRE(r->called);
-    if (r->completion.durable.ok()) break;
-    CHECK_FALSE(rig.proc->health().writable);
-    check_untouched_by_failed_group(rig);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  ReplyPtr r =
+      f.retry_until_written(place_two("o-1", 1), [&] { check_untouched_by_failed_group(rig); });
   CHECK(r->accepted());
   CHECK(rig.proc->health().writable);
   CHECK(rig.product("a").reserved.value() == 2);
@@ -1176,15 +1185,7 @@ TEST_CASE("a memtable flush that fails for want of space stops writes until one 
   // Room again. Resuming retries the flush (asked before each batch; RocksDB's own recovery
   // from no space may answer "busy" for a few seconds meanwhile), bounded.
   faults->fail_table_writes = false;
-  ReplyPtr r;
-  for (int attempt = 0; attempt < 600; ++attempt) {
-    r = rig.submit(place_two("o-1", 1));
-    CHECK(rig.proc->run_once() == 1u);
-    REQUIRE(r->called);
-    if (r->completion.durable.ok()) break;
-    CHECK_FALSE(rig.proc->health().writable);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  ReplyPtr r = f.retry_until_written(place_two("o-1", 1));
   CHECK(r->accepted());
   CHECK(rig.proc->health().writable);
   CHECK(flush_all(rig).ok());
