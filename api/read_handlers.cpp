@@ -374,7 +374,7 @@ Response App::handle_metrics(Call& call) {
   out +=
       "# TYPE ordo_partition_last_offset gauge\n# TYPE ordo_partition_queue_depth gauge\n"
       "# TYPE ordo_commands_total counter\n# TYPE ordo_group_commits_total counter\n"
-      "# TYPE ordo_events_total counter\n";
+      "# TYPE ordo_events_total counter\n# TYPE ordo_partition_writable gauge\n";
   for (uint32_t p = 0; p < engine_.partition_count(); ++p) {
     const std::string lp = fmt::format("partition=\"{}\"", p);
     auto tail = engine_.log().known_tail(PartitionId{p});
@@ -386,6 +386,8 @@ Response App::handle_metrics(Call& call) {
     line("ordo_commands_total", lp, static_cast<int64_t>(stats.commands));
     line("ordo_group_commits_total", lp, static_cast<int64_t>(stats.batches));
     line("ordo_events_total", lp, static_cast<int64_t>(stats.events));
+    // 0 while the partition cannot write (as /readyz; the reason is in the server's log).
+    line("ordo_partition_writable", lp, proc.health().writable ? 1 : 0);
     if (read_.runner) {
       for (const auto& name : projections::kProjectionNames) {
         const std::string l = fmt::format("projection=\"{}\",partition=\"{}\"", name, p);

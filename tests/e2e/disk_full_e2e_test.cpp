@@ -137,7 +137,13 @@ TEST_CASE(
     refused.push_back(id);
   }
   HttpClient probe(rig.server->port());
-  CHECK(probe.get("/readyz", {}).status == 503);
+  auto readyz = probe.get("/readyz", {});
+  CHECK(readyz.status == 503);
+  CHECK_MESSAGE(readyz.body.find(R"("writable":false)") != std::string::npos, readyz.body);
+  auto metrics = probe.get("/metrics", {});
+  CHECK_MESSAGE(
+      metrics.body.find("ordo_partition_writable{partition=\"0\"} 0\n") != std::string::npos,
+      metrics.body);
 
   // Room again, and no restart: /readyz comes back by itself (polled, bounded), and every
   // refused order retried with its key is placed once.
@@ -148,6 +154,9 @@ TEST_CASE(
          std::chrono::steady_clock::now() < give_up)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   REQUIRE(ready == 200);
+  CHECK(HttpClient(rig.server->port())
+            .get("/metrics", {})
+            .body.find("ordo_partition_writable{partition=\"0\"} 1\n") != std::string::npos);
   rig.check_settled_once(refused);
 }
 
