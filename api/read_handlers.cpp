@@ -371,29 +371,43 @@ Response App::handle_metrics(Call& call) {
   auto line = [&](std::string_view name, std::string_view labels, int64_t v) {
     fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", name, labels, v);
   };
-  out +=
-      "# TYPE ordo_partition_last_offset gauge\n# TYPE ordo_partition_queue_depth gauge\n"
-      "# TYPE ordo_commands_total counter\n# TYPE ordo_group_commits_total counter\n"
-      "# TYPE ordo_events_total counter\n# TYPE ordo_partition_writable gauge\n";
+  // One family at a time, every partition's sample under its TYPE line: the text format
+  // wants a family's samples together, so a scraper of several partitions takes them.
+  struct PartitionSample {
+    int64_t last_offset, queue_depth, commands, batches, events, writable;
+  };
+  std::vector<PartitionSample> parts;
   for (uint32_t p = 0; p < engine_.partition_count(); ++p) {
-    const std::string lp = fmt::format("partition=\"{}\"", p);
     auto tail = engine_.log().known_tail(PartitionId{p});
-    const int64_t last = tail ? tail->last_offset.value() : -1;
     auto& proc = engine_.processor(PartitionId{p});
-    auto stats = proc.stats();
-    line("ordo_partition_last_offset", lp, last);
-    line("ordo_partition_queue_depth", lp, static_cast<int64_t>(proc.queue_depth()));
-    line("ordo_commands_total", lp, static_cast<int64_t>(stats.commands));
-    line("ordo_group_commits_total", lp, static_cast<int64_t>(stats.batches));
-    line("ordo_events_total", lp, static_cast<int64_t>(stats.events));
-    // 0 while the partition cannot write (as /readyz; the reason is in the server's log).
-    line("ordo_partition_writable", lp, proc.health().writable ? 1 : 0);
-    if (read_.runner) {
-      for (const auto& name : projections::kProjectionNames) {
-        const std::string l = fmt::format("projection=\"{}\",partition=\"{}\"", name, p);
-        line("ordo_projection_position", l, read_.runner->position(p));
-        line("ordo_projection_lag_events", l, last - read_.runner->position(p));
-      }
+    const auto stats = proc.stats();
+    parts.push_back({tail ? tail->last_offset.value() : -1,
+                     static_cast<int64_t>(proc.queue_depth()), static_cast<int64_t>(stats.commands),
+                     static_cast<int64_t>(stats.batches), static_cast<int64_t>(stats.events),
+                     // 0 while the partition cannot write (as /readyz; why is in the log).
+                     proc.health().writable ? 1 : 0});
+  }
+  auto family = [&](std::string_view name, std::string_view type, int64_t PartitionSample::*field) {
+    fmt::format_to(std::back_inserter(out), "# TYPE {} {}\n", name, type);
+    for (size_t p = 0; p < parts.size(); ++p)
+      line(name, fmt::format("partition=\"{}\"", p), parts[p].*field);
+  };
+  family("ordo_partition_last_offset", "gauge", &PartitionSample::last_offset);
+  family("ordo_partition_queue_depth", "gauge", &PartitionSample::queue_depth);
+  family("ordo_commands_total", "counter", &PartitionSample::commands);
+  family("ordo_group_commits_total", "counter", &PartitionSample::batches);
+  family("ordo_events_total", "counter", &PartitionSample::events);
+  family("ordo_partition_writable", "gauge", &PartitionSample::writable);
+  if (read_.runner) {
+    for (const char* name : {"ordo_projection_position", "ordo_projection_lag_events"}) {
+      fmt::format_to(std::back_inserter(out), "# TYPE {} gauge\n", name);
+      const bool lag = std::string_view(name) == "ordo_projection_lag_events";
+      for (size_t p = 0; p < parts.size(); ++p)
+        for (const auto& projection : projections::kProjectionNames) {
+          const int64_t pos = read_.runner->position(static_cast<uint32_t>(p));
+          line(name, fmt::format("projection=\"{}\",partition=\"{}\"", projection, p),
+               lag ? parts[p].last_offset - pos : pos);
+        }
     }
   }
   // Refusals for who the caller is (api/denials.hpp), one series per reason.

@@ -9,6 +9,7 @@
 #include <rocksdb/write_batch.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -137,7 +138,7 @@ int main(int argc, char** argv) {
     else if (a == "--keyed")
       keyed = std::string(argv[i + 1]) == "1";
     else if (a == "--min-free-disk-mb")
-      min_free_disk_mb = std::stoull(argv[i + 1]);
+      min_free_disk_mb = std::min<uint64_t>(std::stoull(argv[i + 1]), 1'000'000);
   }
   std::filesystem::remove_all(dir);
   EngineRun run =

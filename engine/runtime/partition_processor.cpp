@@ -364,9 +364,11 @@ std::optional<std::string> PartitionProcessor::check_disk_room() {
         free.value() >> 20, pause_below >> 20, resume_at >> 20);
   if (low != disk_low_) {
     const std::string line =
-        low ? fmt::format("ordo: partition {} pauses writes: {}\n", id_.value(), pause)
-            : fmt::format("ordo: partition {} resumes writes: {} MiB free\n", id_.value(),
-                          free ? free.value() >> 20 : 0);
+        low    ? fmt::format("ordo: partition {} pauses writes: {}\n", id_.value(), pause)
+        : free ? fmt::format("ordo: partition {} resumes writes: {} MiB free\n", id_.value(),
+                             free.value() >> 20)
+               : fmt::format("ordo: partition {} resumes writes: free space cannot be measured\n",
+                             id_.value());
     std::fputs(line.c_str(), stderr);
     disk_low_ = low;
   }
@@ -707,7 +709,8 @@ void PartitionProcessor::committer_loop() {
 
 PartitionProcessor::Health PartitionProcessor::health() const {
   std::lock_guard lock(health_mu_);
-  if (!disk_pause_.empty()) return Health{false, disk_pause_};
+  // A failed write or a store that refuses to write is the graver reason; else the disk.
+  if (health_.writable && !disk_pause_.empty()) return Health{false, disk_pause_};
   return health_;
 }
 

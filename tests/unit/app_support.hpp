@@ -66,11 +66,13 @@ inline AppConfig app_config() {
   return ac;
 }
 
-// One partition, its writer not started: a command waits in its queue until the test runs it.
-inline std::unique_ptr<Engine> open_engine(const test::TempDir& dir, const Clock& clock) {
+// `partitions` partitions (one unless said), their writers not started: a command waits in
+// its queue until the test runs it.
+inline std::unique_ptr<Engine> open_engine(const test::TempDir& dir, const Clock& clock,
+                                           uint32_t partitions = 1) {
   EngineConfig cfg;
   cfg.data_dir = dir.sub("engine");
-  cfg.partitions = 1;
+  cfg.partitions = partitions;
   auto opened = Engine::open_embedded(cfg, clock);
   REQUIRE_MESSAGE(opened.ok(), test::error_of(opened));
   return std::move(opened.value());
@@ -79,9 +81,9 @@ inline std::unique_ptr<Engine> open_engine(const test::TempDir& dir, const Clock
 // A one-partition engine whose writer the test runs by hand (proc.run_once()), and the
 // handler over it; `config` may be adjusted before the handler is made.
 struct AppRig {
-  explicit AppRig(const char* tag, AppConfig config = app_config())
+  explicit AppRig(const char* tag, AppConfig config = app_config(), uint32_t partitions = 1)
       : dir(tag),
-        engine_holder(open_engine(dir, clock)),
+        engine_holder(open_engine(dir, clock, partitions)),
         engine(*engine_holder),
         proc(engine.processor(PartitionId{0})),
         ids(clock, 7),

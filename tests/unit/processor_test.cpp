@@ -1238,7 +1238,11 @@ namespace {
 // A disk whose free space the test sets.
 struct SettableDiskSpace final : DiskSpace {
   std::atomic<uint64_t> free{uint64_t{1} << 40};
-  Result<uint64_t> free_bytes() const override { return free.load(); }
+  std::atomic<bool> unmeasurable{false};
+  Result<uint64_t> free_bytes() const override {
+    if (unmeasurable) return Error{"statvfs: injected failure"};
+    return free.load();
+  }
 };
 
 constexpr uint64_t kReserve = uint64_t{64} << 20;
@@ -1331,4 +1335,50 @@ TEST_CASE("with its thread running, readiness follows the disk's free space with
   CHECK(rig.state().find_order(OrderId{"o1"}) == nullptr);
   CHECK(rig.product("a").reserved.value() == 1);
   check_chain(rig.read_all(), rig.tail());
+}
+
+TEST_CASE("free space that cannot be measured does not hold writes back") {
+  auto disk = std::make_shared<SettableDiskSpace>();
+  Rig rig(reserve_config(disk));
+  rig.run_ok(define("a", 5));
+  disk->free = 0;
+  auto refused = rig.submit(place("o1", "a", 1));
+  CHECK(rig.proc->run_once() == 1u);
+  CHECK_FALSE(refused->completion.durable.ok());
+  CHECK_FALSE(rig.proc->health().writable);
+  // The measurement fails (logged once): the pause ends, and RocksDB's own error handling
+  // stands behind the writes.
+  disk->unmeasurable = true;
+  rig.run_ok(place("o1", "a", 1));
+  CHECK(rig.proc->health().writable);
+  CHECK(rig.product("a").reserved.value() == 1);
+}
+
+TEST_CASE("a stop on a nearly full disk skips the final snapshot; the next start replays") {
+  auto disk = std::make_shared<SettableDiskSpace>();
+  Rig rig(reserve_config(disk));  // snapshots every 8 group commits: none yet
+  rig.run_ok(define("a", 5));
+  rig.run_ok(place("o1", "a", 2));
+  auto applied = [&] {
+    PartitionState loaded;
+    Offset at{-1};
+    auto s = rig.store->load_partition(rig.pid, loaded, at);
+    REQUIRE_MESSAGE(s.ok(), s.message());
+    return at.value();
+  };
+  REQUIRE(applied() == -1);
+  disk->free = 0;
+  rig.proc->start();
+  rig.proc->stop();
+  CHECK(applied() == -1);  // nothing written at the stop
+  rig.close();
+  rig.open();  // replays the log from its start
+  CHECK(rig.product("a").reserved.value() == 2);
+  CHECK(rig.order("o1").status == OrderStatus::reserved);
+
+  // With room, the stop writes its snapshot at the log's tail.
+  disk->free = uint64_t{1} << 40;
+  rig.proc->start();
+  rig.proc->stop();
+  CHECK(applied() == rig.tail().last_offset.value());
 }
