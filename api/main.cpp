@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <fmt/core.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -246,6 +247,21 @@ int cmd_serve(const Args& args) {
   }
   std::error_code ec;
   std::filesystem::create_directories(*data_dir, ec);
+  // A file system no larger than the disk reserve could never take a write: say so now
+  // rather than serve with every partition's writes paused.
+  if (const uint64_t reserve = engine_config.processor.min_free_disk_bytes; reserve > 0) {
+    struct statvfs st {};
+    if (::statvfs(data_dir->c_str(), &st) == 0 && uint64_t{st.f_blocks} * st.f_frsize <= reserve) {
+      std::fprintf(stderr,
+                   "ordo serve: the file system of %s holds %llu MiB in all, no more than "
+                   "--min-free-disk-mb %llu: no write could be made (lower it, or 0 turns the "
+                   "reserve off)\n",
+                   data_dir->c_str(),
+                   static_cast<unsigned long long>((uint64_t{st.f_blocks} * st.f_frsize) >> 20),
+                   static_cast<unsigned long long>(reserve >> 20));
+      return 2;
+    }
+  }
   auto secret = token_secret(args);
   if (!secret) {
     std::fprintf(stderr, "ordo serve: %s\n", secret.error().message.c_str());

@@ -1,5 +1,6 @@
 // A full disk under the real binary: the data directory on a small tmpfs, filled up while
-// clients place orders. Needs root (mount); elsewhere it says so and checks nothing.
+// clients place orders. Needs root (mount); elsewhere it says so and checks nothing. The
+// reserve's test runs with the Kafka log too (e2e_kafka): the state store is on this disk.
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "tests/e2e/e2e_helpers.hpp"
+#include "tests/support/cli.hpp"
 
 using namespace ordo;
 using namespace ordo::test;
@@ -61,17 +63,19 @@ int64_t fill(const std::string& path, int max_mib, uint64_t leave_bytes = 0) {
 }
 
 // The server with its data directory on a 24 MiB tmpfs, a product "mug" defined and one
-// order placed; `reserve_mib` is its --min-free-disk-mb.
+// order placed; `reserve_mib` is its --min-free-disk-mb. With the Kafka log (the e2e_kafka
+// run) the events live in the broker, but the state store, the idempotency records and the
+// stream index are still on this disk; `embedded_only` skips that run.
 struct FullDiskRig {
-  // With Kafka the events do not live on this disk: nothing is mounted or started.
-  const bool kafka = test_kafka_brokers().has_value();
+  const bool skipped_for_kafka;  // nothing is mounted or started
   TempDir dir{"e2e-disk-full"};
   std::optional<SmallDisk> disk;
   std::unique_ptr<ServerProcess> server;
   std::string filler;
 
-  explicit FullDiskRig(int reserve_mib) {
-    if (kafka) return;
+  FullDiskRig(int reserve_mib, bool embedded_only)
+      : skipped_for_kafka(embedded_only && test_kafka_brokers().has_value()) {
+    if (skipped_for_kafka) return;
     disk.emplace(dir.path() + "/disk", 24);
     if (!disk->mounted) return;
     filler = disk->path + "/filler";
@@ -88,7 +92,7 @@ struct FullDiskRig {
   }
   // Whether the test can run here (it says why not).
   bool runs() const {
-    if (kafka) {
+    if (skipped_for_kafka) {
       MESSAGE("embedded log only: with Kafka the events do not live on this disk");
       return false;
     }
@@ -132,7 +136,7 @@ struct FullDiskRig {
 
 TEST_CASE(
     "a nearly full disk: writes pause with 503 and resume by themselves; the server stays up") {
-  FullDiskRig rig(4);  // writes pause below 4 MiB free
+  FullDiskRig rig(4, /*embedded_only=*/false);  // writes pause below 4 MiB free
   if (!rig.runs()) return;
 
   // 2 MiB left, under the 4 MiB reserve. (The room left is for what still writes: RocksDB's
@@ -183,7 +187,7 @@ TEST_CASE(
 }
 
 TEST_CASE("a full disk with no reserve: nothing is acknowledged that is not on disk") {
-  FullDiskRig rig(0);  // the reserve off: RocksDB meets the full disk itself
+  FullDiskRig rig(0, /*embedded_only=*/true);  // the reserve off: RocksDB meets the full disk
   if (!rig.runs()) return;
 
   // No room left. An order may still fit the WAL's last page; after that each is refused
@@ -214,4 +218,20 @@ TEST_CASE("a full disk with no reserve: nothing is acknowledged that is not on d
   std::vector<std::string> all;
   for (int i = 0; i < 8; ++i) all.push_back(fmt::format("full-{}", i));
   rig.check_settled_once(all);
+}
+
+TEST_CASE("a file system no larger than the reserve is refused at start, not served paused") {
+  if (test_kafka_brokers()) return;  // the same check either way; run once
+  TempDir dir{"e2e-disk-tiny"};
+  SmallDisk disk(dir.path() + "/disk", 24);
+  if (!disk.mounted) {
+    MESSAGE("cannot mount a tmpfs here (not root?): the test did not run");
+    return;
+  }
+  auto r = run_ordo(dir, "serve --data-dir '" + disk.path + "/data' --listen 127.0.0.1:0 " +
+                             "--min-free-disk-mb 64");
+  CHECK(r.code == 2);
+  CHECK_MESSAGE(
+      r.err.find("holds 24 MiB in all, no more than --min-free-disk-mb 64") != std::string::npos,
+      r.err);
 }

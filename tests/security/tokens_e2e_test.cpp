@@ -157,6 +157,8 @@ TEST_CASE("serve refuses a flag it cannot take as written, instead of guessing")
       {{"--subscribe-write-timeout", "0"}, "bad --subscribe-write-timeout"},
       {{"--query-timeout", "61s"},
        "bad --query-timeout: 61s is not a duration in 1ms..1m (like 10s"},
+      {{"--min-free-disk-mb", "-1"}, "--min-free-disk-mb must be an integer in 0..1000000"},
+      {{"--min-free-disk-mb", "1000001"}, "--min-free-disk-mb"},
       {{"--rate-limit", "inf"}, "--rate-limit"},
       {{"--rate-limit", "5abc"}, "--rate-limit"},
       {{"--kafka-topic", "t"}, "--kafka-topic needs --kafka"},
