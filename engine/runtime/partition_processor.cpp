@@ -370,12 +370,14 @@ std::optional<std::string> PartitionProcessor::check_disk_room() {
                : fmt::format("ordo: partition {} resumes writes: free space cannot be measured\n",
                              id_.value());
     std::fputs(line.c_str(), stderr);
-    disk_low_ = low;
   }
-  {
+  // Published while paused (the free MiB change) and once when it ends; not on every group
+  // commit of a disk with room.
+  if (low || low != disk_low_) {
     std::lock_guard lock(health_mu_);
     disk_pause_ = pause;
   }
+  disk_low_ = low;
   return low ? std::optional<std::string>(std::move(pause)) : std::nullopt;
 }
 

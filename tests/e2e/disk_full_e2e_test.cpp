@@ -3,7 +3,6 @@
 // reserve's test runs with the Kafka log too (e2e_kafka): the state store is on this disk.
 #include <fcntl.h>
 #include <sys/mount.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/runtime/disk_space.hpp"
 #include "tests/e2e/e2e_helpers.hpp"
 #include "tests/support/cli.hpp"
 
@@ -37,11 +37,11 @@ struct SmallDisk {
   }
 };
 
-// The bytes free on the file system of `dir`.
+// The bytes free on the file system of `dir`, as the server measures them.
 uint64_t free_bytes(const std::string& dir) {
-  struct statvfs st {};
-  REQUIRE(::statvfs(dir.c_str(), &st) == 0);
-  return uint64_t{st.f_bavail} * st.f_frsize;
+  auto free = FileSystemSpace(dir).free_bytes();
+  REQUIRE_MESSAGE(free.ok(), (free.ok() ? "" : free.error().message));
+  return free.value();
 }
 
 // Writes `path` until the disk refuses (ENOSPC), or until no more than `leave_bytes` would be
