@@ -79,6 +79,8 @@ constexpr AccessRule kTable[] = {
      roles(finance, admin, auditor), Ownership::none},
     {Endpoint::admin_parked_retry, http::verb::post, "/v1/admin/parked/{id}/retry", false,
      roles(admin), Ownership::none},
+    {Endpoint::admin_parked_dismiss, http::verb::delete_, "/v1/admin/parked/{id}", false,
+     roles(admin), Ownership::none},
     {Endpoint::subscribe, http::verb::get, "/v1/subscribe", false, kAnyRole,
      Ownership::scoped_events},
 };

@@ -45,6 +45,7 @@ enum class Endpoint {
   payment_webhook,  // open to the network, authenticated by its HMAC signature instead
   admin_parked,
   admin_parked_retry,
+  admin_parked_dismiss,
   // Reads of the money views (projections/queries.hpp).
   get_wallet,
   wallet_entries,

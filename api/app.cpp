@@ -209,6 +209,7 @@ asio::awaitable<Response> App::answer(Request& req, const ClientInfo& client, bo
     }
     case Endpoint::admin_parked:
     case Endpoint::admin_parked_retry:
+    case Endpoint::admin_parked_dismiss:
       co_return co_await handle_parked(call);
     case Endpoint::subscribe:
       co_return handle_subscribe(call, client);

@@ -224,16 +224,29 @@ asio::awaitable<Response> App::handle_parked(Call& call) {
                                         {"error", Json(p.error)},
                                         {"attempts", Json(p.attempts)},
                                         {"parked_at_ms", Json(p.parked_at_ms)},
-                                        {"transient", Json(p.transient)}}));
+                                        {"transient", Json(p.transient)},
+                                        {"readable", Json(!p.unreadable)}}));
     co_return call.json(200, to_canonical(Json(Json::Object{{"parked", Json(std::move(steps))}})));
   }
   const std::string id = call.params.at(0);
   if (id.size() > 64) co_return call.problem({404, "not_found", "no such parked step", {}, {}});
+  const bool dismiss = call.rule.endpoint == Endpoint::admin_parked_dismiss;
   auto w = ResultWaiter<RetryOutcome>::make(co_await asio::this_coro::executor,
                                             config_.flow_wait_timeout);
-  flows_->retry_parked(id, [w](const RetryOutcome& outcome) { w->deliver(outcome); });
+  auto deliver = [w](const RetryOutcome& outcome) { w->deliver(outcome); };
+  if (dismiss)
+    flows_->dismiss_parked(id, std::move(deliver));
+  else
+    flows_->retry_parked(id, std::move(deliver));
   std::optional<RetryOutcome> r = co_await w->wait();
-  if (!r) co_return call.problem({503, "retry_pending", "the retry did not finish in time", {}, 1});
+  if (!r)
+    co_return dismiss
+        ? call.problem({503,
+                        "dismissal_pending",
+                        "the dismissal did not finish in time; it may still happen",
+                        {},
+                        1})
+        : call.problem({503, "retry_pending", "the retry did not finish in time", {}, 1});
   switch (r->kind) {
     case RetryOutcome::Kind::done:
       break;
@@ -243,10 +256,15 @@ asio::awaitable<Response> App::handle_parked(Call& call) {
       co_return call.problem({409, "still_failing", r->message, {}, {}});
     case RetryOutcome::Kind::unavailable:
       // Too many retries queued, or the store or the log unreachable: not the step's fault.
-      co_return call.problem({503, "retry_unavailable", r->message, {}, 1});
+      co_return call.problem(
+          {503, dismiss ? "dismissal_unavailable" : "retry_unavailable", r->message, {}, 1});
   }
-  co_return call.json(200,
-                      to_canonical(Json(Json::Object{{"id", Json(id)}, {"status", Json("done")}})));
+  if (dismiss)
+    std::fprintf(stderr, "ordo: parked flow step %s dismissed by %s\n", id.c_str(),
+                 call.who.sub.c_str());
+  co_return call.json(
+      200, to_canonical(Json(
+               Json::Object{{"id", Json(id)}, {"status", Json(dismiss ? "dismissed" : "done")}})));
 }
 
 }  // namespace ordo::api

@@ -118,8 +118,10 @@ void FlowManager::queue_auto_retries() {
     }
     for (const ParkedStep& p : list.value()) auto_pending_.push_back(p.id);
   }
-  // One at a time, after the admins' own: the first that fails again ends the pass (the
-  // outage is not over), so a long list cannot hold the other flows up for long.
+  // One at a time, after the admins' own: the first that meets the infrastructure failing
+  // again ends the pass (the outage is not over), so a long list cannot hold the other flows
+  // up for long. One that fails for its own reasons (refused now, so parked for an admin, or
+  // its event no longer starts a step) says nothing of the outage: the pass goes on.
   if (auto_pending_.empty()) return;
   {
     std::lock_guard lock(mu_);
@@ -130,8 +132,11 @@ void FlowManager::queue_auto_retries() {
   retry_parked(id, [this, id](const RetryOutcome& r) {
     if (r.ok()) {
       std::fprintf(stderr, "ordo: flow step %s retried by itself: done\n", id.c_str());
-    } else {
+    } else if (r.outage()) {
       auto_pending_.clear();  // on the manager's thread, like every retry's answer
+    } else {
+      std::fprintf(stderr, "ordo: flow step %s retried by itself: %s\n", id.c_str(),
+                   r.message.c_str());
     }
   });
 }
@@ -189,13 +194,22 @@ void FlowManager::unwatch(uint64_t token) {
 
 void FlowManager::retry_parked(const std::string& id,
                                std::function<void(const RetryOutcome&)> done) {
+  queue_admin_request({id, false, std::move(done)});
+}
+
+void FlowManager::dismiss_parked(const std::string& id,
+                                 std::function<void(const RetryOutcome&)> done) {
+  queue_admin_request({id, true, std::move(done)});
+}
+
+void FlowManager::queue_admin_request(AdminRequest r) {
   {
     std::lock_guard lock(mu_);
     if (retries_.size() >= kMaxQueuedRetries) {  // bounded: a handful at a time
-      done({RetryOutcome::Kind::unavailable, "too many retries queued; try again shortly"});
+      r.done({RetryOutcome::Kind::unavailable, "too many retries queued; try again shortly"});
       return;
     }
-    retries_.emplace_back(id, std::move(done));
+    retries_.push_back(std::move(r));
   }
   cv_.notify_all();
 }
@@ -255,6 +269,7 @@ Status FlowManager::run_steps_once(std::vector<Step>& steps, int64_t park_after_
     std::fprintf(stderr, "ordo: flow step %s (%s after %s) parked: %s\n", p.id.c_str(),
                  p.command.c_str(), p.event_type.c_str(), p.error.c_str());
     if (auto st = store_.park(p); !st) return st;
+    last_park_transient_ = transient;
     s.resolved = true;
     std::lock_guard lock(mu_);
     ++stats_.parked;
@@ -427,33 +442,59 @@ void FlowManager::run_retries() {
   // One retry per round, so queued retries cannot hold every flow up in turn; each tries
   // for retry_park_after_ms at most, less than its caller waits.
   {
-    std::pair<std::string, std::function<void(const RetryOutcome&)>> r;
+    AdminRequest r;
     {
       std::lock_guard lock(mu_);
       if (retries_.empty()) return;
       r = std::move(retries_.front());
       retries_.pop_front();
     }
-    auto found = store_.find_parked(r.first);
     using Kind = RetryOutcome::Kind;
+    if (r.dismiss) {
+      auto held = store_.holds_parked(r.id);
+      if (!held) {
+        r.done({Kind::unavailable, held.error().message});
+      } else if (!held.value()) {
+        r.done({Kind::not_found, "no such parked step"});
+      } else if (auto st = store_.unpark(r.id); !st) {
+        r.done({Kind::unavailable, st.message()});
+      } else {
+        r.done({});  // (the caller logs who dismissed it)
+      }
+      return;
+    }
+    auto found = store_.find_parked(r.id);
     if (!found) {
-      r.second({Kind::unavailable, found.error().message});
+      r.done({Kind::unavailable, found.error().message});
       return;
     }
     if (!found.value()) {
-      r.second({Kind::not_found, "no such parked step"});
+      r.done({Kind::not_found, "no such parked step"});
       return;
     }
     const ParkedStep& ps = *found.value();
+    if (ps.unreadable) {
+      r.done({Kind::still_parked, ps.error});
+      return;
+    }
     auto evs = engine_.log().read(ps.partition, ps.offset, 1);
     if (!evs || evs->empty() || evs->front().offset != ps.offset) {
-      r.second({Kind::unavailable, "the parked step's event cannot be read"});
+      r.done({Kind::unavailable, "the parked step's event cannot be read"});
       return;
     }
     auto ev = decode_event(evs->front().type, evs->front().schema_version, evs->front().payload);
     auto next = ev ? react(ev.value()) : std::nullopt;
     if (!next) {  // (a rule changed since it was parked)
-      r.second({Kind::still_parked, std::string(kStillParked) + ": its event starts no step"});
+      // No outage explains that: it waits for an admin now, not for the manager's own passes.
+      if (ps.transient) {
+        ParkedStep for_admin = ps;
+        for_admin.transient = false;
+        if (auto st = store_.park(for_admin); !st) {
+          r.done({Kind::unavailable, st.message()});
+          return;
+        }
+      }
+      r.done({Kind::still_parked, std::string(kStillParked) + ": its event starts no step"});
       return;
     }
     std::vector<Step> steps;
@@ -461,11 +502,11 @@ void FlowManager::run_retries() {
     const uint64_t parked_before = stats().parked;
     auto st = run_steps(steps, config_.retry_park_after_ms);
     if (st && stats().parked != parked_before) {
-      r.second({Kind::still_parked, std::string(kStillParked)});
+      r.done({Kind::still_parked, std::string(kStillParked), last_park_transient_});
       return;
     }
     if (st) st = store_.unpark(ps.id);
-    r.second(st ? RetryOutcome{} : RetryOutcome{Kind::unavailable, st.message()});
+    r.done(st ? RetryOutcome{} : RetryOutcome{Kind::unavailable, st.message()});
   }
 }
 

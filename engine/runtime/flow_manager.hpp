@@ -64,7 +64,13 @@ struct RetryOutcome {
   };
   Kind kind = Kind::done;
   std::string message;
+  // still_parked because the infrastructure failed again (parked as transient), not because
+  // the step was refused: the outage that parked it is not over.
+  bool transient = false;
   bool ok() const { return kind == Kind::done; }
+  bool outage() const {
+    return kind == Kind::unavailable || (kind == Kind::still_parked && transient);
+  }
 };
 
 class FlowManager {
@@ -91,6 +97,11 @@ class FlowManager {
   // Runs a parked step again on the manager's thread; `done` is told how it went.
   static constexpr size_t kMaxQueuedRetries = 64;  // more at once: refused (unavailable)
   void retry_parked(const std::string& id, std::function<void(const RetryOutcome&)> done);
+  // Removes a parked step without running it (an admin decided it must not run, or its
+  // record cannot be read), on the manager's thread after the retries queued before it, so
+  // it cannot race a retry of the same step. `done` is told `done` or `not_found`, or
+  // `unavailable` when the queue is full or the store cannot be written.
+  void dismiss_parked(const std::string& id, std::function<void(const RetryOutcome&)> done);
 
   FlowStats stats() const;
 
@@ -124,9 +135,16 @@ class FlowManager {
   uint64_t next_token_ = 1;
   std::multimap<std::string, std::pair<uint64_t, std::function<void(const FlowOutcome&)>>>
       watchers_;
-  std::deque<std::pair<std::string, std::function<void(const RetryOutcome&)>>> retries_;
+  struct AdminRequest {
+    std::string id;
+    bool dismiss = false;  // or retry
+    std::function<void(const RetryOutcome&)> done;
+  };
+  void queue_admin_request(AdminRequest r);
+  std::deque<AdminRequest> retries_;      // retries and dismissals, in the order they came
   int64_t auto_retried_at_ms_ = 0;        // manager thread only; load() starts the count
   std::deque<std::string> auto_pending_;  // manager thread only: this pass's transient steps
+  bool last_park_transient_ = false;      // manager thread only: how the last step was parked
 };
 
 }  // namespace ordo

@@ -60,6 +60,16 @@ Result<ParkedStep> decode(std::string_view v) {
       j->find("transient") && j->find("transient")->is_bool() && j->find("transient")->as_bool()};
 }
 
+// What a record that cannot be decoded is listed as: its id, and why.
+ParkedStep unreadable_step(std::string id, const Error& why) {
+  ParkedStep s;
+  s.id = std::move(id);
+  s.offset = Offset{-1};
+  s.error = fmt::format("the parked step's record cannot be read ({}); dismiss it", why.message);
+  s.unreadable = true;
+  return s;
+}
+
 }  // namespace
 
 Result<Offset> FlowStore::checkpoint(PartitionId p) {
@@ -111,9 +121,12 @@ Result<std::vector<ParkedStep>> FlowStore::scan_parked(size_t limit, bool transi
                                 out.size() < limit && scanned < kMaxParkedScan;
        it->Next(), ++scanned) {
     auto s = decode(it->value().ToStringView());
-    if (!s) return s.error();
-    if (transient_only && !s->transient) continue;
-    out.push_back(std::move(s.value()));
+    // One damaged record must not hide the others (nor stop the manager's own retries).
+    ParkedStep step =
+        s ? std::move(s.value())
+          : unreadable_step(it->key().ToString().substr(kParkedPrefix.size()), s.error());
+    if (transient_only && !step.transient) continue;
+    out.push_back(std::move(step));
   }
   if (!it->status().ok()) return Error{"rocksdb: " + it->status().ToString()};
   return out;
@@ -126,8 +139,16 @@ Result<std::optional<ParkedStep>> FlowStore::find_parked(const std::string& id) 
   if (s.IsNotFound()) return std::optional<ParkedStep>{};
   if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
   auto d = decode(v);
-  if (!d) return d.error();
-  return std::optional<ParkedStep>{std::move(d.value())};
+  return std::optional<ParkedStep>{d ? std::move(d.value()) : unreadable_step(id, d.error())};
+}
+
+Result<bool> FlowStore::holds_parked(const std::string& id) {
+  std::string v;
+  auto s =
+      db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), std::string(kParkedPrefix) + id, &v);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
+  return true;
 }
 
 }  // namespace ordo

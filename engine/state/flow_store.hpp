@@ -24,6 +24,9 @@ struct ParkedStep {
   // Parked after failures of the infrastructure (a full queue, an unwritable log), not a
   // refusal: the manager retries it by itself every so often (FlowConfig).
   bool transient = false;
+  // The record under this id cannot be decoded (written by a bug, or damaged): it is listed
+  // with only its id and `error`, so an admin can see it and dismiss it; it cannot be retried.
+  bool unreadable = false;
 };
 
 class FlowStore {
@@ -43,6 +46,8 @@ class FlowStore {
   static constexpr size_t kMaxParkedScan = 100'000;
   Result<std::vector<ParkedStep>> transient_parked(size_t limit);
   Result<std::optional<ParkedStep>> find_parked(const std::string& id);
+  // Whether a record (readable or not) is parked under `id`.
+  Result<bool> holds_parked(const std::string& id);
 
  private:
   Result<std::vector<ParkedStep>> scan_parked(size_t limit, bool transient_only);

@@ -22,6 +22,7 @@ common=(engine/domain/types.cpp engine/domain/names.cpp engine/log/json.cpp)
 declare -A sources=(
   [command_decoders]="tests/fuzz/fuzz_command_decoders.cpp api/command_codec.cpp api/money_codec.cpp api/webhook_signature.cpp"
   [event_decoder]="tests/fuzz/fuzz_event_decoder.cpp engine/log/envelope.cpp engine/log/event_codec.cpp engine/log/canonical_object.cpp engine/log/canonical_text.cpp"
+  [bearer_tokens]="tests/fuzz/fuzz_bearer_tokens.cpp api/jwt.cpp api/base64url.cpp"
 )
 flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I"$src" -DFMT_HEADER_ONLY)
@@ -30,7 +31,7 @@ flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 libs=(-lsimdjson -lcrypto)
 
 mkdir -p "$out/artifacts" "$out/obj"
-targets=(command_decoders event_decoder)
+targets=(command_decoders event_decoder bearer_tokens)
 # Rebuild only when a source or header changed (headers: anything under the dirs used).
 stale=0
 for target in "${targets[@]}"; do
@@ -64,8 +65,9 @@ if ((stale)); then
     nice "$cxx" "${flags[@]}" "${objs[@]}" "${libs[@]}" -o "$out/fuzz_$target"
   done
 fi
-# The targets run at the same time (each fuzzes on one core), each into a log of its own that
-# is printed when it ends; the suite fails if either found a crash.
+# The targets run at the same time (each fuzzes on one core, three on this two-core machine
+# share them), each into a log of its own that is printed when it ends; the suite fails if
+# any found a crash.
 # libFuzzer exits 77 on a crash by default, which CTest would read as "skipped": 1 instead.
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; exit 143' INT TERM

@@ -179,6 +179,8 @@ class Matrix {
         return Cell{http::verb::get, "/v1/admin/parked", "", 200};
       case Endpoint::admin_parked_retry:
         return Cell{http::verb::post, "/v1/admin/parked/0-0/retry", "", 404};
+      case Endpoint::admin_parked_dismiss:
+        return Cell{http::verb::delete_, "/v1/admin/parked/0-0", "", 404};
       // A plain GET, no upgrade: an admitted caller is told to upgrade (the WebSocket itself
       // is tested in tests/e2e/subscribe_e2e_test.cpp).
       case Endpoint::subscribe:

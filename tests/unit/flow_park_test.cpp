@@ -188,17 +188,34 @@ TEST_CASE("a step parked for a full queue is retried by the manager itself, late
     REQUIRE(e.flow_store().park(refused).ok());
   }
   REQUIRE(flows.parked(1)->front().id < transient_id);
+  // A transient record retried first that fails for its own reason (its event, the product's
+  // definition, starts no step) says nothing of the outage: the pass goes on to the next.
+  ParkedStep stale;
+  stale.id = "0-0-stale";  // sorts first
+  stale.partition = PartitionId{0};
+  stale.offset = Offset{0};
+  stale.command = "InitiatePayment";
+  stale.transient = true;
+  REQUIRE(e.flow_store().park(stale).ok());
+  REQUIRE(e.flow_store().transient_parked(10)->front().id == stale.id);
 
   // The queue empties. Before the interval has passed nothing is retried; after it, the
-  // manager runs the step again by itself and the flow carries on.
+  // manager runs the steps again by itself (one per round) and the flow carries on.
   CHECK(proc.run_once() == 4u);
   e.start();
   flows.run_once();
-  CHECK(e.flow_store().transient_parked(10)->size() == 1u);
+  CHECK(e.flow_store().transient_parked(10)->size() == 2u);
   clock.advance_ms(60'000);
-  flows.run_once();
+  flows.run_once();  // the stale one: still parked, now for an admin
+  auto after_stale = e.flow_store().transient_parked(10);
+  REQUIRE(after_stale->size() == 1u);
+  CHECK(after_stale->front().id == transient_id);
+  flows.run_once();  // the same pass: the payment's step
   CHECK(e.flow_store().transient_parked(10)->empty());
-  CHECK(flows.parked(1000)->size() == FlowManager::kMaxQueuedRetries + 6);  // still refused
+  CHECK(flows.parked(1000)->size() == FlowManager::kMaxQueuedRetries + 7);  // still refused
+  auto stale_now = e.flow_store().find_parked(stale.id);
+  REQUIRE(stale_now->has_value());
+  CHECK_FALSE((*stale_now)->transient);
   const auto until = std::chrono::steady_clock::now() + kWaitBound;
   for (;;) {  // the order's stream, not the partition's state, while its writer runs
     flows.run_once();
@@ -212,6 +229,48 @@ TEST_CASE("a step parked for a full queue is retried by the manager itself, late
   CHECK(
       proc.state_for_test().find_wallet(OwnerId{"alice"}, Currency{"EUR"})->balance_minor.value() ==
       5000 - 2000);
+}
+
+TEST_CASE("the manager's own pass ends at the first transient step that meets the outage again") {
+  PaymentBehindFullQueue rig("flow-auto-retry-outage");
+  auto& e = rig.e;
+  auto& clock = rig.clock;
+  FlowConfig fc;
+  fc.park_after_ms = 0;
+  fc.retry_park_after_ms = 0;  // a retry that fails is parked again at once
+  fc.first_backoff_ms = 1;
+  fc.auto_retry_parked_ms = 60'000;
+  FlowManager flows(e, e.flow_store(), clock, fc);
+  REQUIRE(flows.load().ok());
+  CHECK(flows.run_once());
+  auto parked = flows.parked(10);
+  REQUIRE(parked->size() == 1u);
+  const ParkedStep first = parked->front();
+  REQUIRE(first.transient);
+  // The same step under a later id: a second transient record. Retrying it runs the same
+  // step, which, failing, is parked again under the first's id; each park counts.
+  ParkedStep twin = first;
+  twin.id = first.id + "-twin";
+  REQUIRE(e.flow_store().park(twin).ok());
+  REQUIRE(flows.stats().parked == 1u);
+
+  // The queue is still full: the first retry is parked again, as transient, and the pass
+  // stops there; the twin is not tried until the next pass.
+  clock.advance_ms(60'000);
+  flows.run_once();
+  auto first_now = e.flow_store().find_parked(first.id);
+  REQUIRE(first_now->has_value());
+  CHECK((*first_now)->transient);
+  CHECK((*first_now)->parked_at_ms == clock.now().value());
+  CHECK(flows.stats().parked == 2u);
+  for (int i = 0; i < 3; ++i) flows.run_once();
+  CHECK(flows.stats().parked == 2u);  // nothing more was tried
+
+  // The next pass starts again from the first, and ends there again.
+  clock.advance_ms(60'000);
+  for (int i = 0; i < 3; ++i) flows.run_once();
+  CHECK(flows.stats().parked == 3u);
+  CHECK(e.flow_store().transient_parked(10)->size() == 2u);
 }
 
 TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly once when retried") {

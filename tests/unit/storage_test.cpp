@@ -229,8 +229,14 @@ TEST_CASE("a corrupt stored balance or applied position is an error on load, not
   corrupt(Cf::meta, "-2", "9223372036854775807");
   CHECK(flows.checkpoint(kP1).error().message.find("corrupt flow checkpoint") != std::string::npos);
 
-  // A parked step's record without what a retry needs is an error, not a step of partition
-  // 4294967295 at offset -1.
+  // A parked step's record without what a retry needs is unreadable, not a step of partition
+  // 4294967295 at offset -1; it is listed as such, with the readable steps around it.
+  ParkedStep later;
+  later.id = "0-9";
+  later.partition = kP0;
+  later.offset = Offset{9};
+  later.transient = true;
+  REQUIRE(flows.park(later).ok());
   ParkedStep step;
   step.id = "0-7";
   step.partition = kP0;
@@ -252,8 +258,29 @@ TEST_CASE("a corrupt stored balance or applied position is an error on load, not
   no_partition.replace(at, std::string("\"partition\":0").size(), "\"partition\":\"0\"");
   corrupt(Cf::meta, record, no_partition);
   auto listed = flows.parked(10);
-  REQUIRE_FALSE(listed.ok());
-  CHECK(listed.error().message == "corrupt parked step record");
+  REQUIRE(listed.ok());
+  REQUIRE(listed->size() == 2u);
+  CHECK(listed->at(0).id == "0-7");
+  CHECK(listed->at(0).unreadable);
+  CHECK_FALSE(listed->at(0).transient);
+  CHECK(listed->at(0).error ==
+        "the parked step's record cannot be read (corrupt parked step record); dismiss it");
+  CHECK(listed->at(1).id == "0-9");
+  CHECK_FALSE(listed->at(1).unreadable);
+  // The manager's own retries look past it.
+  auto transient = flows.transient_parked(10);
+  REQUIRE(transient.ok());
+  REQUIRE(transient->size() == 1u);
+  CHECK(transient->front().id == "0-9");
+  auto found = flows.find_parked("0-7");
+  REQUIRE(found.ok());
+  REQUIRE(found->has_value());
+  CHECK((*found)->unreadable);
+  CHECK(flows.holds_parked("0-7").value());
+  CHECK_FALSE(flows.holds_parked("0-8").value());
+  REQUIRE(flows.unpark("0-7").ok());
+  CHECK_FALSE(flows.holds_parked("0-7").value());
+  CHECK(flows.parked(10)->size() == 1u);
 }
 
 TEST_CASE("a stored idempotency record round-trips; a status out of range is corrupt") {
