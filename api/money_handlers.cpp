@@ -205,6 +205,33 @@ asio::awaitable<void> App::settle_idempotency(const std::string& key, const Resp
                                  : settled->message().c_str());
 }
 
+namespace {
+
+constexpr size_t kMaxDamagedParkedIdBytes = 1024;
+
+// A parked step's id as listed: as it is when it is an id (all the manager writes), else
+// (a damaged record's key) with every other byte as %XX, so the list stays valid JSON and
+// the listed text, put in the DELETE path as it is, decodes back to the key.
+std::string listed_parked_id(const std::string& id) {
+  if (is_valid_id(id)) return id;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : id) {
+    const bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                       c == '.' || c == '_' || c == ':' || c == '-';
+    if (plain) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 asio::awaitable<Response> App::handle_parked(Call& call) {
   if (!flows_)
     co_return call.problem(
@@ -215,7 +242,7 @@ asio::awaitable<Response> App::handle_parked(Call& call) {
       co_return call.problem({503, "storage_unavailable", "parked steps cannot be read", {}, 1});
     Json::Array steps;
     for (const auto& p : list.value())
-      steps.push_back(Json(Json::Object{{"id", Json(p.id)},
+      steps.push_back(Json(Json::Object{{"id", Json(listed_parked_id(p.id))},
                                         {"partition", Json(int64_t(p.partition.value()))},
                                         {"offset", Json(p.offset.value())},
                                         {"event_type", Json(p.event_type)},
@@ -228,14 +255,17 @@ asio::awaitable<Response> App::handle_parked(Call& call) {
                                         {"readable", Json(!p.unreadable)}}));
     co_return call.json(200, to_canonical(Json(Json::Object{{"parked", Json(std::move(steps))}})));
   }
-  const std::string id = call.params.at(0);
-  if (id.size() > 64) co_return call.problem({404, "not_found", "no such parked step", {}, {}});
   const bool dismiss = call.rule.endpoint == Endpoint::admin_parked_dismiss;
+  const std::string id = call.params.at(0);
+  // The manager parks steps under ids of 1..64 characters; a damaged record's key may be
+  // longer, and can still be dismissed (the request target's own limit bounds it).
+  if (id.size() > (dismiss ? kMaxDamagedParkedIdBytes : 64))
+    co_return call.problem({404, "not_found", "no such parked step", {}, {}});
   auto w = ResultWaiter<RetryOutcome>::make(co_await asio::this_coro::executor,
                                             config_.flow_wait_timeout);
   auto deliver = [w](const RetryOutcome& outcome) { w->deliver(outcome); };
   if (dismiss)
-    flows_->dismiss_parked(id, std::move(deliver));
+    flows_->dismiss_parked(id, call.who.sub, std::move(deliver));
   else
     flows_->retry_parked(id, std::move(deliver));
   std::optional<RetryOutcome> r = co_await w->wait();
@@ -259,9 +289,6 @@ asio::awaitable<Response> App::handle_parked(Call& call) {
       co_return call.problem(
           {503, dismiss ? "dismissal_unavailable" : "retry_unavailable", r->message, {}, 1});
   }
-  if (dismiss)
-    std::fprintf(stderr, "ordo: parked flow step %s dismissed by %s\n", id.c_str(),
-                 call.who.sub.c_str());
   co_return call.json(
       200, to_canonical(Json(
                Json::Object{{"id", Json(id)}, {"status", Json(dismiss ? "dismissed" : "done")}})));

@@ -194,19 +194,21 @@ void FlowManager::unwatch(uint64_t token) {
 
 void FlowManager::retry_parked(const std::string& id,
                                std::function<void(const RetryOutcome&)> done) {
-  queue_admin_request({id, false, std::move(done)});
+  queue_admin_request({id, false, "", std::move(done)});
 }
 
-void FlowManager::dismiss_parked(const std::string& id,
+void FlowManager::dismiss_parked(const std::string& id, const std::string& by,
                                  std::function<void(const RetryOutcome&)> done) {
-  queue_admin_request({id, true, std::move(done)});
+  queue_admin_request({id, true, by, std::move(done)});
 }
 
 void FlowManager::queue_admin_request(AdminRequest r) {
   {
     std::lock_guard lock(mu_);
     if (retries_.size() >= kMaxQueuedRetries) {  // bounded: a handful at a time
-      r.done({RetryOutcome::Kind::unavailable, "too many retries queued; try again shortly"});
+      r.done({RetryOutcome::Kind::unavailable,
+              r.dismiss ? "too many retries and dismissals queued; try again shortly"
+                        : "too many retries queued; try again shortly"});
       return;
     }
     retries_.push_back(std::move(r));
@@ -451,16 +453,7 @@ void FlowManager::run_retries() {
     }
     using Kind = RetryOutcome::Kind;
     if (r.dismiss) {
-      auto held = store_.holds_parked(r.id);
-      if (!held) {
-        r.done({Kind::unavailable, held.error().message});
-      } else if (!held.value()) {
-        r.done({Kind::not_found, "no such parked step"});
-      } else if (auto st = store_.unpark(r.id); !st) {
-        r.done({Kind::unavailable, st.message()});
-      } else {
-        r.done({});  // (the caller logs who dismissed it)
-      }
+      dismiss(r);
       return;
     }
     auto found = store_.find_parked(r.id);
@@ -477,24 +470,23 @@ void FlowManager::run_retries() {
       r.done({Kind::still_parked, ps.error});
       return;
     }
+    if (ps.partition.value() >= engine_.partition_count()) {
+      r.done(hand_to_admin(ps, "its partition is not in this log"));
+      return;
+    }
     auto evs = engine_.log().read(ps.partition, ps.offset, 1);
-    if (!evs || evs->empty() || evs->front().offset != ps.offset) {
-      r.done({Kind::unavailable, "the parked step's event cannot be read"});
+    if (!evs) {  // the log cannot be read now: an outage
+      r.done({Kind::unavailable, "the parked step's event cannot be read: " + evs.error().message});
+      return;
+    }
+    if (evs->empty() || evs->front().offset != ps.offset) {
+      r.done(hand_to_admin(ps, "its event is not in the log"));
       return;
     }
     auto ev = decode_event(evs->front().type, evs->front().schema_version, evs->front().payload);
     auto next = ev ? react(ev.value()) : std::nullopt;
     if (!next) {  // (a rule changed since it was parked)
-      // No outage explains that: it waits for an admin now, not for the manager's own passes.
-      if (ps.transient) {
-        ParkedStep for_admin = ps;
-        for_admin.transient = false;
-        if (auto st = store_.park(for_admin); !st) {
-          r.done({Kind::unavailable, st.message()});
-          return;
-        }
-      }
-      r.done({Kind::still_parked, std::string(kStillParked) + ": its event starts no step"});
+      r.done(hand_to_admin(ps, "its event starts no step"));
       return;
     }
     std::vector<Step> steps;
@@ -508,6 +500,52 @@ void FlowManager::run_retries() {
     if (st) st = store_.unpark(ps.id);
     r.done(st ? RetryOutcome{} : RetryOutcome{Kind::unavailable, st.message()});
   }
+}
+
+RetryOutcome FlowManager::hand_to_admin(const ParkedStep& ps, const std::string& why) {
+  if (ps.transient) {
+    ParkedStep for_admin = ps;
+    for_admin.transient = false;
+    for_admin.error = fmt::format("{} (was: {})", why, ps.error);
+    for_admin.parked_at_ms = clock_.now().value();
+    if (auto st = store_.park(for_admin); !st)
+      return {RetryOutcome::Kind::unavailable, st.message()};
+  }
+  return {RetryOutcome::Kind::still_parked, fmt::format("{}: {}", kStillParked, why)};
+}
+
+void FlowManager::dismiss(const AdminRequest& r) {
+  using Kind = RetryOutcome::Kind;
+  auto found = store_.find_parked(r.id);
+  if (!found) {
+    r.done({Kind::unavailable, found.error().message});
+    return;
+  }
+  if (!found.value()) {
+    r.done({Kind::not_found, "no such parked step"});
+    return;
+  }
+  const ParkedStep& ps = *found.value();
+  // Until the round that parked it has moved the checkpoint past its event (a synced write),
+  // a failure of that round or a crash reads the event again and parks or runs the step
+  // again: the dismissal would not hold.
+  if (!ps.unreadable && ps.partition.value() < checkpoints_.size() &&
+      ps.offset > checkpoints_[ps.partition.value()]) {
+    r.done({Kind::unavailable, "the round that parked this step has not finished; try again"});
+    return;
+  }
+  if (auto st = store_.unpark(r.id); !st) {
+    r.done({Kind::unavailable, st.message()});
+    return;
+  }
+  // The dismissal writes nothing to the event log: this line is its record.
+  const std::string what = ps.unreadable
+                               ? ps.error
+                               : fmt::format("{} after {} in {}; parked for: {}", ps.command,
+                                             ps.event_type, ps.stream, ps.error);
+  std::fprintf(stderr, "ordo: parked flow step %s (%s) dismissed by %s without running\n",
+               r.id.c_str(), what.c_str(), r.by.c_str());
+  r.done({});
 }
 
 bool FlowManager::run_once() {

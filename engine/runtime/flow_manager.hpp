@@ -99,9 +99,12 @@ class FlowManager {
   void retry_parked(const std::string& id, std::function<void(const RetryOutcome&)> done);
   // Removes a parked step without running it (an admin decided it must not run, or its
   // record cannot be read), on the manager's thread after the retries queued before it, so
-  // it cannot race a retry of the same step. `done` is told `done` or `not_found`, or
-  // `unavailable` when the queue is full or the store cannot be written.
-  void dismiss_parked(const std::string& id, std::function<void(const RetryOutcome&)> done);
+  // it cannot race a retry of the same step; logs what was dismissed and `by` whom. `done`
+  // is told `done` or `not_found`, or `unavailable` when the queue is full, the store cannot
+  // be written, or the round that parked the step has not finished (its event would be read
+  // again, and the step parked or run again, after the dismissal).
+  void dismiss_parked(const std::string& id, const std::string& by,
+                      std::function<void(const RetryOutcome&)> done);
 
   FlowStats stats() const;
 
@@ -138,9 +141,14 @@ class FlowManager {
   struct AdminRequest {
     std::string id;
     bool dismiss = false;  // or retry
+    std::string by;        // who dismisses
     std::function<void(const RetryOutcome&)> done;
   };
   void queue_admin_request(AdminRequest r);
+  void dismiss(const AdminRequest& r);
+  // A parked step that no outage explains (its event starts no step, or is not in the log):
+  // parked again, if it was transient, for an admin instead of the manager's own passes.
+  RetryOutcome hand_to_admin(const ParkedStep& ps, const std::string& why);
   std::deque<AdminRequest> retries_;      // retries and dismissals, in the order they came
   int64_t auto_retried_at_ms_ = 0;        // manager thread only; load() starts the count
   std::deque<std::string> auto_pending_;  // manager thread only: this pass's transient steps

@@ -60,14 +60,19 @@ Result<ParkedStep> decode(std::string_view v) {
       j->find("transient") && j->find("transient")->is_bool() && j->find("transient")->as_bool()};
 }
 
-// What a record that cannot be decoded is listed as: its id, and why.
-ParkedStep unreadable_step(std::string id, const Error& why) {
-  ParkedStep s;
-  s.id = std::move(id);
-  s.offset = Offset{-1};
-  s.error = fmt::format("the parked step's record cannot be read ({}); dismiss it", why.message);
-  s.unreadable = true;
-  return s;
+// The step parked under the key's `id`: what its record says, or, when that cannot be
+// decoded or names another id (a retry would park or unpark under the wrong key), only the
+// id and why.
+ParkedStep step_under(std::string id, std::string_view record) {
+  auto s = decode(record);
+  if (s && s->id == id) return std::move(s.value());
+  ParkedStep bad;
+  bad.error = fmt::format("the parked step's record cannot be read ({}); dismiss it",
+                          s ? "it names another id" : s.error().message);
+  bad.id = std::move(id);
+  bad.offset = Offset{-1};
+  bad.unreadable = true;
+  return bad;
 }
 
 }  // namespace
@@ -120,11 +125,9 @@ Result<std::vector<ParkedStep>> FlowStore::scan_parked(size_t limit, bool transi
   for (it->Seek(kParkedPrefix); it->Valid() && it->key().starts_with(kParkedPrefix) &&
                                 out.size() < limit && scanned < kMaxParkedScan;
        it->Next(), ++scanned) {
-    auto s = decode(it->value().ToStringView());
     // One damaged record must not hide the others (nor stop the manager's own retries).
     ParkedStep step =
-        s ? std::move(s.value())
-          : unreadable_step(it->key().ToString().substr(kParkedPrefix.size()), s.error());
+        step_under(it->key().ToString().substr(kParkedPrefix.size()), it->value().ToStringView());
     if (transient_only && !step.transient) continue;
     out.push_back(std::move(step));
   }
@@ -138,17 +141,7 @@ Result<std::optional<ParkedStep>> FlowStore::find_parked(const std::string& id) 
       db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), std::string(kParkedPrefix) + id, &v);
   if (s.IsNotFound()) return std::optional<ParkedStep>{};
   if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
-  auto d = decode(v);
-  return std::optional<ParkedStep>{d ? std::move(d.value()) : unreadable_step(id, d.error())};
-}
-
-Result<bool> FlowStore::holds_parked(const std::string& id) {
-  std::string v;
-  auto s =
-      db_.db().Get(rocksdb::ReadOptions(), db_.cf(Cf::meta), std::string(kParkedPrefix) + id, &v);
-  if (s.IsNotFound()) return false;
-  if (!s.ok()) return Error{"rocksdb: " + s.ToString()};
-  return true;
+  return std::optional<ParkedStep>{step_under(id, v)};
 }
 
 }  // namespace ordo

@@ -24,8 +24,9 @@ struct ParkedStep {
   // Parked after failures of the infrastructure (a full queue, an unwritable log), not a
   // refusal: the manager retries it by itself every so often (FlowConfig).
   bool transient = false;
-  // The record under this id cannot be decoded (written by a bug, or damaged): it is listed
-  // with only its id and `error`, so an admin can see it and dismiss it; it cannot be retried.
+  // The record under this id cannot be decoded, or names another id (written by a bug, or
+  // damaged): it is listed with only its id (the key's) and `error`, so an admin can see it
+  // and dismiss it; it cannot be retried.
   bool unreadable = false;
 };
 
@@ -45,9 +46,8 @@ class FlowStore {
   // for at most kMaxParkedScan records: what the manager retries by itself.
   static constexpr size_t kMaxParkedScan = 100'000;
   Result<std::vector<ParkedStep>> transient_parked(size_t limit);
+  // The step parked under `id`, readable or not; nullopt when there is none.
   Result<std::optional<ParkedStep>> find_parked(const std::string& id);
-  // Whether a record (readable or not) is parked under `id`.
-  Result<bool> holds_parked(const std::string& id);
 
  private:
   Result<std::vector<ParkedStep>> scan_parked(size_t limit, bool transient_only);

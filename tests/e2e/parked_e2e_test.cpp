@@ -5,7 +5,9 @@
 // refusal no client can cause on purpose.
 #include <rocksdb/db.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "e2e_helpers.hpp"
 #include "engine/state/flow_store.hpp"
@@ -50,8 +52,16 @@ int64_t log_ends(HttpClient& c) {
   return sum;
 }
 
+// A dismissal is refused (503) until the manager has read past the step's event, which it
+// does within a few of its rounds after a start: asked again, a bounded number of times.
 HttpResult dismiss(HttpClient& c, const std::string& id, const std::string& who) {
-  return c.request(http::verb::delete_, "/v1/admin/parked/" + id, "", bearer(who), false);
+  HttpResult r;
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    r = c.request(http::verb::delete_, "/v1/admin/parked/" + id, "", bearer(who), false);
+    if (r.status != 503) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return r;
 }
 
 Position parse_position(const std::string& header) {

@@ -17,6 +17,7 @@
 #include "api/base64url.hpp"
 #include "api/jwt.hpp"
 #include "engine/domain/types.hpp"
+#include "engine/log/json.hpp"
 
 using namespace ordo;
 using namespace ordo::api;
@@ -67,6 +68,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (verified.ok()) {
     check_accepted(verified.value());
     require(token.size() <= kMaxTokenBytes);
+    // The algorithm is pinned: whatever was accepted says HS256 in its header.
+    auto header = base64url_decode(std::string_view(token).substr(0, token.find('.')));
+    require(header.has_value());
+    auto parsed = parse_json(*header);
+    require(parsed.ok() && parsed->is_object());
+    const Json* alg = parsed->find("alg");
+    require(alg && alg->is_string() && alg->as_string() == "HS256");
   } else {
     require(!verified.error().message.empty());
   }

@@ -42,7 +42,7 @@ for target in "${targets[@]}"; do
   fi
 done
 if ((stale)); then
-  # Each source once (the common ones serve both targets), as many at a time as there are
+  # Each source once (the common ones serve every target), as many at a time as there are
   # cores: the instrumented -O1 compile is most of this suite's time.
   unique=()
   for target in "${targets[@]}"; do

@@ -273,6 +273,74 @@ TEST_CASE("the manager's own pass ends at the first transient step that meets th
   CHECK(e.flow_store().transient_parked(10)->size() == 2u);
 }
 
+TEST_CASE("an admin dismisses a parked step: it never runs, once its round has finished") {
+  PaymentBehindFullQueue rig("flow-dismiss");
+  auto& e = rig.e;
+  auto& proc = rig.proc;
+  auto& clock = rig.clock;
+  FlowConfig fc;
+  fc.park_after_ms = 0;
+  fc.retry_park_after_ms = 0;
+  fc.first_backoff_ms = 1;
+  fc.auto_retry_parked_ms = 0;
+  FlowManager flows(e, e.flow_store(), clock, fc);
+  REQUIRE(flows.load().ok());
+  auto outcome_of = [&](auto&& queue) {
+    auto r = std::make_shared<std::optional<RetryOutcome>>();
+    queue([r](const RetryOutcome& o) { *r = o; });
+    return r;
+  };
+
+  // A step parked at an offset the manager has not yet read past: a dismissal now would not
+  // hold (the round reads the event again), so it is refused until the round has finished.
+  ParkedStep early;
+  early.id = "0-0-early";
+  early.partition = PartitionId{0};
+  early.offset = Offset{0};
+  early.command = "InitiatePayment";
+  REQUIRE(e.flow_store().park(early).ok());
+  auto refused = outcome_of([&](auto done) { flows.dismiss_parked(early.id, "admin-1", done); });
+  CHECK(flows.run_once());  // the dismissal first, then the round: it parks the payment step
+  REQUIRE(refused->has_value());
+  CHECK((*refused)->kind == RetryOutcome::Kind::unavailable);
+  CHECK(e.flow_store().find_parked(early.id)->has_value());
+  auto again = outcome_of([&](auto done) { flows.dismiss_parked(early.id, "admin-1", done); });
+  flows.run_once();
+  REQUIRE(again->has_value());
+  CHECK((*again)->ok());
+  CHECK_FALSE(e.flow_store().find_parked(early.id)->has_value());
+
+  // The payment's step: a retry queued before a dismissal runs first (and fails again on
+  // the full queue); then the dismissal removes it, and a second one finds nothing.
+  auto parked = flows.parked(10);
+  REQUIRE(parked->size() == 1u);
+  const std::string id = parked->front().id;
+  auto retried = outcome_of([&](auto done) { flows.retry_parked(id, done); });
+  auto dismissed = outcome_of([&](auto done) { flows.dismiss_parked(id, "admin-1", done); });
+  flows.run_once();
+  REQUIRE(retried->has_value());
+  CHECK((*retried)->kind == RetryOutcome::Kind::still_parked);
+  CHECK_FALSE(dismissed->has_value());  // one admin request per round
+  flows.run_once();
+  REQUIRE(dismissed->has_value());
+  CHECK((*dismissed)->ok());
+  auto twice = outcome_of([&](auto done) { flows.dismiss_parked(id, "admin-1", done); });
+  flows.run_once();
+  REQUIRE(twice->has_value());
+  CHECK((*twice)->kind == RetryOutcome::Kind::not_found);
+  CHECK(flows.parked(10)->empty());
+
+  // With room in the partition again, nothing runs the dismissed step: the order still
+  // waits for its payment, and the wallet is untouched.
+  CHECK(proc.run_once() == 4u);
+  for (int i = 0; i < 5; ++i) flows.run_once();
+  CHECK(proc.run_once() == 0u);
+  CHECK(proc.state_for_test().find_order(OrderId{"o1"})->status == OrderStatus::payment_pending);
+  CHECK(
+      proc.state_for_test().find_wallet(OwnerId{"alice"}, Currency{"EUR"})->balance_minor.value() ==
+      5000);
+}
+
 TEST_CASE("a flow step that keeps failing is parked, listed, and done exactly once when retried") {
   PaymentBehindFullQueue rig("flow-park");
   auto& e = rig.e;

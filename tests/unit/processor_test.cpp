@@ -1202,6 +1202,77 @@ TEST_CASE("a memtable flush that fails for want of space stops writes until one 
   test::check_partition_invariants(rig.state());
 }
 
+TEST_CASE("a compaction that cannot write loses nothing acknowledged, and writes go on after it") {
+  // A compaction's output table cannot be written, for want of space or for a device error.
+  // RocksDB decides whether that stops writes (its error handler's severity, not ours):
+  // either way each command is acknowledged and kept, or refused and absent, and once the
+  // disk works again the partition writes and the compaction succeeds.
+  for (const bool disk_full : {true, false}) {
+    CAPTURE(disk_full);
+    FaultyRig f(0, disk_full);
+    Rig& rig = f.rig;
+    auto& faults = f.faults;
+    auto compact_log = [&] {
+      rocksdb::CompactRangeOptions o;
+      // The log's files do not overlap (its keys only grow), so without this RocksDB would
+      // move them down whole and write no table.
+      o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+      return rig.db->db().CompactRange(o, rig.db->cf(Cf::log), nullptr, nullptr);
+    };
+    // Three table files in the log's first level, so a compaction has work to do, and an
+    // empty memtable, so the compaction below flushes nothing (a failed flush is the test
+    // above).
+    REQUIRE(flush_all(rig).ok());
+    rig.run_ok(place_two("o-1", 1));
+    REQUIRE(flush_all(rig).ok());
+    rig.run_ok(place_two("o-2", 1));
+    REQUIRE(flush_all(rig).ok());
+    std::string files;
+    REQUIRE(rig.db->db().GetProperty(rig.db->cf(Cf::log), "rocksdb.num-files-at-level0", &files));
+    CHECK(files == "3");
+
+    faults->fail_table_writes = true;
+    CHECK_FALSE(compact_log().ok());
+    CHECK(faults->failed_table_writes > 0);
+
+    std::vector<std::string> acknowledged, refused;
+    for (int i = 0; i < 4; ++i) {
+      const std::string id = fmt::format("c-{}", i);
+      auto r = rig.submit(place_two(id, 1));
+      CHECK(rig.proc->run_once() == 1u);
+      REQUIRE(r->called);
+      if (r->completion.durable.ok()) {
+        CHECK(r->accepted());
+        CHECK(rig.proc->health().writable);
+        CHECK(rig.state().find_order(OrderId{id}) != nullptr);
+        acknowledged.push_back(id);
+      } else {
+        CHECK_FALSE(rig.proc->health().writable);
+        CHECK(rig.state().find_order(OrderId{id}) == nullptr);
+        refused.push_back(id);
+      }
+      test::check_partition_invariants(rig.state());
+    }
+    MESSAGE(acknowledged.size(), " acknowledged, ", refused.size(), " refused during the fault");
+
+    faults->fail_table_writes = false;
+    ReplyPtr r = f.retry_until_written(place_two("o-3", 1));
+    CHECK(r->accepted());
+    CHECK(rig.proc->health().writable);
+    CHECK(compact_log().ok());
+
+    rig.close();
+    rig.open();
+    check_chain(rig.read_all(), rig.tail());
+    for (const char* id : {"o-0", "o-1", "o-2", "o-3"})
+      CHECK(rig.order(id).status == OrderStatus::reserved);
+    for (const auto& id : acknowledged) CHECK(rig.state().find_order(OrderId{id}) != nullptr);
+    for (const auto& id : refused) CHECK(rig.state().find_order(OrderId{id}) == nullptr);
+    CHECK(rig.product("a").reserved.value() == int64_t(4 + acknowledged.size()));
+    test::check_partition_invariants(rig.state());
+  }
+}
+
 TEST_CASE("with its thread running, a partition comes back by itself once the disk has room") {
   FaultyRig f(20);
   Rig& rig = f.rig;

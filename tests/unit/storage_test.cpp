@@ -276,11 +276,28 @@ TEST_CASE("a corrupt stored balance or applied position is an error on load, not
   REQUIRE(found.ok());
   REQUIRE(found->has_value());
   CHECK((*found)->unreadable);
-  CHECK(flows.holds_parked("0-7").value());
-  CHECK_FALSE(flows.holds_parked("0-8").value());
+  CHECK_FALSE(flows.find_parked("0-8")->has_value());
   REQUIRE(flows.unpark("0-7").ok());
-  CHECK_FALSE(flows.holds_parked("0-7").value());
+  CHECK_FALSE(flows.find_parked("0-7")->has_value());
   CHECK(flows.parked(10)->size() == 1u);
+  // A record that names another id than its key's is unreadable too: a retry would act on
+  // the other key.
+  ParkedStep elsewhere;
+  elsewhere.id = "0-5";
+  elsewhere.partition = kP0;
+  elsewhere.offset = Offset{5};
+  REQUIRE(flows.park(elsewhere).ok());
+  std::string moved;
+  REQUIRE(
+      s.db->db().Get(rocksdb::ReadOptions(), s.db->cf(Cf::meta), "flow/parked/0-5", &moved).ok());
+  REQUIRE(
+      s.db->db().Put(rocksdb::WriteOptions(), s.db->cf(Cf::meta), "flow/parked/0-6", moved).ok());
+  auto named_other = flows.find_parked("0-6");
+  REQUIRE(named_other->has_value());
+  CHECK((*named_other)->unreadable);
+  CHECK((*named_other)->id == "0-6");
+  CHECK((*named_other)->error.find("it names another id") != std::string::npos);
+  CHECK_FALSE((*flows.find_parked("0-5"))->unreadable);
 }
 
 TEST_CASE("a stored idempotency record round-trips; a status out of range is corrupt") {
