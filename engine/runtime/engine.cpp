@@ -33,9 +33,10 @@ Result<std::unique_ptr<Engine>> Engine::open_with(
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) return Error{"cannot create " + config.data_dir + ": " + ec.message()};
-  auto db = RocksDb::open(config.data_dir + "/rocksdb",
-                          RocksDbOptions{config.processor.idempotency_retention_ms,
-                                         [&clock] { return clock.now().value(); }});
+  RocksDbOptions db_options{config.processor.idempotency_retention_ms,
+                            [&clock] { return clock.now().value(); }};
+  db_options.file_system = config.file_system;
+  auto db = RocksDb::open(config.data_dir + "/rocksdb", std::move(db_options));
   if (!db) return db.error();
   auto log = open_log(*db.value());
   if (!log) return log.error();

@@ -20,6 +20,9 @@ struct EngineConfig {
   std::string data_dir;
   uint32_t partitions = 1;
   ProcessorConfig processor;
+  // The file system under RocksDB (log, state, idempotency records); null: the machine's.
+  // Tests inject one that fails chosen writes.
+  std::shared_ptr<rocksdb::FileSystem> file_system = nullptr;
 };
 
 enum class SubmitResult {
@@ -53,6 +56,7 @@ class Engine {
   Router& router() { return router_; }
   StateStore& store() { return *store_; }
   FlowStore& flow_store() { return *flow_store_; }
+  RocksDb& rocksdb_for_test() { return *db_; }  // e.g. to flush a memtable when a test says
   EventLog& log() { return *log_; }
   uint32_t partition_count() const { return router_.partition_count(); }
   PartitionProcessor& processor(PartitionId p) { return *processors_.at(p.value()); }

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <mutex>
 #include <random>
 #include <set>
@@ -17,8 +18,10 @@
 #include "engine/log/event_codec.hpp"
 #include "engine/log/kafka/kafka_log.hpp"
 #include "engine/log/rocksdb/rocksdb_log.hpp"
+#include "engine/runtime/engine.hpp"
 #include "engine/state/rocks_db.hpp"
 #include "tests/e2e/e2e_helpers.hpp"
+#include "tests/support/faulty_fs.hpp"
 
 using namespace ordo;
 using namespace ordo::test;
@@ -272,6 +275,105 @@ TEST_CASE(
                           << ", incl. aborted " << all.size());
   // Every placed order's two events (OrderPlaced, StockReserved) are committed; the product too.
   CHECK(committed.size() == 2 * placed.size() + 1);
+}
+
+namespace {
+
+// One command, with an Idempotency-Key as a retrying client sends it, to an engine whose
+// partition threads run; its completion, waited for (bounded: a hung test, not timing).
+Completion submit_keyed(Engine& e, Command c, const std::string& key) {
+  auto answer = std::make_shared<std::promise<Completion>>();
+  auto done = answer->get_future();
+  Submission s;
+  s.command = std::move(c);
+  s.meta.command_id = "cmd-" + key;
+  s.meta.correlation_id = s.meta.command_id;
+  s.meta.actor = Actor{"admin-1", "admin"};
+  s.idempotency = IdempotencyClaim{"admin-1\x1f" + key, "fingerprint-" + key};
+  s.render = [](const Outcome& o) {
+    return Rendered{o.rejection ? 409 : 201, o.rejection ? "refused" : "placed"};
+  };
+  s.done = [answer](Completion&& c) { answer->set_value(std::move(c)); };
+  REQUIRE(e.submit(std::move(s)) != SubmitResult::overloaded);
+  REQUIRE(done.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+  return done.get();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "Kafka log: a state write that fails after the commit is not acknowledged, is caught up "
+    "from Kafka, and its retry is answered from the record, once") {
+  TempDir dir{"kafka-state-fault"};
+  const std::string topic = fmt::format("ordo.sf.{:x}", std::hash<std::string>{}(dir.path()));
+  auto faults = std::make_shared<DiskFaults>();
+  SystemClock clock;
+  EngineConfig cfg;
+  cfg.data_dir = dir.path() + "/engine";
+  cfg.processor.recovery_retry = DurationMs{50};
+  cfg.file_system = std::make_shared<FaultyFs>(faults);
+  kafka::Options ko;
+  ko.brokers = brokers();
+  ko.topic = topic;
+  ko.transactional_prefix = topic + "-";
+  ko.timeout_ms = 5000;
+  auto opened = Engine::open_kafka(cfg, ko, clock);
+  REQUIRE_MESSAGE(opened.ok(), (opened.ok() ? "" : opened.error().message));
+  Engine& e = *opened.value();
+  e.start();
+  auto order = [](const std::string& id) {
+    return PlaceOrder{OrderId{id}, CustomerId{"c1"}, {OrderLineRequest{Sku{"sf1"}, Quantity{2}}}};
+  };
+  REQUIRE(submit_keyed(e,
+                       DefineProduct{Sku{"sf1"}, SellerId{"s1"}, "Item", AmountMinor{500},
+                                     Currency{"EUR"}, Quantity{10}},
+                       "define")
+              .durable.ok());
+  REQUIRE(submit_keyed(e, order("sf-0"), "sf-0").durable.ok());
+
+  // A memtable flush cannot write its table: RocksDB takes no more writes. The next group is
+  // committed to Kafka, but its state write fails, so it is not acknowledged.
+  faults->fail_table_writes = true;
+  RocksDb& db = e.rocksdb_for_test();
+  CHECK_FALSE(db.db()
+                  .Flush(rocksdb::FlushOptions(), {db.cf(Cf::state), db.cf(Cf::idempotency),
+                                                   db.cf(Cf::meta), db.cf(Cf::stream_index)})
+                  .ok());
+  CHECK(faults->failed_table_writes > 0);
+  CHECK_FALSE(submit_keyed(e, order("sf-1"), "sf-1").durable.ok());
+  CHECK_FALSE(e.processor(PartitionId{0}).health().writable);
+
+  // The disk works again. The client retries with its key, as the HTTP layer does: it looks
+  // for the key's record first and replays it if there is one, else submits (bounded, as
+  // RocksDB's own recovery may answer "busy" for a while). The partition catches up from
+  // Kafka, which puts the order and its record back: the retry is answered from the record,
+  // and the order is not decided a second time.
+  faults->fail_table_writes = false;
+  std::optional<IdempotencyRecord> record;
+  for (int attempt = 0; attempt < 600 && !record; ++attempt) {
+    auto found = e.store().get_idempotency("admin-1\x1fsf-1");
+    REQUIRE(found.ok());
+    if (found.value()) {
+      record = *found.value();
+      break;
+    }
+    CHECK_FALSE(submit_keyed(e, order("sf-1"), "sf-1").durable.ok());  // never placed twice
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(record.has_value());
+  CHECK(record->status == 201);
+  CHECK(record->body == "placed");
+  CHECK(record->fingerprint == "fingerprint-sf-1");
+  REQUIRE(submit_keyed(e, order("sf-2"), "sf-2").durable.ok());
+  CHECK(e.processor(PartitionId{0}).health().writable);
+  e.stop();
+  const PartitionState& state = e.processor(PartitionId{0}).state_for_test();
+  CHECK(state.find_order(OrderId{"sf-1"}));
+  CHECK(state.find_product(Sku{"sf1"})->reserved.value() == 6);
+
+  // In the topic: every order once (the failed group's too), the chain whole.
+  auto placed = placed_orders(topic, 1);
+  CHECK(placed == std::vector<std::string>{"sf-0", "sf-1", "sf-2"});
 }
 
 TEST_CASE("ordo replay reads the Kafka log: export and verify agree with the same history") {
