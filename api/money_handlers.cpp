@@ -211,14 +211,16 @@ constexpr size_t kMaxDamagedParkedIdBytes = 1024;
 
 // A parked step's id as listed: as it is when it is an id (all the manager writes), else
 // (a damaged record's key) with every other byte as %XX, so the list stays valid JSON and
-// the listed text, put in the DELETE path as it is, decodes back to the key.
+// the listed text, put in the DELETE path as it is, decodes back to the key. "." and ".."
+// are escaped too: clients remove such path segments before sending.
 std::string listed_parked_id(const std::string& id) {
-  if (is_valid_id(id)) return id;
+  const bool dots = id == "." || id == "..";
+  if (is_valid_id(id) && !dots) return id;
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : id) {
     const bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                       c == '.' || c == '_' || c == ':' || c == '-';
+                       (c == '.' && !dots) || c == '_' || c == ':' || c == '-';
     if (plain) {
       out.push_back(static_cast<char>(c));
     } else {
@@ -258,7 +260,8 @@ asio::awaitable<Response> App::handle_parked(Call& call) {
   const bool dismiss = call.rule.endpoint == Endpoint::admin_parked_dismiss;
   const std::string id = call.params.at(0);
   // The manager parks steps under ids of 1..64 characters; a damaged record's key may be
-  // longer, and can still be dismissed (the request target's own limit bounds it).
+  // longer and can still be dismissed, up to 1,024 bytes, as far as its listed (escaped)
+  // form fits in a request target (AppConfig::max_target_bytes).
   if (id.size() > (dismiss ? kMaxDamagedParkedIdBytes : 64))
     co_return call.problem({404, "not_found", "no such parked step", {}, {}});
   auto w = ResultWaiter<RetryOutcome>::make(co_await asio::this_coro::executor,
@@ -290,8 +293,8 @@ asio::awaitable<Response> App::handle_parked(Call& call) {
           {503, dismiss ? "dismissal_unavailable" : "retry_unavailable", r->message, {}, 1});
   }
   co_return call.json(
-      200, to_canonical(Json(
-               Json::Object{{"id", Json(id)}, {"status", Json(dismiss ? "dismissed" : "done")}})));
+      200, to_canonical(Json(Json::Object{{"id", Json(listed_parked_id(id))},
+                                          {"status", Json(dismiss ? "dismissed" : "done")}})));
 }
 
 }  // namespace ordo::api

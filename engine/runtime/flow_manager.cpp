@@ -62,6 +62,14 @@ std::string order_of_step(const Command& c) {
       c);
 }
 
+// A damaged record's key or text, fit for one log line: control and non-ASCII bytes as '?'.
+std::string printable(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  return out;
+}
+
 bool parse_reject_code(std::string_view s, RejectCode& out) {
   for (RejectCode c : kAllRejectCodes)
     if (to_string(c) == s) {
@@ -484,7 +492,11 @@ void FlowManager::run_retries() {
       return;
     }
     auto ev = decode_event(evs->front().type, evs->front().schema_version, evs->front().payload);
-    auto next = ev ? react(ev.value()) : std::nullopt;
+    if (!ev) {
+      r.done(hand_to_admin(ps, "its event cannot be decoded: " + ev.error().message));
+      return;
+    }
+    auto next = react(ev.value());
     if (!next) {  // (a rule changed since it was parked)
       r.done(hand_to_admin(ps, "its event starts no step"));
       return;
@@ -531,8 +543,17 @@ void FlowManager::dismiss(const AdminRequest& r) {
   // again: the dismissal would not hold.
   if (!ps.unreadable && ps.partition.value() < checkpoints_.size() &&
       ps.offset > checkpoints_[ps.partition.value()]) {
-    r.done({Kind::unavailable, "the round that parked this step has not finished; try again"});
-    return;
+    // Unless no round can ever read it: an offset past the log's end (a record written by
+    // hand, or a log that lost its tail) would otherwise be refused for ever.
+    auto tail = engine_.log().tail(ps.partition);
+    if (!tail) {
+      r.done({Kind::unavailable, "the log's end cannot be read: " + tail.error().message});
+      return;
+    }
+    if (ps.offset <= tail->last_offset) {
+      r.done({Kind::unavailable, "the round that parked this step has not finished; try again"});
+      return;
+    }
   }
   if (auto st = store_.unpark(r.id); !st) {
     r.done({Kind::unavailable, st.message()});
@@ -544,7 +565,7 @@ void FlowManager::dismiss(const AdminRequest& r) {
                                : fmt::format("{} after {} in {}; parked for: {}", ps.command,
                                              ps.event_type, ps.stream, ps.error);
   std::fprintf(stderr, "ordo: parked flow step %s (%s) dismissed by %s without running\n",
-               r.id.c_str(), what.c_str(), r.by.c_str());
+               printable(r.id).c_str(), printable(what).c_str(), r.by.c_str());
   r.done({});
 }
 

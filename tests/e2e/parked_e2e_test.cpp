@@ -58,7 +58,7 @@ HttpResult dismiss(HttpClient& c, const std::string& id, const std::string& who)
   HttpResult r;
   for (int attempt = 0; attempt < 500; ++attempt) {
     r = c.request(http::verb::delete_, "/v1/admin/parked/" + id, "", bearer(who), false);
-    if (r.status != 503) break;
+    if (r.status != 503 || str_field(r, "code") != "dismissal_unavailable") break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return r;

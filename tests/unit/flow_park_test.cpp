@@ -310,6 +310,30 @@ TEST_CASE("an admin dismisses a parked step: it never runs, once its round has f
   CHECK((*again)->ok());
   CHECK_FALSE(e.flow_store().find_parked(early.id)->has_value());
 
+  // A record past the log's end: no round will ever read its event. A retry hands it to an
+  // admin with that reason, and a dismissal is not held back waiting for the checkpoint.
+  ParkedStep gone = early;
+  gone.id = "0-0-gone";
+  gone.offset = Offset{999};
+  gone.error = "overloaded";
+  gone.transient = true;
+  REQUIRE(e.flow_store().park(gone).ok());
+  auto gone_retry = outcome_of([&](auto done) { flows.retry_parked(gone.id, done); });
+  flows.run_once();
+  REQUIRE(gone_retry->has_value());
+  CHECK((*gone_retry)->kind == RetryOutcome::Kind::still_parked);
+  CHECK_FALSE((*gone_retry)->outage());
+  auto gone_now = e.flow_store().find_parked(gone.id);
+  REQUIRE(gone_now->has_value());
+  CHECK_FALSE((*gone_now)->transient);
+  CHECK((*gone_now)->error == "its event is not in the log (was: overloaded)");
+  auto gone_dismissed =
+      outcome_of([&](auto done) { flows.dismiss_parked(gone.id, "admin-1", done); });
+  flows.run_once();
+  REQUIRE(gone_dismissed->has_value());
+  CHECK((*gone_dismissed)->ok());
+  CHECK_FALSE(e.flow_store().find_parked(gone.id)->has_value());
+
   // The payment's step: a retry queued before a dismissal runs first (and fails again on
   // the full queue); then the dismissal removes it, and a second one finds nothing.
   auto parked = flows.parked(10);
