@@ -460,20 +460,13 @@ void FlowManager::run_retries() {
       retries_.pop_front();
     }
     using Kind = RetryOutcome::Kind;
+    const std::optional<ParkedStep> found = find_requested(r);
+    if (!found) return;
+    const ParkedStep& ps = *found;
     if (r.dismiss) {
-      dismiss(r);
+      dismiss(r, ps);
       return;
     }
-    auto found = store_.find_parked(r.id);
-    if (!found) {
-      r.done({Kind::unavailable, found.error().message});
-      return;
-    }
-    if (!found.value()) {
-      r.done({Kind::not_found, "no such parked step"});
-      return;
-    }
-    const ParkedStep& ps = *found.value();
     if (ps.unreadable) {
       r.done({Kind::still_parked, ps.error});
       return;
@@ -526,18 +519,19 @@ RetryOutcome FlowManager::hand_to_admin(const ParkedStep& ps, const std::string&
   return {RetryOutcome::Kind::still_parked, fmt::format("{}: {}", kStillParked, why)};
 }
 
-void FlowManager::dismiss(const AdminRequest& r) {
-  using Kind = RetryOutcome::Kind;
+std::optional<ParkedStep> FlowManager::find_requested(const AdminRequest& r) {
   auto found = store_.find_parked(r.id);
-  if (!found) {
-    r.done({Kind::unavailable, found.error().message});
-    return;
-  }
-  if (!found.value()) {
-    r.done({Kind::not_found, "no such parked step"});
-    return;
-  }
-  const ParkedStep& ps = *found.value();
+  if (!found)
+    r.done({RetryOutcome::Kind::unavailable, found.error().message});
+  else if (!found.value())
+    r.done({RetryOutcome::Kind::not_found, "no such parked step"});
+  else
+    return std::move(*found.value());
+  return std::nullopt;
+}
+
+void FlowManager::dismiss(const AdminRequest& r, const ParkedStep& ps) {
+  using Kind = RetryOutcome::Kind;
   // Until the round that parked it has moved the checkpoint past its event (a synced write),
   // a failure of that round or a crash reads the event again and parks or runs the step
   // again: the dismissal would not hold.

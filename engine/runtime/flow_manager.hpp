@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -145,7 +146,9 @@ class FlowManager {
     std::function<void(const RetryOutcome&)> done;
   };
   void queue_admin_request(AdminRequest r);
-  void dismiss(const AdminRequest& r);
+  // The step `r` names, or nullopt after answering `r` (not found, or the store failed).
+  std::optional<ParkedStep> find_requested(const AdminRequest& r);
+  void dismiss(const AdminRequest& r, const ParkedStep& ps);
   // A parked step that no outage explains (its event starts no step, or is not in the log):
   // parked again, if it was transient, for an admin instead of the manager's own passes.
   RetryOutcome hand_to_admin(const ParkedStep& ps, const std::string& why);
