@@ -219,9 +219,7 @@ std::string listed_parked_id(const std::string& id) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : id) {
-    const bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                       (c == '.' && !dots) || c == '_' || c == ':' || c == '-';
-    if (plain) {
+    if (is_id_char(static_cast<char>(c)) && !(dots && c == '.')) {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');

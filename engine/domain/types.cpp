@@ -4,14 +4,10 @@
 
 namespace ordo {
 
-namespace {
-
 bool is_id_char(char c) noexcept {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == ':' || c == '-';
 }
-
-}  // namespace
 
 bool is_valid_id(std::string_view s) noexcept {
   return !s.empty() && s.size() <= kMaxIdLength && std::all_of(s.begin(), s.end(), is_id_char);

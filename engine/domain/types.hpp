@@ -45,6 +45,7 @@ inline constexpr int64_t kMaxFeeBps = 10'000;
 
 // Ids are client-chosen strings [A-Za-z0-9._:-]{1,64} (DESIGN §3).
 bool is_valid_id(std::string_view s) noexcept;
+bool is_id_char(char c) noexcept;  // one of [A-Za-z0-9._:-]
 // A stream's name is its kind and its ids ("order-o1", "wallet-acme.EUR"): id characters
 // only, at most kMaxStreamNameLength.
 inline constexpr size_t kMaxStreamNameLength = 128;
